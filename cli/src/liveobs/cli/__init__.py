@@ -1,0 +1,5 @@
+"""The ``liveobs`` command."""
+
+from liveobs.cli._root import main
+
+__all__ = ["main"]

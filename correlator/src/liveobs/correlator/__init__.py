@@ -1,0 +1,3 @@
+"""liveobs evidence side: collector, store, correlation queries, gates."""
+
+__all__: list[str] = []

@@ -1,0 +1,233 @@
+"""The live envelope (client → server) and the reply (server → client).
+
+A live message is a JSON object; the envelope travels under the ``lo`` key next
+to the app's own payload and is never merged into it. Everything in it is
+untrusted: the parse functions validate and bound each field, swap a bad event
+id for a fresh one, and never raise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from liveobs.conventions._ids import (
+    MAX_ID_LENGTH,
+    TraceParent,
+    mint_event_id,
+    parse_traceparent,
+    valid_id,
+)
+from liveobs.conventions.keys import ENVELOPE_KEY
+
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_SEQ: Final = 2**53 - 1  # what a JavaScript number holds exactly
+MAX_NAME_LENGTH: Final = 64
+_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
+# Route templates: path characters and template braces; no whitespace or quotes.
+_ROUTE_RE: Final = re.compile(r"[A-Za-z0-9_.:/{}\-~*+@]{1,128}")
+# Client clock readings outside 2000..2100 are not trusted.
+_MIN_TIME_MS: Final = 946_684_800_000
+_MAX_TIME_MS: Final = 4_102_444_800_000
+# Error classes as they reach the browser: a Python-ish dotted name, bounded.
+_ERROR_CLASS_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,127}")
+_ERROR_CODE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def valid_name(value: object) -> str | None:
+    """An event name (``add_card``, ``board.move``) or ``None``."""
+    if isinstance(value, str) and len(value) <= MAX_NAME_LENGTH and _NAME_RE.fullmatch(value):
+        return value
+    return None
+
+
+def valid_route(value: object) -> str | None:
+    """A route id or template (``/board/{board_id}``, ``board.show``) or ``None``."""
+    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH and _ROUTE_RE.fullmatch(value):
+        return value
+    return None
+
+
+def valid_error_class(value: object) -> str | None:
+    """An error class name (``KeyError``, ``app.errors.Conflict``) or ``None``."""
+    if isinstance(value, str) and len(value) <= 128 and _ERROR_CLASS_RE.fullmatch(value):
+        return value
+    return None
+
+
+def valid_error_code(value: object) -> str | None:
+    """A short machine error code (``internal``, ``forbidden``) or ``None``."""
+    if isinstance(value, str) and len(value) <= 32 and _ERROR_CODE_RE.fullmatch(value):
+        return value
+    return None
+
+
+def _valid_seq(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_SEQ else None
+
+
+def _valid_time_ms(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if _MIN_TIME_MS <= value <= _MAX_TIME_MS else None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEnvelope:
+    """The validated ``lo`` object of one live message.
+
+    ``event_id`` is always set: the client's when valid, else a fresh one
+    (``event_id_minted``). Other fields are ``None`` when absent or invalid;
+    ``rejected`` names the fields that were present but invalid.
+    """
+
+    event_id: str
+    event_id_minted: bool = False
+    event_name: str | None = None
+    seq: int | None = None
+    session_id: str | None = None
+    connection_id: str | None = None
+    route_id: str | None = None
+    traceparent: TraceParent | None = None
+    client_time_ms: float | None = None
+    rejected: tuple[str, ...] = field(default=())
+
+    def to_wire(self) -> dict[str, Any]:
+        """The envelope as the client sends it (what :func:`parse_envelope` reads)."""
+        wire: dict[str, Any] = {"event_id": self.event_id}
+        optional: dict[str, Any] = {
+            "event_name": self.event_name,
+            "seq": self.seq,
+            "session_id": self.session_id,
+            "connection_id": self.connection_id,
+            "route_id": self.route_id,
+            "traceparent": self.traceparent.header() if self.traceparent else None,
+            "client_time": self.client_time_ms,
+        }
+        wire.update({k: v for k, v in optional.items() if v is not None})
+        return wire
+
+
+def parse_envelope(raw: object) -> LiveEnvelope:
+    """Validate an ``lo`` object of any shape; never raises."""
+    if not isinstance(raw, dict):
+        return LiveEnvelope(event_id=mint_event_id(), event_id_minted=True, rejected=("lo",))
+    rejected: list[str] = []
+
+    def take(key: str, check: Any) -> Any:
+        if key not in raw:
+            return None
+        value = check(raw[key])
+        if value is None:
+            rejected.append(key)
+        return value
+
+    event_id = take("event_id", valid_id)
+    envelope = LiveEnvelope(
+        event_id=event_id if event_id is not None else mint_event_id(),
+        event_id_minted=event_id is None,
+        event_name=take("event_name", valid_name),
+        seq=take("seq", _valid_seq),
+        session_id=take("session_id", valid_id),
+        connection_id=take("connection_id", valid_id),
+        route_id=take("route_id", valid_route),
+        traceparent=take("traceparent", parse_traceparent),
+        client_time_ms=take("client_time", _valid_time_ms),
+        rejected=tuple(rejected),
+    )
+    return envelope
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMessage:
+    """One decoded live message: the app payload (without ``lo``) and the envelope.
+
+    ``error`` is set, and ``payload`` empty, when the message could not be decoded.
+    ``envelope`` is ``None`` when the message carried no ``lo`` object.
+    """
+
+    payload: dict[str, Any]
+    envelope: LiveEnvelope | None
+    error: str | None = None
+
+
+def parse_message(data: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> LiveMessage:
+    """Decode one live message from the wire; never raises.
+
+    The size is checked before parsing; a body that is not a JSON object, too
+    deep, or too large yields ``error`` and an empty payload.
+    """
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    if size > max_bytes:
+        return LiveMessage({}, None, f"message of {size} bytes is over the limit of {max_bytes}")
+    try:
+        decoded = json.loads(data)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        return LiveMessage({}, None, f"message is not valid JSON: {type(exc).__name__}")
+    if not isinstance(decoded, dict):
+        return LiveMessage({}, None, "message is not a JSON object")
+    envelope = parse_envelope(decoded.pop(ENVELOPE_KEY)) if ENVELOPE_KEY in decoded else None
+    return LiveMessage(decoded, envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveReply:
+    """What the server sends back under ``lo`` for one event.
+
+    An error reply carries only the error class and a short code: no message and
+    no stack trace ever reach the browser.
+    """
+
+    event_id: str
+    trace_id: str | None = None
+    span_id: str | None = None
+    server_time_ms: float | None = None
+    patch_bytes: int | None = None
+    ok: bool = True
+    error_class: str | None = None
+    error_code: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"event_id": self.event_id, "ok": self.ok}
+        optional: dict[str, Any] = {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "server_time": self.server_time_ms,
+            "patch_bytes": self.patch_bytes,
+            "error_class": self.error_class,
+            "error_code": self.error_code,
+        }
+        wire.update({k: v for k, v in optional.items() if v is not None})
+        return wire
+
+
+_HEX32: Final = re.compile(r"[0-9a-f]{32}")
+_HEX16: Final = re.compile(r"[0-9a-f]{16}")
+
+
+def _match(pattern: re.Pattern[str], value: object) -> str | None:
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None
+
+
+def parse_reply(raw: object) -> LiveReply | None:
+    """Validate a reply's ``lo`` object; ``None`` when it has no valid event id."""
+    if not isinstance(raw, dict):
+        return None
+    event_id = valid_id(raw.get("event_id"))
+    if event_id is None:
+        return None
+    patch = raw.get("patch_bytes")
+    return LiveReply(
+        event_id=event_id,
+        trace_id=_match(_HEX32, raw.get("trace_id")),
+        span_id=_match(_HEX16, raw.get("span_id")),
+        server_time_ms=_valid_time_ms(raw.get("server_time")),
+        patch_bytes=patch if _valid_seq(patch) is not None else None,
+        ok=raw.get("ok") is not False,
+        error_class=valid_error_class(raw.get("error_class")),
+        error_code=valid_error_code(raw.get("error_code")),
+    )

@@ -1,0 +1,80 @@
+"""Names of the evidence the SDK records and the gates read.
+
+Security evidence is a span event named :data:`SECURITY_EVENT` on the span where
+the decision was taken, with the check and its outcome as attributes; never a
+secret, and offending values bounded. Performance evidence is OTel metrics (low
+cardinality attributes only; ids go on exemplars) plus the span durations.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- security evidence: span events -------------------------------------------
+SECURITY_EVENT: Final = "liveobs.security"
+SECURITY_CHECK: Final = "liveobs.security.check"
+SECURITY_OUTCOME: Final = "liveobs.security.outcome"
+SECURITY_DETAIL: Final = "liveobs.security.detail"
+SECURITY_VALUE: Final = "liveobs.security.value"
+
+# Values of SECURITY_CHECK.
+CHECK_CSP: Final = "csp"
+CHECK_SRI: Final = "sri"
+CHECK_WS_ORIGIN: Final = "ws_origin"
+CHECK_WS_HOST: Final = "ws_host"
+CHECK_BODY_LIMIT: Final = "body_limit"
+CHECK_UPLOAD_SCAN: Final = "upload_scan"
+CHECK_RATE_LIMIT: Final = "rate_limit"
+CHECK_SCOPE: Final = "scope"
+CHECK_CAPABILITY: Final = "capability"
+CHECK_SESSION_KEY: Final = "session_key"
+CHECK_KEY_CUSTODY: Final = "key_custody"
+
+# Values of SECURITY_OUTCOME.
+OUTCOME_ACCEPTED: Final = "accepted"
+OUTCOME_REFUSED: Final = "refused"
+OUTCOME_ALLOWED: Final = "allowed"
+OUTCOME_DENIED: Final = "denied"
+OUTCOME_CLEAN: Final = "clean"
+OUTCOME_INFECTED: Final = "infected"
+OUTCOME_PRESENT: Final = "present"
+OUTCOME_MISSING: Final = "missing"
+
+# Check-specific attributes.
+CSP_SOURCE: Final = "liveobs.security.csp.source"  # "nonce" | "hash" | "none"
+CSP_DIRECTIVES: Final = "liveobs.security.csp.directives"  # directive names, comma separated
+CSP_UNSAFE_INLINE: Final = "liveobs.security.csp.unsafe_inline"
+CSP_UNSAFE_EVAL: Final = "liveobs.security.csp.unsafe_eval"
+SRI_ALGORITHM: Final = "liveobs.security.sri.algorithm"
+LIMIT_BYTES: Final = "liveobs.security.limit_bytes"
+OBSERVED_BYTES: Final = "liveobs.security.observed_bytes"
+SCOPE_REQUIRED: Final = "liveobs.security.scope.required"
+SCOPE_GRANTED: Final = "liveobs.security.scope.granted"
+CAPABILITY_NAME: Final = "liveobs.security.capability"
+KEY_ID: Final = "liveobs.security.key.id"
+KEY_AGE_SECONDS: Final = "liveobs.security.key.age_seconds"
+KEY_SOURCE_KIND: Final = "liveobs.security.key.source_kind"  # env | file | kms | vault | literal
+UPLOAD_SCANNER: Final = "liveobs.security.upload.scanner"
+
+# --- readiness and deploy evidence --------------------------------------------
+READINESS_EVENT: Final = "liveobs.readiness"
+READINESS_STATUS: Final = "liveobs.readiness.status"  # pass | warn | fail
+READINESS_ENDPOINT: Final = "liveobs.readiness.endpoint"
+
+# --- performance evidence: metric names -----------------------------------------
+METRIC_RENDER_DURATION: Final = "liveobs.render.duration"  # ms, histogram
+METRIC_CONNECT_DURATION: Final = "liveobs.connect.duration"  # ms, histogram
+METRIC_EVENT_DURATION: Final = "liveobs.event.duration"  # ms, histogram, server side
+METRIC_CLIENT_EVENT_LATENCY: Final = "liveobs.client.event.latency"  # ms, histogram, as reported
+METRIC_PATCH_SIZE: Final = "liveobs.patch.size"  # By, histogram
+METRIC_PATCH_COMPRESSED_SIZE: Final = "liveobs.patch.compressed_size"  # By, histogram
+METRIC_COMPRESSION_RATIO: Final = "liveobs.patch.compression_ratio"  # 1, histogram
+METRIC_RECONNECTS: Final = "liveobs.reconnects"  # counter
+METRIC_STREAM_ITEMS: Final = "liveobs.stream.items"  # counter
+METRIC_STREAM_BYTES: Final = "liveobs.stream.bytes"  # counter, By
+METRIC_UPLOAD_BYTES: Final = "liveobs.upload.size"  # By, histogram
+METRIC_UPLOAD_DURATION: Final = "liveobs.upload.duration"  # ms, histogram
+METRIC_ACTIVE_SESSIONS: Final = "liveobs.sessions.active"  # up-down counter
+METRIC_DROPPED: Final = "liveobs.telemetry.dropped"  # counter, by signal
+METRIC_PROCESS_MEMORY: Final = "process.memory.usage"  # By, gauge (semconv)
+METRIC_PROCESS_CPU: Final = "process.cpu.time"  # s, counter (semconv)

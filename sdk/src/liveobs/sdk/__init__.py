@@ -1,0 +1,3 @@
+"""liveobs in-app instrumentation for live web apps."""
+
+__all__: list[str] = []

@@ -1,0 +1,111 @@
+"""The live envelope and reply: typed, validated, and safe on hostile input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from liveobs.conventions import (
+    LiveReply,
+    mint_event_id,
+    parse_envelope,
+    parse_message,
+    parse_reply,
+    valid_id,
+    valid_route,
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+envelope_keys = st.sampled_from(
+    ["event_id", "event_name", "seq", "session_id", "connection_id", "route_id", "traceparent", "client_time"]
+)
+hostile_envelopes = st.dictionaries(envelope_keys | st.text(max_size=8), json_values, max_size=10)
+
+
+def test_a_good_envelope_round_trips_through_the_wire() -> None:
+    event_id = mint_event_id()
+    raw = {
+        "event_id": event_id,
+        "event_name": "add_card",
+        "seq": 7,
+        "session_id": "s-1",
+        "connection_id": "c-1",
+        "route_id": "/board/{board_id}",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "client_time": 1_790_000_000_000,
+    }
+    env = parse_envelope(raw)
+    assert env.event_id == event_id
+    assert not env.event_id_minted
+    assert env.rejected == ()
+    assert env.to_wire() == raw
+
+
+def test_a_bad_event_id_gets_a_fresh_one_and_is_reported() -> None:
+    env = parse_envelope({"event_id": "bad id\n", "seq": -1, "route_id": "/a b"})
+    assert env.event_id_minted
+    assert valid_id(env.event_id) == env.event_id
+    assert set(env.rejected) == {"event_id", "seq", "route_id"}
+    assert env.seq is None
+    assert env.route_id is None
+
+
+def test_parse_message_keeps_the_payload_apart_from_the_envelope() -> None:
+    msg = parse_message(json.dumps({"event": "add_card", "title": "x", "lo": {"event_id": "e1", "seq": 1}}))
+    assert msg.error is None
+    assert msg.payload == {"event": "add_card", "title": "x"}
+    assert msg.envelope is not None
+    assert msg.envelope.event_id == "e1"
+    plain = parse_message(b'{"event": "ping"}')
+    assert plain.envelope is None
+    assert plain.payload == {"event": "ping"}
+
+
+def test_parse_message_refuses_oversized_broken_and_deep_bodies() -> None:
+    assert "over the limit" in (parse_message("x" * 70_000).error or "")
+    assert "not valid JSON" in (parse_message("{broken").error or "")
+    assert "not valid JSON" in (parse_message("[" * 60_000).error or "")
+    assert "not valid JSON" in (parse_message(b"\xff\xfe{").error or "")
+    assert "not a JSON object" in (parse_message("[1, 2]").error or "")
+
+
+@given(hostile_envelopes)
+def test_parse_envelope_never_raises_and_keeps_only_valid_values(raw: dict[str, Any]) -> None:
+    env = parse_envelope(raw)
+    assert valid_id(env.event_id) == env.event_id
+    for value in (env.session_id, env.connection_id):
+        assert value is None or valid_id(value) == value
+    assert env.route_id is None or valid_route(env.route_id) == env.route_id
+    assert env.seq is None or (isinstance(env.seq, int) and env.seq >= 0)
+
+
+@given(st.one_of(st.text(), st.binary(), json_values.map(json.dumps)))
+def test_parse_message_never_raises(data: str | bytes) -> None:
+    msg = parse_message(data)
+    assert (msg.error is None) or (msg.payload == {} and msg.envelope is None)
+
+
+@given(json_values)
+def test_parse_reply_never_raises(raw: Any) -> None:
+    reply = parse_reply(raw)
+    assert reply is None or valid_id(reply.event_id) == reply.event_id
+
+
+def test_an_error_reply_carries_only_class_and_code() -> None:
+    wire = LiveReply(event_id="e1", ok=False, error_class="KeyError", error_code="internal").to_wire()
+    assert wire == {"event_id": "e1", "ok": False, "error_class": "KeyError", "error_code": "internal"}
+    parsed = parse_reply(wire)
+    assert parsed is not None
+    assert parsed.error_class == "KeyError"
+    assert not parsed.ok
+    hostile = parse_reply({"event_id": "e1", "error_class": "Key Error: secret=1", "error_code": "<b>"})
+    assert hostile is not None
+    assert hostile.error_class is None
+    assert hostile.error_code is None
