@@ -1,13 +1,66 @@
-"""The root command group: selects the store and hands it to the subcommands."""
+"""The root command group: selects the store and hands it to the subcommands.
+
+Subcommands live in their own modules and are imported only when run, so
+``liveobs --help`` stays fast and never loads duckdb.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, Final
+
 import click
 
-DEFAULT_DB = "./liveobs.duckdb"
+DEFAULT_DB: Final = "./liveobs.duckdb"
+
+# name -> (module under liveobs.cli, attribute, one-line help for the listing)
+COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
+    "collect": ("_collect", "collect", "Receive OTLP/HTTP and write it to the store."),
+    "ingest": ("_ingest", "ingest", "Load JSON-lines logs and OTLP-JSON files into the store."),
+    "trace": ("_trace", "trace", "Map one browser action, request, trace or session to its ids and timeline."),
+    "incidents": ("_incidents", "incidents", "Error occurrences grouped by fingerprint."),
+    "check": ("_check", "check", "Run the release gates over the evidence."),
+    "probe": ("_probe", "probe", "Probe a running app and record what it saw as evidence."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@dataclass
+class CliContext:
+    """What the root group hands every subcommand on ``ctx.obj``."""
+
+    db: str
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when invoked, not when listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        present = [
+            name for name, (module, _, _) in COMMANDS.items()
+            if importlib.util.find_spec(f"liveobs.cli.{module}") is not None
+        ]
+        return sorted(set(present) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or importlib.util.find_spec(f"liveobs.cli.{entry[0]}") is None:
+            return None
+        command = getattr(importlib.import_module(f"liveobs.cli.{entry[0]}"), entry[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx) if name in COMMANDS]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="liveobs-cli", prog_name="liveobs")
 @click.option(
     "--db",
@@ -19,5 +72,9 @@ DEFAULT_DB = "./liveobs.duckdb"
 @click.pass_context
 def main(ctx: click.Context, db: str) -> None:
     """liveobs: evidence and incident answers for live web apps."""
-    ctx.ensure_object(dict)
-    ctx.obj["db"] = db
+    ctx.obj = CliContext(db=db)
+
+
+def run(args: list[str] | None = None, **extra: Any) -> None:
+    """Entry point for ``python -m liveobs.cli``."""
+    main.main(args=args, prog_name="liveobs", **extra)

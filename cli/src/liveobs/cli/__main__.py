@@ -1,0 +1,3 @@
+from liveobs.cli._root import run
+
+run()

@@ -1,0 +1,44 @@
+"""The read side that a running collector serves to the CLI.
+
+DuckDB lets one process open a store file, so while ``liveobs collect`` runs it
+answers the CLI's read requests (trace, incidents, gates) over its local HTTP API:
+``POST /api/v1/read/<name>`` with a JSON object of parameters, answered with the
+handler's JSON result. Handlers are registered here by name and run against a
+read connection of the owning process; the same handler serves the local path,
+so both paths give the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import duckdb
+
+ReadHandler = Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], Any]
+
+READ_PATH_PREFIX: Final = "/api/v1/read/"
+_HANDLERS: dict[str, ReadHandler] = {}
+
+
+class ReadRequestError(ValueError):
+    """A read request with bad parameters: answered 400 with this message."""
+
+
+class NotFoundError(LookupError):
+    """Nothing matched a read request: answered 404 with this message."""
+
+
+def read_handler(name: str) -> Callable[[ReadHandler], ReadHandler]:
+    """Register ``fn`` as the read handler called ``name``."""
+
+    def register(fn: ReadHandler) -> ReadHandler:
+        _HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def read_handlers() -> dict[str, ReadHandler]:
+    """Every registered handler, by name (imports the modules that register them)."""
+    return dict(_HANDLERS)

@@ -1,0 +1,213 @@
+"""The store's schema: numbered migrations, recorded in the store itself.
+
+Tables mirror the OpenTelemetry Collector's ClickHouse exporter (same table and
+PascalCase column names) with ClickHouse types mapped to DuckDB's: ``Map`` →
+``MAP(VARCHAR, VARCHAR)``, ``Nested`` → a struct of lists (so ``Events.Name``
+reads the same on both), ``DateTime64(9)`` → ``TIMESTAMP_NS``. The ``liveobs_*``
+tables hold what the exporter schema lacks.
+
+A migration is applied once, in its own transaction, and recorded in
+``liveobs_migrations``; re-applying is a no-op. Append new migrations to
+:data:`MIGRATIONS` with the next number; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import duckdb
+
+_MAP: Final = "MAP(VARCHAR, VARCHAR)"
+
+_METRIC_COMMON: Final = f"""
+    ResourceAttributes {_MAP},
+    ResourceSchemaUrl VARCHAR,
+    ScopeName VARCHAR,
+    ScopeVersion VARCHAR,
+    ScopeAttributes {_MAP},
+    ScopeDroppedAttrCount UINTEGER,
+    ScopeSchemaUrl VARCHAR,
+    ServiceName VARCHAR,
+    MetricName VARCHAR,
+    MetricDescription VARCHAR,
+    MetricUnit VARCHAR,
+    Attributes {_MAP},
+    StartTimeUnix TIMESTAMP_NS,
+    TimeUnix TIMESTAMP_NS,
+    Flags UINTEGER,
+    Exemplars STRUCT(
+        FilteredAttributes {_MAP}[],
+        TimeUnix TIMESTAMP_NS[],
+        "Value" DOUBLE[],
+        SpanId VARCHAR[],
+        TraceId VARCHAR[]
+    )"""
+
+_V1_EXPORTER_TABLES: Final = f"""
+CREATE TABLE otel_traces (
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    TraceId VARCHAR NOT NULL,
+    SpanId VARCHAR NOT NULL,
+    ParentSpanId VARCHAR NOT NULL,
+    TraceState VARCHAR,
+    SpanName VARCHAR,
+    SpanKind VARCHAR,
+    ServiceName VARCHAR,
+    ResourceAttributes {_MAP},
+    ScopeName VARCHAR,
+    ScopeVersion VARCHAR,
+    SpanAttributes {_MAP},
+    Duration UBIGINT,
+    StatusCode VARCHAR,
+    StatusMessage VARCHAR,
+    Events STRUCT("Timestamp" TIMESTAMP_NS[], "Name" VARCHAR[], Attributes {_MAP}[]),
+    Links STRUCT(TraceId VARCHAR[], SpanId VARCHAR[], TraceState VARCHAR[], Attributes {_MAP}[])
+);
+CREATE TABLE otel_traces_trace_id_ts (
+    TraceId VARCHAR PRIMARY KEY,
+    "Start" TIMESTAMP_NS NOT NULL,
+    "End" TIMESTAMP_NS NOT NULL
+);
+CREATE TABLE otel_logs (
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    TraceId VARCHAR,
+    SpanId VARCHAR,
+    TraceFlags UTINYINT,
+    SeverityText VARCHAR,
+    SeverityNumber UTINYINT,
+    ServiceName VARCHAR,
+    Body VARCHAR,
+    ResourceSchemaUrl VARCHAR,
+    ResourceAttributes {_MAP},
+    ScopeSchemaUrl VARCHAR,
+    ScopeName VARCHAR,
+    ScopeVersion VARCHAR,
+    ScopeAttributes {_MAP},
+    LogAttributes {_MAP},
+    EventName VARCHAR
+);
+CREATE TABLE otel_metrics_gauge ({_METRIC_COMMON},
+    "Value" DOUBLE
+);
+CREATE TABLE otel_metrics_sum ({_METRIC_COMMON},
+    "Value" DOUBLE,
+    AggregationTemporality INTEGER,
+    IsMonotonic BOOLEAN
+);
+CREATE TABLE otel_metrics_histogram ({_METRIC_COMMON},
+    "Count" UBIGINT,
+    "Sum" DOUBLE,
+    BucketCounts UBIGINT[],
+    ExplicitBounds DOUBLE[],
+    "Min" DOUBLE,
+    "Max" DOUBLE,
+    AggregationTemporality INTEGER
+);
+CREATE TABLE otel_metrics_exp_histogram ({_METRIC_COMMON},
+    "Count" UBIGINT,
+    "Sum" DOUBLE,
+    Scale INTEGER,
+    ZeroCount UBIGINT,
+    PositiveOffset INTEGER,
+    PositiveBucketCounts UBIGINT[],
+    NegativeOffset INTEGER,
+    NegativeBucketCounts UBIGINT[],
+    "Min" DOUBLE,
+    "Max" DOUBLE,
+    AggregationTemporality INTEGER
+);
+CREATE TABLE otel_metrics_summary ({_METRIC_COMMON},
+    "Count" UBIGINT,
+    "Sum" DOUBLE,
+    ValueAtQuantiles STRUCT(Quantile DOUBLE[], "Value" DOUBLE[])
+);
+"""
+
+# One row per span or log record that carries at least one liveobs id, so that a
+# lookup by id never scans attribute maps. Signal is 'span' or 'log'.
+_V1_LIVEOBS_TABLES: Final = """
+CREATE TABLE liveobs_correlation (
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    Signal VARCHAR NOT NULL,
+    ServiceName VARCHAR,
+    ServiceVersion VARCHAR,
+    TraceId VARCHAR,
+    SpanId VARCHAR,
+    EventId VARCHAR,
+    SessionId VARCHAR,
+    RequestId VARCHAR,
+    RouteId VARCHAR,
+    ConnectionId VARCHAR,
+    EventName VARCHAR,
+    ErrorType VARCHAR
+);
+CREATE TABLE liveobs_errors (
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    Source VARCHAR NOT NULL,
+    ServiceName VARCHAR,
+    ServiceVersion VARCHAR,
+    Environment VARCHAR,
+    ErrorType VARCHAR NOT NULL,
+    Fingerprint VARCHAR NOT NULL,
+    Message VARCHAR,
+    TraceId VARCHAR,
+    SpanId VARCHAR,
+    EventId VARCHAR,
+    SessionId VARCHAR,
+    RequestId VARCHAR,
+    RouteId VARCHAR
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(1, "exporter tables, correlation index, error occurrences", _V1_EXPORTER_TABLES + _V1_LIVEOBS_TABLES),
+)
+
+_LEDGER: Final = """
+CREATE TABLE IF NOT EXISTS liveobs_migrations (
+    Version INTEGER PRIMARY KEY,
+    Name VARCHAR NOT NULL,
+    AppliedAt TIMESTAMP NOT NULL DEFAULT current_timestamp
+)
+"""
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The migration versions recorded in the store, ascending."""
+    con.execute(_LEDGER)
+    return [row[0] for row in con.execute("SELECT Version FROM liveobs_migrations ORDER BY Version").fetchall()]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration the store lacks; returns the versions applied now."""
+    done = set(applied_versions(con))
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO liveobs_migrations (Version, Name) VALUES (?, ?)",
+                [migration.version, migration.name],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].version

@@ -1,0 +1,76 @@
+"""Numbered migrations: empty to latest, recorded, and re-applying is a no-op."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from liveobs.correlator._db import StoreBusyError, connect
+from liveobs.correlator._schema import MIGRATIONS, applied_versions, latest_version, migrate
+
+EXPORTER_TABLES = {
+    "otel_traces",
+    "otel_traces_trace_id_ts",
+    "otel_logs",
+    "otel_metrics_gauge",
+    "otel_metrics_sum",
+    "otel_metrics_histogram",
+    "otel_metrics_exp_histogram",
+    "otel_metrics_summary",
+}
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def test_empty_store_migrates_to_latest_and_records_it(tmp_path: Path) -> None:
+    con = connect(tmp_path / "s.duckdb")
+    assert applied_versions(con) == [m.version for m in MIGRATIONS]
+    assert applied_versions(con)[-1] == latest_version()
+    assert EXPORTER_TABLES | {"liveobs_correlation", "liveobs_errors", "liveobs_migrations"} <= _tables(con)
+
+
+def test_reapplying_migrations_is_a_no_op(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    connect(path).close()
+    con = connect(path)
+    assert migrate(con) == []
+    assert con.execute("SELECT count(*) FROM liveobs_migrations").fetchone() == (len(MIGRATIONS),)
+
+
+def test_exporter_columns_keep_their_names_and_nested_reads() -> None:
+    con = connect()
+    cols = [r[0] for r in con.execute("DESCRIBE otel_logs").fetchall()]
+    assert cols[:4] == ["Timestamp", "TraceId", "SpanId", "TraceFlags"]
+    assert "EventName" in cols
+    assert "LogAttributes" in cols
+    con.execute(
+        "INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanAttributes, Events) VALUES "
+        "(TIMESTAMP_NS '2026-01-01 00:00:00.000000001', 't', 's', '', MAP {'session.id': 'x'}, "
+        "{'Timestamp': [TIMESTAMP_NS '2026-01-01'], 'Name': ['exception'], 'Attributes': [MAP {'error.type': 'KeyError'}]})"
+    )
+    row = con.execute("SELECT SpanAttributes['session.id'], Events.Name[1], Events.Attributes[1]['error.type'] FROM otel_traces").fetchone()
+    assert row == ("x", "exception", "KeyError")
+
+
+def test_a_second_process_gets_a_clear_busy_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,sys,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(StoreBusyError, match="held by another process"):
+            connect(path)
+    finally:
+        holder.communicate(timeout=30)
