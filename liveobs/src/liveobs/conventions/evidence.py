@@ -78,3 +78,16 @@ METRIC_ACTIVE_SESSIONS: Final = "liveobs.sessions.active"  # up-down counter
 METRIC_DROPPED: Final = "liveobs.telemetry.dropped"  # counter, by signal
 METRIC_PROCESS_MEMORY: Final = "process.memory.usage"  # By, gauge (semconv)
 METRIC_PROCESS_CPU: Final = "process.cpu.time"  # s, counter (semconv)
+
+# --- added with the browser client and the evidence recorders -------------------
+SRI_COVERED: Final = "liveobs.security.sri.covered"  # external scripts/styles with integrity
+SRI_UNCOVERED: Final = "liveobs.security.sri.uncovered"  # external scripts/styles without
+RATE_LIMIT_POLICY: Final = "liveobs.security.rate_limit.policy"  # the limiter's name, low cardinality
+RATE_LIMIT_PER_MINUTE: Final = "liveobs.security.rate_limit.per_minute"
+UPLOAD_THREAT: Final = "liveobs.security.upload.threat"  # the scanner's finding, bounded
+# Process CPU time by mode (OTel semantic conventions).
+CPU_MODE: Final = "cpu.mode"
+# Browser report attributes beyond the ids (see keys.BROWSER_*).
+BROWSER_ERROR_CODE: Final = "liveobs.browser.error_code"
+BROWSER_REPORTS_DROPPED: Final = "liveobs.browser.reports_dropped"
+BROWSER_ATTEMPTS: Final = "liveobs.browser.attempts"
