@@ -85,3 +85,20 @@ CORRELATION_KEYS: Final[tuple[str, ...]] = (
     ROUTE_ID,
     CONNECTION_ID,
 )
+
+# --- added for the SDK ----------------------------------------------------------
+# A structlog field that becomes the OTel log record's EventName.
+LOG_EVENT_NAME: Final = "event_name"
+# The connection a reconnecting session had before this one.
+CONNECTION_PREVIOUS_ID: Final = "liveobs.connection.previous_id"
+# The live event's span is a new trace; the link to the connection span carries this.
+LINK_KIND: Final = "liveobs.link.kind"
+# Server-Timing metric names.
+SERVER_TIMING_APP: Final = "app"
+SERVER_TIMING_TRACEPARENT: Final = "traceparent"
+# Health endpoints.
+HEALTH_READYZ_PATH: Final = "/readyz"
+HEALTH_READINESS_PATH: Final = "/live/readiness.json"
+HEALTH_CONTENT_TYPE: Final = "application/health+json"
+# The telemetry signal a dropped-items count is for ("spans" | "logs").
+TELEMETRY_SIGNAL: Final = "liveobs.telemetry.signal"

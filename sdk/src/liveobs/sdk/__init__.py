@@ -1,3 +1,52 @@
-"""liveobs in-app instrumentation for live web apps."""
+"""liveobs in-app instrumentation for live web apps.
 
-__all__: list[str] = []
+``liveobs.sdk.configure(...)`` and one ASGI middleware
+(:class:`LiveObsMiddleware`), and every structlog line, span and metric of the
+app carries the request, session, event, route and trace ids; each browser
+action over the WebSocket gets its own trace; no secret leaves the process.
+Nothing happens at import.
+"""
+
+from liveobs.sdk._configure import Instruments, Telemetry, configure, current_telemetry, shutdown
+from liveobs.sdk._context import ContextExecutor, LiveIds, bind_ids, current_ids, run_in_context
+from liveobs.sdk._dropped import DropCounter
+from liveobs.sdk._health import CheckResult, Health
+from liveobs.sdk._http import head_tags
+from liveobs.sdk._live import EventRecorder, current_event, error_reply, handle_event, live_event
+from liveobs.sdk._logbridge import LogBridge
+from liveobs.sdk._middleware import LiveObsMiddleware
+from liveobs.sdk._processors import add_correlation_ids, liveobs_processors
+from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter, Redactor
+from liveobs.sdk._session import SessionKeyRing, cookie_session
+
+__all__ = [
+    "CheckResult",
+    "ContextExecutor",
+    "DropCounter",
+    "EventRecorder",
+    "FastScrubber",
+    "Health",
+    "Instruments",
+    "LiveIds",
+    "LiveObsMiddleware",
+    "LogBridge",
+    "RedactingLogRecordProcessor",
+    "RedactingSpanExporter",
+    "Redactor",
+    "SessionKeyRing",
+    "Telemetry",
+    "add_correlation_ids",
+    "bind_ids",
+    "configure",
+    "cookie_session",
+    "current_event",
+    "current_ids",
+    "current_telemetry",
+    "error_reply",
+    "handle_event",
+    "head_tags",
+    "live_event",
+    "liveobs_processors",
+    "run_in_context",
+    "shutdown",
+]

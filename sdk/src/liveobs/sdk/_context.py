@@ -1,0 +1,152 @@
+"""The one context that carries the correlation ids through an app.
+
+A single :class:`contextvars.ContextVar` holds an immutable :class:`LiveIds`.
+It is set with a token and reset in ``finally``; asyncio copies it into tasks,
+``await`` keeps it, and Starlette's ``run_in_threadpool`` and
+``asyncio.to_thread`` copy it into worker threads. ``loop.run_in_executor``
+does not copy context: give it a :class:`ContextExecutor`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Final, ParamSpec, TypeVar
+
+from liveobs.conventions import keys
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_FIELDS: Final = (
+    ("event_id", keys.EVENT_ID),
+    ("session_id", keys.SESSION_ID),
+    ("request_id", keys.REQUEST_ID),
+    ("route_id", keys.ROUTE_ID),
+    ("connection_id", keys.CONNECTION_ID),
+)
+
+
+class LiveIds:
+    """The correlation ids in effect: event, session, request, route, connection.
+
+    Immutable; :meth:`replace` returns a copy. :attr:`attributes` maps the
+    canonical attribute keys to the ids that are set, computed once, so that
+    spans and log lines can take them without per-call work.
+    """
+
+    __slots__ = ("attributes", "connection_id", "event_id", "request_id", "route_id", "session_id")
+
+    event_id: str | None
+    session_id: str | None
+    request_id: str | None
+    route_id: str | None
+    connection_id: str | None
+    attributes: dict[str, str]
+
+    def __init__(
+        self,
+        event_id: str | None = None,
+        session_id: str | None = None,
+        request_id: str | None = None,
+        route_id: str | None = None,
+        connection_id: str | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "event_id", event_id)
+        set_(self, "session_id", session_id)
+        set_(self, "request_id", request_id)
+        set_(self, "route_id", route_id)
+        set_(self, "connection_id", connection_id)
+        attributes = {}
+        for field, key in _FIELDS:
+            value = getattr(self, field)
+            if value is not None:
+                attributes[key] = value
+        set_(self, "attributes", attributes)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("LiveIds is immutable; use replace()")
+
+    def replace(self, **changes: str | None) -> LiveIds:
+        """A copy with ``changes`` applied (``event_id=...`` and so on)."""
+        current = {field: getattr(self, field) for field, _ in _FIELDS}
+        current.update(changes)
+        return LiveIds(**current)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LiveIds) and self.attributes == other.attributes
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.attributes.items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{field}={getattr(self, field)!r}" for field, _ in _FIELDS if getattr(self, field))
+        return f"LiveIds({inner})"
+
+
+EMPTY_IDS: Final = LiveIds()
+_CURRENT: Final[contextvars.ContextVar[LiveIds]] = contextvars.ContextVar("liveobs_ids", default=EMPTY_IDS)
+
+
+# The ASGI scope of the HTTP request being handled: the route is known only once
+# the app's router has matched it, after the ids were bound.
+_SCOPE: Final[contextvars.ContextVar[Any]] = contextvars.ContextVar("liveobs_scope", default=None)
+
+
+def current_ids() -> LiveIds:
+    """The ids in effect in this context (empty when none are bound)."""
+    return _CURRENT.get()
+
+
+def set_ids(ids: LiveIds) -> contextvars.Token[LiveIds]:
+    """Make ``ids`` current; pass the token to :func:`reset_ids` in ``finally``."""
+    return _CURRENT.set(ids)
+
+
+def reset_ids(token: contextvars.Token[LiveIds]) -> None:
+    """Undo :func:`set_ids`. Tolerates a token from another context (falls back to set)."""
+    try:
+        _CURRENT.reset(token)
+    except ValueError:
+        old = token.old_value
+        _CURRENT.set(EMPTY_IDS if old is contextvars.Token.MISSING else old)
+
+
+@contextmanager
+def bind_ids(**ids: str | None) -> Iterator[LiveIds]:
+    """Bind ids on top of the current ones for the ``with`` block.
+
+    ``with bind_ids(event_id=..., route_id=...):`` — the keyword names are the
+    :class:`LiveIds` fields.
+    """
+    bound = _CURRENT.get().replace(**ids)
+    token = _CURRENT.set(bound)
+    try:
+        yield bound
+    finally:
+        reset_ids(token)
+
+
+def run_in_context(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """``fn`` bound to a copy of the current context, to run on another thread."""
+    ctx = contextvars.copy_context()
+
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return ctx.run(fn, *args, **kwargs)
+
+    return call
+
+
+class ContextExecutor(ThreadPoolExecutor):
+    """A thread pool that runs each job in a copy of the submitter's context.
+
+    ``loop.run_in_executor(ContextExecutor(), fn)`` (or
+    ``loop.set_default_executor(ContextExecutor())``) keeps the liveobs ids and
+    the current span on the worker thread, which a plain executor loses.
+    """
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)

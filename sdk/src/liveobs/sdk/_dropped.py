@@ -1,0 +1,159 @@
+"""Nothing is dropped silently: count every span and log record that never leaves.
+
+The OpenTelemetry batch processors drop items when their queue is full and
+warn at most now and then; an exporter that fails loses its batch. The
+processors and exporter wrapper here count both, per signal. The counts are
+exposed as the ``liveobs.telemetry.dropped`` metric and as a periodic warning
+log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from liveobs.conventions import evidence, keys
+
+SPANS: Final = "spans"
+LOGS: Final = "logs"
+_log = logging.getLogger("liveobs.sdk")
+
+
+class DropCounter:
+    """Counts dropped items per signal; reports growth at most every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self._counts = {SPANS: 0, LOGS: 0}
+        self._reported = {SPANS: 0, LOGS: 0}
+        self._interval = interval
+        self._next_report = time.monotonic() + interval
+        self._lock = threading.Lock()
+
+    def add(self, signal: str, count: int = 1) -> None:
+        with self._lock:
+            self._counts[signal] = self._counts.get(signal, 0) + count
+        self.maybe_report()
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def maybe_report(self, force: bool = False) -> bool:
+        """Log one warning line if anything was dropped since the last one."""
+        now = time.monotonic()
+        if not force and now < self._next_report:
+            return False
+        with self._lock:
+            self._next_report = now + self._interval
+            grown = {k: v - self._reported.get(k, 0) for k, v in self._counts.items()}
+            if not any(grown.values()):
+                return False
+            self._reported = dict(self._counts)
+            totals = dict(self._counts)
+        _log.warning(
+            "liveobs dropped telemetry: spans=%d logs=%d (total spans=%d logs=%d)",
+            grown.get(SPANS, 0), grown.get(LOGS, 0), totals.get(SPANS, 0), totals.get(LOGS, 0),
+        )
+        return True
+
+    def register_metric(self, meter: Meter) -> None:
+        """Expose the counts as the ``liveobs.telemetry.dropped`` counter."""
+
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(n, {keys.TELEMETRY_SIGNAL: s}) for s, n in self.counts().items()]
+
+        meter.create_observable_counter(
+            evidence.METRIC_DROPPED, callbacks=[observe], unit="{item}",
+            description="Spans and log records that were dropped before export",
+        )
+
+
+def _queue_full(processor: Any) -> bool:
+    # The SDK's shared BatchProcessor keeps a bounded deque; a full one drops
+    # the oldest item on the next append without telling the caller.
+    inner = getattr(processor, "_batch_processor", None)
+    queue = getattr(inner, "_queue", None)
+    limit = getattr(inner, "_max_queue_size", None)
+    return queue is not None and limit is not None and len(queue) >= limit
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A :class:`BatchSpanProcessor` that counts the spans its full queue drops."""
+
+    def __init__(self, exporter: SpanExporter, counter: DropCounter, **kwargs: Any) -> None:
+        super().__init__(CountingSpanExporter(exporter, counter), **kwargs)
+        self._drops = counter
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if _queue_full(self):
+            self._drops.add(SPANS)
+        super().on_end(span)
+
+
+class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
+    """A :class:`BatchLogRecordProcessor` that counts the records its full queue drops."""
+
+    def __init__(self, exporter: LogRecordExporter, counter: DropCounter, **kwargs: Any) -> None:
+        super().__init__(CountingLogExporter(exporter, counter), **kwargs)
+        self._drops = counter
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        if _queue_full(self):
+            self._drops.add(LOGS)
+        super().on_emit(log_record)
+
+
+def _export_counted(exporter: Any, batch: Sequence[Any], counter: DropCounter, signal: str) -> Any:
+    try:
+        result = exporter.export(batch)
+    except Exception:
+        counter.add(signal, len(batch))
+        raise
+    if getattr(result, "name", "SUCCESS") != "SUCCESS":
+        counter.add(signal, len(batch))
+    return result
+
+
+class CountingSpanExporter(SpanExporter):
+    """Wraps a span exporter; a failed or raising export counts its whole batch as dropped."""
+
+    def __init__(self, exporter: SpanExporter, counter: DropCounter) -> None:
+        self.exporter = exporter
+        self._drops = counter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result: SpanExportResult = _export_counted(self.exporter, spans, self._drops, SPANS)
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+class CountingLogExporter(LogRecordExporter):
+    """Wraps a log record exporter; a failed or raising export counts its whole batch as dropped."""
+
+    def __init__(self, exporter: LogRecordExporter, counter: DropCounter) -> None:
+        self.exporter = exporter
+        self._drops = counter
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        result: LogRecordExportResult = _export_counted(self.exporter, batch, self._drops, LOGS)
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()  # type: ignore[no-untyped-call]  # untyped upstream
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)

@@ -1,0 +1,153 @@
+"""The HTTP side of the middleware: a server span per request, ids in and out, page head tags.
+
+The span is named by the route template once the app's router has matched it
+(``GET /board/{board_id}``). ``X-Request-ID`` is accepted when valid, else
+minted, and echoed on every response: 5xx too, and a 500 the middleware sends
+itself when the app fails or returns before starting a response. An incoming
+``traceparent`` is a parent only for trusted callers; otherwise the request
+starts a new trace that links to it. ``Server-Timing`` carries the app time
+and the trace context.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from liveobs.conventions import keys, mint_request_id
+from liveobs.sdk._asgi import Message, Scope, accept_id, header, method_of, parent_and_links, route_template
+from liveobs.sdk._configure import current_telemetry
+from liveobs.sdk._context import _SCOPE, LiveIds, current_ids, reset_ids, set_ids
+from liveobs.sdk._live import record_failure
+
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+_REQUEST_ID_HEADER: Final = keys.HEADER_REQUEST_ID.lower().encode()
+_SERVER_TIMING_HEADER: Final = keys.HEADER_SERVER_TIMING.lower().encode()
+
+
+async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    tel = mw.telemetry()
+    request_id = accept_id(header(scope, b"x-request-id"), tel.scrubber) or mint_request_id()
+    request_id_bytes = request_id.encode()
+    path = scope.get("path")
+    if mw.health is not None and path in mw.health_paths:
+        await mw.health.serve(path, send, request_id)
+        return
+    method = method_of(scope)
+    session_id = mw.session_id(scope)
+    parent, links = parent_and_links(header(scope, b"traceparent"), mw.trust.trusted(scope))
+    attributes: dict[str, Any] = {keys.HTTP_REQUEST_METHOD: method, keys.REQUEST_ID: request_id}
+    if isinstance(path, str):
+        attributes[keys.URL_PATH] = path[:2048]
+    scheme = scope.get("scheme")
+    if scheme in ("http", "https"):
+        attributes[keys.URL_SCHEME] = scheme
+    user_agent = header(scope, b"user-agent")
+    if user_agent:
+        attributes[keys.USER_AGENT_ORIGINAL] = user_agent[:512]
+    if session_id:
+        attributes[keys.SESSION_ID] = session_id
+    start = time.perf_counter_ns()
+    span = tel.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes, links=links)
+    ids_token = set_ids(LiveIds(session_id=session_id, request_id=request_id))
+    scope_token = _SCOPE.set(scope)
+    otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
+    state: dict[str, Any] = {"status": None, "route": None, "failed": False}
+
+    def name_route() -> None:
+        route = mw.route_id(scope) if mw.route_id is not None else route_template(scope)
+        template = route_template(scope)
+        if template and state["route"] is None:
+            span.update_name(f"{method} {template}")
+            span.set_attribute(keys.HTTP_ROUTE, template)
+        if route and state["route"] is None:
+            span.set_attribute(keys.ROUTE_ID, route)
+            state["route"] = route
+
+    async def send_with_ids(message: Message) -> None:
+        if message.get("type") == "http.response.start":
+            name_route()
+            status = message.get("status")
+            state["status"] = status
+            ctx = span.get_span_context()
+            timing = (
+                f'{keys.SERVER_TIMING_APP};dur={(time.perf_counter_ns() - start) / 1e6:.1f}, '
+                f'{keys.SERVER_TIMING_TRACEPARENT};desc="00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"'
+            )
+            headers = [(k, v) for k, v in message.get("headers") or () if k.lower() != _REQUEST_ID_HEADER]
+            headers.append((_REQUEST_ID_HEADER, request_id_bytes))
+            if mw.server_timing:
+                headers.append((_SERVER_TIMING_HEADER, timing.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    try:
+        await mw.app(scope, receive, send_with_ids)
+        if state["status"] is None:
+            await _send_500(send, request_id_bytes)
+            state["status"] = 500
+    except Exception as exc:
+        record_failure(span, exc, tel.service_name)
+        state["failed"] = True
+        if state["status"] is None:
+            await _send_500(send, request_id_bytes)
+            state["status"] = 500
+        raise
+    finally:
+        name_route()
+        status = state["status"]
+        if isinstance(status, int):
+            span.set_attribute(keys.HTTP_RESPONSE_STATUS_CODE, status)
+            if status >= 500 and not state["failed"]:
+                span.set_attribute(keys.ERROR_TYPE, str(status))
+                span.set_status(Status(StatusCode.ERROR))
+        span.end()
+        tel.instruments.render_duration.record(
+            (time.perf_counter_ns() - start) / 1e6,
+            {keys.HTTP_ROUTE: state["route"] or "", keys.HTTP_RESPONSE_STATUS_CODE: status or 0},
+        )
+        otel_context.detach(otel_token)
+        _SCOPE.reset(scope_token)
+        reset_ids(ids_token)
+
+
+async def _send_500(send: Send, request_id: bytes) -> None:
+    body = b"Internal Server Error"
+    await send({
+        "type": "http.response.start", "status": 500,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                    (_REQUEST_ID_HEADER, request_id)],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def head_tags() -> str:
+    """The page's ``<meta>`` tags: ``traceparent`` and the ids the browser client needs.
+
+    Call it while rendering a page inside a request the middleware handles. The
+    session id here is the one the live socket joins with.
+    """
+    ids = current_ids()
+    tel = current_telemetry()
+    ctx = trace.get_current_span().get_span_context()
+    route = ids.route_id
+    scope = _SCOPE.get()
+    if route is None and scope is not None:
+        route = route_template(scope)
+    metas: list[tuple[str, str | None]] = [
+        (keys.META_TRACEPARENT, f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}" if ctx.is_valid else None),
+        (keys.META_SESSION_ID, ids.session_id),
+        (keys.META_ROUTE_ID, route),
+        (keys.META_REQUEST_ID, ids.request_id),
+        (keys.META_RELEASE, tel.release_id if tel is not None else None),
+    ]
+    return "\n".join(
+        f'<meta name="{html.escape(name)}" content="{html.escape(value)}">' for name, value in metas if value
+    )

@@ -1,0 +1,264 @@
+"""One live event: its own trace, its ids in context, its reply; and the framework-neutral API.
+
+The WebSocket middleware drives :class:`EventRecorder` from the ``lo``
+envelope. Live frameworks that do not use the envelope call
+:func:`live_event` around their per-event handler; apps that catch their own
+errors answer with :func:`error_reply` or decorate the handler with
+:func:`handle_event`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, ParamSpec, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+
+from liveobs.conventions import (
+    LiveReply,
+    TraceParent,
+    error_fingerprint,
+    keys,
+    mint_event_id,
+    parse_traceparent,
+    valid_error_class,
+)
+from liveobs.sdk._asgi import parent_and_links
+from liveobs.sdk._configure import Telemetry, current_telemetry
+from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_CONNECTION_LINK: Final = {keys.LINK_KIND: "connection"}
+ERROR_CODE_INTERNAL: Final = "internal"
+_RECORDERS: Final[contextvars.ContextVar[EventRecorder | None]] = contextvars.ContextVar(
+    "liveobs_event", default=None
+)
+
+
+def error_class_of(exc: BaseException) -> str:
+    """``module.Class`` (builtins by bare name), bounded to what a reply may carry."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return valid_error_class(name) or valid_error_class(cls.__name__) or "Exception"
+
+
+def top_frame(exc: BaseException) -> str | None:
+    """``module:function`` of the frame that raised: the part of a stack that is stable across releases."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    return f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_name}"
+
+
+def record_failure(span: Span, exc: BaseException, service: str) -> tuple[str, str]:
+    """Put ``exc`` on ``span`` as an ``exception`` event with ``error.type`` and fingerprint."""
+    error_class = error_class_of(exc)
+    fingerprint = error_fingerprint(service, error_class, str(exc), top_frame(exc))
+    attributes = {keys.ERROR_TYPE: error_class, keys.ERROR_FINGERPRINT: fingerprint}
+    span.record_exception(exc, attributes=attributes)
+    span.set_attributes(attributes)
+    span.set_status(Status(StatusCode.ERROR, error_class))
+    return error_class, fingerprint
+
+
+class EventRecorder:
+    """A live event in flight: a new trace, the ids bound, the reply measured.
+
+    :meth:`start` opens the span (a child of a trusted client ``traceparent``,
+    else a new trace linked to it and to the connection span) and binds the
+    ids; :meth:`finish` ends it and restores the context.
+    """
+
+    __slots__ = (
+        "_ids_token",
+        "_otel_token",
+        "_rec_token",
+        "attributes",
+        "error_class",
+        "event_id",
+        "ids",
+        "name",
+        "replied",
+        "span",
+        "started_ns",
+        "telemetry",
+    )
+
+    def __init__(
+        self, telemetry: Telemetry, ids: LiveIds, name: str | None, attributes: dict[str, Any]
+    ) -> None:
+        self.telemetry = telemetry
+        self.ids = ids
+        self.event_id: str = ids.event_id or mint_event_id()
+        self.name = name
+        self.attributes = attributes
+        self.replied = False
+        self.error_class: str | None = None
+        self.span: Span = trace.INVALID_SPAN
+        self.started_ns = 0
+        self._ids_token: contextvars.Token[LiveIds] | None = None
+        self._otel_token: object = None
+        self._rec_token: contextvars.Token[EventRecorder | None] | None = None
+
+    def start(self, traceparent: TraceParent | None, trusted: bool, connection: Span | None) -> EventRecorder:
+        links = [Link(connection.get_span_context(), _CONNECTION_LINK)] if connection is not None else None
+        parent, links = parent_and_links(traceparent, trusted, links)
+        self.started_ns = time.time_ns()
+        self.span = self.telemetry.tracer.start_span(
+            f"live.event {self.name}" if self.name else "live.event",
+            context=parent, kind=SpanKind.SERVER, attributes=self.attributes, links=links,
+            start_time=self.started_ns,
+        )
+        self._ids_token = _CURRENT.set(self.ids)
+        self._otel_token = otel_context.attach(trace.set_span_in_context(self.span, parent))
+        self._rec_token = _RECORDERS.set(self)
+        return self
+
+    def reply(self, patch_bytes: int | None = None, compressed_bytes: int | None = None) -> dict[str, Any]:
+        """The ``lo`` object of the reply; records the patch sizes."""
+        self.replied = True
+        ctx = self.span.get_span_context()
+        if patch_bytes is not None:
+            self.span.set_attribute(keys.PATCH_BYTES, patch_bytes)
+            inst = self.telemetry.instruments
+            inst.patch_size.record(patch_bytes)
+            if compressed_bytes is not None:
+                self.span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+                inst.patch_compressed_size.record(compressed_bytes)
+        return LiveReply(
+            event_id=self.event_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
+            server_time_ms=time.time_ns() / 1e6, patch_bytes=patch_bytes,
+        ).to_wire()
+
+    def fail(self, exc: BaseException) -> dict[str, Any]:
+        """Record ``exc`` and return the error reply's ``lo`` object: class and code only."""
+        if self.error_class is None:
+            self.error_class, _ = record_failure(self.span, exc, self.telemetry.service_name)
+        self.replied = True
+        ctx = self.span.get_span_context()
+        return LiveReply(
+            event_id=self.event_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
+            server_time_ms=time.time_ns() / 1e6, ok=False, error_class=self.error_class,
+            error_code=ERROR_CODE_INTERNAL,
+        ).to_wire()
+
+    def finish(self) -> None:
+        """End the span, record the duration, restore the context (safe to call twice)."""
+        if self._ids_token is None:
+            return
+        end = time.time_ns()
+        self.span.end(end_time=end)
+        metric_attrs = {keys.EVENT_NAME: self.name or "", keys.ROUTE_ID: self.ids.route_id or ""}
+        if self.error_class:
+            metric_attrs[keys.ERROR_TYPE] = self.error_class
+        self.telemetry.instruments.event_duration.record((end - self.started_ns) / 1e6, metric_attrs)
+        if self._rec_token is not None:
+            try:
+                _RECORDERS.reset(self._rec_token)
+            except ValueError:
+                _RECORDERS.set(None)
+        otel_context.detach(self._otel_token)  # type: ignore[arg-type]
+        reset_ids(self._ids_token)
+        self._ids_token = None
+
+
+def current_event() -> EventRecorder | None:
+    """The live event being handled in this context, if any."""
+    return _RECORDERS.get()
+
+
+def _telemetry() -> Telemetry:
+    telemetry = current_telemetry()
+    if telemetry is None:
+        raise RuntimeError("call liveobs.sdk.configure(...) first")
+    return telemetry
+
+
+@contextmanager
+def live_event(
+    name: str | None = None,
+    *,
+    event_id: str | None = None,
+    seq: int | None = None,
+    session_id: str | None = None,
+    connection_id: str | None = None,
+    route_id: str | None = None,
+    traceparent: str | None = None,
+    trust_traceparent: bool = False,
+) -> Iterator[EventRecorder]:
+    """Handle one live event of a framework that does not use the ``lo`` envelope.
+
+    Starts a new trace for the event (linked to the span current at entry,
+    e.g. the connection's), binds the ids for the block, and records an
+    exception that escapes it before re-raising. ``reply()`` on the yielded
+    recorder gives the ``lo`` object to put in the framework's reply.
+    """
+    base = _CURRENT.get()
+    ids = LiveIds(
+        event_id=event_id or mint_event_id(),
+        session_id=session_id or base.session_id,
+        request_id=base.request_id,
+        route_id=route_id or base.route_id,
+        connection_id=connection_id or base.connection_id,
+    )
+    attributes: dict[str, Any] = dict(ids.attributes)
+    if name:
+        attributes[keys.EVENT_NAME] = name
+    if seq is not None:
+        attributes[keys.EVENT_SEQ] = seq
+    current = trace.get_current_span()
+    link_to = current if current.get_span_context().is_valid else None
+    recorder = EventRecorder(_telemetry(), ids, name, attributes).start(
+        parse_traceparent(traceparent), trust_traceparent, link_to
+    )
+    try:
+        yield recorder
+    except Exception as exc:
+        recorder.fail(exc)
+        raise
+    finally:
+        recorder.finish()
+
+
+def error_reply(exc: BaseException) -> dict[str, Any]:
+    """Record ``exc`` on the current live event and return the error reply message.
+
+    ``await websocket.send_json(liveobs.sdk.error_reply(exc))`` answers the
+    browser with the error class and code only, and keeps the connection.
+    """
+    recorder = _RECORDERS.get()
+    if recorder is None:
+        return {keys.ENVELOPE_KEY: {"ok": False, "error_class": error_class_of(exc), "error_code": ERROR_CODE_INTERNAL}}
+    return {keys.ENVELOPE_KEY: recorder.fail(exc)}
+
+
+def handle_event(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T | None]]:
+    """Decorate a per-message handler so that a failure becomes an error reply, not a closed socket.
+
+    The handler takes the Starlette ``WebSocket`` (anything with ``send_json``)
+    among its positional arguments, as ``WebSocketEndpoint.on_receive(self,
+    websocket, data)`` does. The exception is recorded on the event's span.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            socket = next((a for a in args if hasattr(a, "send_json")), None)
+            if socket is None:
+                raise
+            await socket.send_json(error_reply(exc))
+            return None
+
+    return wrapper

@@ -1,0 +1,83 @@
+"""structlog processors: the ids on every line, and the liveobs processor chain.
+
+Each is a plain structlog processor, so apps that configure structlog
+themselves compose them by name::
+
+    structlog.configure(processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        liveobs.sdk.add_correlation_ids,
+        structlog.processors.format_exc_info,
+        liveobs.sdk.Redactor(),
+        liveobs.sdk.LogBridge(redacted=True),
+        structlog.processors.JSONRenderer(),
+    ])
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+
+from liveobs.conventions import keys
+from liveobs.sdk._asgi import route_template
+from liveobs.sdk._context import _CURRENT, _SCOPE
+from liveobs.sdk._logbridge import LogBridge
+from liveobs.sdk._redact import FastScrubber, Redactor
+
+_get_current_span = trace.get_current_span
+
+
+def add_correlation_ids(
+    logger: object, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Add the bound liveobs ids and the current span's ``trace_id``/``span_id``/``trace_flags``.
+
+    Values the log call passes itself win over the context's.
+    """
+    ids = _CURRENT.get()
+    for key, value in ids.attributes.items():
+        if key not in event_dict:
+            event_dict[key] = value
+    if ids.route_id is None and keys.ROUTE_ID not in event_dict:
+        scope = _SCOPE.get()
+        route = route_template(scope) if scope is not None else None
+        if route is not None:
+            event_dict[keys.ROUTE_ID] = route
+    ctx = _get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict[keys.LOG_TRACE_ID] = f"{ctx.trace_id:032x}"
+        event_dict[keys.LOG_SPAN_ID] = f"{ctx.span_id:016x}"
+        event_dict[keys.LOG_TRACE_FLAGS] = f"{ctx.trace_flags:02x}"
+    return event_dict
+
+
+def liveobs_processors(
+    *,
+    scrubber: FastScrubber | None = None,
+    bridge: LogBridge | None = None,
+    json_lines: bool = True,
+) -> list[Any]:
+    """The processor chain :func:`liveobs.sdk.configure` installs.
+
+    Context variables, level, UTC timestamp, the ids, rendered exceptions,
+    redaction, the OTel bridge (when given) and, with ``json_lines``, one JSON
+    object per line.
+    """
+    chain: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_correlation_ids,
+        structlog.processors.format_exc_info,
+        Redactor(scrubber),
+    ]
+    if bridge is not None:
+        chain.append(bridge)
+    if json_lines:
+        chain.append(structlog.processors.JSONRenderer())
+    return chain

@@ -1,0 +1,269 @@
+"""The WebSocket side of the middleware: a connection span, and a new trace per live event.
+
+Rules, in ASGI terms:
+
+* The connection gets an ``INTERNAL`` span ``live.connection`` (not a latency
+  signal) with ``websocket.connect`` and ``websocket.close`` events, and the
+  connection's ids are bound for the whole app call.
+* A ``websocket.receive`` whose JSON object carries an ``lo`` envelope starts
+  a live event (:class:`~liveobs.sdk._live.EventRecorder`); its ids and span
+  are current for the handler until the reply. The app must read and handle
+  the message in the same task (Starlette's ``WebSocketEndpoint`` and the
+  usual ``while True: await ws.receive_json()`` loops do); otherwise use
+  :func:`liveobs.sdk.live_event`.
+* The reply is the first ``websocket.send`` after that message, except a
+  message whose own ``lo`` names another event id (a push). A JSON-object
+  reply gets the ``lo`` reply object added; the patch is measured raw and
+  deflated as permessage-deflate would (window 12 bits, context takeover).
+* An exception escaping the app while an event is pending becomes an
+  ``exception`` span event (with ``error.type`` and fingerprint) and an error
+  reply with the class and code only, then close code 1011. A close the app
+  sends while an event is unanswered is held until the app returns, so the
+  error reply can still go out first.
+* A message over ``max_message_bytes`` is not passed to the app: the socket is
+  closed with 1009 and the refusal recorded as security evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from liveobs.conventions import (
+    evidence,
+    keys,
+    mint_connection_id,
+    mint_event_id,
+    mint_request_id,
+    parse_message,
+)
+from liveobs.sdk._asgi import Message, Scope, accept_id, header, parent_and_links, route_template
+from liveobs.sdk._configure import Telemetry
+from liveobs.sdk._context import LiveIds, reset_ids, set_ids
+from liveobs.sdk._live import EventRecorder, record_failure
+
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+_LO_TEXT: Final = '"' + keys.ENVELOPE_KEY + '"'
+_LO_BYTES: Final = _LO_TEXT.encode()
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_INTERNAL: Final = 1011
+_log = structlog.get_logger("liveobs.sdk")
+
+
+class Connection:
+    """One WebSocket connection through the middleware."""
+
+    def __init__(self, mw: Any, telemetry: Telemetry, scope: Scope, receive: Receive, send: Send) -> None:
+        self.mw = mw
+        self.tel = telemetry
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.connection_id = mint_connection_id()
+        self.session_id: str | None = mw.session_id(scope)
+        self.request_id = accept_id(header(scope, b"x-request-id"), telemetry.scrubber) or mint_request_id()
+        self.route_id: str | None = None
+        self.trusted = mw.trust.trusted(scope)
+        self.pending: EventRecorder | None = None
+        self.held_close: Message | None = None
+        self.accepted = False
+        self.closed = False
+        self.adopted_client_connection = False
+        self.span: Span = trace.INVALID_SPAN
+        self._deflate: Any = None
+        self._connect_ns = time.perf_counter_ns()
+
+    async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        parent, links = parent_and_links(header(self.scope, b"traceparent"), self.trusted)
+        attrs: dict[str, Any] = {keys.CONNECTION_ID: self.connection_id, keys.REQUEST_ID: self.request_id}
+        if self.session_id:
+            attrs[keys.SESSION_ID] = self.session_id
+        self.span = self.tel.tracer.start_span(
+            "live.connection", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, links=links
+        )
+        self._note_reconnect()
+        ids_token = set_ids(self._ids())
+        otel_token = otel_context.attach(trace.set_span_in_context(self.span))
+        try:
+            await app(self.scope, self.receive, self.send)
+        except Exception as exc:
+            await self._app_failed(exc)
+            raise
+        finally:
+            self._finish_pending()
+            if self.held_close is not None and not self.closed:
+                await self._raw_send(self.held_close)
+            self.span.end()
+            otel_context.detach(otel_token)
+            reset_ids(ids_token)
+
+    def _ids(self) -> LiveIds:
+        return LiveIds(
+            session_id=self.session_id, request_id=self.request_id, route_id=self.route_id,
+            connection_id=self.connection_id,
+        )
+
+    def _note_reconnect(self) -> None:
+        if not self.session_id:
+            return
+        previous = self.mw.reconnects.connected(self.session_id, self.connection_id)
+        if previous is not None:
+            self.span.set_attributes({keys.RECONNECT: True, keys.CONNECTION_PREVIOUS_ID: previous})
+            self.tel.instruments.reconnects.add(1)
+
+    # --- receive ------------------------------------------------------------------
+    async def receive(self) -> Message:
+        message = await self._receive()
+        kind = message.get("type")
+        if kind == "websocket.receive":
+            self._finish_pending()
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
+            if data is None:
+                return message
+            size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+            if size > self.mw.max_message_bytes:
+                return await self._refuse(size)
+            if (_LO_TEXT in data) if isinstance(data, str) else (_LO_BYTES in data):
+                self._start_event(data)
+        elif kind == "websocket.connect":
+            self.route_id = route_template(self.scope)
+            if self.route_id:
+                self.span.set_attribute(keys.ROUTE_ID, self.route_id)
+                set_ids(self._ids())  # same task: the app's context gains the route
+        elif kind == "websocket.disconnect":
+            self._finish_pending()
+            self.closed = True
+            code = message.get("code")
+            self.span.add_event("websocket.close", {"websocket.close.code": code if isinstance(code, int) else 0})
+        return message
+
+    def _start_event(self, data: str | bytes) -> None:
+        parsed = parse_message(data, self.mw.max_message_bytes)
+        env = parsed.envelope
+        if env is None:
+            return
+        scrub = self.tel.scrubber
+        if not self.adopted_client_connection and env.connection_id and accept_id(env.connection_id, scrub):
+            # The browser's connection id, so its reports and our spans agree.
+            self.adopted_client_connection = True
+            self.connection_id = env.connection_id
+            self.span.set_attribute(keys.CONNECTION_ID, self.connection_id)
+        if self.session_id is None and env.session_id and accept_id(env.session_id, scrub):
+            self.session_id = env.session_id
+            self.span.set_attribute(keys.SESSION_ID, self.session_id)
+            self._note_reconnect()
+        event_id = env.event_id if env.event_id_minted or accept_id(env.event_id, scrub) else None
+        ids = LiveIds(
+            event_id=event_id or mint_event_id(), session_id=self.session_id, request_id=self.request_id,
+            route_id=env.route_id if env.route_id and accept_id(env.route_id, scrub) else self.route_id,
+            connection_id=self.connection_id,
+        )
+        attributes: dict[str, Any] = dict(ids.attributes)
+        if env.event_name:
+            attributes[keys.EVENT_NAME] = env.event_name
+        if env.seq is not None:
+            attributes[keys.EVENT_SEQ] = env.seq
+        if env.client_time_ms is not None:
+            attributes[keys.CLIENT_TIME] = env.client_time_ms
+        self.pending = EventRecorder(self.tel, ids, env.event_name, attributes).start(
+            env.traceparent, self.trusted, self.span
+        )
+
+    def _finish_pending(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.finish()
+
+    async def _refuse(self, size: int) -> Message:
+        self.span.add_event(evidence.SECURITY_EVENT, {
+            evidence.SECURITY_CHECK: evidence.CHECK_BODY_LIMIT,
+            evidence.SECURITY_OUTCOME: evidence.OUTCOME_REFUSED,
+            evidence.LIMIT_BYTES: self.mw.max_message_bytes,
+            evidence.OBSERVED_BYTES: size,
+        })
+        await self._raw_send({"type": "websocket.close", "code": CLOSE_TOO_BIG})
+        self.closed = True
+        return {"type": "websocket.disconnect", "code": CLOSE_TOO_BIG}
+
+    # --- send ---------------------------------------------------------------------
+    async def send(self, message: Message) -> None:
+        kind = message.get("type")
+        pending = self.pending
+        if kind == "websocket.send" and pending is not None:
+            message = self._as_reply(pending, message)
+            if pending.replied:
+                await self._raw_send(message)
+                self._finish_pending()
+                return
+        elif kind == "websocket.accept":
+            self.accepted = True
+            self.span.add_event("websocket.connect")
+            self.tel.instruments.connect_duration.record((time.perf_counter_ns() - self._connect_ns) / 1e6)
+        elif kind == "websocket.close":
+            if pending is not None and not pending.replied:
+                self.held_close = message
+                return
+            self.closed = True
+        await self._raw_send(message)
+
+    async def _raw_send(self, message: Message) -> None:
+        if message.get("type") == "websocket.close":
+            if self.closed and message is self.held_close:
+                return
+            self.closed = True
+            self.held_close = None
+        await self._send(message)
+
+    def _compressed_size(self, raw: bytes) -> int:
+        if self._deflate is None:
+            self._deflate = zlib.compressobj(-1, zlib.DEFLATED, -12, 5)
+        out = self._deflate.compress(raw) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+        return len(out) - 4 if out.endswith(b"\x00\x00\xff\xff") else len(out)
+
+    def _as_reply(self, pending: EventRecorder, message: Message) -> Message:
+        text = message.get("text")
+        if text is None:
+            data = message.get("bytes") or b""
+            pending.reply(len(data), self._compressed_size(data))
+            return message
+        raw = text.encode("utf-8", "surrogatepass")
+        if _LO_TEXT in text:
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, dict) and isinstance(decoded.get(keys.ENVELOPE_KEY), dict):
+                own = decoded[keys.ENVELOPE_KEY]
+                if own.get("event_id") != pending.event_id:
+                    return message  # a push for another event, not this reply
+                pending.replied = True
+                return message  # the app wrote the reply object itself
+        lo = pending.reply(len(raw), self._compressed_size(raw))
+        body = text.rstrip()
+        if not (body.startswith("{") and body.endswith("}")):
+            return message
+        joiner = "" if body[1:-1].strip() == "" else ","
+        spliced = f'{body[:-1]}{joiner}"{keys.ENVELOPE_KEY}":{json.dumps(lo, separators=(",", ":"))}}}'
+        return {**message, "text": spliced}
+
+    async def _app_failed(self, exc: Exception) -> None:
+        pending = self.pending
+        if pending is None:
+            record_failure(self.span, exc, self.tel.service_name)
+            return
+        lo = pending.fail(exc)
+        _log.error("live event failed", **{keys.ERROR_TYPE: pending.error_class}, exc_info=exc)
+        if self.accepted and not self.closed:
+            await self._raw_send({"type": "websocket.send", "text": json.dumps({keys.ENVELOPE_KEY: lo})})
+            await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
