@@ -1,0 +1,158 @@
+"""``EvidenceMiddleware``: the security evidence the middleware can see, recorded automatically.
+
+Place it inside :class:`~liveobs.sdk.LiveObsMiddleware` (so the current span is
+the request's server span or the connection span). It serves ``liveobs.js``
+and the report endpoint at their fixed paths, refuses request bodies over the
+limit with 413 (and records it), records the CSP and the SRI coverage of every HTML response,
+and, when given Origins or Hosts, guards WebSocket handshakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from liveobs.sdk._asgi_io import (
+    ASGIApp,
+    BodyTooLarge,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_response,
+)
+from liveobs.sdk._assets import ASSET_PATH, REPORT_PATH, serve_asset
+from liveobs.sdk._evidence import record_body_limit, record_csp, record_sri
+from liveobs.sdk._origin import OriginPolicy, refuse_websocket
+from liveobs.sdk._report import ReportEndpoint
+
+DEFAULT_MAX_BODY: Final = 1024 * 1024
+SRI_SCAN_BYTES: Final = 512 * 1024
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _headers(message: Message) -> dict[bytes, bytes]:
+    return {bytes(k).lower(): bytes(v) for k, v in message.get("headers") or ()}
+
+
+class _HtmlWatcher:
+    """Wraps ``send``: records CSP at the response start and SRI once the HTML body is complete."""
+
+    def __init__(self, send: Send, csp: bool, sri: bool) -> None:
+        self._send = send
+        self._csp = csp
+        self._sri = sri
+        self._html = False
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    async def __call__(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            headers = _headers(message)
+            content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            self._html = content_type == b"text/html"
+            if self._html and self._csp:
+                policy = headers.get(b"content-security-policy")
+                record_csp(policy.decode("latin-1") if policy is not None else None)
+            # A compressed body is not scanned: SRI is then recorded where it is rendered.
+            self._html = self._html and self._sri and b"content-encoding" not in headers
+        elif kind == "http.response.body" and self._html:
+            chunk = message.get("body", b"")
+            if self._size < SRI_SCAN_BYTES:
+                self._chunks.append(chunk[: SRI_SCAN_BYTES - self._size])
+                self._size += len(chunk)
+            if not message.get("more_body", False):
+                self._html = False
+                record_sri(b"".join(self._chunks).decode("utf-8", "replace"))
+                self._chunks.clear()
+        await self._send(message)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def wrapped() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return wrapped
+
+
+class EvidenceMiddleware:
+    """ASGI middleware for the automatic security evidence and the browser client's endpoints.
+
+    ``report`` is the :class:`ReportEndpoint` answering ``report_path`` (omit it
+    to serve no report endpoint); ``max_body`` bounds request bodies (``None``:
+    no limit); ``ws_origins``/``ws_hosts`` turn on the WebSocket handshake
+    checks (an empty ``ws_origins`` list means the request's own origin).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        report: ReportEndpoint | None = None,
+        asset_path: str = ASSET_PATH,
+        report_path: str = REPORT_PATH,
+        max_body: int | None = DEFAULT_MAX_BODY,
+        csp: bool = True,
+        sri: bool = True,
+        ws_origins: Iterable[str] | None = None,
+        ws_hosts: Iterable[str] | None = None,
+    ) -> None:
+        self.app = app
+        self.report = report
+        self.asset_path = asset_path
+        self.report_path = report_path
+        self.max_body = max_body
+        self.csp = csp
+        self.sri = sri
+        guarded = ws_origins is not None or ws_hosts is not None
+        self.ws_policy = OriginPolicy(ws_origins or (), ws_hosts) if guarded else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind == "websocket":
+            if self.ws_policy is not None and not self.ws_policy.check(scope):
+                await refuse_websocket(receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if kind != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path")
+        if path == self.asset_path:
+            await serve_asset(scope, receive, send)
+            return
+        if path == self.report_path and self.report is not None:
+            await self.report(scope, receive, send)
+            return
+        await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body
+        if limit is not None and scope.get("method") in _BODY_METHODS:
+            declared = header(scope, b"content-length")
+            observed: int | None = None
+            if declared is not None:
+                # The server holds the body to its declared length; the declaration is what to check.
+                if declared.isdigit() and int(declared) > limit:
+                    observed = int(declared)
+            else:
+                # A chunked body is read here, up to the limit, and replayed to the app.
+                try:
+                    receive = _replay(await read_body(receive, limit), receive)
+                except BodyTooLarge as exc:
+                    observed = exc.observed
+            if observed is not None:
+                record_body_limit(limit, observed)
+                await send_response(send, 413, b"request body too large")
+                return
+        await self.app(scope, receive, _HtmlWatcher(send, self.csp, self.sri))
