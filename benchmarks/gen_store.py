@@ -476,7 +476,10 @@ def _summary(
         "SELECT EventId, TraceId, RequestId, SessionId FROM liveobs_errors WHERE Source = 'span' "
         "ORDER BY Timestamp DESC LIMIT 1"
     ).fetchone()
-    assert spans and logs and failed and sample
+    assert spans is not None
+    assert logs is not None
+    assert failed is not None
+    assert sample is not None
     fail = failing or ("", "", "", "")
     return StoreSummary(
         path=str(target),

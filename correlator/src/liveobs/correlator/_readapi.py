@@ -10,6 +10,7 @@ so both paths give the same result.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -18,6 +19,12 @@ import duckdb
 ReadHandler = Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], Any]
 
 READ_PATH_PREFIX: Final = "/api/v1/read/"
+# The modules whose import registers read handlers; imported on first use so that
+# this registry stays light. Add a module here when it defines handlers.
+HANDLER_MODULES: Final[tuple[str, ...]] = (
+    "liveobs.correlator._trace",
+    "liveobs.correlator._incidents",
+)
 _HANDLERS: dict[str, ReadHandler] = {}
 
 
@@ -41,4 +48,6 @@ def read_handler(name: str) -> Callable[[ReadHandler], ReadHandler]:
 
 def read_handlers() -> dict[str, ReadHandler]:
     """Every registered handler, by name (imports the modules that register them)."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
     return dict(_HANDLERS)

@@ -1,0 +1,161 @@
+"""Incidents: error occurrences grouped by fingerprint.
+
+An occurrence is one failing event (or, without an event id, one failing span
+or log record): the same failure seen on the server span, in an error log line
+and in the browser's report counts once. Each incident tells how often, since
+when, in which releases and routes, how many sessions it hit, and the newest
+event ids to trace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator._traceresult import iso_from_ns
+from liveobs.redaction import DEFAULT_SCRUBBER
+
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 1000
+SAMPLE_EVENTS: Final = 5
+_RELATIVE: Final = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+# One row per fingerprint, newest last-seen first; occurrences are distinct events.
+# shape: (Fingerprint, ErrorType, occurrences, records, first_ns, last_ns, releases[], routes[],
+#         services[], sessions, message, sources[], sample_event_ids[])
+_INCIDENTS: Final = """
+WITH scoped AS (
+    SELECT *, coalesce(nullif(EventId, ''), nullif(TraceId, '') || ':' || coalesce(SpanId, ''),
+                       Source || ':' || epoch_ns("Timestamp")::VARCHAR) AS occurrence
+    FROM liveobs_errors
+    WHERE "Timestamp" >= make_timestamp_ns(?) AND (?::VARCHAR IS NULL OR ServiceVersion = ?)
+),
+newest AS (
+    SELECT Fingerprint, EventId, max("Timestamp") AS seen FROM scoped
+    WHERE EventId IS NOT NULL AND EventId <> '' GROUP BY Fingerprint, EventId
+    QUALIFY row_number() OVER (PARTITION BY Fingerprint ORDER BY seen DESC, EventId) <= ?
+),
+samples AS (
+    SELECT Fingerprint, list(EventId ORDER BY seen DESC, EventId) AS events FROM newest GROUP BY Fingerprint
+)
+SELECT s.Fingerprint, mode(s.ErrorType), count(DISTINCT s.occurrence), count(*),
+       min(epoch_ns(s."Timestamp")), max(epoch_ns(s."Timestamp")),
+       list(DISTINCT s.ServiceVersion ORDER BY s.ServiceVersion) FILTER (WHERE s.ServiceVersion IS NOT NULL),
+       list(DISTINCT s.RouteId ORDER BY s.RouteId) FILTER (WHERE s.RouteId IS NOT NULL),
+       list(DISTINCT s.ServiceName ORDER BY s.ServiceName) FILTER (WHERE s.ServiceName IS NOT NULL),
+       count(DISTINCT s.SessionId),
+       arg_max(s.Message, s."Timestamp") FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
+       list(DISTINCT s.Source ORDER BY s.Source),
+       any_value(p.events)
+FROM scoped s LEFT JOIN samples p USING (Fingerprint)
+GROUP BY s.Fingerprint
+ORDER BY max(s."Timestamp") DESC, s.Fingerprint
+LIMIT ?
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """Error occurrences sharing one fingerprint."""
+
+    fingerprint: str
+    error_class: str
+    count: int
+    records: int
+    first_seen_unix_nano: int
+    last_seen_unix_nano: int
+    releases: tuple[str, ...]
+    routes: tuple[str, ...]
+    services: tuple[str, ...]
+    affected_sessions: int
+    message: str | None
+    sources: tuple[str, ...]
+    sample_event_ids: tuple[str, ...]
+
+    @property
+    def first_seen(self) -> str:
+        return iso_from_ns(self.first_seen_unix_nano)
+
+    @property
+    def last_seen(self) -> str:
+        return iso_from_ns(self.last_seen_unix_nano)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        data["first_seen"] = self.first_seen
+        data["last_seen"] = self.last_seen
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Incident:
+        names = cls.__dataclass_fields__
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+        return cls(**kwargs)
+
+
+def parse_since(value: str | datetime | None, now: datetime | None = None) -> datetime | None:
+    """``"90m"``, ``"24h"``, ``"7d"`` (before now) or an ISO 8601 time, as an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = value.strip()
+    match = _RELATIVE.fullmatch(text)
+    if match:
+        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ReadRequestError(f"since: expected e.g. 90m, 24h, 7d or an ISO 8601 time, got {text[:60]!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def incidents(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: str | datetime | None = None,
+    release: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[Incident]:
+    """Incidents newest first, optionally since a time and for one release (``service.version``)."""
+    start = parse_since(since)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ReadRequestError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    if release is not None and not isinstance(release, str):
+        raise ReadRequestError("release must be a string")
+    since_ns = int(start.timestamp() * 1e9) if start else 0
+    cur = con.cursor()
+    try:
+        rows = cur.execute(_INCIDENTS, [since_ns, release, release, SAMPLE_EVENTS, limit]).fetchall()
+    finally:
+        cur.close()
+    return [
+        Incident(
+            fingerprint=r[0], error_class=r[1], count=int(r[2]), records=int(r[3]),
+            first_seen_unix_nano=int(r[4]), last_seen_unix_nano=int(r[5]),
+            releases=tuple(r[6] or ()), routes=tuple(r[7] or ()), services=tuple(r[8] or ()),
+            affected_sessions=int(r[9]),
+            message=DEFAULT_SCRUBBER.scrub_text(r[10]) if r[10] else None,
+            sources=tuple(r[11] or ()), sample_event_ids=tuple(r[12] or ()),
+        )
+        for r in rows
+    ]
+
+
+@read_handler("incidents")
+def incidents_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Read API: ``{"since": ISO time | "24h", "release": str, "limit": int}``."""
+    unknown = set(params) - {"since", "release", "limit"}
+    if unknown:
+        raise ReadRequestError(f"unknown parameters: {', '.join(sorted(unknown))}")
+    since = params.get("since")
+    if since is not None and not isinstance(since, str):
+        raise ReadRequestError("since must be a string")
+    found = incidents(con, since=since, release=params.get("release"), limit=params.get("limit", DEFAULT_LIMIT))
+    return [incident.to_dict() for incident in found]

@@ -1,0 +1,187 @@
+"""Reading through a running collector: discovery file, token, and the HTTP client.
+
+``liveobs collect`` writes ``<db path>.collector.json`` =
+``{"url": "http://127.0.0.1:PORT", "pid": PID, "db": "<abs path>"}`` next to the
+store while it owns the file. A store is read remotely when that file names a
+live process whose port accepts a connection. Requests are
+``POST /api/v1/read/<name>`` with JSON parameters and the same bearer token as
+ingest (``LIVEOBS_TOKEN`` or the file named by ``LIVEOBS_TOKEN_FILE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, parse_since
+from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError
+from liveobs.correlator._store import Store, StoreUnavailableError
+from liveobs.correlator._trace import DEFAULT_CONTEXT
+from liveobs.correlator._traceresult import TraceResult
+
+DISCOVERY_SUFFIX: Final = ".collector.json"
+TOKEN_ENV: Final = "LIVEOBS_TOKEN"
+TOKEN_FILE_ENV: Final = "LIVEOBS_TOKEN_FILE"
+_PROBE_TIMEOUT_S: Final = 1.0
+_MAX_ERROR_TEXT: Final = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Collector:
+    """A running collector that owns a store, as its discovery file describes it."""
+
+    url: str
+    pid: int
+    db: str
+
+
+def discovery_path(db: str | os.PathLike[str]) -> Path:
+    """Where the collector that owns ``db`` announces itself."""
+    return Path(f"{os.fspath(db)}{DISCOVERY_SUFFIX}")
+
+
+def read_token() -> str | None:
+    """The bearer token: the file ``LIVEOBS_TOKEN_FILE`` names, else ``LIVEOBS_TOKEN``.
+
+    The collector reads it the same way, so one setting serves both.
+    """
+    file = os.environ.get(TOKEN_FILE_ENV)
+    if file:
+        try:
+            token = Path(file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot read the token file {file}: {exc.strerror}") from None
+        if not token:
+            raise StoreUnavailableError(f"the token file {file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or not parts.port:
+        return False
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def discover(db: str | os.PathLike[str]) -> Collector | None:
+    """The collector that owns ``db``, if its discovery file names a live, answering one."""
+    path = discovery_path(db)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found = Collector(url=str(data["url"]).rstrip("/"), pid=int(data["pid"]), db=str(data.get("db", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if found.db and os.path.realpath(found.db) != os.path.realpath(os.fspath(db)):
+        return None
+    if not found.url.startswith(("http://", "https://")) or not _alive(found.pid):
+        return None
+    return found if _answers(found.url) else None
+
+
+def _error_text(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:_MAX_ERROR_TEXT]
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            if isinstance(data.get(key), str):
+                return str(data[key])[:_MAX_ERROR_TEXT]
+    return text.strip()[:_MAX_ERROR_TEXT]
+
+
+class RemoteStore(Store):
+    """A store owned by a running collector, read over its local HTTP API."""
+
+    def __init__(self, url: str, *, db: str = "", token: str | None = None, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.location = f"{db} (via collector {self.url})" if db else self.url
+        self._token = token if token is not None else read_token()
+        self._timeout = timeout
+
+    @property
+    def is_remote(self) -> bool:
+        return True
+
+    def read(self, name: str, params: dict[str, Any]) -> Any:
+        """Call the read handler ``name`` with ``params``; its JSON result."""
+        request = urllib.request.Request(
+            f"{self.url}{READ_PATH_PREFIX}{urllib.parse.quote(name)}",
+            data=json.dumps(params).encode("utf-8"),
+            method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            message = _error_text(exc.read())
+            if exc.code == 404:
+                raise NotFoundError(message) from None
+            if exc.code == 400:
+                raise ReadRequestError(message) from None
+            if exc.code in (401, 403):
+                raise StoreUnavailableError(
+                    f"the collector at {self.url} refused the token ({exc.code}); set {TOKEN_ENV} or {TOKEN_FILE_ENV}"
+                ) from None
+            raise StoreUnavailableError(f"the collector at {self.url} answered {exc.code}: {message}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StoreUnavailableError(f"the collector at {self.url} did not answer: {reason}") from None
+        except ValueError as exc:
+            raise StoreUnavailableError(f"the collector at {self.url} sent a malformed answer: {exc}") from None
+
+    def trace(
+        self,
+        *,
+        event_id: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        context: int = DEFAULT_CONTEXT,
+    ) -> TraceResult:
+        ids = {"event_id": event_id, "request_id": request_id, "trace_id": trace_id, "session_id": session_id}
+        params: dict[str, Any] = {k: v for k, v in ids.items() if v is not None}
+        params["context"] = context
+        return TraceResult.from_dict(self.read("trace", params))
+
+    def incidents(
+        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[Incident]:
+        # A relative "since" is turned into a time here, so both paths mean the same moment.
+        start = parse_since(since)
+        params: dict[str, Any] = {"limit": limit}
+        if start is not None:
+            params["since"] = start.astimezone(UTC).isoformat()
+        if release is not None:
+            params["release"] = release
+        return [Incident.from_dict(item) for item in self.read("incidents", params)]
+
+    def close(self) -> None:
+        """Nothing to release: every read is one HTTP request."""

@@ -1,0 +1,438 @@
+"""Trace lookup: from any one id to the ids, error class, spans and logs around it.
+
+Resolution goes through the correlation index (``liveobs_correlation``), never
+through attribute maps: an event id, a request id or a session id names one or
+more traces; a trace id names one directly. The trace's spans and logs are then
+read with a time bound taken from ``otel_traces_trace_id_ts``, so that DuckDB
+(or ClickHouse) prunes by time before it compares ids.
+
+The function :func:`trace` serves both paths: a local store calls it on its own
+connection, a running collector calls it through the ``trace`` read handler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.conventions import keys, valid_id
+from liveobs.correlator._readapi import NotFoundError, ReadRequestError, read_handler
+from liveobs.correlator._traceresult import (
+    ErrorOccurrence,
+    LogLine,
+    SessionEvent,
+    Span,
+    SpanEvent,
+    TraceResult,
+)
+from liveobs.redaction import DEFAULT_SCRUBBER
+
+ID_KINDS: Final = ("event_id", "request_id", "trace_id", "session_id")
+_TRACE_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
+_NS_PER_MS: Final = 1_000_000
+# Logs and error rows are looked up this far around the trace's first and last span.
+_LOG_SLACK_NS: Final = 5_000_000_000
+_ERROR_SLACK_NS: Final = 60_000_000_000
+# The session context: events this far around the trace, at most this many each side.
+CONTEXT_WINDOW_NS: Final = 3_600_000_000_000
+DEFAULT_CONTEXT: Final = 5
+MAX_CANDIDATES: Final = 50
+
+# Every correlated row of one event id, spans and logs (browser reports included).
+# shape: (ts_ns, Signal, TraceId, SpanId, EventName, ErrorType, SessionId, RequestId, RouteId, ConnectionId)
+_ROWS_BY_EVENT: Final = """
+SELECT epoch_ns("Timestamp"), Signal, TraceId, SpanId, EventName, ErrorType,
+       SessionId, RequestId, RouteId, ConnectionId
+FROM liveobs_correlation WHERE EventId = ?
+"""
+
+# The traces one request id or session id covers, one row per trace, newest first.
+# shape: (TraceId, first_ts_ns, EventId, EventName, RequestId, ErrorType, has_connection)
+_TRACES_BY = """
+SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+       bool_or(ConnectionId IS NOT NULL)
+FROM liveobs_correlation WHERE {column} = ? AND Signal = 'span' AND TraceId <> ''
+GROUP BY TraceId ORDER BY 2 DESC
+"""
+_TRACES_BY_REQUEST: Final = _TRACES_BY.format(column="RequestId")
+_TRACES_BY_SESSION: Final = _TRACES_BY.format(column="SessionId")
+
+# The same, bounded in time around one trace, for the session context.
+# shape: as _TRACES_BY
+_SESSION_AROUND: Final = """
+SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+       bool_or(ConnectionId IS NOT NULL)
+FROM liveobs_correlation
+WHERE SessionId = ? AND Signal = 'span' AND TraceId <> ''
+  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+GROUP BY TraceId ORDER BY 2
+"""
+
+# First and last time of a trace. shape: (start_ns, end_ns)
+_TRACE_BOUNDS: Final = """
+SELECT epoch_ns("Start"), epoch_ns("End") FROM otel_traces_trace_id_ts WHERE TraceId = ?
+"""
+# Fallback when the trace index has no row. shape: (start_ns, end_ns)
+_TRACE_BOUNDS_SCAN: Final = """
+SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp") + Duration) FROM otel_traces WHERE TraceId = ?
+"""
+
+# shape: (ts_ns, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
+#         StatusMessage, SpanAttributes, Events, ResourceAttributes)
+_SPANS: Final = """
+SELECT epoch_ns("Timestamp"), SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
+       StatusMessage, SpanAttributes,
+       list_transform(Events."Timestamp", lambda t: epoch_ns(t)), Events."Name", Events.Attributes,
+       ResourceAttributes
+FROM otel_traces
+WHERE TraceId = ? AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+ORDER BY "Timestamp", SpanId
+"""
+
+# shape: (ts_ns, TraceId, SpanId, SeverityText, Body, EventName, LogAttributes)
+_LOG_COLUMNS: Final = """
+SELECT epoch_ns("Timestamp"), TraceId, SpanId, SeverityText, Body, EventName, LogAttributes FROM otel_logs
+"""
+_LOGS: Final = _LOG_COLUMNS + """
+WHERE TraceId = ? AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+ORDER BY "Timestamp"
+"""
+# Browser reports of one event, at the times the correlation index gave.
+_BROWSER_LOGS: Final = _LOG_COLUMNS + """
+WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+  AND EventName IN (?, ?) AND map_extract_value(LogAttributes, ?) = ?
+ORDER BY "Timestamp"
+"""
+
+# shape: (ts_ns, Source, ErrorType, Fingerprint, Message, SpanId, ServiceVersion, Environment)
+_ERRORS: Final = """
+SELECT epoch_ns("Timestamp"), Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
+       ServiceVersion, Environment
+FROM liveobs_errors
+WHERE (TraceId = ? OR EventId = ?) AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+ORDER BY "Timestamp"
+"""
+
+
+class AmbiguousIdError(NotFoundError):
+    """An id names several unrelated traces, so no one answer; the message lists them."""
+
+
+def parse_query(params: dict[str, Any]) -> tuple[str, str, int]:
+    """``(kind, id, context)`` from read parameters; exactly one id kind must be given."""
+    given = [(kind, params[kind]) for kind in ID_KINDS if params.get(kind) not in (None, "")]
+    if len(given) != 1:
+        raise ReadRequestError(f"give exactly one of {', '.join(ID_KINDS)} (got {len(given)})")
+    kind, value = given[0]
+    text = value.strip().lower() if kind == "trace_id" and isinstance(value, str) else value
+    if kind == "trace_id":
+        if not isinstance(text, str) or not _TRACE_ID_RE.fullmatch(text) or text == "0" * 32:
+            raise ReadRequestError(f"not a trace id (32 hex digits): {str(value)[:80]!r}")
+    elif valid_id(text) is None:
+        raise ReadRequestError(f"not a valid {kind.replace('_', ' ')}: {str(value)[:80]!r}")
+    context = params.get("context", DEFAULT_CONTEXT)
+    if not isinstance(context, int) or isinstance(context, bool) or not 0 <= context <= 500:
+        raise ReadRequestError("context must be an integer from 0 to 500")
+    return kind, str(text), context
+
+
+def trace(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    event_id: str | None = None,
+    request_id: str | None = None,
+    trace_id: str | None = None,
+    session_id: str | None = None,
+    context: int = DEFAULT_CONTEXT,
+) -> TraceResult:
+    """Resolve one id to its trace and everything around it.
+
+    Raises :class:`NotFoundError` when nothing carries the id,
+    :class:`AmbiguousIdError` when an event id names several traces, and
+    :class:`ReadRequestError` for a malformed id.
+    """
+    params = {"event_id": event_id, "request_id": request_id, "trace_id": trace_id, "session_id": session_id}
+    kind, value, context = parse_query({**params, "context": context})
+    cur = con.cursor()
+    try:
+        return _Lookup(cur, kind, value, context).run()
+    finally:
+        cur.close()
+
+
+@read_handler("trace")
+def trace_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+    """Read API: ``{"event_id" | "request_id" | "trace_id" | "session_id": ID, "context": N}``."""
+    kind, value, context = parse_query(params)
+    return trace(con, **{kind: value}, context=context).to_dict()
+
+
+def _candidate(row: tuple[Any, ...], position: str = "this") -> SessionEvent:
+    trace_id, ts, event_id, event_name, request_id, error_type, has_connection = row
+    kind = "event" if event_id else ("request" if has_connection else "page")
+    return SessionEvent(kind, int(ts), 0.0, trace_id, event_id, event_name, request_id, error_type, position)  # type: ignore[arg-type]
+
+
+def _failures_first(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows (newest first) reordered: failing traces, then the rest, each newest first."""
+    return [r for r in rows if r[5]] + [r for r in rows if not r[5]]
+
+
+class _Lookup:
+    """One trace lookup on one cursor; each step is one short query."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, kind: str, value: str, context: int) -> None:
+        self.cur = cur
+        self.kind = kind
+        self.value = value
+        self.context = context
+        self.event_rows: list[tuple[Any, ...]] = []
+        self.candidates: list[SessionEvent] = []
+        self._error_meta: list[tuple[Any, ...]] = []
+
+    def run(self) -> TraceResult:
+        trace_id = self._resolve()
+        return self._build(trace_id)
+
+    # --- resolution -------------------------------------------------------------
+    def _resolve(self) -> str:
+        label = self.kind.replace("_", " ")
+        if self.kind == "trace_id":
+            return self.value
+        if self.kind == "event_id":
+            return self._resolve_event(label)
+        query = _TRACES_BY_REQUEST if self.kind == "request_id" else _TRACES_BY_SESSION
+        rows = self.cur.execute(query, [self.value]).fetchall()
+        if not rows:
+            raise NotFoundError(f"no trace carries {label} {self.value}")
+        ranked = _failures_first(rows)
+        if len(rows) > 1 or self.kind == "session_id":
+            self.candidates = [_candidate(r) for r in ranked[:MAX_CANDIDATES]]
+        return str(ranked[0][0])
+
+    def _resolve_event(self, label: str) -> str:
+        self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [self.value]).fetchall()
+        if not self.event_rows:
+            raise NotFoundError(f"no span or log carries {label} {self.value}")
+        traces: dict[str, bool] = {}
+        for _, signal, trace_id, *_rest in sorted(self.event_rows):
+            if signal == "span" and trace_id:
+                traces.setdefault(trace_id, False)
+                traces[trace_id] |= _rest[2] is not None
+        if len(traces) > 1:
+            listed = ", ".join(f"{t}{' (failed)' if failed else ''}" for t, failed in traces.items())
+            raise AmbiguousIdError(f"{label} {self.value} names {len(traces)} traces: {listed}; pass --trace-id")
+        if traces:
+            return next(iter(traces))
+        # Only logs carry it (e.g. a browser report whose server trace never arrived).
+        logged = [r[2] for r in sorted(self.event_rows) if r[2]]
+        if logged:
+            return str(logged[0])
+        raise NotFoundError(f"{label} {self.value} is known only from browser reports with no trace")
+
+    # --- the trace ----------------------------------------------------------------
+    def _bounds(self, trace_id: str) -> tuple[int, int]:
+        row = self.cur.execute(_TRACE_BOUNDS, [trace_id]).fetchone()
+        if row is None or row[0] is None:
+            row = self.cur.execute(_TRACE_BOUNDS_SCAN, [trace_id]).fetchone()
+        if row is None or row[0] is None:
+            raise NotFoundError(f"no spans of trace {trace_id} in the store")
+        return int(row[0]), int(row[1])
+
+    def _build(self, trace_id: str) -> TraceResult:
+        lo, hi = self._bounds(trace_id)
+        span_rows = self.cur.execute(_SPANS, [trace_id, lo, hi]).fetchall()
+        if not span_rows:
+            raise NotFoundError(f"no spans of trace {trace_id} in the store")
+        t0 = min(int(r[0]) for r in span_rows)
+        spans = _spans(span_rows, t0)
+        root_attrs = _merged_attributes(spans)
+        resource = span_rows[0][13] or {}
+        log_rows = self.cur.execute(_LOGS, [trace_id, lo - _LOG_SLACK_NS, hi + _LOG_SLACK_NS]).fetchall()
+        logs = tuple(_log(r, t0) for r in log_rows)
+        event_id = root_attrs.get(keys.EVENT_ID) or (self.value if self.kind == "event_id" else None)
+        if event_id and not self.event_rows:
+            self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [event_id]).fetchall()
+        browser = self._browser(event_id, t0)
+        errors = self._errors(trace_id, event_id, lo, hi, t0)
+        ids = {
+            "session_id": root_attrs.get(keys.SESSION_ID),
+            "request_id": root_attrs.get(keys.REQUEST_ID),
+            "route_id": root_attrs.get(keys.ROUTE_ID) or root_attrs.get(keys.HTTP_ROUTE),
+            "connection_id": root_attrs.get(keys.CONNECTION_ID),
+        }
+        error_class, fingerprint, message = _error_summary(spans, errors)
+        page, around = self._context(ids["session_id"], trace_id, t0)
+        end = max(s.offset_ms + s.duration_ms for s in spans)
+        release = resource.get(keys.SERVICE_VERSION) or next((e[6] for e in self._error_meta if e[6]), None)
+        environment = resource.get(keys.DEPLOYMENT_ENVIRONMENT) or next((e[7] for e in self._error_meta if e[7]), None)
+        return TraceResult(
+            resolved_by=self.kind,
+            query=self.value,
+            event_id=event_id,
+            trace_id=trace_id,
+            service=spans[0].service or resource.get(keys.SERVICE_NAME),
+            release=release,
+            environment=environment,
+            error_class=error_class,
+            error_fingerprint=fingerprint,
+            error_message=message,
+            start_unix_nano=t0,
+            duration_ms=round(end, 3),
+            spans=spans,
+            logs=logs,
+            errors=errors,
+            browser_action=next((b for b in browser if b.event_name == keys.BROWSER_ACTION_EVENT), None),
+            browser_errors=tuple(b for b in browser if b.event_name != keys.BROWSER_ACTION_EVENT),
+            page_render=page,
+            session_events=around,
+            candidates=tuple(self.candidates),
+            **ids,
+        )
+
+    def _browser(self, event_id: str | None, t0: int) -> list[LogLine]:
+        times = [r[0] for r in self.event_rows if r[1] == "log" and r[4] in _BROWSER_EVENTS]
+        if not event_id or not times:
+            return []
+        rows = self.cur.execute(
+            _BROWSER_LOGS,
+            [min(times), max(times), keys.BROWSER_ACTION_EVENT, keys.BROWSER_ERROR_EVENT, keys.EVENT_ID, event_id],
+        ).fetchall()
+        return [_log(r, t0) for r in rows]
+
+    def _errors(self, trace_id: str, event_id: str | None, lo: int, hi: int, t0: int) -> tuple[ErrorOccurrence, ...]:
+        rows = self.cur.execute(
+            _ERRORS, [trace_id, event_id or "", lo - _ERROR_SLACK_NS, hi + _ERROR_SLACK_NS]
+        ).fetchall()
+        self._error_meta = rows
+        return tuple(
+            ErrorOccurrence(
+                source=r[1], error_class=r[2], fingerprint=r[3], message=_scrub(r[4]),
+                time_unix_nano=int(r[0]), span_id=r[5],
+            )
+            for r in rows
+        )
+
+    def _context(self, session_id: str | None, trace_id: str, t0: int) -> tuple[SessionEvent | None, tuple[SessionEvent, ...]]:
+        """The session's page render before this trace, and its events before and after."""
+        if not session_id:
+            return None, ()
+        rows = self.cur.execute(
+            _SESSION_AROUND, [session_id, t0 - CONTEXT_WINDOW_NS, t0 + CONTEXT_WINDOW_NS]
+        ).fetchall()
+        page = None
+        before: list[SessionEvent] = []
+        after: list[SessionEvent] = []
+        for row in rows:
+            position = "this" if row[0] == trace_id else ("before" if int(row[1]) < t0 else "after")
+            found = _candidate(row, position)
+            found = _with_offset(found, t0)
+            if found.kind == "page" and position == "before":
+                page = found
+            if found.kind == "event" or position == "this":
+                (after if position != "before" else before).append(found)
+        around = before[-self.context:] if self.context else []
+        around += after[: self.context + 1]
+        return page, tuple(around)
+
+
+_BROWSER_EVENTS: Final = frozenset({keys.BROWSER_ACTION_EVENT, keys.BROWSER_ERROR_EVENT})
+
+
+def _with_offset(event: SessionEvent, t0: int) -> SessionEvent:
+    return SessionEvent(
+        event.kind, event.time_unix_nano, _ms(event.time_unix_nano - t0), event.trace_id, event.event_id,
+        event.event_name, event.request_id, event.error_class, event.position,
+    )
+
+
+def _ms(ns: int) -> float:
+    return round(ns / _NS_PER_MS, 3)
+
+
+def _scrub(text: str | None) -> str:
+    return DEFAULT_SCRUBBER.scrub_text(text or "")
+
+
+def _scrub_map(mapping: dict[str, str] | None) -> dict[str, str]:
+    if not mapping:
+        return {}
+    return {k: str(v) for k, v in DEFAULT_SCRUBBER.scrub_mapping(mapping).items()}
+
+
+def _spans(rows: list[tuple[Any, ...]], t0: int) -> tuple[Span, ...]:
+    """Spans in tree order (parents before children, siblings by start), with depth."""
+    by_id = {r[1]: r for r in rows}
+    children: dict[str, list[tuple[Any, ...]]] = {}
+    roots = []
+    for r in rows:
+        if r[2] and r[2] in by_id and r[2] != r[1]:
+            children.setdefault(r[2], []).append(r)
+        else:
+            roots.append(r)
+    ordered: list[Span] = []
+
+    def visit(row: tuple[Any, ...], depth: int) -> None:
+        ts, span_id, parent, name, kind, service, duration, status, status_msg, attrs, ev_ts, ev_names, ev_attrs, _ = row
+        events = tuple(
+            SpanEvent(name=n, offset_ms=_ms(int(t) - t0), attributes=_scrub_map(a))
+            for t, n, a in zip(ev_ts or [], ev_names or [], ev_attrs or [], strict=False)
+        )
+        ordered.append(
+            Span(
+                span_id=span_id, parent_span_id=parent or "", name=name or "", kind=kind or "",
+                service=service or "", start_unix_nano=int(ts), offset_ms=_ms(int(ts) - t0),
+                duration_ms=_ms(int(duration or 0)), depth=depth, status_code=status or "Unset",
+                status_message=_scrub(status_msg), attributes=_scrub_map(attrs), events=events,
+            )
+        )
+        for child in children.get(span_id, ()):
+            visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    return tuple(ordered)
+
+
+def _merged_attributes(spans: tuple[Span, ...]) -> dict[str, str]:
+    """Ids from the root span first, then from any other span of the trace."""
+    merged: dict[str, str] = {}
+    for span in sorted(spans, key=lambda s: s.depth):
+        for key in (*keys.CORRELATION_KEYS, keys.HTTP_ROUTE):
+            value = span.attributes.get(key)
+            if value and key not in merged:
+                merged[key] = value
+    return merged
+
+
+def _log(row: tuple[Any, ...], t0: int) -> LogLine:
+    ts, trace_id, span_id, severity, body, event_name, attrs = row
+    return LogLine(
+        time_unix_nano=int(ts), offset_ms=_ms(int(ts) - t0), severity=severity or "", body=_scrub(body),
+        trace_id=trace_id or "", span_id=span_id or "", event_name=event_name or "", attributes=_scrub_map(attrs),
+    )
+
+
+def _error_summary(
+    spans: tuple[Span, ...], errors: tuple[ErrorOccurrence, ...]
+) -> tuple[str | None, str | None, str | None]:
+    """The error class, fingerprint and message: the exception nearest the root wins."""
+    for span in sorted(spans, key=lambda s: s.depth):
+        for event in span.events:
+            if event.name == keys.EXCEPTION_EVENT:
+                error_class = span.attributes.get(keys.ERROR_TYPE) or event.attributes.get(keys.EXCEPTION_TYPE)
+                fingerprint = span.attributes.get(keys.ERROR_FINGERPRINT)
+                fingerprint = fingerprint or next((e.fingerprint for e in errors if e.error_class == error_class), None)
+                return error_class, fingerprint, event.attributes.get(keys.EXCEPTION_MESSAGE)
+    for span in sorted(spans, key=lambda s: s.depth):
+        error_class = span.attributes.get(keys.ERROR_TYPE)
+        if error_class:
+            fingerprint = span.attributes.get(keys.ERROR_FINGERPRINT)
+            fingerprint = fingerprint or next((e.fingerprint for e in errors if e.error_class == error_class), None)
+            return error_class, fingerprint, span.status_message or None
+    if errors:
+        first = errors[0]
+        return first.error_class, first.fingerprint, first.message or None
+    return None, None, None
