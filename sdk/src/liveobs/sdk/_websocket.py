@@ -166,7 +166,7 @@ class Connection:
         event_id = env.event_id if env.event_id_minted or accept_id(env.event_id, scrub) else None
         ids = LiveIds(
             event_id=event_id or mint_event_id(), session_id=self.session_id, request_id=self.request_id,
-            route_id=env.route_id if env.route_id and accept_id(env.route_id, scrub) else self.route_id,
+            route_id=env.route_id if env.route_id and scrub.text(env.route_id) == env.route_id else self.route_id,
             connection_id=self.connection_id,
         )
         attributes: dict[str, Any] = dict(ids.attributes)

@@ -1,0 +1,157 @@
+"""WebSocket live events through the real middleware under uvicorn, exported over OTLP/HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from liveobs.conventions import evidence, keys
+
+EVENT_1 = "018f3b2a-7c4d-7e5f-8a9b-0c1d2e3f4a5b"
+EVENT_2 = "018f3b2a-7c4d-7e5f-8a9b-0c1d2e3f4a5c"
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_each_live_event_is_its_own_trace_with_every_id(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+    server = serve(build_app())
+    with connect(f"{server.ws}/live", additional_headers={"Cookie": "sid=abc"}) as ws:
+        ws.send(envelope("add_card", EVENT_1, 1, connection_id="conn-browser-1"))
+        first = json.loads(ws.recv())
+        ws.send(envelope("move_card", EVENT_2, 2))
+        second = json.loads(ws.recv())
+    events = configured.receiver.spans_named("live.event", count=2)
+    (connection,) = configured.receiver.spans_named("live.connection")
+    by_id = {s["attributes"][keys.EVENT_ID]: s for s in events}
+    assert set(by_id) == {EVENT_1, EVENT_2}
+    span = by_id[EVENT_1]
+    assert span["name"] == "live.event add_card"
+    attrs = span["attributes"]
+    assert attrs[keys.EVENT_NAME] == "add_card"
+    assert attrs[keys.EVENT_SEQ] == 1
+    assert attrs[keys.ROUTE_ID] == "/board/{board_id}"
+    assert attrs[keys.CONNECTION_ID] == "conn-browser-1"
+    assert re.fullmatch(r"eph\.[0-9a-f]{32}", attrs[keys.SESSION_ID])
+    assert attrs[keys.SESSION_ID] == connection["attributes"][keys.SESSION_ID]
+    assert attrs[keys.PATCH_BYTES] > attrs[keys.PATCH_COMPRESSED_BYTES] > 0
+    # a new trace per event, linked to the connection span
+    assert span["trace_id"] != by_id[EVENT_2]["trace_id"] != connection["trace_id"]
+    assert span["links"][0]["span_id"] == connection["span_id"]
+    assert [e["name"] for e in connection["events"]] == ["websocket.connect", "websocket.close"]
+    assert connection["kind"] == 1  # INTERNAL: the connection is not a latency signal
+    # the reply echoes the ids and carries the app payload unchanged
+    assert first["lo"]["event_id"] == EVENT_1 and first["lo"]["ok"] is True
+    assert first["lo"]["trace_id"] == span["trace_id"] and first["lo"]["span_id"] == span["span_id"]
+    assert first["lo"]["patch_bytes"] == attrs[keys.PATCH_BYTES]
+    assert first["patch"].startswith("<li class='card'>")
+    assert second["lo"]["event_id"] == EVENT_2
+    # the handler's log line carries the event's ids and trace context
+    records = configured.receiver.logs_with("event handled", count=2)
+    (record,) = [r for r in records if r["attributes"][keys.EVENT_ID] == EVENT_1]
+    assert record["trace_id"] == span["trace_id"] and record["span_id"] == span["span_id"]
+    for key in (keys.SESSION_ID, keys.ROUTE_ID, keys.CONNECTION_ID, keys.REQUEST_ID):
+        assert record["attributes"][key] == (attrs[key] if key in attrs else connection["attributes"][key])
+
+
+def test_a_failing_event_replies_with_the_class_only_and_records_the_exception(
+    configured: Any, serve: Any, build_app: Any, envelope: Any
+) -> None:
+    server = serve(build_app())
+    with connect(f"{server.ws}/live") as ws:
+        ws.send(envelope("fail", EVENT_1, 1))
+        reply = json.loads(ws.recv())
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert reply == {"lo": {
+        "event_id": EVENT_1, "ok": False, "error_class": "LookupError", "error_code": "internal",
+        "trace_id": reply["lo"]["trace_id"], "span_id": reply["lo"]["span_id"], "server_time": reply["lo"]["server_time"],
+    }}
+    (span,) = configured.receiver.spans_named("live.event fail")
+    assert span["attributes"][keys.ERROR_TYPE] == "LookupError"
+    (event,) = [e for e in span["events"] if e["name"] == keys.EXCEPTION_EVENT]
+    assert event["attributes"][keys.ERROR_TYPE] == "LookupError"
+    assert event["attributes"][keys.ERROR_FINGERPRINT] == span["attributes"][keys.ERROR_FINGERPRINT]
+    assert re.fullmatch(r"[0-9a-f]{16}", event["attributes"][keys.ERROR_FINGERPRINT])
+    assert "card 42 is gone" in event["attributes"][keys.EXCEPTION_MESSAGE]
+    assert "ghp_" not in configured.receiver.all_bytes().decode("latin-1")
+    (log,) = configured.receiver.logs_with("live event failed")
+    assert log["attributes"][keys.EVENT_ID] == EVENT_1 and log["trace_id"] == span["trace_id"]
+
+
+def test_handle_event_keeps_the_connection_after_an_error(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+    server = serve(build_app())
+    with connect(f"{server.ws}/live-safe") as ws:
+        ws.send(envelope("fail", EVENT_1, 1))
+        failed = json.loads(ws.recv())
+        ws.send(envelope("add_card", EVENT_2, 2))
+        ok = json.loads(ws.recv())
+    assert failed["lo"]["ok"] is False and failed["lo"]["error_class"] == "LookupError"
+    assert set(failed) == {"lo"}
+    assert ok["lo"]["ok"] is True and ok["lo"]["event_id"] == EVENT_2
+    (span,) = configured.receiver.spans_named("live.event fail")
+    assert span["attributes"][keys.ERROR_TYPE] == "LookupError"
+
+
+def test_ids_survive_thread_pool_and_tasks_inside_an_event(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+    server = serve(build_app())
+    with connect(f"{server.ws}/live") as ws:
+        ws.send(envelope("boundaries", EVENT_1, 1))
+        seen = json.loads(ws.recv())["seen"]
+    (span,) = configured.receiver.spans_named("live.event boundaries")
+    for where, ids in seen.items():
+        assert ids["event_id"] == EVENT_1, where
+        assert ids["trace_id"] == span["trace_id"], where
+
+
+def test_a_trusted_client_traceparent_parents_the_event(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+    server = serve(build_app(trust_traceparent=True))
+    with connect(f"{server.ws}/live") as ws:
+        ws.send(envelope("add_card", EVENT_1, 1, traceparent=f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"))
+        ws.recv()
+    (span,) = configured.receiver.spans_named("live.event")
+    assert span["trace_id"] == CLIENT_TRACE and span["parent_span_id"] == "00f067aa0ba902b7"
+
+
+def test_an_untrusted_client_traceparent_is_only_linked(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+    server = serve(build_app())
+    with connect(f"{server.ws}/live") as ws:
+        ws.send(envelope("add_card", EVENT_1, 1, traceparent=f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"))
+        ws.recv()
+    (span,) = configured.receiver.spans_named("live.event")
+    assert span["trace_id"] != CLIENT_TRACE and span["parent_span_id"] == ""
+    assert CLIENT_TRACE in [link["trace_id"] for link in span["links"]]
+
+
+def test_a_reconnect_is_same_session_new_connection(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+    server = serve(build_app())
+    for event_id in (EVENT_1, EVENT_2):
+        with connect(f"{server.ws}/live", additional_headers={"Cookie": "sid=abc"}) as ws:
+            ws.send(envelope("add_card", event_id, 1))
+            ws.recv()
+    first, second = configured.receiver.spans_named("live.connection", count=2)
+    assert first["attributes"][keys.SESSION_ID] == second["attributes"][keys.SESSION_ID]
+    assert first["attributes"][keys.CONNECTION_ID] != second["attributes"][keys.CONNECTION_ID]
+    assert keys.RECONNECT not in first["attributes"]
+    assert second["attributes"][keys.RECONNECT] is True
+    assert second["attributes"][keys.CONNECTION_PREVIOUS_ID] == first["attributes"][keys.CONNECTION_ID]
+
+
+def test_an_oversized_message_closes_with_1009_and_security_evidence(
+    configured: Any, serve: Any, build_app: Any, envelope: Any
+) -> None:
+    server = serve(build_app(max_message_bytes=1024))
+    with connect(f"{server.ws}/live") as ws:
+        ws.send(envelope("add_card", EVENT_1, 1) + " " * 2048)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    (connection,) = configured.receiver.spans_named("live.connection")
+    (refusal,) = [e for e in connection["events"] if e["name"] == evidence.SECURITY_EVENT]
+    assert refusal["attributes"][evidence.SECURITY_CHECK] == evidence.CHECK_BODY_LIMIT
+    assert refusal["attributes"][evidence.SECURITY_OUTCOME] == evidence.OUTCOME_REFUSED
+    assert configured.receiver.spans_named("live.event", timeout=0.2) == []
