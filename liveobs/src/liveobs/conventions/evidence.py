@@ -91,3 +91,15 @@ CPU_MODE: Final = "cpu.mode"
 BROWSER_ERROR_CODE: Final = "liveobs.browser.error_code"
 BROWSER_REPORTS_DROPPED: Final = "liveobs.browser.reports_dropped"
 BROWSER_ATTEMPTS: Final = "liveobs.browser.attempts"
+
+# --- added for the release gates ----------------------------------------------
+# The outcome a correct app gives to a deliberate attempt (the probe's foreign Origin,
+# over-limit body, burst): the gate fails when SECURITY_OUTCOME differs from it.
+SECURITY_EXPECTED: Final = "liveobs.security.expected"
+# What was done with an upload after its scan: "accepted" | "refused".
+SECURITY_DECISION: Final = "liveobs.security.decision"
+# Comma-separated field names of an error reply sent to the browser (e.g. "type,code").
+ERROR_REPLY_FIELDS: Final = "liveobs.error.reply.fields"
+# The probe's step that recorded a span ("page", "asset", "readyz", "ws_origin", ...).
+PROBE_STEP: Final = "liveobs.probe.step"
+PROBE_SCOPE: Final = "liveobs.probe"

@@ -1,0 +1,276 @@
+"""The gate engine: bind the subject, run the selected checks, judge them against budgets.
+
+The subject's evidence is scoped once per run into temporary tables (``scope.sql``)
+on a cursor of its own, so the checks read narrow tables and the caller's
+connection is left as it was. Each check's SQL answers one row; its columns say
+how to judge it:
+
+* ``observed``, ``evidence``, ``detail``: a value against the budget's bounds;
+* ``bounds``, ``counts``, ``top``, ``evidence``: a histogram, read at the budget's percentile;
+* ``current``, ``baseline``: samples of two releases, judged by the regression test;
+* ``candidates``, ``candidate_count``, ``evidence``: rows for the secret scan.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.correlator.gates._budgets import JUDGING_KEYS, Budget, Budgets, Manifest, select_checks
+from liveobs.correlator.gates._catalogue import (
+    Check,
+    bind,
+    check_ids,
+    convention_params,
+    load_checks,
+    scope_statements,
+)
+from liveobs.correlator.gates._model import (
+    WINDOW_END,
+    WINDOW_START,
+    CheckResult,
+    GateError,
+    GateReport,
+    Status,
+    Subject,
+)
+from liveobs.correlator.gates._secrets import find_secrets, scan_params
+from liveobs.correlator.gates._stats import histogram_quantile, mann_whitney_u, relative_shift
+
+# Releases seen in server spans, with when each first and last served: (release, first, last).
+_RELEASES: Final = """
+SELECT ResourceAttributes[$SERVICE_VERSION] AS release, min("Timestamp") AS first_seen, max("Timestamp") AS last_seen
+FROM otel_traces
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND "Timestamp" >= $since AND "Timestamp" < $until
+  AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+  AND ScopeName IS DISTINCT FROM $PROBE_SCOPE
+GROUP BY 1
+ORDER BY first_seen
+"""
+_MAX_DETAIL: Final = 400
+
+
+class GateRunner:
+    """Runs gates over one store connection with one set of budgets and an optional manifest."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, budgets: Budgets | None = None, manifest: Manifest | None = None
+    ) -> None:
+        self._con = con
+        self._budgets = budgets or Budgets.load()
+        self._manifest = manifest
+
+    def run(self, selection: str, subject: Subject | None = None) -> GateReport:
+        """Run the checks ``selection`` names (a gate, ``all``, a profile or a check id)."""
+        started = time.perf_counter()
+        subject = subject or Subject()
+        chosen = [c for c in load_checks() if c.id in set(select_checks(selection, check_ids()))]
+        cur = self._con.cursor()
+        try:
+            subject, notes = self._resolve(cur, subject, chosen)
+            if subject.release is None:
+                reason = "no release in the evidence" + (f" for service {subject.service}" if subject.service else "")
+                results = [self._unknown(c, subject, reason) for c in chosen]
+                return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes))
+            params = self._params(subject)
+            self._scope(cur, params)
+            memo: dict[tuple[str, str], dict[str, Any]] = {}
+            results = [self._run_check(cur, check, subject, params, memo) for check in chosen]
+        finally:
+            cur.close()
+        return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes))
+
+    # --- the subject --------------------------------------------------------------
+
+    def _params(self, subject: Subject) -> dict[str, Any]:
+        manifest = self._manifest
+        return {
+            **convention_params(),
+            **scan_params(),
+            "service": subject.service,
+            "release": subject.release,
+            "baseline": subject.baseline,
+            "environment": subject.environment,
+            "since": subject.since or WINDOW_START,
+            "until": subject.until or WINDOW_END,
+            "manifest_current": manifest.current if manifest else None,
+            "manifest_rollback": manifest.rollback if manifest else None,
+        }
+
+    def _resolve(
+        self, cur: duckdb.DuckDBPyConnection, subject: Subject, chosen: list[Check]
+    ) -> tuple[Subject, list[str]]:
+        """Fill in the release (newest seen) and the baseline (the release before it)."""
+        needs_baseline = any("regression" in c.id for c in chosen) and subject.baseline is None
+        if subject.release is not None and not needs_baseline:
+            return subject, []
+        params = {**convention_params(), "service": subject.service, "environment": subject.environment,
+                  "since": subject.since or WINDOW_START, "until": subject.until or WINDOW_END}
+        try:
+            rows = cur.execute(_RELEASES, bind(_RELEASES, params, "release lookup")).fetchall()
+        except duckdb.Error as exc:
+            raise GateError(f"cannot read the store: {exc}") from exc
+        notes: list[str] = []
+        release = subject.release
+        if release is None and rows:
+            release = max(rows, key=lambda r: r[2])[0]
+            notes.append(f"release {release}: the newest in the evidence")
+        baseline = subject.baseline
+        if needs_baseline and release is not None:
+            first = {r[0]: r[1] for r in rows}
+            earlier = [r for r in rows if r[0] != release and release in first and r[1] < first[release]]
+            if earlier:
+                baseline = earlier[-1][0]
+                notes.append(f"baseline {baseline}: the release that served before {release}")
+        return Subject(subject.service, release, subject.environment, subject.since, subject.until, baseline), notes
+
+    def _scope(self, cur: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> None:
+        try:
+            for script in ("scope.sql", "baseline.sql"):
+                for statement in scope_statements(script):
+                    cur.execute(statement, bind(statement, params, script))
+        except duckdb.Error as exc:
+            raise GateError(f"cannot scope the evidence: {exc}") from exc
+
+    # --- one check ----------------------------------------------------------------
+
+    def _run_check(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        check: Check,
+        subject: Subject,
+        params: dict[str, Any],
+        memo: dict[tuple[str, str], dict[str, Any]],
+    ) -> CheckResult:
+        started = time.perf_counter()
+        budget = self._budgets.budget(check.id, subject.service)
+        extra = {k: v for k, v in budget.settings.items() if k not in JUDGING_KEYS}
+        if budget.threshold.percentile is not None:
+            extra["quantile"] = budget.threshold.percentile / 100
+        bound = bind(check.body, {**params, **extra}, f"check {check.id}")
+        key = (check.body, repr(sorted(bound.items())))
+        try:
+            if key not in memo:
+                cur.execute(check.body, bound)
+                names = [d[0] for d in cur.description or ()]
+                memo[key] = dict(zip(names, cur.fetchone() or (), strict=False))
+            row = memo[key]
+        except duckdb.Error as exc:
+            return self._unknown(check, subject, f"query failed: {str(exc).splitlines()[0]}", budget)
+        status, reason, observed, evidence, threshold = _judge(row, budget, subject)
+        return CheckResult(
+            id=check.id,
+            gate=check.gate,
+            status=status,
+            required=budget.required,
+            reason=reason[:_MAX_DETAIL],
+            observed=observed,
+            threshold=threshold,
+            evidence=evidence,
+            seconds=round(time.perf_counter() - started, 4),
+            about=check.about,
+        )
+
+    def _unknown(self, check: Check, subject: Subject, reason: str, budget: Budget | None = None) -> CheckResult:
+        budget = budget or self._budgets.budget(check.id, subject.service)
+        return CheckResult(check.id, check.gate, Status.UNKNOWN, budget.required, reason, None,
+                           budget.threshold.describe(), 0, about=check.about)
+
+
+def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.0f}"
+
+
+def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Status, str, float | None, int, str]:
+    """(status, reason, observed, evidence, threshold text) for one check's answer row."""
+    if "current" in row:
+        return _judge_regression(row, budget, subject)
+    evidence = int(row.get("evidence") or 0)
+    detail = str(row.get("detail") or "")
+    if "candidates" in row:
+        kinds = budget.setting("kinds")
+        hits = find_secrets(row["candidates"] or (), frozenset(kinds) if kinds else None)
+        observed: float | None = float(len(hits))
+        detail = "; ".join(h.describe() for h in hits[:3]) or f"no secret in {evidence} rows scanned"
+        if not hits and int(row.get("candidate_count") or 0) > int(budget.setting("max_candidates", 0)):
+            return (Status.UNKNOWN, f"too many candidate rows to confirm ({row['candidate_count']}); raise "
+                    "max_candidates", None, evidence, budget.threshold.describe())
+    elif "bounds" in row:
+        q = (budget.threshold.percentile or 50) / 100
+        counts = [int(c) for c in row["counts"] or ()]
+        observed = histogram_quantile(row["bounds"] or (), counts, q, row.get("top")) if counts else None
+        detail = f"{evidence} measurements"
+    else:
+        raw = row.get("observed")
+        observed = float(raw) if raw is not None else None
+    status, reason = judge_value(observed, evidence, detail, budget)
+    return status, reason, observed, evidence, budget.threshold.describe()
+
+
+def judge_value(observed: float | None, evidence: int, detail: str, budget: Budget) -> tuple[Status, str]:
+    """Judge a value against a budget; too little evidence is unknown, except proven violations."""
+    t = budget.threshold
+    broken = observed is not None and (
+        (t.max is not None and observed > t.max) or (t.min is not None and observed < t.min)
+    )
+    counts_violations = t.max == 0
+    suffix = f": {detail}" if detail else ""
+    if broken and observed is not None and (counts_violations or evidence >= budget.min_evidence):
+        return Status.FAIL, f"{_fmt(observed)} breaks {t.describe()}{suffix}"
+    if evidence < budget.min_evidence:
+        return Status.UNKNOWN, f"{evidence} evidence, need at least {budget.min_evidence}{suffix}"
+    if observed is None:
+        return Status.UNKNOWN, f"nothing to measure{suffix}"
+    warned = (t.warn_max is not None and observed > t.warn_max) or (t.warn_min is not None and observed < t.warn_min)
+    if warned:
+        return Status.WARN, f"{_fmt(observed)} within {t.describe()} but past the warning level{suffix}"
+    return Status.PASS, f"{_fmt(observed)} within {t.describe()}{suffix}"
+
+
+def _judge_regression(
+    row: dict[str, Any], budget: Budget, subject: Subject
+) -> tuple[Status, str, float | None, int, str]:
+    alpha = float(budget.setting("alpha", 0.01))
+    floor = float(budget.setting("min_effect", 0.1))
+    minimum = int(budget.setting("min_samples", 30))
+    threshold = f"median +{floor:.0%} at p<{alpha:g}"
+    current = [float(v) for v in row.get("current") or ()]
+    baseline = [float(v) for v in row.get("baseline") or ()]
+    evidence = min(len(current), len(baseline))
+    if subject.baseline is None:
+        return Status.UNKNOWN, "no baseline release (give --baseline, or evidence of an earlier release)", None, 0, threshold
+    if evidence < minimum:
+        return (Status.UNKNOWN, f"{len(current)} samples of {subject.release} and {len(baseline)} of "
+                f"{subject.baseline}, need at least {minimum} of each", None, evidence, threshold)
+    verdict = regression(current, baseline, alpha, floor)
+    return verdict[0], verdict[1], verdict[2], evidence, threshold
+
+
+def regression(
+    current: list[float], baseline: list[float], alpha: float, min_effect: float
+) -> tuple[Status, str, float]:
+    """A slowdown is a regression only when significant *and* at least ``min_effect`` in size."""
+    test = mann_whitney_u(current, baseline)
+    shift = relative_shift(current, baseline)
+    stats = f"median {shift:+.1%}, p={test.p_value:.2g}, Cliff's delta {test.cliffs_delta:+.2f}"
+    if test.p_value < alpha and shift >= min_effect and test.cliffs_delta > 0:
+        return Status.FAIL, f"slower than the baseline: {stats}", shift
+    return Status.PASS, f"no regression: {stats}", shift
+
+
+def run_gates(
+    con: duckdb.DuckDBPyConnection,
+    selection: str,
+    subject: Subject | None = None,
+    budgets: Budgets | None = None,
+    manifest: Manifest | None = None,
+) -> GateReport:
+    """Run ``selection`` over ``con`` for ``subject``: the one-call form of :class:`GateRunner`."""
+    return GateRunner(con, budgets, manifest).run(selection, subject)

@@ -1,0 +1,29 @@
+"""The gates as a read handler, so the CLI can run them through a collector that owns the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator.gates._budgets import Budgets, Manifest
+from liveobs.correlator.gates._engine import GateRunner
+from liveobs.correlator.gates._model import GateError, Subject
+
+
+@read_handler("check")
+def check_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+    """``{"selection", "subject", "budgets"?, "manifest"?}`` -> the report as JSON."""
+    try:
+        selection = params["selection"]
+        if not isinstance(selection, str):
+            raise ReadRequestError("selection must be a string")
+        subject = Subject.from_dict(params.get("subject") or {})
+        budgets = Budgets.load(params.get("budgets") or None)
+        manifest = Manifest.from_dict(params["manifest"]) if params.get("manifest") else None
+        return GateRunner(con, budgets, manifest).run(selection, subject).to_dict()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReadRequestError(f"bad check request: {exc}") from exc
+    except GateError as exc:
+        raise ReadRequestError(str(exc)) from exc

@@ -1,0 +1,19 @@
+-- Scope denials recorded, and nothing granted outside the caller's scopes.
+WITH decisions AS (
+    SELECT Attributes[$SECURITY_OUTCOME] AS outcome, Attributes[$SECURITY_EXPECTED] AS expected,
+           Attributes[$SCOPE_REQUIRED] AS required_scope,
+           list_transform(string_split(coalesce(Attributes[$SCOPE_GRANTED], ''), ','), lambda s: trim(s)) AS granted,
+           coalesce(RouteId, HttpRoute, '(no route)') AS route
+    FROM lo_span_events
+    WHERE EventName = $SECURITY_EVENT AND Attributes[$SECURITY_CHECK] = $CHECK_SCOPE
+), judged AS (
+    SELECT route, outcome = $OUTCOME_DENIED AS denied,
+           outcome = $OUTCOME_ALLOWED AND (expected = $OUTCOME_DENIED
+               OR (required_scope IS NOT NULL AND NOT list_contains(granted, required_scope))) AS overreach
+    FROM decisions
+)
+SELECT count(*) FILTER (WHERE overreach) AS observed,
+       count(*) FILTER (WHERE denied) AS evidence,
+       format('{} scope denials, {} grants outside scope{}', count(*) FILTER (WHERE denied), count(*) FILTER (WHERE overreach),
+              coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE overreach), 1, 3), ', ') || ')', '')) AS detail
+FROM judged;
