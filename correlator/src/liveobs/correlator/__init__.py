@@ -1,5 +1,7 @@
 """liveobs evidence side: collector, store, correlation queries, gates."""
 
+from liveobs.correlator._auth import load_token
+from liveobs.correlator._collector import Collector, discovery_path, read_discovery
 from liveobs.correlator._incidents import Incident
 from liveobs.correlator._remote import RemoteStore
 from liveobs.correlator._store import LocalStore, Store, StoreNotFoundError, StoreUnavailableError, open
@@ -13,9 +15,11 @@ from liveobs.correlator._traceresult import (
     TimelineEntry,
     TraceResult,
 )
+from liveobs.correlator._writer import Writer, WriteResult
 
 __all__: list[str] = [
     "AmbiguousIdError",
+    "Collector",
     "ErrorOccurrence",
     "Incident",
     "LocalStore",
@@ -29,5 +33,10 @@ __all__: list[str] = [
     "StoreUnavailableError",
     "TimelineEntry",
     "TraceResult",
+    "WriteResult",
+    "Writer",
+    "discovery_path",
+    "load_token",
     "open",
+    "read_discovery",
 ]

@@ -161,6 +161,18 @@ CREATE TABLE liveobs_errors (
 """
 
 
+# Idempotent ingest: one row per ingested chunk of a source (a file's content
+# hash and chunk number), written in the same transaction as the chunk's rows.
+_V2_INGEST_LEDGER: Final = """
+CREATE TABLE liveobs_ingest_ledger (
+    SourceKey VARCHAR PRIMARY KEY,
+    Source VARCHAR,
+    "Rows" BIGINT NOT NULL,
+    IngestedAt TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -170,6 +182,7 @@ class Migration:
 
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "exporter tables, correlation index, error occurrences", _V1_EXPORTER_TABLES + _V1_LIVEOBS_TABLES),
+    Migration(2, "ingest ledger for idempotent file ingest", _V2_INGEST_LEDGER),
 )
 
 _LEDGER: Final = """

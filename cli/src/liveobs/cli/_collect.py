@@ -1,0 +1,54 @@
+"""``liveobs collect``: the OTLP/HTTP receiver that owns the store."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from liveobs.cli._root import CliContext
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=4318, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one (printed).")
+@click.option("--token-file", type=click.Path(dir_okay=False), default=None,
+              help="File holding the bearer token (else env LIVEOBS_TOKEN or LIVEOBS_TOKEN_FILE).")
+@click.option("--max-body-bytes", default=16 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
+              help="Largest request body, compressed and decompressed.")
+@click.option("--max-buffered-bytes", default=128 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
+              help="Bytes held by requests in flight before new ones get 429.")
+@click.pass_obj
+def collect(
+    obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int
+) -> None:
+    """Receive OTLP/HTTP (traces, logs, metrics) and write it to the store.
+
+    While it runs, this process owns the store and answers the other commands'
+    reads over its local API. SIGTERM or Ctrl+C drains and exits 0.
+    """
+    from liveobs.correlator._auth import TokenError, load_token
+    from liveobs.correlator._collector import Collector
+    from liveobs.correlator._db import StoreBusyError
+
+    try:
+        token = load_token(token_file)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from None
+    collector = Collector(
+        db=obj.db, host=host, port=port, token=token,
+        max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes,
+    )
+
+    def ready(url: str) -> None:
+        auth = "bearer token required" if token else "no token"
+        click.echo(f"liveobs collect: listening on {url} ({auth}); store {os.path.abspath(obj.db)}")
+        click.echo(f"liveobs collect: send OTLP/HTTP to {url}/v1/traces, /v1/logs, /v1/metrics", err=True)
+
+    try:
+        collector.run(on_ready=ready)
+    except StoreBusyError as exc:
+        raise click.ClickException(f"the store is busy: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -1,0 +1,156 @@
+"""``liveobs collect``: own the store, receive OTLP/HTTP, serve the read API.
+
+The process opens the store (DuckDB allows one process per file), starts the
+writer, binds the socket (``port=0`` picks a free one), writes the discovery
+file ``<db>.collector.json`` next to the store so the CLI can find it, and
+serves until SIGTERM/SIGINT. Shutdown turns health to failing, lets in-flight
+requests finish, drains the writer, closes the store and removes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from liveobs.correlator._db import connect
+from liveobs.correlator._otlp import DEFAULT_MAX_BODY_BYTES
+from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
+from liveobs.correlator._writer import Writer
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 4318
+DISCOVERY_SUFFIX: Final = ".collector.json"
+
+
+def discovery_path(db: str | os.PathLike[str]) -> Path:
+    """Where a collector that owns ``db`` announces itself."""
+    return Path(os.path.abspath(db) + DISCOVERY_SUFFIX)
+
+
+def read_discovery(db: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The discovery record of ``db``'s collector, if the file exists and parses."""
+    try:
+        record = json.loads(discovery_path(db).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_discovery(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_discovery(path: Path) -> None:
+    record = None
+    with contextlib.suppress(OSError, ValueError):
+        record = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(record, dict) and record.get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+@dataclass
+class Collector:
+    """A collector for one store; :meth:`run` blocks until shut down."""
+
+    db: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
+
+    def stop(self) -> None:
+        """Start a clean shutdown from another thread (as SIGTERM does)."""
+        for stop in self._stoppers:
+            stop()
+
+    def run(self, on_ready: Callable[[str], None] | None = None) -> None:
+        """Serve until SIGTERM/SIGINT; ``on_ready`` gets the URL once listening."""
+        _load_read_handlers()
+        con = connect(self.db)
+        writer = Writer(con).start()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        discovery = discovery_path(self.db)
+        try:
+            sock.bind((self.host, self.port))
+            port = sock.getsockname()[1]
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            url = f"http://{host}:{port}"
+            app = CollectorApp(
+                writer, con, token=self.token,
+                max_body_bytes=self.max_body_bytes, max_buffered_bytes=self.max_buffered_bytes,
+            )
+            _write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
+            if on_ready is not None:
+                on_ready(url)
+            asyncio.run(_serve(app, sock, self._stoppers))
+        finally:
+            writer.close()
+            con.close()
+            sock.close()
+            _remove_discovery(discovery)
+
+
+async def _serve(app: CollectorApp, sock: socket.socket, stopper: list[Callable[[], None]]) -> None:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        """uvicorn, with a shutdown that drains and then returns (exit status 0).
+
+        uvicorn re-raises a captured SIGTERM after its graceful shutdown, which would
+        kill the process before the writer drains; here the signal only starts the drain.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        def _on_signal(self, sig: int, frame: Any) -> None:
+            self.stop()
+
+        def stop(self) -> None:
+            app.draining = True
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        limit_concurrency=1024,
+        backlog=1024,
+    )
+    server = _Server(config)
+    stopper.append(server.stop)
+    await server.serve(sockets=[sock])
+
+
+def _load_read_handlers() -> None:
+    """Import the modules that register read handlers (the correlator's queries, gates)."""
+    importlib.import_module("liveobs.correlator")

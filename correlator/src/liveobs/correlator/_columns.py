@@ -1,0 +1,122 @@
+"""Column builders shared by the span, log and data-point converters.
+
+OTLP messages are walked once in tight loops that append to plain lists; the
+lists become Arrow arrays in one call each. Attribute maps are built flat (keys,
+values, offsets) and become one ``MapArray``; per-resource and per-scope values
+are built once and repeated with ``take``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Final
+
+import pyarrow as pa
+
+from liveobs.correlator._scrub import IngestScrubber
+
+MAP_TYPE: Final = pa.map_(pa.string(), pa.string())
+TS_TYPE: Final = pa.timestamp("ns")
+_MAX_NS: Final = (1 << 63) - 1
+
+
+def clamp_ns(value: int) -> int:
+    """An OTLP ``fixed64`` time that fits Arrow's signed nanoseconds."""
+    return value if value <= _MAX_NS else _MAX_NS
+
+
+def any_json(value: Any) -> Any:
+    """An OTLP ``AnyValue`` as a JSON-ready Python value."""
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [any_json(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_json(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    return getattr(value, which)
+
+
+def any_text(value: Any) -> str:
+    """An OTLP ``AnyValue`` as the exporter stores it in a string column."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return str(value.string_value)
+    if which is None:
+        return ""
+    if which == "bool_value":
+        return "true" if value.bool_value else "false"
+    if which == "int_value":
+        return str(value.int_value)
+    if which == "double_value":
+        return repr(value.double_value)
+    return json.dumps(any_json(value), separators=(",", ":"), ensure_ascii=False)
+
+
+class MapColumn:
+    """A ``MAP(VARCHAR, VARCHAR)`` column built from OTLP ``KeyValue`` lists, scrubbed."""
+
+    __slots__ = ("keys", "offsets", "scrubber", "values")
+
+    def __init__(self, scrubber: IngestScrubber) -> None:
+        self.keys: list[str] = []
+        self.values: list[str] = []
+        self.offsets: list[int] = [0]
+        self.scrubber = scrubber
+
+    def add(self, attributes: Any) -> None:
+        """Append one map from a repeated ``KeyValue`` field."""
+        keys = self.keys
+        values = self.values
+        scrub = self.scrubber.value
+        for kv in attributes:
+            key = kv.key
+            value = kv.value
+            text = value.string_value
+            if not text and value.WhichOneof("value") != "string_value":
+                text = any_text(value)
+            keys.append(key)
+            values.append(scrub(key, text))
+        self.offsets.append(len(keys))
+
+    def add_dict(self, mapping: dict[str, str]) -> None:
+        """Append one map from already-flattened string pairs."""
+        scrub = self.scrubber.value
+        for key, text in mapping.items():
+            self.keys.append(key)
+            self.values.append(scrub(key, text))
+        self.offsets.append(len(self.keys))
+
+    def array(self) -> pa.Array:
+        return pa.MapArray.from_arrays(
+            pa.array(self.offsets, pa.int32()),
+            pa.array(self.keys, pa.string()),
+            pa.array(self.values, pa.string()),
+        )
+
+
+def attributes_dict(attributes: Any) -> dict[str, str]:
+    """A repeated ``KeyValue`` field as plain string pairs (unscrubbed)."""
+    return {kv.key: any_text(kv.value) for kv in attributes}
+
+
+def repeat(values: pa.Array, indices: list[int]) -> pa.Array:
+    """``values`` (one per resource or scope) repeated to one per row."""
+    return values.take(pa.array(indices, pa.int32()))
+
+
+def list_of(child: pa.Array, offsets: list[int]) -> pa.Array:
+    """A ``LIST`` column: ``offsets`` delimit each row's slice of ``child``."""
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child)
+
+
+def hex_id(raw: bytes, size: int) -> str | None:
+    """A trace or span id as lowercase hex; ``""`` when absent or all zero, None when malformed."""
+    if not raw:
+        return ""
+    if len(raw) != size:
+        return None
+    return "" if raw.count(0) == size else raw.hex()

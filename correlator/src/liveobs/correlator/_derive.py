@@ -1,0 +1,156 @@
+"""What the writer derives from each batch, in the batch's own transaction.
+
+The correlation index and ``otel_traces_trace_id_ts`` are computed by DuckDB
+from the registered Arrow batch (no Python work per row). Error occurrences are
+rare, so their candidates are selected in SQL and fingerprinted in Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+
+from liveobs.conventions import error_fingerprint, keys
+from liveobs.correlator._columns import TS_TYPE
+
+# Named parameters shared by the statements below: attribute keys are bound, never spliced.
+KEY_PARAMS: Final[dict[str, str]] = {
+    "service_version": keys.SERVICE_VERSION,
+    "environment": keys.DEPLOYMENT_ENVIRONMENT,
+    "event_id": keys.EVENT_ID,
+    "session_id": keys.SESSION_ID,
+    "request_id": keys.REQUEST_ID,
+    "route_id": keys.ROUTE_ID,
+    "http_route": keys.HTTP_ROUTE,
+    "connection_id": keys.CONNECTION_ID,
+    "event_name": keys.EVENT_NAME,
+    "error_type": keys.ERROR_TYPE,
+    "fingerprint": keys.ERROR_FINGERPRINT,
+    "exception": keys.EXCEPTION_EVENT,
+    "exception_type": keys.EXCEPTION_TYPE,
+    "exception_message": keys.EXCEPTION_MESSAGE,
+    "browser_error": keys.BROWSER_ERROR_EVENT,
+    "browser_error_kind": keys.BROWSER_ERROR_KIND,
+}
+
+
+def _correlation_sql(view: str, signal: str, attrs: str, event_name: str) -> str:
+    # Shape: liveobs_correlation rows, one per span/log of ``view`` carrying a liveobs id.
+    return f"""
+INSERT INTO liveobs_correlation
+SELECT "Timestamp", '{signal}', ServiceName, ResourceAttributes[$service_version], TraceId, SpanId,
+       {attrs}[$event_id], {attrs}[$session_id], {attrs}[$request_id],
+       coalesce({attrs}[$route_id], {attrs}[$http_route]), {attrs}[$connection_id],
+       {event_name}, {attrs}[$error_type]
+FROM {view}
+WHERE {attrs}[$event_id] IS NOT NULL OR {attrs}[$session_id] IS NOT NULL OR {attrs}[$request_id] IS NOT NULL
+   OR {attrs}[$route_id] IS NOT NULL OR {attrs}[$connection_id] IS NOT NULL
+"""
+
+
+SPAN_VIEW: Final = "liveobs_batch_spans"
+LOG_VIEW: Final = "liveobs_batch_logs"
+CORRELATION_FROM_SPANS: Final = _correlation_sql(SPAN_VIEW, "span", "SpanAttributes", "SpanAttributes[$event_name]")
+CORRELATION_FROM_LOGS: Final = _correlation_sql(
+    LOG_VIEW, "log", "LogAttributes", "coalesce(nullif(EventName, ''), LogAttributes[$event_name])"
+)
+
+# Shape: one (TraceId, Start, End) per trace in the batch, merged into the stored bounds.
+TRACE_BOUNDS: Final = f"""
+INSERT INTO otel_traces_trace_id_ts
+SELECT TraceId, min("Timestamp"), max(make_timestamp_ns(epoch_ns("Timestamp") + Duration::BIGINT))
+FROM {SPAN_VIEW} WHERE TraceId <> '' GROUP BY TraceId
+ON CONFLICT (TraceId) DO UPDATE SET "Start" = least("Start", excluded."Start"), "End" = greatest("End", excluded."End")
+"""
+
+# Shape: spans with Error status or an exception event, with the first exception's attributes.
+SPAN_ERROR_CANDIDATES: Final = f"""
+WITH c AS (
+    SELECT *, list_position(Events.Name, $exception) AS pos FROM {SPAN_VIEW}
+    WHERE StatusCode = 'Error' OR list_contains(Events.Name, $exception)
+)
+SELECT "Timestamp", ServiceName, ResourceAttributes[$service_version], ResourceAttributes[$environment],
+       coalesce(SpanAttributes[$error_type], CASE WHEN pos > 0 THEN Events.Attributes[pos][$exception_type] END),
+       SpanAttributes[$fingerprint],
+       coalesce(CASE WHEN pos > 0 THEN Events.Attributes[pos][$exception_message] END, nullif(StatusMessage, '')),
+       TraceId, SpanId, SpanAttributes[$event_id], SpanAttributes[$session_id], SpanAttributes[$request_id],
+       coalesce(SpanAttributes[$route_id], SpanAttributes[$http_route]), 'span'
+FROM c
+"""
+
+# Shape: log records that report an error class, and every browser.error report.
+LOG_ERROR_CANDIDATES: Final = f"""
+WITH c AS (
+    SELECT *, coalesce(nullif(EventName, ''), LogAttributes[$event_name]) = $browser_error AS browser
+    FROM {LOG_VIEW}
+    WHERE LogAttributes[$error_type] IS NOT NULL OR LogAttributes[$exception_type] IS NOT NULL
+       OR EventName = $browser_error OR LogAttributes[$event_name] = $browser_error
+)
+SELECT "Timestamp", ServiceName, ResourceAttributes[$service_version], ResourceAttributes[$environment],
+       coalesce(LogAttributes[$error_type], LogAttributes[$exception_type],
+                CASE WHEN browser THEN LogAttributes[$browser_error_kind] END),
+       LogAttributes[$fingerprint], coalesce(LogAttributes[$exception_message], nullif(Body, '')),
+       TraceId, SpanId, LogAttributes[$event_id], LogAttributes[$session_id], LogAttributes[$request_id],
+       coalesce(LogAttributes[$route_id], LogAttributes[$http_route]),
+       CASE WHEN browser THEN 'browser' ELSE 'log' END
+FROM c
+"""
+
+UNKNOWN_ERROR_CLASS: Final = "_OTHER"
+_ERROR_COLUMNS: Final = (
+    "Timestamp", "ServiceName", "ServiceVersion", "Environment", "ErrorType", "Fingerprint", "Message",
+    "TraceId", "SpanId", "EventId", "SessionId", "RequestId", "RouteId", "Source",
+)
+INSERT_ERRORS: Final = "INSERT INTO liveobs_errors BY NAME SELECT * FROM liveobs_batch_errors"
+
+
+_PARAM: Final = re.compile(r"\$(\w+)")
+
+
+def _params(sql: str) -> dict[str, str]:
+    return {name: KEY_PARAMS[name] for name in set(_PARAM.findall(sql))}
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    con.execute(sql, _params(sql))
+
+
+def _error_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    rows = []
+    for row in con.execute(sql, _params(sql)).fetchall():
+        ts, service, version, env, cls, fingerprint, message, *ids, source = row
+        cls = cls or UNKNOWN_ERROR_CLASS
+        fingerprint = fingerprint or error_fingerprint(service or "", cls, message)
+        rows.append((ts, service, version, env, cls, fingerprint, message, *ids, source))
+    return rows
+
+
+def _insert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> int:
+    if not rows:
+        return 0
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(columns[0], TS_TYPE)] + [pa.array(c, pa.string()) for c in columns[1:]]
+    con.register("liveobs_batch_errors", pa.Table.from_arrays(arrays, names=list(_ERROR_COLUMNS)))
+    try:
+        con.execute(INSERT_ERRORS)
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("liveobs_batch_errors")
+    return len(rows)
+
+
+def derive_from_spans(con: duckdb.DuckDBPyConnection) -> int:
+    """Correlation rows, trace bounds and error occurrences for the registered span batch."""
+    _run(con, CORRELATION_FROM_SPANS)
+    _run(con, TRACE_BOUNDS)
+    return _insert_errors(con, _error_rows(con, SPAN_ERROR_CANDIDATES))
+
+
+def derive_from_logs(con: duckdb.DuckDBPyConnection) -> int:
+    """Correlation rows and error occurrences for the registered log batch."""
+    _run(con, CORRELATION_FROM_LOGS)
+    return _insert_errors(con, _error_rows(con, LOG_ERROR_CANDIDATES))

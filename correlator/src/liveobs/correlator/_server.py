@@ -1,0 +1,254 @@
+"""The collector's HTTP surface: a small ASGI app served by uvicorn.
+
+``POST /v1/traces|logs|metrics`` (OTLP/HTTP, protobuf or JSON, gzip), ``GET
+/healthz``, and ``POST /api/v1/read/<name>`` (the read API of the store this
+process owns). Memory is bounded by a byte budget that covers bodies being
+received, decompressed and waiting for their commit; a request that would
+exceed it is answered 429 with ``Retry-After`` before its body is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.correlator._auth import bearer_matches
+from liveobs.correlator._otlp import (
+    DEFAULT_MAX_BODY_BYTES,
+    JSON,
+    SIGNALS,
+    BodyError,
+    BodyTooLarge,
+    decode_body,
+    media_type,
+    response_body,
+    status_body,
+)
+from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError, read_handlers
+from liveobs.correlator._writer import Writer, WriteResult
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+HEALTH_PATH: Final = "/healthz"
+DEFAULT_MAX_BUFFERED_BYTES: Final = 128 * 1024 * 1024
+MAX_READ_BODY_BYTES: Final = 1024 * 1024
+RETRY_AFTER_SECONDS: Final = "1"
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+async def _answer(send: Send, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Budget:
+    """Bytes held by requests in flight; refuses what would exceed the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+
+    def take(self, amount: int) -> bool:
+        if self.used + amount > self.limit:
+            return False
+        self.used += amount
+        self.peak = max(self.peak, self.used)
+        return True
+
+    def give(self, amount: int) -> None:
+        self.used -= amount
+
+
+class CollectorApp:
+    """The ASGI application; one per collector process."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        read_con: duckdb.DuckDBPyConnection,
+        *,
+        token: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+    ) -> None:
+        self.writer = writer
+        self.read_con = read_con
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+        self.budget = _Budget(max_buffered_bytes)
+        self.refused = 0
+        self.draining = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        method = scope["method"]
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
+            await self._health(send)
+            return
+        if not bearer_matches(_header(scope, b"authorization") or None, self.token):
+            await _answer(send, 401, b'{"code":16,"message":"missing or wrong bearer token"}', JSON,
+                          {"WWW-Authenticate": "Bearer"})
+            return
+        signal = SIGNALS.get(path)
+        if signal is not None and method == "POST":
+            await self._ingest(scope, receive, send, signal)
+        elif path.startswith(READ_PATH_PREFIX) and method == "POST":
+            await self._read(scope, receive, send, path[len(READ_PATH_PREFIX):])
+        elif signal is not None or path.startswith(READ_PATH_PREFIX):
+            await _answer(send, 405, b'{"message":"use POST"}', JSON, {"Allow": "POST"})
+        else:
+            await _answer(send, 404, json.dumps({"message": f"no such endpoint {path}"}).encode(), JSON)
+
+    async def _health(self, send: Send) -> None:
+        stats = self.writer.stats
+        status = "fail" if self.draining else "pass"
+        body = {
+            "status": status,
+            "checks": {
+                "store:commits": [{"observedValue": stats.commits, "status": status}],
+                "store:rows": [{"observedValue": stats.rows, "status": status}],
+                "ingest:buffered": [{"observedValue": self.budget.used, "observedUnit": "By", "status": status}],
+                "ingest:refused": [{"observedValue": self.refused, "status": status}],
+            },
+        }
+        await _answer(send, 503 if self.draining else 200, json.dumps(body).encode(), "application/health+json")
+
+    async def _read_body(self, receive: Receive, limit: int, held: list[int]) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionResetError("client went away")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
+                if not self.budget.take(len(chunk)):
+                    raise _Overloaded
+                held[0] += len(chunk)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _refuse(self, send: Send, media: str, status: int, message: str) -> None:
+        self.refused += 1
+        await _answer(send, status, status_body(media, status, message), media, {"Retry-After": RETRY_AFTER_SECONDS})
+
+    async def _ingest(self, scope: Scope, receive: Receive, send: Send, signal: Any) -> None:
+        media = JSON
+        held = [0]
+        try:
+            media = media_type(_header(scope, b"content-type"))
+            if self.draining:
+                await self._refuse(send, media, 503, "the collector is shutting down; retry later")
+                return
+            declared = _header(scope, b"content-length")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise BodyTooLarge(f"body of {declared} bytes exceeds the limit of {self.max_body_bytes} bytes")
+            if declared.isdigit() and self.budget.used + int(declared) > self.budget.limit:
+                raise _Overloaded
+            body = await self._read_body(receive, self.max_body_bytes, held)
+            encoding = _header(scope, b"content-encoding")
+            if encoding:
+                plain = decode_body(body, encoding, self.max_body_bytes)
+                if not self.budget.take(len(plain)):
+                    raise _Overloaded
+                held[0] += len(plain)
+                body = plain
+            result = await self._submit(signal, body, media)
+        except _Overloaded:
+            await self._refuse(send, media, 429, "the collector is at capacity; retry later")
+            return
+        except BodyError as exc:
+            await _answer(send, exc.status, status_body(media, exc.status, str(exc)), media)
+            return
+        except ConnectionResetError:
+            return
+        finally:
+            self.budget.give(held[0])
+        if isinstance(result, BodyError):
+            await _answer(send, result.status, status_body(media, result.status, str(result)), media)
+        elif isinstance(result, BaseException):
+            await self._refuse(send, media, 503, f"the store could not commit: {str(result)[:200]}")
+        else:
+            note = f"{result.rejected} items had malformed trace or span ids" if result.rejected else ""
+            await _answer(send, 200, response_body(signal, media, result.rejected, note), media)
+
+    async def _submit(self, signal: Any, body: bytes, media: str) -> WriteResult | BaseException:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[WriteResult | BaseException] = loop.create_future()
+
+        def done(outcome: WriteResult | BaseException) -> None:
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+        self.writer.submit(signal, body, done, media=media)
+        return await future
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+        handler = read_handlers().get(name)
+        held = [0]
+        try:
+            raw = await self._read_body(receive, MAX_READ_BODY_BYTES, held)
+        except (BodyTooLarge, _Overloaded):
+            await _answer(send, 413, b'{"message":"read request too large"}', JSON)
+            return
+        except ConnectionResetError:
+            return
+        finally:
+            self.budget.give(held[0])
+        if handler is None:
+            await _answer(send, 404, json.dumps({"message": f"no read handler named {name!r}"}).encode(), JSON)
+            return
+        try:
+            params = json.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            await _answer(send, 400, json.dumps({"message": f"invalid JSON: {exc}"}).encode(), JSON)
+            return
+        if not isinstance(params, dict):
+            await _answer(send, 400, b'{"message":"parameters must be a JSON object"}', JSON)
+            return
+        status, payload = await asyncio.to_thread(self._run_read, handler, params)
+        await _answer(send, status, payload, JSON)
+
+    def _run_read(self, handler: Any, params: dict[str, Any]) -> tuple[int, bytes]:
+        cursor = self.read_con.cursor()
+        try:
+            result = handler(cursor, params)
+            return 200, json.dumps(result, default=str).encode()
+        except ReadRequestError as exc:
+            return 400, json.dumps({"message": str(exc)}).encode()
+        except NotFoundError as exc:
+            return 404, json.dumps({"message": str(exc)}).encode()
+        except Exception as exc:
+            return 500, json.dumps({"message": f"{type(exc).__name__}: {exc}"[:500]}).encode()
+        finally:
+            cursor.close()
+
+
+class _Overloaded(Exception):
+    """The byte budget is spent: answer 429 with Retry-After."""
+
+
+def _settle(future: asyncio.Future[WriteResult | BaseException], outcome: WriteResult | BaseException) -> None:
+    if not future.done():
+        future.set_result(outcome)

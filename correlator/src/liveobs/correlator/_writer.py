@@ -1,0 +1,272 @@
+"""The one writer: decode, convert to columns, group commit, then acknowledge.
+
+Two threads form a pipeline. The converter parses each request and builds its
+Arrow batch (Python work, holding the GIL); the committer takes every batch that
+is ready, inserts them per table with ``INSERT … BY NAME SELECT`` from the
+registered Arrow tables, derives the correlation index, trace bounds and error
+occurrences in the same transaction, commits, and only then completes each
+request. DuckDB syncs its write-ahead log on commit, so an acknowledged request
+survives ``kill -9``; nothing is acknowledged before that (no spool needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+from google.protobuf.message import Message
+
+from liveobs.correlator._datapoints import metrics_tables
+from liveobs.correlator._derive import LOG_VIEW, SPAN_VIEW, derive_from_logs, derive_from_spans
+from liveobs.correlator._logrecords import logs_table
+from liveobs.correlator._otlp import LOGS, TRACES, BodyError, Signal, parse_request
+from liveobs.correlator._scrub import IngestScrubber
+from liveobs.correlator._spans import spans_table
+
+DEFAULT_GROUP_ROWS: Final = 200_000
+_STOP: Final = object()
+
+# Shape: which of the given ledger keys are already stored.
+LEDGER_SEEN: Final = "SELECT SourceKey FROM liveobs_ingest_ledger WHERE list_contains(?, SourceKey)"
+LEDGER_ADD: Final = 'INSERT INTO liveobs_ingest_ledger (SourceKey, Source, "Rows") VALUES (?, ?, ?)'
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """How a request ended: rows stored, items rejected, or skipped as already ingested."""
+
+    accepted: int
+    rejected: int
+    duplicate: bool = False
+
+
+Done = Callable[[WriteResult | BaseException], None]
+
+
+@dataclass(slots=True)
+class _Item:
+    signal: Signal
+    payload: bytes | Message
+    media: str
+    done: Done
+    source_key: str | None = None
+    source: str | None = None
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    accepted: int = 0
+    rejected: int = 0
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters a health endpoint or a benchmark can read."""
+
+    commits: int = 0
+    rows: int = 0
+    requests: int = 0
+    commit_seconds: float = 0.0
+    errors: int = 0
+
+
+def _convert(item: _Item, scrubber: IngestScrubber) -> None:
+    message = item.payload
+    if isinstance(message, bytes | bytearray):
+        message = parse_request(item.signal, bytes(message), item.media)
+    if item.signal is TRACES:
+        table, item.rejected = spans_table(message, scrubber)
+        item.tables = {"otel_traces": table}
+    elif item.signal is LOGS:
+        table, item.rejected = logs_table(message, scrubber)
+        item.tables = {"otel_logs": table}
+    else:
+        item.tables, item.rejected = metrics_tables(message, scrubber)
+    item.accepted = sum(t.num_rows for t in item.tables.values())
+    item.payload = b""
+
+
+class Writer:
+    """Owns the store's write connection; every write goes through it.
+
+    ``submit`` is thread-safe and returns at once; ``done`` is called from a
+    writer thread with a :class:`WriteResult` after COMMIT, or with the exception
+    (a :class:`~liveobs.correlator._otlp.BodyError` for a bad body).
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        scrubber: IngestScrubber | None = None,
+        group_rows: int = DEFAULT_GROUP_ROWS,
+        ready_batches: int = 64,
+    ) -> None:
+        self._con = con
+        self._scrubber = scrubber or IngestScrubber()
+        self._group_rows = group_rows
+        self._incoming: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready: queue.Queue[Any] = queue.Queue(maxsize=ready_batches)
+        self.stats = WriterStats()
+        self._threads = [
+            threading.Thread(target=self._convert_loop, name="liveobs-convert", daemon=True),
+            threading.Thread(target=self._commit_loop, name="liveobs-commit", daemon=True),
+        ]
+        self._started = False
+        self._closed = False
+
+    def start(self) -> Writer:
+        if not self._started:
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+        return self
+
+    def submit(
+        self,
+        signal: Signal,
+        payload: bytes | Message,
+        done: Done,
+        *,
+        media: str = "application/x-protobuf",
+        source_key: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Queue one request (a raw body or a parsed ``Export*ServiceRequest``)."""
+        if self._closed:
+            raise RuntimeError("the writer is closed")
+        self._incoming.put(_Item(signal, payload, media, done, source_key, source))
+
+    def write(
+        self, signal: Signal, payload: bytes | Message, *, media: str = "application/x-protobuf",
+        source_key: str | None = None, source: str | None = None, timeout: float | None = None,
+    ) -> WriteResult:
+        """Submit and wait until the request is committed (or failed)."""
+        finished = threading.Event()
+        outcome: list[WriteResult | BaseException] = []
+
+        def done(result: WriteResult | BaseException) -> None:
+            outcome.append(result)
+            finished.set()
+
+        self.submit(signal, payload, done, media=media, source_key=source_key, source=source)
+        if not finished.wait(timeout):
+            raise TimeoutError("the write was not committed in time")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        """Finish every queued request (drain), then stop the threads."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._started:
+            self._incoming.put(_STOP)
+            for thread in self._threads:
+                thread.join()
+
+    def _convert_loop(self) -> None:
+        while True:
+            item = self._incoming.get()
+            if item is _STOP:
+                self._ready.put(_STOP)
+                return
+            try:
+                _convert(item, self._scrubber)
+            except BodyError as exc:
+                item.done(exc)
+                continue
+            except Exception as exc:  # a converter bug must not stop the writer
+                item.done(exc)
+                continue
+            self._ready.put(item)
+
+    def _commit_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._ready.get()
+            if first is _STOP:
+                return
+            group: list[_Item] = [first]
+            rows = first.accepted
+            while rows < self._group_rows:
+                try:
+                    nxt = self._ready.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                group.append(nxt)
+                rows += nxt.accepted
+            self._commit(group)
+
+    def _commit(self, group: list[_Item]) -> None:
+        con = self._con
+        started = time.perf_counter()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            fresh = self._claim_ledger(group)
+            by_table: dict[str, list[pa.Table]] = {}
+            for item in fresh:
+                for name, table in item.tables.items():
+                    if table.num_rows:
+                        by_table.setdefault(name, []).append(table)
+            for name, tables in by_table.items():
+                self._insert(name, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+            con.execute("COMMIT")
+        except Exception as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            self.stats.errors += 1
+            for item in group:
+                item.done(exc)
+            return
+        self.stats.commits += 1
+        self.stats.requests += len(group)
+        self.stats.rows += sum(i.accepted for i in fresh)
+        self.stats.commit_seconds += time.perf_counter() - started
+        fresh_ids = {id(i) for i in fresh}
+        for item in group:
+            if id(item) in fresh_ids:
+                item.done(WriteResult(item.accepted, item.rejected))
+            else:
+                item.done(WriteResult(0, item.rejected, duplicate=True))
+            item.tables = {}
+
+    def _claim_ledger(self, group: list[_Item]) -> list[_Item]:
+        keyed = [i for i in group if i.source_key is not None]
+        if not keyed:
+            return group
+        seen = {r[0] for r in self._con.execute(LEDGER_SEEN, [[i.source_key for i in keyed]]).fetchall()}
+        fresh: list[_Item] = []
+        for item in group:
+            if item.source_key is not None:
+                if item.source_key in seen:
+                    continue
+                seen.add(item.source_key)
+                self._con.execute(LEDGER_ADD, [item.source_key, item.source, item.accepted])
+            fresh.append(item)
+        return fresh
+
+    def _insert(self, name: str, table: pa.Table) -> None:
+        con = self._con
+        view = {"otel_traces": SPAN_VIEW, "otel_logs": LOG_VIEW}.get(name, "liveobs_batch_metrics")
+        con.register(view, table)
+        try:
+            # Identifiers come from the fixed set of exporter tables, never from input.
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+            if name == "otel_traces":
+                derive_from_spans(con)
+            elif name == "otel_logs":
+                derive_from_logs(con)
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(view)
+
