@@ -1,0 +1,250 @@
+"""``make demo``: the collector, the app, a user session with a failing click, and the answer.
+
+Starts ``liveobs collect`` (its store under ``var/kukulkan/``) and the app on
+127.0.0.1, drives a scripted session over the live protocol, then prints
+``liveobs trace --event-id <reference>`` for the failing click and one line per
+gate. Everything it starts is stopped on the way out, also on failure or Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Final
+
+import httpx
+
+from kukulkan.release import MANIFEST_PATH, load_manifest
+from kukulkan.scenario import run_session
+
+REPO: Final = Path(__file__).resolve().parents[3]
+EXAMPLE: Final = Path(__file__).resolve().parents[1]
+DEFAULT_STATE: Final = REPO / "var" / "kukulkan"
+GATES: Final = ("observability", "security", "performance", "deploy")
+START_TIMEOUT: Final = 20.0
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which."""
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+class Processes:
+    """The child processes the demo started, stopped in reverse order whatever happens."""
+
+    def __init__(self) -> None:
+        self._children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(self, name: str, argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
+              pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+        out = log.open("wb")
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, pass_fds=tuple(pass_fds), cwd=REPO)
+        self._children.append((name, proc, out))
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+        """SIGTERM (a graceful stop that flushes telemetry), then SIGKILL after ``timeout``."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for entry in self._children:
+            if entry[1] is proc:
+                entry[2].close()
+        return proc.returncode
+
+    def stop_all(self) -> None:
+        for _, proc, _ in reversed(self._children):
+            self.stop(proc)
+        self._children.clear()
+
+
+@contextmanager
+def processes() -> Iterator[Processes]:
+    procs = Processes()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for(what: str, check: object, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DemoError(f"{what} exited with {proc.returncode}; see {log}")
+        if callable(check) and check():
+            return
+        time.sleep(0.05)
+    raise DemoError(f"{what} did not start within {timeout:.0f} s; see {log}")
+
+
+def start_collector(procs: Processes, db: Path, state: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``liveobs collect --port 0``; its URL comes from the discovery file it writes."""
+    discovery = db.with_name(db.name + ".collector.json")
+    log = state / "collector.log"
+    proc = procs.start("collector", [_bin("liveobs"), "--db", str(db), "collect", "--port", "0"], log)
+    found: dict[str, object] = {}
+
+    def ready() -> bool:
+        try:
+            data = json.loads(discovery.read_text())
+        except (OSError, ValueError):
+            return False
+        if data.get("pid") != proc.pid:
+            return False
+        found.update(data)
+        return True
+
+    _wait_for("liveobs collect", ready, proc, log, START_TIMEOUT)
+    return proc, str(found["url"])
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_app(procs: Processes, collector_url: str, state: Path, release: str | None = None
+              ) -> tuple[subprocess.Popen[bytes], str]:
+    """The app under uvicorn on a socket bound here (no port race), exporting to the collector."""
+    sock = _listening_socket()
+    port = sock.getsockname()[1]
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLE), env.get("PYTHONPATH")])),
+        KUKULKAN_OTLP_ENDPOINT=collector_url,
+        KUKULKAN_SESSION_KEYS="k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
+    )
+    if release:
+        env["KUKULKAN_RELEASE"] = release
+    log = state / "app.log"
+    argv = [sys.executable, "-m", "uvicorn", "kukulkan.app:create_app", "--factory", "--fd", str(sock.fileno()),
+            "--no-access-log", "--timeout-graceful-shutdown", "5"]
+    try:
+        proc = procs.start("app", argv, log, env=env, pass_fds=[sock.fileno()])
+    finally:
+        sock.close()
+    base_url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(base_url + "/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _wait_for("the app", ready, proc, log, START_TIMEOUT)
+    return proc, base_url
+
+
+def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([_bin("liveobs"), "--db", str(db), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, check=False)
+
+
+def gate_line(db: Path, gate: str, manifest: Path) -> str:
+    """One line for a gate: its status and the count of checks per status."""
+    result = liveobs(db, "check", gate, "--manifest", str(manifest), "--format", "json")
+    try:
+        doc = json.loads(result.stdout)
+    except ValueError:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"  {gate:<14} could not run (exit {result.returncode}): {reason}"
+    checks = doc.get("checks", []) if isinstance(doc, dict) else []
+    counts: dict[str, int] = {}
+    for check in checks:
+        counts[str(check.get("status"))] = counts.get(str(check.get("status")), 0) + 1
+    status = doc.get("status", "?") if isinstance(doc, dict) else "?"
+    detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail})"
+
+
+def _clean_store(db: Path) -> None:
+    for path in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".collector.json")):
+        path.unlink(missing_ok=True)
+
+
+def run(state: Path = DEFAULT_STATE, *, refreshes: int = 20, out: IO[str] = sys.stdout) -> int:
+    started = time.monotonic()
+    state.mkdir(parents=True, exist_ok=True)
+    db = state / "liveobs.duckdb"
+    manifest = load_manifest(MANIFEST_PATH)
+    _clean_store(db)
+
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)
+
+    with processes() as procs:
+        collector, collector_url = start_collector(procs, db, state)
+        say(f"liveobs collect  {collector_url}  store {db.relative_to(REPO) if db.is_relative_to(REPO) else db}")
+        app, base_url = start_app(procs, collector_url, state)
+        say(f"kukulkan {manifest.current}   {base_url}  (rollback target {manifest.rollback_target})")
+        report = asyncio.run(run_session(base_url, refreshes=refreshes))
+        ok = sum(o.ok for o in report.outcomes)
+        say(f"session          {len(report.outcomes)} live events ({ok} ok), uploads "
+            + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
+        failure = report.failure
+        say(f"failing click    {failure.name}: the page shows "
+            f"\"Something went wrong — reference {failure.event_id}\"")
+        procs.stop(app)  # a graceful stop flushes the app's last spans and logs to the collector
+        say()
+        say(f"$ liveobs trace --event-id {failure.event_id}")
+        trace = liveobs(db, "trace", "--event-id", failure.event_id)
+        say(trace.stdout.rstrip() or trace.stderr.rstrip())
+        say()
+        say("$ liveobs check <gate>   (release " + manifest.current + ")")
+        for gate in GATES:
+            say(gate_line(db, gate, MANIFEST_PATH))
+        procs.stop(collector)
+    say()
+    say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped. "
+        f"The store stays at {db} for `make kukulkan-live-adoption-check`.")
+    return 0 if trace.returncode == 0 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where the store and logs go")
+    parser.add_argument("--refreshes", type=int, default=20, help="ordinary events for the latency figures")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.state, refreshes=args.refreshes)
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demo interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

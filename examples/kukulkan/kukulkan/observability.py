@@ -1,0 +1,112 @@
+"""Where Kukulkan meets liveobs: set-up, the middleware, the script tag, evidence.
+
+Everything the app tells liveobs goes through this module, so the rest of the
+app reads as a plain Starlette app.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from kukulkan.sessions import KeyRing
+from liveobs.sdk import (
+    CheckResult,
+    Health,
+    LiveObsMiddleware,
+    Telemetry,
+    configure,
+    current_event,
+    current_telemetry,
+    head_tags,
+)
+from liveobs.sdk._assets import script_tag
+from liveobs.sdk._evidence import (
+    record_capability,
+    record_key_custody,
+    record_rate_limit,
+    record_scope,
+    record_session_key,
+    record_upload_scan,
+)
+from liveobs.sdk._evidence_asgi import EvidenceMiddleware
+from liveobs.sdk._report import ReportEndpoint
+
+SERVICE_NAME = "kukulkan"
+__all__ = ["head_tags"]
+
+
+@asynccontextmanager
+async def lifespan(app: object) -> AsyncIterator[None]:
+    """Flush what is still buffered when the server stops, so the last events reach the store."""
+    yield
+    telemetry = current_telemetry()
+    if telemetry is not None:
+        telemetry.force_flush(5_000)
+
+
+def setup(release: str, environment: str) -> Telemetry:
+    """Traces, metrics and logs to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (nothing exported without it)."""
+    return configure(SERVICE_NAME, release, environment, endpoint=os.environ.get("KUKULKAN_OTLP_ENDPOINT"))
+
+
+def instrument(app: ASGIApp, *, session_key: Any, health: Health, max_body: int, hosts: Sequence[str]) -> ASGIApp:
+    """Wrap the app in liveobs's middleware and its evidence middleware.
+
+    The outer one traces requests and live events, pseudonymising our verified
+    session key; the inner one serves liveobs.js and the report endpoint,
+    refuses bodies over ``max_body`` with 413, records CSP and SRI, and lets
+    the live socket open only from our own origin and ``hosts``.
+    """
+    evidence = EvidenceMiddleware(app, max_body=max_body, ws_origins=(), ws_hosts=hosts)
+    outer = LiveObsMiddleware(evidence, session=session_key, health=health)
+    evidence.report = ReportEndpoint(outer.session_id)
+    return outer
+
+
+def readiness(release: str, checks: Mapping[str, Any]) -> Health:
+    health = Health(version=release, release_id=release)
+    for name, fn in checks.items():
+        health.add_check(name, fn)
+    return health
+
+
+def ok(value: bool, output: str | None = None) -> CheckResult:
+    return CheckResult("pass" if value else "fail", output=output)
+
+
+def liveobs_script(nonce: str) -> str:
+    return script_tag(nonce=nonce)
+
+
+def current_event_id() -> str | None:
+    event = current_event()
+    return event.event_id if event is not None else None
+
+
+def scope_check(required: str, granted: str, allowed: bool) -> None:
+    # record_scope decides by set inclusion; editors hold both scopes.
+    held = {granted, "viewer"} if granted == "editor" else {granted}
+    record_scope({required}, held)
+
+
+def capability_check(name: str, allowed: bool) -> None:
+    record_capability(name, allowed)
+
+
+def rate_limit(allowed: bool, *, policy: str, per_minute: float) -> None:
+    record_rate_limit(allowed, policy=policy, per_minute=per_minute)
+
+
+def upload_scanned(clean: bool, scanner: str, size: int, threat: str | None) -> None:
+    record_upload_scan(clean, scanner=scanner, size_bytes=size, threat=threat)
+
+
+def session_keys_in_use(ring: KeyRing) -> None:
+    """The key that signs new sessions, its age and where it came from."""
+    record_session_key(ring.current.key_id, ring.current.created)
+    record_key_custody(ring.source_kind, key_id=ring.current.key_id)
