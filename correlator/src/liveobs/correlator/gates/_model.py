@@ -60,11 +60,16 @@ class Subject:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Subject:
-        values = {name: data.get(name) for name in ("service", "release", "environment", "baseline")}
-        times = {
-            name: datetime.fromisoformat(data[name]) if data.get(name) else None for name in ("since", "until")
-        }
-        return cls(**values, **times)
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return str(value) if value not in (None, "") else None
+
+        def moment(name: str) -> datetime | None:
+            value = text(name)
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(text("service"), text("release"), text("environment"), moment("since"), moment("until"),
+                   text("baseline"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,10 +91,8 @@ def histogram_quantile(
     for i, count in enumerate(counts):
         if count and seen + count >= rank:
             lower = bounds[i - 1] if 0 < i <= len(bounds) else 0.0
-            if i < len(bounds):
-                high = bounds[i]
-            else:
-                high = upper if upper is not None and upper > lower else lower
+            last_high = upper if upper is not None and upper > lower else lower
+            high = bounds[i] if i < len(bounds) else last_high
             return lower + (high - lower) * (rank - seen) / count
         seen += count
     return upper
