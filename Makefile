@@ -38,3 +38,9 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- the Kukulkan example and `make demo` ------------------------------------------
+.PHONY: demo
+## demo: the main job: collector, the Kukulkan app, a session with a failing click, its trace and the gates
+demo: install
+	PYTHONPATH=examples/kukulkan $(BIN)/python -m kukulkan.demo
