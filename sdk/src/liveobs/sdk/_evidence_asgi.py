@@ -10,7 +10,7 @@ and, when given Origins or Hosts, guards WebSocket handshakes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from liveobs.sdk._asgi_io import (
     ASGIApp,
@@ -25,6 +25,7 @@ from liveobs.sdk._asgi_io import (
 )
 from liveobs.sdk._assets import ASSET_PATH, REPORT_PATH, serve_asset
 from liveobs.sdk._evidence import record_body_limit, record_csp, record_sri
+from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, refuse_websocket
 from liveobs.sdk._report import ReportEndpoint
 
@@ -156,3 +157,26 @@ class EvidenceMiddleware:
                 await send_response(send, 413, b"request body too large")
                 return
         await self.app(scope, receive, _HtmlWatcher(send, self.csp, self.sri))
+
+
+def observe_live_app(
+    app: ASGIApp,
+    *,
+    report: bool = True,
+    report_per_minute: float = 60.0,
+    report_burst: int = 30,
+    max_body: int | None = DEFAULT_MAX_BODY,
+    ws_origins: Iterable[str] | None = None,
+    ws_hosts: Iterable[str] | None = None,
+    **middleware_options: Any,
+) -> LiveObsMiddleware:
+    """``app`` under :class:`EvidenceMiddleware` under :class:`LiveObsMiddleware`, wired together.
+
+    The report endpoint hears only the sessions the middleware pseudonymises
+    (``session=...``, ``session_keys=...`` among ``middleware_options``).
+    """
+    inner = EvidenceMiddleware(app, max_body=max_body, ws_origins=ws_origins, ws_hosts=ws_hosts)
+    outer = LiveObsMiddleware(inner, **middleware_options)
+    if report:
+        inner.report = ReportEndpoint(outer.session_id, per_minute=report_per_minute, burst=report_burst)
+    return outer

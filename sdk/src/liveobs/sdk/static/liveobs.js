@@ -71,6 +71,7 @@
   var tokens = config.reportsPerMinute;
   var refilled = Date.now();
   var flushTimer = null;
+  var pausedUntil = 0;
 
   function take() {
     var now = Date.now();
@@ -105,8 +106,19 @@
     return JSON.stringify(payload);
   }
 
+  function answered(response) {
+    if (response.status === 429) {
+      pausedUntil = Date.now() + 1000 * (+response.headers.get("Retry-After") || 60);
+    }
+  }
+
   function flush(beacon) {
     if (flushTimer) { clearTimeout(flushTimer); flushTimer = null; }
+    if (Date.now() < pausedUntil) {
+      dropped += queue.length;
+      queue.length = 0;
+      return;
+    }
     while (queue.length) {
       var text = body();
       if (beacon && global.navigator.sendBeacon) {
@@ -115,17 +127,20 @@
         global.fetch(config.reportUrl, {
           method: "POST", body: text, keepalive: true, credentials: "same-origin",
           headers: { "Content-Type": "application/json" }
-        }).catch(function () { /* reporting must never break the page */ });
+        }).then(answered, function () { /* reporting must never break the page */ });
       }
     }
   }
 
+  // Every failure has a reference the page can show: the event id, or a fresh id for
+  // failures outside any event (a thrown error, a rejected promise, a give-up).
   function fail(kind, eventId, fields) {
-    if (eventId) state.lastError = eventId;
-    var detail = { error_kind: kind, event_id: eventId || null };
+    eventId = eventId || uuid7();
+    state.lastError = eventId;
+    var detail = { error_kind: kind, event_id: eventId };
     for (var k in fields) if (Object.prototype.hasOwnProperty.call(fields, k)) detail[k] = fields[k];
     report("browser.error", detail);
-    doc.dispatchEvent(new CustomEvent("liveobs:error", { detail: { reference: eventId || null, error_class: detail.error_class || null, kind: kind } }));
+    doc.dispatchEvent(new CustomEvent("liveobs:error", { detail: { reference: eventId, error_class: detail.error_class || null, kind: kind } }));
   }
 
   // --- the hook API any live client can call ----------------------------------
@@ -164,12 +179,14 @@
     if (lo.ok === false) {
       fail("reply_error", lo.event_id, {
         event_name: entry.name, seq: entry.seq, latency_ms: latency,
-        error_class: lo.error_class || null, error_code: lo.error_code || null, trace_id: lo.trace_id || null
+        error_class: lo.error_class || null, error_code: lo.error_code || null,
+        trace_id: lo.trace_id || null, span_id: lo.span_id || null
       });
     } else {
       report("browser.action", {
         event_id: lo.event_id, event_name: entry.name, seq: entry.seq, latency_ms: latency,
-        patch_bytes: lo.patch_bytes === undefined ? null : lo.patch_bytes, trace_id: lo.trace_id || null,
+        patch_bytes: lo.patch_bytes === undefined ? null : lo.patch_bytes,
+        trace_id: lo.trace_id || null, span_id: lo.span_id || null,
         connect_ms: state.connectMs, reconnects: state.reconnects
       });
     }
@@ -205,8 +222,7 @@
     function open() {
       connecting();
       var cid = uuid7().replace(/-/g, "");
-      var sep = url.indexOf("?") === -1 ? "?" : "&";
-      socket = new WebSocket(url + sep + "lo_cid=" + cid);
+      socket = new WebSocket(url);
       socket.onopen = function () {
         attempts = 0;
         connected(cid);
@@ -222,7 +238,7 @@
       socket.onclose = function () {
         if (closed) return;
         if (++attempts > maxAttempts) { gaveUp(attempts - 1); return; }
-        setTimeout(open, Math.min(10000, 200 * Math.pow(2, attempts)));
+        setTimeout(open, Math.min(10000, (options.baseDelayMs || 200) * Math.pow(2, attempts)));
       };
     }
 
