@@ -29,7 +29,7 @@ VALUE_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"-----BEGIN[ A-Z0-9]*PRIVATE KEY( BLOCK)?-----[\s\S]*?(-----END[ A-Z0-9]*PRIVATE KEY( BLOCK)?-----|$)"
     )),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
-    ("url_password", re.compile(r"(?<=[a-zA-Z0-9+.\-]://)[^\s:/@'\"]+:[^\s/@'\"]+(?=@)")),
+    ("url_password", re.compile(r"(?<=[a-zA-Z0-9+.\-]://)[^\s:/@'\"]*:[^\s/@'\"]+(?=@)")),
     ("bearer", re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9_\-.~+/]{8,}=*")),
     ("basic_auth", re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{8,}={0,2}")),
     ("aws_access_key", re.compile(r"\b(AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")),
