@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 import click
+
+if TYPE_CHECKING:
+    from liveobs.correlator import Store
 
 DEFAULT_DB: Final = "./liveobs.duckdb"
 
@@ -26,11 +29,47 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
 }
 
 
+class StoreMissing(click.ClickException):
+    """No store at the chosen path: a usage error."""
+
+    exit_code = 2
+
+
+class StoreUnreachable(click.ClickException):
+    """The store is held by another process and no collector answers for it."""
+
+    exit_code = 3
+
+
 @dataclass
 class CliContext:
     """What the root group hands every subcommand on ``ctx.obj``."""
 
     db: str
+    _store: Store | None = field(default=None, repr=False)
+
+    def store(self) -> Store:
+        """The store, opened on first use (a running collector's, or the file itself).
+
+        Closed when the command ends. Failures become one line on stderr.
+        """
+        if self._store is None:
+            from liveobs.correlator import StoreNotFoundError, StoreUnavailableError, open
+            from liveobs.correlator._db import StoreBusyError
+
+            try:
+                self._store = open(self.db)
+            except StoreNotFoundError as exc:
+                raise StoreMissing(str(exc)) from None
+            except (StoreBusyError, StoreUnavailableError) as exc:
+                raise StoreUnreachable(str(exc)) from None
+            click.get_current_context().call_on_close(self.close)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 class LazyGroup(click.Group):

@@ -168,6 +168,11 @@ class TraceResult:
         entries.sort(key=lambda e: (e.offset_ms, order[e.kind]))
         return entries
 
+    def _repr_html_(self) -> str:
+        from liveobs.correlator._render_html import render_fragment
+
+        return render_fragment(self)
+
     def timeline_rows(self) -> list[dict[str, Any]]:
         """The timeline as plain rows, for a table or a DataFrame."""
         return [asdict(entry) for entry in self.timeline()]

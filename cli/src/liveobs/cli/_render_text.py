@@ -1,0 +1,134 @@
+"""Terminal views of a trace and of incidents: ids first, then a timeline with waterfall bars.
+
+Colour comes from ``click.style``; ``click.echo`` drops it when the output is
+not a terminal, so pipes and files get plain text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import click
+
+if TYPE_CHECKING:
+    from liveobs.correlator import Incident, SessionEvent, TraceResult
+
+BAR_WIDTH: Final = 40
+LABEL_WIDTH: Final = 46
+_FULL: Final = "█"
+_LOG: Final = "·"
+
+
+def _id_line(label: str, value: str | None) -> str:
+    shown = value if value else click.style("-", dim=True)
+    return f"  {label:<12}{shown}"
+
+
+def _bar(offset_ms: float, duration_ms: float, total_ms: float) -> str:
+    """A waterfall bar: where the span starts and how long it lasts, on ``BAR_WIDTH`` cells."""
+    scale = BAR_WIDTH / total_ms if total_ms > 0 else 0.0
+    start = min(BAR_WIDTH - 1, max(0, int(offset_ms * scale)))
+    if duration_ms <= 0:
+        return " " * start + _LOG + " " * (BAR_WIDTH - start - 1)
+    length = max(1, min(BAR_WIDTH - start, round(duration_ms * scale)))
+    return " " * start + _FULL * length + " " * (BAR_WIDTH - start - length)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_trace(result: TraceResult) -> str:
+    """The whole answer as text: ids, error, browser reports, timeline, session context."""
+    lines: list[str] = []
+    status = (
+        click.style(f"FAILED {result.error_class}", fg="red", bold=True) if result.failed
+        else click.style("ok", fg="green")
+    )
+    lines.append(f"{click.style('trace', bold=True)} {result.trace_id}  {status}  ({result.resolved_by} {result.query})")
+    lines.append(_id_line("event", result.event_id))
+    lines.append(_id_line("session", result.session_id))
+    lines.append(_id_line("request", result.request_id))
+    lines.append(_id_line("route", result.route_id))
+    lines.append(_id_line("connection", result.connection_id))
+    lines.append(_id_line("release", " ".join(filter(None, (result.service, result.release, result.environment)))))
+    lines.append(_id_line("started", f"{result.to_dict()['started_at']}  ({result.duration_ms:.1f} ms)"))
+    if result.failed:
+        lines.append(_id_line("error", click.style(result.error_class or "", fg="red")))
+        lines.append(_id_line("fingerprint", result.error_fingerprint))
+        lines.append(_id_line("message", result.error_message))
+    if result.browser_action or result.browser_errors:
+        lines.append("")
+        lines.append(click.style("browser", bold=True))
+        if result.browser_action:
+            action = result.browser_action
+            lines.append(f"  {action.offset_ms:>10.1f} ms  {action.event_name}  {action.body}")
+        for report in result.browser_errors:
+            lines.append(click.style(f"  {report.offset_ms:>10.1f} ms  {report.event_name}  {report.body}", fg="red"))
+    lines.append("")
+    lines.extend(_timeline(result))
+    if result.page_render or result.session_events:
+        lines.append("")
+        lines.append(click.style("session", bold=True))
+        shown = [result.page_render] if result.page_render else []
+        for event in (*shown, *result.session_events):
+            lines.append(_session_line(event))
+    if result.candidates:
+        lines.append("")
+        lines.append(click.style(f"{result.resolved_by.replace('_', ' ')} covers {len(result.candidates)} traces (failures first)", bold=True))
+        for event in result.candidates:
+            lines.append(_session_line(event, absolute=True))
+    return "\n".join(lines)
+
+
+def _timeline(result: TraceResult) -> list[str]:
+    entries = result.timeline()
+    total = max([result.duration_ms, *(e.offset_ms for e in entries)])
+    end = f"{total:.1f} ms"
+    head = f"  {'ms':>10}  {'timeline':<{LABEL_WIDTH}} |0{end:>{BAR_WIDTH - 1}}|"
+    lines = [click.style(head, bold=True)]
+    for entry in entries:
+        marker = {"span": "▸", "log": "·", "browser": "◆"}[entry.kind]
+        text = _clip(f"{'  ' * entry.depth}{marker} {entry.label}", LABEL_WIDTH)
+        if entry.kind == "span":
+            text = _clip(f"{text}  {entry.duration_ms:.1f}", LABEL_WIDTH)
+        bar = _bar(entry.offset_ms, entry.duration_ms, total)
+        row = f"  {entry.offset_ms:>10.1f}  {text:<{LABEL_WIDTH}} |{bar}|"
+        if entry.failed:
+            row = click.style(row, fg="red")
+        elif entry.kind == "log":
+            row = click.style(row, dim=True)
+        elif entry.kind == "browser":
+            row = click.style(row, fg="cyan")
+        lines.append(row)
+    return lines
+
+
+def _session_line(event: SessionEvent, *, absolute: bool = False) -> str:
+    when = f"{event.time_unix_nano}" if absolute else f"{event.offset_ms:>12.1f} ms"
+    what = event.event_name or ("page render" if event.kind == "page" else event.kind)
+    ident = event.event_id or event.request_id or event.trace_id
+    mark = "▶" if event.position == "this" else " "
+    row = f"  {mark} {when}  {event.kind:<7} {what:<18} {ident}"
+    if event.error_class:
+        return click.style(f"{row}  {event.error_class}", fg="red")
+    return row
+
+
+def render_incidents(found: list[Incident]) -> str:
+    """Incidents as a table, newest first, with sample event ids to trace."""
+    if not found:
+        return "no incidents"
+    lines = [click.style(f"{'count':>7}  {'sessions':>8}  {'error class':<22} {'fingerprint':<17} {'last seen':<28} releases", bold=True)]
+    for incident in found:
+        lines.append(
+            f"{incident.count:>7}  {incident.affected_sessions:>8}  "
+            + click.style(f"{_clip(incident.error_class, 22):<22}", fg="red")
+            + f" {incident.fingerprint:<17} {incident.last_seen:<28} {', '.join(incident.releases)}"
+        )
+        if incident.message:
+            lines.append(click.style(f"{'':>19}{_clip(incident.message, 90)}", dim=True))
+        lines.append(f"{'':>19}routes: {', '.join(incident.routes) or '-'}   first seen {incident.first_seen}")
+        if incident.sample_event_ids:
+            lines.append(f"{'':>19}trace: liveobs trace --event-id {incident.sample_event_ids[0]}")
+    return "\n".join(lines)
