@@ -3,7 +3,9 @@
 from liveobs.correlator._auth import load_token
 from liveobs.correlator._collector import Collector, discovery_path, read_discovery
 from liveobs.correlator._incidents import Incident
+from liveobs.correlator._readapi import NotFoundError, ReadRequestError
 from liveobs.correlator._remote import RemoteStore
+from liveobs.correlator._render_html import render_html
 from liveobs.correlator._store import LocalStore, Store, StoreNotFoundError, StoreUnavailableError, open
 from liveobs.correlator._trace import AmbiguousIdError
 from liveobs.correlator._traceresult import (
@@ -24,6 +26,8 @@ __all__: list[str] = [
     "Incident",
     "LocalStore",
     "LogLine",
+    "NotFoundError",
+    "ReadRequestError",
     "RemoteStore",
     "SessionEvent",
     "Span",
@@ -39,4 +43,5 @@ __all__: list[str] = [
     "load_token",
     "open",
     "read_discovery",
+    "render_html",
 ]
