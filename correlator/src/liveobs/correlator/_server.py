@@ -40,6 +40,8 @@ HEALTH_PATH: Final = "/healthz"
 DEFAULT_MAX_BUFFERED_BYTES: Final = 128 * 1024 * 1024
 MAX_READ_BODY_BYTES: Final = 1024 * 1024
 RETRY_AFTER_SECONDS: Final = "1"
+# ``liveobs ingest`` names each chunk it sends, so that a chunk is stored once.
+MAX_SOURCE_KEY: Final = 200
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -175,7 +177,8 @@ class CollectorApp:
                     raise _Overloaded
                 held[0] += len(plain)
                 body = plain
-            result = await self._submit(signal, body, media)
+            source_key = _header(scope, b"x-liveobs-source-key")[:MAX_SOURCE_KEY] or None
+            result = await self._submit(signal, body, media, source_key)
         except _Overloaded:
             await self._refuse(send, media, 429, "the collector is at capacity; retry later")
             return
@@ -192,16 +195,19 @@ class CollectorApp:
             await self._refuse(send, media, 503, f"the store could not commit: {str(result)[:200]}")
         else:
             note = f"{result.rejected} items had malformed trace or span ids" if result.rejected else ""
-            await _answer(send, 200, response_body(signal, media, result.rejected, note), media)
+            ledger = {"X-Liveobs-Rows": str(result.accepted), "X-Liveobs-Duplicate": "1" if result.duplicate else "0"}
+            await _answer(send, 200, response_body(signal, media, result.rejected, note), media, ledger)
 
-    async def _submit(self, signal: Any, body: bytes, media: str) -> WriteResult | BaseException:
+    async def _submit(
+        self, signal: Any, body: bytes, media: str, source_key: str | None = None
+    ) -> WriteResult | BaseException:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult | BaseException] = loop.create_future()
 
         def done(outcome: WriteResult | BaseException) -> None:
             loop.call_soon_threadsafe(_settle, future, outcome)
 
-        self.writer.submit(signal, body, done, media=media)
+        self.writer.submit(signal, body, done, media=media, source_key=source_key, source=source_key)
         return await future
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
