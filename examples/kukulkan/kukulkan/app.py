@@ -135,8 +135,8 @@ class Kukulkan:
     async def signin(self, request: Request) -> Response:
         if not self._allow_http(request, "signin"):
             return Response("too many requests\n", status_code=429, headers={"Retry-After": "1"})
-        form = await request.form()
-        name, password = form.get("username"), form.get("password")
+        async with request.form() as form:
+            name, password = form.get("username"), form.get("password")
         user = (self.accounts.authenticate(name, password)
                 if isinstance(name, str) and isinstance(password, str) else None)
         if user is None:
@@ -176,19 +176,19 @@ class Kukulkan:
         obs.capability_check(CAP_UPLOAD, allowed)
         if not allowed:
             return JSONResponse({"message": f"Not allowed: capability {CAP_UPLOAD} required."}, status_code=403)
-        form = await request.form()
-        file = form.get("file")
-        if not isinstance(file, UploadFile) or not file.filename:
-            return JSONResponse({"message": "Choose a file."}, status_code=400)
-        content = await file.read()
+        async with request.form() as form:
+            file = form.get("file")
+            if not isinstance(file, UploadFile) or not file.filename:
+                return JSONResponse({"message": "Choose a file."}, status_code=400)
+            filename, content_type, content = file.filename, file.content_type, await file.read()
         verdict = scan(content)
         obs.upload_scanned(verdict.clean, SCANNER_NAME, len(content), verdict.signature)
         if not verdict.clean:
             _log.warning("upload refused", threat=verdict.signature, size=len(content))
             return JSONResponse({"message": "Upload refused: the file did not pass the scan.",
                                  "threat": verdict.signature}, status_code=422)
-        attachment = Attachment(os.path.basename(file.filename)[:80], len(content),
-                                file.content_type or "application/octet-stream")
+        attachment = Attachment(os.path.basename(filename)[:80], len(content),
+                                content_type or "application/octet-stream")
         try:
             card = self.board.attach(request.path_params["card_id"], attachment)
         except BoardError as refused:
@@ -240,8 +240,9 @@ class Kukulkan:
         }
 
 
-def build(settings: Settings, manifest: ReleaseManifest) -> ASGIApp:
-    obs.setup(settings.release, settings.environment)
+def build(settings: Settings, manifest: ReleaseManifest, **telemetry: Any) -> ASGIApp:
+    """The instrumented app; ``telemetry`` options go to ``liveobs.sdk.configure``."""
+    obs.setup(settings.release, settings.environment, **telemetry)
     app = Kukulkan(settings, manifest)
     health = obs.readiness(settings.release, app.checks())
     routes = [

@@ -149,7 +149,7 @@ def start_app(procs: Processes, collector_url: str, state: Path, release: str | 
         env["KUKULKAN_RELEASE"] = release
     log = state / "app.log"
     argv = [sys.executable, "-m", "uvicorn", "kukulkan.app:create_app", "--factory", "--fd", str(sock.fileno()),
-            "--no-access-log", "--timeout-graceful-shutdown", "5"]
+            "--no-access-log", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5"]
     try:
         proc = procs.start("app", argv, log, env=env, pass_fds=[sock.fileno()])
     finally:

@@ -17,7 +17,6 @@ from kukulkan.sessions import KeyRing
 from liveobs.sdk import (
     CheckResult,
     Health,
-    LiveObsMiddleware,
     Telemetry,
     configure,
     current_event,
@@ -33,8 +32,7 @@ from liveobs.sdk._evidence import (
     record_session_key,
     record_upload_scan,
 )
-from liveobs.sdk._evidence_asgi import EvidenceMiddleware
-from liveobs.sdk._report import ReportEndpoint
+from liveobs.sdk._evidence_asgi import observe_live_app
 
 SERVICE_NAME = "kukulkan"
 __all__ = ["head_tags"]
@@ -49,9 +47,13 @@ async def lifespan(app: object) -> AsyncIterator[None]:
         telemetry.force_flush(5_000)
 
 
-def setup(release: str, environment: str) -> Telemetry:
-    """Traces, metrics and logs to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (nothing exported without it)."""
-    return configure(SERVICE_NAME, release, environment, endpoint=os.environ.get("KUKULKAN_OTLP_ENDPOINT"))
+def setup(release: str, environment: str, **options: Any) -> Telemetry:
+    """Traces, metrics and logs to ``KUKULKAN_OTLP_ENDPOINT`` (or the ``OTEL_EXPORTER_OTLP_*`` variables).
+
+    ``options`` go to :func:`liveobs.sdk.configure` (tests pass in-memory exporters).
+    """
+    options.setdefault("endpoint", os.environ.get("KUKULKAN_OTLP_ENDPOINT"))
+    return configure(SERVICE_NAME, release, environment, **options)
 
 
 def instrument(app: ASGIApp, *, session_key: Any, health: Health, max_body: int, hosts: Sequence[str]) -> ASGIApp:
@@ -62,10 +64,8 @@ def instrument(app: ASGIApp, *, session_key: Any, health: Health, max_body: int,
     refuses bodies over ``max_body`` with 413, records CSP and SRI, and lets
     the live socket open only from our own origin and ``hosts``.
     """
-    evidence = EvidenceMiddleware(app, max_body=max_body, ws_origins=(), ws_hosts=hosts)
-    outer = LiveObsMiddleware(evidence, session=session_key, health=health)
-    evidence.report = ReportEndpoint(outer.session_id)
-    return outer
+    return observe_live_app(app, max_body=max_body, ws_origins=(), ws_hosts=hosts, session=session_key,
+                            health=health, report_per_minute=120.0, report_burst=60)
 
 
 def readiness(release: str, checks: Mapping[str, Any]) -> Health:
