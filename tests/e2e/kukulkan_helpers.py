@@ -66,7 +66,8 @@ def serve(**overrides: Any) -> Iterator[Served]:
     try:
         deadline = time.monotonic() + 10
         while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
         yield Served(f"http://127.0.0.1:{port}", spans, config_settings)
     finally:

@@ -23,7 +23,8 @@ def _helpers() -> Any:
     name = "liveobs_tests_kukulkan_helpers"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("kukulkan_helpers.py"))
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -58,7 +59,8 @@ def test_sign_in_refuses_a_wrong_password_and_opens_the_board_for_a_right_one() 
         assert client.get("/board").status_code == 303
 
         signed_in = _sign_in(client, "ana")
-        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/board"
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/board"
         board = client.get("/board")
         assert board.status_code == 200
         session_meta = re.search(r'<meta name="liveobs-session-id" content="([^"]+)">', board.text)
@@ -75,15 +77,19 @@ def test_page_has_a_nonce_csp_and_sri_hashes_that_match_the_served_scripts() -> 
         csp = page.headers["content-security-policy"]
         nonce = re.search(r"script-src 'nonce-([^']+)'", csp)
         assert nonce is not None
-        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-        assert "object-src 'none'" in csp and "base-uri 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert "unsafe-eval" not in csp
+        assert "object-src 'none'" in csp
+        assert "base-uri 'none'" in csp
+        assert "frame-ancestors 'none'" in csp
         scripts = re.findall(r"<script ([^>]*)>", page.text)
         assert len(scripts) == 2
         for attributes in scripts:
             assert f'nonce="{nonce.group(1)}"' in attributes
             src = re.search(r'src="([^"]+)"', attributes)
             integrity = re.search(r'integrity="sha384-([^"]+)"', attributes)
-            assert src is not None and integrity is not None
+            assert src is not None
+            assert integrity is not None
             body = client.get(src.group(1).replace("&amp;", "&"), headers={"Accept-Encoding": "identity"}).content
             assert base64.b64encode(hashlib.sha384(body).digest()).decode() == integrity.group(1)
         assert client.get("/board").headers["content-security-policy"] != csp  # a fresh nonce per response
@@ -113,7 +119,8 @@ def test_live_socket_refuses_a_foreign_origin_a_foreign_host_and_no_session() ->
         assert h.run(attempt(ws, origin=local, additional_headers=cookie)) == 101
         origins = [e[evidence.SECURITY_OUTCOME] for e in _security(served, evidence.CHECK_WS_ORIGIN)]
         hosts = [e[evidence.SECURITY_OUTCOME] for e in _security(served, evidence.CHECK_WS_HOST)]
-        assert evidence.OUTCOME_REFUSED in origins and evidence.OUTCOME_ACCEPTED in origins
+        assert evidence.OUTCOME_REFUSED in origins
+        assert evidence.OUTCOME_ACCEPTED in origins
         assert evidence.OUTCOME_REFUSED in hosts
 
 
@@ -130,12 +137,16 @@ def test_a_viewer_is_refused_by_scope_and_by_capability_and_an_editor_is_not() -
 
     with h.serve() as served:
         viewer, editor = h.run(session(served.url))
-        assert viewer[0].ok and viewer[0].notice == "Not allowed: scope editor required."
-        assert viewer[1].ok and viewer[1].notice == "Not allowed: capability cards.archive required."
-        assert not viewer[0].patched and not viewer[1].patched
+        assert viewer[0].ok
+        assert viewer[0].notice == "Not allowed: scope editor required."
+        assert viewer[1].ok
+        assert viewer[1].notice == "Not allowed: capability cards.archive required."
+        assert not viewer[0].patched
+        assert not viewer[1].patched
         assert all(o.ok and o.patched for o in editor)
         scopes = {(e[evidence.SCOPE_REQUIRED], e[evidence.SECURITY_OUTCOME]) for e in _security(served, evidence.CHECK_SCOPE)}
-        assert ("editor", evidence.OUTCOME_DENIED) in scopes and ("editor", evidence.OUTCOME_ALLOWED) in scopes
+        assert ("editor", evidence.OUTCOME_DENIED) in scopes
+        assert ("editor", evidence.OUTCOME_ALLOWED) in scopes
         caps = {(e[evidence.CAPABILITY_NAME], e[evidence.SECURITY_OUTCOME])
                 for e in _security(served, evidence.CHECK_CAPABILITY)}
         assert caps == {("cards.archive", evidence.OUTCOME_DENIED), ("cards.archive", evidence.OUTCOME_ALLOWED)}
@@ -167,7 +178,9 @@ def test_body_over_the_limit_gets_413_and_is_recorded() -> None:
         assert response.status_code == 413
         assert _sign_in(client, "ana").status_code == 303
         refused = _security(served, evidence.CHECK_BODY_LIMIT)
-        assert refused and refused[0][evidence.LIMIT_BYTES] == 4096 and refused[0][evidence.OBSERVED_BYTES] > 4096
+        assert refused
+        assert refused[0][evidence.LIMIT_BYTES] == 4096
+        assert refused[0][evidence.OBSERVED_BYTES] > 4096
 
 
 def test_rate_limit_answers_429_over_the_burst_and_live_events_are_throttled() -> None:
@@ -200,8 +213,10 @@ def test_uploads_are_scanned_and_viewers_cannot_upload() -> None:
 
     with h.serve() as served:
         clean, infected, viewer = h.run(uploads(served.url))
-        assert clean.status_code == 200 and "Attached notes.txt" in clean.json()["message"]
-        assert infected.status_code == 422 and infected.json()["threat"] == "eicar-test-signature"
+        assert clean.status_code == 200
+        assert "Attached notes.txt" in clean.json()["message"]
+        assert infected.status_code == 422
+        assert infected.json()["threat"] == "eicar-test-signature"
         assert viewer.status_code == 403
         scans = {(e[evidence.SECURITY_OUTCOME], e.get(evidence.UPLOAD_THREAT))
                  for e in _security(served, evidence.CHECK_UPLOAD_SCAN)}
@@ -230,15 +245,20 @@ def test_the_failing_action_replies_with_the_error_class_only_and_the_socket_sta
         lo, after, raw = h.run(session(served.url))
         assert set(raw) == {keys.ENVELOPE_KEY}
         reply = raw[keys.ENVELOPE_KEY]
-        assert reply["event_id"] == lo["event_id"] and reply["ok"] is False
-        assert reply["error_class"] == "TypeError" and reply["error_code"] == "internal"
+        assert reply["event_id"] == lo["event_id"]
+        assert reply["ok"] is False
+        assert reply["error_class"] == "TypeError"
+        assert reply["error_code"] == "internal"
         assert set(reply) <= {"event_id", "ok", "trace_id", "span_id", "server_time", "error_class", "error_code"}
-        assert "NoneType" not in json.dumps(raw) and "not supported" not in json.dumps(raw)
-        assert after.ok and after.patched
+        assert "NoneType" not in json.dumps(raw)
+        assert "not supported" not in json.dumps(raw)
+        assert after.ok
+        assert after.patched
         failed = [s for s in served.spans.get_finished_spans() if s.name == "live.event sort_by_due"]
         assert len(failed) == 1
         attributes = failed[0].attributes or {}
-        assert attributes[keys.EVENT_ID] == lo["event_id"] and attributes[keys.ERROR_TYPE] == "TypeError"
+        assert attributes[keys.EVENT_ID] == lo["event_id"]
+        assert attributes[keys.ERROR_TYPE] == "TypeError"
         assert f"{failed[0].context.trace_id:032x}" == reply["trace_id"]
         assert any(e.name == keys.EXCEPTION_EVENT for e in failed[0].events)
 
@@ -278,7 +298,8 @@ def test_readiness_answers_with_the_release_and_the_app_checks() -> None:
     with h.serve() as served, httpx.Client(base_url=served.url) as client:
         assert client.get("/readyz").status_code == 200
         doc = client.get("/live/readiness.json").json()
-        assert doc["status"] == "pass" and doc["version"] == "1.4.0"
+        assert doc["status"] == "pass"
+        assert doc["version"] == "1.4.0"
         assert {"board:cards", "sessions:signing-key", "release:manifest"} <= set(doc["checks"])
     with h.serve(release="9.9.9") as served, httpx.Client(base_url=served.url) as client:
         assert client.get("/readyz").status_code == 503
