@@ -1,0 +1,67 @@
+"""`make demo`'s runner end to end: collector, app, session, trace, gates, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LIVEOBS = str(Path(sys.executable).parent / "liveobs")
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+GATES = ("observability", "security", "performance", "deploy")
+
+
+def _port_closed(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        return sock.connect_ex((host, int(port))) != 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "examples" / "kukulkan")}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "kukulkan.demo", "--state", str(state), "--refreshes", "5"],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=90, check=False)
+    elapsed = time.monotonic() - started
+    out = result.stdout
+    assert result.returncode == 0, result.stderr + out
+    assert elapsed < 60
+
+    reference = re.search(rf'"Something went wrong — reference ({UUID7})"', out)
+    assert reference is not None, out
+    event_id = reference.group(1)
+    assert f"$ liveobs trace --event-id {event_id}" in out
+    assert re.search(rf"FAILED TypeError\s+\(event_id {event_id}\)", out), out
+    for gate in GATES:
+        assert re.search(rf"^  {gate}\s+\S", out, re.MULTILINE), out
+
+    # What the demo printed is what the server recorded: read the store it left behind.
+    db = state / "liveobs.duckdb"
+    stored = subprocess.run([LIVEOBS, "--db", str(db), "trace", "--event-id", event_id, "--json"],
+                            capture_output=True, text=True, timeout=30, check=True)
+    trace = json.loads(stored.stdout)
+    assert trace["event_id"] == event_id
+    assert trace["error_class"] == "TypeError"
+    assert trace["service"] == "kukulkan"
+    assert trace["release"] == "1.4.0"
+    failed = [s for s in trace["spans"] if s["name"] == "live.event sort_by_due"]
+    assert len(failed) == 1
+    assert failed[0]["attributes"]["liveobs.event.id"] == event_id
+    assert trace["session_id"] == failed[0]["attributes"]["session.id"]
+
+    # Nothing left running: the discovery file is gone and both ports are closed.
+    assert not (state / "liveobs.duckdb.collector.json").exists()
+    urls = re.findall(r"http://127\.0\.0\.1:\d+", out)
+    assert len(urls) == 2
+    assert all(_port_closed(url) for url in urls)
