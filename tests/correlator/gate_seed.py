@@ -337,7 +337,7 @@ def _metrics(e: Evidence, release: str, start: datetime, n: int, scale: float, s
     rng = e.rng
     e.histogram(release, ev.METRIC_RENDER_DURATION, [60 * scale * rng.lognormvariate(0, 0.3) for _ in range(n)])
     e.histogram(release, ev.METRIC_CONNECT_DURATION, [80 * scale * rng.lognormvariate(0, 0.3) for _ in range(n)])
-    e.histogram(release, ev.METRIC_PATCH_SIZE, [900 * scale * rng.lognormvariate(0, 0.5) for _ in range(n)], SIZE_BOUNDS)
+    e.histogram(release, ev.METRIC_PATCH_SIZE, [900 * (100 if "fat_patches" in faults else 1) * rng.lognormvariate(0, 0.5) for _ in range(n)], SIZE_BOUNDS)
     ratio = 0.9 if "incompressible" in faults else 0.3
     e.histogram(release, ev.METRIC_COMPRESSION_RATIO, [ratio * rng.uniform(0.9, 1.1) for _ in range(n)], RATIO_BOUNDS)
     end = start + timedelta(seconds=100)

@@ -1,0 +1,122 @@
+"""Every check over seeded stores where it passes, fails and is unknown (a table test)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from liveobs.correlator._db import connect
+from liveobs.correlator.gates import Manifest, Status, Subject, check_ids, run_gates
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gate_seed as seed
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to make one check fail (``faults``) and unknown (``skip``) in the current release."""
+
+    check: str
+    faults: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+    fail_current: dict[str, Any] = field(default_factory=dict)
+    unknown_baseline: bool = True
+    fail_manifest: Manifest | None = None
+    unknown_manifest: Manifest | None = None
+
+
+def case(check: str, fault: str = "", skip: str | frozenset[str] = "", **kw: Any) -> Case:
+    skips = skip if isinstance(skip, frozenset) else frozenset({skip} if skip else ())
+    return Case(check, frozenset({fault} if fault else ()), skips, **kw)
+
+
+ALL = seed.ALL_KINDS
+GOOD = Manifest(current="1.1", rollback="1.0")
+CASES = [
+    case("observability.span_ids", "missing_request_id", frozenset({"http", "live"})),
+    case("observability.log_ids", "log_missing_session", "logs"),
+    case("observability.trace_connectivity", "orphans", ALL),
+    case("observability.browser_joins", "unjoined_actions", "browser"),
+    case("observability.error_classes", "error_unclassified", "errors"),
+    case("observability.error_replies", "reply_exposes", "errors"),
+    case("observability.secret_scan", "secret", ALL),
+    case("security.csp", "csp_unsafe", "csp"),
+    case("security.sri", "sri_missing", "sri"),
+    case("security.ws_origin", "ws_foreign_accepted", "ws"),
+    case("security.ws_host", "ws_foreign_accepted", "ws"),
+    case("security.body_limit", "body_accepted", "body"),
+    case("security.upload_scan", "infected_accepted", "upload"),
+    case("security.rate_limit", "burst_passed", "rate"),
+    case("security.scope", "scope_overreach", "scope"),
+    case("security.capability", "capability_allowed", "capability"),
+    case("security.session_key_age", "old_key", "keys"),
+    case("security.key_custody", "literal_key", "keys"),
+    case("security.key_material", "key_material", ALL),
+    case("performance.render", "slow", "metrics"),
+    case("performance.connect", "slow", "metrics"),
+    case("performance.event_server", "slow", "live"),
+    case("performance.event_client", "slow", "browser"),
+    case("performance.patch_size", "fat_patches", "metrics"),
+    case("performance.reconnect_rate", "reconnect_storm", "metrics"),
+    case("performance.streams", "fat_stream", "metrics"),
+    case("performance.uploads", "slow", "upload"),
+    case("performance.concurrent_sessions", "idle", "metrics"),
+    case("performance.memory", "memory_hog", "metrics"),
+    case("performance.cpu", "cpu_hog", "metrics"),
+    case("performance.compression", "incompressible", "metrics"),
+    case("performance.regression_event_latency", fail_current={"scale": 1.3}, unknown_baseline=False),
+    case("performance.regression_client_latency", fail_current={"scale": 1.3}, unknown_baseline=False),
+    case("performance.regression_render", fail_current={"scale": 1.3}, unknown_baseline=False),
+    case("deploy.readiness", "not_ready", "readiness"),
+    case("deploy.service_version", "unversioned", ALL, unknown_baseline=False),
+    case("deploy.rollback", fail_manifest=Manifest(current="1.1", rollback="0.9-fixture"), unknown_manifest=None),
+]
+
+
+def _store(current: dict[str, Any], baseline: bool = True) -> duckdb.DuckDBPyConnection:
+    con = connect()
+    e = seed.Evidence()
+    if baseline:
+        seed.add_release(e, "1.0", seed.START, n=60)
+    seed.add_release(e, "1.1", seed.START + timedelta(hours=1), n=60, **current)
+    e.write(con)
+    return con
+
+
+def _run(con: duckdb.DuckDBPyConnection, check: str, manifest: Manifest | None) -> tuple[Status, str]:
+    report = run_gates(con, check, Subject(service="shop", release="1.1"), manifest=manifest)
+    assert [r.id for r in report.results] == [check]
+    result = report.results[0]
+    return result.status, result.reason
+
+
+def test_the_table_covers_every_packaged_check() -> None:
+    assert sorted(c.check for c in CASES) == sorted(check_ids())
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.check)
+def test_check_passes_on_healthy_evidence(c: Case) -> None:
+    status, reason = _run(_store({}), c.check, GOOD)
+    assert status is Status.PASS, reason
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.check)
+def test_check_fails_on_its_defect(c: Case) -> None:
+    con = _store({"faults": c.faults, **c.fail_current})
+    status, reason = _run(con, c.check, c.fail_manifest or GOOD)
+    assert status is Status.FAIL, reason
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.check)
+def test_check_is_unknown_without_its_evidence(c: Case) -> None:
+    con = _store({"skip": c.skip}, baseline=c.unknown_baseline)
+    manifest = c.unknown_manifest if c.check == "deploy.rollback" else GOOD
+    status, reason = _run(con, c.check, manifest)
+    assert status is Status.UNKNOWN, reason
+    assert reason
