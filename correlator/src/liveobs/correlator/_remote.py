@@ -18,24 +18,22 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
+from liveobs.correlator._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
+from liveobs.correlator._collector import read_discovery
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, parse_since
 from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError
 from liveobs.correlator._store import Store, StoreUnavailableError
 from liveobs.correlator._trace import DEFAULT_CONTEXT
 from liveobs.correlator._traceresult import TraceResult
 
-DISCOVERY_SUFFIX: Final = ".collector.json"
-TOKEN_ENV: Final = "LIVEOBS_TOKEN"
-TOKEN_FILE_ENV: Final = "LIVEOBS_TOKEN_FILE"
 _PROBE_TIMEOUT_S: Final = 1.0
 _MAX_ERROR_TEXT: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
-class Collector:
+class CollectorAddress:
     """A running collector that owns a store, as its discovery file describes it."""
 
     url: str
@@ -43,26 +41,12 @@ class Collector:
     db: str
 
 
-def discovery_path(db: str | os.PathLike[str]) -> Path:
-    """Where the collector that owns ``db`` announces itself."""
-    return Path(f"{os.fspath(db)}{DISCOVERY_SUFFIX}")
-
-
 def read_token() -> str | None:
-    """The bearer token: the file ``LIVEOBS_TOKEN_FILE`` names, else ``LIVEOBS_TOKEN``.
-
-    The collector reads it the same way, so one setting serves both.
-    """
-    file = os.environ.get(TOKEN_FILE_ENV)
-    if file:
-        try:
-            token = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise StoreUnavailableError(f"cannot read the token file {file}: {exc.strerror}") from None
-        if not token:
-            raise StoreUnavailableError(f"the token file {file} is empty")
-        return token
-    return os.environ.get(TOKEN_ENV) or None
+    """The bearer token, read as the collector reads it (``LIVEOBS_TOKEN_FILE``, ``LIVEOBS_TOKEN``)."""
+    try:
+        return load_token()
+    except TokenError as exc:
+        raise StoreUnavailableError(str(exc)) from None
 
 
 def _alive(pid: int) -> bool:
@@ -86,13 +70,14 @@ def _answers(url: str) -> bool:
         return False
 
 
-def discover(db: str | os.PathLike[str]) -> Collector | None:
+def discover(db: str | os.PathLike[str]) -> CollectorAddress | None:
     """The collector that owns ``db``, if its discovery file names a live, answering one."""
-    path = discovery_path(db)
+    record = read_discovery(db)
+    if record is None:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        found = Collector(url=str(data["url"]).rstrip("/"), pid=int(data["pid"]), db=str(data.get("db", "")))
-    except (OSError, ValueError, KeyError, TypeError):
+        found = CollectorAddress(url=str(record["url"]).rstrip("/"), pid=int(record["pid"]), db=str(record.get("db", "")))
+    except (ValueError, KeyError, TypeError):
         return None
     if found.db and os.path.realpath(found.db) != os.path.realpath(os.fspath(db)):
         return None

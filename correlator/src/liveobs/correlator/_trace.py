@@ -251,7 +251,8 @@ class _Lookup:
         root_attrs = _merged_attributes(spans)
         resource = span_rows[0][13] or {}
         log_rows = self.cur.execute(_LOGS, [trace_id, lo - _LOG_SLACK_NS, hi + _LOG_SLACK_NS]).fetchall()
-        logs = tuple(_log(r, t0) for r in log_rows)
+        # Browser reports that carry the trace context are shown as browser reports, not log lines.
+        logs = tuple(_log(r, t0) for r in log_rows if r[5] not in _BROWSER_EVENTS)
         event_id = root_attrs.get(keys.EVENT_ID) or (self.value if self.kind == "event_id" else None)
         if event_id and not self.event_rows:
             self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [event_id]).fetchall()
