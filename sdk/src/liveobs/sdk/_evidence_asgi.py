@@ -4,7 +4,8 @@ Place it inside :class:`~liveobs.sdk.LiveObsMiddleware` (so the current span is
 the request's server span or the connection span). It serves ``liveobs.js``
 and the report endpoint at their fixed paths, refuses request bodies over the
 limit with 413 (and records it), records the CSP and the SRI coverage of every HTML response,
-and, when given Origins or Hosts, guards WebSocket handshakes.
+counts active live sessions, and, when given Origins or Hosts, guards
+WebSocket handshakes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
+from liveobs.sdk._asgi import route_template
 from liveobs.sdk._asgi_io import (
     ASGIApp,
     BodyTooLarge,
@@ -27,6 +29,7 @@ from liveobs.sdk._assets import ASSET_PATH, REPORT_PATH, serve_asset
 from liveobs.sdk._evidence import record_body_limit, record_csp, record_sri
 from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, refuse_websocket
+from liveobs.sdk._perf import perf_recorder
 from liveobs.sdk._report import ReportEndpoint
 
 DEFAULT_MAX_BODY: Final = 1024 * 1024
@@ -123,7 +126,7 @@ class EvidenceMiddleware:
             if self.ws_policy is not None and not self.ws_policy.check(scope):
                 await refuse_websocket(receive, send)
                 return
-            await self.app(scope, receive, send)
+            await self._websocket(scope, receive, send)
             return
         if kind != "http":
             await self.app(scope, receive, send)
@@ -136,6 +139,22 @@ class EvidenceMiddleware:
             await self.report(scope, receive, send)
             return
         await self._http(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the live session as active from its accept to its end."""
+        route: list[str | None] = []
+
+        async def watch(message: Message) -> None:
+            if message.get("type") == "websocket.accept" and not route:
+                route.append(route_template(scope))
+                perf_recorder().session_opened(route=route[0])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if route:
+                perf_recorder().session_closed(route=route[0])
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body

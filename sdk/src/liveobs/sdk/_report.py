@@ -238,18 +238,24 @@ class ReportEndpoint:
             service = telemetry.service_name if telemetry is not None else "browser"
             attributes[keys.ERROR_FINGERPRINT] = error_fingerprint(
                 service, str(attributes[keys.ERROR_TYPE]), body if error_class is not None else None)
+        context = _trace_context(item)
         latency = attributes.get(keys.BROWSER_LATENCY_MS)
         if isinstance(latency, float) and (not is_error or item.get("error_kind") == "reply_error"):
             from liveobs.sdk._perf import perf_recorder
 
-            perf_recorder().client_event(
-                latency, route=str(page.get(keys.ROUTE_ID, "")) or None,
-                event_name=ids[keys.EVENT_NAME], error_type=error_class if is_error else None)
+            # Recorded in the live event's trace, so the exemplar leads to the event's span.
+            token = otel_context.attach(context)
+            try:
+                perf_recorder().client_event(
+                    latency, route=str(page.get(keys.ROUTE_ID, "")) or None,
+                    event_name=ids[keys.EVENT_NAME], error_type=error_class if is_error else None)
+            finally:
+                otel_context.detach(token)
         now_ns = time.time_ns()
         self.logger().emit(
             timestamp=_client_time_ns(item.get("time"), now_ns),
             observed_timestamp=now_ns,
-            context=_trace_context(item),
+            context=context,
             severity_number=SeverityNumber.ERROR if is_error else SeverityNumber.INFO,
             severity_text="ERROR" if is_error else "INFO",
             body=body,
