@@ -4,7 +4,9 @@
 127.0.0.1 over a fresh store in ``tmp_path`` and yields a :class:`RunningCollector`
 (``url``, ``db``, ``process``, ``token``, ``stop()``, ``kill()``,
 ``peak_rss_kib()``). ``collector_factory`` starts more, or restarts one on the
-same store: ``collector_factory(db=path, token="t", extra_args=[...])``. Every
+same store: ``collector_factory(db=path, token="t", extra_args=[...])``.
+``module_collector`` is one collector shared by a test module (for property
+tests, which cannot use function-scoped fixtures). Every
 process started here is stopped (SIGTERM, then SIGKILL) when the test ends.
 """
 
@@ -125,3 +127,12 @@ def collector_factory(tmp_path: Path) -> Iterator[Callable[..., RunningCollector
 def collector(collector_factory: Callable[..., RunningCollector]) -> RunningCollector:
     """A running ``liveobs collect`` over ``tmp_path / "store.duckdb"``."""
     return collector_factory()
+
+
+@pytest.fixture(scope="module")
+def module_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    """One running collector for a whole test module, stopped at its end."""
+    running = start_collector(tmp_path_factory.mktemp("collector") / "store.duckdb")
+    yield running
+    if running.process.poll() is None:
+        running.stop(timeout=30)

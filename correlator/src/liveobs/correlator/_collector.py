@@ -30,6 +30,7 @@ from liveobs.correlator._writer import Writer
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4318
 DISCOVERY_SUFFIX: Final = ".collector.json"
+BACKLOG: Final = 1024
 
 
 def discovery_path(db: str | os.PathLike[str]) -> Path:
@@ -88,6 +89,8 @@ class Collector:
         discovery = discovery_path(self.db)
         try:
             sock.bind((self.host, self.port))
+            # Listen before announcing: a client may connect as soon as the URL is printed.
+            sock.listen(BACKLOG)
             port = sock.getsockname()[1]
             host = f"[{self.host}]" if ":" in self.host else self.host
             url = f"http://{host}:{port}"
@@ -144,7 +147,7 @@ async def _serve(app: CollectorApp, sock: socket.socket, stopper: list[Callable[
         access_log=False,
         timeout_graceful_shutdown=30,
         limit_concurrency=1024,
-        backlog=1024,
+        backlog=BACKLOG,
     )
     server = _Server(config)
     stopper.append(server.stop)
