@@ -87,7 +87,8 @@ def test_users_compose_the_processors_by_name(receiver: Any) -> None:
             structlog.get_logger().info("browser report", event_name=keys.BROWSER_ERROR_EVENT, api_key="abc123")
         telemetry.force_flush()
         line = json.loads(lines.getvalue())
-        assert line[keys.REQUEST_ID] == "req-1" and line["api_key"] == "[REDACTED:key]"
+        assert line[keys.REQUEST_ID] == "req-1"
+        assert line["api_key"] == "[REDACTED:key]"
         (record,) = receiver.logs_with("browser report")
         assert record["event_name"] == keys.BROWSER_ERROR_EVENT
         assert record["attributes"][keys.SESSION_ID] == "s.1"
@@ -101,17 +102,25 @@ def test_live_event_api_binds_ids_and_records_failures() -> None:
     spans = InMemorySpanExporter()
     liveobs.sdk.configure("neutral", span_exporter=spans, batch=False, set_global=False, log_file=io.StringIO())
     try:
-        with liveobs.sdk.bind_ids(session_id="s.1", connection_id="c-1"), pytest.raises(KeyError):
+        seen: list[Any] = []
+
+        def handle() -> None:
             with liveobs.sdk.live_event("save", event_id="ev-1", seq=3, route_id="board.show") as event:
-                assert liveobs.sdk.current_ids().event_id == "ev-1"
-                assert liveobs.sdk.current_event() is event
+                seen.extend([liveobs.sdk.current_ids().event_id, liveobs.sdk.current_event() is event])
                 raise KeyError("missing")
+
+        with liveobs.sdk.bind_ids(session_id="s.1", connection_id="c-1"), pytest.raises(KeyError):
+            handle()
+        assert seen == ["ev-1", True]
         assert liveobs.sdk.current_ids().event_id is None
         (span,) = spans.get_finished_spans()
         attrs = dict(span.attributes or {})
-        assert attrs[keys.EVENT_ID] == "ev-1" and attrs[keys.SESSION_ID] == "s.1"
-        assert attrs[keys.CONNECTION_ID] == "c-1" and attrs[keys.ROUTE_ID] == "board.show"
-        assert attrs[keys.EVENT_SEQ] == 3 and attrs[keys.ERROR_TYPE] == "KeyError"
+        assert attrs[keys.EVENT_ID] == "ev-1"
+        assert attrs[keys.SESSION_ID] == "s.1"
+        assert attrs[keys.CONNECTION_ID] == "c-1"
+        assert attrs[keys.ROUTE_ID] == "board.show"
+        assert attrs[keys.EVENT_SEQ] == 3
+        assert attrs[keys.ERROR_TYPE] == "KeyError"
         assert [e.name for e in span.events] == [keys.EXCEPTION_EVENT]
     finally:
         liveobs.sdk.shutdown()
@@ -122,9 +131,12 @@ def test_session_pseudonyms_survive_key_rotation() -> None:
     before = old.pseudonymise("session-cookie")
     ring = old.rotated("k2", b"0123456789abcdef-new")
     after = ring.pseudonymise("session-cookie")
-    assert before.startswith("k1.") and after.startswith("k2.") and before != after
+    assert before.startswith("k1.")
+    assert after.startswith("k2.")
+    assert before != after
     assert "session-cookie" not in before + after
-    assert ring.matches(before, "session-cookie") and ring.matches(after, "session-cookie")
+    assert ring.matches(before, "session-cookie")
+    assert ring.matches(after, "session-cookie")
     assert not ring.matches(before, "another-session")
     with pytest.raises(ValueError, match="shorter"):
         liveobs.sdk.SessionKeyRing({"k": b"short"})
@@ -187,7 +199,9 @@ def test_readiness_answers_by_status_code_and_as_health_json(configured: Any, se
     doc = httpx.get(f"{server.http}/live/readiness.json")
     assert doc.headers["content-type"] == "application/health+json"
     body = doc.json()
-    assert body["status"] == "pass" and body["version"] == "1.4.2" and body["releaseId"] == "rel-7"
+    assert body["status"] == "pass"
+    assert body["version"] == "1.4.2"
+    assert body["releaseId"] == "rel-7"
     assert body["checks"]["db:connections"][0]["observedValue"] == 3
     state["db"] = False
     assert httpx.get(f"{server.http}/readyz").status_code == 503
@@ -195,4 +209,5 @@ def test_readiness_answers_by_status_code_and_as_health_json(configured: Any, se
     state["db"] = True
     health.drain()
     failing = httpx.get(f"{server.http}/live/readiness.json")
-    assert failing.status_code == 503 and failing.json()["checks"]["app:draining"][0]["status"] == "fail"
+    assert failing.status_code == 503
+    assert failing.json()["checks"]["app:draining"][0]["status"] == "fail"

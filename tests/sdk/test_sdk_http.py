@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import httpx
-from typing import Any
 
 from liveobs.conventions import keys
 
@@ -42,7 +42,8 @@ def test_page_request_carries_every_id_on_span_log_header_and_meta(configured: A
     assert f'traceparent;desc="00-{span["trace_id"]}-{span["span_id"]}-0' in response.headers["Server-Timing"]
     # the log line, over OTLP and as a JSON line, carries the same ids
     (record,) = configured.receiver.logs_with("page rendered")
-    assert record["trace_id"] == span["trace_id"] and record["span_id"] == span["span_id"]
+    assert record["trace_id"] == span["trace_id"]
+    assert record["span_id"] == span["span_id"]
     assert record["attributes"][keys.REQUEST_ID] == "req-123"
     assert record["attributes"][keys.SESSION_ID] == session_id
     assert record["attributes"][keys.ROUTE_ID] == "/board/{board_id}"

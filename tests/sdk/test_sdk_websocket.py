@@ -44,15 +44,18 @@ def test_each_live_event_is_its_own_trace_with_every_id(configured: Any, serve: 
     assert [e["name"] for e in connection["events"]] == ["websocket.connect", "websocket.close"]
     assert connection["kind"] == 1  # INTERNAL: the connection is not a latency signal
     # the reply echoes the ids and carries the app payload unchanged
-    assert first["lo"]["event_id"] == EVENT_1 and first["lo"]["ok"] is True
-    assert first["lo"]["trace_id"] == span["trace_id"] and first["lo"]["span_id"] == span["span_id"]
+    assert first["lo"]["event_id"] == EVENT_1
+    assert first["lo"]["ok"] is True
+    assert first["lo"]["trace_id"] == span["trace_id"]
+    assert first["lo"]["span_id"] == span["span_id"]
     assert first["lo"]["patch_bytes"] == attrs[keys.PATCH_BYTES]
     assert first["patch"].startswith("<li class='card'>")
     assert second["lo"]["event_id"] == EVENT_2
     # the handler's log line carries the event's ids and trace context
     records = configured.receiver.logs_with("event handled", count=2)
     (record,) = [r for r in records if r["attributes"][keys.EVENT_ID] == EVENT_1]
-    assert record["trace_id"] == span["trace_id"] and record["span_id"] == span["span_id"]
+    assert record["trace_id"] == span["trace_id"]
+    assert record["span_id"] == span["span_id"]
     for key in (keys.SESSION_ID, keys.ROUTE_ID, keys.CONNECTION_ID, keys.REQUEST_ID):
         assert record["attributes"][key] == (attrs[key] if key in attrs else connection["attributes"][key])
 
@@ -66,7 +69,8 @@ def test_a_failing_event_replies_with_the_class_only_and_records_the_exception(
         reply = json.loads(ws.recv())
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1011
     assert reply == {"lo": {
         "event_id": EVENT_1, "ok": False, "error_class": "LookupError", "error_code": "internal",
         "trace_id": reply["lo"]["trace_id"], "span_id": reply["lo"]["span_id"], "server_time": reply["lo"]["server_time"],
@@ -80,7 +84,8 @@ def test_a_failing_event_replies_with_the_class_only_and_records_the_exception(
     assert "card 42 is gone" in event["attributes"][keys.EXCEPTION_MESSAGE]
     assert "ghp_" not in configured.receiver.all_bytes().decode("latin-1")
     (log,) = configured.receiver.logs_with("live event failed")
-    assert log["attributes"][keys.EVENT_ID] == EVENT_1 and log["trace_id"] == span["trace_id"]
+    assert log["attributes"][keys.EVENT_ID] == EVENT_1
+    assert log["trace_id"] == span["trace_id"]
 
 
 def test_handle_event_keeps_the_connection_after_an_error(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
@@ -90,9 +95,11 @@ def test_handle_event_keeps_the_connection_after_an_error(configured: Any, serve
         failed = json.loads(ws.recv())
         ws.send(envelope("add_card", EVENT_2, 2))
         ok = json.loads(ws.recv())
-    assert failed["lo"]["ok"] is False and failed["lo"]["error_class"] == "LookupError"
+    assert failed["lo"]["ok"] is False
+    assert failed["lo"]["error_class"] == "LookupError"
     assert set(failed) == {"lo"}
-    assert ok["lo"]["ok"] is True and ok["lo"]["event_id"] == EVENT_2
+    assert ok["lo"]["ok"] is True
+    assert ok["lo"]["event_id"] == EVENT_2
     (span,) = configured.receiver.spans_named("live.event fail")
     assert span["attributes"][keys.ERROR_TYPE] == "LookupError"
 
@@ -114,7 +121,8 @@ def test_a_trusted_client_traceparent_parents_the_event(configured: Any, serve: 
         ws.send(envelope("add_card", EVENT_1, 1, traceparent=f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"))
         ws.recv()
     (span,) = configured.receiver.spans_named("live.event")
-    assert span["trace_id"] == CLIENT_TRACE and span["parent_span_id"] == "00f067aa0ba902b7"
+    assert span["trace_id"] == CLIENT_TRACE
+    assert span["parent_span_id"] == "00f067aa0ba902b7"
 
 
 def test_an_untrusted_client_traceparent_is_only_linked(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
@@ -123,7 +131,8 @@ def test_an_untrusted_client_traceparent_is_only_linked(configured: Any, serve: 
         ws.send(envelope("add_card", EVENT_1, 1, traceparent=f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"))
         ws.recv()
     (span,) = configured.receiver.spans_named("live.event")
-    assert span["trace_id"] != CLIENT_TRACE and span["parent_span_id"] == ""
+    assert span["trace_id"] != CLIENT_TRACE
+    assert span["parent_span_id"] == ""
     assert CLIENT_TRACE in [link["trace_id"] for link in span["links"]]
 
 
@@ -149,7 +158,8 @@ def test_an_oversized_message_closes_with_1009_and_security_evidence(
         ws.send(envelope("add_card", EVENT_1, 1) + " " * 2048)
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
     (connection,) = configured.receiver.spans_named("live.connection")
     (refusal,) = [e for e in connection["events"] if e["name"] == evidence.SECURITY_EVENT]
     assert refusal["attributes"][evidence.SECURITY_CHECK] == evidence.CHECK_BODY_LIMIT

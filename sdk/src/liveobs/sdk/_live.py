@@ -135,10 +135,13 @@ class EventRecorder:
             if compressed_bytes is not None:
                 self.span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
                 inst.patch_compressed_size.record(compressed_bytes)
-        return LiveReply(
-            event_id=self.event_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
-            server_time_ms=time.time_ns() / 1e6, patch_bytes=patch_bytes,
-        ).to_wire()
+        wire: dict[str, Any] = {
+            "event_id": self.event_id, "ok": True, "trace_id": f"{ctx.trace_id:032x}",
+            "span_id": f"{ctx.span_id:016x}", "server_time": time.time_ns() / 1e6,
+        }
+        if patch_bytes is not None:
+            wire["patch_bytes"] = patch_bytes
+        return wire  # the shape of LiveReply.to_wire(), built without the intermediate object
 
     def fail(self, exc: BaseException) -> dict[str, Any]:
         """Record ``exc`` and return the error reply's ``lo`` object: class and code only."""

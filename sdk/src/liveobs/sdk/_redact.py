@@ -75,6 +75,24 @@ class FastScrubber:
             return value
         return self.scrubber.scrub(value)
 
+    def clean_mapping(self, mapping: Mapping[str, Any] | None) -> bool:
+        """Whether scrubbing ``mapping`` would change nothing (cheap for cached values)."""
+        if not mapping:
+            return True
+        texts = self._texts
+        for k, v in mapping.items():
+            if self.secret_key(k):
+                return False
+            if type(v) is str:
+                hit = texts.get(v)
+                if hit is None:
+                    hit = self.text(v)
+                if hit != v:
+                    return False
+            elif not isinstance(v, int | float | bool) and self.value(k, v) != v:
+                return False
+        return True
+
     def mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
         """A scrubbed copy of a flat mapping of attributes."""
         return {k: self.value(k, v) for k, v in mapping.items()}
@@ -87,6 +105,10 @@ class FastScrubber:
             cleaned = self.value(k, v)
             if cleaned is not v and cleaned != v:
                 mapping[k] = cleaned
+
+
+# Fields the structlog chain itself writes (level, timestamp, trace context in hex).
+_GENERATED_FIELDS: Final = frozenset({"level", "timestamp", "trace_id", "span_id", "trace_flags"})
 
 
 class Redactor:
@@ -102,7 +124,19 @@ class Redactor:
         self._scrub = scrubber if isinstance(scrubber, FastScrubber) else FastScrubber(scrubber, fast_paths=False)
 
     def __call__(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        self._scrub.in_place(event_dict)
+        scrub = self._scrub
+        texts = scrub._texts
+        for k, v in list(event_dict.items()):
+            if k in _GENERATED_FIELDS:
+                continue
+            if type(v) is str and v in texts and not scrub.secret_key(k):
+                cleaned = texts[v]
+            elif (isinstance(v, int | float | bool) or v is None) and not scrub.secret_key(k):
+                continue
+            else:
+                cleaned = scrub.value(k, v)
+            if cleaned is not v:
+                event_dict[k] = cleaned
         return event_dict
 
 
@@ -125,6 +159,10 @@ class RedactingSpanExporter(SpanExporter):
 
     def _clean(self, span: ReadableSpan) -> ReadableSpan:
         scrub = self._scrub
+        if scrub.clean_mapping(span.attributes) and scrub.text(span.name) == span.name and not span.events and not (
+            span.status.description
+        ):
+            return span  # the common case: nothing to remove, no copy
         status = span.status
         if status.description:
             status = Status(status.status_code, scrub.text(status.description))
