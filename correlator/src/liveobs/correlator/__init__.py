@@ -1,5 +1,6 @@
 """liveobs evidence side: collector, store, correlation queries, gates."""
 
+from liveobs.correlator import gates  # the release gates; registers the "check" read handler
 from liveobs.correlator._auth import load_token
 from liveobs.correlator._collector import Collector, discovery_path, read_discovery
 from liveobs.correlator._incidents import Incident
@@ -40,6 +41,7 @@ __all__: list[str] = [
     "WriteResult",
     "Writer",
     "discovery_path",
+    "gates",
     "load_token",
     "open",
     "read_discovery",

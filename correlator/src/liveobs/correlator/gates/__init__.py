@@ -26,7 +26,7 @@ from liveobs.correlator.gates._model import (
     Subject,
     Threshold,
 )
-from liveobs.correlator.gates._render import render_json, render_junit, render_text
+from liveobs.correlator.gates._render import RENDERERS, render_json, render_junit, render_text
 from liveobs.correlator.gates._stats import (
     RankTest,
     histogram_quantile,
@@ -36,6 +36,7 @@ from liveobs.correlator.gates._stats import (
 
 __all__ = [
     "GATES",
+    "RENDERERS",
     "Budget",
     "Budgets",
     "Check",

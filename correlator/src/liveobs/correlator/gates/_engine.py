@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import duckdb
@@ -96,8 +97,8 @@ class GateRunner:
             "release": subject.release,
             "baseline": subject.baseline,
             "environment": subject.environment,
-            "since": subject.since or WINDOW_START,
-            "until": subject.until or WINDOW_END,
+            "since": _stored_time(subject.since, WINDOW_START),
+            "until": _stored_time(subject.until, WINDOW_END),
             "manifest_current": manifest.current if manifest else None,
             "manifest_rollback": manifest.rollback if manifest else None,
         }
@@ -110,7 +111,7 @@ class GateRunner:
         if subject.release is not None and not needs_baseline:
             return subject, []
         params = {**convention_params(), "service": subject.service, "environment": subject.environment,
-                  "since": subject.since or WINDOW_START, "until": subject.until or WINDOW_END}
+                  "since": _stored_time(subject.since, WINDOW_START), "until": _stored_time(subject.until, WINDOW_END)}
         try:
             rows = cur.execute(_RELEASES, bind(_RELEASES, params, "release lookup")).fetchall()
         except duckdb.Error as exc:
@@ -180,6 +181,13 @@ class GateRunner:
         budget = budget or self._budgets.budget(check.id, subject.service)
         return CheckResult(check.id, check.gate, Status.UNKNOWN, budget.required, reason, None,
                            budget.threshold.describe(), 0, about=check.about)
+
+
+def _stored_time(value: datetime | None, default: datetime) -> datetime:
+    """A bound as the store keeps time: naive UTC (TIMESTAMP_NS)."""
+    if value is None:
+        return default
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _fmt(value: float) -> str:

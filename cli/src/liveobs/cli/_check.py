@@ -1,0 +1,135 @@
+"""``liveobs check``: run the release gates and answer with an exit code CI can act on.
+
+Exit codes: 0 pass (warnings included), 1 a required check failed, 2 a required
+check is unknown (missing or too little evidence), 3 the gate could not run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from liveobs.cli._root import CliContext
+
+if TYPE_CHECKING:
+    from liveobs.correlator.gates import GateReport
+
+_GATE_COULD_NOT_RUN = 3
+
+
+class GateNotRun(click.ClickException):
+    """The gate could not run: one line on stderr, exit code 3."""
+
+    exit_code = _GATE_COULD_NOT_RUN
+
+
+@click.command()
+@click.argument("selection", metavar="{observability|security|performance|deploy|all|PROFILE}")
+@click.option("--release", metavar="VERSION", help="The release to judge (service.version); default: the newest seen.")
+@click.option("--baseline", metavar="VERSION", help="Release to compare performance with; default: the one before.")
+@click.option("--service", metavar="NAME", help="Only this service's evidence (service.name).")
+@click.option("--environment", metavar="NAME", help="Only this environment (deployment.environment.name).")
+@click.option("--since", metavar="WHEN", help="Evidence since then: 90m, 24h, 7d or an ISO 8601 time.")
+@click.option("--until", metavar="WHEN", help="Evidence before then (same forms as --since).")
+@click.option("--budgets", "budgets_file", type=click.Path(dir_okay=False), help="TOML budgets over the defaults.")
+@click.option("--manifest", "manifest_file", type=click.Path(dir_okay=False),
+              help="Release manifest (TOML or JSON) naming the current release and the rollback target.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report in --format here and print the text table.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.pass_obj
+def check(
+    obj: CliContext,
+    selection: str,
+    release: str | None,
+    baseline: str | None,
+    service: str | None,
+    environment: str | None,
+    since: str | None,
+    until: str | None,
+    budgets_file: str | None,
+    manifest_file: str | None,
+    fmt: str,
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Run a gate (or every gate, or a profile of checks) over the evidence of one release.
+
+    A check is pass, warn, fail or unknown; missing or too little evidence is
+    unknown, never pass. Exit 0 pass, 1 a required check failed, 2 a required
+    check unknown, 3 the gate could not run.
+    """
+    from liveobs.correlator.gates import (
+        RENDERERS,
+        Budgets,
+        GateError,
+        Subject,
+        check_ids,
+        read_budgets_file,
+        read_manifest,
+        select_checks,
+    )
+
+    fmt = "json" if as_json else fmt
+    try:
+        select_checks(selection, check_ids())
+        subject = Subject(service, release, environment, _moment(since, "--since"), _moment(until, "--until"),
+                          baseline)
+        override = read_budgets_file(budgets_file) if budgets_file else None
+        Budgets.load(override)
+        manifest = read_manifest(manifest_file) if manifest_file else None
+        report = _run(obj, selection, subject, override, manifest.to_dict() if manifest else None)
+    except GateError as exc:
+        raise GateNotRun(str(exc)) from None
+    rendered = RENDERERS[fmt](report)
+    if output:
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            Path(output).write_text(rendered, encoding="utf-8")
+        except OSError as exc:
+            raise GateNotRun(f"cannot write {output}: {exc}") from None
+        click.echo(RENDERERS["text"](report), nl=False)
+    else:
+        click.echo(rendered, nl=False)
+    click.get_current_context().exit(int(report.exit_code))
+
+
+def _moment(value: str | None, option: str) -> Any:
+    from liveobs.correlator._incidents import parse_since
+    from liveobs.correlator._readapi import ReadRequestError
+
+    try:
+        return parse_since(value)
+    except ReadRequestError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _run(
+    obj: CliContext,
+    selection: str,
+    subject: Any,
+    budgets: dict[str, Any] | None,
+    manifest: dict[str, Any] | None,
+) -> GateReport:
+    """Run the gates where the store is: in this process, or in the collector that owns it."""
+    from liveobs.cli._root import StoreMissing, StoreUnreachable
+    from liveobs.correlator import LocalStore, ReadRequestError, RemoteStore, StoreUnavailableError
+    from liveobs.correlator.gates import Budgets, GateError, GateReport, GateRunner, Manifest
+
+    try:
+        store = obj.store()
+    except (StoreMissing, StoreUnreachable) as exc:
+        raise GateNotRun(exc.message) from None
+    if isinstance(store, LocalStore):
+        runner = GateRunner(store.connection, Budgets.load(budgets), Manifest.from_dict(manifest) if manifest else None)
+        return runner.run(selection, subject)
+    if not isinstance(store, RemoteStore):
+        raise GateError(f"cannot run gates on a {type(store).__name__}")
+    params = {"selection": selection, "subject": subject.to_dict(), "budgets": budgets, "manifest": manifest}
+    try:
+        return GateReport.from_dict(store.read("check", params))
+    except (ReadRequestError, StoreUnavailableError) as exc:
+        raise GateError(str(exc)) from None
