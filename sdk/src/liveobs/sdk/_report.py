@@ -295,6 +295,7 @@ def _trace_context(item: Mapping[str, Any]) -> otel_context.Context:
     trace_id = _match(_HEX32, item.get("trace_id"))
     span_id = _match(_HEX16, item.get("span_id"))
     if trace_id is None or span_id is None:
-        return otel_context.Context()
+        # Explicitly no span: an empty Context would let the SDK fall back to the current one.
+        return trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())
     span_context = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(1))
     return trace.set_span_in_context(NonRecordingSpan(span_context), otel_context.Context())
