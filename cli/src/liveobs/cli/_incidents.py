@@ -10,7 +10,7 @@ import json
 
 import click
 
-from liveobs.cli._root import CliContext
+from liveobs.cli._root import CliContext, StoreUnreachable
 
 
 @click.command()
@@ -23,6 +23,7 @@ def incidents(obj: CliContext, since: str | None, release: str | None, limit: in
     """Error occurrences grouped by fingerprint: count, first and last seen, releases, routes, sessions."""
     from liveobs.correlator._incidents import parse_since
     from liveobs.correlator._readapi import ReadRequestError
+    from liveobs.correlator._store import StoreUnavailableError
 
     try:
         start = parse_since(since)
@@ -33,6 +34,8 @@ def incidents(obj: CliContext, since: str | None, release: str | None, limit: in
         found = store.incidents(since=start, release=release, limit=limit)
     except ReadRequestError as exc:
         raise click.UsageError(str(exc)) from None
+    except StoreUnavailableError as exc:
+        raise StoreUnreachable(str(exc)) from None
     if as_json:
         click.echo(json.dumps([incident.to_dict() for incident in found], indent=2))
         return

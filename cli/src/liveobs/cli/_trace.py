@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from liveobs.cli._root import CliContext
+from liveobs.cli._root import CliContext, StoreUnreachable
 
 _KINDS = {
     "event_id": "--event-id",
@@ -62,6 +62,7 @@ def trace(
     if as_json:
         output_format = "json"
     from liveobs.correlator._readapi import NotFoundError, ReadRequestError
+    from liveobs.correlator._store import StoreUnavailableError
 
     store = obj.store()
     try:
@@ -70,6 +71,8 @@ def trace(
         raise NotFound(str(exc)) from None
     except ReadRequestError as exc:
         raise click.UsageError(str(exc)) from None
+    except StoreUnavailableError as exc:
+        raise StoreUnreachable(str(exc)) from None
     if output_format == "json":
         text = json.dumps(result.to_dict(), indent=2)
     elif output_format == "html":

@@ -2,7 +2,8 @@
 
 An occurrence is one failing event (or, without an event id, one failing span
 or log record): the same failure seen on the server span, in an error log line
-and in the browser's report counts once. Each incident tells how often, since
+and in the browser's report counts once, under the fingerprint the server gave
+it (the browser only knows the message it showed, so its own fingerprint differs). Each incident tells how often, since
 when, in which releases and routes, how many sessions it hit, and the newest
 event ids to trace.
 """
@@ -26,15 +27,24 @@ SAMPLE_EVENTS: Final = 5
 _RELATIVE: Final = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-# One row per fingerprint, newest last-seen first; occurrences are distinct events.
+# One row per fingerprint, newest last-seen first; occurrences are distinct events, and an
+# event's rows all count under its earliest server-side fingerprint.
 # shape: (Fingerprint, ErrorType, occurrences, records, first_ns, last_ns, releases[], routes[],
 #         services[], sessions, message, sources[], sample_event_ids[])
 _INCIDENTS: Final = """
-WITH scoped AS (
-    SELECT *, coalesce(nullif(EventId, ''), nullif(TraceId, '') || ':' || coalesce(SpanId, ''),
-                       Source || ':' || epoch_ns("Timestamp")::VARCHAR) AS occurrence
-    FROM liveobs_errors
+WITH raw AS (
+    SELECT * FROM liveobs_errors
     WHERE "Timestamp" >= make_timestamp_ns(?) AND (?::VARCHAR IS NULL OR ServiceVersion = ?)
+),
+by_event AS (
+    SELECT EventId, arg_min(Fingerprint, (Source = 'browser', "Timestamp")) AS event_fingerprint
+    FROM raw WHERE EventId IS NOT NULL AND EventId <> '' GROUP BY EventId
+),
+scoped AS (
+    SELECT * REPLACE (coalesce(b.event_fingerprint, r.Fingerprint) AS Fingerprint),
+           coalesce(nullif(r.EventId, ''), nullif(r.TraceId, '') || ':' || coalesce(r.SpanId, ''),
+                    r.Source || ':' || epoch_ns(r."Timestamp")::VARCHAR) AS occurrence
+    FROM raw r LEFT JOIN by_event b USING (EventId)
 ),
 newest AS (
     SELECT Fingerprint, EventId, max("Timestamp") AS seen FROM scoped
