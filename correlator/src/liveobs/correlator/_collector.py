@@ -74,10 +74,16 @@ class Collector:
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
+    _stop_requested: bool = field(default=False, init=False, repr=False)
+
     def stop(self) -> None:
         """Start a clean shutdown from another thread (as SIGTERM does)."""
+        self._stop_requested = True
         for stop in self._stoppers:
             stop()
+
+    def _on_early_signal(self, sig: int, frame: Any) -> None:
+        self.stop()
 
     def run(self, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT; ``on_ready`` gets the URL once listening."""
@@ -99,9 +105,13 @@ class Collector:
                 max_body_bytes=self.max_body_bytes, max_buffered_bytes=self.max_buffered_bytes,
             )
             _write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
+            if threading.current_thread() is threading.main_thread():
+                # A signal between the announcement and uvicorn's own handlers still drains.
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, self._on_early_signal)
             if on_ready is not None:
                 on_ready(url)
-            asyncio.run(_serve(app, sock, self._stoppers))
+            asyncio.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested))
         finally:
             writer.close()
             con.close()
@@ -109,7 +119,9 @@ class Collector:
             _remove_discovery(discovery)
 
 
-async def _serve(app: CollectorApp, sock: socket.socket, stopper: list[Callable[[], None]]) -> None:
+async def _serve(
+    app: CollectorApp, sock: socket.socket, stopper: list[Callable[[], None]], stop_requested: Callable[[], bool]
+) -> None:
     import uvicorn
 
     class _Server(uvicorn.Server):
@@ -151,6 +163,8 @@ async def _serve(app: CollectorApp, sock: socket.socket, stopper: list[Callable[
     )
     server = _Server(config)
     stopper.append(server.stop)
+    if stop_requested():
+        server.stop()
     await server.serve(sockets=[sock])
 
 
