@@ -53,6 +53,8 @@ WHERE ($service IS NULL OR ServiceName = $service)
 GROUP BY 1
 ORDER BY first_seen
 """
+# The services in the store, at most two: (service name).
+_SERVICES: Final = "SELECT DISTINCT ServiceName FROM otel_traces WHERE ServiceName IS NOT NULL LIMIT 2"
 _MAX_DETAIL: Final = 400
 
 
@@ -106,17 +108,25 @@ class GateRunner:
     def _resolve(
         self, cur: duckdb.DuckDBPyConnection, subject: Subject, chosen: list[Check]
     ) -> tuple[Subject, list[str]]:
-        """Fill in the release (newest seen) and the baseline (the release before it)."""
+        """Fill in the service (when the store holds one), the release (newest seen) and the baseline."""
+        notes: list[str] = []
+        if subject.service is None:
+            try:
+                services = [r[0] for r in cur.execute(_SERVICES).fetchall()]
+            except duckdb.Error as exc:
+                raise GateError(f"cannot read the store: {exc}") from exc
+            if len(services) == 1:
+                subject = Subject(services[0], subject.release, subject.environment, subject.since, subject.until,
+                                  subject.baseline)
         needs_baseline = any("regression" in c.id for c in chosen) and subject.baseline is None
         if subject.release is not None and not needs_baseline:
-            return subject, []
+            return subject, notes
         params = {**convention_params(), "service": subject.service, "environment": subject.environment,
                   "since": _stored_time(subject.since, WINDOW_START), "until": _stored_time(subject.until, WINDOW_END)}
         try:
             rows = cur.execute(_RELEASES, bind(_RELEASES, params, "release lookup")).fetchall()
         except duckdb.Error as exc:
             raise GateError(f"cannot read the store: {exc}") from exc
-        notes: list[str] = []
         release = subject.release
         if release is None and rows:
             release = max(rows, key=lambda r: r[2])[0]
