@@ -110,21 +110,25 @@ def test_junit_output_goes_to_a_file_and_the_table_to_stdout(healthy: Path, tmp_
     target = tmp_path / "out" / "gates.xml"
     code, out, _ = _check(healthy, "deploy", "--format", "junit", "--output", str(target))
     assert code == 2  # no manifest: the rollback check is unknown
-    assert "deploy.rollback" in out and "UNKNOWN" in out
+    assert "deploy.rollback" in out
+    assert "UNKNOWN" in out
     suites = ET.fromstring(target.read_text())
     suite = suites.find("testsuite")
-    assert suite is not None and suite.get("name") == "deploy"
+    assert suite is not None
+    assert suite.get("name") == "deploy"
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert set(cases) == {"deploy.readiness", "deploy.rollback", "deploy.service_version"}
     assert cases["deploy.rollback"].find("error") is not None
-    assert cases["deploy.readiness"].find("failure") is None and cases["deploy.readiness"].find("error") is None
+    assert cases["deploy.readiness"].find("failure") is None
+    assert cases["deploy.readiness"].find("error") is None
 
 
 def test_a_profile_runs_its_checks_only(healthy: Path, manifest: Path) -> None:
     code, out, _ = _check(healthy, "live-adoption", "--manifest", str(manifest), "--json")
     ids = [c["id"] for c in json.loads(out)["checks"]]
     assert code == 0
-    assert "security.csp" in ids and "deploy.rollback" in ids
+    assert "security.csp" in ids
+    assert "deploy.rollback" in ids
     assert not any(i.startswith("performance.") for i in ids)
 
 
