@@ -1,0 +1,108 @@
+"""``liveobs incidents`` through CliRunner on a generated store in tmp_path."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from liveobs.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_generator() -> ModuleType:
+    name = "liveobs_bench_gen_store"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "gen_store.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return load_generator().generate(tmp_path_factory.mktemp("cli-incidents") / "store.duckdb", rows=20_000, seed=9)
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_json_lists_incidents_newest_first_with_their_evidence(store: Any) -> None:
+    result = run("--db", store.path, "incidents", "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert sum(i["count"] for i in found) == store.failed_events
+    last_seen = [i["last_seen_unix_nano"] for i in found]
+    assert last_seen == sorted(last_seen, reverse=True)
+    newest = found[0]
+    assert newest["sample_event_ids"][0] == store.sample_failing_event_id
+    for key in ("fingerprint", "error_class", "count", "first_seen", "last_seen", "releases", "routes",
+                "affected_sessions", "sample_event_ids"):
+        assert key in newest
+
+
+def test_release_and_since_filter(store: Any) -> None:
+    con = duckdb.connect(store.path, read_only=True)
+    try:
+        per_release = dict(con.execute(
+            "SELECT ServiceVersion, count(DISTINCT EventId) FROM liveobs_errors GROUP BY ALL").fetchall())
+        cutoff = con.execute("SELECT max(\"Timestamp\") - INTERVAL 2 HOUR FROM liveobs_errors").fetchone()
+        assert cutoff is not None
+        recent = con.execute(
+            "SELECT count(DISTINCT EventId) FROM liveobs_errors WHERE \"Timestamp\" >= ?", [cutoff[0]]).fetchone()
+        assert recent is not None
+    finally:
+        con.close()
+    for release, count in per_release.items():
+        result = run("--db", store.path, "incidents", "--release", release, "--json")
+        assert result.exit_code == 0, result.stderr
+        found = json.loads(result.stdout)
+        assert sum(i["count"] for i in found) == count
+        assert all(i["releases"] == [release] for i in found)
+    since = cutoff[0].isoformat() + "Z"
+    result = run("--db", store.path, "incidents", "--since", since, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert sum(i["count"] for i in json.loads(result.stdout)) == recent[0]
+
+
+def test_text_output_points_at_the_trace_command(store: Any) -> None:
+    result = run("--db", store.path, "incidents", "--limit", "2")
+    assert result.exit_code == 0, result.stderr
+    assert f"liveobs trace --event-id {store.sample_failing_event_id}" in result.stdout
+    assert result.stdout.count("liveobs trace --event-id") == 2
+
+
+def test_no_incidents_is_success(store: Any) -> None:
+    result = run("--db", store.path, "incidents", "--release", "0.0.0-none")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "no incidents"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--since", "last tuesday"], "90m, 24h, 7d"), (["--limit", "0"], "0 is not in the range")],
+)
+def test_bad_arguments_are_usage_errors(store: Any, args: list[str], message: str) -> None:
+    result = run("--db", store.path, "incidents", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("--db", str(tmp_path / "none.duckdb"), "incidents", "--json")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: no store at ")
