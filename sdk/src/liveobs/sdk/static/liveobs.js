@@ -37,9 +37,12 @@
     traceparent: meta("traceparent")
   };
 
+  var HEX = [];
+  for (var h = 0; h < 256; h++) HEX.push((h < 16 ? "0" : "") + h.toString(16));
+
   function hex(bytes) {
     var out = "";
-    for (var i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    for (var i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
     return out;
   }
 
