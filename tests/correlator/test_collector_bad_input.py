@@ -1,0 +1,103 @@
+"""Malformed bodies get a 4xx with a message; the collector stays up and good data still lands."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import duckdb
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from liveobs.correlator._samples import sample_spans_request
+
+PB = "application/x-protobuf"
+JS = "application/json"
+GOOD = sample_spans_request(20).SerializeToString()
+
+# Hand-made corpus: (content type, encoding, body).
+CORPUS = [
+    (PB, "", GOOD[: len(GOOD) // 2]),  # truncated in the middle of a span
+    (PB, "", b"\x0a\x05\x0a\x03\x0a\x01"),  # nested lengths that overrun their parent
+    (PB, "", b"\x0b" * 10),  # start-group wire type without end
+    (PB, "", b"\x0a" + b"\xff" * 11),  # varint length longer than 10 bytes
+    (JS, "", b"{\"resourceSpans\": [{\"scopeSpans\": [{\"spans\": [{\"traceId\": 5}]}]}]}"),
+    (JS, "", b"{\"resourceSpans\": \"nope\"}"),
+    (JS, "", b"{\"resourceSpans\": [{\"scopeSpans\": [{\"spans\": [{\"startTimeUnixNano\": \"soon\"}]}]}]}"),
+    (JS, "", b"[" * 100_000 + b"]" * 100_000),  # deep nesting
+    (JS, "", b"\xff\xfe{}"),  # not UTF-8
+    (JS, "", b"{\"resourceLogs\": [{\"scopeLogs\": [{\"logRecords\": [{\"spanId\": \"xyz\"}]}]}]}"),
+    (PB, "gzip", gzip.compress(GOOD)[:-12]),  # truncated gzip stream
+    (PB, "gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 20),  # gzip header, garbage deflate
+    (JS, "gzip", gzip.compress(b"{not json")),
+]
+
+
+def _answer_is_clear_4xx(response: httpx.Response) -> None:
+    assert 400 <= response.status_code < 500, response.status_code
+    if response.headers["content-type"] == JS:
+        assert response.json()["message"]
+    else:
+        from google.rpc.status_pb2 import Status
+
+        status = Status()
+        status.ParseFromString(response.content)
+        assert status.code == response.status_code
+        assert status.message
+
+
+@pytest.mark.parametrize(("content_type", "encoding", "body"), CORPUS)
+def test_corpus_of_malformed_bodies_gets_a_clear_4xx(module_collector, content_type, encoding, body) -> None:
+    path = "/v1/logs" if b"resourceLogs" in body else "/v1/traces"
+    headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
+    _answer_is_clear_4xx(httpx.post(f"{module_collector.url}{path}", content=body, headers=headers))
+    assert httpx.get(f"{module_collector.url}/healthz").status_code == 200
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(st.binary(max_size=2048), st.builds(lambda b, cut: b[:cut], st.just(GOOD), st.integers(0, len(GOOD)))),
+    path=st.sampled_from(["/v1/traces", "/v1/logs", "/v1/metrics"]),
+    content_type=st.sampled_from([PB, JS]),
+    gzipped=st.booleans(),
+)
+def test_arbitrary_bodies_never_take_the_collector_down(module_collector, body, path, content_type, gzipped) -> None:
+    headers = {"Content-Type": content_type}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    response = httpx.post(f"{module_collector.url}{path}", content=body, headers=headers, timeout=30)
+    # Protobuf is permissive (unknown fields are legal), so some random bytes are a valid request.
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        _answer_is_clear_4xx(response)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+))
+def test_arbitrary_json_values_get_200_or_400(module_collector, value) -> None:
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": value}]}]}]}).encode()
+    response = httpx.post(f"{module_collector.url}/v1/traces", content=body, headers={"Content-Type": JS})
+    assert response.status_code in (200, 400)
+
+
+def test_good_data_sent_among_bad_lands(collector) -> None:
+    good_ids = []
+    for i, (content_type, encoding, body) in enumerate(CORPUS):
+        headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
+        path = "/v1/logs" if b"resourceLogs" in body else "/v1/traces"
+        assert httpx.post(f"{collector.url}{path}", content=body, headers=headers).status_code >= 400
+        request = sample_spans_request(10, service=f"svc-{i}")
+        good_ids += [s.span_id.hex() for s in request.resource_spans[0].scope_spans[0].spans]
+        response = httpx.post(f"{collector.url}/v1/traces", content=request.SerializeToString(),
+                              headers={"Content-Type": PB})
+        assert response.status_code == 200
+    assert collector.stop() == 0
+    con = duckdb.connect(str(collector.db), read_only=True)
+    stored = sorted(r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall())
+    assert stored == sorted(good_ids)
