@@ -105,7 +105,7 @@ def test_every_explicit_recorder_adds_its_check_and_outcome(spans: Any) -> None:
         record_ws_origin("https://app.example", accepted=True),
         record_ws_host("internal:8080", accepted=False),
         record_body_limit(1024, 4096),
-        record_upload_scan(False, scanner="clamav", size_bytes=2048, threat="Eicar-Test-Signature"),
+        record_upload_scan(False, scanner="clamav", size_bytes=2048, threat="Eicar-Test-Signature", accepted=False),
         record_upload_scan(True, scanner="clamav", size_bytes=10),
         record_rate_limit(False, policy="login", per_minute=5),
         record_scope({"board:write"}, {"board:read"}),
@@ -127,7 +127,9 @@ def test_every_explicit_recorder_adds_its_check_and_outcome(spans: Any) -> None:
     assert (events[5][ev.LIMIT_BYTES], events[5][ev.OBSERVED_BYTES]) == (1024, 4096)
     assert events[6][ev.UPLOAD_THREAT] == "Eicar-Test-Signature"
     assert events[6][ev.UPLOAD_SCANNER] == "clamav"
+    assert events[6][ev.SECURITY_DECISION] == "refused"
     assert ev.UPLOAD_THREAT not in events[7]
+    assert ev.SECURITY_DECISION not in events[7]
     assert (events[8][ev.RATE_LIMIT_POLICY], events[8][ev.RATE_LIMIT_PER_MINUTE]) == ("login", 5.0)
     assert (events[9][ev.SCOPE_REQUIRED], events[9][ev.SCOPE_GRANTED]) == ("board:write", "board:read")
     assert events[10][ev.CAPABILITY_NAME] == "board.delete"

@@ -167,10 +167,17 @@ def record_upload_scan(
     scanner: str,
     size_bytes: int | None = None,
     threat: str | None = None,
+    accepted: bool | None = None,
     span: trace.Span | None = None,
 ) -> None:
-    """An uploaded file's malware scan result (scanner name, size, the finding when infected)."""
+    """An uploaded file's malware scan result (scanner, size, the finding when infected).
+
+    ``accepted`` records what the app then did with the file (the gate requires
+    every infected upload refused).
+    """
     attributes: dict[str, AttributeValue] = {evidence.UPLOAD_SCANNER: bounded(scanner, 64)}
+    if accepted is not None:
+        attributes[evidence.SECURITY_DECISION] = evidence.OUTCOME_ACCEPTED if accepted else evidence.OUTCOME_REFUSED
     if size_bytes is not None:
         attributes[evidence.OBSERVED_BYTES] = int(size_bytes)
     if not clean and threat:
