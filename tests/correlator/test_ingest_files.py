@@ -54,8 +54,8 @@ def test_structlog_and_otel_lines_land_and_bad_lines_are_reported_by_number(tmp_
         "FROM otel_logs ORDER BY Timestamp, Body"
     ).fetchall()
     assert rows == [
-        (1767236645123456000, TRACE, SPAN, 1, "INFO", 9, "shop", "cart loaded", "3.1.0", "3", "[REDACTED:key]", ""),
         (1767323045000000000, "", "", 0, "ERROR", 17, "web", "browser error", None, None, None, "browser.error"),
+        (1767323045123456000, TRACE, SPAN, 1, "INFO", 9, "shop", "cart loaded", "3.1.0", "3", "[REDACTED:key]", ""),
         (1767323045500000000, "", "", 0, "ERROR", 17, "shop", "checkout failed: card 4242 declined", "3.1.0",
          None, None, ""),
     ]
