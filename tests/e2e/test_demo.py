@@ -43,6 +43,8 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     event_id = reference.group(1)
     assert f"$ liveobs trace --event-id {event_id}" in out
     assert re.search(rf"FAILED TypeError\s+\(event_id {event_id}\)", out), out
+    assert re.search(r"refused +foreign origin → 403, foreign host → 403, oversized body → 413, "
+                     r"password guessing → 401/429", out), out
     for gate in GATES:
         assert re.search(rf"^  {gate}\s+\S", out, re.MULTILINE), out
 
@@ -62,6 +64,6 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
 
     # Nothing left running: the discovery file is gone and both ports are closed.
     assert not (state / "liveobs.duckdb.collector.json").exists()
-    urls = re.findall(r"http://127\.0\.0\.1:\d+", out)
-    assert len(urls) == 2
+    urls = set(re.findall(r"http://127\.0\.0\.1:\d+", out))
+    assert len(urls) == 3  # the collector and the app at each of the two releases
     assert all(_port_closed(url) for url in urls)

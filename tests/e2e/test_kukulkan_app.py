@@ -55,10 +55,11 @@ def test_sign_in_refuses_a_wrong_password_and_opens_the_board_for_a_right_one() 
         refused = client.post("/signin", data={"username": "ana", "password": "not-her-password"})
         assert refused.status_code == 401
         assert "Wrong name or password" in refused.text
-        assert COOKIE_NAME not in client.cookies
         assert client.get("/board").status_code == 303
+        anonymous = client.cookies[COOKIE_NAME]  # a session before sign-in, so the sign-in is correlated
 
         signed_in = _sign_in(client, "ana")
+        assert client.cookies[COOKIE_NAME].split(".")[0] != anonymous.split(".")[0]  # no session fixation
         assert signed_in.status_code == 303
         assert signed_in.headers["location"] == "/board"
         board = client.get("/board")
@@ -190,7 +191,7 @@ def test_rate_limit_answers_429_over_the_burst_and_live_events_are_throttled() -
             await ana.open_live()
             return [await ana.send("refresh") for _ in range(4)]
 
-    with h.serve(rate_per_second=0.01, rate_burst=3) as served:
+    with h.serve(signin_burst=3) as served:
         with httpx.Client(base_url=served.url) as client:
             statuses = [client.post("/signin", data={"username": "ana", "password": "wrong"}).status_code
                         for _ in range(4)]

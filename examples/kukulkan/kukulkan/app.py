@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
@@ -46,6 +47,8 @@ class Settings:
     body_limit: int = 256 * 1024
     rate_per_second: float = 20.0
     rate_burst: int = 40
+    signin_per_minute: float = 30.0
+    signin_burst: int = 5
     keys: KeyRing = field(default_factory=lambda: KeyRing.from_environment())
     secure_cookies: bool = False
 
@@ -59,6 +62,8 @@ class Settings:
             body_limit=int(env.get("KUKULKAN_BODY_LIMIT", 256 * 1024)),
             rate_per_second=float(env.get("KUKULKAN_RATE_PER_SECOND", 20)),
             rate_burst=int(env.get("KUKULKAN_RATE_BURST", 40)),
+            signin_per_minute=float(env.get("KUKULKAN_SIGNIN_PER_MINUTE", 30)),
+            signin_burst=int(env.get("KUKULKAN_SIGNIN_BURST", 5)),
             secure_cookies=env.get("KUKULKAN_SECURE_COOKIES", "") == "1",
         )
 
@@ -78,6 +83,8 @@ class Kukulkan:
         self.sessions = SessionStore()
         self.hub = Hub()
         self.http_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+        # Sign-in is where passwords are guessed: a much smaller budget per client.
+        self.signin_limiter = RateLimiter(settings.signin_per_minute / 60, settings.signin_burst)
         self.live_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
         self.templates = Jinja2Templates(directory=str(_PACKAGE / "templates"))
         static = _PACKAGE / "static"
@@ -125,15 +132,22 @@ class Kukulkan:
     def render_board(self, board: Board) -> str:
         return self.templates.get_template("_board.html").render(board=board, columns=COLUMNS)
 
+    def _anonymous(self, request: Request, response: Response) -> Response:
+        """Give a visitor without a valid session an anonymous one."""
+        verified = self._verified(request.cookies.get(COOKIE_NAME))
+        if verified is None or not self.sessions.exists(verified[0]):
+            self._set_cookie(response, self.settings.keys.sign(self.sessions.create()))
+        return response
+
     async def home(self, request: Request) -> Response:
         user, _ = self.user(request)
-        return RedirectResponse("/board" if user else "/signin", status_code=303)
+        return self._anonymous(request, RedirectResponse("/board" if user else "/signin", status_code=303))
 
     async def signin_page(self, request: Request) -> Response:
-        return self.page(request, "signin.html", user=None)
+        return self._anonymous(request, self.page(request, "signin.html", user=None))
 
     async def signin(self, request: Request) -> Response:
-        if not self._allow_http(request, "signin"):
+        if not self._allow_http(request, "signin", self.signin_limiter, self.settings.signin_per_minute):
             return Response("too many requests\n", status_code=429, headers={"Retry-After": "1"})
         async with request.form() as form:
             name, password = form.get("username"), form.get("password")
@@ -141,7 +155,11 @@ class Kukulkan:
                 if isinstance(name, str) and isinstance(password, str) else None)
         if user is None:
             _log.info("sign-in refused")
-            return self.page(request, "signin.html", status=401, user=None, error="Wrong name or password.")
+            return self._anonymous(request, self.page(request, "signin.html", status=401, user=None,
+                                                      error="Wrong name or password."))
+        previous = self._verified(request.cookies.get(COOKIE_NAME))
+        if previous is not None:
+            self.sessions.end(previous[0])
         response = RedirectResponse("/board", status_code=303)
         self._set_cookie(response, self.settings.keys.sign(self.sessions.create(user.name)))
         obs.session_keys_in_use(self.settings.keys)
@@ -159,7 +177,7 @@ class Kukulkan:
     async def board_page(self, request: Request) -> Response:
         user, resigned = self.user(request)
         if user is None:
-            return RedirectResponse("/signin", status_code=303)
+            return self._anonymous(request, RedirectResponse("/signin", status_code=303))
         response = self.page(request, "board.html", user=user, board=self.board)
         if resigned:
             self._set_cookie(response, resigned)
@@ -170,7 +188,7 @@ class Kukulkan:
         user, _ = self.user(request)
         if user is None:
             return JSONResponse({"message": "Sign in first."}, status_code=401)
-        if not self._allow_http(request, "upload"):
+        if not self._allow_http(request, "upload", self.http_limiter, self.settings.rate_per_second * 60):
             return JSONResponse({"message": "Slow down."}, status_code=429, headers={"Retry-After": "1"})
         allowed = CAP_UPLOAD in user.capabilities
         obs.capability_check(CAP_UPLOAD, allowed)
@@ -180,9 +198,11 @@ class Kukulkan:
             file = form.get("file")
             if not isinstance(file, UploadFile) or not file.filename:
                 return JSONResponse({"message": "Choose a file."}, status_code=400)
+            started = time.perf_counter()
             filename, content_type, content = file.filename, file.content_type, await file.read()
         verdict = scan(content)
-        obs.upload_scanned(verdict.clean, SCANNER_NAME, len(content), verdict.signature)
+        obs.upload_scanned(verdict.clean, SCANNER_NAME, len(content), verdict.signature,
+                           (time.perf_counter() - started) * 1000)
         if not verdict.clean:
             _log.warning("upload refused", threat=verdict.signature, size=len(content))
             return JSONResponse({"message": "Upload refused: the file did not pass the scan.",
@@ -211,10 +231,10 @@ class Kukulkan:
         _log.info("session key rotated", key_id=key.key_id)
         return JSONResponse({"current": key.key_id, "keys": list(self.settings.keys.key_ids)})
 
-    def _allow_http(self, request: Request, policy: str) -> bool:
+    def _allow_http(self, request: Request, policy: str, limiter: RateLimiter, per_minute: float) -> bool:
         client = request.client.host if request.client else "unknown"
-        allowed = self.http_limiter.allow(f"{policy}:{client}")
-        obs.rate_limit(allowed, policy=policy, per_minute=self.settings.rate_per_second * 60)
+        allowed = limiter.allow(f"{policy}:{client}")
+        obs.rate_limit(allowed, policy=policy, per_minute=per_minute)
         return allowed
 
     # --- the live socket -------------------------------------------------------------
@@ -235,7 +255,7 @@ class Kukulkan:
             "sessions:signing-key": lambda: obs.ok(bool(self.settings.keys.current.secret),
                                                    self.settings.keys.current.key_id),
             "release:manifest": lambda: obs.ok(self.settings.release in (self.manifest.current,
-                                                                         self.manifest.rollback_target),
+                                                                         self.manifest.rollback),
                                                f"running {self.settings.release}"),
         }
 

@@ -73,6 +73,8 @@ class LiveClient:
         await self.http.aclose()
 
     async def sign_in(self, name: str, password: str) -> None:
+        """Open the sign-in page (an anonymous session), then sign in (a new session)."""
+        await self.http.get("/signin")
         response = await self.http.post("/signin", data={"username": name, "password": password})
         if response.status_code != 200 or not str(response.url).endswith("/board"):
             raise RuntimeError(f"sign-in as {name} failed: HTTP {response.status_code}")

@@ -26,7 +26,7 @@ from typing import IO, Final
 import httpx
 
 from kukulkan.release import MANIFEST_PATH, load_manifest
-from kukulkan.scenario import run_session
+from kukulkan.scenario import run_baseline, run_session
 
 REPO: Final = Path(__file__).resolve().parents[3]
 EXAMPLE: Final = Path(__file__).resolve().parents[1]
@@ -144,6 +144,9 @@ def start_app(procs: Processes, collector_url: str, state: Path, release: str | 
         PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLE), env.get("PYTHONPATH")])),
         KUKULKAN_OTLP_ENDPOINT=collector_url,
         KUKULKAN_SESSION_KEYS="k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
+        OTEL_METRIC_EXPORT_INTERVAL="500",  # short sessions: export metrics while they are open
+        # Each export then carries only its own interval, so counts over exports add up.
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta",
     )
     if release:
         env["KUKULKAN_RELEASE"] = release
@@ -193,7 +196,11 @@ def _clean_store(db: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def run(state: Path = DEFAULT_STATE, *, refreshes: int = 20, out: IO[str] = sys.stdout) -> int:
+def _shown(path: Path) -> Path:
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.stdout) -> int:
     started = time.monotonic()
     state.mkdir(parents=True, exist_ok=True)
     db = state / "liveobs.duckdb"
@@ -205,13 +212,19 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 20, out: IO[str] = sys.
 
     with processes() as procs:
         collector, collector_url = start_collector(procs, db, state)
-        say(f"liveobs collect  {collector_url}  store {db.relative_to(REPO) if db.is_relative_to(REPO) else db}")
-        app, base_url = start_app(procs, collector_url, state)
-        say(f"kukulkan {manifest.current}   {base_url}  (rollback target {manifest.rollback_target})")
+        say(f"liveobs collect  {collector_url}  store {_shown(db)}")
+        app, base_url = start_app(procs, collector_url, state, manifest.rollback)
+        baseline = asyncio.run(run_baseline(base_url, refreshes=refreshes))
+        procs.stop(app)
+        say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
+            f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
+        app, base_url = start_app(procs, collector_url, state, manifest.current)
         report = asyncio.run(run_session(base_url, refreshes=refreshes))
         ok = sum(o.ok for o in report.outcomes)
-        say(f"session          {len(report.outcomes)} live events ({ok} ok), uploads "
-            + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
+        say(f"kukulkan {manifest.current:<7} {base_url}  the new release: {len(report.outcomes)} live events "
+            f"({ok} ok), uploads " + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
+        say("refused          " + ", ".join(
+            f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
         failure = report.failure
         say(f"failing click    {failure.name}: the page shows "
             f"\"Something went wrong — reference {failure.event_id}\"")
@@ -226,15 +239,15 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 20, out: IO[str] = sys.
             say(gate_line(db, gate, MANIFEST_PATH))
         procs.stop(collector)
     say()
-    say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped. "
-        f"The store stays at {db} for `make kukulkan-live-adoption-check`.")
+    say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped; "
+        f"the evidence stays in {_shown(db)}")
     return 0 if trace.returncode == 0 else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where the store and logs go")
-    parser.add_argument("--refreshes", type=int, default=20, help="ordinary events for the latency figures")
+    parser.add_argument("--refreshes", type=int, default=30, help="ordinary events for the latency figures")
     args = parser.parse_args(argv)
     try:
         return run(args.state, refreshes=args.refreshes)

@@ -114,6 +114,7 @@ class LiveSession:
             _log.exception("live event failed", action=name)
             await self.socket.send_json(error_reply(exc))
             return
+        _log.info("live event handled", action=name, board_version=self.board.version)
         await self.send_board(notice)
 
     async def send_board(self, notice: str | None = None) -> None:
@@ -129,7 +130,8 @@ class LiveSession:
         event_id = obs.current_event_id()
         if event_id:  # names the causing event, so the middleware never takes it for a reply
             update["lo"] = {"event_id": event_id, "push": True}
-        await self.hub.push(self.socket, update)
+        sent = await self.hub.push(self.socket, update)
+        obs.stream_pushed(sent, sent * len(json.dumps(update)))
 
     def require_scope(self, scope: str) -> None:
         allowed = self.user.has_scope(scope)

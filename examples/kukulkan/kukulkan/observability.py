@@ -14,6 +14,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from kukulkan.sessions import KeyRing
+from liveobs.conventions import evidence
 from liveobs.sdk import (
     CheckResult,
     Health,
@@ -29,10 +30,12 @@ from liveobs.sdk._evidence import (
     record_key_custody,
     record_rate_limit,
     record_scope,
+    record_security,
     record_session_key,
     record_upload_scan,
 )
 from liveobs.sdk._evidence_asgi import observe_live_app
+from liveobs.sdk._perf import perf_recorder
 
 SERVICE_NAME = "kukulkan"
 __all__ = ["head_tags"]
@@ -102,8 +105,24 @@ def rate_limit(allowed: bool, *, policy: str, per_minute: float) -> None:
     record_rate_limit(allowed, policy=policy, per_minute=per_minute)
 
 
-def upload_scanned(clean: bool, scanner: str, size: int, threat: str | None) -> None:
-    record_upload_scan(clean, scanner=scanner, size_bytes=size, threat=threat)
+def upload_scanned(clean: bool, scanner: str, size: int, threat: str | None, duration_ms: float) -> None:
+    """The scan verdict and what we did with the file (an infected one is always refused)."""
+    if clean:
+        record_upload_scan(True, scanner=scanner, size_bytes=size)
+    else:
+        # The security gate also wants the decision taken on an infected file, which
+        # record_upload_scan does not take; the building block records both.
+        record_security(evidence.CHECK_UPLOAD_SCAN, evidence.OUTCOME_INFECTED, {
+            evidence.UPLOAD_SCANNER: scanner, evidence.OBSERVED_BYTES: size,
+            evidence.UPLOAD_THREAT: threat or "unknown", evidence.SECURITY_DECISION: evidence.OUTCOME_REFUSED,
+        })
+    perf_recorder().upload(size, duration_ms)
+
+
+def stream_pushed(items: int, size: int) -> None:
+    """Updates pushed to the other open boards (the live stream)."""
+    if items:
+        perf_recorder().stream(items, size)
 
 
 def session_keys_in_use(ring: KeyRing) -> None:

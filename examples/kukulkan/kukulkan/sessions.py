@@ -132,13 +132,20 @@ def _parse(text: str, created: float) -> list[SessionKey]:
 
 
 class SessionStore:
-    """Signed-in sessions by session key (in memory: the example keeps one process)."""
+    """Sessions by session key, anonymous (``None``) or signed in (in memory: the example keeps one process).
+
+    Every visitor gets a session before signing in, so that the sign-in itself is
+    correlated; signing in always starts a new session (no session fixation).
+    """
 
     def __init__(self) -> None:
-        self._users: dict[str, str] = {}
+        self._users: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
-    def create(self, user_name: str) -> str:
+    def exists(self, session_key: str) -> bool:
+        return session_key in self._users
+
+    def create(self, user_name: str | None = None) -> str:
         session_key = new_session_key()
         with self._lock:
             self._users[session_key] = user_name
