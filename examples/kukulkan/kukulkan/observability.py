@@ -23,9 +23,8 @@ from liveobs.sdk import (
     current_event,
     current_telemetry,
     head_tags,
-)
-from liveobs.sdk._assets import script_tag
-from liveobs.sdk._evidence import (
+    observe_live_app,
+    perf_recorder,
     record_capability,
     record_key_custody,
     record_rate_limit,
@@ -33,9 +32,8 @@ from liveobs.sdk._evidence import (
     record_security,
     record_session_key,
     record_upload_scan,
+    script_tag,
 )
-from liveobs.sdk._evidence_asgi import observe_live_app
-from liveobs.sdk._perf import perf_recorder
 
 SERVICE_NAME = "kukulkan"
 __all__ = ["head_tags"]
