@@ -178,7 +178,16 @@ def test_a_live_session_through_the_stack_records_connect_event_patch_and_active
     (compressed,) = points[ev.METRIC_PATCH_COMPRESSED_SIZE][1]
     assert raw.count == compressed.count == 3
     assert compressed.sum < raw.sum
+    (ratio,) = points[ev.METRIC_COMPRESSION_RATIO][1]
+    assert ratio.count == 3
+    assert ratio.sum == pytest.approx(sum(c / r for c, r in _patch_sizes(configured)), rel=1e-6)
+    assert dict(ratio.attributes) == {keys.HTTP_ROUTE: "/live/{board_id}", keys.EVENT_NAME: "add_card"}
     exported = json.dumps([dict(p.attributes or {}) for _, pts in points.values() for p in pts])
     assert EVENT_ID[:-1] not in exported
     assert "s3cr3t-cookie" not in exported
     assert b"s3cr3t-cookie" not in configured.receiver.all_bytes()
+
+
+def _patch_sizes(configured: Any) -> list[tuple[int, int]]:
+    spans = configured.receiver.spans_named("live.event", 3)
+    return [(s["attributes"][keys.PATCH_COMPRESSED_BYTES], s["attributes"][keys.PATCH_BYTES]) for s in spans]
