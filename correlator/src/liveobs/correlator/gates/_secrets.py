@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from liveobs.redaction import DEFAULT_SCRUBBER, KEY_PATTERN, MARKER_PREFIX, VALUE_PATTERNS, Scrubber
+from liveobs.redaction import ALLOWED_KEYS, DEFAULT_SCRUBBER, KEY_PATTERN, MARKER_PREFIX, VALUE_PATTERNS, Scrubber
 
 _LOOKAROUND_OPEN: Final = ("(?<=", "(?<!", "(?=", "(?!")
 _MARKER_KIND: Final = re.compile(re.escape(MARKER_PREFIX) + r":([a-z_]+)\]")
@@ -79,6 +79,7 @@ def scan_params() -> dict[str, Any]:
         "secret_value_re": value_prefilter(),
         "secret_key_re": key_prefilter(),
         "secret_marker": MARKER_PREFIX,
+        "secret_allowed_keys": sorted(ALLOWED_KEYS),
     }
 
 
