@@ -44,3 +44,42 @@ clean:
 ## demo: the main job: collector, the Kukulkan app, a session with a failing click, its trace and the gates
 demo: install
 	PYTHONPATH=examples/kukulkan $(BIN)/python -m kukulkan.demo
+
+# --- release gates (liveobs check) -------------------------------------------------
+# Exit codes: 0 pass, 1 a required check failed, 2 a required check unknown, 3 could not run.
+# DB= the store, RELEASE= the release to judge (empty: the newest in the evidence),
+# BASELINE= the release to compare performance with (empty: the one before).
+DB        ?= var/kukulkan/liveobs.duckdb
+RELEASE   ?=
+BASELINE  ?=
+GATES_OUT ?= var/gates
+KUKULKAN_MANIFEST ?= examples/kukulkan/release-manifest.toml
+GATE_ARGS  = $(if $(RELEASE),--release $(RELEASE)) $(if $(BASELINE),--baseline $(BASELINE))
+CHECK      = $(BIN)/liveobs --db $(DB) check
+
+.PHONY: live-observability-check live-security-check live-performance-check \
+        kukulkan-live-adoption-check kukulkan-app-deploy-check kukulkan-deployment-production-check
+
+## live-observability-check: ids on spans and logs, trace connectivity, browser joins, error classes, secret scan
+live-observability-check: install
+	$(CHECK) observability $(GATE_ARGS) --format junit --output $(GATES_OUT)/observability.xml
+
+## live-security-check: CSP, SRI, WebSocket Origin/Host, limits, uploads, rate limits, scopes, keys
+live-security-check: install
+	$(CHECK) security $(GATE_ARGS) --format junit --output $(GATES_OUT)/security.xml
+
+## live-performance-check: latency, size, reconnect, resource budgets and regression against the baseline
+live-performance-check: install
+	$(CHECK) performance $(GATE_ARGS) --format junit --output $(GATES_OUT)/performance.xml
+
+## kukulkan-live-adoption-check: router, auth, scopes, templates, client asset, CSP, domains, rollback, smoke
+kukulkan-live-adoption-check: install
+	$(CHECK) live-adoption $(GATE_ARGS) --manifest $(KUKULKAN_MANIFEST) --format junit --output $(GATES_OUT)/kukulkan-live-adoption.xml
+
+## kukulkan-app-deploy-check: readiness, versioned evidence, rollback target, keys and CSP of one release
+kukulkan-app-deploy-check: install
+	$(CHECK) app-deploy $(GATE_ARGS) --manifest $(KUKULKAN_MANIFEST) --format junit --output $(GATES_OUT)/kukulkan-app-deploy.xml
+
+## kukulkan-deployment-production-check: every gate, with the release manifest
+kukulkan-deployment-production-check: install
+	$(CHECK) deployment-production $(GATE_ARGS) --manifest $(KUKULKAN_MANIFEST) --format junit --output $(GATES_OUT)/kukulkan-deployment-production.xml
