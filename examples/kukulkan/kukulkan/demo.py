@@ -188,7 +188,9 @@ def gate_line(db: Path, gate: str, manifest: Path) -> str:
         counts[str(check.get("status"))] = counts.get(str(check.get("status")), 0) + 1
     status = doc.get("status", "?") if isinstance(doc, dict) else "?"
     detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail})"
+    open_checks = [str(c.get("id", "?")).split(".", 1)[-1] for c in checks if c.get("status") in ("fail", "unknown")]
+    shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
+    return f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail}{shown})"
 
 
 def _clean_store(db: Path) -> None:
