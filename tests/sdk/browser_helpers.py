@@ -3,7 +3,8 @@
 The app is a small live board under the real stack (``observe_live_app``:
 ``LiveObsMiddleware`` around ``EvidenceMiddleware``): a page with the liveobs
 head tags, ``liveobs.js`` with SRI under a strict nonce CSP, and a WebSocket
-that answers ``add`` with a patch, fails on ``fail`` and never answers ``slow``.
+that answers ``add`` with a patch, fails on ``fail``, never answers ``slow``
+and closes after answering ``drop``.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ document.addEventListener("liveobs:error", function (e) {
 document.addEventListener("DOMContentLoaded", function () {
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/live";
   window.conn = liveobs.connect(url, {
-    onOpen: function () { window.opened = true; },
+    baseDelayMs: 50,
+    onOpen: function () { window.opened = true; window.opens = (window.opens || 0) + 1; },
     onMessage: function (message, reply) { window.replies.push(message); }
   });
-  ["add", "fail", "slow"].forEach(function (action) {
+  ["add", "fail", "slow", "drop"].forEach(function (action) {
     document.getElementById(action).addEventListener("click", function () {
       window.conn.send(action === "add" ? "add_card" : action, { action: action });
     });
@@ -88,7 +90,7 @@ def board_app(
             f"{script_tag(nonce=nonce, timeout_ms=timeout_ms, reports_per_minute=reports_per_minute)}"
             f"<script nonce='{nonce}'>{_APP_JS}</script>"
             "</head><body><button id='add'>Add</button><button id='fail'>Fail</button>"
-            "<button id='slow'>Slow</button><ul id='cards'></ul><p id='ref'></p></body></html>"
+            "<button id='slow'>Slow</button><button id='drop'>Drop</button><ul id='cards'></ul><p id='ref'></p></body></html>"
         )
         csp = f"default-src 'self'; script-src 'nonce-{nonce}'; object-src 'none'; base-uri 'none'"
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
@@ -101,8 +103,10 @@ def board_app(
             action = json.loads(data).get("action")
             if action == "fail":
                 raise LookupError("card 42 is gone")
-            if action == "add":
+            if action in ("add", "drop"):
                 await websocket.send_text(json.dumps({"patch": "<li class='card'>card</li>"}))
+            if action == "drop":  # a server restart: the client reconnects
+                await websocket.close(1012)
 
     app = Starlette(routes=[Route("/board/{board_id}", page), WebSocketRoute("/live", Live)])
     options.setdefault("session", liveobs.sdk.cookie_session(SESSION_COOKIE))

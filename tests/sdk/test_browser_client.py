@@ -195,3 +195,28 @@ def test_a_flood_of_reports_is_rate_limited_in_the_page_and_at_the_endpoint(
               if e["attributes"].get("liveobs.security.check") == "rate_limit"
               and e["attributes"].get("liveobs.security.outcome") == "denied"]
     assert denied
+
+
+def test_actions_after_a_reconnect_report_the_connect_time_the_reconnect_and_the_new_connection(
+    configured: Any, board: Callable[..., Any]
+) -> None:
+    page, _ = board()
+    page.click("#add")
+    page.wait_for_function("() => window.replies.length >= 1")
+    page.click("#drop")
+    page.wait_for_function("() => window.opens === 2")
+    page.click("#add")
+    page.wait_for_function("() => window.replies.length >= 3")
+    page.evaluate("liveobs.flush()")
+    actions = _browser_logs(configured, keys.BROWSER_ACTION_EVENT, 3)
+    by_seq = sorted((r["attributes"][keys.BROWSER_RECONNECTS], r["attributes"][keys.EVENT_NAME],
+                     r["attributes"][keys.CONNECTION_ID]) for r in actions)
+    (first, _, first_cid), (_, _, drop_cid), (after, name, second_cid) = by_seq
+    assert (first, after, name) == (0, 1, "add_card")
+    assert first_cid == drop_cid != second_cid
+    assert all(0 <= r["attributes"][keys.BROWSER_CONNECT_MS] < 5000 for r in actions)
+    page.close()  # the second connection's span ends with its socket
+    connections = configured.receiver.spans_named("live.connection", 2)
+    second = next(s for s in connections if s["attributes"][keys.CONNECTION_ID] == second_cid)
+    assert second["attributes"][keys.RECONNECT] is True
+    assert second["attributes"][keys.CONNECTION_PREVIOUS_ID] != second_cid
