@@ -41,7 +41,7 @@ from liveobs.correlator.gates._model import (
 from liveobs.correlator.gates._secrets import find_secrets, scan_params
 from liveobs.correlator.gates._stats import histogram_quantile, mann_whitney_u, relative_shift
 
-# Releases seen in server spans, with when each first and last served: (release, first, last).
+# Releases seen in spans, with when each first and last served: (release, first, last).
 _RELEASES: Final = """
 SELECT ResourceAttributes[$SERVICE_VERSION] AS release, min("Timestamp") AS first_seen, max("Timestamp") AS last_seen
 FROM otel_traces
@@ -49,7 +49,6 @@ WHERE ($service IS NULL OR ServiceName = $service)
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
   AND "Timestamp" >= $since AND "Timestamp" < $until
   AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
-  AND ScopeName IS DISTINCT FROM $PROBE_SCOPE
 GROUP BY 1
 ORDER BY first_seen
 """

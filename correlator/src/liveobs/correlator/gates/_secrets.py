@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from liveobs.redaction import ALLOWED_KEYS, DEFAULT_SCRUBBER, KEY_PATTERN, MARKER_PREFIX, VALUE_PATTERNS, Scrubber
+from liveobs.redaction import (
+    ALLOWED_KEYS,
+    DEFAULT_SCRUBBER,
+    KEY_PATTERN,
+    MARKER_PREFIX,
+    VALUE_PATTERNS,
+    Scrubber,
+)
 
 _LOOKAROUND_OPEN: Final = ("(?<=", "(?<!", "(?=", "(?!")
 _MARKER_KIND: Final = re.compile(re.escape(MARKER_PREFIX) + r":([a-z_]+)\]")

@@ -1,0 +1,58 @@
+"""``liveobs probe URL``: probe a running app and record what it saw as evidence in the store."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from liveobs.cli._root import CliContext
+
+
+class ProbeFailed(click.ClickException):
+    exit_code = 3
+
+
+@click.command()
+@click.argument("url")
+@click.option("--service", metavar="NAME", help="service.name to record under (default: the URL's host).")
+@click.option("--release", metavar="VERSION", help="service.version to record under (default: the page's meta).")
+@click.option("--environment", metavar="NAME", help="deployment.environment.name to record under.")
+@click.option("--ws-path", default="/live/websocket", show_default=True, help="The app's live WebSocket path.")
+@click.option("--body-bytes", type=click.IntRange(1), default=2 * 1024 * 1024, show_default=True,
+              help="Size of the over-limit body.")
+@click.option("--burst", type=click.IntRange(1, 10_000), default=60, show_default=True,
+              help="Requests sent back to back to see the rate limit act.")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per request.")
+@click.option("--json", "as_json", is_flag=True, help="Print what the probe saw as JSON.")
+@click.pass_obj
+def probe(obj: CliContext, url: str, service: str | None, release: str | None, environment: str | None,
+          ws_path: str, body_bytes: int, burst: int, timeout: float, as_json: bool) -> None:
+    """Fetch the page, client asset and readiness endpoints, try a foreign Origin and Host on the
+    WebSocket, an over-limit body and a burst, and record the outcomes as evidence for the gates."""
+    import httpx
+
+    from liveobs.correlator._db import StoreBusyError, connect
+    from liveobs.correlator.gates._probe import Prober, record
+
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    try:
+        report = Prober(url, ws_path=ws_path, body_bytes=body_bytes, burst=burst, timeout=timeout).run(
+            service, release, environment)
+    except httpx.HTTPError as exc:
+        raise ProbeFailed(f"cannot probe {url}: {exc}") from None
+    try:
+        con = connect(obj.db)
+    except StoreBusyError as exc:
+        raise ProbeFailed(f"{exc}; stop the collector or probe into another store with --db") from None
+    try:
+        written = record(con, report)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps({**report.to_dict(), "recorded": written}, indent=2))
+        return
+    for step in report.steps:
+        click.echo(f"{step.name:<11} {step.summary}")
+    click.echo(f"recorded {written} probe spans for {report.service} {report.release or '(no release)'} in {obj.db}")

@@ -1,0 +1,250 @@
+"""The active half of the gates: probe a running app and record what it saw as evidence.
+
+The probe fetches the page, its client asset, ``/readyz`` and
+``/live/readiness.json``, tries a foreign Origin and a foreign Host on the
+WebSocket, sends an over-limit body and a burst past the rate limit. Each step
+becomes a span (scope ``liveobs.probe``) with the same ``liveobs.security`` and
+``liveobs.readiness`` span events the SDK records, so the gate SQL reads probe
+and SDK evidence alike. Deliberate attempts carry the outcome a correct app gives
+(``liveobs.security.expected``), so an app that accepts them fails its gate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any, Final
+
+import duckdb
+import httpx
+
+from liveobs.conventions import evidence as ev
+from liveobs.conventions import keys
+
+FOREIGN_ORIGIN: Final = "https://probe-foreign.invalid"
+FOREIGN_HOST: Final = "probe-foreign.invalid"
+_SRI: Final = re.compile(r"^(sha256|sha384|sha512)-")
+_NONCE_OR_HASH: Final = re.compile(r"'(nonce-[^']+|sha(256|384|512)-[^']+)'")
+
+# One probe step as a span: (Timestamp, TraceId, SpanId, name, service, resource, attributes, duration, events).
+_INSERT_SPAN: Final = """
+INSERT INTO otel_traces ("Timestamp", TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+                         ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+                         StatusMessage, Events)
+VALUES ($ts, $trace_id, $span_id, '', '', $name, 'Client', $service, map_from_entries($resource), $scope, '',
+        map_from_entries($attributes), $duration, 'Unset', '',
+        {'Timestamp': list_transform($event_names, lambda n: CAST($ts AS TIMESTAMP_NS)),
+         'Name': $event_names,
+         'Attributes': list_transform($event_attributes, lambda a: map_from_entries(a))})
+"""
+
+
+@dataclass
+class Step:
+    """What one probe step saw: its span events ``(name, attributes)`` and a one-line summary."""
+
+    name: str
+    summary: str
+    url: str
+    seconds: float
+    events: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.name, "summary": self.summary, "url": self.url, "seconds": round(self.seconds, 4),
+                "events": [{"name": n, "attributes": a} for n, a in self.events]}
+
+
+@dataclass
+class ProbeReport:
+    url: str
+    service: str
+    release: str | None
+    environment: str | None
+    steps: list[Step]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "service": self.service, "release": self.release, "environment": self.environment,
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+class _PageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.meta: dict[str, str] = {}
+        self.scripts: list[dict[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "meta" and "name" in values:
+            self.meta[values["name"]] = values.get("content", "")
+        elif tag == "script" and values.get("src"):
+            self.scripts.append(values)
+
+
+def csp_event(header: str | None) -> dict[str, str]:
+    """The ``csp`` security event for one HTML response's Content-Security-Policy header."""
+    if not header:
+        return {ev.SECURITY_CHECK: ev.CHECK_CSP, ev.SECURITY_OUTCOME: ev.OUTCOME_MISSING}
+    directives = [d.strip().split()[0].lower() for d in header.split(";") if d.strip()]
+    lowered = header.lower()
+    source = "nonce" if "'nonce-" in lowered else "hash" if _NONCE_OR_HASH.search(lowered) else "none"
+    return {
+        ev.SECURITY_CHECK: ev.CHECK_CSP,
+        ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT,
+        ev.CSP_SOURCE: source,
+        ev.CSP_DIRECTIVES: ",".join(directives),
+        ev.CSP_UNSAFE_INLINE: str("'unsafe-inline'" in lowered).lower(),
+        ev.CSP_UNSAFE_EVAL: str("'unsafe-eval'" in lowered).lower(),
+    }
+
+
+def _handshake(url: str, path: str, origin: str, host: str, timeout: float) -> int | None:
+    """Send a WebSocket upgrade with the given Origin and Host; the status code answered."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.scheme == "https":
+        return None  # the raw handshake speaks plain HTTP; TLS apps are probed through their HTTP listener
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {os.urandom(16).hex()[:22]}==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+    )
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(request.encode("ascii"))
+            status_line = sock.recv(1024).split(b"\r\n", 1)[0].decode("latin-1")
+    except OSError:
+        return None
+    match = re.match(r"HTTP/1\.[01] (\d{3})", status_line)
+    return int(match.group(1)) if match else None
+
+
+class Prober:
+    """Runs the probe steps against one app."""
+
+    def __init__(self, url: str, *, ws_path: str = "/live/websocket", body_bytes: int = 2 * 1024 * 1024,
+                 burst: int = 60, timeout: float = 5.0) -> None:
+        self.url = url
+        self.ws_path = ws_path
+        self.body_bytes = body_bytes
+        self.burst = burst
+        self.timeout = timeout
+
+    def run(self, service: str | None = None, release: str | None = None,
+            environment: str | None = None) -> ProbeReport:
+        steps: list[Step] = []
+        with httpx.Client(timeout=self.timeout, follow_redirects=True) as client:
+            page, meta = self._page(client)
+            steps.append(page)
+            steps.extend(self._readiness(client))
+            own = urllib.parse.urlsplit(self.url)
+            own_origin = f"{own.scheme}://{own.netloc}"
+            steps.append(self._ws("ws_origin", ev.CHECK_WS_ORIGIN, FOREIGN_ORIGIN, own.netloc, FOREIGN_ORIGIN))
+            steps.append(self._ws("ws_host", ev.CHECK_WS_HOST, own_origin, FOREIGN_HOST, FOREIGN_HOST))
+            steps.append(self._body(client))
+            steps.append(self._burst(client))
+        host = urllib.parse.urlsplit(self.url).hostname or "app"
+        return ProbeReport(self.url, service or host, release or meta.get(keys.META_RELEASE) or None, environment,
+                           steps)
+
+    def _page(self, client: httpx.Client) -> tuple[Step, dict[str, str]]:
+        started = time.perf_counter()
+        response = client.get(self.url)
+        parser = _PageParser()
+        parser.feed(response.text)
+        events = [(ev.SECURITY_EVENT, csp_event(response.headers.get("content-security-policy")))]
+        asset = next((s for s in parser.scripts if "liveobs" in s["src"]), parser.scripts[0] if parser.scripts else None)
+        summary = f"page {response.status_code}"
+        if asset is not None:
+            integrity = asset.get("integrity", "")
+            algorithm = _SRI.match(integrity)
+            fetched = client.get(urllib.parse.urljoin(str(response.url), asset["src"]))
+            events.append((ev.SECURITY_EVENT, {
+                ev.SECURITY_CHECK: ev.CHECK_SRI,
+                ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT if algorithm else ev.OUTCOME_MISSING,
+                ev.SRI_ALGORITHM: algorithm.group(1) if algorithm else "none",
+                ev.SECURITY_DETAIL: f"asset answered {fetched.status_code}",
+            }))
+            summary += f", client asset {fetched.status_code}, integrity {algorithm.group(1) if algorithm else 'none'}"
+        return Step("page", summary, self.url, time.perf_counter() - started, events), parser.meta
+
+    def _readiness(self, client: httpx.Client) -> list[Step]:
+        steps = []
+        for path in (keys.HEALTH_READYZ_PATH, keys.HEALTH_READINESS_PATH):
+            started = time.perf_counter()
+            url = urllib.parse.urljoin(self.url, path)
+            try:
+                response = client.get(url)
+                status = "pass" if response.status_code < 400 else "fail"
+                if status == "pass" and path == keys.HEALTH_READINESS_PATH:
+                    body = response.json()
+                    status = str(body.get("status", "fail")) if isinstance(body, dict) else "fail"
+                summary = f"{path} {response.status_code} {status}"
+            except (httpx.HTTPError, ValueError) as exc:
+                status, summary = "fail", f"{path} did not answer: {type(exc).__name__}"
+            event = {ev.READINESS_ENDPOINT: path, ev.READINESS_STATUS: status}
+            steps.append(Step("readiness", summary, url, time.perf_counter() - started, [(ev.READINESS_EVENT, event)]))
+        return steps
+
+    def _ws(self, name: str, check: str, origin: str, host: str, tried: str) -> Step:
+        started = time.perf_counter()
+        status = _handshake(self.url, self.ws_path, origin, host, self.timeout)
+        if status is None:
+            return Step(name, "no answer to the WebSocket handshake", self.ws_path, time.perf_counter() - started)
+        outcome = ev.OUTCOME_ACCEPTED if status == 101 else ev.OUTCOME_REFUSED
+        event = {ev.SECURITY_CHECK: check, ev.SECURITY_OUTCOME: outcome, ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED,
+                 ev.SECURITY_VALUE: tried, ev.SECURITY_DETAIL: f"handshake answered {status}"}
+        return Step(name, f"foreign {check.removeprefix('ws_')} {outcome} ({status})", self.ws_path,
+                    time.perf_counter() - started, [(ev.SECURITY_EVENT, event)])
+
+    def _body(self, client: httpx.Client) -> Step:
+        started = time.perf_counter()
+        response = client.post(self.url, content=b"x" * self.body_bytes,
+                               headers={"Content-Type": "application/octet-stream"})
+        if response.status_code == 413:
+            outcome = ev.OUTCOME_REFUSED
+        elif response.status_code < 400:
+            outcome = ev.OUTCOME_ACCEPTED
+        else:
+            return Step("body_limit", f"over-limit body answered {response.status_code}: no verdict", self.url,
+                        time.perf_counter() - started)
+        event = {ev.SECURITY_CHECK: ev.CHECK_BODY_LIMIT, ev.SECURITY_OUTCOME: outcome,
+                 ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED, ev.OBSERVED_BYTES: str(self.body_bytes)}
+        return Step("body_limit", f"{self.body_bytes} byte body {outcome} ({response.status_code})", self.url,
+                    time.perf_counter() - started, [(ev.SECURITY_EVENT, event)])
+
+    def _burst(self, client: httpx.Client) -> Step:
+        started = time.perf_counter()
+        codes = [client.get(self.url).status_code for _ in range(self.burst)]
+        limited = codes.count(429)
+        outcome = ev.OUTCOME_REFUSED if limited else ev.OUTCOME_ACCEPTED
+        event = {ev.SECURITY_CHECK: ev.CHECK_RATE_LIMIT, ev.SECURITY_OUTCOME: outcome,
+                 ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED, ev.SECURITY_DETAIL: f"{limited} of {self.burst} answered 429"}
+        return Step("rate_limit", f"burst of {self.burst}: {limited} answered 429", self.url,
+                    time.perf_counter() - started, [(ev.SECURITY_EVENT, event)])
+
+
+def record(con: duckdb.DuckDBPyConnection, report: ProbeReport) -> int:
+    """Write the probe's steps to the store as spans; returns the number written."""
+    resource = {keys.SERVICE_NAME: report.service, keys.SERVICE_VERSION: report.release,
+                keys.DEPLOYMENT_ENVIRONMENT: report.environment}
+    entries = [{"key": k, "value": v} for k, v in resource.items() if v]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = 0
+    for step in report.steps:
+        con.execute(_INSERT_SPAN, {
+            "ts": now, "trace_id": os.urandom(16).hex(), "span_id": os.urandom(8).hex(),
+            "name": f"probe {step.name}", "service": report.service, "resource": entries, "scope": ev.PROBE_SCOPE,
+            "attributes": [{"key": ev.PROBE_STEP, "value": step.name}, {"key": keys.URL_PATH,
+                           "value": urllib.parse.urlsplit(step.url).path or "/"}],
+            "duration": int(step.seconds * 1e9),
+            "event_names": [n for n, _ in step.events],
+            "event_attributes": [[{"key": k, "value": v} for k, v in a.items()] for _, a in step.events],
+        })
+        rows += 1
+    return rows

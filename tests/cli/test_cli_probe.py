@@ -1,0 +1,142 @@
+"""``liveobs probe`` against a real Starlette app on uvicorn: a good and a deliberately weak configuration."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
+from starlette.websockets import WebSocket
+
+from liveobs.cli import main
+from liveobs.correlator._db import connect
+from liveobs.correlator.gates import Status, Subject, run_gates
+
+GOOD_CSP = "default-src 'self'; script-src 'nonce-abc123'; object-src 'none'; base-uri 'none'"
+WEAK_CSP = "default-src 'self' 'unsafe-inline'"
+
+
+def _app(strict: bool) -> ASGIApp:
+    integrity = ' integrity="sha384-AAAA" crossorigin="anonymous"' if strict else ""
+    page = (f'<html><head><meta name="liveobs-release" content="2.0.0"></head><body>'
+            f'<script src="/static/liveobs.js"{integrity}></script></body></html>')
+    hits: list[float] = []
+
+    async def index(request: Request) -> Response:
+        if request.method == "POST":
+            body = await request.body()
+            if strict and len(body) > 1024 * 1024:
+                return PlainTextResponse("too large", status_code=413)
+            return PlainTextResponse("ok")
+        now = time.monotonic()
+        hits.append(now)
+        if strict and len([t for t in hits if now - t < 1.0]) > 20:
+            return PlainTextResponse("slow down", status_code=429)
+        return HTMLResponse(page, headers={"Content-Security-Policy": GOOD_CSP if strict else WEAK_CSP})
+
+    async def asset(request: Request) -> Response:
+        return PlainTextResponse("/* liveobs */", media_type="text/javascript")
+
+    async def readyz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readiness(request: Request) -> Response:
+        return JSONResponse({"status": "pass"}, media_type="application/health+json")
+
+    async def live(ws: WebSocket) -> None:
+        origin, host = ws.headers.get("origin", ""), ws.headers.get("host", "")
+        if strict and (not origin.startswith("http://127.0.0.1") or not host.startswith("127.0.0.1")):
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await ws.close()
+
+    return Starlette(routes=[
+        Route("/", index, methods=["GET", "POST"]), Route("/static/liveobs.js", asset), Route("/readyz", readyz),
+        Route("/live/readiness.json", readiness), WebSocketRoute("/live/websocket", live),
+    ])
+
+
+def _serve(app: ASGIApp) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def good_app() -> Iterator[str]:
+    yield from _serve(_app(strict=True))
+
+
+@pytest.fixture
+def weak_app() -> Iterator[str]:
+    yield from _serve(_app(strict=False))
+
+
+def _probe(db: Path, url: str) -> dict[str, object]:
+    result = CliRunner().invoke(main, ["--db", str(db), "probe", url, "--service", "shop", "--burst", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _statuses(db: Path) -> dict[str, Status]:
+    con = connect(db)
+    try:
+        checks = ["security.csp", "security.sri", "security.ws_origin", "security.ws_host", "security.body_limit",
+                  "security.rate_limit", "deploy.readiness"]
+        return {c: run_gates(con, c, Subject(service="shop")).results[0].status for c in checks}
+    finally:
+        con.close()
+
+
+def test_probe_of_a_good_app_records_evidence_that_passes(good_app: str, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    seen = _probe(db, good_app)
+    assert seen["release"] == "2.0.0"
+    assert seen["recorded"] == len(seen["steps"])  # type: ignore[arg-type]
+    statuses = _statuses(db)
+    assert statuses == dict.fromkeys(statuses, Status.PASS)
+
+
+def test_probe_of_a_weak_app_turns_the_matching_checks_to_fail(weak_app: str, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    _probe(db, weak_app)
+    statuses = _statuses(db)
+    for check in ("security.csp", "security.sri", "security.ws_origin", "security.ws_host", "security.body_limit",
+                  "security.rate_limit"):
+        assert statuses[check] is Status.FAIL, check
+    assert statuses["deploy.readiness"] is Status.PASS
+
+
+def test_probe_of_nothing_listening_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "s.duckdb"), "probe", f"http://127.0.0.1:{port}/"])
+    assert result.exit_code == 3
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cannot probe" in result.stderr
