@@ -14,7 +14,8 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from liveobs.correlator._scrub import IngestScrubber
+from liveobs.conventions import keys
+from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
 
 MAP_TYPE: Final = pa.map_(pa.string(), pa.string())
 TS_TYPE: Final = pa.timestamp("ns")
@@ -56,31 +57,70 @@ def any_text(value: Any) -> str:
     return json.dumps(any_json(value), separators=(",", ":"), ensure_ascii=False)
 
 
+# The attributes the correlation index and the error occurrences need, captured
+# while maps are built so that nothing has to look inside the maps afterwards.
+CAPTURED_KEYS: Final = (
+    keys.EVENT_ID,
+    keys.SESSION_ID,
+    keys.REQUEST_ID,
+    keys.ROUTE_ID,
+    keys.CONNECTION_ID,
+    keys.HTTP_ROUTE,
+    keys.EVENT_NAME,
+    keys.ERROR_TYPE,
+    keys.EXCEPTION_TYPE,
+)
+SLOT: Final = {key: n for n, key in enumerate(CAPTURED_KEYS)}
+_NO_SLOTS: Final[dict[str, int]] = {}
+
+
 class MapColumn:
-    """A ``MAP(VARCHAR, VARCHAR)`` column built from OTLP ``KeyValue`` lists, scrubbed."""
+    """A ``MAP(VARCHAR, VARCHAR)`` column built from OTLP ``KeyValue`` lists, scrubbed.
 
-    __slots__ = ("keys", "offsets", "scrubber", "values")
+    With ``capture=True`` each row's values for :data:`CAPTURED_KEYS` are kept in
+    :attr:`captured` (one list per row, ``None`` where absent).
+    """
 
-    def __init__(self, scrubber: IngestScrubber) -> None:
+    __slots__ = ("_codes", "_slots", "captured", "keys", "offsets", "scrubber", "values")
+
+    def __init__(self, scrubber: IngestScrubber, *, capture: bool = False) -> None:
         self.keys: list[str] = []
         self.values: list[str] = []
         self.offsets: list[int] = [0]
         self.scrubber = scrubber
+        self.captured: list[list[str | None]] | None = [] if capture else None
+        self._slots = SLOT if capture else _NO_SLOTS
+        self._codes: dict[str, int] = {}
 
     def add(self, attributes: Any) -> None:
         """Append one map from a repeated ``KeyValue`` field."""
-        keys = self.keys
-        values = self.values
-        scrub = self.scrubber.value
+        keys_append = self.keys.append
+        values_append = self.values.append
+        codes = self._codes
+        texts = self.scrubber.scanned_texts
+        captured = self.captured
+        row: list[str | None] | None = None
+        if captured is not None:
+            row = [None] * len(CAPTURED_KEYS)
+            captured.append(row)
         for kv in attributes:
             key = kv.key
             value = kv.value
             text = value.string_value
             if not text and value.WhichOneof("value") != "string_value":
                 text = any_text(value)
-            keys.append(key)
-            values.append(scrub(key, text))
-        self.offsets.append(len(keys))
+            code = codes.get(key)
+            if code is None:
+                code = codes[key] = self.scrubber.key_code(key, self._slots)
+            kind = code & 3
+            stored = text if kind == 0 else texts.get(text) if kind == KEY_SCAN else None
+            if stored is None:
+                stored = self.scrubber.value(key, text)
+            keys_append(key)
+            values_append(stored)
+            if code > 3 and row is not None:
+                row[(code >> 2) - 1] = stored
+        self.offsets.append(len(self.keys))
 
     def add_dict(self, mapping: dict[str, str]) -> None:
         """Append one map from already-flattened string pairs."""
@@ -96,6 +136,13 @@ class MapColumn:
             pa.array(self.keys, pa.string()),
             pa.array(self.values, pa.string()),
         )
+
+    def captured_columns(self) -> list[list[str | None]]:
+        """The captured values as one list per key of :data:`CAPTURED_KEYS`."""
+        rows = self.captured or []
+        if not rows:
+            return [[] for _ in CAPTURED_KEYS]
+        return [list(column) for column in zip(*rows, strict=True)]
 
 
 def attributes_dict(attributes: Any) -> dict[str, str]:

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from liveobs.conventions import keys
 from liveobs.correlator._columns import TS_TYPE, MapColumn, attributes_dict, clamp_ns, list_of
+from liveobs.correlator._correlation import Converted
 from liveobs.correlator._scrub import IngestScrubber
 
 _U64: Final = pa.uint64()
@@ -148,7 +149,7 @@ def _extra(kind: str, data: Any, point: Any) -> dict[str, Any]:
     }
 
 
-def metrics_tables(request: Any, scrubber: IngestScrubber) -> tuple[dict[str, pa.Table], int]:
+def metrics_tables(request: Any, scrubber: IngestScrubber) -> Converted:
     """The data points of an ``ExportMetricsServiceRequest`` by table, and how many were rejected.
 
     A metric without a known data kind is rejected, one per metric.
@@ -181,4 +182,4 @@ def metrics_tables(request: Any, scrubber: IngestScrubber) -> tuple[dict[str, pa
                     target.add(context, resource, scope, point)
                     for name, value in _extra(kind, data, point).items():
                         target.extra[name].append(value)
-    return {name: r.arrow() for name, r in rows.items()}, rejected
+    return Converted({name: r.arrow() for name, r in rows.items()}, rejected)

@@ -1,8 +1,9 @@
-"""What the writer derives from each batch, in the batch's own transaction.
+"""What the writer derives from each batch in SQL, in the batch's own transaction.
 
-The correlation index and ``otel_traces_trace_id_ts`` are computed by DuckDB
-from the registered Arrow batch (no Python work per row). Error occurrences are
-rare, so their candidates are selected in SQL and fingerprinted in Python.
+``otel_traces_trace_id_ts`` is merged by DuckDB from the registered span batch.
+Error occurrences are rare: the converters set aside the candidate rows, which
+are read here in SQL and fingerprinted in Python. (The correlation index is
+built from ids captured during conversion, see ``_correlation``.)
 """
 
 from __future__ import annotations
@@ -38,26 +39,8 @@ KEY_PARAMS: Final[dict[str, str]] = {
 }
 
 
-def _correlation_sql(view: str, signal: str, attrs: str, event_name: str) -> str:
-    # Shape: liveobs_correlation rows, one per span/log of ``view`` carrying a liveobs id.
-    return f"""
-INSERT INTO liveobs_correlation
-SELECT "Timestamp", '{signal}', ServiceName, ResourceAttributes[$service_version], TraceId, SpanId,
-       {attrs}[$event_id], {attrs}[$session_id], {attrs}[$request_id],
-       coalesce({attrs}[$route_id], {attrs}[$http_route]), {attrs}[$connection_id],
-       {event_name}, {attrs}[$error_type]
-FROM {view}
-WHERE {attrs}[$event_id] IS NOT NULL OR {attrs}[$session_id] IS NOT NULL OR {attrs}[$request_id] IS NOT NULL
-   OR {attrs}[$route_id] IS NOT NULL OR {attrs}[$connection_id] IS NOT NULL
-"""
-
-
 SPAN_VIEW: Final = "liveobs_batch_spans"
 LOG_VIEW: Final = "liveobs_batch_logs"
-CORRELATION_FROM_SPANS: Final = _correlation_sql(SPAN_VIEW, "span", "SpanAttributes", "SpanAttributes[$event_name]")
-CORRELATION_FROM_LOGS: Final = _correlation_sql(
-    LOG_VIEW, "log", "LogAttributes", "coalesce(nullif(EventName, ''), LogAttributes[$event_name])"
-)
 
 # Shape: one (TraceId, Start, End) per trace in the batch, merged into the stored bounds.
 TRACE_BOUNDS: Final = f"""
@@ -143,14 +126,16 @@ def _insert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) 
     return len(rows)
 
 
-def derive_from_spans(con: duckdb.DuckDBPyConnection) -> int:
-    """Correlation rows, trace bounds and error occurrences for the registered span batch."""
-    _run(con, CORRELATION_FROM_SPANS)
+def merge_trace_bounds(con: duckdb.DuckDBPyConnection) -> None:
+    """Merge the registered span batch's first and last times per trace into the store."""
     _run(con, TRACE_BOUNDS)
+
+
+def insert_span_errors(con: duckdb.DuckDBPyConnection) -> int:
+    """Error occurrences of the registered span candidates (Error status or exception events)."""
     return _insert_errors(con, _error_rows(con, SPAN_ERROR_CANDIDATES))
 
 
-def derive_from_logs(con: duckdb.DuckDBPyConnection) -> int:
-    """Correlation rows and error occurrences for the registered log batch."""
-    _run(con, CORRELATION_FROM_LOGS)
+def insert_log_errors(con: duckdb.DuckDBPyConnection) -> int:
+    """Error occurrences of the registered log candidates (error class or browser.error)."""
     return _insert_errors(con, _error_rows(con, LOG_ERROR_CANDIDATES))

@@ -8,10 +8,11 @@ import pyarrow as pa
 
 from liveobs.conventions import keys
 from liveobs.correlator._columns import TS_TYPE, MapColumn, any_text, attributes_dict, clamp_ns, repeat
+from liveobs.correlator._correlation import Converted, correlation_table, log_error_mask
 from liveobs.correlator._scrub import IngestScrubber
 
 
-def logs_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
+def logs_table(request: Any, scrubber: IngestScrubber) -> Converted:
     """The records of an ``ExportLogsServiceRequest`` as rows, and how many were rejected.
 
     A record with a trace or span id of the wrong length is rejected; ids are
@@ -29,19 +30,21 @@ def logs_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
     resource_index: list[int] = []
     scope_index: list[int] = []
     services: list[str] = []
+    versions: list[str | None] = []
     resource_urls: list[str] = []
     resource_maps = MapColumn(scrubber)
     scope_urls: list[str] = []
     scope_names: list[str] = []
     scope_versions: list[str] = []
     scope_maps = MapColumn(scrubber)
-    attrs = MapColumn(scrubber)
+    attrs = MapColumn(scrubber, capture=True)
     rejected = 0
     text = scrubber.text
 
     for r_no, rl in enumerate(request.resource_logs):
         resource = attributes_dict(rl.resource.attributes)
         services.append(resource.get(keys.SERVICE_NAME, ""))
+        versions.append(resource.get(keys.SERVICE_VERSION))
         resource_maps.add_dict(resource)
         resource_urls.append(rl.schema_url)
         for sl in rl.scope_logs:
@@ -89,4 +92,16 @@ def logs_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
             "EventName": pa.array(event_names, pa.string()),
         }
     )
-    return table, rejected
+    out = Converted({"otel_logs": table}, rejected)
+    captured = attrs.captured_columns()
+    names = table.column("EventName").combine_chunks()
+    correlation = correlation_table(
+        "log", table, repeat(pa.array(versions, pa.string()), resource_index), captured, names
+    )
+    if correlation is not None:
+        out.tables["liveobs_correlation"] = correlation
+    if table.num_rows:
+        candidates = table.filter(log_error_mask(captured, names))
+        if candidates.num_rows:
+            out.log_error_candidates = candidates
+    return out

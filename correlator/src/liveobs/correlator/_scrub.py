@@ -22,6 +22,7 @@ _RISKY_CHARS: Final = re.compile(r"[\s=:]")
 _KEY_ALLOWED: Final = 0
 _KEY_SECRET: Final = 1
 _KEY_SCAN: Final = 2
+KEY_SCAN: Final = _KEY_SCAN
 DEFAULT_CACHE_SIZE: Final = 65_536
 
 
@@ -52,6 +53,17 @@ class IngestScrubber:
                 self._keys.clear()
             self._keys[key] = kind
         return kind
+
+    def key_code(self, key: str, slots: dict[str, int]) -> int:
+        """``kind + 4 * (slot + 1)`` for a key captured in ``slots``, else its kind (cached by callers)."""
+        slot = slots.get(key)
+        kind = self._key_kind(key)
+        return kind if slot is None else kind + 4 * (slot + 1)
+
+    @property
+    def scanned_texts(self) -> dict[str, str]:
+        """The cache of scanned values, for tight loops that look up before calling :meth:`value`."""
+        return self._texts
 
     def text(self, text: str) -> str:
         """``text`` with secret formats replaced by their markers."""

@@ -15,6 +15,7 @@ from liveobs.correlator._columns import (
     list_of,
     repeat,
 )
+from liveobs.correlator._correlation import Converted, correlation_table
 from liveobs.correlator._scrub import IngestScrubber
 
 SPAN_KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
@@ -27,8 +28,8 @@ def _kind(table: tuple[str, ...], value: int) -> str:
     return table[value] if 0 <= value < len(table) else str(value)
 
 
-def spans_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
-    """The spans of an ``ExportTraceServiceRequest`` as rows, and how many were rejected.
+def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
+    """The spans of an ``ExportTraceServiceRequest`` as rows, their correlation rows and error candidates.
 
     A span whose trace or span id does not have the OTLP length is rejected (it
     could never be found again); all-zero ids are stored empty, as the exporter does.
@@ -46,10 +47,12 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
     resource_index: list[int] = []
     scope_index: list[int] = []
     services: list[str] = []
+    versions: list[str | None] = []
+    error_rows: list[int] = []
     resource_maps = MapColumn(scrubber)
     scope_names: list[str] = []
     scope_versions: list[str] = []
-    attrs = MapColumn(scrubber)
+    attrs = MapColumn(scrubber, capture=True)
     ev_offsets = [0]
     ev_ts: list[int] = []
     ev_names: list[str] = []
@@ -65,6 +68,7 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
     for r_no, rs in enumerate(request.resource_spans):
         resource = attributes_dict(rs.resource.attributes)
         services.append(resource.get(keys.SERVICE_NAME, ""))
+        versions.append(resource.get(keys.SERVICE_VERSION))
         resource_maps.add_dict(resource)
         for ss in rs.scope_spans:
             s_no = len(scope_names)
@@ -91,6 +95,7 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
                 names.append(text(span.name))
                 kinds.append(_kind(SPAN_KINDS, span.kind))
                 status = span.status
+                failed = status.code == 2
                 status_codes.append(_kind(STATUS_CODES, status.code))
                 status_messages.append(text(status.message))
                 resource_index.append(r_no)
@@ -100,6 +105,9 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
                     ev_ts.append(clamp_ns(event.time_unix_nano))
                     ev_names.append(event.name)
                     ev_attrs.add(event.attributes)
+                    failed = failed or event.name == keys.EXCEPTION_EVENT
+                if failed:
+                    error_rows.append(len(ev_offsets) - 1)
                 ev_offsets.append(len(ev_names))
                 for link in span.links:
                     ln_trace.append(link.trace_id.hex())
@@ -146,4 +154,12 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> tuple[pa.Table, int]:
             "Links": links,
         }
     )
-    return table, rejected
+    out = Converted({"otel_traces": table}, rejected)
+    correlation = correlation_table(
+        "span", table, repeat(pa.array(versions, pa.string()), resource_index), attrs.captured_columns()
+    )
+    if correlation is not None:
+        out.tables["liveobs_correlation"] = correlation
+    if error_rows:
+        out.span_error_candidates = table.take(pa.array(error_rows, pa.int32()))
+    return out

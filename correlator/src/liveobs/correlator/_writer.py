@@ -23,8 +23,15 @@ import duckdb
 import pyarrow as pa
 from google.protobuf.message import Message
 
+from liveobs.correlator._correlation import Converted
 from liveobs.correlator._datapoints import metrics_tables
-from liveobs.correlator._derive import LOG_VIEW, SPAN_VIEW, derive_from_logs, derive_from_spans
+from liveobs.correlator._derive import (
+    LOG_VIEW,
+    SPAN_VIEW,
+    insert_log_errors,
+    insert_span_errors,
+    merge_trace_bounds,
+)
 from liveobs.correlator._logrecords import logs_table
 from liveobs.correlator._otlp import LOGS, TRACES, BodyError, Signal, parse_request
 from liveobs.correlator._scrub import IngestScrubber
@@ -58,7 +65,7 @@ class _Item:
     done: Done
     source_key: str | None = None
     source: str | None = None
-    tables: dict[str, pa.Table] = field(default_factory=dict)
+    converted: Converted = field(default_factory=Converted)
     accepted: int = 0
     rejected: int = 0
 
@@ -79,15 +86,19 @@ def _convert(item: _Item, scrubber: IngestScrubber) -> None:
     if isinstance(message, bytes | bytearray):
         message = parse_request(item.signal, bytes(message), item.media)
     if item.signal is TRACES:
-        table, item.rejected = spans_table(message, scrubber)
-        item.tables = {"otel_traces": table}
+        converted = spans_table(message, scrubber)
     elif item.signal is LOGS:
-        table, item.rejected = logs_table(message, scrubber)
-        item.tables = {"otel_logs": table}
+        converted = logs_table(message, scrubber)
     else:
-        item.tables, item.rejected = metrics_tables(message, scrubber)
-    item.accepted = sum(t.num_rows for t in item.tables.values())
+        converted = metrics_tables(message, scrubber)
+    item.converted = converted
+    item.accepted = converted.accepted
+    item.rejected = converted.rejected
     item.payload = b""
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 class Writer:
@@ -214,12 +225,22 @@ class Writer:
             con.execute("BEGIN TRANSACTION")
             fresh = self._claim_ledger(group)
             by_table: dict[str, list[pa.Table]] = {}
+            span_errors: list[pa.Table] = []
+            log_errors: list[pa.Table] = []
             for item in fresh:
-                for name, table in item.tables.items():
+                for name, table in item.converted.tables.items():
                     if table.num_rows:
                         by_table.setdefault(name, []).append(table)
+                if item.converted.span_error_candidates is not None:
+                    span_errors.append(item.converted.span_error_candidates)
+                if item.converted.log_error_candidates is not None:
+                    log_errors.append(item.converted.log_error_candidates)
             for name, tables in by_table.items():
-                self._insert(name, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+                self._insert(name, _concat(tables))
+            if span_errors:
+                self._with_view(SPAN_VIEW, _concat(span_errors), insert_span_errors)
+            if log_errors:
+                self._with_view(LOG_VIEW, _concat(log_errors), insert_log_errors)
             con.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(duckdb.Error):
@@ -238,7 +259,7 @@ class Writer:
                 item.done(WriteResult(item.accepted, item.rejected))
             else:
                 item.done(WriteResult(0, item.rejected, duplicate=True))
-            item.tables = {}
+            item.converted = Converted()
 
     def _claim_ledger(self, group: list[_Item]) -> list[_Item]:
         keyed = [i for i in group if i.source_key is not None]
@@ -255,18 +276,21 @@ class Writer:
             fresh.append(item)
         return fresh
 
-    def _insert(self, name: str, table: pa.Table) -> None:
+    def _with_view(self, view: str, table: pa.Table, action: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
         con = self._con
-        view = {"otel_traces": SPAN_VIEW, "otel_logs": LOG_VIEW}.get(name, "liveobs_batch_metrics")
         con.register(view, table)
         try:
-            # Identifiers come from the fixed set of exporter tables, never from input.
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-            if name == "otel_traces":
-                derive_from_spans(con)
-            elif name == "otel_logs":
-                derive_from_logs(con)
+            action(con)
         finally:
             with contextlib.suppress(duckdb.Error):
                 con.unregister(view)
 
+    def _insert(self, name: str, table: pa.Table) -> None:
+        # Identifiers come from the fixed set of store tables, never from input.
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+            if name == "otel_traces":
+                merge_trace_bounds(con)
+
+        view = SPAN_VIEW if name == "otel_traces" else "liveobs_batch"
+        self._with_view(view, table, insert)

@@ -1,0 +1,84 @@
+"""The correlation index rows of a converted batch, built from the captured ids.
+
+The converters capture the liveobs ids while they build the attribute maps
+(:data:`~liveobs.correlator._columns.CAPTURED_KEYS`); here those lists become the
+``liveobs_correlation`` rows with vectorised Arrow compute, keeping only rows
+that carry at least one liveobs id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from liveobs.conventions import keys
+from liveobs.correlator._columns import SLOT
+
+_ID_KEYS: Final = (keys.EVENT_ID, keys.SESSION_ID, keys.REQUEST_ID, keys.ROUTE_ID, keys.CONNECTION_ID)
+
+
+@dataclass(slots=True)
+class Converted:
+    """One request as Arrow tables by target table, plus the rows that may be errors."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    rejected: int = 0
+    span_error_candidates: pa.Table | None = None
+    log_error_candidates: pa.Table | None = None
+
+    @property
+    def accepted(self) -> int:
+        return sum(t.num_rows for name, t in self.tables.items() if name != "liveobs_correlation")
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def correlation_table(
+    signal: str,
+    base: pa.Table,
+    service_versions: pa.Array,
+    captured: list[list[str | None]],
+    event_names: pa.Array | None = None,
+) -> pa.Table | None:
+    """``liveobs_correlation`` rows for ``base`` (spans or logs), or None when no row has an id."""
+    columns = {key: _strings(captured[SLOT[key]]) for key in (*_ID_KEYS, keys.HTTP_ROUTE, keys.EVENT_NAME, keys.ERROR_TYPE)}
+    mask = pc.is_valid(columns[keys.EVENT_ID])
+    for key in _ID_KEYS[1:]:
+        mask = pc.or_(mask, pc.is_valid(columns[key]))
+    if not pc.any(mask).as_py():
+        return None
+    event_name = columns[keys.EVENT_NAME]
+    if event_names is not None:
+        event_name = pc.coalesce(pc.if_else(pc.equal(event_names, ""), pa.scalar(None, pa.string()), event_names), event_name)
+    table = pa.table(
+        {
+            "Timestamp": base.column("Timestamp"),
+            "Signal": pa.array([signal] * base.num_rows, pa.string()),
+            "ServiceName": base.column("ServiceName"),
+            "ServiceVersion": service_versions,
+            "TraceId": base.column("TraceId"),
+            "SpanId": base.column("SpanId"),
+            "EventId": columns[keys.EVENT_ID],
+            "SessionId": columns[keys.SESSION_ID],
+            "RequestId": columns[keys.REQUEST_ID],
+            "RouteId": pc.coalesce(columns[keys.ROUTE_ID], columns[keys.HTTP_ROUTE]),
+            "ConnectionId": columns[keys.CONNECTION_ID],
+            "EventName": event_name,
+            "ErrorType": columns[keys.ERROR_TYPE],
+        }
+    )
+    return table.filter(mask)
+
+
+def log_error_mask(captured: list[list[str | None]], event_names: pa.Array) -> pa.Array:
+    """Log rows that report an error class or are browser error reports."""
+    mask = pc.or_(pc.is_valid(_strings(captured[SLOT[keys.ERROR_TYPE]])),
+                  pc.is_valid(_strings(captured[SLOT[keys.EXCEPTION_TYPE]])))
+    mask = pc.or_(mask, pc.equal(event_names, keys.BROWSER_ERROR_EVENT))
+    attr_names = pc.fill_null(_strings(captured[SLOT[keys.EVENT_NAME]]), "")
+    return pc.or_(mask, pc.equal(attr_names, keys.BROWSER_ERROR_EVENT))
