@@ -121,7 +121,8 @@ def open_board(
     ``before(page)`` runs before the page loads (to listen to its WebSocket frames).
     """
     context = browser.new_context(base_url=base_url)
-    context.add_cookies([{"name": SESSION_COOKIE, "value": session_key or secrets.token_hex(16), "url": base_url}])
+    if session_key != "":  # "" opens the page without a session
+        context.add_cookies([{"name": SESSION_COOKIE, "value": session_key or secrets.token_hex(16), "url": base_url}])
     page = context.new_page()
     if before is not None:
         before(page)

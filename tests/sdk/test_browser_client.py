@@ -47,9 +47,10 @@ def board(configured: Any, serve: Callable[[Any], Any], browser: Any) -> Iterato
     """``board(**app_options)`` -> (page, server); every context is closed afterwards."""
     contexts: list[Any] = []
 
-    def open_(before: Callable[[Any], None] | None = None, **options: Any) -> tuple[Any, Any]:
+    def open_(before: Callable[[Any], None] | None = None, session_key: str | None = None,
+              **options: Any) -> tuple[Any, Any]:
         server = serve(helpers.board_app(**options))
-        context, page = helpers.open_board(browser, server.http, before=before)
+        context, page = helpers.open_board(browser, server.http, session_key, before=before)
         contexts.append(context)
         return page, server
 
@@ -220,3 +221,19 @@ def test_actions_after_a_reconnect_report_the_connect_time_the_reconnect_and_the
     second = next(s for s in connections if s["attributes"][keys.CONNECTION_ID] == second_cid)
     assert second["attributes"][keys.RECONNECT] is True
     assert second["attributes"][keys.CONNECTION_PREVIOUS_ID] != second_cid
+
+
+def test_a_page_without_a_session_sends_no_reports_but_still_shows_a_reference(
+    configured: Any, board: Callable[..., Any]
+) -> None:
+    requests: list[str] = []
+    page, _ = board(before=lambda p: p.on("request", lambda r: requests.append(r.url)), session_key="")
+    assert page.locator(f'meta[name="{keys.META_SESSION_ID}"]').count() == 0
+    page.evaluate("setTimeout(() => { throw new TypeError('no session here'); }, 0)")
+    page.wait_for_function("() => document.getElementById('ref').textContent.includes('reference')")
+    page.click("#add")
+    page.wait_for_function("() => window.replies.length >= 1")
+    page.evaluate("liveobs.flush()")
+    assert UUID7.fullmatch(page.evaluate("liveobs.lastErrorReference()"))
+    assert not [url for url in requests if "/_liveobs/report" in url]
+    assert _browser_logs(configured, keys.BROWSER_ERROR_EVENT, 1, timeout=0.5) == []

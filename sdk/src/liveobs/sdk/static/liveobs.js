@@ -117,7 +117,8 @@
 
   function flush(beacon) {
     if (flushTimer) { clearTimeout(flushTimer); flushTimer = null; }
-    if (Date.now() < pausedUntil) {
+    // Without the page's session id, or while the endpoint asked to wait, nothing would be heard.
+    if (!ids.session_id || Date.now() < pausedUntil) {
       dropped += queue.length;
       queue.length = 0;
       return;
