@@ -191,3 +191,15 @@ def test_a_live_session_through_the_stack_records_connect_event_patch_and_active
 def _patch_sizes(configured: Any) -> list[tuple[int, int]]:
     spans = configured.receiver.spans_named("live.event", 3)
     return [(s["attributes"][keys.PATCH_COMPRESSED_BYTES], s["attributes"][keys.PATCH_BYTES]) for s in spans]
+
+
+def test_process_metrics_are_reported_from_the_first_request_of_an_observed_app(configured: Any, serve: Any) -> None:
+    from starlette.applications import Starlette
+
+    from liveobs.sdk._evidence_asgi import observe_live_app
+
+    server = serve(observe_live_app(Starlette(), session=liveobs.sdk.cookie_session("sid")))
+    assert httpx.get(f"{server.http}/nothing-here").status_code == 404
+    points = _points(configured.metrics.get_metrics_data())
+    assert points[ev.METRIC_PROCESS_MEMORY][1][0].value > 10 * 1024 * 1024
+    assert {p.attributes[ev.CPU_MODE] for p in points[ev.METRIC_PROCESS_CPU][1]} == {"user", "system"}

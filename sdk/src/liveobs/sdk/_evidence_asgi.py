@@ -140,6 +140,8 @@ class EvidenceMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
+        # Registers the process memory and CPU instruments from the app's start (lifespan) on.
+        perf_recorder()
         if kind == "websocket":
             if self.ws_policy is not None and not self.ws_policy.check(scope):
                 await refuse_websocket(receive, send)
