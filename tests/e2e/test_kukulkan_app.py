@@ -66,6 +66,7 @@ def test_sign_in_refuses_a_wrong_password_and_opens_the_board_for_a_right_one() 
         assert board.status_code == 200
         session_meta = re.search(r'<meta name="liveobs-session-id" content="([^"]+)">', board.text)
         assert session_meta is not None
+        assert session_meta.group(1).startswith("t1.")  # pseudonym keyed by the app's key ring, not ephemeral
         raw_key = client.cookies[COOKIE_NAME].split(".")[0]
         assert raw_key not in board.text  # only the pseudonym reaches the page
         assert "ana (editor)" in board.text

@@ -278,7 +278,7 @@ def build(settings: Settings, manifest: ReleaseManifest, **telemetry: Any) -> AS
     ]
     starlette = Starlette(routes=routes, lifespan=obs.lifespan)
     starlette.state.kukulkan = app
-    return obs.instrument(starlette, session_key=app.session_key, health=health,
+    return obs.instrument(starlette, session_key=app.session_key, keys=settings.keys, health=health,
                           max_body=settings.body_limit, hosts=settings.allowed_hosts)
 
 

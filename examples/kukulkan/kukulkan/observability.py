@@ -6,6 +6,8 @@ app reads as a plain Starlette app.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ from liveobs.conventions import evidence
 from liveobs.sdk import (
     CheckResult,
     Health,
+    SessionKeyRing,
     Telemetry,
     configure,
     current_event,
@@ -57,7 +60,19 @@ def setup(release: str, environment: str, **options: Any) -> Telemetry:
     return configure(SERVICE_NAME, release, environment, **options)
 
 
-def instrument(app: ASGIApp, *, session_key: Any, health: Health, max_body: int, hosts: Sequence[str]) -> ASGIApp:
+def pseudonym_keys(ring: KeyRing) -> SessionKeyRing:
+    """Keys for session pseudonyms, derived from (never equal to) the cookie-signing keys.
+
+    Pseudonyms then stay the same across restarts and carry the key id, so the
+    evidence of one session lines up before and after a deploy.
+    """
+    derived = {k.key_id: hmac.new(k.secret, b"kukulkan session pseudonym", hashlib.sha256).digest()
+               for k in ring.keys}
+    return SessionKeyRing(derived, current=ring.current.key_id)
+
+
+def instrument(app: ASGIApp, *, session_key: Any, keys: KeyRing, health: Health, max_body: int,
+               hosts: Sequence[str]) -> ASGIApp:
     """Wrap the app in liveobs's middleware and its evidence middleware.
 
     The outer one traces requests and live events, pseudonymising our verified
@@ -66,7 +81,7 @@ def instrument(app: ASGIApp, *, session_key: Any, health: Health, max_body: int,
     the live socket open only from our own origin and ``hosts``.
     """
     return observe_live_app(app, max_body=max_body, ws_origins=(), ws_hosts=hosts, session=session_key,
-                            health=health, report_per_minute=120.0, report_burst=60)
+                            session_keys=pseudonym_keys(keys), health=health, report_per_minute=120.0, report_burst=60)
 
 
 def readiness(release: str, checks: Mapping[str, Any]) -> Health:

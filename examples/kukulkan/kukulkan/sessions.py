@@ -59,6 +59,10 @@ class KeyRing:
         return self._keys[0]
 
     @property
+    def keys(self) -> tuple[SessionKey, ...]:
+        return tuple(self._keys)
+
+    @property
     def key_ids(self) -> tuple[str, ...]:
         return tuple(k.key_id for k in self._keys)
 
