@@ -134,8 +134,13 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
-def start_app(procs: Processes, collector_url: str, state: Path, release: str | None = None
-              ) -> tuple[subprocess.Popen[bytes], str]:
+def new_session_keys() -> str:
+    """``KUKULKAN_SESSION_KEYS`` for one demo run: both releases share it, as a deploy would."""
+    return "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+def start_app(procs: Processes, collector_url: str, state: Path, release: str | None = None,
+              session_keys: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """The app under uvicorn on a socket bound here (no port race), exporting to the collector."""
     sock = _listening_socket()
     port = sock.getsockname()[1]
@@ -143,7 +148,7 @@ def start_app(procs: Processes, collector_url: str, state: Path, release: str | 
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLE), env.get("PYTHONPATH")])),
         KUKULKAN_OTLP_ENDPOINT=collector_url,
-        KUKULKAN_SESSION_KEYS="k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
+        KUKULKAN_SESSION_KEYS=session_keys or new_session_keys(),
         OTEL_METRIC_EXPORT_INTERVAL="500",  # short sessions: export metrics while they are open
         # Each export then carries only its own interval, so counts over exports add up.
         OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta",
@@ -215,12 +220,13 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
     with processes() as procs:
         collector, collector_url = start_collector(procs, db, state)
         say(f"liveobs collect  {collector_url}  store {_shown(db)}")
-        app, base_url = start_app(procs, collector_url, state, manifest.rollback)
+        keys = new_session_keys()
+        app, base_url = start_app(procs, collector_url, state, manifest.rollback, keys)
         baseline = asyncio.run(run_baseline(base_url, refreshes=refreshes))
         procs.stop(app)
         say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
             f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
-        app, base_url = start_app(procs, collector_url, state, manifest.current)
+        app, base_url = start_app(procs, collector_url, state, manifest.current, keys)
         report = asyncio.run(run_session(base_url, refreshes=refreshes))
         ok = sum(o.ok for o in report.outcomes)
         say(f"kukulkan {manifest.current:<7} {base_url}  the new release: {len(report.outcomes)} live events "
