@@ -32,6 +32,8 @@ import pyarrow as pa
 from liveobs.conventions import error_fingerprint, keys
 from liveobs.correlator._db import connect
 
+# Bumped whenever the generated shape changes, so cached benchmark stores are rebuilt.
+GENERATOR_VERSION: Final = 1
 SERVICE: Final = "shop"
 ENVIRONMENT: Final = "production"
 RELEASES: Final = ("1.4.0", "1.5.0")

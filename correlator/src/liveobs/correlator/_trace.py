@@ -35,8 +35,10 @@ _NS_PER_MS: Final = 1_000_000
 # Logs and error rows are looked up this far around the trace's first and last span.
 _LOG_SLACK_NS: Final = 5_000_000_000
 _ERROR_SLACK_NS: Final = 60_000_000_000
-# The session context: events this far around the trace, at most this many each side.
-CONTEXT_WINDOW_NS: Final = 3_600_000_000_000
+# The session context: events this far around the trace, at most this many each side; the
+# page render is looked for further back only when it is not in that window.
+CONTEXT_WINDOW_NS: Final = 600_000_000_000
+PAGE_WINDOW_NS: Final = 6 * 3_600_000_000_000
 DEFAULT_CONTEXT: Final = 5
 MAX_CANDIDATES: Final = 50
 
@@ -68,6 +70,18 @@ FROM liveobs_correlation
 WHERE SessionId = ? AND Signal = 'span' AND TraceId <> ''
   AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
 GROUP BY TraceId ORDER BY 2
+"""
+
+# The session's latest page render (a request trace without event or connection) in a window.
+# shape: as _TRACES_BY
+_PAGE_BEFORE: Final = """
+SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+       bool_or(ConnectionId IS NOT NULL)
+FROM liveobs_correlation
+WHERE SessionId = ? AND Signal = 'span' AND TraceId <> '' AND RequestId IS NOT NULL
+  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+GROUP BY TraceId HAVING max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL)
+ORDER BY 2 DESC LIMIT 1
 """
 
 # First and last time of a trace. shape: (start_ns, end_ns)
@@ -257,7 +271,7 @@ class _Lookup:
         if event_id and not self.event_rows:
             self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [event_id]).fetchall()
         browser = self._browser(event_id, t0)
-        errors = self._errors(trace_id, event_id, lo, hi, t0)
+        errors = self._errors(trace_id, event_id, lo, hi, t0) if _may_have_errors(spans, logs, browser, self.event_rows) else ()
         ids = {
             "session_id": root_attrs.get(keys.SESSION_ID),
             "request_id": root_attrs.get(keys.REQUEST_ID),
@@ -334,12 +348,28 @@ class _Lookup:
                 page = found
             if found.kind == "event" or position == "this":
                 (after if position != "before" else before).append(found)
+        if page is None:
+            older = self.cur.execute(_PAGE_BEFORE, [session_id, t0 - PAGE_WINDOW_NS, t0 - CONTEXT_WINDOW_NS]).fetchone()
+            if older is not None:
+                page = _with_offset(_candidate(older, "before"), t0)
         around = before[-self.context:] if self.context else []
         around += after[: self.context + 1]
         return page, tuple(around)
 
 
 _BROWSER_EVENTS: Final = frozenset({keys.BROWSER_ACTION_EVENT, keys.BROWSER_ERROR_EVENT})
+
+
+def _may_have_errors(
+    spans: tuple[Span, ...], logs: tuple[LogLine, ...], browser: list[LogLine], event_rows: list[tuple[Any, ...]]
+) -> bool:
+    """Whether the collector can have recorded an error occurrence for this trace or event."""
+    return (
+        any(s.failed or keys.ERROR_TYPE in s.attributes for s in spans)
+        or any(keys.ERROR_TYPE in line.attributes or keys.EXCEPTION_TYPE in line.attributes for line in logs)
+        or any(line.event_name == keys.BROWSER_ERROR_EVENT for line in browser)
+        or any(row[5] is not None for row in event_rows)
+    )
 
 
 def _with_offset(event: SessionEvent, t0: int) -> SessionEvent:
