@@ -74,3 +74,21 @@ def test_a_second_process_gets_a_clear_busy_error(tmp_path: Path) -> None:
             connect(path)
     finally:
         holder.communicate(timeout=30)
+
+
+def test_each_older_store_migrates_to_latest_keeping_its_rows(tmp_path: Path) -> None:
+    for upto in range(1, len(MIGRATIONS)):
+        path = tmp_path / f"v{upto}.duckdb"
+        old = duckdb.connect(str(path))
+        old.execute("CREATE TABLE liveobs_migrations (Version INTEGER PRIMARY KEY, Name VARCHAR NOT NULL, "
+                    "AppliedAt TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+        for migration in MIGRATIONS[:upto]:
+            old.execute(migration.sql)
+            old.execute("INSERT INTO liveobs_migrations (Version, Name) VALUES (?, ?)", [migration.version, migration.name])
+        old.execute("INSERT INTO otel_logs (Timestamp, Body) VALUES (TIMESTAMP_NS '2026-01-01', 'kept')")
+        old.close()
+        con = connect(path)
+        assert applied_versions(con) == [m.version for m in MIGRATIONS]
+        assert con.execute("SELECT Body FROM otel_logs").fetchall() == [("kept",)]
+        assert "liveobs_ingest_ledger" in _tables(con)
+        con.close()

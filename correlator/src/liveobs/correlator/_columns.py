@@ -9,10 +9,12 @@ are built once and repeated with ``take``.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from liveobs.conventions import keys
 from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
@@ -131,11 +133,12 @@ class MapColumn:
         self.offsets.append(len(self.keys))
 
     def array(self) -> pa.Array:
-        return pa.MapArray.from_arrays(
-            pa.array(self.offsets, pa.int32()),
-            pa.array(self.keys, pa.string()),
-            pa.array(self.values, pa.string()),
-        )
+        """The built maps; a key repeated within one map keeps its last value (DuckDB needs unique keys)."""
+        offsets = pa.array(self.offsets, pa.int32())
+        keys_array = pa.array(self.keys, pa.string())
+        if _has_repeated_keys(offsets, keys_array):
+            return _dedupe(self.offsets, self.keys, self.values)
+        return pa.MapArray.from_arrays(offsets, keys_array, pa.array(self.values, pa.string()))
 
     def captured_columns(self) -> list[list[str | None]]:
         """The captured values as one list per key of :data:`CAPTURED_KEYS`."""
@@ -143,6 +146,31 @@ class MapColumn:
         if not rows:
             return [[] for _ in CAPTURED_KEYS]
         return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _has_repeated_keys(offsets: pa.Array, keys_array: pa.Array) -> bool:
+    """Whether some map repeats a key: (row, key) pairs counted distinct, vectorised."""
+    if len(keys_array) < 2:
+        return False
+    encoded = pc.dictionary_encode(keys_array).indices
+    rows = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys_array))
+    width = pa.scalar(len(keys_array) + 1, pa.int64())
+    pairs = pc.add(pc.multiply(pc.cast(rows, pa.int64()), width), pc.cast(encoded, pa.int64()))
+    return bool(pc.count_distinct(pairs).as_py() != len(keys_array))
+
+
+def _dedupe(offsets: list[int], keys_list: list[str], values: list[str]) -> pa.Array:
+    out_offsets = [0]
+    out_keys: list[str] = []
+    out_values: list[str] = []
+    for start, end in itertools.pairwise(offsets):
+        row = dict(zip(keys_list[start:end], values[start:end], strict=True))
+        out_keys.extend(row)
+        out_values.extend(row.values())
+        out_offsets.append(len(out_keys))
+    return pa.MapArray.from_arrays(
+        pa.array(out_offsets, pa.int32()), pa.array(out_keys, pa.string()), pa.array(out_values, pa.string())
+    )
 
 
 def attributes_dict(attributes: Any) -> dict[str, str]:

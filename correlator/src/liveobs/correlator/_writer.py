@@ -33,7 +33,7 @@ from liveobs.correlator._derive import (
     merge_trace_bounds,
 )
 from liveobs.correlator._logrecords import logs_table
-from liveobs.correlator._otlp import LOGS, TRACES, BodyError, Signal, parse_request
+from liveobs.correlator._otlp import LOGS, TRACES, BodyError, MalformedBody, Signal, parse_request
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table
 
@@ -246,8 +246,16 @@ class Writer:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             self.stats.errors += 1
+            if len(group) > 1:
+                # One bad request must not fail the others: commit them one by one.
+                for item in group:
+                    self._commit([item])
+                return
+            failure: BaseException = exc
+            if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException | pa.ArrowException):
+                failure = MalformedBody(f"the data cannot be stored: {str(exc)[:200]}")
             for item in group:
-                item.done(exc)
+                item.done(failure)
             return
         self.stats.commits += 1
         self.stats.requests += len(group)
