@@ -17,7 +17,7 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._otlp import LOGS, TRACES, MalformedBody
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import SHORT_CLEAN_MAX, IngestScrubber
-from liveobs.correlator._writer import WriteResult, Writer
+from liveobs.correlator._writer import Writer, WriteResult
 from liveobs.redaction import DEFAULT_SCRUBBER
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
