@@ -269,3 +269,34 @@ def test_websocket_origin_and_host_checks_refuse_with_403_and_record_both_outcom
         ("ws_host", "refused", "attacker.example"), ("ws_origin", "accepted", None),  # own origin; the Host failed
     ]
     _no_secrets(configured)
+
+
+def test_websocket_guard_alone_allows_listed_origins_only(configured: Any, serve: Any) -> None:
+    guarded = liveobs.sdk.WebSocketGuard(_app(), origins=["https://board.example/"])
+    server = serve(liveobs.sdk.LiveObsMiddleware(guarded, session=liveobs.sdk.cookie_session("sid")))
+    host = f"127.0.0.1:{server.port}"
+    statuses = [_handshake(server.port, "https://board.example", host), _handshake(server.port, server.http, host)]
+    assert statuses == [101, 403]
+    events = _events(configured, "live.connection", 2)
+    assert [(e[ev.SECURITY_CHECK], e[ev.SECURITY_OUTCOME]) for e in events] == [
+        ("ws_origin", "accepted"), ("ws_origin", "refused")]
+
+
+def test_key_evidence_from_a_request_carries_ids_ages_and_custody_but_no_key(configured: Any, serve: Any) -> None:
+    ring = liveobs.sdk.SessionKeyRing({"k2": SESSION_SECRET}, current="k2")
+    created = datetime.now(UTC) - timedelta(days=10)
+
+    async def keys_in_use(request: Request) -> Response:
+        record_session_key(ring.current, created)
+        record_key_custody("file", key_id=ring.current)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/keys", keys_in_use)])
+    server = serve(observe_live_app(app, session=liveobs.sdk.cookie_session("sid"), session_keys=ring))
+    assert httpx.get(f"{server.http}/keys", headers={"Cookie": f"sid={COOKIE_VALUE}"}).status_code == 200
+    events = _events(configured, "GET /keys")
+    session_key, custody = events
+    assert session_key[ev.KEY_ID] == "k2"
+    assert 10 * 86400 <= session_key[ev.KEY_AGE_SECONDS] < 10 * 86400 + 60
+    assert (custody[ev.KEY_SOURCE_KIND], custody[ev.KEY_ID]) == ("file", "k2")
+    _no_secrets(configured)
