@@ -32,6 +32,7 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
+from liveobs.sdk._span import link, start_span
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -40,6 +41,11 @@ ERROR_CODE_INTERNAL: Final = "internal"
 _RECORDERS: Final[contextvars.ContextVar[EventRecorder | None]] = contextvars.ContextVar(
     "liveobs_event", default=None
 )
+
+
+def connection_link_to(connection: Span) -> Link:
+    """The link from each event span to its connection's span (build it once per connection)."""
+    return link(connection.get_span_context(), _CONNECTION_LINK)
 
 
 def error_class_of(exc: BaseException) -> str:
@@ -110,12 +116,17 @@ class EventRecorder:
         self._otel_token: object = None
         self._rec_token: contextvars.Token[EventRecorder | None] | None = None
 
-    def start(self, traceparent: TraceParent | None, trusted: bool, connection: Span | None) -> EventRecorder:
-        links = [Link(connection.get_span_context(), _CONNECTION_LINK)] if connection is not None else None
-        parent, links = parent_and_links(traceparent, trusted, links)
+    def start(
+        self, traceparent: TraceParent | None, trusted: bool, connection: Span | None, *,
+        connection_link: Link | None = None,
+    ) -> EventRecorder:
+        """Open the span and bind the ids; ``connection_link`` is a ready link to ``connection``."""
+        if connection_link is None and connection is not None:
+            connection_link = connection_link_to(connection)
+        parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
         self.started_ns = time.time_ns()
-        self.span = self.telemetry.tracer.start_span(
-            f"live.event {self.name}" if self.name else "live.event",
+        self.span = start_span(
+            self.telemetry.tracer, f"live.event {self.name}" if self.name else "live.event",
             context=parent, kind=SpanKind.SERVER, attributes=self.attributes, links=links,
             start_time=self.started_ns,
         )

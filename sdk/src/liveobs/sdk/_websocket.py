@@ -35,7 +35,7 @@ from typing import Any, Final
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind
 
 from liveobs.conventions import (
     evidence,
@@ -48,7 +48,7 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import Message, Scope, accept_id, header, parent_and_links, route_template
 from liveobs.sdk._configure import Telemetry
 from liveobs.sdk._context import LiveIds, reset_ids, set_ids
-from liveobs.sdk._live import EventRecorder, record_failure
+from liveobs.sdk._live import EventRecorder, connection_link_to, record_failure
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -80,6 +80,7 @@ class Connection:
         self.adopted_client_connection = False
         self.span: Span = trace.INVALID_SPAN
         self._deflate: Any = None
+        self._link: Link | None = None
         self._connect_ns = time.perf_counter_ns()
 
     async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
@@ -176,8 +177,10 @@ class Connection:
             attributes[keys.EVENT_SEQ] = env.seq
         if env.client_time_ms is not None:
             attributes[keys.CLIENT_TIME] = env.client_time_ms
+        if self._link is None:
+            self._link = connection_link_to(self.span)
         self.pending = EventRecorder(self.tel, ids, env.event_name, attributes).start(
-            env.traceparent, self.trusted, self.span
+            env.traceparent, self.trusted, self.span, connection_link=self._link
         )
 
     def _finish_pending(self) -> None:

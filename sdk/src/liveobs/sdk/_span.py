@@ -1,0 +1,302 @@
+"""A lean recording span for the middleware's own spans (live events, connections, requests).
+
+The OpenTelemetry SDK's span validates every attribute through
+``BoundedAttributes`` and takes a lock on each call; for the attributes the
+middleware itself builds (validated ids, names and numbers) that work is
+repeated for nothing and costs more than the rest of a live event. A
+:class:`LeanSpan` keeps them in a plain dict and hands the span processors an
+ordinary :class:`~opentelemetry.sdk.trace.ReadableSpan` at the end, so every
+processor and exporter sees what an SDK span would have given it.
+
+The tracer's sampler, id generator, resource, scope, span processors and the
+SDK's own span metrics are honoured. Values set later (by the app or a span
+processor) are cleaned as the SDK cleans them. Under a tracer that is not the
+SDK's, a disabled tracer or a string length limit, :func:`start_span` falls
+back to ``tracer.start_span``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
+
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.semconv.attributes.exception_attributes import EXCEPTION_ESCAPED
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util import types
+
+from liveobs.conventions import keys
+
+_log = logging.getLogger(__name__)
+_UNSET: Final = Status(StatusCode.UNSET)
+_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
+_RANDOM: Final[int] = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+# What the lean path reads from the SDK tracer (present since opentelemetry-sdk 1.39).
+_TRACER_PARTS: Final = ("_is_enabled", "_span_limits", "_tracer_metrics", "_instrumentation_scope", "id_generator")
+_time_ns = time.time_ns
+_get_current_span = trace.get_current_span
+
+
+def lean_tracer(tracer: trace.Tracer) -> bool:
+    """Whether :func:`start_span` can take the lean path for ``tracer``."""
+    if not isinstance(tracer, SdkTracer) or not all(hasattr(tracer, part) for part in _TRACER_PARTS):
+        return False
+    if not tracer._is_enabled():
+        return False
+    limits = tracer._span_limits
+    return limits.max_span_attribute_length is None and (limits.max_span_attributes or 0) >= 32
+
+
+def start_span(
+    tracer: trace.Tracer,
+    name: str,
+    *,
+    context: Context | None,
+    kind: SpanKind,
+    attributes: dict[str, Any],
+    links: Sequence[Link] = (),
+    start_time: int | None = None,
+) -> Span:
+    """Start a span for the middleware; ``attributes`` (str, int, float, bool values) is owned by the span.
+
+    ``links`` must be valid links whose attributes were built by the caller.
+    """
+    if not lean_tracer(tracer):
+        return tracer.start_span(name, context=context, kind=kind, attributes=attributes, links=links,
+                                 start_time=start_time)
+    assert isinstance(tracer, SdkTracer)
+    parent = _get_current_span(context).get_span_context()
+    if parent.is_valid:
+        trace_id = parent.trace_id
+        random_id = bool(parent.trace_flags & _RANDOM)
+        parent_context: SpanContext | None = parent
+    else:
+        trace_id = tracer.id_generator.generate_trace_id()
+        random_id = bool(_RANDOM) and tracer.id_generator.is_trace_id_random()
+        parent_context = None
+    result = tracer.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+    decision = result.decision
+    flags = _SAMPLED if decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
+    if random_id:
+        flags = TraceFlags(flags | _RANDOM)
+    span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), False, flags, result.trace_state)
+    on_end_metrics = tracer._tracer_metrics.start_span(parent_context, decision)
+    if decision is Decision.DROP:
+        return trace.NonRecordingSpan(span_context)
+    sampled = result.attributes
+    if sampled != attributes:
+        attributes = dict(_clean_attribute_value(sampled, None))  # the sampler changed them
+    span = LeanSpan(tracer, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
+    span._start_time = start_time if start_time is not None else _time_ns()
+    tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
+    return span
+
+
+class LeanSpan(Span):
+    """A recording span whose own attributes live in a plain dict; see the module docstring."""
+
+    __slots__ = (
+        "_attributes",
+        "_dropped",
+        "_end_time",
+        "_events",
+        "_kind",
+        "_links",
+        "_metrics_end",
+        "_name",
+        "_parent",
+        "_span_context",
+        "_start_time",
+        "_status",
+        "_tracer",
+    )
+
+    def __init__(
+        self,
+        tracer: SdkTracer,
+        name: str,
+        span_context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        links: Sequence[Link],
+        metrics_end: Any,
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._span_context = span_context
+        self._parent = parent
+        self._kind = kind
+        self._attributes = attributes
+        self._links = links
+        self._metrics_end = metrics_end
+        self._events: BoundedList[Event] | None = None
+        self._status = _UNSET
+        self._start_time = 0
+        self._end_time: int | None = None
+        self._dropped = 0
+
+    # --- what processors and the app read ---------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def kind(self) -> SpanKind:
+        return self._kind
+
+    @property
+    def attributes(self) -> Mapping[str, types.AnyValue]:
+        return MappingProxyType(self._attributes)
+
+    @property
+    def start_time(self) -> int:
+        return self._start_time
+
+    @property
+    def end_time(self) -> int | None:
+        return self._end_time
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return self._parent
+
+    @property
+    def resource(self) -> Any:
+        return self._tracer.resource
+
+    @property
+    def instrumentation_scope(self) -> Any:
+        return self._tracer._instrumentation_scope
+
+    @property
+    def context(self) -> SpanContext:
+        return self._span_context
+
+    def get_span_context(self) -> SpanContext:
+        return self._span_context
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def __repr__(self) -> str:
+        return f'LeanSpan(name="{self._name}", context={self._span_context})'
+
+    # --- the Span API -------------------------------------------------------------
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        if self._end_time is not None:
+            _log.warning("Setting attribute on ended span.")
+            return
+        if not key or not isinstance(key, str):
+            _log.warning("invalid key `%s`. must be non-empty string. Dropping key from attributes.", key)
+            self._dropped += 1
+            return
+        attributes = self._attributes
+        if key not in attributes and len(attributes) >= (self._tracer._span_limits.max_span_attributes or 0):
+            self._dropped += 1  # the SDK drops the oldest; a full span here keeps the ids it started with
+            return
+        if value.__class__ not in (str, int, float, bool):
+            value = _clean_attribute_value(value, None)
+        attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        if self._end_time is not None:
+            _log.warning("Tried calling add_event on an ended span.")
+            return
+        limits = self._tracer._span_limits
+        if self._events is None:
+            self._events = BoundedList(limits.max_events)
+        self._events.append(Event(
+            name,
+            BoundedAttributes(limits.max_event_attributes, attributes, immutable=True,
+                              max_value_len=limits.max_attribute_length),
+            timestamp if timestamp is not None else _time_ns(),
+        ))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if self._end_time is not None or not (context and (context.is_valid or attributes or context.trace_state)):
+            return
+        limits = self._tracer._span_limits
+        bounded = BoundedAttributes(limits.max_link_attributes, attributes, immutable=True,
+                                    max_value_len=limits.max_attribute_length)
+        self._links = [*self._links, Link(context, bounded)][: limits.max_links]
+
+    def update_name(self, name: str) -> None:
+        if self._end_time is None:
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is not StatusCode.UNSET:
+                self._status = status
+        elif status is not StatusCode.UNSET:
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        # The attributes the SDK span records, in its order.
+        cls = type(exception)
+        module = cls.__module__
+        event: dict[str, types.AnyValue] = {
+            keys.EXCEPTION_TYPE: f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+            keys.EXCEPTION_MESSAGE: str(exception),
+            keys.EXCEPTION_STACKTRACE: "".join(traceback.format_exception(exception)),
+            EXCEPTION_ESCAPED: str(escaped),
+        }
+        if attributes:
+            event.update(attributes)
+        self.add_event(keys.EXCEPTION_EVENT, event, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            _log.warning("Calling end() on an ended span.")
+            return
+        self._end_time = end_time if end_time is not None else _time_ns()
+        self._metrics_end()
+        processor = self._tracer.span_processor
+        processor._on_ending(self)  # type: ignore[arg-type]
+        processor.on_end(self._readable())
+
+    def _readable(self) -> ReadableSpan:
+        tracer = self._tracer
+        attributes: Any = self._attributes
+        if self._dropped:
+            attributes = BoundedAttributes(None, attributes, immutable=True)
+            attributes.dropped = self._dropped
+        return ReadableSpan(
+            self._name, self._span_context, self._parent, tracer.resource, attributes,
+            self._events if self._events is not None else (), self._links, self._kind,
+            tracer.instrumentation_info, self._status, self._start_time, self._end_time,
+            tracer._instrumentation_scope,
+        )
+
+
+def link(context: SpanContext, attributes: Mapping[str, types.AnyValue]) -> Link:
+    """A link whose attributes are bounded as the SDK bounds them, to reuse across spans."""
+    return Link(context, BoundedAttributes(None, attributes, immutable=True))
