@@ -155,13 +155,30 @@
       connection_id: state.connectionId, route_id: ids.route_id, client_time: Date.now()
     };
     if (ids.traceparent) lo.traceparent = ids.traceparent;
-    var entry = { name: name, seq: lo.seq, start: perf.now(), timer: null };
-    entry.timer = setTimeout(function () {
-      delete state.pending[eventId];
-      fail("timeout", eventId, { event_name: name, seq: entry.seq, latency_ms: Math.round(perf.now() - entry.start) });
-    }, config.timeoutMs);
-    state.pending[eventId] = entry;
+    state.pending[eventId] = { name: name, seq: lo.seq, start: perf.now() };
+    if (!sweepTimer) sweepTimer = setTimeout(sweep, config.timeoutMs);
     return lo;
+  }
+
+  // One timer for all pending events (not one per event): fails the overdue ones
+  // and sleeps until the next deadline while any remain.
+  var sweepTimer = null;
+
+  function sweep() {
+    sweepTimer = null;
+    var now = perf.now();
+    var next = Infinity;
+    for (var eventId in state.pending) {
+      var entry = state.pending[eventId];
+      var due = entry.start + config.timeoutMs;
+      if (due <= now) {
+        delete state.pending[eventId];
+        fail("timeout", eventId, { event_name: entry.name, seq: entry.seq, latency_ms: Math.round(now - entry.start) });
+      } else if (due < next) {
+        next = due;
+      }
+    }
+    if (next !== Infinity) sweepTimer = setTimeout(sweep, next - now + 1);
   }
 
   function wrap(payload, name) {
@@ -178,7 +195,6 @@
     var entry = state.pending[lo.event_id];
     if (!entry) return null;
     delete state.pending[lo.event_id];
-    clearTimeout(entry.timer);
     var latency = Math.round((perf.now() - entry.start) * 10) / 10;
     if (lo.ok === false) {
       fail("reply_error", lo.event_id, {
