@@ -22,7 +22,7 @@ h1{font-size:18px;margin:0 0 12px} h2{font-size:15px;margin:24px 0 8px}
 table{border-collapse:collapse} td,th{padding:2px 10px 2px 0;text-align:left;vertical-align:top}
 th{color:#5b6475;font-weight:600} code{font:12px ui-monospace,monospace}
 .failed{color:#b3261e;font-weight:600} .ok{color:#1e7b34}
-svg text{font:12px ui-monospace,monospace} .log{fill:#5b6475}
+svg text{font:12px ui-monospace,monospace} .log{fill:#5b6475} svg text.failed{fill:#b3261e}
 """
 
 
@@ -56,7 +56,7 @@ def waterfall_svg(result: TraceResult) -> str:
     span = total - lo
     scale = CHART_WIDTH / span
     height = (len(entries) + 2) * ROW_HEIGHT
-    width = LABEL_WIDTH + CHART_WIDTH + 20
+    width = LABEL_WIDTH + CHART_WIDTH + 70
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img' aria-label='waterfall of trace {escape(result.trace_id)}'>"
