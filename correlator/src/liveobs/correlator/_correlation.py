@@ -1,7 +1,7 @@
 """The correlation index rows of a converted batch, built from the captured ids.
 
-The converters capture the liveobs ids while they build the attribute maps
-(:data:`~liveobs.correlator._columns.CAPTURED_KEYS`); here those lists become the
+The attribute maps pick out the liveobs ids while they are built
+(:data:`~liveobs.correlator._maps.CAPTURED_KEYS`); here those columns become the
 ``liveobs_correlation`` rows with vectorised Arrow compute, keeping only rows
 that carry at least one liveobs id.
 """
@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from liveobs.conventions import keys
-from liveobs.correlator._columns import SLOT
 
 _ID_KEYS: Final = (keys.EVENT_ID, keys.SESSION_ID, keys.REQUEST_ID, keys.ROUTE_ID, keys.CONNECTION_ID)
 
@@ -34,19 +33,15 @@ class Converted:
         return sum(t.num_rows for name, t in self.tables.items() if name != "liveobs_correlation")
 
 
-def _strings(values: list[str | None]) -> pa.Array:
-    return pa.array(values, pa.string())
-
-
 def correlation_table(
     signal: str,
     base: pa.Table,
     service_versions: pa.Array,
-    captured: list[list[str | None]],
+    captured: dict[str, pa.Array],
     event_names: pa.Array | None = None,
 ) -> pa.Table | None:
     """``liveobs_correlation`` rows for ``base`` (spans or logs), or None when no row has an id."""
-    columns = {key: _strings(captured[SLOT[key]]) for key in (*_ID_KEYS, keys.HTTP_ROUTE, keys.EVENT_NAME, keys.ERROR_TYPE)}
+    columns = captured
     mask = pc.is_valid(columns[keys.EVENT_ID])
     for key in _ID_KEYS[1:]:
         mask = pc.or_(mask, pc.is_valid(columns[key]))
@@ -75,10 +70,9 @@ def correlation_table(
     return table.filter(mask)
 
 
-def log_error_mask(captured: list[list[str | None]], event_names: pa.Array) -> pa.Array:
+def log_error_mask(captured: dict[str, pa.Array], event_names: pa.Array) -> pa.Array:
     """Log rows that report an error class or are browser error reports."""
-    mask = pc.or_(pc.is_valid(_strings(captured[SLOT[keys.ERROR_TYPE]])),
-                  pc.is_valid(_strings(captured[SLOT[keys.EXCEPTION_TYPE]])))
+    mask = pc.or_(pc.is_valid(captured[keys.ERROR_TYPE]), pc.is_valid(captured[keys.EXCEPTION_TYPE]))
     mask = pc.or_(mask, pc.equal(event_names, keys.BROWSER_ERROR_EVENT))
-    attr_names = pc.fill_null(_strings(captured[SLOT[keys.EVENT_NAME]]), "")
+    attr_names = pc.fill_null(captured[keys.EVENT_NAME], "")
     return pc.or_(mask, pc.equal(attr_names, keys.BROWSER_ERROR_EVENT))

@@ -7,8 +7,9 @@ from typing import Any, Final
 import pyarrow as pa
 
 from liveobs.conventions import keys
-from liveobs.correlator._columns import TS_TYPE, MapColumn, attributes_dict, clamp_ns, list_of
+from liveobs.correlator._columns import TS_TYPE, attributes_dict, clamp_ns, list_of
 from liveobs.correlator._correlation import Converted
+from liveobs.correlator._maps import MapColumn
 from liveobs.correlator._scrub import IngestScrubber
 
 _U64: Final = pa.uint64()

@@ -7,8 +7,9 @@ from typing import Any
 import pyarrow as pa
 
 from liveobs.conventions import keys
-from liveobs.correlator._columns import TS_TYPE, MapColumn, any_text, attributes_dict, clamp_ns, repeat
+from liveobs.correlator._columns import TS_TYPE, any_text, attributes_dict, clamp_ns, repeat
 from liveobs.correlator._correlation import Converted, correlation_table, log_error_mask
+from liveobs.correlator._maps import MapColumn
 from liveobs.correlator._scrub import IngestScrubber
 
 
@@ -93,7 +94,7 @@ def logs_table(request: Any, scrubber: IngestScrubber) -> Converted:
         }
     )
     out = Converted({"otel_logs": table}, rejected)
-    captured = attrs.captured_columns()
+    captured = attrs.captured()
     names = table.column("EventName").combine_chunks()
     correlation = correlation_table(
         "log", table, repeat(pa.array(versions, pa.string()), resource_index), captured, names

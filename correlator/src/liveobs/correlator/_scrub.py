@@ -40,7 +40,8 @@ class IngestScrubber:
         self._keys: dict[str, int] = {}
         self._key_marker = marker("key")
 
-    def _key_kind(self, key: str) -> int:
+    def key_kind(self, key: str) -> int:
+        """0 allow-listed, 1 secret (value replaced whole), 2 scanned; cached."""
         kind = self._keys.get(key)
         if kind is None:
             if key in self._allowed:
@@ -54,16 +55,10 @@ class IngestScrubber:
             self._keys[key] = kind
         return kind
 
-    def key_code(self, key: str, slots: dict[str, int]) -> int:
-        """``kind + 4 * (slot + 1)`` for a key captured in ``slots``, else its kind (cached by callers)."""
-        slot = slots.get(key)
-        kind = self._key_kind(key)
-        return kind if slot is None else kind + 4 * (slot + 1)
-
     @property
-    def scanned_texts(self) -> dict[str, str]:
-        """The cache of scanned values, for tight loops that look up before calling :meth:`value`."""
-        return self._texts
+    def key_marker(self) -> str:
+        """What the value under a secret key becomes."""
+        return self._key_marker
 
     def text(self, text: str) -> str:
         """``text`` with secret formats replaced by their markers."""
@@ -81,7 +76,7 @@ class IngestScrubber:
 
     def value(self, key: str, text: str) -> str:
         """The value stored under attribute ``key``: kept, replaced whole, or scanned."""
-        kind = self._key_kind(key)
+        kind = self.key_kind(key)
         if kind == _KEY_ALLOWED:
             return text
         if kind == _KEY_SECRET:

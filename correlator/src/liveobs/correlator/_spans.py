@@ -9,23 +9,20 @@ import pyarrow as pa
 from liveobs.conventions import keys
 from liveobs.correlator._columns import (
     TS_TYPE,
-    MapColumn,
     attributes_dict,
     clamp_ns,
     list_of,
     repeat,
 )
 from liveobs.correlator._correlation import Converted, correlation_table
+from liveobs.correlator._maps import MapColumn, enum_names, scrubbed_texts
 from liveobs.correlator._scrub import IngestScrubber
 
 SPAN_KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES: Final = ("Unset", "Ok", "Error")
 _ZERO_TRACE: Final = "0" * 32
 _ZERO_SPAN: Final = "0" * 16
-
-
-def _kind(table: tuple[str, ...], value: int) -> str:
-    return table[value] if 0 <= value < len(table) else str(value)
+_MAX_NS: Final = (1 << 63) - 1
 
 
 def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
@@ -40,9 +37,9 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
     parent_ids: list[str] = []
     trace_states: list[str] = []
     names: list[str] = []
-    kinds: list[str] = []
+    kinds: list[int] = []
     durations: list[int] = []
-    status_codes: list[str] = []
+    status_codes: list[int] = []
     status_messages: list[str] = []
     resource_index: list[int] = []
     scope_index: list[int] = []
@@ -63,8 +60,6 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
     ln_state: list[str] = []
     ln_attrs = MapColumn(scrubber)
     rejected = 0
-    text = scrubber.text
-
     for r_no, rs in enumerate(request.resource_spans):
         resource = attributes_dict(rs.resource.attributes)
         services.append(resource.get(keys.SERVICE_NAME, ""))
@@ -74,6 +69,7 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
             s_no = len(scope_names)
             scope_names.append(ss.scope.name)
             scope_versions.append(ss.scope.version)
+            first = len(ts)
             for span in ss.spans:
                 tid = span.trace_id
                 sid = span.span_id
@@ -89,17 +85,16 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
                 parent_ids.append("" if pid_hex == _ZERO_SPAN else pid_hex)
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
-                ts.append(clamp_ns(start))
+                ts.append(start if start <= _MAX_NS else _MAX_NS)
                 durations.append(end - start if end > start else 0)
                 trace_states.append(span.trace_state)
-                names.append(text(span.name))
-                kinds.append(_kind(SPAN_KINDS, span.kind))
+                names.append(span.name)
+                kinds.append(span.kind)
                 status = span.status
-                failed = status.code == 2
-                status_codes.append(_kind(STATUS_CODES, status.code))
-                status_messages.append(text(status.message))
-                resource_index.append(r_no)
-                scope_index.append(s_no)
+                code = status.code
+                failed = code == 2
+                status_codes.append(code)
+                status_messages.append(status.message)
                 attrs.add(span.attributes)
                 for event in span.events:
                     ev_ts.append(clamp_ns(event.time_unix_nano))
@@ -115,6 +110,8 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
                     ln_state.append(link.trace_state)
                     ln_attrs.add(link.attributes)
                 ln_offsets.append(len(ln_trace))
+            resource_index.extend([r_no] * (len(ts) - first))
+            scope_index.extend([s_no] * (len(ts) - first))
 
     events = pa.StructArray.from_arrays(
         [
@@ -140,23 +137,23 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
             "SpanId": pa.array(span_ids, pa.string()),
             "ParentSpanId": pa.array(parent_ids, pa.string()),
             "TraceState": pa.array(trace_states, pa.string()),
-            "SpanName": pa.array(names, pa.string()),
-            "SpanKind": pa.array(kinds, pa.string()),
+            "SpanName": scrubbed_texts(scrubber, names),
+            "SpanKind": enum_names(kinds, SPAN_KINDS),
             "ServiceName": repeat(pa.array(services, pa.string()), resource_index),
             "ResourceAttributes": repeat(resource_maps.array(), resource_index),
             "ScopeName": repeat(pa.array(scope_names, pa.string()), scope_index),
             "ScopeVersion": repeat(pa.array(scope_versions, pa.string()), scope_index),
             "SpanAttributes": attrs.array(),
             "Duration": pa.array(durations, pa.uint64()),
-            "StatusCode": pa.array(status_codes, pa.string()),
-            "StatusMessage": pa.array(status_messages, pa.string()),
+            "StatusCode": enum_names(status_codes, STATUS_CODES),
+            "StatusMessage": scrubbed_texts(scrubber, status_messages),
             "Events": events,
             "Links": links,
         }
     )
     out = Converted({"otel_traces": table}, rejected)
     correlation = correlation_table(
-        "span", table, repeat(pa.array(versions, pa.string()), resource_index), attrs.captured_columns()
+        "span", table, repeat(pa.array(versions, pa.string()), resource_index), attrs.captured()
     )
     if correlation is not None:
         out.tables["liveobs_correlation"] = correlation

@@ -1,0 +1,174 @@
+"""Attribute maps: OTLP ``KeyValue`` lists → one scrubbed ``MAP(VARCHAR, VARCHAR)`` column.
+
+The Python loop only reads each key and value once and appends them to flat
+lists (the floor of what reading a protobuf costs in Python). Everything else
+is vectorised over the whole batch with Arrow compute: keys repeated within a
+map are collapsed (DuckDB refuses them), secret keys are blanked, values under
+other keys are scrubbed once per *distinct* value, and the values of the
+correlation keys are picked out as columns for the correlation index.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from liveobs.conventions import keys
+from liveobs.correlator._columns import any_text
+from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
+
+# The attributes the correlation index and the error occurrences need.
+CAPTURED_KEYS: Final = (
+    keys.EVENT_ID,
+    keys.SESSION_ID,
+    keys.REQUEST_ID,
+    keys.ROUTE_ID,
+    keys.CONNECTION_ID,
+    keys.HTTP_ROUTE,
+    keys.EVENT_NAME,
+    keys.ERROR_TYPE,
+    keys.EXCEPTION_TYPE,
+)
+_KEY_SECRET: Final = 1
+
+
+class MapColumn:
+    """Builds one map column; with ``capture=True`` also the :data:`CAPTURED_KEYS` columns."""
+
+    __slots__ = ("_captured", "capture", "keys", "offsets", "scrubber", "values")
+
+    def __init__(self, scrubber: IngestScrubber, *, capture: bool = False) -> None:
+        self.keys: list[str] = []
+        self.values: list[str] = []
+        self.offsets: list[int] = [0]
+        self.scrubber = scrubber
+        self.capture = capture
+        self._captured: dict[str, pa.Array] = {}
+
+    def add(self, attributes: Any) -> None:
+        """Append one map from a repeated ``KeyValue`` field."""
+        keys_append = self.keys.append
+        values_append = self.values.append
+        for kv in attributes:
+            value = kv.value
+            text = value.string_value
+            if not text and value.WhichOneof("value") != "string_value":
+                text = any_text(value)
+            keys_append(kv.key)
+            values_append(text)
+        self.offsets.append(len(self.keys))
+
+    def add_dict(self, mapping: dict[str, str]) -> None:
+        """Append one map from already-flattened string pairs."""
+        self.keys.extend(mapping)
+        self.values.extend(mapping.values())
+        self.offsets.append(len(self.keys))
+
+    def array(self) -> pa.Array:
+        """The scrubbed maps (and, with ``capture``, the captured columns, see :meth:`captured`)."""
+        offsets = pa.array(self.offsets, pa.int32())
+        keys_array = pa.array(self.keys, pa.string())
+        values = pa.array(self.values, pa.string())
+        if _has_repeated_keys(offsets, keys_array):
+            offsets, keys_array, values = _dedupe(self.offsets, self.keys, self.values)
+        values = _scrubbed(self.scrubber, keys_array, values)
+        if self.capture:
+            self._captured = _capture(offsets, keys_array, values, len(self.offsets) - 1)
+        return pa.MapArray.from_arrays(offsets, keys_array, values)
+
+    def captured(self) -> dict[str, pa.Array]:
+        """Per captured key, its value in each row (null where absent); after :meth:`array`."""
+        return self._captured
+
+
+def _has_repeated_keys(offsets: pa.Array, keys_array: pa.Array) -> bool:
+    """Whether some map repeats a key: distinct (row, key) pairs counted, vectorised."""
+    if len(keys_array) < 2:
+        return False
+    encoded = pc.dictionary_encode(keys_array).indices
+    rows = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys_array))
+    width = pa.scalar(len(keys_array) + 1, pa.int64())
+    pairs = pc.add(pc.multiply(pc.cast(rows, pa.int64()), width), pc.cast(encoded, pa.int64()))
+    return bool(pc.count_distinct(pairs).as_py() != len(keys_array))
+
+
+def _dedupe(offsets: list[int], keys_list: list[str], values: list[str]) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Collapse repeated keys within each map, keeping the last value (as a dict would)."""
+    out_offsets = [0]
+    out_keys: list[str] = []
+    out_values: list[str] = []
+    for start, end in itertools.pairwise(offsets):
+        row = dict(zip(keys_list[start:end], values[start:end], strict=True))
+        out_keys.extend(row)
+        out_values.extend(row.values())
+        out_offsets.append(len(out_keys))
+    return pa.array(out_offsets, pa.int32()), pa.array(out_keys, pa.string()), pa.array(out_values, pa.string())
+
+
+def _scrubbed(scrubber: IngestScrubber, keys_array: pa.Array, values: pa.Array) -> pa.Array:
+    if not len(keys_array):
+        return values
+    kinds: dict[int, list[str]] = {}
+    for key in pc.unique(keys_array).to_pylist():
+        kinds.setdefault(scrubber.key_kind(key), []).append(key)
+    secret = kinds.get(_KEY_SECRET)
+    if secret:
+        blank = pc.and_(pc.is_in(keys_array, pa.array(secret, pa.string())), pc.not_equal(values, ""))
+        values = pc.if_else(blank, pa.scalar(scrubber.key_marker, pa.string()), values)
+    scanned = kinds.get(KEY_SCAN)
+    if scanned:
+        under_scan = pc.is_in(keys_array, pa.array(scanned, pa.string()))
+        changed = {}
+        for text in pc.unique(pc.filter(values, under_scan)).to_pylist():
+            cleaned = scrubber.text(text)
+            if cleaned != text:
+                changed[text] = cleaned
+        if changed:
+            position = pc.index_in(values, value_set=pa.array(list(changed), pa.string()))
+            replaced = pc.take(pa.array(list(changed.values()), pa.string()), position)
+            values = pc.if_else(pc.and_(under_scan, pc.is_valid(position)), replaced, values)
+    return values
+
+
+def _capture(offsets: pa.Array, keys_array: pa.Array, values: pa.Array, rows: int) -> dict[str, pa.Array]:
+    nulls = pa.nulls(rows, pa.string())
+    present = set(pc.unique(keys_array).to_pylist()) if len(keys_array) else set()
+    wanted = [k for k in CAPTURED_KEYS if k in present]
+    if not wanted:
+        return dict.fromkeys(CAPTURED_KEYS, nulls)
+    parents = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys_array))
+    row_ids = pa.array(range(rows), pa.int64())
+    captured = dict.fromkeys(CAPTURED_KEYS, nulls)
+    for key in wanted:
+        here = pc.equal(keys_array, key)
+        # Keys are unique within a map, so each row has at most one position.
+        position = pc.index_in(row_ids, value_set=pc.filter(parents, here))
+        captured[key] = pc.take(pc.filter(values, here), position)
+    return captured
+
+
+def scrubbed_texts(scrubber: IngestScrubber, texts: list[str]) -> pa.Array:
+    """A string column with every distinct value scrubbed once (names, messages, bodies)."""
+    values = pa.array(texts, pa.string())
+    if not len(values):
+        return values
+    changed = {}
+    for text in pc.unique(values).to_pylist():
+        cleaned = scrubber.text(text)
+        if cleaned != text:
+            changed[text] = cleaned
+    if not changed:
+        return values
+    position = pc.index_in(values, value_set=pa.array(list(changed), pa.string()))
+    return pc.coalesce(pc.take(pa.array(list(changed.values()), pa.string()), position), values)
+
+
+def enum_names(codes: list[int], names: tuple[str, ...]) -> pa.Array:
+    """Enum numbers as the exporter's names; a number outside ``names`` stays a number."""
+    numbers = pa.array(codes, pa.int32())
+    known = pc.and_(pc.greater_equal(numbers, 0), pc.less(numbers, len(names)))
+    named = pc.take(pa.array(names, pa.string()), pc.if_else(known, numbers, 0))
+    return pc.if_else(known, named, pc.cast(numbers, pa.string()))
