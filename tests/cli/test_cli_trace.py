@@ -90,6 +90,31 @@ def test_text_output_is_a_timeline_without_colour_off_a_terminal(store: Any) -> 
     assert all("█" in line for line in bars)
 
 
+def test_a_terminal_gets_colour_with_failures_in_red(store: Any) -> None:
+    result = CliRunner().invoke(main, ["--db", store.path, "trace", "--event-id", store.sample_failing_event_id],
+                                color=True)
+    assert result.exit_code == 0, result.stderr
+    red = [line for line in result.stdout.splitlines() if line.startswith("\x1b[31m")]
+    assert any("live.event" in line for line in red)
+    assert any("ERROR" in line for line in red)
+    assert not any("render.diff" in line for line in red)
+
+
+def test_a_session_lists_its_traces_failures_first(store: Any) -> None:
+    result = run("--db", store.path, "trace", "--session-id", store.sample_failing_session_id)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "session id covers" in line)
+    listed = [line for line in lines[start + 1:] if line.strip()]
+    failed = [bool(line.rstrip().endswith(("Error", "KeyError"))) for line in listed]
+    assert failed[0]
+    assert failed == sorted(failed, reverse=True)
+    assert listed[0].lstrip().startswith("▶")
+    assert sum("▶" in line for line in listed) == 1
+    times = [line.replace("▶", "").split()[0] for line in listed]
+    assert all("T" in t and t.endswith("Z") for t in times)
+
+
 def test_html_output_is_written_to_a_file(store: Any, tmp_path: Path) -> None:
     target = tmp_path / "trace.html"
     result = run("--db", store.path, "trace", "--event-id", store.sample_failing_event_id, "--format", "html",

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Final
 
 import click
 
+from liveobs.correlator._traceresult import iso_from_ns
+
 if TYPE_CHECKING:
     from liveobs.correlator import Incident, SessionEvent, TraceResult
 
@@ -105,7 +107,7 @@ def _timeline(result: TraceResult) -> list[str]:
 
 
 def _session_line(event: SessionEvent, *, absolute: bool = False) -> str:
-    when = f"{event.time_unix_nano}" if absolute else f"{event.offset_ms:>12.1f} ms"
+    when = iso_from_ns(event.time_unix_nano) if absolute else f"{event.offset_ms:>12.1f} ms"
     what = event.event_name or ("page render" if event.kind == "page" else event.kind)
     ident = event.event_id or event.request_id or event.trace_id
     mark = "▶" if event.position == "this" else " "

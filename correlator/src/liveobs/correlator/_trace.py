@@ -222,9 +222,13 @@ class _Lookup:
         if not rows:
             raise NotFoundError(f"no trace carries {label} {self.value}")
         ranked = _failures_first(rows)
+        chosen, at = ranked[0][0], int(ranked[0][1])
         if len(rows) > 1 or self.kind == "session_id":
-            self.candidates = [_candidate(r) for r in ranked[:MAX_CANDIDATES]]
-        return str(ranked[0][0])
+            self.candidates = [
+                _with_offset(_candidate(r, "this" if r[0] == chosen else ("before" if r[1] < at else "after")), at)
+                for r in ranked[:MAX_CANDIDATES]
+            ]
+        return str(chosen)
 
     def _resolve_event(self, label: str) -> str:
         self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [self.value]).fetchall()
