@@ -111,6 +111,7 @@ def answers(store: liveobs.correlator.Store, sent: Sent) -> dict[str, dict[str, 
         "event": store.trace(event_id=sent.event_id).to_dict(),
         "request": store.trace(request_id=sent.request_id).to_dict(),
         "trace": store.trace(trace_id=sent.trace_id).to_dict(),
+        "session": store.trace(session_id=sent.session_id).to_dict(),
     }
 
 
@@ -133,6 +134,8 @@ def test_both_paths_resolve_a_failing_event_the_same_while_data_keeps_arriving(c
             assert isinstance(store, RemoteStore)
             remote = answers(store, sent)
             remote_incidents = [i.to_dict() for i in store.incidents()]
+            assert [i.to_dict() for i in store.incidents(since="1h", release="3.1.0")] == remote_incidents
+            assert store.incidents(release="0.0.1") == []
         cli = CliRunner().invoke(main, ["--db", str(collector.db), "trace", "--event-id", sent.event_id, "--json"])
     finally:
         stop.set()
@@ -162,6 +165,9 @@ def test_both_paths_resolve_a_failing_event_the_same_while_data_keeps_arriving(c
         assert isinstance(store, LocalStore)
         assert answers(store, sent) == remote
         assert [i.to_dict() for i in store.incidents()] == remote_incidents
+        assert [i.to_dict() for i in store.incidents(since="1h", release="3.1.0")] == remote_incidents
+    assert remote["session"]["candidates"][0]["error_class"] == "KeyError"
+    assert [c["kind"] for c in remote["session"]["candidates"]] == ["event", "page"]
 
 
 def test_a_not_found_id_is_a_404_through_the_collector_and_exit_1_in_the_cli(collector: Any) -> None:
