@@ -37,7 +37,7 @@ from liveobs.sdk._dropped import (
     CountingSpanExporter,
     DropCounter,
 )
-from liveobs.sdk._logbridge import BRIDGE_SCOPE, LogBridge
+from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider, LogBridge
 from liveobs.sdk._processors import liveobs_processors
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
 
@@ -257,15 +257,19 @@ def _build(
             CountingBatchSpanProcessor(redacting, drops)
             if batch else SimpleSpanProcessor(CountingSpanExporter(redacting, drops))
         )
-    logger_provider = LoggerProvider(resource=resource)
+    logger_provider = BridgedLoggerProvider(resource=resource)
     if log_exporter is not None:
         logger_provider.add_log_record_processor(
             RedactingLogRecordProcessor(scrubber, skip_scopes=frozenset({BRIDGE_SCOPE}))
         )
-        logger_provider.add_log_record_processor(
-            CountingBatchLogRecordProcessor(log_exporter, drops)
-            if batch else SimpleLogRecordProcessor(CountingLogExporter(log_exporter, drops))
-        )
+        if batch:
+            batching = CountingBatchLogRecordProcessor(log_exporter, drops)
+            logger_provider.add_log_record_processor(batching)
+            sink = batching.direct_sink()
+            if sink is not None:  # the bridge's records are scrubbed: they may skip the redacting processor
+                logger_provider.feed_directly(sink)
+        else:
+            logger_provider.add_log_record_processor(SimpleLogRecordProcessor(CountingLogExporter(log_exporter, drops)))
     return Telemetry(
         service_name=service_name,
         service_version=service_version,

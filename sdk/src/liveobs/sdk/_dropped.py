@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -110,6 +110,20 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         if _queue_full(self):
             self._drops.add(LOGS)
         super().on_emit(log_record)
+
+    def direct_sink(self) -> Callable[[ReadableLogRecord], None] | None:
+        """Where a finished record can be queued without ``on_emit``'s copy, counted alike; ``None`` if unknown."""
+        batch = getattr(self, "_batch_processor", None)
+        if batch is None or not callable(getattr(batch, "emit", None)):
+            return None
+        emit = batch.emit
+
+        def queue(record: ReadableLogRecord) -> None:
+            if _queue_full(self):
+                self._drops.add(LOGS)
+            emit(record)
+
+        return queue
 
 
 def _export_counted(exporter: Any, batch: Sequence[Any], counter: DropCounter, signal: str) -> Any:

@@ -4,16 +4,26 @@
 ``LogRecord`` (body, severity, attributes, trace context of the current span,
 optional ``EventName``) and hands the event dict on unchanged, so a renderer
 after it still writes JSON lines for apps that ship files.
+
+Under the pipeline :func:`liveobs.sdk.configure` builds (a
+:class:`BridgedLoggerProvider` whose only processors are its own, batching),
+the bridge hands the finished record straight to the batch queue: the SDK's
+``Logger.emit`` would validate the attributes the bridge just built, and its
+batch processor would copy the record it just made. Once anybody adds a
+processor, every record takes the ordinary ``Logger.emit`` path again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
-from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber, get_logger_provider
+from opentelemetry._logs import Logger, LoggerProvider, LogRecord, SeverityNumber, get_logger_provider
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord
 
 from liveobs.conventions import keys
 from liveobs.sdk._redact import FastScrubber
@@ -36,6 +46,33 @@ _NOT_ATTRIBUTES: Final = frozenset(
     {"event", "level", "timestamp", keys.LOG_TRACE_ID, keys.LOG_SPAN_ID, keys.LOG_TRACE_FLAGS, keys.LOG_EVENT_NAME}
 )
 _SCALARS: Final = (str, bool, int, float)
+_SCALAR_TYPES: Final = frozenset(_SCALARS)
+_EMPTY_CONTEXT: Final = Context()
+_INFO: Final = (SeverityNumber.INFO, "INFO")
+_time_ns = time.time_ns
+_get_current = otel_context.get_current
+
+
+class BridgedLoggerProvider(SdkLoggerProvider):
+    """A LoggerProvider that can tell the bridge where its one batch queue is.
+
+    ``direct`` is set by :func:`liveobs.sdk.configure` once its own processors
+    are in place, and cleared for good when any other processor is added.
+    """
+
+    def __init__(self, *args: Any, limits: LogRecordLimits | None = None, **kwargs: Any) -> None:
+        self.limits = limits or LogRecordLimits()
+        super().__init__(*args, log_record_limits=self.limits, **kwargs)
+        self.direct: Callable[[ReadableLogRecord], None] | None = None
+
+    def add_log_record_processor(self, log_record_processor: LogRecordProcessor) -> None:
+        self.direct = None
+        super().add_log_record_processor(log_record_processor)
+
+    def feed_directly(self, sink: Callable[[ReadableLogRecord], None]) -> None:
+        """Let the bridge put its records on ``sink`` while the limits leave them unchanged."""
+        if self.limits.max_log_record_attribute_length is None:
+            self.direct = sink
 
 
 def _attribute(value: Any) -> Any:
@@ -74,22 +111,45 @@ class LogBridge:
     def __call__(
         self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        attributes = {k: _attribute(v) for k, v in event_dict.items() if k not in _NOT_ATTRIBUTES and v is not None}
+        scalar = _SCALAR_TYPES
+        attributes: dict[str, Any] = {
+            k: v if v.__class__ in scalar else _attribute(v)
+            for k, v in event_dict.items() if v is not None and k not in _NOT_ATTRIBUTES
+        }
         body = event_dict.get("event")
-        if body is not None and not isinstance(body, str):
+        if body is not None and body.__class__ is not str:
             body = repr(body)
         if self._scrub is not None:
             attributes = self._scrub.mapping(attributes)
             body = self._scrub.text(body) if body is not None else None
-        severity, text = _SEVERITY.get(str(event_dict.get("level", method_name)).lower(), (SeverityNumber.INFO, "INFO"))
+        level = event_dict.get("level", method_name)
+        known = _SEVERITY.get(level) if level.__class__ is str else None
+        severity, text = known if known is not None else _SEVERITY.get(str(level).lower(), _INFO)
         event_name = event_dict.get(keys.LOG_EVENT_NAME)
-        self._get_logger().emit(
-            timestamp=time.time_ns(),
-            context=otel_context.get_current(),
+        if event_name.__class__ is not str:
+            event_name = None
+        otel_logger = self._get_logger()
+        provider = self._provider or get_logger_provider()
+        now = _time_ns()
+        direct = provider.direct if isinstance(provider, BridgedLoggerProvider) else None
+        if direct is not None and isinstance(provider, BridgedLoggerProvider) \
+                and len(attributes) <= (provider.limits.max_log_record_attributes or 0) \
+                and otel_logger._is_enabled():  # type: ignore[attr-defined]
+            record = LogRecord(
+                timestamp=now, observed_timestamp=now, context=_get_current(), severity_number=severity,
+                severity_text=text, body=body, attributes=attributes, event_name=event_name,
+            )
+            record.context = _EMPTY_CONTEXT  # the queue keeps no reference to the app's context
+            direct(ReadableLogRecord(record, otel_logger.resource,  # type: ignore[attr-defined]
+                                     otel_logger.instrumentation_scope, provider.limits))  # type: ignore[attr-defined]
+            return event_dict
+        otel_logger.emit(
+            timestamp=now,
+            context=_get_current(),
             severity_number=severity,
             severity_text=text,
             body=body,
             attributes=attributes,
-            event_name=event_name if isinstance(event_name, str) else None,
+            event_name=event_name,
         )
         return event_dict
