@@ -27,6 +27,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy $(SRC)
+	MYPYPATH=examples/kukulkan $(BIN)/mypy -p kukulkan
 
 ## test: lint, type-check and run every test
 test: install browser lint typecheck

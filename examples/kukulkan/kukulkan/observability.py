@@ -16,7 +16,6 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from kukulkan.sessions import KeyRing
-from liveobs.conventions import evidence
 from liveobs.sdk import (
     CheckResult,
     Health,
@@ -32,7 +31,6 @@ from liveobs.sdk import (
     record_key_custody,
     record_rate_limit,
     record_scope,
-    record_security,
     record_session_key,
     record_upload_scan,
     script_tag,
@@ -120,15 +118,7 @@ def rate_limit(allowed: bool, *, policy: str, per_minute: float) -> None:
 
 def upload_scanned(clean: bool, scanner: str, size: int, threat: str | None, duration_ms: float) -> None:
     """The scan verdict and what we did with the file (an infected one is always refused)."""
-    if clean:
-        record_upload_scan(True, scanner=scanner, size_bytes=size)
-    else:
-        # The security gate also wants the decision taken on an infected file, which
-        # record_upload_scan does not take; the building block records both.
-        record_security(evidence.CHECK_UPLOAD_SCAN, evidence.OUTCOME_INFECTED, {
-            evidence.UPLOAD_SCANNER: scanner, evidence.OBSERVED_BYTES: size,
-            evidence.UPLOAD_THREAT: threat or "unknown", evidence.SECURITY_DECISION: evidence.OUTCOME_REFUSED,
-        })
+    record_upload_scan(clean, scanner=scanner, size_bytes=size, threat=threat or "unknown", accepted=clean)
     perf_recorder().upload(size, duration_ms)
 
 
