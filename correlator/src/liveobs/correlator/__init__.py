@@ -4,6 +4,7 @@ from liveobs.correlator import gates  # the release gates; registers the "check"
 from liveobs.correlator._auth import load_token
 from liveobs.correlator._collector import Collector, discovery_path, read_discovery
 from liveobs.correlator._incidents import Incident
+from liveobs.correlator._ingest import FileReport, IngestError, ingest_files
 from liveobs.correlator._readapi import NotFoundError, ReadRequestError
 from liveobs.correlator._remote import RemoteStore
 from liveobs.correlator._render_html import render_html
@@ -24,7 +25,9 @@ __all__: list[str] = [
     "AmbiguousIdError",
     "Collector",
     "ErrorOccurrence",
+    "FileReport",
     "Incident",
+    "IngestError",
     "LocalStore",
     "LogLine",
     "NotFoundError",
@@ -42,6 +45,7 @@ __all__: list[str] = [
     "Writer",
     "discovery_path",
     "gates",
+    "ingest_files",
     "load_token",
     "open",
     "read_discovery",
