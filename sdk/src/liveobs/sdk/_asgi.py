@@ -12,6 +12,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 from liveobs.conventions import TraceParent, keys, parse_traceparent, valid_id, valid_route
 from liveobs.sdk._redact import FastScrubber
+from liveobs.sdk._span import link
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -110,7 +111,7 @@ def parent_and_links(
     remote = remote_span_context(parent)
     if trusted:
         return trace.set_span_in_context(NonRecordingSpan(remote), Context()), links
-    return Context(), [*links, Link(remote, _UNTRUSTED)]
+    return Context(), [*links, link(remote, _UNTRUSTED)]
 
 
 class ReconnectTracker:

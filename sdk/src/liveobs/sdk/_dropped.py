@@ -9,6 +9,7 @@ log line.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -77,13 +78,42 @@ class DropCounter:
         )
 
 
-def _queue_full(processor: Any) -> bool:
-    # The SDK's shared BatchProcessor keeps a bounded deque; a full one drops
-    # the oldest item on the next append without telling the caller.
+class _CountingQueue(collections.deque[Any]):
+    """The batch processor's bounded queue, counting each item a full queue pushes out.
+
+    The SDK's ``BatchProcessor`` appends to a bounded deque, which silently
+    drops the oldest item when full; its worker pops from the other end on
+    another thread. The check and the append share a lock with ``pop`` so each
+    count is exact.
+    """
+
+    def __init__(self, items: Iterable[Any], maxlen: int | None, on_drop: Callable[[], None]) -> None:
+        super().__init__(items, maxlen)
+        self._lock = threading.Lock()
+        self._on_drop = on_drop
+
+    def appendleft(self, item: Any) -> None:
+        with self._lock:
+            full = len(self) == self.maxlen
+            super().appendleft(item)
+        if full:
+            self._on_drop()
+
+    def pop(self) -> Any:  # type: ignore[override]  # deque.pop takes no index
+        with self._lock:
+            return super().pop()
+
+
+def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[[], bool]:
+    """Make the processor's queue count its drops; returns the fallback check when that is impossible."""
     inner = getattr(processor, "_batch_processor", None)
     queue = getattr(inner, "_queue", None)
+    if isinstance(queue, collections.deque) and queue.maxlen is not None:
+        inner._queue = _CountingQueue(queue, queue.maxlen, lambda: counter.add(signal))  # type: ignore[union-attr]
+        return lambda: False
     limit = getattr(inner, "_max_queue_size", None)
-    return queue is not None and limit is not None and len(queue) >= limit
+    # An SDK without that queue: count when the queue looks full before the append.
+    return lambda: queue is not None and limit is not None and len(queue) >= limit
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
@@ -92,9 +122,10 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, counter: DropCounter, **kwargs: Any) -> None:
         super().__init__(CountingSpanExporter(exporter, counter), **kwargs)
         self._drops = counter
+        self._full = _count_drops(self, counter, SPANS)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if _queue_full(self):
+        if self._full():
             self._drops.add(SPANS)
         super().on_end(span)
 
@@ -105,9 +136,10 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
     def __init__(self, exporter: LogRecordExporter, counter: DropCounter, **kwargs: Any) -> None:
         super().__init__(CountingLogExporter(exporter, counter), **kwargs)
         self._drops = counter
+        self._full = _count_drops(self, counter, LOGS)
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        if _queue_full(self):
+        if self._full():
             self._drops.add(LOGS)
         super().on_emit(log_record)
 
@@ -117,9 +149,10 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         if batch is None or not callable(getattr(batch, "emit", None)):
             return None
         emit = batch.emit
+        full = self._full
 
         def queue(record: ReadableLogRecord) -> None:
-            if _queue_full(self):
+            if full():
                 self._drops.add(LOGS)
             emit(record)
 

@@ -25,6 +25,7 @@ from liveobs.sdk._asgi import Message, Scope, accept_id, header, method_of, pare
 from liveobs.sdk._configure import current_telemetry
 from liveobs.sdk._context import _SCOPE, LiveIds, current_ids, reset_ids, set_ids
 from liveobs.sdk._live import record_failure
+from liveobs.sdk._span import start_span
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -55,7 +56,7 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
     if session_id:
         attributes[keys.SESSION_ID] = session_id
     start = time.perf_counter_ns()
-    span = tel.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes, links=links)
+    span = start_span(tel.tracer, method, context=parent, kind=SpanKind.SERVER, attributes=attributes, links=links)
     ids_token = set_ids(LiveIds(session_id=session_id, request_id=request_id))
     scope_token = _SCOPE.set(scope)
     otel_token = otel_context.attach(trace.set_span_in_context(span, parent))

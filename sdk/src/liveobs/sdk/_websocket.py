@@ -49,6 +49,7 @@ from liveobs.sdk._asgi import Message, Scope, accept_id, header, parent_and_link
 from liveobs.sdk._configure import Telemetry
 from liveobs.sdk._context import LiveIds, reset_ids, set_ids
 from liveobs.sdk._live import EventRecorder, connection_link_to, record_failure
+from liveobs.sdk._span import start_span
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -88,8 +89,8 @@ class Connection:
         attrs: dict[str, Any] = {keys.CONNECTION_ID: self.connection_id, keys.REQUEST_ID: self.request_id}
         if self.session_id:
             attrs[keys.SESSION_ID] = self.session_id
-        self.span = self.tel.tracer.start_span(
-            "live.connection", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, links=links
+        self.span = start_span(
+            self.tel.tracer, "live.connection", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, links=links
         )
         self._note_reconnect()
         ids_token = set_ids(self._ids())
