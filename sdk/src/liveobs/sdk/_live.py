@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +43,26 @@ ERROR_CODE_INTERNAL: Final = "internal"
 _RECORDERS: Final[contextvars.ContextVar[EventRecorder | None]] = contextvars.ContextVar(
     "liveobs_event", default=None
 )
+
+
+# The sizes are on the event span already: recorded without an exemplar, so without a trace lookup.
+_NO_TRACE: Final = otel_context.Context()
+# Ids that JSON carries as they are (no quote, backslash or control character to escape).
+_PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_DIMENSIONS: dict[tuple[str | None, str | None, str | None], dict[str, str]] = {}
+
+
+def _dimensions(name: str | None, route: str | None, error: str | None) -> dict[str, str]:
+    """The event duration's attributes, one shared dict per combination (a bounded set)."""
+    hit = _DIMENSIONS.get((name, route, error))
+    if hit is None:
+        hit = {keys.EVENT_NAME: name or "", keys.ROUTE_ID: route or ""}
+        if error:
+            hit[keys.ERROR_TYPE] = error
+        if len(_DIMENSIONS) >= 4096:
+            _DIMENSIONS.clear()
+        _DIMENSIONS[(name, route, error)] = hit
+    return hit
 
 
 def connection_link_to(connection: Span) -> Link:
@@ -138,14 +160,9 @@ class EventRecorder:
     def reply(self, patch_bytes: int | None = None, compressed_bytes: int | None = None) -> dict[str, Any]:
         """The ``lo`` object of the reply; records the patch sizes."""
         self.replied = True
-        ctx = self.span.get_span_context()
         if patch_bytes is not None:
-            self.span.set_attribute(keys.PATCH_BYTES, patch_bytes)
-            inst = self.telemetry.instruments
-            inst.patch_size.record(patch_bytes)
-            if compressed_bytes is not None:
-                self.span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
-                inst.patch_compressed_size.record(compressed_bytes)
+            self.reply_sizes(patch_bytes, compressed_bytes)
+        ctx = self.span.get_span_context()
         wire: dict[str, Any] = {
             "event_id": self.event_id, "ok": True, "trace_id": f"{ctx.trace_id:032x}",
             "span_id": f"{ctx.span_id:016x}", "server_time": time.time_ns() / 1e6,
@@ -153,6 +170,27 @@ class EventRecorder:
         if patch_bytes is not None:
             wire["patch_bytes"] = patch_bytes
         return wire  # the shape of LiveReply.to_wire(), built without the intermediate object
+
+    def reply_json(self, patch_bytes: int, compressed_bytes: int | None) -> str:
+        """:meth:`reply` as compact JSON text, written directly when the event id needs no escaping."""
+        if not _PLAIN_ID.fullmatch(self.event_id):
+            return json.dumps(self.reply(patch_bytes, compressed_bytes), separators=(",", ":"))
+        self.reply_sizes(patch_bytes, compressed_bytes)
+        ctx = self.span.get_span_context()
+        return (
+            f'{{"event_id":"{self.event_id}","ok":true,"trace_id":"{ctx.trace_id:032x}",'
+            f'"span_id":"{ctx.span_id:016x}","server_time":{time.time_ns() / 1e6!r},"patch_bytes":{patch_bytes}}}'
+        )
+
+    def reply_sizes(self, patch_bytes: int, compressed_bytes: int | None) -> None:
+        """Mark the event answered and record the patch sizes, without building the ``lo`` object."""
+        self.replied = True
+        self.span.set_attribute(keys.PATCH_BYTES, patch_bytes)
+        inst = self.telemetry.instruments
+        inst.patch_size.record(patch_bytes, None, _NO_TRACE)
+        if compressed_bytes is not None:
+            self.span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+            inst.patch_compressed_size.record(compressed_bytes, None, _NO_TRACE)
 
     def fail(self, exc: BaseException) -> dict[str, Any]:
         """Record ``exc`` and return the error reply's ``lo`` object: class and code only."""
@@ -172,10 +210,9 @@ class EventRecorder:
             return
         end = time.time_ns()
         self.span.end(end_time=end)
-        metric_attrs = {keys.EVENT_NAME: self.name or "", keys.ROUTE_ID: self.ids.route_id or ""}
-        if self.error_class:
-            metric_attrs[keys.ERROR_TYPE] = self.error_class
-        self.telemetry.instruments.event_duration.record((end - self.started_ns) / 1e6, metric_attrs)
+        self.telemetry.instruments.event_duration.record(
+            (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class)
+        )
         if self._rec_token is not None:
             try:
                 _RECORDERS.reset(self._rec_token)

@@ -239,9 +239,8 @@ class Connection:
         text = message.get("text")
         if text is None:
             data = message.get("bytes") or b""
-            pending.reply(len(data), self._compressed_size(data))
+            pending.reply_sizes(len(data), self._compressed_size(data))
             return message
-        raw = text.encode("utf-8", "surrogatepass")
         if _LO_TEXT in text:
             try:
                 decoded = json.loads(text)
@@ -253,13 +252,18 @@ class Connection:
                     return message  # a push for another event, not this reply
                 pending.replied = True
                 return message  # the app wrote the reply object itself
-        lo = pending.reply(len(raw), self._compressed_size(raw))
+        raw = text.encode("utf-8", "surrogatepass")
+        compressed = self._compressed_size(raw)
         body = text.rstrip()
         if not (body.startswith("{") and body.endswith("}")):
+            pending.reply_sizes(len(raw), compressed)
             return message
-        joiner = "" if body[1:-1].strip() == "" else ","
-        spliced = f'{body[:-1]}{joiner}"{keys.ENVELOPE_KEY}":{json.dumps(lo, separators=(",", ":"))}}}'
-        return {**message, "text": spliced}
+        lo = pending.reply_json(len(raw), compressed)
+        i = len(body) - 2
+        while i > 0 and body[i] in " \t\r\n":
+            i -= 1
+        joiner = "" if i <= 0 else ","
+        return {**message, "text": f'{body[:-1]}{joiner}"{keys.ENVELOPE_KEY}":{lo}}}'}
 
     async def _app_failed(self, exc: Exception) -> None:
         pending = self.pending
