@@ -221,7 +221,7 @@ def test_an_unknown_id_is_not_found(con: Any, kind: str) -> None:
 
 
 def test_an_unknown_trace_id_is_not_found(con: Any) -> None:
-    with pytest.raises(NotFoundError, match="no spans of trace"):
+    with pytest.raises(NotFoundError, match="no spans or logs of trace"):
         trace(con, trace_id=uuid.uuid4().hex)
 
 
@@ -261,6 +261,25 @@ def add_span(
             "ON CONFLICT (TraceId) DO NOTHING",
             [trace_id, ts, ts + duration_ns],
         )
+
+
+def add_log(
+    con: duckdb.DuckDBPyConnection, trace_id: str, body: str, attributes: dict[str, str], *,
+    offset_ns: int = 0, event_name: str = "", severity: str = "INFO",
+) -> None:
+    """One log record with its correlation row, as the collector writes them."""
+    ts = T0 + offset_ns
+    con.execute(
+        "INSERT INTO otel_logs (\"Timestamp\", TraceId, SpanId, SeverityText, ServiceName, Body, LogAttributes, EventName) "
+        "VALUES (make_timestamp_ns(?), ?, '', ?, 'svc', ?, ?, ?)",
+        [ts, trace_id, severity, body, attributes, event_name],
+    )
+    con.execute(
+        "INSERT INTO liveobs_correlation (\"Timestamp\", Signal, ServiceName, TraceId, SpanId, EventId, SessionId, "
+        "RequestId, EventName, ErrorType) VALUES (make_timestamp_ns(?), 'log', 'svc', ?, '', ?, ?, ?, ?, ?)",
+        [ts, trace_id, attributes.get(keys.EVENT_ID), attributes.get(keys.SESSION_ID),
+         attributes.get(keys.REQUEST_ID), event_name or None, attributes.get(keys.ERROR_TYPE)],
+    )
 
 
 @pytest.fixture
@@ -329,3 +348,42 @@ def test_the_html_page_is_self_contained_with_a_waterfall(con: Any, store: Any) 
     assert not [a for _, attrs in parser.tags for k, a in attrs.items() if k in ("src", "href")]
     assert result.trace_id in page
     assert store.sample_failing_event_id in page
+
+
+def test_a_trace_whose_spans_were_lost_is_answered_from_its_log_lines(blank: Any) -> None:
+    trace_id = uuid.uuid4().hex
+    ids = {keys.EVENT_ID: "ev-4", keys.SESSION_ID: "s-4", keys.REQUEST_ID: "r-4"}
+    add_log(blank, trace_id, "live event received", ids)
+    add_log(blank, trace_id, "live event failed", {**ids, keys.ERROR_TYPE: "OSError"}, offset_ns=7_000_000,
+            severity="ERROR")
+    for result in (trace(blank, event_id="ev-4"), trace(blank, trace_id=trace_id)):
+        assert result.spans == ()
+        assert [line.body for line in result.logs] == ["live event received", "live event failed"]
+        assert [line.offset_ms for line in result.logs] == [0.0, 7.0]
+        assert (result.event_id, result.session_id, result.request_id) == ("ev-4", "s-4", "r-4")
+        assert result.duration_ms == 7.0
+
+
+def test_an_event_known_only_from_the_browser_is_answered_with_its_reports(blank: Any) -> None:
+    ids = {keys.EVENT_ID: "ev-5", keys.SESSION_ID: "s-5", keys.ERROR_TYPE: "reply_timeout"}
+    add_log(blank, "", "browser.action", {keys.EVENT_ID: "ev-5", keys.SESSION_ID: "s-5"},
+            event_name=keys.BROWSER_ACTION_EVENT)
+    add_log(blank, "", "Something went wrong", ids, offset_ns=2_000_000, event_name=keys.BROWSER_ERROR_EVENT,
+            severity="ERROR")
+    for event_id, error_class in (("ev-5", "reply_timeout"), (None, "Unrelated")):
+        blank.execute(
+            "INSERT INTO liveobs_errors (\"Timestamp\", Source, ErrorType, Fingerprint, TraceId, SpanId, EventId) "
+            "VALUES (make_timestamp_ns(?), 'browser', ?, ?, '', '', ?)",
+            [T0 + 2_000_000, error_class, f"fp-{error_class}", event_id],
+        )
+    result = trace(blank, event_id="ev-5")
+    assert (result.trace_id, result.spans, result.logs) == ("", (), ())
+    assert (result.error_class, result.error_fingerprint) == ("reply_timeout", "fp-reply_timeout")
+    assert [e.error_class for e in result.errors] == ["reply_timeout"]
+    assert result.browser_action is not None
+    assert [b.body for b in result.browser_errors] == ["Something went wrong"]
+    assert result.browser_errors[0].offset_ms == 2.0
+    assert result.session_id == "s-5"
+    page = render_html(result)
+    assert page.count("<circle") == 2
+    assert "<rect" not in page

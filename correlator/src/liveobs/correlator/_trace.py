@@ -93,6 +93,11 @@ _TRACE_BOUNDS_SCAN: Final = """
 SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp") + Duration) FROM otel_traces WHERE TraceId = ?
 """
 
+# Last fallback, for a trace whose spans never arrived: its correlated log lines. shape: (start_ns, end_ns)
+_LOG_BOUNDS: Final = """
+SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp")) FROM liveobs_correlation WHERE TraceId = ?
+"""
+
 # shape: (ts_ns, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
 #         StatusMessage, SpanAttributes, Events, ResourceAttributes)
 _SPANS: Final = """
@@ -244,37 +249,49 @@ class _Lookup:
             raise AmbiguousIdError(f"{label} {self.value} names {len(traces)} traces: {listed}; pass --trace-id")
         if traces:
             return next(iter(traces))
-        # Only logs carry it (e.g. a browser report whose server trace never arrived).
+        # No span carries it (its spans were lost, or only the browser reported it): answer
+        # with the log lines' trace, or with the browser reports alone.
         logged = [r[2] for r in sorted(self.event_rows) if r[2]]
-        if logged:
-            return str(logged[0])
-        raise NotFoundError(f"{label} {self.value} is known only from browser reports with no trace")
+        return str(logged[0]) if logged else ""
 
     # --- the trace ----------------------------------------------------------------
-    def _bounds(self, trace_id: str) -> tuple[int, int]:
+    def _bounds(self, trace_id: str) -> tuple[int, int] | None:
+        if not trace_id:
+            return None
         row = self.cur.execute(_TRACE_BOUNDS, [trace_id]).fetchone()
         if row is None or row[0] is None:
             row = self.cur.execute(_TRACE_BOUNDS_SCAN, [trace_id]).fetchone()
         if row is None or row[0] is None:
-            raise NotFoundError(f"no spans of trace {trace_id} in the store")
+            row = self.cur.execute(_LOG_BOUNDS, [trace_id]).fetchone()
+        if row is None or row[0] is None:
+            return None
         return int(row[0]), int(row[1])
 
     def _build(self, trace_id: str) -> TraceResult:
-        lo, hi = self._bounds(trace_id)
-        span_rows = self.cur.execute(_SPANS, [trace_id, lo, hi]).fetchall()
-        if not span_rows:
-            raise NotFoundError(f"no spans of trace {trace_id} in the store")
-        t0 = min(int(r[0]) for r in span_rows)
-        spans = _spans(span_rows, t0)
-        root_attrs = _merged_attributes(spans)
-        resource = span_rows[0][13] or {}
-        log_rows = self.cur.execute(_LOGS, [trace_id, lo - _LOG_SLACK_NS, hi + _LOG_SLACK_NS]).fetchall()
+        bounds = self._bounds(trace_id)
+        if bounds is None and not self.event_rows:
+            raise NotFoundError(f"no spans or logs of trace {trace_id} in the store")
+        lo, hi = bounds or (min(r[0] for r in self.event_rows), max(r[0] for r in self.event_rows))
+        span_rows = self.cur.execute(_SPANS, [trace_id, lo, hi]).fetchall() if trace_id else []
+        log_rows = self.cur.execute(_LOGS, [trace_id, lo - _LOG_SLACK_NS, hi + _LOG_SLACK_NS]).fetchall() if trace_id else []
         # Browser reports that carry the trace context are shown as browser reports, not log lines.
-        logs = tuple(_log(r, t0) for r in log_rows if r[5] not in _BROWSER_EVENTS)
-        event_id = root_attrs.get(keys.EVENT_ID) or (self.value if self.kind == "event_id" else None)
+        log_rows = [r for r in log_rows if r[5] not in _BROWSER_EVENTS]
+        probe = _merged_attributes([r[9] or {} for r in span_rows] + [r[6] or {} for r in log_rows])
+        event_id = probe.get(keys.EVENT_ID) or (self.value if self.kind == "event_id" else None)
         if event_id and not self.event_rows:
             self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [event_id]).fetchall()
-        browser = self._browser(event_id, t0)
+        browser_rows = self._browser_rows(event_id)
+        starts = [int(r[0]) for r in span_rows] or [int(r[0]) for r in log_rows] or [int(r[0]) for r in browser_rows]
+        if not starts:
+            raise NotFoundError(f"no spans or logs of trace {trace_id} in the store")
+        t0 = min(starts)
+        spans = _spans(span_rows, t0)
+        logs = tuple(_log(r, t0) for r in log_rows)
+        browser = [_log(r, t0) for r in browser_rows]
+        root_attrs = _merged_attributes(
+            [s.attributes for s in sorted(spans, key=lambda s: s.depth)] + [line.attributes for line in (*logs, *browser)]
+        )
+        resource = (span_rows[0][13] if span_rows else None) or {}
         errors = self._errors(trace_id, event_id, lo, hi, t0) if _may_have_errors(spans, logs, browser, self.event_rows) else ()
         ids = {
             "session_id": root_attrs.get(keys.SESSION_ID),
@@ -284,7 +301,7 @@ class _Lookup:
         }
         error_class, fingerprint, message = _error_summary(spans, errors)
         page, around = self._context(ids["session_id"], trace_id, t0)
-        end = max(s.offset_ms + s.duration_ms for s in spans)
+        end = max([0.0, *(s.offset_ms + s.duration_ms for s in spans), *(line.offset_ms for line in logs)])
         release = resource.get(keys.SERVICE_VERSION) or next((e[6] for e in self._error_meta if e[6]), None)
         environment = resource.get(keys.DEPLOYMENT_ENVIRONMENT) or next((e[7] for e in self._error_meta if e[7]), None)
         return TraceResult(
@@ -292,7 +309,7 @@ class _Lookup:
             query=self.value,
             event_id=event_id,
             trace_id=trace_id,
-            service=spans[0].service or resource.get(keys.SERVICE_NAME),
+            service=(spans[0].service if spans else None) or resource.get(keys.SERVICE_NAME),
             release=release,
             environment=environment,
             error_class=error_class,
@@ -311,19 +328,18 @@ class _Lookup:
             **ids,
         )
 
-    def _browser(self, event_id: str | None, t0: int) -> list[LogLine]:
+    def _browser_rows(self, event_id: str | None) -> list[tuple[Any, ...]]:
         times = [r[0] for r in self.event_rows if r[1] == "log" and r[4] in _BROWSER_EVENTS]
         if not event_id or not times:
             return []
-        rows = self.cur.execute(
+        return self.cur.execute(
             _BROWSER_LOGS,
             [min(times), max(times), keys.BROWSER_ACTION_EVENT, keys.BROWSER_ERROR_EVENT, keys.EVENT_ID, event_id],
         ).fetchall()
-        return [_log(r, t0) for r in rows]
 
     def _errors(self, trace_id: str, event_id: str | None, lo: int, hi: int, t0: int) -> tuple[ErrorOccurrence, ...]:
         rows = self.cur.execute(
-            _ERRORS, [trace_id, event_id or "", lo - _ERROR_SLACK_NS, hi + _ERROR_SLACK_NS]
+            _ERRORS, [trace_id or None, event_id or None, lo - _ERROR_SLACK_NS, hi + _ERROR_SLACK_NS]
         ).fetchall()
         self._error_meta = rows
         return tuple(
@@ -431,12 +447,12 @@ def _spans(rows: list[tuple[Any, ...]], t0: int) -> tuple[Span, ...]:
     return tuple(ordered)
 
 
-def _merged_attributes(spans: tuple[Span, ...]) -> dict[str, str]:
-    """Ids from the root span first, then from any other span of the trace."""
+def _merged_attributes(attribute_maps: list[dict[str, str]]) -> dict[str, str]:
+    """The correlation ids, each from the first map that has it (root span first)."""
     merged: dict[str, str] = {}
-    for span in sorted(spans, key=lambda s: s.depth):
+    for attributes in attribute_maps:
         for key in (*keys.CORRELATION_KEYS, keys.HTTP_ROUTE):
-            value = span.attributes.get(key)
+            value = attributes.get(key)
             if value and key not in merged:
                 merged[key] = value
     return merged
