@@ -46,7 +46,8 @@ _RECORDERS: Final[contextvars.ContextVar[EventRecorder | None]] = contextvars.Co
 
 
 # The sizes are on the event span already: recorded without an exemplar, so without a trace lookup.
-_NO_TRACE: Final = otel_context.Context()
+# (An empty context would not do: the SDK reads the current one in place of an empty one.)
+_NO_TRACE: Final = otel_context.set_value("liveobs.sdk.metric", "size", otel_context.Context())
 # Ids that JSON carries as they are (no quote, backslash or control character to escape).
 _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _DIMENSIONS: dict[tuple[str | None, str | None, str | None], dict[str, str]] = {}

@@ -48,12 +48,21 @@ def add_correlation_ids(
         route = route_template(scope) if scope is not None else None
         if route is not None:
             event_dict[keys.ROUTE_ID] = route
+    global _last
     ctx = _get_current_span().get_span_context()
-    if ctx.is_valid:
-        event_dict[keys.LOG_TRACE_ID] = f"{ctx.trace_id:032x}"
-        event_dict[keys.LOG_SPAN_ID] = f"{ctx.span_id:016x}"
-        event_dict[keys.LOG_TRACE_FLAGS] = f"{ctx.trace_flags:02x}"
+    last_ctx, fields = _last
+    if ctx is not last_ctx:
+        fields = (
+            (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", f"{ctx.trace_flags:02x}") if ctx.is_valid else None
+        )
+        _last = (ctx, fields)
+    if fields is not None:
+        event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = fields
     return event_dict
+
+
+# The hex trace fields of the span context seen last: the lines of one event share them.
+_last: tuple[object, tuple[str, str, str] | None] = (None, None)
 
 
 def liveobs_processors(

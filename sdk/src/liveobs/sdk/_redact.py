@@ -56,9 +56,7 @@ class FastScrubber:
         hit = self._texts.get(text)
         if hit is not None:
             return hit
-        if self._fast and _SAFE_TEXT.fullmatch(text):
-            return text
-        out = self.scrubber.scrub_text(text)
+        out = text if self._fast and _SAFE_TEXT.fullmatch(text) else self.scrubber.scrub_text(text)
         if len(text) <= _CACHE_MAX_LENGTH:
             if len(self._texts) >= _CACHE_MAX_ITEMS:
                 self._texts.clear()
