@@ -43,11 +43,14 @@ def _clip(text: str, width: int) -> str:
 def render_trace(result: TraceResult) -> str:
     """The whole answer as text: ids, error, browser reports, timeline, session context."""
     lines: list[str] = []
-    status = (
-        click.style(f"FAILED {result.error_class}", fg="red", bold=True) if result.failed
-        else click.style("ok", fg="green")
-    )
-    lines.append(f"{click.style('trace', bold=True)} {result.trace_id}  {status}  ({result.resolved_by} {result.query})")
+    if result.failed:
+        status = click.style(f"FAILED {result.error_class}", fg="red", bold=True)
+    elif result.browser_errors:
+        status = click.style("BROWSER ERROR", fg="red", bold=True)
+    else:
+        status = click.style("ok", fg="green")
+    shown = result.trace_id or "(no server trace in the store)"
+    lines.append(f"{click.style('trace', bold=True)} {shown}  {status}  ({result.resolved_by} {result.query})")
     lines.append(_id_line("event", result.event_id))
     lines.append(_id_line("session", result.session_id))
     lines.append(_id_line("request", result.request_id))

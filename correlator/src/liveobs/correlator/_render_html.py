@@ -116,12 +116,15 @@ def _context_table(result: TraceResult) -> str:
 
 def render_fragment(result: TraceResult) -> str:
     """The trace as an HTML fragment (a notebook cell shows this)."""
-    status = (
-        f"<span class='failed'>failed: {escape(result.error_class or '')}</span>" if result.failed
-        else "<span class='ok'>ok</span>"
-    )
+    if result.failed:
+        status = f"<span class='failed'>failed: {escape(result.error_class or '')}</span>"
+    elif result.browser_errors:
+        status = "<span class='failed'>browser error</span>"
+    else:
+        status = "<span class='ok'>ok</span>"
+    shown = escape(result.trace_id) if result.trace_id else "(no server trace in the store)"
     return (
-        f"<h1>trace <code>{escape(result.trace_id)}</code> — {status}</h1>"
+        f"<h1>trace <code>{shown}</code> — {status}</h1>"
         f"{_ids_table(result)}<h2>waterfall</h2>{waterfall_svg(result)}"
         f"<h2>logs and browser reports</h2>{_logs_table(result)}"
         f"<h2>session</h2>{_context_table(result)}"
