@@ -75,8 +75,8 @@ def render_trace(result: TraceResult) -> str:
     if result.page_render or result.session_events:
         lines.append("")
         lines.append(click.style("session", bold=True))
-        shown = [result.page_render] if result.page_render else []
-        for event in (*shown, *result.session_events):
+        page = [result.page_render] if result.page_render else []
+        for event in (*page, *result.session_events):
             lines.append(_session_line(event))
     if result.candidates:
         lines.append("")
