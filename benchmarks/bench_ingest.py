@@ -116,6 +116,9 @@ def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, int, int, int]
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    health = httpx.get(f"{url}/healthz").json()["checks"]
+    busy = {k: v[0]["observedValue"] for k, v in health.items() if k in ("store:commitTime", "ingest:convertTime")}
+    print(f"  collector busy: {busy} over {elapsed:.1f} s wall, {health['store:commits'][0]['observedValue']} commits")
     peak = int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text()).group(1))  # type: ignore[union-attr]
     process.terminate()
     process.communicate(timeout=120)

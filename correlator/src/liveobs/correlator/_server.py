@@ -127,6 +127,10 @@ class CollectorApp:
             "checks": {
                 "store:commits": [{"observedValue": stats.commits, "status": status}],
                 "store:rows": [{"observedValue": stats.rows, "status": status}],
+                "store:commitTime": [{"observedValue": round(stats.commit_seconds, 3), "observedUnit": "s",
+                                      "status": status}],
+                "ingest:convertTime": [{"observedValue": round(stats.convert_seconds, 3), "observedUnit": "s",
+                                        "status": status}],
                 "ingest:buffered": [{"observedValue": self.budget.used, "observedUnit": "By", "status": status}],
                 "ingest:refused": [{"observedValue": self.refused, "status": status}],
             },

@@ -81,6 +81,7 @@ class WriterStats:
     rows: int = 0
     requests: int = 0
     commit_seconds: float = 0.0
+    convert_seconds: float = 0.0
     errors: int = 0
 
 
@@ -193,6 +194,7 @@ class Writer:
             if item is _STOP:
                 self._ready.put(_STOP)
                 return
+            started = time.perf_counter()
             try:
                 _convert(item, self._scrubber)
             except BodyError as exc:
@@ -201,6 +203,7 @@ class Writer:
             except Exception as exc:  # a converter bug must not stop the writer
                 item.done(exc)
                 continue
+            self.stats.convert_seconds += time.perf_counter() - started
             self._ready.put(item)
 
     def _commit_loop(self) -> None:
