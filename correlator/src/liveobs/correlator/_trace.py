@@ -18,6 +18,7 @@ from typing import Any, Final
 import duckdb
 
 from liveobs.conventions import keys, valid_id
+from liveobs.correlator import _trace_sql as sql
 from liveobs.correlator._readapi import NotFoundError, ReadRequestError, read_handler
 from liveobs.correlator._traceresult import (
     ErrorOccurrence,
@@ -41,99 +42,6 @@ CONTEXT_WINDOW_NS: Final = 600_000_000_000
 PAGE_WINDOW_NS: Final = 6 * 3_600_000_000_000
 DEFAULT_CONTEXT: Final = 5
 MAX_CANDIDATES: Final = 50
-
-# Every correlated row of one event id, spans and logs (browser reports included).
-# shape: (ts_ns, Signal, TraceId, SpanId, EventName, ErrorType, SessionId, RequestId, RouteId, ConnectionId)
-_ROWS_BY_EVENT: Final = """
-SELECT epoch_ns("Timestamp"), Signal, TraceId, SpanId, EventName, ErrorType,
-       SessionId, RequestId, RouteId, ConnectionId
-FROM liveobs_correlation WHERE EventId = ?
-"""
-
-# The traces one request id or session id covers, one row per trace, newest first.
-# shape: (TraceId, first_ts_ns, EventId, EventName, RequestId, ErrorType, has_connection)
-_TRACES_BY = """
-SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL)
-FROM liveobs_correlation WHERE {column} = ? AND Signal = 'span' AND TraceId <> ''
-GROUP BY TraceId ORDER BY 2 DESC
-"""
-_TRACES_BY_REQUEST: Final = _TRACES_BY.format(column="RequestId")
-_TRACES_BY_SESSION: Final = _TRACES_BY.format(column="SessionId")
-
-# The same, bounded in time around one trace, for the session context.
-# shape: as _TRACES_BY
-_SESSION_AROUND: Final = """
-SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL)
-FROM liveobs_correlation
-WHERE SessionId = ? AND Signal = 'span' AND TraceId <> ''
-  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-GROUP BY TraceId ORDER BY 2
-"""
-
-# The session's latest page render (a request trace without event or connection) in a window.
-# shape: as _TRACES_BY
-_PAGE_BEFORE: Final = """
-SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL)
-FROM liveobs_correlation
-WHERE SessionId = ? AND Signal = 'span' AND TraceId <> '' AND RequestId IS NOT NULL
-  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-GROUP BY TraceId HAVING max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL)
-ORDER BY 2 DESC LIMIT 1
-"""
-
-# First and last time of a trace. shape: (start_ns, end_ns)
-_TRACE_BOUNDS: Final = """
-SELECT epoch_ns("Start"), epoch_ns("End") FROM otel_traces_trace_id_ts WHERE TraceId = ?
-"""
-# Fallback when the trace index has no row. shape: (start_ns, end_ns)
-_TRACE_BOUNDS_SCAN: Final = """
-SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp") + Duration) FROM otel_traces WHERE TraceId = ?
-"""
-
-# Last fallback, for a trace whose spans never arrived: its correlated log lines. shape: (start_ns, end_ns)
-_LOG_BOUNDS: Final = """
-SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp")) FROM liveobs_correlation WHERE TraceId = ?
-"""
-
-# shape: (ts_ns, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
-#         StatusMessage, SpanAttributes, Events, ResourceAttributes)
-_SPANS: Final = """
-SELECT epoch_ns("Timestamp"), SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
-       StatusMessage, SpanAttributes,
-       list_transform(Events."Timestamp", lambda t: epoch_ns(t)), Events."Name", Events.Attributes,
-       ResourceAttributes
-FROM otel_traces
-WHERE TraceId = ? AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-ORDER BY "Timestamp", SpanId
-"""
-
-# shape: (ts_ns, TraceId, SpanId, SeverityText, Body, EventName, LogAttributes)
-_LOG_COLUMNS: Final = """
-SELECT epoch_ns("Timestamp"), TraceId, SpanId, SeverityText, Body, EventName, LogAttributes FROM otel_logs
-"""
-_LOGS: Final = _LOG_COLUMNS + """
-WHERE TraceId = ? AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-ORDER BY "Timestamp"
-"""
-# Browser reports of one event, at the times the correlation index gave.
-_BROWSER_LOGS: Final = _LOG_COLUMNS + """
-WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-  AND EventName IN (?, ?) AND map_extract_value(LogAttributes, ?) = ?
-ORDER BY "Timestamp"
-"""
-
-# shape: (ts_ns, Source, ErrorType, Fingerprint, Message, SpanId, ServiceVersion, Environment)
-_ERRORS: Final = """
-SELECT epoch_ns("Timestamp"), Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
-       ServiceVersion, Environment
-FROM liveobs_errors
-WHERE (TraceId = ? OR EventId = ?) AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-ORDER BY "Timestamp"
-"""
-
 
 class AmbiguousIdError(NotFoundError):
     """An id names several unrelated traces, so no one answer; the message lists them."""
@@ -222,7 +130,7 @@ class _Lookup:
             return self.value
         if self.kind == "event_id":
             return self._resolve_event(label)
-        query = _TRACES_BY_REQUEST if self.kind == "request_id" else _TRACES_BY_SESSION
+        query = sql.TRACES_BY_REQUEST if self.kind == "request_id" else sql.TRACES_BY_SESSION
         rows = self.cur.execute(query, [self.value]).fetchall()
         if not rows:
             raise NotFoundError(f"no trace carries {label} {self.value}")
@@ -236,7 +144,7 @@ class _Lookup:
         return str(chosen)
 
     def _resolve_event(self, label: str) -> str:
-        self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [self.value]).fetchall()
+        self.event_rows = self.cur.execute(sql.ROWS_BY_EVENT, [self.value]).fetchall()
         if not self.event_rows:
             raise NotFoundError(f"no span or log carries {label} {self.value}")
         traces: dict[str, bool] = {}
@@ -258,11 +166,11 @@ class _Lookup:
     def _bounds(self, trace_id: str) -> tuple[int, int] | None:
         if not trace_id:
             return None
-        row = self.cur.execute(_TRACE_BOUNDS, [trace_id]).fetchone()
+        row = self.cur.execute(sql.TRACE_BOUNDS, [trace_id]).fetchone()
         if row is None or row[0] is None:
-            row = self.cur.execute(_TRACE_BOUNDS_SCAN, [trace_id]).fetchone()
+            row = self.cur.execute(sql.TRACE_BOUNDS_SCAN, [trace_id]).fetchone()
         if row is None or row[0] is None:
-            row = self.cur.execute(_LOG_BOUNDS, [trace_id]).fetchone()
+            row = self.cur.execute(sql.LOG_BOUNDS, [trace_id]).fetchone()
         if row is None or row[0] is None:
             return None
         return int(row[0]), int(row[1])
@@ -272,14 +180,14 @@ class _Lookup:
         if bounds is None and not self.event_rows:
             raise NotFoundError(f"no spans or logs of trace {trace_id} in the store")
         lo, hi = bounds or (min(r[0] for r in self.event_rows), max(r[0] for r in self.event_rows))
-        span_rows = self.cur.execute(_SPANS, [trace_id, lo, hi]).fetchall() if trace_id else []
-        log_rows = self.cur.execute(_LOGS, [trace_id, lo - _LOG_SLACK_NS, hi + _LOG_SLACK_NS]).fetchall() if trace_id else []
+        span_rows = self.cur.execute(sql.SPANS, [trace_id, lo, hi]).fetchall() if trace_id else []
+        log_rows = self.cur.execute(sql.LOGS, [trace_id, lo - _LOG_SLACK_NS, hi + _LOG_SLACK_NS]).fetchall() if trace_id else []
         # Browser reports that carry the trace context are shown as browser reports, not log lines.
         log_rows = [r for r in log_rows if r[5] not in _BROWSER_EVENTS]
         probe = _merged_attributes([r[9] or {} for r in span_rows] + [r[6] or {} for r in log_rows])
         event_id = probe.get(keys.EVENT_ID) or (self.value if self.kind == "event_id" else None)
         if event_id and not self.event_rows:
-            self.event_rows = self.cur.execute(_ROWS_BY_EVENT, [event_id]).fetchall()
+            self.event_rows = self.cur.execute(sql.ROWS_BY_EVENT, [event_id]).fetchall()
         browser_rows = self._browser_rows(event_id)
         starts = [int(r[0]) for r in span_rows] or [int(r[0]) for r in log_rows] or [int(r[0]) for r in browser_rows]
         if not starts:
@@ -333,13 +241,13 @@ class _Lookup:
         if not event_id or not times:
             return []
         return self.cur.execute(
-            _BROWSER_LOGS,
+            sql.BROWSER_LOGS,
             [min(times), max(times), keys.BROWSER_ACTION_EVENT, keys.BROWSER_ERROR_EVENT, keys.EVENT_ID, event_id],
         ).fetchall()
 
     def _errors(self, trace_id: str, event_id: str | None, lo: int, hi: int, t0: int) -> tuple[ErrorOccurrence, ...]:
         rows = self.cur.execute(
-            _ERRORS, [trace_id or None, event_id or None, lo - _ERROR_SLACK_NS, hi + _ERROR_SLACK_NS]
+            sql.ERRORS, [trace_id or None, event_id or None, lo - _ERROR_SLACK_NS, hi + _ERROR_SLACK_NS]
         ).fetchall()
         self._error_meta = rows
         return tuple(
@@ -355,7 +263,7 @@ class _Lookup:
         if not session_id:
             return None, ()
         rows = self.cur.execute(
-            _SESSION_AROUND, [session_id, t0 - CONTEXT_WINDOW_NS, t0 + CONTEXT_WINDOW_NS]
+            sql.SESSION_AROUND, [session_id, t0 - CONTEXT_WINDOW_NS, t0 + CONTEXT_WINDOW_NS]
         ).fetchall()
         page = None
         before: list[SessionEvent] = []
@@ -369,7 +277,7 @@ class _Lookup:
             if found.kind == "event" or position == "this":
                 (after if position != "before" else before).append(found)
         if page is None:
-            older = self.cur.execute(_PAGE_BEFORE, [session_id, t0 - PAGE_WINDOW_NS, t0 - CONTEXT_WINDOW_NS]).fetchone()
+            older = self.cur.execute(sql.PAGE_BEFORE, [session_id, t0 - PAGE_WINDOW_NS, t0 - CONTEXT_WINDOW_NS]).fetchone()
             if older is not None:
                 page = _with_offset(_candidate(older, "before"), t0)
         around = before[-self.context:] if self.context else []

@@ -1,0 +1,102 @@
+"""The queries of a trace lookup, one named constant each, with the shape of its rows.
+
+Lookups by id go through the correlation index (``liveobs_correlation``) and
+read exporter tables with a time bound, so that the engine prunes by time
+before it compares ids. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Every correlated row of one event id, spans and logs (browser reports included).
+# shape: (ts_ns, Signal, TraceId, SpanId, EventName, ErrorType, SessionId, RequestId, RouteId, ConnectionId)
+ROWS_BY_EVENT: Final = """
+SELECT epoch_ns("Timestamp"), Signal, TraceId, SpanId, EventName, ErrorType,
+       SessionId, RequestId, RouteId, ConnectionId
+FROM liveobs_correlation WHERE EventId = ?
+"""
+
+# The traces one request id or session id covers, one row per trace, newest first.
+# shape: (TraceId, first_ts_ns, EventId, EventName, RequestId, ErrorType, has_connection)
+_TRACES_BY: Final = """
+SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+       bool_or(ConnectionId IS NOT NULL)
+FROM liveobs_correlation WHERE {column} = ? AND Signal = 'span' AND TraceId <> ''
+GROUP BY TraceId ORDER BY 2 DESC
+"""
+TRACES_BY_REQUEST: Final = _TRACES_BY.format(column="RequestId")
+TRACES_BY_SESSION: Final = _TRACES_BY.format(column="SessionId")
+
+# The same, bounded in time around one trace, for the session context.
+# shape: as TRACES_BY_REQUEST
+SESSION_AROUND: Final = """
+SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+       bool_or(ConnectionId IS NOT NULL)
+FROM liveobs_correlation
+WHERE SessionId = ? AND Signal = 'span' AND TraceId <> ''
+  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+GROUP BY TraceId ORDER BY 2
+"""
+
+# The session's latest page render (a request trace without event or connection) in a window.
+# shape: as TRACES_BY_REQUEST
+PAGE_BEFORE: Final = """
+SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+       bool_or(ConnectionId IS NOT NULL)
+FROM liveobs_correlation
+WHERE SessionId = ? AND Signal = 'span' AND TraceId <> '' AND RequestId IS NOT NULL
+  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+GROUP BY TraceId HAVING max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL)
+ORDER BY 2 DESC LIMIT 1
+"""
+
+# First and last time of a trace. shape: (start_ns, end_ns)
+TRACE_BOUNDS: Final = """
+SELECT epoch_ns("Start"), epoch_ns("End") FROM otel_traces_trace_id_ts WHERE TraceId = ?
+"""
+# Fallback when the trace index has no row. shape: (start_ns, end_ns)
+TRACE_BOUNDS_SCAN: Final = """
+SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp") + Duration) FROM otel_traces WHERE TraceId = ?
+"""
+
+# Last fallback, for a trace whose spans never arrived: its correlated log lines. shape: (start_ns, end_ns)
+LOG_BOUNDS: Final = """
+SELECT min(epoch_ns("Timestamp")), max(epoch_ns("Timestamp")) FROM liveobs_correlation WHERE TraceId = ?
+"""
+
+# shape: (ts_ns, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
+#         StatusMessage, SpanAttributes, Events, ResourceAttributes)
+SPANS: Final = """
+SELECT epoch_ns("Timestamp"), SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, StatusCode,
+       StatusMessage, SpanAttributes,
+       list_transform(Events."Timestamp", lambda t: epoch_ns(t)), Events."Name", Events.Attributes,
+       ResourceAttributes
+FROM otel_traces
+WHERE TraceId = ? AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+ORDER BY "Timestamp", SpanId
+"""
+
+# shape: (ts_ns, TraceId, SpanId, SeverityText, Body, EventName, LogAttributes)
+LOG_COLUMNS: Final = """
+SELECT epoch_ns("Timestamp"), TraceId, SpanId, SeverityText, Body, EventName, LogAttributes FROM otel_logs
+"""
+LOGS: Final = LOG_COLUMNS + """
+WHERE TraceId = ? AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+ORDER BY "Timestamp"
+"""
+# Browser reports of one event, at the times the correlation index gave.
+BROWSER_LOGS: Final = LOG_COLUMNS + """
+WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+  AND EventName IN (?, ?) AND map_extract_value(LogAttributes, ?) = ?
+ORDER BY "Timestamp"
+"""
+
+# shape: (ts_ns, Source, ErrorType, Fingerprint, Message, SpanId, ServiceVersion, Environment)
+ERRORS: Final = """
+SELECT epoch_ns("Timestamp"), Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
+       ServiceVersion, Environment
+FROM liveobs_errors
+WHERE (TraceId = ? OR EventId = ?) AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+ORDER BY "Timestamp"
+"""
