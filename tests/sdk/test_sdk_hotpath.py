@@ -1,0 +1,208 @@
+"""The cheap paths of a live event give exporters exactly what the SDK's own paths give them."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
+
+import liveobs.sdk
+from liveobs.conventions import keys
+from liveobs.sdk._dropped import CountingBatchLogRecordProcessor, DropCounter
+from liveobs.sdk._logbridge import BridgedLoggerProvider
+from liveobs.sdk._span import LeanSpan, lean_tracer, link, start_span
+
+
+def _memory() -> InMemoryLogRecordExporter:
+    return InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+REMOTE = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1))
+
+
+def _exported(provider: TracerProvider, exporter: InMemorySpanExporter) -> dict[str, Any]:
+    (span,) = exporter.get_finished_spans()
+    return {
+        "name": span.name, "kind": span.kind, "attributes": dict(span.attributes or {}),
+        "parent": span.parent, "status": (span.status.status_code, span.status.description),
+        "events": [(e.name, {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"})
+                   for e in span.events],
+        "links": [(ln.context, dict(ln.attributes or {})) for ln in span.links],
+        "resource": dict(span.resource.attributes), "scope": span.instrumentation_scope,
+        "ended_after_start": (span.end_time or 0) >= (span.start_time or 0),
+        "trace_flags": span.context.trace_flags if span.context else None,
+    }
+
+
+def _one_span(lean: bool) -> dict[str, Any]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("hotpath")
+    attributes: dict[str, Any] = {keys.EVENT_ID: "01J0000000000000000000000A", keys.EVENT_SEQ: 3}
+    links = [link(REMOTE, {keys.LINK_KIND: "connection"})]
+    if lean:
+        span = start_span(tracer, "live.event add", context=Context(), kind=SpanKind.SERVER,
+                          attributes=dict(attributes), links=links)
+        assert isinstance(span, LeanSpan)
+    else:
+        span = tracer.start_span("live.event add", context=Context(), kind=SpanKind.SERVER,
+                                 attributes=dict(attributes), links=links)
+    span.set_attribute("app.list", ["a", "b"])
+    span.set_attributes({"app.count": 2, "app.flag": True})
+    span.update_name("live.event add_card")
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        span.record_exception(exc, attributes={keys.ERROR_TYPE: "ValueError"})
+    span.set_status(StatusCode.ERROR, "ValueError")
+    span.end()
+    span.set_attribute("too.late", 1)
+    provider.shutdown()
+    return _exported(provider, exporter)
+
+
+def test_a_lean_span_exports_what_an_sdk_span_exports() -> None:
+    lean, sdk = _one_span(lean=True), _one_span(lean=False)
+    assert lean == sdk
+    assert lean["attributes"]["app.list"] == ("a", "b")
+    assert [name for name, _ in lean["events"]] == ["exception"]
+    assert "too.late" not in lean["attributes"]
+
+
+def test_a_lean_span_honours_the_sampler_and_string_limits() -> None:
+    exporter = InMemorySpanExporter()
+    dropping = TracerProvider(sampler=ALWAYS_OFF)
+    dropping.add_span_processor(SimpleSpanProcessor(exporter))
+    span = start_span(dropping.get_tracer("x"), "s", context=None, kind=SpanKind.INTERNAL, attributes={})
+    assert not span.is_recording()
+    assert span.get_span_context().is_valid
+    span.end()
+    assert exporter.get_finished_spans() == ()
+    limited = TracerProvider(span_limits=SpanLimits(max_span_attribute_length=4))
+    assert not lean_tracer(limited.get_tracer("x"))  # such limits take the SDK path, which truncates
+    assert lean_tracer(TracerProvider().get_tracer("x"))
+
+
+def test_a_lean_span_parented_by_a_trusted_context_joins_its_trace() -> None:
+    from opentelemetry import trace
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(REMOTE), Context())
+    span = start_span(provider.get_tracer("x"), "s", context=parent, kind=SpanKind.SERVER, attributes={})
+    span.end()
+    (exported,) = exporter.get_finished_spans()
+    assert exported.context is not None
+    assert exported.context.trace_id == REMOTE.trace_id
+    assert exported.parent == REMOTE
+
+
+class _Slow(LogRecordExporter):
+    def __init__(self) -> None:
+        self.count = 0
+        self.release = threading.Event()
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.release.wait(5)
+        self.count += len(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_the_direct_bridge_path_counts_every_record_a_full_queue_drops() -> None:
+    drops, exporter = DropCounter(), _Slow()
+    processor = CountingBatchLogRecordProcessor(exporter, drops, max_queue_size=8, max_export_batch_size=4,
+                                                schedule_delay_millis=60_000)
+    provider = BridgedLoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(processor)
+    sink = processor.direct_sink()
+    assert sink is not None
+    provider.feed_directly(sink)
+    bridge = liveobs.sdk.LogBridge(provider, redacted=True)
+    try:
+        for i in range(100):
+            bridge(None, "info", {"event": f"line {i}", "level": "info"})
+    finally:
+        exporter.release.set()
+        processor.force_flush()
+        provider.shutdown()
+    assert exporter.count + drops.counts()["logs"] == 100
+    assert drops.counts()["logs"] > 0
+
+
+def test_the_bridge_gives_the_same_record_directly_and_through_logger_emit() -> None:
+    def records(direct: bool) -> list[dict[str, Any]]:
+        exporter = _memory()
+        provider = BridgedLoggerProvider(shutdown_on_exit=False)
+        processor = CountingBatchLogRecordProcessor(exporter, DropCounter())
+        provider.add_log_record_processor(processor)
+        sink = processor.direct_sink()
+        if direct and sink is not None:
+            provider.feed_directly(sink)
+        assert (provider.direct is not None) is direct
+        log = structlog.wrap_logger(structlog.WriteLogger(io.StringIO()), processors=liveobs.sdk.liveobs_processors(
+            bridge=liveobs.sdk.LogBridge(provider, redacted=True)))
+        with liveobs.sdk.bind_ids(event_id="01J0000000000000000000000B", route_id="/board/{id}"):
+            log.warning("card added", count=2, tags=["a"], token="s3cr3t-value-of-a-token", event_name="browser.action")
+        processor.force_flush()
+        provider.shutdown()
+        return [{
+            "body": r.log_record.body, "severity": (r.log_record.severity_number, r.log_record.severity_text),
+            "attributes": dict(r.log_record.attributes or {}), "event_name": r.log_record.event_name,
+            "scope": r.instrumentation_scope, "resource": dict(r.resource.attributes),
+        } for r in exporter.get_finished_logs()]
+
+    direct, emitted = records(True), records(False)
+    assert direct == emitted
+    (record,) = direct
+    assert record["attributes"][keys.EVENT_ID] == "01J0000000000000000000000B"
+    assert record["attributes"]["tags"] == ("a",)
+    assert "s3cr3t" not in str(record)
+
+
+def test_adding_a_processor_sends_bridge_records_through_it() -> None:
+    seen: list[str] = []
+
+    class Watching(CountingBatchLogRecordProcessor):
+        def on_emit(self, log_record: Any) -> None:
+            seen.append(str(log_record.log_record.body))
+
+    provider = BridgedLoggerProvider(shutdown_on_exit=False)
+    first = CountingBatchLogRecordProcessor(_memory(), DropCounter())
+    provider.add_log_record_processor(first)
+    sink = first.direct_sink()
+    assert sink is not None
+    provider.feed_directly(sink)
+    provider.add_log_record_processor(Watching(_memory(), DropCounter()))
+    liveobs.sdk.LogBridge(provider, redacted=True)(None, "info", {"event": "hello", "level": "info"})
+    provider.shutdown()
+    assert seen == ["hello"]
+
+
+def test_a_reply_object_is_spliced_as_valid_json_for_any_event_id(configured: Any) -> None:
+    import json
+
+    for event_id in ("01J0000000000000000000000C", 'odd "id"'):
+        with liveobs.sdk.live_event("add", event_id=event_id) as event:
+            text = event.reply_json(120, 80)
+        lo = json.loads(text)
+        assert (lo["event_id"], lo["ok"], lo["patch_bytes"]) == (event_id, True, 120)
+        assert lo["trace_id"] == f"{event.span.get_span_context().trace_id:032x}"
