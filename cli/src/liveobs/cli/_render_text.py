@@ -76,7 +76,7 @@ def render_trace(result: TraceResult) -> str:
         lines.append("")
         lines.append(click.style("session", bold=True))
         page = [result.page_render] if result.page_render else []
-        for event in (*page, *result.session_events):
+        for event in sorted((*page, *result.session_events), key=lambda e: e.offset_ms):
             lines.append(_session_line(event))
     if result.candidates:
         lines.append("")

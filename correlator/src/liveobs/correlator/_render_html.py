@@ -102,7 +102,9 @@ def _logs_table(result: TraceResult) -> str:
 
 
 def _context_table(result: TraceResult) -> str:
-    events = [*([result.page_render] if result.page_render else []), *result.session_events]
+    events = sorted(
+        [*([result.page_render] if result.page_render else []), *result.session_events], key=lambda e: e.offset_ms
+    )
     if not events:
         return "<p>no session context</p>"
     rows = "".join(
