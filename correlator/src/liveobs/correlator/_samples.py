@@ -1,7 +1,7 @@
 """Realistic OTLP requests for benchmarks, demos and tests of the ingest path.
 
-Spans look like what ``liveobs.sdk`` sends for a live event: a server span with
-about ten attributes including every liveobs id, unique trace and span ids.
+Spans look like what ``liveobs.sdk`` sends for a live event: a server span and
+its children, about ten attributes each including every liveobs id.
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ RELEASE: Final = "1.4.2"
 
 
 def sample_spans_request(
-    count: int, *, service: str = SERVICE, release: str = RELEASE, start_ns: int | None = None
+    count: int,
+    *,
+    service: str = SERVICE,
+    release: str = RELEASE,
+    start_ns: int | None = None,
+    spans_per_trace: int = 4,
 ) -> ExportTraceServiceRequest:
-    """``count`` spans with unique ids and the liveobs ids as attributes."""
+    """``count`` spans with unique span ids, in traces of ``spans_per_trace`` (a live
+    event's server span and its children), each with the liveobs ids as attributes."""
     request = ExportTraceServiceRequest()
     rs = request.resource_spans.add()
     for key, value in (
@@ -38,19 +44,30 @@ def sample_spans_request(
     t0 = start_ns if start_ns is not None else time.time_ns()
     session = os.urandom(8).hex()
     connection = os.urandom(6).hex()
+    trace_id = span_id = event_id = request_id = b""
     for i in range(count):
         span = ss.spans.add()
-        span.trace_id = os.urandom(16)
-        span.span_id = os.urandom(8)
-        span.name = "live_event add_to_cart"
-        span.kind = 2
+        if i % spans_per_trace == 0:
+            trace_id = os.urandom(16)
+            span_id = os.urandom(8)
+            event_id = os.urandom(8)
+            request_id = os.urandom(8)
+            span.span_id = span_id
+            span.name = "live_event add_to_cart"
+            span.kind = 2
+        else:
+            span.span_id = os.urandom(8)
+            span.parent_span_id = span_id
+            span.name = "SELECT cart_items"
+            span.kind = 3
+        span.trace_id = trace_id
         span.start_time_unix_nano = t0 + i * 1_000
         span.end_time_unix_nano = t0 + i * 1_000 + 850_000
         for key, value in (
             (keys.SESSION_ID, session),
             (keys.CONNECTION_ID, connection),
-            (keys.EVENT_ID, os.urandom(8).hex()),
-            (keys.REQUEST_ID, os.urandom(8).hex()),
+            (keys.EVENT_ID, event_id.hex()),
+            (keys.REQUEST_ID, request_id.hex()),
             (keys.ROUTE_ID, "cart.show"),
             (keys.HTTP_ROUTE, "/cart/{cart_id}"),
             (keys.EVENT_NAME, "add_to_cart"),
