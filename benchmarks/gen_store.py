@@ -7,7 +7,8 @@ lines, and a ``browser.action`` report. A few percent of the events fail: an
 ``exception`` span event, an error log line, a ``browser.error`` report and the
 matching ``liveobs_errors`` rows. Exporter tables, the correlation index,
 ``otel_traces_trace_id_ts`` and the error occurrences are written consistently,
-in time order, as ingest would.
+in time order, as ingest would. Browser reports carry the page's request id, as
+the SDK's report endpoint writes them.
 
 Per-event facts are drawn with numpy and handed to DuckDB as Arrow tables; the
 rows are expanded with ``INSERT … SELECT`` in the engine, so 10M rows take
@@ -33,7 +34,7 @@ from liveobs.conventions import error_fingerprint, keys
 from liveobs.correlator._db import connect
 
 # Bumped whenever the generated shape changes, so cached benchmark stores are rebuilt.
-GENERATOR_VERSION: Final = 1
+GENERATOR_VERSION: Final = 2
 SERVICE: Final = "shop"
 ENVIRONMENT: Final = "production"
 RELEASES: Final = ("1.4.0", "1.5.0")
@@ -187,7 +188,7 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE g_ev AS
-        SELECT e.*, g.session_id, g.join_request AS request_id, g.connection_id, g.route_id, g.template,
+        SELECT e.*, g.session_id, g.join_request AS request_id, g.page_request, g.connection_id, g.route_id, g.template,
                g.version, n.event_name, x.error_type, x.message, x.fingerprint,
                md5('{seed}trace-ev' || e.e) AS trace_id,
                {_uuid7_text('e.ts_ns', seed, 'event', 'e.e')} AS event_id
@@ -278,9 +279,9 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
                              ELSE 'browser error: ' || error_type END,
                '', MAP([?, ?, ?], [?, version, ?]), '', 'liveobs.sdk', '0.1.0', MAP([]::VARCHAR[], []::VARCHAR[]),
                CASE WHEN log_kind IN ('failed', 'berror')
-                    THEN MAP([?, ?, ?, ?, ?, ?, ?], [session_id, event_id, request_id, route_id, connection_id, error_type, fingerprint])
+                    THEN MAP([?, ?, ?, ?, ?, ?, ?], [session_id, event_id, CASE WHEN log_kind = 'berror' THEN page_request ELSE request_id END, route_id, connection_id, error_type, fingerprint])
                     WHEN log_kind = 'action'
-                    THEN MAP([?, ?, ?, ?, ?, ?], [session_id, event_id, route_id, connection_id, event_name, (latency_ns // 1000000)::VARCHAR])
+                    THEN MAP([?, ?, ?, ?, ?, ?, ?], [session_id, event_id, page_request, route_id, connection_id, event_name, (latency_ns // 1000000)::VARCHAR])
                     ELSE MAP([?, ?, ?, ?, ?], [session_id, event_id, request_id, route_id, connection_id]) END,
                CASE log_kind WHEN 'action' THEN ? WHEN 'berror' THEN ? ELSE '' END
         FROM g_log ORDER BY log_ns
@@ -289,7 +290,7 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
             SERVICE,
             k.SERVICE_NAME, k.SERVICE_VERSION, k.DEPLOYMENT_ENVIRONMENT, SERVICE, ENVIRONMENT,
             k.SESSION_ID, k.EVENT_ID, k.REQUEST_ID, k.ROUTE_ID, k.CONNECTION_ID, k.ERROR_TYPE, k.ERROR_FINGERPRINT,
-            k.SESSION_ID, k.EVENT_ID, k.ROUTE_ID, k.CONNECTION_ID, k.EVENT_NAME, k.BROWSER_LATENCY_MS,
+            k.SESSION_ID, k.EVENT_ID, k.REQUEST_ID, k.ROUTE_ID, k.CONNECTION_ID, k.EVENT_NAME, k.BROWSER_LATENCY_MS,
             k.SESSION_ID, k.EVENT_ID, k.REQUEST_ID, k.ROUTE_ID, k.CONNECTION_ID,
             k.BROWSER_ACTION_EVENT, k.BROWSER_ERROR_EVENT,
         ],
@@ -307,7 +308,7 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
             FROM g_span
             UNION ALL
             SELECT log_ns, 'log', version, CASE WHEN log_kind IN ('action', 'berror') THEN '' ELSE trace_id END,
-                   span_id, event_id, session_id, CASE WHEN log_kind = 'action' THEN NULL ELSE request_id END,
+                   span_id, event_id, session_id, CASE WHEN log_kind IN ('action', 'berror') THEN page_request ELSE request_id END,
                    route_id, connection_id,
                    CASE log_kind WHEN 'action' THEN ? WHEN 'berror' THEN ? END,
                    CASE WHEN log_kind IN ('failed', 'berror') THEN error_type END
@@ -329,7 +330,7 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
             SELECT log_ns, CASE log_kind WHEN 'failed' THEN 'log' ELSE 'browser' END, version, error_type,
                    fingerprint, CASE log_kind WHEN 'failed' THEN message ELSE NULL END,
                    CASE log_kind WHEN 'failed' THEN trace_id ELSE '' END, span_id, event_id, session_id,
-                   request_id, route_id
+                   CASE log_kind WHEN 'failed' THEN request_id ELSE page_request END, route_id
             FROM g_log WHERE log_kind IN ('failed', 'berror')
         ) ORDER BY ts
         """,

@@ -170,6 +170,8 @@ def test_the_session_context_has_the_page_render_and_neighbouring_events(con: An
     ).fetchone()
     assert page is not None
     assert result.page_render.trace_id == page[0]
+    assert result.browser_action is not None
+    assert result.page_render.request_id == result.browser_action.attributes[keys.REQUEST_ID]
     positions = [e.position for e in result.session_events]
     assert positions.count("this") == 1
     assert positions.count("before") <= 3
@@ -251,9 +253,9 @@ def add_span(
     )
     con.execute(
         "INSERT INTO liveobs_correlation (\"Timestamp\", Signal, ServiceName, TraceId, SpanId, EventId, SessionId, "
-        "RequestId, ErrorType) VALUES (make_timestamp_ns(?), 'span', 'svc', ?, ?, ?, ?, ?, ?)",
+        "RequestId, RouteId, ErrorType) VALUES (make_timestamp_ns(?), 'span', 'svc', ?, ?, ?, ?, ?, ?, ?)",
         [ts, trace_id, span_id, attributes.get(keys.EVENT_ID), attributes.get(keys.SESSION_ID),
-         attributes.get(keys.REQUEST_ID), "RuntimeError" if message else None],
+         attributes.get(keys.REQUEST_ID), attributes.get(keys.ROUTE_ID), "RuntimeError" if message else None],
     )
     if index_bounds:
         con.execute(
@@ -387,3 +389,16 @@ def test_an_event_known_only_from_the_browser_is_answered_with_its_reports(blank
     page = render_html(result)
     assert page.count("<circle") == 2
     assert "<rect" not in page
+
+
+def test_a_request_without_a_route_is_not_taken_for_the_page_render(blank: Any) -> None:
+    page, report, event = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+    add_span(blank, page, "1" * 16, {keys.SESSION_ID: "s-6", keys.REQUEST_ID: "r-page", keys.ROUTE_ID: "board"},
+             offset_ns=-9_000_000)
+    add_span(blank, report, "2" * 16, {keys.SESSION_ID: "s-6", keys.REQUEST_ID: "r-report"}, offset_ns=-3_000_000)
+    add_span(blank, event, "3" * 16, {keys.SESSION_ID: "s-6", keys.EVENT_ID: "ev-6", keys.REQUEST_ID: "r-join"})
+    result = trace(blank, event_id="ev-6")
+    assert result.page_render is not None
+    assert (result.page_render.trace_id, result.page_render.request_id) == (page, "r-page")
+    assert result.page_render.offset_ms == -9.0
+    assert [c.kind for c in trace(blank, session_id="s-6").candidates] == ["event", "request", "page"]

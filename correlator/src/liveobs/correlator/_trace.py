@@ -97,8 +97,10 @@ def trace_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dic
 
 
 def _candidate(row: tuple[Any, ...], position: str = "this") -> SessionEvent:
-    trace_id, ts, event_id, event_name, request_id, error_type, has_connection = row
-    kind = "event" if event_id else ("request" if has_connection else "page")
+    trace_id, ts, event_id, event_name, request_id, error_type, has_connection, route_id = row
+    # A page render is a routed request outside the live socket; a request without a route
+    # (a browser report, a health check) or the socket's own upgrade is just a request.
+    kind = "event" if event_id else ("page" if route_id and not has_connection else "request")
     return SessionEvent(kind, int(ts), 0.0, trace_id, event_id, event_name, request_id, error_type, position)  # type: ignore[arg-type]
 
 
@@ -265,17 +267,24 @@ class _Lookup:
         rows = self.cur.execute(
             sql.SESSION_AROUND, [session_id, t0 - CONTEXT_WINDOW_NS, t0 + CONTEXT_WINDOW_NS]
         ).fetchall()
+        # The browser's reports name the page they came from: its request id, when known.
+        page_request = next(
+            (r[7] for r in self.event_rows if r[1] == "log" and r[4] in _BROWSER_EVENTS and r[7]), None
+        )
         page = None
         before: list[SessionEvent] = []
         after: list[SessionEvent] = []
         for row in rows:
             position = "this" if row[0] == trace_id else ("before" if int(row[1]) < t0 else "after")
-            found = _candidate(row, position)
-            found = _with_offset(found, t0)
-            if found.kind == "page" and position == "before":
+            found = _with_offset(_candidate(row, position), t0)
+            if position == "before" and found.kind == "page" and (page is None or page.request_id != page_request):
                 page = found
             if found.kind == "event" or position == "this":
                 (after if position != "before" else before).append(found)
+        if page_request and (page is None or page.request_id != page_request):
+            named = self.cur.execute(sql.TRACES_BY_REQUEST, [page_request]).fetchall()
+            if len(named) == 1:
+                page = _with_offset(_candidate(named[0], "before"), t0)
         if page is None:
             older = self.cur.execute(sql.PAGE_BEFORE, [session_id, t0 - PAGE_WINDOW_NS, t0 - CONTEXT_WINDOW_NS]).fetchone()
             if older is not None:

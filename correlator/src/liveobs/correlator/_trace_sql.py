@@ -18,10 +18,10 @@ FROM liveobs_correlation WHERE EventId = ?
 """
 
 # The traces one request id or session id covers, one row per trace, newest first.
-# shape: (TraceId, first_ts_ns, EventId, EventName, RequestId, ErrorType, has_connection)
+# shape: (TraceId, first_ts_ns, EventId, EventName, RequestId, ErrorType, has_connection, RouteId)
 _TRACES_BY: Final = """
 SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL)
+       bool_or(ConnectionId IS NOT NULL), max(RouteId)
 FROM liveobs_correlation WHERE {column} = ? AND Signal = 'span' AND TraceId <> ''
 GROUP BY TraceId ORDER BY 2 DESC
 """
@@ -32,22 +32,22 @@ TRACES_BY_SESSION: Final = _TRACES_BY.format(column="SessionId")
 # shape: as TRACES_BY_REQUEST
 SESSION_AROUND: Final = """
 SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL)
+       bool_or(ConnectionId IS NOT NULL), max(RouteId)
 FROM liveobs_correlation
 WHERE SessionId = ? AND Signal = 'span' AND TraceId <> ''
   AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
 GROUP BY TraceId ORDER BY 2
 """
 
-# The session's latest page render (a request trace without event or connection) in a window.
+# The session's latest page render (a routed request trace without event or connection) in a window.
 # shape: as TRACES_BY_REQUEST
 PAGE_BEFORE: Final = """
 SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL)
+       bool_or(ConnectionId IS NOT NULL), max(RouteId)
 FROM liveobs_correlation
 WHERE SessionId = ? AND Signal = 'span' AND TraceId <> '' AND RequestId IS NOT NULL
   AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-GROUP BY TraceId HAVING max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL)
+GROUP BY TraceId HAVING max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL) AND max(RouteId) IS NOT NULL
 ORDER BY 2 DESC LIMIT 1
 """
 
