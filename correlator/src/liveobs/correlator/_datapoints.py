@@ -75,7 +75,7 @@ class _Rows:
         self.resource.add_dict(resource)
         self.scope.add(scope.attributes)
         self.attributes.add(point.attributes)
-        for ex in point.exemplars:
+        for ex in getattr(point, "exemplars", ()):  # summaries have none
             self.ex_attrs.add(ex.filtered_attributes)
             self.ex_time.append(clamp_ns(ex.time_unix_nano))
             self.ex_value.append(float(ex.as_double if ex.WhichOneof("value") == "as_double" else ex.as_int))

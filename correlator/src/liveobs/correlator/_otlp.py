@@ -52,6 +52,12 @@ class UnsupportedMediaType(BodyError):
     status = 415
 
 
+class ConversionFailed(BodyError):
+    """The collector could not convert a well-formed request (a bug): not worth retrying."""
+
+    status = 500
+
+
 @dataclass(frozen=True, slots=True)
 class Signal:
     """One OTLP signal: its path, messages and the name of its rejected-items count."""

@@ -33,7 +33,15 @@ from liveobs.correlator._derive import (
     merge_trace_bounds,
 )
 from liveobs.correlator._logrecords import logs_table
-from liveobs.correlator._otlp import LOGS, TRACES, BodyError, MalformedBody, Signal, parse_request
+from liveobs.correlator._otlp import (
+    LOGS,
+    TRACES,
+    BodyError,
+    ConversionFailed,
+    MalformedBody,
+    Signal,
+    parse_request,
+)
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table
 
@@ -201,7 +209,7 @@ class Writer:
                 item.done(exc)
                 continue
             except Exception as exc:  # a converter bug must not stop the writer
-                item.done(exc)
+                item.done(ConversionFailed(f"cannot convert the request: {type(exc).__name__}: {exc}"[:300]))
                 continue
             self.stats.convert_seconds += time.perf_counter() - started
             self._ready.put(item)
