@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import time
@@ -187,3 +188,14 @@ def test_a_store_held_by_another_process_without_a_collector_exits_3(store: Any,
     assert result.exit_code == 3
     assert "held by another process" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_readme_names_only_options_the_commands_have() -> None:
+    readme = (ROOT / "correlator" / "README.md").read_text()
+    section = readme.split("## Trace an incident", 1)[1].split("\n## ", 1)[0]
+    helps = {name: run(name, "--help").stdout for name in ("trace", "incidents")}
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", section)) - {"--db"}
+    assert {"--event-id", "--request-id", "--trace-id", "--session-id", "--json", "--format", "--since",
+            "--release"} <= named
+    for option in named:
+        assert any(option in text for text in helps.values()), option
