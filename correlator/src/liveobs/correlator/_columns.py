@@ -15,12 +15,13 @@ import pyarrow as pa
 
 MAP_TYPE: Final = pa.map_(pa.string(), pa.string())
 TS_TYPE: Final = pa.timestamp("ns")
-_MAX_NS: Final = (1 << 63) - 1
+# The latest time stored (year 2255): safely below DuckDB's infinity, 2**63 - 1.
+MAX_NS: Final = 9_000_000_000_000_000_000
 
 
 def clamp_ns(value: int) -> int:
-    """An OTLP ``fixed64`` time that fits Arrow's signed nanoseconds."""
-    return value if value <= _MAX_NS else _MAX_NS
+    """An OTLP ``fixed64`` time clamped to :data:`MAX_NS`."""
+    return value if value <= MAX_NS else MAX_NS
 
 
 def any_json(value: Any) -> Any:

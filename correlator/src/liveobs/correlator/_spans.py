@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from liveobs.conventions import keys
 from liveobs.correlator._columns import (
+    MAX_NS,
     TS_TYPE,
     attributes_dict,
     clamp_ns,
@@ -22,7 +23,6 @@ SPAN_KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", 
 STATUS_CODES: Final = ("Unset", "Ok", "Error")
 _ZERO_TRACE: Final = "0" * 32
 _ZERO_SPAN: Final = "0" * 16
-_MAX_NS: Final = (1 << 63) - 1
 
 
 def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
@@ -85,8 +85,10 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
                 parent_ids.append("" if pid_hex == _ZERO_SPAN else pid_hex)
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
-                ts.append(start if start <= _MAX_NS else _MAX_NS)
-                durations.append(end - start if end > start else 0)
+                start = start if start <= MAX_NS else MAX_NS
+                ts.append(start)
+                # Start + Duration must stay a valid timestamp (the trace bounds add them).
+                durations.append(min(end - start, MAX_NS - start) if end > start else 0)
                 trace_states.append(span.trace_state)
                 names.append(span.name)
                 kinds.append(span.kind)
