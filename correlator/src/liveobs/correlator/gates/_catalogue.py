@@ -20,6 +20,8 @@ from liveobs.correlator.gates._model import GATES, GateError
 _PACKAGE: Final = "liveobs.correlator.gates"
 _PARAM: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT: Final = re.compile(r"--[^\n]*")
+_CREATES: Final = re.compile(r"CREATE\s+OR\s+REPLACE\s+TEMP\s+TABLE\s+(lo_\w+)", re.IGNORECASE)
+_SCOPED_TABLE: Final = re.compile(r"\blo_\w+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +59,41 @@ def check_ids() -> list[str]:
     return [c.id for c in load_checks()]
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeStatement:
+    """One statement of a scope script: the temporary table it creates and the ones it reads."""
+
+    sql: str
+    creates: str
+    reads: frozenset[str]
+
+
 @functools.cache
-def scope_statements(name: str) -> tuple[str, ...]:
+def scope_statements(name: str) -> tuple[ScopeStatement, ...]:
     """The statements of a packaged scope script (``scope.sql``, ``baseline.sql``)."""
     text = _COMMENT.sub("", _sql_text(name))
-    return tuple(s.strip() for s in text.split(";") if s.strip())
+    statements: list[ScopeStatement] = []
+    for sql in (s.strip() for s in text.split(";") if s.strip()):
+        created = _CREATES.search(sql)
+        if created is None:
+            raise GateError(f"{name}: every statement must create a temporary lo_ table")
+        statements.append(ScopeStatement(sql, created[1], frozenset(scoped_tables(sql)) - {created[1]}))
+    return tuple(statements)
+
+
+def scoped_tables(sql: str) -> set[str]:
+    """The scoped temporary tables (``lo_*``) a statement reads."""
+    return set(_SCOPED_TABLE.findall(_COMMENT.sub("", sql)))
+
+
+def needed_statements(*checks: Check) -> list[ScopeStatement]:
+    """The scope statements the checks need (with what those read), in script order."""
+    everything = [s for script in ("scope.sql", "baseline.sql") for s in scope_statements(script)]
+    needed = set().union(*(scoped_tables(c.body) for c in checks)) if checks else set()
+    for statement in reversed(everything):
+        if statement.creates in needed:
+            needed |= statement.reads
+    return [s for s in everything if s.creates in needed]
 
 
 @functools.cache

@@ -2,7 +2,8 @@
 
 The subject's evidence is scoped once per run into temporary tables (``scope.sql``)
 on a cursor of its own, so the checks read narrow tables and the caller's
-connection is left as it was. Each check's SQL answers one row; its columns say
+connection is left as it was. Only the tables the chosen checks read are built,
+and the secret scan's columns only when a chosen check reads them. Each check's SQL answers one row; its columns say
 how to judge it:
 
 * ``observed``, ``evidence``, ``detail``: a value against the budget's bounds;
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import duckdb
@@ -27,7 +27,7 @@ from liveobs.correlator.gates._catalogue import (
     check_ids,
     convention_params,
     load_checks,
-    scope_statements,
+    needed_statements,
 )
 from liveobs.correlator.gates._model import (
     WINDOW_END,
@@ -38,23 +38,13 @@ from liveobs.correlator.gates._model import (
     Status,
     Subject,
 )
+from liveobs.correlator.gates._releases import resolve, stored_time
 from liveobs.correlator.gates._secrets import find_secrets, scan_params
 from liveobs.correlator.gates._stats import histogram_quantile, mann_whitney_u, relative_shift
 
-# Releases seen in spans, with when each first and last served: (release, first, last).
-_RELEASES: Final = """
-SELECT ResourceAttributes[$SERVICE_VERSION] AS release, min("Timestamp") AS first_seen, max("Timestamp") AS last_seen
-FROM otel_traces
-WHERE ($service IS NULL OR ServiceName = $service)
-  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
-  AND "Timestamp" >= $since AND "Timestamp" < $until
-  AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
-GROUP BY 1
-ORDER BY first_seen
-"""
-# The services in the store, at most two: (service name).
-_SERVICES: Final = "SELECT DISTINCT ServiceName FROM otel_traces WHERE ServiceName IS NOT NULL LIMIT 2"
 _MAX_DETAIL: Final = 400
+# A check that reads this scoped column needs the secret scan's columns filled in.
+_SECRET_COLUMNS: Final = "SecretEntries"
 
 
 class GateRunner:
@@ -74,13 +64,16 @@ class GateRunner:
         chosen = [c for c in load_checks() if c.id in set(select_checks(selection, check_ids()))]
         cur = self._con.cursor()
         try:
-            subject, notes = self._resolve(cur, subject, chosen)
+            needs_baseline = any("regression" in c.id for c in chosen)
+            resolved = resolve(cur, subject, needs_baseline)
+            subject, notes = resolved.subject, list(resolved.notes)
             if subject.release is None:
                 reason = "no release in the evidence" + (f" for service {subject.service}" if subject.service else "")
                 results = [self._unknown(c, subject, reason) for c in chosen]
                 return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes))
-            params = self._params(subject)
-            self._scope(cur, params)
+            params = {**self._params(subject), **resolved.bounds,
+                      "scan_secrets": any(_SECRET_COLUMNS in c.body for c in chosen)}
+            self._scope(cur, params, chosen)
             memo: dict[tuple[str, str], dict[str, Any]] = {}
             results = [self._run_check(cur, check, subject, params, memo) for check in chosen]
         finally:
@@ -98,52 +91,16 @@ class GateRunner:
             "release": subject.release,
             "baseline": subject.baseline,
             "environment": subject.environment,
-            "since": _stored_time(subject.since, WINDOW_START),
-            "until": _stored_time(subject.until, WINDOW_END),
+            "since": stored_time(subject.since, WINDOW_START),
+            "until": stored_time(subject.until, WINDOW_END),
             "manifest_current": manifest.current if manifest else None,
             "manifest_rollback": manifest.rollback if manifest else None,
         }
 
-    def _resolve(
-        self, cur: duckdb.DuckDBPyConnection, subject: Subject, chosen: list[Check]
-    ) -> tuple[Subject, list[str]]:
-        """Fill in the service (when the store holds one), the release (newest seen) and the baseline."""
-        notes: list[str] = []
-        if subject.service is None:
-            try:
-                services = [r[0] for r in cur.execute(_SERVICES).fetchall()]
-            except duckdb.Error as exc:
-                raise GateError(f"cannot read the store: {exc}") from exc
-            if len(services) == 1:
-                subject = Subject(services[0], subject.release, subject.environment, subject.since, subject.until,
-                                  subject.baseline)
-        needs_baseline = any("regression" in c.id for c in chosen) and subject.baseline is None
-        if subject.release is not None and not needs_baseline:
-            return subject, notes
-        params = {**convention_params(), "service": subject.service, "environment": subject.environment,
-                  "since": _stored_time(subject.since, WINDOW_START), "until": _stored_time(subject.until, WINDOW_END)}
+    def _scope(self, cur: duckdb.DuckDBPyConnection, params: dict[str, Any], chosen: list[Check]) -> None:
         try:
-            rows = cur.execute(_RELEASES, bind(_RELEASES, params, "release lookup")).fetchall()
-        except duckdb.Error as exc:
-            raise GateError(f"cannot read the store: {exc}") from exc
-        release = subject.release
-        if release is None and rows:
-            release = max(rows, key=lambda r: r[2])[0]
-            notes.append(f"release {release}: the newest in the evidence")
-        baseline = subject.baseline
-        if needs_baseline and release is not None:
-            first = {r[0]: r[1] for r in rows}
-            earlier = [r for r in rows if r[0] != release and release in first and r[1] < first[release]]
-            if earlier:
-                baseline = earlier[-1][0]
-                notes.append(f"baseline {baseline}: the release that served before {release}")
-        return Subject(subject.service, release, subject.environment, subject.since, subject.until, baseline), notes
-
-    def _scope(self, cur: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> None:
-        try:
-            for script in ("scope.sql", "baseline.sql"):
-                for statement in scope_statements(script):
-                    cur.execute(statement, bind(statement, params, script))
+            for statement in needed_statements(*chosen):
+                cur.execute(statement.sql, bind(statement.sql, params, f"scope of {statement.creates}"))
         except duckdb.Error as exc:
             raise GateError(f"cannot scope the evidence: {exc}") from exc
 
@@ -190,13 +147,6 @@ class GateRunner:
         budget = budget or self._budgets.budget(check.id, subject.service)
         return CheckResult(check.id, check.gate, Status.UNKNOWN, budget.required, reason, None,
                            budget.threshold.describe(), 0, about=check.about)
-
-
-def _stored_time(value: datetime | None, default: datetime) -> datetime:
-    """A bound as the store keeps time: naive UTC (TIMESTAMP_NS)."""
-    if value is None:
-        return default
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _fmt(value: float) -> str:

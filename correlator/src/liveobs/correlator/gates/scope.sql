@@ -1,30 +1,70 @@
 -- The subject's evidence, scoped once per run so that each check reads narrow tables.
 -- Parameters: $service, $release, $environment (NULL = any), $since, $until, and the
 -- convention keys ($SERVICE_VERSION, ...), bound from liveobs.conventions.
+-- $span_from/$span_to and $log_from/$log_to bound the release's first and last span and
+-- log record (from the release lookup), so scans skip other releases' row groups.
+--
+-- Attribute maps are read once per row as key and value lists (k, v): one lookup
+-- per key is then a list search, cheaper than a map subscript each time. Every
+-- span keeps its ids, trace and event id and the attributes that classify it; the
+-- other attributes are read only on the spans a check looks at (HTTP requests,
+-- live events, errors, spans with events and error replies), and are NULL on the
+-- rest (internal and client child spans).
+--
+-- With $scan_secrets (set when a chosen check reads them), each row also keeps what
+-- the secret scan judges: its entries outside the allow-list, its resource and its
+-- status message or body, so that scan reads no table a second time.
 
 CREATE OR REPLACE TEMP TABLE lo_spans AS
+WITH scoped AS (
+    SELECT
+        TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
+        CASE WHEN len(Events."Name") > 0 THEN Events END AS Events,
+        map_keys(SpanAttributes) AS k, map_values(SpanAttributes) AS v,
+        CASE WHEN $scan_secrets THEN list_filter(map_entries(SpanAttributes), lambda e:
+            NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL) END AS SecretEntries,
+        CASE WHEN $scan_secrets THEN ResourceAttributes END AS Resource,
+        CASE WHEN $scan_secrets THEN nullif(StatusMessage, '') END AS StatusMessage
+    FROM otel_traces
+    WHERE ($service IS NULL OR ServiceName = $service)
+      AND ResourceAttributes[$SERVICE_VERSION] = $release
+      AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND "Timestamp" >= $since AND "Timestamp" < $until
+      AND "Timestamp" >= $span_from AND "Timestamp" < $span_to
+), classified AS (
+    SELECT *,
+        v[list_position(k, $EVENT_ID)] AS EventId,
+        v[list_position(k, $EVENT_NAME)] AS LiveEventName,
+        v[list_position(k, $HTTP_REQUEST_METHOD)] AS HttpMethod,
+        v[list_position(k, $ERROR_REPLY_FIELDS)] AS ErrorReplyFields
+    FROM scoped
+), marked AS (
+    SELECT *,
+        LiveEventName IS NOT NULL OR HttpMethod IS NOT NULL OR ErrorReplyFields IS NOT NULL
+            OR Events IS NOT NULL OR StatusCode = 'Error' AS principal
+    FROM classified
+)
 SELECT
-    "Timestamp", TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, ScopeName,
-    Duration, StatusCode, StatusMessage,
-    SpanAttributes[$SESSION_ID] AS SessionId,
-    SpanAttributes[$REQUEST_ID] AS RequestId,
-    SpanAttributes[$EVENT_ID] AS EventId,
-    SpanAttributes[$ROUTE_ID] AS RouteId,
-    SpanAttributes[$HTTP_ROUTE] AS HttpRoute,
-    SpanAttributes[$CONNECTION_ID] AS ConnectionId,
-    SpanAttributes[$EVENT_NAME] AS LiveEventName,
-    SpanAttributes[$ERROR_TYPE] AS ErrorType,
-    SpanAttributes[$ERROR_FINGERPRINT] AS Fingerprint,
-    SpanAttributes[$HTTP_REQUEST_METHOD] AS HttpMethod,
-    SpanAttributes[$ERROR_REPLY_FIELDS] AS ErrorReplyFields,
-    TRY_CAST(SpanAttributes[$HTTP_RESPONSE_STATUS_CODE] AS INTEGER) AS HttpStatus,
-    CASE WHEN len(Events."Name") > 0 THEN Events END AS Events,
-    coalesce(len(list_filter(Events.Attributes, lambda a: a[$SECURITY_CHECK] = $CHECK_CSP)) > 0, false) AS Html
-FROM otel_traces
-WHERE ($service IS NULL OR ServiceName = $service)
-  AND ResourceAttributes[$SERVICE_VERSION] = $release
-  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
-  AND "Timestamp" >= $since AND "Timestamp" < $until;
+    TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
+    CASE WHEN principal THEN v[list_position(k, $SESSION_ID)] END AS SessionId,
+    CASE WHEN principal THEN v[list_position(k, $REQUEST_ID)] END AS RequestId,
+    EventId,
+    CASE WHEN principal THEN v[list_position(k, $ROUTE_ID)] END AS RouteId,
+    CASE WHEN principal THEN v[list_position(k, $HTTP_ROUTE)] END AS HttpRoute,
+    CASE WHEN principal THEN v[list_position(k, $CONNECTION_ID)] END AS ConnectionId,
+    LiveEventName,
+    CASE WHEN principal THEN v[list_position(k, $ERROR_TYPE)] END AS ErrorType,
+    CASE WHEN principal THEN v[list_position(k, $ERROR_FINGERPRINT)] END AS Fingerprint,
+    HttpMethod,
+    ErrorReplyFields,
+    CASE WHEN principal THEN TRY_CAST(v[list_position(k, $HTTP_RESPONSE_STATUS_CODE)] AS INTEGER) END AS HttpStatus,
+    Events,
+    CASE WHEN Events IS NOT NULL
+         THEN coalesce(len(list_filter(Events.Attributes, lambda a: a[$SECURITY_CHECK] = $CHECK_CSP)) > 0, false)
+         ELSE false
+    END AS Html,
+    SecretEntries, Resource, StatusMessage
+FROM marked;
 
 CREATE OR REPLACE TEMP TABLE lo_span_events AS
 SELECT
@@ -36,24 +76,33 @@ FROM lo_spans
 WHERE Events IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE lo_logs AS
+WITH scoped AS (
+    SELECT
+        TraceId, ScopeName, EventName,
+        map_keys(LogAttributes) AS k, map_values(LogAttributes) AS v,
+        CASE WHEN $scan_secrets THEN list_filter(map_entries(LogAttributes), lambda e:
+            NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL) END AS SecretEntries,
+        CASE WHEN $scan_secrets THEN ResourceAttributes END AS Resource,
+        CASE WHEN $scan_secrets THEN nullif(Body, '') END AS Body,
+        CASE WHEN $scan_secrets THEN coalesce(nullif(TraceId, ''), CAST("Timestamp" AS VARCHAR)) END AS Origin
+    FROM otel_logs
+    WHERE ($service IS NULL OR ServiceName = $service)
+      AND ResourceAttributes[$SERVICE_VERSION] = $release
+      AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND "Timestamp" >= $since AND "Timestamp" < $until
+      AND "Timestamp" >= $log_from AND "Timestamp" < $log_to
+)
 SELECT
-    "Timestamp", TraceId, SpanId, ServiceName, ScopeName, EventName, SeverityNumber,
-    LogAttributes[$SESSION_ID] AS SessionId,
-    LogAttributes[$REQUEST_ID] AS RequestId,
-    LogAttributes[$EVENT_ID] AS EventId,
-    LogAttributes[$ROUTE_ID] AS RouteId,
-    LogAttributes[$HTTP_ROUTE] AS HttpRoute,
-    LogAttributes[$CONNECTION_ID] AS ConnectionId,
-    LogAttributes[$ERROR_TYPE] AS ErrorType,
-    LogAttributes[$ERROR_FINGERPRINT] AS Fingerprint,
-    TRY_CAST(LogAttributes[$BROWSER_LATENCY_MS] AS DOUBLE) AS BrowserLatencyMs,
-    TRY_CAST(LogAttributes[$BROWSER_CONNECT_MS] AS DOUBLE) AS BrowserConnectMs
-FROM otel_logs
-WHERE ($service IS NULL OR ServiceName = $service)
-  AND ResourceAttributes[$SERVICE_VERSION] = $release
-  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
-  AND "Timestamp" >= $since AND "Timestamp" < $until;
-
+    TraceId, ScopeName, EventName,
+    v[list_position(k, $SESSION_ID)] AS SessionId,
+    v[list_position(k, $REQUEST_ID)] AS RequestId,
+    v[list_position(k, $EVENT_ID)] AS EventId,
+    v[list_position(k, $ROUTE_ID)] AS RouteId,
+    v[list_position(k, $HTTP_ROUTE)] AS HttpRoute,
+    CASE WHEN EventName = $BROWSER_ACTION_EVENT THEN TRY_CAST(v[list_position(k, $BROWSER_LATENCY_MS)] AS DOUBLE) END
+        AS BrowserLatencyMs,
+    SecretEntries, Resource, Body, Origin
+FROM scoped;
 CREATE OR REPLACE TEMP TABLE lo_histograms AS
 SELECT MetricName, TimeUnix, StartTimeUnix, Attributes, "Count", "Sum", "Min", "Max", BucketCounts, ExplicitBounds
 FROM otel_metrics_histogram

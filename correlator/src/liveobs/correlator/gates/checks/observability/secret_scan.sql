@@ -1,35 +1,31 @@
 -- Stored attributes and bodies that hold a secret by the shared redaction rules (names where, never the value).
 -- Each distinct (place, key, value) is judged once; the id keys the shared rules allow-list are skipped.
-WITH spans AS (
-    SELECT SpanId, SpanAttributes, ResourceAttributes, Events, StatusMessage
-    FROM otel_traces
-    WHERE ($service IS NULL OR ServiceName = $service)
-      AND ResourceAttributes[$SERVICE_VERSION] = $release
-      AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
-      AND "Timestamp" >= $since AND "Timestamp" < $until
-), logs AS (
-    SELECT coalesce(nullif(TraceId, ''), CAST("Timestamp" AS VARCHAR)) AS origin, LogAttributes, ResourceAttributes, Body
-    FROM otel_logs
-    WHERE ($service IS NULL OR ServiceName = $service)
-      AND ResourceAttributes[$SERVICE_VERSION] = $release
-      AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
-      AND "Timestamp" >= $since AND "Timestamp" < $until
+-- The scope keeps each record's entries outside the allow-list (SecretEntries); resources, the
+-- same for every record of a process, are grouped before their entries are read.
+WITH resources AS (
+    SELECT 'span resource attribute' AS place, 'span ' || any_value(SpanId) AS origin, Resource, count(*) AS n
+    FROM lo_spans GROUP BY Resource
+    UNION ALL
+    SELECT 'log resource attribute', 'log record ' || any_value(Origin), Resource, count(*) FROM lo_logs GROUP BY Resource
 ), entries AS (
-    SELECT 'span attribute' AS place, 'span ' || SpanId AS origin, unnest(map_entries(SpanAttributes)) AS e FROM spans
-    UNION ALL SELECT 'span resource attribute', 'span ' || SpanId, unnest(map_entries(ResourceAttributes)) FROM spans
-    UNION ALL SELECT 'span event attribute', 'span ' || SpanId,
-                     unnest(flatten(list_transform(Events.Attributes, lambda m: map_entries(m))))
-              FROM spans WHERE len(Events."Name") > 0
-    UNION ALL SELECT 'span status message', 'span ' || SpanId, {'key': 'status.message', 'value': StatusMessage}
-              FROM spans WHERE nullif(StatusMessage, '') IS NOT NULL
-    UNION ALL SELECT 'log attribute', 'log record ' || origin, unnest(map_entries(LogAttributes)) FROM logs
-    UNION ALL SELECT 'log resource attribute', 'log record ' || origin, unnest(map_entries(ResourceAttributes)) FROM logs
-    UNION ALL SELECT 'log body', 'log record ' || origin, {'key': 'body', 'value': Body} FROM logs WHERE nullif(Body, '') IS NOT NULL
+    SELECT 'span attribute' AS place, SpanId AS origin, unnest(SecretEntries) AS e FROM lo_spans WHERE len(SecretEntries) > 0
+    UNION ALL SELECT 'span event attribute', SpanId, unnest(flatten(list_transform(Events.Attributes, lambda m: map_entries(m))))
+              FROM lo_spans WHERE Events IS NOT NULL
+    UNION ALL SELECT 'span status message', SpanId, {'key': 'status.message', 'value': StatusMessage}
+              FROM lo_spans WHERE StatusMessage IS NOT NULL
+    UNION ALL SELECT 'log attribute', Origin, unnest(SecretEntries) FROM lo_logs WHERE len(SecretEntries) > 0
+    UNION ALL SELECT 'log body', Origin, {'key': 'body', 'value': Body} FROM lo_logs WHERE Body IS NOT NULL
 ), distinct_entries AS MATERIALIZED (
-    SELECT place, e.key AS key, e.value AS value, count(*) AS n, any_value(origin) AS origin
+    SELECT place, e.key AS key, e.value AS value, count(*) AS n,
+           CASE WHEN starts_with(place, 'span') THEN 'span ' ELSE 'log record ' END || any_value(origin) AS origin
     FROM entries
     WHERE NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL
-    GROUP BY ALL
+    GROUP BY place, key, value
+    UNION ALL
+    SELECT place, e.key, e.value, sum(n), any_value(origin)
+    FROM (SELECT place, origin, n, unnest(map_entries(Resource)) AS e FROM resources)
+    WHERE NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL
+    GROUP BY place, e.key, e.value
 ), candidates AS MATERIALIZED (
     SELECT * FROM distinct_entries
     WHERE regexp_matches(value, $secret_value_re)
@@ -38,7 +34,7 @@ WITH spans AS (
                           lambda t: regexp_matches(t, '[0-9]') AND regexp_matches(t, '[a-z]') AND regexp_matches(t, '[A-Z]'))) > 0
 )
 SELECT
-    (SELECT count(*) FROM spans) + (SELECT count(*) FROM logs) AS evidence,
+    (SELECT count(*) FROM lo_spans) + (SELECT count(*) FROM lo_logs) AS evidence,
     (SELECT list({'location': place || ' of ' || origin || CASE WHEN n > 1 THEN format(' and {} more', n - 1) ELSE '' END,
                   'entries': [{'key': key, 'value': value}]})
      FROM (SELECT * FROM candidates ORDER BY place, key LIMIT $max_candidates)) AS candidates,

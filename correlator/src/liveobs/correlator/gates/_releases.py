@@ -1,0 +1,118 @@
+"""Which releases the evidence holds, and when each one's records begin and end.
+
+The gate engine asks here for the subject's service, release and baseline when
+they are not given. The same lookup yields, per table, the first and last record
+of the release and of its baseline; the scope adds these as time bounds, so a scan
+skips the row groups of other releases (records arrive roughly in time order, and
+DuckDB prunes row groups by their timestamp range). The bounds are exact: they come
+from the same filter the scope applies, widened to whole microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.correlator.gates._catalogue import bind, convention_params
+from liveobs.correlator.gates._model import WINDOW_END, WINDOW_START, GateError, Subject
+
+# Releases seen in spans, with their first and last span in ns since the epoch:
+# (release, first_ns, last_ns).
+_SPAN_RELEASES: Final = """
+SELECT ResourceAttributes[$SERVICE_VERSION] AS release, epoch_ns(min("Timestamp")), epoch_ns(max("Timestamp"))
+FROM otel_traces
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND "Timestamp" >= $since AND "Timestamp" < $until
+  AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+GROUP BY 1
+ORDER BY 2
+"""
+# The first and last log record of the release and the baseline: (release, first_ns, last_ns).
+_LOG_RELEASES: Final = """
+SELECT ResourceAttributes[$SERVICE_VERSION] AS release, epoch_ns(min("Timestamp")), epoch_ns(max("Timestamp"))
+FROM otel_logs
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND "Timestamp" >= $since AND "Timestamp" < $until
+  AND ResourceAttributes[$SERVICE_VERSION] IN ($release, $baseline)
+GROUP BY 1
+"""
+# The services in the store, at most two: (service name).
+_SERVICES: Final = "SELECT DISTINCT ServiceName FROM otel_traces WHERE ServiceName IS NOT NULL LIMIT 2"
+_EPOCH: Final = datetime(1970, 1, 1)
+# Bounds that select nothing, for a release with no records in a table.
+_NOTHING: Final = (WINDOW_END, WINDOW_START)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The subject with its gaps filled, notes on how, and the time-bound parameters of the scope."""
+
+    subject: Subject
+    notes: tuple[str, ...] = ()
+    bounds: dict[str, datetime] = field(default_factory=dict)
+
+
+def stored_time(value: datetime | None, default: datetime) -> datetime:
+    """A bound as the store keeps time: naive UTC (TIMESTAMP_NS)."""
+    if value is None:
+        return default
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def resolve(cur: duckdb.DuckDBPyConnection, subject: Subject, needs_baseline: bool) -> Resolved:
+    """Fill in the service (when the store holds one), the release (newest seen) and the baseline."""
+    notes: list[str] = []
+    try:
+        if subject.service is None:
+            services = [r[0] for r in cur.execute(_SERVICES).fetchall()]
+            if len(services) == 1:
+                subject = _with(subject, service=services[0])
+        window = {**convention_params(), "service": subject.service, "environment": subject.environment,
+                  "since": stored_time(subject.since, WINDOW_START), "until": stored_time(subject.until, WINDOW_END)}
+        rows = cur.execute(_SPAN_RELEASES, bind(_SPAN_RELEASES, window, "release lookup")).fetchall()
+        release = subject.release
+        if release is None and rows:
+            release = max(rows, key=lambda r: r[2])[0]
+            notes.append(f"release {release}: the newest in the evidence")
+        baseline = subject.baseline
+        first = {r[0]: r[1] for r in rows}
+        if needs_baseline and baseline is None and release in first:
+            earlier = [r for r in rows if r[0] != release and r[1] < first[release]]
+            if earlier:
+                baseline = earlier[-1][0]
+                notes.append(f"baseline {baseline}: the release that served before {release}")
+        subject = _with(subject, release=release, baseline=baseline)
+        if release is None:
+            return Resolved(subject, tuple(notes))
+        params = {**window, "release": release, "baseline": baseline}
+        logs = cur.execute(_LOG_RELEASES, bind(_LOG_RELEASES, params, "release lookup")).fetchall()
+    except duckdb.Error as exc:
+        raise GateError(f"cannot read the store: {exc}") from exc
+    spans = {r[0]: (r[1], r[2]) for r in rows}
+    log_ranges = {r[0]: (r[1], r[2]) for r in logs}
+    bounds: dict[str, datetime] = {}
+    for prefix, version in (("", release), ("baseline_", baseline)):
+        for table, ranges in (("span", spans), ("log", log_ranges)):
+            low, high = _bounds(ranges.get(version) if version is not None else None)
+            bounds[f"{prefix}{table}_from"], bounds[f"{prefix}{table}_to"] = low, high
+    return Resolved(subject, tuple(notes), bounds)
+
+
+def _bounds(range_ns: tuple[int, int] | None) -> tuple[datetime, datetime]:
+    """``[from, to)`` in whole microseconds that holds every record from ``first_ns`` to ``last_ns``."""
+    if range_ns is None:
+        return _NOTHING
+    first_ns, last_ns = range_ns
+    return (_EPOCH + timedelta(microseconds=first_ns // 1000),
+            _EPOCH + timedelta(microseconds=last_ns // 1000 + 1))
+
+
+def _with(subject: Subject, **changes: Any) -> Subject:
+    values = {"service": subject.service, "release": subject.release, "environment": subject.environment,
+              "since": subject.since, "until": subject.until, "baseline": subject.baseline, **changes}
+    return Subject(**values)
