@@ -136,3 +136,37 @@ def test_a_store_held_without_a_collector_is_a_clear_error(tmp_path) -> None:
         assert "Traceback" not in result.output
     finally:
         holder.communicate(timeout=30)
+
+
+def test_a_progress_bar_shows_on_a_terminal_for_large_files(tmp_path) -> None:
+    import os
+    import pty
+
+    line = json.dumps({**STRUCTLOG_LINES[0], "padding": "x" * 400}) + "\n"
+    big = tmp_path / "big.jsonl"
+    big.write_text(line * (4 * 1024 * 1024 // len(line) + 100))
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "liveobs.cli", "--db", str(tmp_path / "s.duckdb"), "ingest", str(big)],
+            stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120,
+        )
+        os.close(terminal)
+        terminal = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if terminal != -1:
+            os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"ingesting" in shown
+    assert b"100%" in shown
+    assert "rows stored, 0 bad lines" in result.stdout
