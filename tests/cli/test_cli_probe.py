@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import uvicorn
@@ -23,6 +26,9 @@ from liveobs.cli import main
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import Status, Subject, run_gates
 
+TOKEN = "probe-token"
+WEAK_FAILS = ("security.csp", "security.sri", "security.ws_origin", "security.ws_host", "security.body_limit",
+              "security.rate_limit")
 GOOD_CSP = "default-src 'self'; script-src 'nonce-abc123'; object-src 'none'; base-uri 'none'"
 WEAK_CSP = "default-src 'self' 'unsafe-inline'"
 
@@ -125,8 +131,7 @@ def test_probe_of_a_weak_app_turns_the_matching_checks_to_fail(weak_app: str, tm
     db = tmp_path / "store.duckdb"
     _probe(db, weak_app)
     statuses = _statuses(db)
-    for check in ("security.csp", "security.sri", "security.ws_origin", "security.ws_host", "security.body_limit",
-                  "security.rate_limit"):
+    for check in WEAK_FAILS:
         assert statuses[check] is Status.FAIL, check
     assert statuses["deploy.readiness"] is Status.PASS
 
@@ -140,3 +145,48 @@ def test_probe_of_nothing_listening_is_one_line_and_exit_3(tmp_path: Path) -> No
     assert result.exit_code == 3
     assert len(result.stderr.strip().splitlines()) == 1
     assert "cannot probe" in result.stderr
+
+
+def _collector_fixtures() -> ModuleType:
+    """The correlator tests' collector starter (a real ``liveobs collect`` subprocess)."""
+    name = "correlator_collector_fixtures"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "correlator" / "conftest.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def test_probe_while_a_collector_owns_the_store_records_through_it(weak_app: str, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    running = _collector_fixtures().start_collector(db, token=TOKEN)
+    try:
+        runner = CliRunner(env={"LIVEOBS_TOKEN": TOKEN, "LIVEOBS_TOKEN_FILE": None})
+        result = runner.invoke(main, ["--db", str(db), "probe", weak_app, "--service", "shop", "--burst", "30"])
+        assert result.exit_code == 0, result.output
+        assert f"via collector {running.url}" in result.stdout
+        checked = runner.invoke(main, ["--db", str(db), "check", "security.csp", "--service", "shop", "--json"])
+        assert json.loads(checked.stdout)["checks"][0]["status"] == "fail"
+    finally:
+        assert running.stop(timeout=30) == 0
+    statuses = _statuses(db)
+    for check in WEAK_FAILS:
+        assert statuses[check] is Status.FAIL, check
+    assert statuses["deploy.readiness"] is Status.PASS
+
+
+def test_probe_with_a_token_the_collector_refuses_is_one_line_and_exit_3(good_app: str, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    running = _collector_fixtures().start_collector(db, token=TOKEN)
+    try:
+        result = CliRunner(env={"LIVEOBS_TOKEN": "wrong", "LIVEOBS_TOKEN_FILE": None}).invoke(
+            main, ["--db", str(db), "probe", good_app, "--burst", "5"])
+    finally:
+        running.stop(timeout=30)
+    assert result.exit_code == 3
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "401" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,4 +1,9 @@
-"""``liveobs probe URL``: probe a running app and record what it saw as evidence in the store."""
+"""``liveobs probe URL``: probe a running app and record what it saw as evidence in the store.
+
+When a running collector owns the store, the evidence goes to it as OTLP spans
+(the collector's ``/v1/traces``, with the ingest token); otherwise it is written
+to the store file directly.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +38,10 @@ def probe(obj: CliContext, url: str, service: str | None, release: str | None, e
     import httpx
 
     from liveobs.correlator._db import StoreBusyError, connect
+    from liveobs.correlator._remote import discover, read_token
+    from liveobs.correlator._store import StoreUnavailableError
     from liveobs.correlator.gates._probe import Prober, record
+    from liveobs.correlator.gates._probe_export import ProbeExportError, send
 
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
@@ -42,17 +50,26 @@ def probe(obj: CliContext, url: str, service: str | None, release: str | None, e
             service, release, environment)
     except httpx.HTTPError as exc:
         raise ProbeFailed(f"cannot probe {url}: {exc}") from None
-    try:
-        con = connect(obj.db)
-    except StoreBusyError as exc:
-        raise ProbeFailed(f"{exc}; stop the collector or probe into another store with --db") from None
-    try:
-        written = record(con, report)
-    finally:
-        con.close()
+    collector = discover(obj.db)
+    if collector is not None:
+        try:
+            written = send(report, collector.url, read_token(), timeout=max(timeout, 10.0))
+        except (ProbeExportError, StoreUnavailableError) as exc:
+            raise ProbeFailed(f"cannot record the probe: {exc}") from None
+        where = f"{obj.db} (via collector {collector.url})"
+    else:
+        try:
+            con = connect(obj.db)
+        except StoreBusyError as exc:
+            raise ProbeFailed(f"{exc}; stop the collector or probe into another store with --db") from None
+        try:
+            written = record(con, report)
+        finally:
+            con.close()
+        where = obj.db
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "recorded": written}, indent=2))
         return
     for step in report.steps:
         click.echo(f"{step.name:<11} {step.summary}")
-    click.echo(f"recorded {written} probe spans for {report.service} {report.release or '(no release)'} in {obj.db}")
+    click.echo(f"recorded {written} probe spans for {report.service} {report.release or '(no release)'} in {where}")
