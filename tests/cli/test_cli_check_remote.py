@@ -19,7 +19,7 @@ from liveobs.correlator._db import StoreBusyError, connect
 
 _TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_TESTS / "correlator"))
-import gate_seed as seed
+import gate_seed as seed  # noqa: E402 - lives next to the correlator tests
 
 TOKEN = "gate-token"
 MANIFEST = '[release]\nservice = "shop"\ncurrent = "1.1"\nrollback = "1.0"\n'
@@ -32,7 +32,8 @@ def _collector_fixtures() -> ModuleType:
     name = "correlator_collector_fixtures"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, _TESTS / "correlator" / "conftest.py")
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

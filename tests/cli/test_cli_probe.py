@@ -153,7 +153,8 @@ def _collector_fixtures() -> ModuleType:
     if name not in sys.modules:
         path = Path(__file__).resolve().parents[1] / "correlator" / "conftest.py"
         spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
