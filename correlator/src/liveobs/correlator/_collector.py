@@ -90,6 +90,7 @@ class Collector:
         _load_read_handlers()
         con = connect(self.db)
         writer = Writer(con).start()
+        read_con = con.cursor()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         discovery = discovery_path(self.db)
@@ -101,7 +102,7 @@ class Collector:
             host = f"[{self.host}]" if ":" in self.host else self.host
             url = f"http://{host}:{port}"
             app = CollectorApp(
-                writer, con, token=self.token,
+                writer, read_con, token=self.token,
                 max_body_bytes=self.max_body_bytes, max_buffered_bytes=self.max_buffered_bytes,
             )
             _write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
@@ -114,6 +115,7 @@ class Collector:
             asyncio.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested))
         finally:
             writer.close()
+            read_con.close()
             con.close()
             sock.close()
             _remove_discovery(discovery)

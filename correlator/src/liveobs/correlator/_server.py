@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -96,6 +97,7 @@ class CollectorApp:
         self.budget = _Budget(max_buffered_bytes)
         self.refused = 0
         self.draining = False
+        self._cursor_lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -241,7 +243,8 @@ class CollectorApp:
         await _answer(send, status, payload, JSON)
 
     def _run_read(self, handler: Any, params: dict[str, Any]) -> tuple[int, bytes]:
-        cursor = self.read_con.cursor()
+        with self._cursor_lock:  # a connection is not thread-safe, even to open cursors from
+            cursor = self.read_con.cursor()
         try:
             result = handler(cursor, params)
             return 200, json.dumps(result, default=str).encode()
