@@ -117,3 +117,14 @@ def test_collect_reports_a_busy_port_in_one_line(tmp_path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"]
     assert not (tmp_path / "s.duckdb.collector.json").exists()
+
+
+def test_collect_refuses_a_bad_memory_limit_in_one_line(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "liveobs.cli", "--db", str(tmp_path / "s.duckdb"), "collect", "--memory-limit", "lots"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Invalid value for --memory-limit: 'lots' is not a size" in result.stderr
+    assert "Traceback" not in result.stderr
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -19,26 +20,33 @@ from liveobs.cli._root import CliContext
               help="Largest request body, compressed and decompressed.")
 @click.option("--max-buffered-bytes", default=128 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
               help="Bytes held by requests in flight before new ones get 429.")
+@click.option("--memory-limit", default="1GB", show_default=True,
+              help="DuckDB memory limit for the store's cache and queries (e.g. 512MB, 2GB).")
 @click.pass_obj
 def collect(
-    obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int
+    obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int,
+    memory_limit: str,
 ) -> None:
     """Receive OTLP/HTTP (traces, logs, metrics) and write it to the store.
 
     While it runs, this process owns the store and answers the other commands'
     reads over its local API. SIGTERM or Ctrl+C drains and exits 0.
     """
+    import duckdb
+
     from liveobs.correlator._auth import TokenError, load_token
     from liveobs.correlator._collector import Collector
     from liveobs.correlator._db import StoreBusyError
 
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, re.IGNORECASE):
+        raise click.BadParameter(f"{memory_limit!r} is not a size such as 512MB or 2GB", param_hint="--memory-limit")
     try:
         token = load_token(token_file)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
     collector = Collector(
         db=obj.db, host=host, port=port, token=token,
-        max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes,
+        max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes, memory_limit=memory_limit,
     )
 
     def ready(url: str) -> None:
@@ -50,5 +58,7 @@ def collect(
         collector.run(on_ready=ready)
     except StoreBusyError as exc:
         raise click.ClickException(f"the store is busy: {exc}") from None
+    except duckdb.Error as exc:
+        raise click.ClickException(f"cannot open the store {obj.db}: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -31,6 +31,8 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4318
 DISCOVERY_SUFFIX: Final = ".collector.json"
 BACKLOG: Final = 1024
+# DuckDB's own cache would otherwise grow to 80% of the machine's memory.
+DEFAULT_MEMORY_LIMIT: Final = "1GB"
 
 
 def discovery_path(db: str | os.PathLike[str]) -> Path:
@@ -72,6 +74,7 @@ class Collector:
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     _stop_requested: bool = field(default=False, init=False, repr=False)
@@ -88,7 +91,7 @@ class Collector:
     def run(self, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT; ``on_ready`` gets the URL once listening."""
         _load_read_handlers()
-        con = connect(self.db)
+        con = connect(self.db, config={"memory_limit": self.memory_limit})
         writer = Writer(con).start()
         read_con = con.cursor()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)

@@ -25,16 +25,22 @@ def default_db_path() -> str:
     return os.environ.get(DB_ENV) or DEFAULT_DB
 
 
-def connect(path: str | os.PathLike[str] = ":memory:", *, migrate_schema: bool = True) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | os.PathLike[str] = ":memory:",
+    *,
+    migrate_schema: bool = True,
+    config: dict[str, str] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) a store and bring its schema to the latest version.
 
+    ``config`` holds DuckDB settings for the database (e.g. ``memory_limit``).
     Raises :class:`StoreBusyError` when another process holds the file.
     """
     target = str(path)
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(target)
+        con = duckdb.connect(target, config=dict(config or {}))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise StoreBusyError(f"{target} is held by another process: {exc}") from exc
