@@ -1,0 +1,117 @@
+"""What the scope reads: route-less requests in span_ids, release time bounds, only the tables a check needs."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from liveobs.conventions import evidence as ev
+from liveobs.conventions import keys
+from liveobs.correlator._db import connect
+from liveobs.correlator.gates import Status, Subject, load_checks, run_gates
+from liveobs.correlator.gates._catalogue import needed_statements, scope_statements, scoped_tables
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gate_seed as seed
+
+REFUSED_BODY = (ev.SECURITY_EVENT, {ev.SECURITY_CHECK: ev.CHECK_BODY_LIMIT, ev.SECURITY_OUTCOME: ev.OUTCOME_REFUSED})
+
+
+def _store(tmp_path: Path, *extra: tuple[dict[str, object], list[tuple[str, dict[str, str]]]]) -> duckdb.DuckDBPyConnection:
+    con = connect(tmp_path / "store.duckdb")
+    e = seed.Evidence()
+    seed.add_release(e, "1.1", seed.START, n=40)
+    at = seed.START + timedelta(minutes=30)
+    for attrs, events in extra:
+        e.span("1.1", at, {keys.HTTP_REQUEST_METHOD: "POST", keys.SESSION_ID: "s", keys.REQUEST_ID: "r", **attrs},
+               events=events)
+    e.write(con)
+    return con
+
+
+def _span_ids(con: duckdb.DuckDBPyConnection) -> tuple[Status, str]:
+    result = run_gates(con, "observability.span_ids", Subject(release="1.1")).results[0]
+    return result.status, result.reason
+
+
+def test_requests_that_never_reached_a_route_need_no_route_id(tmp_path: Path) -> None:
+    unmatched = ({keys.HTTP_RESPONSE_STATUS_CODE: 404, keys.URL_PATH: "/wp-login.php"}, [])
+    refused = ({keys.HTTP_RESPONSE_STATUS_CODE: 413, keys.URL_PATH: "/signin"}, [REFUSED_BODY])
+    con = _store(tmp_path, unmatched, refused)
+    assert _span_ids(con)[0] is Status.PASS
+
+
+def test_a_routed_request_without_a_route_id_still_fails(tmp_path: Path) -> None:
+    # The SDK's own report endpoint answers 202 and refuses nothing: it needs a route id like any other.
+    beacon = ({keys.HTTP_RESPONSE_STATUS_CODE: 202, keys.URL_PATH: "/_liveobs/report"}, [])
+    status, reason = _span_ids(_store(tmp_path, beacon))
+    assert status is Status.FAIL
+    assert keys.ROUTE_ID in reason
+    assert "(no route)" in reason
+
+
+def test_an_unmatched_request_still_needs_its_request_id(tmp_path: Path) -> None:
+    unmatched = ({keys.HTTP_RESPONSE_STATUS_CODE: 404, keys.REQUEST_ID: ""}, [])
+    status, reason = _span_ids(_store(tmp_path, unmatched))
+    assert status is Status.FAIL
+    assert keys.REQUEST_ID in reason
+
+
+def test_time_bounds_keep_the_last_record_to_the_nanosecond(tmp_path: Path) -> None:
+    con = _store(tmp_path)
+    # One more span and log record of the release, 999 ns after the last whole microsecond.
+    late = "2030-01-01 00:00:00.000001999"
+    con.execute("INSERT INTO otel_traces SELECT * REPLACE (CAST($late AS TIMESTAMP_NS) AS \"Timestamp\", "
+                "'fffffffffffffffe' AS SpanId, '' AS ParentSpanId) FROM otel_traces "
+                "WHERE ResourceAttributes[$v] = '1.1' LIMIT 1", {"late": late, "v": keys.SERVICE_VERSION})
+    con.execute("INSERT INTO otel_logs SELECT * REPLACE (CAST($late AS TIMESTAMP_NS) AS \"Timestamp\") FROM otel_logs "
+                "WHERE ResourceAttributes[$v] = '1.1' AND TraceId <> '' LIMIT 1", {"late": late, "v": keys.SERVICE_VERSION})
+    spans = con.execute("SELECT count(*) FROM otel_traces WHERE ResourceAttributes[$v] = '1.1'",
+                        {"v": keys.SERVICE_VERSION}).fetchone()
+    logs = con.execute("SELECT count(*) FROM otel_logs WHERE ResourceAttributes[$v] = '1.1' AND TraceId <> ''",
+                       {"v": keys.SERVICE_VERSION}).fetchone()
+    assert spans is not None
+    assert logs is not None
+    result = run_gates(con, "observability.trace_connectivity", Subject(release="1.1")).results[0]
+    assert result.evidence == spans[0] + logs[0]
+
+
+def test_releases_that_overlap_in_time_are_kept_apart(tmp_path: Path) -> None:
+    con = connect(tmp_path / "store.duckdb")
+    e = seed.Evidence()
+    seed.add_release(e, "1.0", seed.START, n=40)
+    seed.add_release(e, "1.1", seed.START + timedelta(seconds=5), n=40, faults={"csp_unsafe"})
+    e.write(con)
+    assert run_gates(con, "security.csp", Subject(release="1.0")).results[0].status is Status.PASS
+    assert run_gates(con, "security.csp", Subject(release="1.1")).results[0].status is Status.FAIL
+
+
+def test_a_release_outside_the_window_has_no_evidence(tmp_path: Path) -> None:
+    con = _store(tmp_path)
+    later = Subject(release="1.1", since=datetime(2031, 1, 1))
+    result = run_gates(con, "security.csp", later).results[0]
+    assert result.status is Status.UNKNOWN
+    assert result.evidence == 0
+
+
+@pytest.mark.parametrize(("selection", "built", "not_built"), [
+    ("security.csp", {"lo_spans", "lo_span_events"}, {"lo_logs", "lo_baseline_spans", "lo_histograms"}),
+    ("performance.event_client", {"lo_logs"}, {"lo_spans", "lo_span_events"}),
+    ("performance.regression_event_latency", {"lo_spans", "lo_baseline_spans"}, {"lo_logs"}),
+    ("deploy.service_version", set(), {"lo_spans", "lo_logs"}),
+])
+def test_only_the_scoped_tables_a_check_reads_are_built(selection: str, built: set[str], not_built: set[str]) -> None:
+    chosen = [c for c in load_checks() if c.id == selection]
+    names = {s.creates for s in needed_statements(*chosen)}
+    assert built <= names
+    assert not (not_built & names)
+
+
+def test_every_scoped_table_a_check_reads_is_created_by_the_scope() -> None:
+    created = {s.creates for script in ("scope.sql", "baseline.sql") for s in scope_statements(script)}
+    for check in load_checks():
+        assert scoped_tables(check.body) <= created, check.id
