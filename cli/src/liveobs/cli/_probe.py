@@ -26,8 +26,9 @@ class ProbeFailed(click.ClickException):
 @click.option("--ws-path", default="/live/websocket", show_default=True, help="The app's live WebSocket path.")
 @click.option("--body-bytes", type=click.IntRange(1), default=2 * 1024 * 1024, show_default=True,
               help="Size of the over-limit body.")
-@click.option("--burst", type=click.IntRange(1, 10_000), default=60, show_default=True,
-              help="Requests sent back to back to see the rate limit act.")
+@click.option("--burst", type=click.IntRange(0, 10_000), default=60, show_default=True,
+              help="GET requests to URL sent back to back to see the rate limit act (0: skip, for an app "
+                   "that limits other endpoints than URL).")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per request.")
 @click.option("--json", "as_json", is_flag=True, help="Print what the probe saw as JSON.")
 @click.pass_obj

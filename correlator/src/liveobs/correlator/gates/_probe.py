@@ -2,7 +2,9 @@
 
 The probe fetches the page, its client asset, ``/readyz`` and
 ``/live/readiness.json``, tries a foreign Origin and a foreign Host on the
-WebSocket, sends an over-limit body and a burst past the rate limit. Each step
+WebSocket (only when the socket accepts our own origin: a socket that needs a
+session refuses both and proves nothing), sends an over-limit body and a burst
+past the rate limit. Each step
 becomes a span (scope ``liveobs.probe``) with the same ``liveobs.security`` and
 ``liveobs.readiness`` span events the SDK records, so the gate SQL reads probe
 and SDK evidence alike. Deliberate attempts carry the outcome a correct app gives
@@ -29,6 +31,9 @@ from liveobs.conventions import keys
 
 FOREIGN_ORIGIN: Final = "https://probe-foreign.invalid"
 FOREIGN_HOST: Final = "probe-foreign.invalid"
+# Answers an app can only give after taking the body in (wrong credentials, invalid
+# content): an over-limit body that gets one went past the limit.
+_JUDGED_CONTENT: Final = frozenset({401, 422})
 _SRI: Final = re.compile(r"^(sha256|sha384|sha512)-")
 _NONCE_OR_HASH: Final = re.compile(r"'(nonce-[^']+|sha(256|384|512)-[^']+)'")
 
@@ -143,11 +148,13 @@ class Prober:
             steps.append(page)
             steps.extend(self._readiness(client))
             own = urllib.parse.urlsplit(self.url)
-            own_origin = f"{own.scheme}://{own.netloc}"
             steps.append(self._ws("ws_origin", ev.CHECK_WS_ORIGIN, FOREIGN_ORIGIN, own.netloc, FOREIGN_ORIGIN))
-            steps.append(self._ws("ws_host", ev.CHECK_WS_HOST, own_origin, FOREIGN_HOST, FOREIGN_HOST))
+            # DNS rebinding: the page comes from the foreign name, so Origin and Host both carry it.
+            steps.append(self._ws("ws_host", ev.CHECK_WS_HOST, f"{own.scheme}://{FOREIGN_HOST}", FOREIGN_HOST,
+                                  FOREIGN_HOST))
             steps.append(self._body(client))
-            steps.append(self._burst(client))
+            if self.burst > 0:
+                steps.append(self._burst(client))
         host = urllib.parse.urlsplit(self.url).hostname or "app"
         return ProbeReport(self.url, service or host, release or meta.get(keys.META_RELEASE) or None, environment,
                            steps)
@@ -193,6 +200,13 @@ class Prober:
 
     def _ws(self, name: str, check: str, origin: str, host: str, tried: str) -> Step:
         started = time.perf_counter()
+        own = urllib.parse.urlsplit(self.url)
+        control = _handshake(self.url, self.ws_path, f"{own.scheme}://{own.netloc}", own.netloc, self.timeout)
+        if control != 101:
+            # The socket refuses even our own origin (it needs a session, or the path is wrong):
+            # a refusal of the foreign one would prove nothing.
+            return Step(name, f"own-origin handshake answered {control}: no verdict", self.ws_path,
+                        time.perf_counter() - started)
         status = _handshake(self.url, self.ws_path, origin, host, self.timeout)
         if status is None:
             return Step(name, "no answer to the WebSocket handshake", self.ws_path, time.perf_counter() - started)
@@ -208,7 +222,7 @@ class Prober:
                                headers={"Content-Type": "application/octet-stream"})
         if response.status_code == 413:
             outcome = ev.OUTCOME_REFUSED
-        elif response.status_code < 400:
+        elif response.status_code < 400 or response.status_code in _JUDGED_CONTENT:
             outcome = ev.OUTCOME_ACCEPTED
         else:
             return Step("body_limit", f"over-limit body answered {response.status_code}: no verdict", self.url,

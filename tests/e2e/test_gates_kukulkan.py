@@ -1,0 +1,222 @@
+"""The gates over Kukulkan's evidence, recorded through the real stack.
+
+A real ``liveobs collect`` subprocess owns the store; the app runs under uvicorn
+as the demo runs it (its own process, exporting OTLP to the collector): first
+the rollback target with ordinary traffic, then the current release with the
+demo's user session and attacks, then ``liveobs probe`` against it (recorded
+through the collector). The gates then run through the collector as well.
+
+The same release is then served once more with a deliberately weak setting,
+an environment variable the app already reads: ``KUKULKAN_BODY_LIMIT`` raised to
+8 MiB, so the probe's 2 MiB body reaches the sign-in handler. Only
+``security.body_limit`` may change, and it must turn to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+from click.testing import CliRunner
+
+from liveobs.cli import main
+from liveobs.conventions import evidence as ev
+from liveobs.conventions import keys
+from liveobs.correlator._db import connect
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kukulkan"
+if str(EXAMPLE) not in sys.path:
+    sys.path.insert(0, str(EXAMPLE))
+
+from kukulkan.demo import Processes, new_session_keys, processes, start_app, start_collector  # noqa: E402
+from kukulkan.release import MANIFEST_PATH, load_manifest  # noqa: E402
+from kukulkan.scenario import run_baseline, run_session  # noqa: E402
+
+pytestmark = pytest.mark.timeout(120)
+
+MANIFEST = load_manifest(MANIFEST_PATH)
+# The app limits sign-in, uploads and live events, not page views: the probe's GET burst
+# would be let through by design, so it is skipped; the demo's password guessing shows the limit.
+BURST = "0"
+# The weak setting: a body limit of 8 MiB lets the probe's 2 MiB body through to sign-in.
+WEAK_BODY_LIMIT = 8 * 1024 * 1024
+# What the set-up implies. The demo session is short: checks that need more samples
+# than it makes (2 socket connects, 2 uploads, 2 page renders of the rollback target)
+# are unknown, never pass. Gaps of the SDK and the app show as they are (see the tests
+# below): the SDK's report endpoint's spans carry no route id, error replies record no
+# fields, and the app's log line for a socket refused before sign-in (the probe's
+# own-origin handshake) carries neither session id nor route id.
+EXPECTED: dict[str, str] = {
+    **dict.fromkeys(["observability.browser_joins", "observability.error_classes",
+                     "observability.secret_scan", "observability.trace_connectivity"], "pass"),
+    "observability.span_ids": "fail",
+    "observability.log_ids": "fail",
+    "observability.error_replies": "unknown",
+    **{f"security.{name}": "pass" for name in ("body_limit", "capability", "csp", "key_custody", "key_material",
+                                               "rate_limit", "scope", "session_key_age", "sri", "upload_scan",
+                                               "ws_host", "ws_origin")},
+    **dict.fromkeys(["performance.compression", "performance.concurrent_sessions", "performance.event_client",
+                     "performance.event_server", "performance.memory", "performance.patch_size",
+                     "performance.render", "performance.streams"], "pass"),
+    **dict.fromkeys(["performance.connect", "performance.reconnect_rate", "performance.uploads",
+                     "performance.regression_render"], "unknown"),
+    **dict.fromkeys(["deploy.readiness", "deploy.rollback", "deploy.service_version"], "pass"),
+}
+# CPU use needs two samples of one process far enough apart; the run may or may not give them.
+# The regression checks have samples enough, but the current session (two users, pushes,
+# attacks) may really be slower than the rollback target's on a busy machine.
+TIMING_DEPENDENT = {"performance.cpu": {"pass", "unknown"},
+                    "performance.regression_client_latency": {"pass", "fail"},
+                    "performance.regression_event_latency": {"pass", "fail"}}
+# HTTP server spans of the current release that lack a route id although they were not
+# refused before routing: (url.path, count).
+_ROUTELESS: Final = """
+SELECT SpanAttributes[$path], count(*) FROM otel_traces
+WHERE ResourceAttributes[$version] = $release AND SpanKind = 'Server' AND ScopeName <> $probe
+  AND SpanAttributes[$method] IS NOT NULL AND SpanAttributes[$route] IS NULL
+  AND NOT list_contains(list_transform(Events.Attributes, lambda a: a[$outcome]), $refused)
+GROUP BY 1
+"""
+
+
+@dataclass
+class Recorded:
+    state: Path
+    reports: dict[str, dict[str, Any]]
+    exit_codes: dict[str, int]
+    seconds: float
+
+    def statuses(self, name: str) -> dict[str, str]:
+        return {c["id"]: c["status"] for c in self.reports[name]["checks"]}
+
+    def check(self, name: str, check_id: str) -> dict[str, Any]:
+        return next(c for c in self.reports[name]["checks"] if c["id"] == check_id)
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _probe(db: Path, base_url: str) -> dict[str, Any]:
+    code, out, err = _cli("--db", str(db), "probe", base_url + "/signin", "--ws-path", "/live", "--service",
+                          "kukulkan", "--environment", MANIFEST.environment, "--burst", BURST, "--json")
+    assert code == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def _check(db: Path, selection: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = _cli("--db", str(db), "check", selection, "--release", MANIFEST.current, "--manifest",
+                          str(MANIFEST_PATH), "--json")
+    assert code in (0, 1, 2), err
+    return code, json.loads(out)
+
+
+def _serve(procs: Processes, collector_url: str, state: Path, release: str, keys: str,
+           monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, str]:
+    with monkeypatch.context() as patched:
+        for name, value in env.items():
+            patched.setenv(name, value)
+        return start_app(procs, collector_url, state, release, keys)
+
+
+def _record(state: Path, keys: str, *, weak: bool) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Serve the app (after its rollback target, unless weak), probe it, run the gates through the collector."""
+    state.mkdir()
+    db = state / "liveobs.duckdb"
+    with processes() as procs, pytest.MonkeyPatch.context() as monkeypatch:
+        collector, url = start_collector(procs, db, state)
+        if not weak:
+            app, base = _serve(procs, url, state, MANIFEST.rollback, keys, monkeypatch)
+            asyncio.run(run_baseline(base, refreshes=40))
+            procs.stop(app)
+        env = {"KUKULKAN_BODY_LIMIT": str(WEAK_BODY_LIMIT)} if weak else {}
+        app, base = _serve(procs, url, state, MANIFEST.current, keys, monkeypatch, **env)
+        probed = _probe(db, base)  # first: the demo's password guessing then uses up the sign-in budget
+        asyncio.run(run_session(base, refreshes=40))
+        procs.stop(app)  # a graceful stop flushes the app's last spans, logs and metrics
+        code, report = _check(db, "security" if weak else "all")
+        assert procs.stop(collector) == 0
+    return code, report, probed
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    root = tmp_path_factory.mktemp("kukulkan-gates")
+    keys = new_session_keys()
+    started = time.monotonic()
+    codes: dict[str, int] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    codes["current"], reports["current"], reports["probe"] = _record(root / "current", keys, weak=False)
+    codes["weak"], reports["weak"], reports["weak probe"] = _record(root / "weak", keys, weak=True)
+    return Recorded(root, reports, codes, time.monotonic() - started)
+
+
+def test_the_gates_give_the_statuses_kukulkans_set_up_implies(recorded: Recorded) -> None:
+    statuses = recorded.statuses("current")
+    timing = {k: statuses.pop(k) for k in TIMING_DEPENDENT}
+    assert statuses == EXPECTED
+    for check_id, allowed in TIMING_DEPENDENT.items():
+        assert timing[check_id] in allowed, check_id
+    assert recorded.exit_codes["current"] == 1  # span_ids is required
+    assert recorded.check("current", "security.rate_limit")["evidence"] > 0  # password guessing met 429s
+    assert recorded.reports["current"]["subject"]["baseline"] == MANIFEST.rollback
+    assert recorded.seconds < 60
+
+
+def test_the_probe_recorded_through_the_collector(recorded: Recorded) -> None:
+    probe = recorded.reports["probe"]
+    assert probe["release"] == MANIFEST.current
+    assert probe["recorded"] == len(probe["steps"])
+    assert "rate_limit" not in {s["step"] for s in probe["steps"]}
+    con = connect(recorded.state / "current" / "liveobs.duckdb")
+    try:
+        row = con.execute("SELECT count(*) FROM otel_traces WHERE ScopeName = $probe", {"probe": ev.PROBE_SCOPE}).fetchone()
+    finally:
+        con.close()
+    assert row == (probe["recorded"],)
+
+
+def test_span_ids_fails_only_for_the_sdks_report_endpoint(recorded: Recorded) -> None:
+    reason = recorded.check("current", "observability.span_ids")["reason"]
+    assert keys.ROUTE_ID in reason
+    assert "(no route)" in reason
+    con = connect(recorded.state / "current" / "liveobs.duckdb")
+    try:
+        rows = con.execute(_ROUTELESS, {
+            "path": keys.URL_PATH, "version": keys.SERVICE_VERSION, "release": MANIFEST.current,
+            "probe": ev.PROBE_SCOPE, "method": keys.HTTP_REQUEST_METHOD, "route": keys.HTTP_ROUTE,
+            "outcome": ev.SECURITY_OUTCOME, "refused": ev.OUTCOME_REFUSED,
+        }).fetchall()
+    finally:
+        con.close()
+    assert [path for path, _ in rows] == ["/_liveobs/report"]
+
+
+def test_log_ids_fails_only_for_the_refused_sockets_log_lines(recorded: Recorded) -> None:
+    con = connect(recorded.state / "current" / "liveobs.duckdb")
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT Body FROM otel_logs WHERE ResourceAttributes[$version] = $release AND TraceId <> '' "
+            "AND (nullif(LogAttributes[$session], '') IS NULL OR nullif(LogAttributes[$route], '') IS NULL)",
+            {"version": keys.SERVICE_VERSION, "release": MANIFEST.current, "session": keys.SESSION_ID,
+             "route": keys.ROUTE_ID}).fetchall()
+    finally:
+        con.close()
+    assert rows == [("live socket refused: not signed in",)]
+
+
+def test_a_weak_body_limit_flips_body_limit_to_fail_and_nothing_else(recorded: Recorded) -> None:
+    strong, weak = recorded.statuses("current"), recorded.statuses("weak")
+    assert strong["security.body_limit"] == "pass"
+    assert weak["security.body_limit"] == "fail"
+    assert "1 accepted" in recorded.check("weak", "security.body_limit")["reason"]
+    assert {k: v for k, v in weak.items() if k != "security.body_limit"} == {
+        k: strong[k] for k in weak if k != "security.body_limit"}
+    assert recorded.exit_codes["weak"] == 1
