@@ -58,8 +58,12 @@ KUKULKAN_MANIFEST ?= examples/kukulkan/release-manifest.toml
 GATE_ARGS  = $(if $(RELEASE),--release $(RELEASE)) $(if $(BASELINE),--baseline $(BASELINE))
 CHECK      = $(BIN)/liveobs --db $(DB) check
 
-.PHONY: live-observability-check live-security-check live-performance-check \
+.PHONY: bench-gates live-observability-check live-security-check live-performance-check \
         kukulkan-live-adoption-check kukulkan-app-deploy-check kukulkan-deployment-production-check
+
+## bench-gates: every gate over a generated 10M-row store (target: under 5 s)
+bench-gates: install
+	$(BIN)/python benchmarks/bench_gates.py
 
 ## live-observability-check: ids on spans and logs, trace connectivity, browser joins, error classes, secret scan
 live-observability-check: install
