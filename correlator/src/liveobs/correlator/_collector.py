@@ -12,56 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import os
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from liveobs.correlator._db import connect
+from liveobs.correlator._discovery import discovery_path, remove_discovery, write_discovery
 from liveobs.correlator._otlp import DEFAULT_MAX_BODY_BYTES
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
 from liveobs.correlator._writer import Writer
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4318
-DISCOVERY_SUFFIX: Final = ".collector.json"
 BACKLOG: Final = 1024
 # DuckDB's own cache would otherwise grow to 80% of the machine's memory.
 DEFAULT_MEMORY_LIMIT: Final = "1GB"
-
-
-def discovery_path(db: str | os.PathLike[str]) -> Path:
-    """Where a collector that owns ``db`` announces itself."""
-    return Path(os.path.abspath(db) + DISCOVERY_SUFFIX)
-
-
-def read_discovery(db: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The discovery record of ``db``'s collector, if the file exists and parses."""
-    try:
-        record = json.loads(discovery_path(db).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _write_discovery(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _remove_discovery(path: Path) -> None:
-    record = None
-    with contextlib.suppress(OSError, ValueError):
-        record = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(record, dict) and record.get("pid") == os.getpid():
-        with contextlib.suppress(OSError):
-            path.unlink()
 
 
 @dataclass
@@ -108,7 +77,7 @@ class Collector:
                 writer, read_con, token=self.token,
                 max_body_bytes=self.max_body_bytes, max_buffered_bytes=self.max_buffered_bytes,
             )
-            _write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
+            write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
             if threading.current_thread() is threading.main_thread():
                 # A signal between the announcement and uvicorn's own handlers still drains.
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,7 +90,7 @@ class Collector:
             read_con.close()
             con.close()
             sock.close()
-            _remove_discovery(discovery)
+            remove_discovery(discovery)
 
 
 async def _serve(

@@ -24,6 +24,7 @@ READ_PATH_PREFIX: Final = "/api/v1/read/"
 HANDLER_MODULES: Final[tuple[str, ...]] = (
     "liveobs.correlator._trace",
     "liveobs.correlator._incidents",
+    "liveobs.correlator.gates._handler",
 )
 _HANDLERS: dict[str, ReadHandler] = {}
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from liveobs.correlator._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
-from liveobs.correlator._collector import read_discovery
+from liveobs.correlator._discovery import read_discovery
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, parse_since
 from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError
 from liveobs.correlator._store import Store, StoreUnavailableError
