@@ -198,6 +198,20 @@ def gate_line(db: Path, gate: str, manifest: Path) -> str:
     return f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail}{shown})"
 
 
+def probe_line(db: Path, base_url: str, environment: str) -> str:
+    """Probe the running release (page, asset, readiness, socket guards, body limit) into the store.
+
+    The burst step is skipped: Kukulkan limits sign-in, uploads and live events, not
+    page views, and the scripted session's password guessing shows the limit acting.
+    """
+    result = liveobs(db, "probe", base_url + "/signin", "--ws-path", "/live", "--service", "kukulkan",
+                     "--environment", environment, "--burst", "0", "--json")
+    if result.returncode != 0:
+        return f"liveobs probe     failed: {result.stderr.strip()}"
+    steps = json.loads(result.stdout).get("steps", [])
+    return "liveobs probe    " + "; ".join(f"{step['step']} {step['summary']}" for step in steps)
+
+
 def _clean_store(db: Path) -> None:
     for path in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".collector.json")):
         path.unlink(missing_ok=True)
@@ -227,6 +241,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
         say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
             f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
         app, base_url = start_app(procs, collector_url, state, manifest.current, keys)
+        say(probe_line(db, base_url, manifest.environment))
         report = asyncio.run(run_session(base_url, refreshes=refreshes))
         ok = sum(o.ok for o in report.outcomes)
         say(f"kukulkan {manifest.current:<7} {base_url}  the new release: {len(report.outcomes)} live events "
