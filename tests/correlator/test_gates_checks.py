@@ -120,3 +120,32 @@ def test_check_is_unknown_without_its_evidence(c: Case) -> None:
     status, reason = _run(con, c.check, manifest)
     assert status is Status.UNKNOWN, reason
     assert reason
+
+
+def _with_refused_socket(session_on_span: bool) -> duckdb.DuckDBPyConnection:
+    """Healthy evidence plus one socket handshake refused before sign-in, and its log line."""
+    con = connect()
+    e = seed.Evidence()
+    seed.add_release(e, "1.0", seed.START, n=60)
+    seed.add_release(e, "1.1", seed.START + timedelta(hours=1), n=60)
+    at = seed.START + timedelta(hours=1, minutes=30)
+    span_attrs = {seed.keys.CONNECTION_ID: "c-refused", seed.keys.REQUEST_ID: "r-refused"}
+    if session_on_span:
+        span_attrs[seed.keys.SESSION_ID] = "s-known"
+    trace, span = e.span("1.1", at, span_attrs, name="live connection", kind="Internal",
+                         events=[("liveobs.live.connect", {})])
+    e.log("1.1", at, {seed.keys.CONNECTION_ID: "c-refused", seed.keys.REQUEST_ID: "r-refused"}, body="live socket refused: not signed in",
+          trace_id=trace, span_id=span)
+    e.write(con)
+    return con
+
+
+def test_a_log_line_is_not_asked_for_a_session_its_request_never_had() -> None:
+    status, reason = _run(_with_refused_socket(session_on_span=False), "observability.log_ids", GOOD)
+    assert status is Status.PASS, reason
+
+
+def test_a_log_line_that_drops_its_requests_session_fails() -> None:
+    status, reason = _run(_with_refused_socket(session_on_span=True), "observability.log_ids", GOOD)
+    assert status is Status.FAIL, reason
+    assert "session.id" in reason
