@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -22,22 +21,11 @@ from liveobs.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_generator() -> ModuleType:
-    name = "liveobs_bench_gen_store"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "gen_store.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return load_generator().generate(tmp_path_factory.mktemp("cli") / "store.duckdb", rows=20_000, seed=3)
+def store(tmp_path_factory: pytest.TempPathFactory, store_generator: ModuleType) -> Any:
+    return store_generator.generate(tmp_path_factory.mktemp("cli") / "store.duckdb", rows=20_000, seed=3)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Any:

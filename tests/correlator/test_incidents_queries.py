@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -17,21 +15,9 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._incidents import incidents, parse_since
 from liveobs.correlator._readapi import read_handlers
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def load_generator() -> ModuleType:
-    name = "liveobs_bench_gen_store"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "gen_store.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def occurrence(
@@ -115,8 +101,8 @@ def test_the_read_handler_round_trips_through_json(con: Any) -> None:
         handler(con, {"limit": 0})
 
 
-def test_counts_on_a_generated_store_match_the_failing_events(tmp_path: Path) -> None:
-    summary = load_generator().generate(tmp_path / "gen.duckdb", rows=30_000, seed=5)
+def test_counts_on_a_generated_store_match_the_failing_events(tmp_path: Path, store_generator: ModuleType) -> None:
+    summary = store_generator.generate(tmp_path / "gen.duckdb", rows=30_000, seed=5)
     con = duckdb.connect(summary.path, read_only=True)
     try:
         found = incidents(con)

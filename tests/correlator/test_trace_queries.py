@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -21,26 +19,11 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._readapi import read_handlers
 from liveobs.correlator._trace import trace
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_generator() -> ModuleType:
-    name = "liveobs_bench_gen_store"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "gen_store.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def store(tmp_path_factory: pytest.TempPathFactory, store_generator: ModuleType) -> Any:
     path = tmp_path_factory.mktemp("trace") / "store.duckdb"
-    return load_generator().generate(path, rows=30_000, seed=11)
+    return store_generator.generate(path, rows=30_000, seed=11)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,17 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "examples" / "triage.ipynb"
 
 
-def load_generator() -> ModuleType:
-    name = "liveobs_bench_gen_store"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "gen_store.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def outputs(cell: Any) -> str:
@@ -42,8 +29,10 @@ def outputs(cell: Any) -> str:
 
 
 @pytest.mark.slow
-def test_the_triage_notebook_traces_the_newest_failing_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    summary = load_generator().generate(tmp_path / "store.duckdb", rows=20_000, seed=21)
+def test_the_triage_notebook_traces_the_newest_failing_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_generator: ModuleType
+) -> None:
+    summary = store_generator.generate(tmp_path / "store.duckdb", rows=20_000, seed=21)
     monkeypatch.setenv("LIVEOBS_DB", summary.path)
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     monkeypatch.delenv("LIVEOBS_SINCE", raising=False)
