@@ -144,8 +144,8 @@ class Evidence:
         })
 
     def histogram(self, release: str, metric: str, values: list[float], bounds: list[float] = BOUNDS,
-                  at: datetime = START) -> None:
-        self._metric("otel_metrics_histogram", release, metric, at, Count=len(values), Sum=float(sum(values)),
+                  at: datetime = START, start: datetime | None = None) -> None:
+        self._metric("otel_metrics_histogram", release, metric, at, start, Count=len(values), Sum=float(sum(values)),
                      BucketCounts=bucket_counts(values, bounds), ExplicitBounds=bounds,
                      Min=min(values, default=0.0), Max=max(values, default=0.0), AggregationTemporality=2)
 

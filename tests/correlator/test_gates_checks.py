@@ -149,3 +149,30 @@ def test_a_log_line_that_drops_its_requests_session_fails() -> None:
     status, reason = _run(_with_refused_socket(session_on_span=True), "observability.log_ids", GOOD)
     assert status is Status.FAIL, reason
     assert "session.id" in reason
+
+
+def _uploads_exported_twice(cumulative_series: bool) -> duckdb.DuckDBPyConnection:
+    """Upload durations exported twice: 2 uploads, then 3 in all (cumulative) or 3 more (delta)."""
+    con = connect()
+    e = seed.Evidence()
+    seed.add_release(e, "1.0", seed.START, n=60)
+    seed.add_release(e, "1.1", seed.START + timedelta(hours=1), n=60, skip=frozenset({"upload"}))
+    first, second = seed.START + timedelta(hours=1, minutes=1), seed.START + timedelta(hours=1, minutes=2)
+    start = first - timedelta(minutes=1)
+    e.histogram("1.1", seed.ev.METRIC_UPLOAD_DURATION, [100.0, 120.0], at=first, start=start)
+    e.histogram("1.1", seed.ev.METRIC_UPLOAD_DURATION, [100.0, 120.0, 130.0], at=second,
+                start=start if cumulative_series else first)
+    e.write(con)
+    return con
+
+
+def test_a_cumulative_histogram_counts_its_latest_point_only() -> None:
+    # 3 uploads in all: below the check's minimum of 5, so too little evidence.
+    status, reason = _run(_uploads_exported_twice(cumulative_series=True), "performance.uploads", GOOD)
+    assert status is Status.UNKNOWN, reason
+    assert "3 evidence" in reason
+
+
+def test_histogram_points_of_separate_series_add_up() -> None:
+    status, reason = _run(_uploads_exported_twice(cumulative_series=False), "performance.uploads", GOOD)
+    assert status is Status.PASS, reason

@@ -104,12 +104,35 @@ SELECT
     SecretEntries, Resource, Body, Origin
 FROM scoped;
 CREATE OR REPLACE TEMP TABLE lo_histograms AS
-SELECT MetricName, TimeUnix, StartTimeUnix, Attributes, "Count", "Sum", "Min", "Max", BucketCounts, ExplicitBounds
+SELECT MetricName, TimeUnix, StartTimeUnix, Attributes, "Count", "Sum", "Min", "Max", BucketCounts, ExplicitBounds,
+       AggregationTemporality
 FROM otel_metrics_histogram
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $release
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
   AND TimeUnix >= $since AND TimeUnix < $until;
+
+-- One merged histogram per metric: delta points add up; of a cumulative series
+-- (same attributes and start) only its latest point counts, as it already holds the rest.
+CREATE OR REPLACE TEMP TABLE lo_histogram_totals AS
+WITH points AS (
+    SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
+           AggregationTemporality = 2 AND row_number() OVER (
+               PARTITION BY MetricName, Attributes, StartTimeUnix ORDER BY TimeUnix DESC) > 1 AS superseded
+    FROM lo_histograms
+    WHERE "Count" > 0
+), buckets AS (
+    SELECT MetricName, unnest(generate_series(1, len(counts))) AS i, unnest(counts) AS n
+    FROM points WHERE NOT superseded
+), merged AS (
+    SELECT MetricName, list(n ORDER BY i) AS counts, sum(n) AS evidence
+    FROM (SELECT MetricName, i, sum(n) AS n FROM buckets GROUP BY MetricName, i)
+    GROUP BY MetricName
+)
+SELECT m.MetricName, p.bounds, m.counts, p.top, m.evidence
+FROM merged AS m
+JOIN (SELECT MetricName, any_value(bounds) AS bounds, max(top) AS top FROM points WHERE NOT superseded GROUP BY MetricName)
+    AS p USING (MetricName);
 
 CREATE OR REPLACE TEMP TABLE lo_sums AS
 SELECT MetricName, TimeUnix, StartTimeUnix, Attributes, ResourceAttributes, "Value", AggregationTemporality

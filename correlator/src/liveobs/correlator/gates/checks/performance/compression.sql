@@ -1,15 +1,4 @@
 -- Compressed to raw size of live patches, at the budget's percentile (lower is better).
-WITH h AS (
-    SELECT ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top
-    FROM lo_histograms
-    WHERE MetricName = $METRIC_COMPRESSION_RATIO AND "Count" > 0
-), buckets AS (
-    SELECT unnest(generate_series(1, len(counts))) AS i, unnest(counts) AS n FROM h
-), merged AS (
-    SELECT i, sum(n) AS n FROM buckets GROUP BY i
-)
-SELECT
-    (SELECT any_value(bounds) FROM h) AS bounds,
-    (SELECT list(n ORDER BY i) FROM merged) AS counts,
-    (SELECT max(top) FROM h) AS top,
-    coalesce((SELECT sum(n) FROM merged), 0) AS evidence;
+SELECT t.bounds, t.counts, t.top, coalesce(t.evidence, 0) AS evidence
+FROM (SELECT $METRIC_COMPRESSION_RATIO AS name) AS wanted
+LEFT JOIN lo_histogram_totals AS t ON t.MetricName = wanted.name;

@@ -1,15 +1,4 @@
 -- Upload time in ms, at the budget's percentile.
-WITH h AS (
-    SELECT ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top
-    FROM lo_histograms
-    WHERE MetricName = $METRIC_UPLOAD_DURATION AND "Count" > 0
-), buckets AS (
-    SELECT unnest(generate_series(1, len(counts))) AS i, unnest(counts) AS n FROM h
-), merged AS (
-    SELECT i, sum(n) AS n FROM buckets GROUP BY i
-)
-SELECT
-    (SELECT any_value(bounds) FROM h) AS bounds,
-    (SELECT list(n ORDER BY i) FROM merged) AS counts,
-    (SELECT max(top) FROM h) AS top,
-    coalesce((SELECT sum(n) FROM merged), 0) AS evidence;
+SELECT t.bounds, t.counts, t.top, coalesce(t.evidence, 0) AS evidence
+FROM (SELECT $METRIC_UPLOAD_DURATION AS name) AS wanted
+LEFT JOIN lo_histogram_totals AS t ON t.MetricName = wanted.name;
