@@ -44,7 +44,7 @@ from liveobs.correlator.gates._stats import histogram_quantile, mann_whitney_u, 
 
 _MAX_DETAIL: Final = 400
 # A check that reads this scoped column needs the secret scan's columns filled in.
-_SECRET_COLUMNS: Final = "SecretEntries"
+_SECRET_TABLE: Final = "lo_secret_candidates"
 
 
 class GateRunner:
@@ -72,7 +72,7 @@ class GateRunner:
                 results = [self._unknown(c, subject, reason) for c in chosen]
                 return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes))
             params = {**self._params(subject), **resolved.bounds,
-                      "scan_secrets": any(_SECRET_COLUMNS in c.body for c in chosen)}
+                      "scan_secrets": any(_SECRET_TABLE in c.body for c in chosen)}
             self._scope(cur, params, chosen)
             memo: dict[tuple[str, str], dict[str, Any]] = {}
             results = [self._run_check(cur, check, subject, params, memo) for check in chosen]
