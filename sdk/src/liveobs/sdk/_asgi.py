@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -44,6 +45,24 @@ def route_template(scope: Mapping[str, Any]) -> str | None:
         return None
     path = getattr(route, "path", None)
     return valid_route(path) if isinstance(path, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class SdkRoute:
+    """A route the SDK serves itself, in the shape routers leave in ``scope["route"]`` (a ``path`` template)."""
+
+    path: str
+
+
+def mark_sdk_route(scope: Scope, template: str) -> None:
+    """Name the route of a request the SDK answers itself, so its server span carries the template."""
+    scope["route"] = SdkRoute(template)
+
+
+def sdk_route(scope: Mapping[str, Any]) -> str | None:
+    """The template of an SDK-served route, or ``None`` for the app's own routes."""
+    route = scope.get("route")
+    return route.path if isinstance(route, SdkRoute) else None
 
 
 def accept_id(value: object, scrub: FastScrubber) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any, Final
 from opentelemetry import trace
 
 from liveobs.conventions import keys
-from liveobs.sdk._asgi import route_template
+from liveobs.sdk._asgi import mark_sdk_route, route_template
 from liveobs.sdk._asgi_io import (
     ASGIApp,
     BodyTooLarge,
@@ -153,9 +153,11 @@ class EvidenceMiddleware:
             return
         path = scope.get("path")
         if path == self.asset_path:
+            mark_sdk_route(scope, self.asset_path)
             await serve_asset(scope, receive, send)
             return
         if path == self.report_path and self.report is not None:
+            mark_sdk_route(scope, self.report_path)
             await self.report(scope, receive, send)
             return
         await self._http(scope, receive, send)

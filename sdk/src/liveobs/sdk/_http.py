@@ -21,7 +21,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from liveobs.conventions import keys, mint_request_id
-from liveobs.sdk._asgi import Message, Scope, accept_id, header, method_of, parent_and_links, route_template
+from liveobs.sdk._asgi import (
+    Message,
+    Scope,
+    accept_id,
+    header,
+    method_of,
+    parent_and_links,
+    route_template,
+    sdk_route,
+)
 from liveobs.sdk._configure import current_telemetry
 from liveobs.sdk._context import _SCOPE, LiveIds, current_ids, reset_ids, set_ids
 from liveobs.sdk._live import record_failure
@@ -63,8 +72,10 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
     state: dict[str, Any] = {"status": None, "route": None, "failed": False}
 
     def name_route() -> None:
-        route = mw.route_id(scope) if mw.route_id is not None else route_template(scope)
         template = route_template(scope)
+        # The SDK's own endpoints are named by their template whatever the app's route_id maps.
+        own = sdk_route(scope)
+        route = own or (mw.route_id(scope) if mw.route_id is not None else template)
         if template and state["route"] is None:
             span.update_name(f"{method} {template}")
             span.set_attribute(keys.HTTP_ROUTE, template)
