@@ -77,6 +77,9 @@ def test_a_failing_event_replies_with_the_class_only_and_records_the_exception(
     }}
     (span,) = configured.receiver.spans_named("live.event fail")
     assert span["attributes"][keys.ERROR_TYPE] == "LookupError"
+    assert span["attributes"][evidence.ERROR_REPLY_FIELDS] == ",".join(sorted(reply["lo"]))
+    assert span["attributes"][evidence.ERROR_REPLY_FIELDS] == (
+        "error_class,error_code,event_id,ok,server_time,span_id,trace_id")
     (event,) = [e for e in span["events"] if e["name"] == keys.EXCEPTION_EVENT]
     assert event["attributes"][keys.ERROR_TYPE] == "LookupError"
     assert event["attributes"][keys.ERROR_FINGERPRINT] == span["attributes"][keys.ERROR_FINGERPRINT]
@@ -102,6 +105,32 @@ def test_handle_event_keeps_the_connection_after_an_error(configured: Any, serve
     assert ok["lo"]["event_id"] == EVENT_2
     (span,) = configured.receiver.spans_named("live.event fail")
     assert span["attributes"][keys.ERROR_TYPE] == "LookupError"
+    assert span["attributes"][evidence.ERROR_REPLY_FIELDS] == ",".join(sorted(failed["lo"]))
+    (answered,) = configured.receiver.spans_named("live.event add_card")
+    assert evidence.ERROR_REPLY_FIELDS not in answered["attributes"]
+
+
+def test_an_error_reply_the_app_writes_itself_is_recorded_as_sent(configured: Any, serve: Any, envelope: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    import liveobs.sdk
+
+    async def live(websocket: WebSocket) -> None:
+        await websocket.accept()
+        message = json.loads(await websocket.receive_text())
+        lo = {"event_id": message["lo"]["event_id"], "ok": False, "error_code": "gone", "message": "card 42 is gone"}
+        await websocket.send_text(json.dumps({"lo": lo}))
+        await websocket.close()
+
+    server = serve(liveobs.sdk.LiveObsMiddleware(Starlette(routes=[WebSocketRoute("/live", live)])))
+    with connect(f"{server.ws}/live") as ws:
+        ws.send(envelope("delete_card", EVENT_1, 1))
+        sent = json.loads(ws.recv())
+    (span,) = configured.receiver.spans_named("live.event delete_card")
+    assert span["attributes"][evidence.ERROR_REPLY_FIELDS] == ",".join(sorted(sent["lo"]))
+    assert span["attributes"][evidence.ERROR_REPLY_FIELDS] == "error_code,event_id,message,ok"
 
 
 def test_ids_survive_thread_pool_and_tasks_inside_an_event(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:

@@ -14,7 +14,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final, ParamSpec, TypeVar
 
@@ -26,6 +26,7 @@ from liveobs.conventions import (
     LiveReply,
     TraceParent,
     error_fingerprint,
+    evidence,
     keys,
     mint_event_id,
     parse_traceparent,
@@ -205,6 +206,10 @@ class EventRecorder:
             error_code=ERROR_CODE_INTERNAL,
         ).to_wire()
 
+    def note_error_reply(self, lo: Mapping[str, Any]) -> None:
+        """Record the field names of the error reply's ``lo`` object sent to the browser (sorted, comma-separated)."""
+        self.span.set_attribute(evidence.ERROR_REPLY_FIELDS, ",".join(sorted(str(k) for k in lo)))
+
     def finish(self) -> None:
         """End the span, record the duration, restore the context (safe to call twice)."""
         if self._ids_token is None:
@@ -291,7 +296,9 @@ def error_reply(exc: BaseException) -> dict[str, Any]:
     recorder = _RECORDERS.get()
     if recorder is None:
         return {keys.ENVELOPE_KEY: {"ok": False, "error_class": error_class_of(exc), "error_code": ERROR_CODE_INTERNAL}}
-    return {keys.ENVELOPE_KEY: recorder.fail(exc)}
+    lo = recorder.fail(exc)
+    recorder.note_error_reply(lo)
+    return {keys.ENVELOPE_KEY: lo}
 
 
 def handle_event(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T | None]]:

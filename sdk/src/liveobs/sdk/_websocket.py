@@ -250,6 +250,8 @@ class Connection:
                 own = decoded[keys.ENVELOPE_KEY]
                 if own.get("event_id") != pending.event_id:
                     return message  # a push for another event, not this reply
+                if own.get("ok") is False:
+                    pending.note_error_reply(own)
                 pending.replied = True
                 return message  # the app wrote the reply object itself
         raw = text.encode("utf-8", "surrogatepass")
@@ -273,5 +275,6 @@ class Connection:
         lo = pending.fail(exc)
         _log.error("live event failed", **{keys.ERROR_TYPE: pending.error_class}, exc_info=exc)
         if self.accepted and not self.closed:
+            pending.note_error_reply(lo)
             await self._raw_send({"type": "websocket.send", "text": json.dumps({keys.ENVELOPE_KEY: lo})})
             await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
