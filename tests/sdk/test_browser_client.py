@@ -220,7 +220,9 @@ def test_actions_after_a_reconnect_report_the_connect_time_the_reconnect_and_the
     connections = configured.receiver.spans_named("live.connection", 2)
     second = next(s for s in connections if s["attributes"][keys.CONNECTION_ID] == second_cid)
     assert second["attributes"][keys.RECONNECT] is True
-    assert second["attributes"][keys.CONNECTION_PREVIOUS_ID] != second_cid
+    assert second["attributes"][keys.CONNECTION_PREVIOUS_ID] == first_cid  # the id the browser's reports carried
+    first_span = next(s for s in connections if s is not second)
+    assert first_span["attributes"][keys.CONNECTION_ID] == first_cid
 
 
 def test_a_page_without_a_session_sends_no_reports_but_still_shows_a_reference(

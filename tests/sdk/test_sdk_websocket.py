@@ -165,18 +165,30 @@ def test_an_untrusted_client_traceparent_is_only_linked(configured: Any, serve: 
     assert CLIENT_TRACE in [link["trace_id"] for link in span["links"]]
 
 
-def test_a_reconnect_is_same_session_new_connection(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:
+@pytest.mark.parametrize("named_in", ["envelope", "url", "nowhere"])
+def test_a_reconnect_names_the_connection_the_previous_spans_carried(
+    configured: Any, serve: Any, build_app: Any, envelope: Any, named_in: str
+) -> None:
     server = serve(build_app())
-    for event_id in (EVENT_1, EVENT_2):
-        with connect(f"{server.ws}/live", additional_headers={"Cookie": "sid=abc"}) as ws:
-            ws.send(envelope("add_card", event_id, 1))
+    for n, event_id in enumerate((EVENT_1, EVENT_2)):
+        browser_id = f"conn-browser-{n}"
+        url = f"{server.ws}/live" + (f"?lo_cid={browser_id}" if named_in == "url" else "")
+        lo = {"connection_id": browser_id} if named_in != "nowhere" else {}
+        with connect(url, additional_headers={"Cookie": "sid=abc"}) as ws:
+            ws.send(envelope("add_card", event_id, 1, **lo))
             ws.recv()
     first, second = configured.receiver.spans_named("live.connection", count=2)
+    events = {s["attributes"][keys.EVENT_ID]: s for s in configured.receiver.spans_named("live.event", count=2)}
     assert first["attributes"][keys.SESSION_ID] == second["attributes"][keys.SESSION_ID]
     assert first["attributes"][keys.CONNECTION_ID] != second["attributes"][keys.CONNECTION_ID]
     assert keys.RECONNECT not in first["attributes"]
     assert second["attributes"][keys.RECONNECT] is True
-    assert second["attributes"][keys.CONNECTION_PREVIOUS_ID] == first["attributes"][keys.CONNECTION_ID]
+    # the previous id is the one the previous connection's spans carried, the browser's when it named one
+    previous = second["attributes"][keys.CONNECTION_PREVIOUS_ID]
+    assert previous == first["attributes"][keys.CONNECTION_ID] == events[EVENT_1]["attributes"][keys.CONNECTION_ID]
+    assert events[EVENT_2]["attributes"][keys.CONNECTION_ID] == second["attributes"][keys.CONNECTION_ID]
+    if named_in != "nowhere":
+        assert (previous, second["attributes"][keys.CONNECTION_ID]) == ("conn-browser-0", "conn-browser-1")
 
 
 def test_an_oversized_message_closes_with_1009_and_security_evidence(

@@ -147,3 +147,8 @@ class ReconnectTracker:
             self._last.pop(next(iter(self._last)))  # oldest first: dicts keep insertion order
         self._last[session_id] = connection_id
         return previous if previous != connection_id else None
+
+    def renamed(self, session_id: str, old: str, new: str) -> None:
+        """The session's connection ``old`` now goes by ``new`` (the id its spans carry from now on)."""
+        if self._last.get(session_id) == old:
+            self._last[session_id] = new

@@ -31,6 +31,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import structlog
 from opentelemetry import context as otel_context
@@ -57,7 +58,20 @@ _LO_TEXT: Final = '"' + keys.ENVELOPE_KEY + '"'
 _LO_BYTES: Final = _LO_TEXT.encode()
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011
+CONNECTION_ID_QUERY: Final = "lo_cid"
+_MAX_QUERY: Final = 4096
 _log = structlog.get_logger("liveobs.sdk")
+
+
+def _query_value(scope: Scope, name: str) -> str | None:
+    """The first value of query parameter ``name`` in the handshake URL, or ``None``."""
+    raw = scope.get("query_string") or b""
+    if not isinstance(raw, bytes) or not raw or len(raw) > _MAX_QUERY:
+        return None
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=False):
+        if key == name:
+            return value
+    return None
 
 
 class Connection:
@@ -69,7 +83,10 @@ class Connection:
         self.scope = scope
         self._receive = receive
         self._send = send
-        self.connection_id = mint_connection_id()
+        # The browser names its connection in the URL (?lo_cid=...), so the connection span and
+        # the reconnect bookkeeping carry the id its reports and envelopes carry, from the start.
+        client_id = accept_id(_query_value(scope, CONNECTION_ID_QUERY), telemetry.scrubber)
+        self.connection_id = client_id or mint_connection_id()
         self.session_id: str | None = mw.session_id(scope)
         self.request_id = accept_id(header(scope, b"x-request-id"), telemetry.scrubber) or mint_request_id()
         self.route_id: str | None = None
@@ -78,7 +95,7 @@ class Connection:
         self.held_close: Message | None = None
         self.accepted = False
         self.closed = False
-        self.adopted_client_connection = False
+        self.adopted_client_connection = client_id is not None
         self.span: Span = trace.INVALID_SPAN
         self._deflate: Any = None
         self._link: Link | None = None
@@ -159,6 +176,8 @@ class Connection:
         if not self.adopted_client_connection and env.connection_id and accept_id(env.connection_id, scrub):
             # The browser's connection id, so its reports and our spans agree.
             self.adopted_client_connection = True
+            if self.session_id and env.connection_id != self.connection_id:
+                self.mw.reconnects.renamed(self.session_id, self.connection_id, env.connection_id)
             self.connection_id = env.connection_id
             self.span.set_attribute(keys.CONNECTION_ID, self.connection_id)
         if self.session_id is None and env.session_id and accept_id(env.session_id, scrub):
