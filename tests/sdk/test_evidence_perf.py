@@ -17,7 +17,7 @@ from liveobs.conventions import evidence as ev
 from liveobs.conventions import keys
 from liveobs.sdk._perf import PerfRecorder, dimensions, perf_recorder, process_memory_bytes
 
-ALLOWED_DIMENSIONS = {keys.HTTP_ROUTE, keys.ROUTE_ID, keys.EVENT_NAME, keys.ERROR_TYPE, ev.CPU_MODE,
+ALLOWED_DIMENSIONS = {keys.HTTP_ROUTE, keys.EVENT_NAME, keys.ERROR_TYPE, ev.CPU_MODE,
                       keys.HTTP_RESPONSE_STATUS_CODE, keys.TELEMETRY_SIGNAL}
 EVENT_ID = "0190f5c2-7a1b-7c3d-8e4f-a1b2c3d4e5f6"
 SESSION_ID = "k1.0123456789abcdef0123456789abcdef"

@@ -206,3 +206,27 @@ def test_an_oversized_message_closes_with_1009_and_security_evidence(
     assert refusal["attributes"][evidence.SECURITY_CHECK] == evidence.CHECK_BODY_LIMIT
     assert refusal["attributes"][evidence.SECURITY_OUTCOME] == evidence.OUTCOME_REFUSED
     assert configured.receiver.spans_named("live.event", timeout=0.2) == []
+
+
+def test_event_and_render_durations_name_their_route_as_http_route(
+    configured: Any, serve: Any, build_app: Any, envelope: Any
+) -> None:
+    import httpx
+
+    from liveobs.conventions import evidence as ev
+
+    server = serve(build_app(route_id=lambda scope: "board.show"))
+    assert httpx.get(f"{server.http}/board/7", headers={"Cookie": "sid=abc"}).status_code == 200
+    with connect(f"{server.ws}/live", additional_headers={"Cookie": "sid=abc"}) as ws:
+        ws.send(envelope("add_card", EVENT_1, 1))
+        ws.recv()
+    configured.receiver.spans_named("live.event", count=1)
+    data = configured.metrics.get_metrics_data()
+    points = {m.name: [dict(p.attributes or {}) for p in m.data.data_points]
+              for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert points[ev.METRIC_EVENT_DURATION] == [{keys.EVENT_NAME: "add_card", keys.HTTP_ROUTE: "/board/{board_id}"}]
+    assert points[ev.METRIC_RENDER_DURATION] == [
+        {keys.HTTP_ROUTE: "/board/{board_id}", keys.HTTP_RESPONSE_STATUS_CODE: 200}]
+    for name, attributes in points.items():
+        if name.startswith("liveobs.") and attributes:
+            assert all(keys.ROUTE_ID not in a for a in attributes), name

@@ -69,7 +69,7 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
     ids_token = set_ids(LiveIds(session_id=session_id, request_id=request_id))
     scope_token = _SCOPE.set(scope)
     otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
-    state: dict[str, Any] = {"status": None, "route": None, "failed": False}
+    state: dict[str, Any] = {"status": None, "route": None, "template": None, "failed": False}
 
     def name_route() -> None:
         template = route_template(scope)
@@ -79,6 +79,7 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
         if template and state["route"] is None:
             span.update_name(f"{method} {template}")
             span.set_attribute(keys.HTTP_ROUTE, template)
+            state["template"] = template
         if route and state["route"] is None:
             span.set_attribute(keys.ROUTE_ID, route)
             state["route"] = route
@@ -123,7 +124,7 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
         span.end()
         tel.instruments.render_duration.record(
             (time.perf_counter_ns() - start) / 1e6,
-            {keys.HTTP_ROUTE: state["route"] or "", keys.HTTP_RESPONSE_STATUS_CODE: status or 0},
+            {keys.HTTP_ROUTE: state["template"] or state["route"] or "", keys.HTTP_RESPONSE_STATUS_CODE: status or 0},
         )
         otel_context.detach(otel_token)
         _SCOPE.reset(scope_token)

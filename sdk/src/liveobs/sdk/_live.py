@@ -58,7 +58,8 @@ def _dimensions(name: str | None, route: str | None, error: str | None) -> dict[
     """The event duration's attributes, one shared dict per combination (a bounded set)."""
     hit = _DIMENSIONS.get((name, route, error))
     if hit is None:
-        hit = {keys.EVENT_NAME: name or "", keys.ROUTE_ID: route or ""}
+        # http.route, as every performance metric names its route (the route id of the page's template).
+        hit = {keys.EVENT_NAME: name or "", keys.HTTP_ROUTE: route or ""}
         if error:
             hit[keys.ERROR_TYPE] = error
         if len(_DIMENSIONS) >= 4096:
