@@ -48,16 +48,18 @@ BURST = "0"
 WEAK_BODY_LIMIT = 8 * 1024 * 1024
 # What the set-up implies. The demo session is short: checks that need more samples
 # than it makes (2 socket connects, 2 uploads, 2 page renders of the rollback target)
-# are unknown, never pass. Gaps of the SDK and the app show as they are (see the tests
-# below): the SDK's report endpoint's spans carry no route id, error replies record no
-# fields, and the app's log line for a socket refused before sign-in (the probe's
-# own-origin handshake) carries neither session id nor route id.
+# are unknown, never pass. Gaps show as they are (see the tests below): every HTTP span
+# names its route now (the SDK's own endpoints too), but the sign-in page a visitor opens
+# before having any session carries no session id, so span_ids fails on session.id of
+# GET /signin. The app's log line for a socket refused before sign-in (the probe's
+# own-origin handshake) carries neither session id nor route id, and its trace had none
+# to give, so log_ids passes. Error replies record the fields they sent.
 EXPECTED: dict[str, str] = {
     **dict.fromkeys(["observability.browser_joins", "observability.error_classes",
                      "observability.secret_scan", "observability.trace_connectivity"], "pass"),
     "observability.span_ids": "fail",
-    "observability.log_ids": "fail",
-    "observability.error_replies": "unknown",
+    "observability.log_ids": "pass",
+    "observability.error_replies": "pass",
     **{f"security.{name}": "pass" for name in ("body_limit", "capability", "csp", "key_custody", "key_material",
                                                "rate_limit", "scope", "session_key_age", "sri", "upload_scan",
                                                "ws_host", "ws_origin")},
@@ -183,10 +185,12 @@ def test_the_probe_recorded_through_the_collector(recorded: Recorded) -> None:
     assert row == (probe["recorded"],)
 
 
-def test_span_ids_fails_only_for_the_sdks_report_endpoint(recorded: Recorded) -> None:
+def test_span_ids_fails_only_for_session_less_sign_in_pages_every_http_span_names_its_route(
+    recorded: Recorded,
+) -> None:
     reason = recorded.check("current", "observability.span_ids")["reason"]
-    assert keys.ROUTE_ID in reason
-    assert "(no route)" in reason
+    assert keys.SESSION_ID in reason
+    assert "/signin" in reason
     con = connect(recorded.state / "current" / "liveobs.duckdb")
     try:
         rows = con.execute(_ROUTELESS, {
@@ -196,10 +200,16 @@ def test_span_ids_fails_only_for_the_sdks_report_endpoint(recorded: Recorded) ->
         }).fetchall()
     finally:
         con.close()
-    assert [path for path, _ in rows] == ["/_liveobs/report"]
+    assert rows == []
 
 
-def test_log_ids_fails_only_for_the_refused_sockets_log_lines(recorded: Recorded) -> None:
+def test_error_replies_are_evidenced_and_carry_class_and_code_only(recorded: Recorded) -> None:
+    check = recorded.check("current", "observability.error_replies")
+    assert check["status"] == "pass"
+    assert check["evidence"] > 0
+
+
+def test_only_the_refused_sockets_log_lines_lack_ids(recorded: Recorded) -> None:
     con = connect(recorded.state / "current" / "liveobs.duckdb")
     try:
         rows = con.execute(
