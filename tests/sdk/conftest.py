@@ -251,6 +251,15 @@ def _build_app(**middleware: Any) -> Any:
         log.info("page rendered", board=request.path_params["board_id"])
         return HTMLResponse(f"<html><head>{liveobs.sdk.head_tags()}</head><body>board</body></html>")
 
+    async def welcome(request: Request) -> Response:
+        """A first visit: the app starts a session before rendering."""
+        if "sid" not in request.cookies:
+            liveobs.sdk.start_session("fresh-session-key")
+        log.info("welcomed")
+        response = HTMLResponse(f"<html><head>{liveobs.sdk.head_tags()}</head><body>hello</body></html>")
+        response.set_cookie("sid", "fresh-session-key")
+        return response
+
     async def boom(request: Request) -> Response:
         raise RuntimeError("database password=hunter2 unreachable")
 
@@ -273,7 +282,7 @@ def _build_app(**middleware: Any) -> Any:
 
     health = middleware.pop("health", None) or liveobs.sdk.Health(version="1.4.2", release_id="1.4.2")
     app = Starlette(routes=[
-        Route("/board/{board_id}", page), Route("/boom", boom), Route("/boundaries", boundaries),
+        Route("/board/{board_id}", page), Route("/welcome", welcome), Route("/boom", boom), Route("/boundaries", boundaries),
         WebSocketRoute("/live", Live), WebSocketRoute("/live-safe", SafeLive),
     ])
     middleware.setdefault("session", liveobs.sdk.cookie_session("sid"))

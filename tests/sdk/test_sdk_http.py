@@ -116,3 +116,28 @@ def test_ids_survive_await_threadpool_task_and_executor(configured: Any, serve: 
     for where, ids in seen.items():
         assert ids["request_id"] == "req-bound", where
         assert ids["trace_id"] == seen["direct"]["trace_id"] != "0" * 32, where
+
+
+def test_a_session_started_during_the_request_is_carried_from_then_on(
+    configured: Any, serve: Any, build_app: Any
+) -> None:
+    server = serve(build_app())
+    first = httpx.get(f"{server.http}/welcome")
+    later = httpx.get(f"{server.http}/board/3", headers={"Cookie": "sid=fresh-session-key"})
+    configured.flush()
+    assert first.status_code == later.status_code == 200
+    (welcome,) = configured.receiver.spans_named("GET /welcome")
+    (board,) = configured.receiver.spans_named("GET /board/")
+    started = welcome["attributes"][keys.SESSION_ID]
+    # the pseudonym the next request, arriving with the cookie, is known by
+    assert started == board["attributes"][keys.SESSION_ID]
+    assert f'<meta name="liveobs-session-id" content="{started}">' in first.text
+    (record,) = configured.receiver.logs_with("welcomed")
+    assert record["attributes"][keys.SESSION_ID] == started
+    assert "fresh-session-key" not in configured.receiver.all_bytes().decode("latin-1")
+
+
+def test_start_session_outside_a_request_does_nothing() -> None:
+    import liveobs.sdk
+
+    assert liveobs.sdk.start_session("no-request-here") is None

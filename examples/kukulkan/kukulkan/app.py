@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
@@ -132,19 +133,28 @@ class Kukulkan:
     def render_board(self, board: Board) -> str:
         return self.templates.get_template("_board.html").render(board=board, columns=COLUMNS)
 
-    def _anonymous(self, request: Request, response: Response) -> Response:
-        """Give a visitor without a valid session an anonymous one."""
+    def _anonymous(self, request: Request, render: Callable[[], Response]) -> Response:
+        """Give a visitor without a valid session an anonymous one, before the page is rendered.
+
+        liveobs is told of the new session, so this request's span and log lines and the
+        page's head tags already carry the id the live socket will join with.
+        """
         verified = self._verified(request.cookies.get(COOKIE_NAME))
+        started = None
         if verified is None or not self.sessions.exists(verified[0]):
-            self._set_cookie(response, self.settings.keys.sign(self.sessions.create()))
+            started = self.sessions.create()
+            obs.session_started(started)
+        response = render()
+        if started is not None:
+            self._set_cookie(response, self.settings.keys.sign(started))
         return response
 
     async def home(self, request: Request) -> Response:
         user, _ = self.user(request)
-        return self._anonymous(request, RedirectResponse("/board" if user else "/signin", status_code=303))
+        return self._anonymous(request, lambda: RedirectResponse("/board" if user else "/signin", status_code=303))
 
     async def signin_page(self, request: Request) -> Response:
-        return self._anonymous(request, self.page(request, "signin.html", user=None))
+        return self._anonymous(request, lambda: self.page(request, "signin.html", user=None))
 
     async def signin(self, request: Request) -> Response:
         if not self._allow_http(request, "signin", self.signin_limiter, self.settings.signin_per_minute):
@@ -155,7 +165,7 @@ class Kukulkan:
                 if isinstance(name, str) and isinstance(password, str) else None)
         if user is None:
             _log.info("sign-in refused")
-            return self._anonymous(request, self.page(request, "signin.html", status=401, user=None,
+            return self._anonymous(request, lambda: self.page(request, "signin.html", status=401, user=None,
                                                       error="Wrong name or password."))
         previous = self._verified(request.cookies.get(COOKIE_NAME))
         if previous is not None:
@@ -177,7 +187,7 @@ class Kukulkan:
     async def board_page(self, request: Request) -> Response:
         user, resigned = self.user(request)
         if user is None:
-            return self._anonymous(request, RedirectResponse("/signin", status_code=303))
+            return self._anonymous(request, lambda: RedirectResponse("/signin", status_code=303))
         response = self.page(request, "board.html", user=user, board=self.board)
         if resigned:
             self._set_cookie(response, resigned)

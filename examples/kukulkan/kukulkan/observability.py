@@ -34,6 +34,7 @@ from liveobs.sdk import (
     record_session_key,
     record_upload_scan,
     script_tag,
+    start_session,
 )
 
 SERVICE_NAME = "kukulkan"
@@ -126,6 +127,11 @@ def stream_pushed(items: int, size: int) -> None:
     """Updates pushed to the other open boards (the live stream)."""
     if items:
         perf_recorder().stream(items, size)
+
+
+def session_started(session_key: str) -> None:
+    """A visitor's first request got a session: its span, logs and page carry it from here on."""
+    start_session(session_key)
 
 
 def session_keys_in_use(ring: KeyRing) -> None:

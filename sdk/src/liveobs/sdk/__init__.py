@@ -27,7 +27,7 @@ from liveobs.sdk._evidence import (
 )
 from liveobs.sdk._evidence_asgi import EvidenceMiddleware, observe_live_app
 from liveobs.sdk._health import CheckResult, Health
-from liveobs.sdk._http import head_tags
+from liveobs.sdk._http import head_tags, start_session
 from liveobs.sdk._live import EventRecorder, current_event, error_reply, handle_event, live_event
 from liveobs.sdk._logbridge import LogBridge
 from liveobs.sdk._middleware import LiveObsMiddleware
@@ -92,4 +92,5 @@ __all__ = [
     "run_in_context",
     "script_tag",
     "shutdown",
+    "start_session",
 ]

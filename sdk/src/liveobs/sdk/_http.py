@@ -11,6 +11,7 @@ and the trace context.
 
 from __future__ import annotations
 
+import contextvars
 import html
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 _REQUEST_ID_HEADER: Final = keys.HEADER_REQUEST_ID.lower().encode()
 _SERVER_TIMING_HEADER: Final = keys.HEADER_SERVER_TIMING.lower().encode()
+# How the request being handled takes a session the app starts during it.
+_SESSION_STARTER: Final[contextvars.ContextVar[Callable[[str | bytes], str] | None]] = contextvars.ContextVar(
+    "liveobs_session_starter", default=None
+)
 
 
 async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,6 +75,14 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
     scope_token = _SCOPE.set(scope)
     otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
     state: dict[str, Any] = {"status": None, "route": None, "template": None, "failed": False}
+
+    def session_started(raw: str | bytes) -> str:
+        started: str = mw.session_keys.pseudonymise(raw)
+        span.set_attribute(keys.SESSION_ID, started)
+        set_ids(current_ids().replace(session_id=started))
+        return started
+
+    starter_token = _SESSION_STARTER.set(session_started)
 
     def name_route() -> None:
         template = route_template(scope)
@@ -127,8 +140,21 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
             {keys.HTTP_ROUTE: state["template"] or state["route"] or "", keys.HTTP_RESPONSE_STATUS_CODE: status or 0},
         )
         otel_context.detach(otel_token)
+        _SESSION_STARTER.reset(starter_token)
         _SCOPE.reset(scope_token)
         reset_ids(ids_token)
+
+
+def start_session(session_key: str | bytes) -> str | None:
+    """Tell liveobs the app has just started a session in the request it is handling.
+
+    A first visit arrives without a session; once the app mints one, the
+    request's span, its later log lines and :func:`head_tags` carry the new
+    session's pseudonymous id, the one the live socket then joins with.
+    Returns that id, or ``None`` outside a request the middleware handles.
+    """
+    starter = _SESSION_STARTER.get()
+    return starter(session_key) if starter is not None else None
 
 
 async def _send_500(send: Send, request_id: bytes) -> None:
