@@ -8,12 +8,9 @@ test fails, never skips, when chromium is missing.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,35 +26,11 @@ if str(EXAMPLE) not in sys.path:
 from kukulkan.accounts import DEMO_ACCOUNTS  # noqa: E402
 from kukulkan.demo import processes, start_app, start_collector  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 ARTIFACTS = REPO / "test-artifacts"
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 PASSWORD = {name: password for name, password, _ in DEMO_ACCOUNTS}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
-    assert found, "headless Chromium is required: apt-get install chromium (or make browser)"
-    return found
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    path = chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _meta(page: Any, name: str) -> str:

@@ -10,22 +10,14 @@ and closes after answering ``drop``.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import liveobs.sdk
 from liveobs.sdk._assets import script_tag
 from liveobs.sdk._evidence_asgi import observe_live_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 SESSION_COOKIE = "sid"
 
 _APP_JS = """
@@ -48,27 +40,6 @@ document.addEventListener("DOMContentLoaded", function () {
   });
 });
 """
-
-
-def chromium() -> str:
-    """The path of Debian's chromium; fails (never skips) when it is missing."""
-    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
-    assert found, "headless Chromium is required for the browser tests: apt-get install chromium (or make browser)"
-    return found
-
-
-@contextmanager
-def launch() -> Iterator[Any]:
-    """A headless Chromium driven by Playwright (Debian's binary, never a downloaded one)."""
-    from playwright.sync_api import sync_playwright
-
-    path = chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def board_app(

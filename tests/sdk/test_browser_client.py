@@ -36,12 +36,6 @@ pytestmark = pytest.mark.browser
 UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with helpers.launch() as launched:
-        yield launched
-
-
 @pytest.fixture
 def board(configured: Any, serve: Callable[[Any], Any], browser: Any) -> Iterator[Callable[..., Any]]:
     """``board(**app_options)`` -> (page, server); every context is closed afterwards."""
