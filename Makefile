@@ -4,15 +4,22 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 DISTS  := liveobs sdk correlator cli
 SRC    := liveobs/src sdk/src correlator/src cli/src
 
 .PHONY: install lint typecheck test test-fast bench browser clean
 
-$(STAMP): liveobs/pyproject.toml sdk/pyproject.toml correlator/pyproject.toml cli/pyproject.toml requirements-dev.txt
+$(STAMP): liveobs/pyproject.toml sdk/pyproject.toml correlator/pyproject.toml cli/pyproject.toml requirements-dev.txt requirements-demo.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(foreach d,$(DISTS),-e ./$(d)) -r requirements-dev.txt
+	@touch $@ $(DEMO_STAMP)
+
+# The demo needs only the distributions and the example's own dependencies, not the dev tools.
+$(DEMO_STAMP): liveobs/pyproject.toml sdk/pyproject.toml correlator/pyproject.toml cli/pyproject.toml requirements-demo.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(foreach d,$(DISTS),-e ./$(d)) -r requirements-demo.txt
 	@touch $@
 
 ## install: create .venv and install the four distributions (editable) and the dev tools
@@ -43,7 +50,7 @@ clean:
 # --- the Kukulkan example and `make demo` ------------------------------------------
 .PHONY: demo
 ## demo: the main job: collector, the Kukulkan app, a session with a failing click, its trace and the gates
-demo: install
+demo: $(DEMO_STAMP)
 	PYTHONPATH=examples/kukulkan $(BIN)/python -m kukulkan.demo
 
 # --- release gates (liveobs check) -------------------------------------------------
