@@ -14,6 +14,11 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Test helper modules (gate_seed, browser_helpers, kukulkan_helpers) and the example app
+# import by name from every test directory.
+for _path in (ROOT / "tests" / "correlator", ROOT / "tests" / "sdk", ROOT / "tests" / "e2e", ROOT / "examples" / "kukulkan"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 CHROMIUM = "/usr/bin/chromium"
 # Headless as root on a closed network: no sandbox, no GPU, none of Chromium's own traffic.
 CHROMIUM_ARGS = [

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import timedelta
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import gate_seed as seed
 import pytest
 from click.testing import CliRunner
 
 from liveobs.cli import main
 from liveobs.correlator._db import connect
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "correlator"))
-import gate_seed as seed
 
 MANIFEST = '[release]\nservice = "shop"\ncurrent = "1.1"\nrollback = "1.0"\n'
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
+import gate_seed as seed
 import pytest
 
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import Manifest, Status, Subject, check_ids, run_gates
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gate_seed as seed
 
 
 @dataclass(frozen=True)

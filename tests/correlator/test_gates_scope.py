@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import gate_seed as seed
 import pytest
 
 from liveobs.conventions import evidence as ev
@@ -14,9 +14,6 @@ from liveobs.conventions import keys
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import Status, Subject, load_checks, run_gates
 from liveobs.correlator.gates._catalogue import needed_statements, scope_statements, scoped_tables
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gate_seed as seed
 
 REFUSED_BODY = (ev.SECURITY_EVENT, {ev.SECURITY_CHECK: ev.CHECK_BODY_LIMIT, ev.SECURITY_OUTCOME: ev.OUTCOME_REFUSED})
 

@@ -4,40 +4,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
+import kukulkan_helpers as h
 import pytest
+from kukulkan.accounts import DEMO_ACCOUNTS
+from kukulkan.board import Board
+from kukulkan.client import LiveClient
+from kukulkan.scanner import EICAR, scan
+from kukulkan.sessions import COOKIE_NAME
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from liveobs.conventions import evidence, keys
-
-
-def _helpers() -> Any:
-    name = "liveobs_tests_kukulkan_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("kukulkan_helpers.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
-
-from kukulkan.accounts import DEMO_ACCOUNTS  # noqa: E402
-from kukulkan.board import Board  # noqa: E402
-from kukulkan.client import LiveClient  # noqa: E402
-from kukulkan.scanner import EICAR, scan  # noqa: E402
-from kukulkan.sessions import COOKIE_NAME  # noqa: E402
 
 PASSWORD = {name: password for name, password, _ in DEMO_ACCOUNTS}
 
