@@ -201,3 +201,25 @@ WITH resources AS (
                           lambda t: regexp_matches(t, '[0-9]') AND regexp_matches(t, '[a-z]') AND regexp_matches(t, '[A-Z]'))) > 0
 )
 SELECT * FROM candidates;
+
+-- The WebSocket Origin and Host guards' outcomes, one row per check: refusals of a
+-- foreign value are the evidence; a foreign value accepted is a violation.
+CREATE OR REPLACE TEMP TABLE lo_ws_guards AS
+WITH attempts AS (
+    SELECT Attributes[$SECURITY_CHECK] AS check_id, Attributes[$SECURITY_OUTCOME] AS outcome,
+           Attributes[$SECURITY_EXPECTED] AS expected, left(coalesce(Attributes[$SECURITY_VALUE], '?'), 80) AS value
+    FROM lo_span_events
+    WHERE EventName = $SECURITY_EVENT AND Attributes[$SECURITY_CHECK] IN ($CHECK_WS_ORIGIN, $CHECK_WS_HOST)
+)
+SELECT
+    check_id AS CheckId,
+    count(*) FILTER (WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED) AS observed,
+    count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED) AS evidence,
+    format('{} foreign {}(s) refused, {} accepted{}',
+           count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED),
+           replace(check_id, 'ws_', ''),
+           count(*) FILTER (WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED),
+           coalesce(': ' || array_to_string(list_slice(list(DISTINCT value) FILTER (
+               WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED), 1, 3), ', '), '')) AS detail
+FROM attempts
+GROUP BY check_id;

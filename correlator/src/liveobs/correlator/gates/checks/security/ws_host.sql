@@ -1,16 +1,4 @@
 -- WebSocket host check: at least one foreign host refused, and none accepted.
-WITH attempts AS (
-    SELECT Attributes[$SECURITY_OUTCOME] AS outcome, Attributes[$SECURITY_EXPECTED] AS expected,
-           left(coalesce(Attributes[$SECURITY_VALUE], '?'), 80) AS value
-    FROM lo_span_events
-    WHERE EventName = $SECURITY_EVENT AND Attributes[$SECURITY_CHECK] = $CHECK_WS_HOST
-)
-SELECT
-    count(*) FILTER (WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED) AS observed,
-    count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED) AS evidence,
-    format('{} foreign host(s) refused, {} accepted{}',
-           count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED),
-           count(*) FILTER (WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED),
-           coalesce(': ' || array_to_string(list_slice(list(DISTINCT value) FILTER (
-               WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED), 1, 3), ', '), '')) AS detail
-FROM attempts;
+SELECT coalesce(g.observed, 0) AS observed, coalesce(g.evidence, 0) AS evidence,
+       coalesce(g.detail, '0 foreign host(s) refused, 0 accepted') AS detail
+FROM (SELECT $CHECK_WS_HOST AS wanted) AS w LEFT JOIN lo_ws_guards AS g ON g.CheckId = w.wanted;
