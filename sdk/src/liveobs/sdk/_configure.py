@@ -18,7 +18,7 @@ from typing import Any, Final, TextIO
 
 import structlog
 from opentelemetry import _logs, metrics, trace
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import Counter, Meter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -37,6 +37,7 @@ from liveobs.sdk._dropped import (
     CountingSpanExporter,
     DropCounter,
 )
+from liveobs.sdk._histogram import BYTE_BUCKETS, MS_BUCKETS, LeanHistogram, LiveMeterProvider
 from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider, LogBridge
 from liveobs.sdk._processors import liveobs_processors
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
@@ -53,11 +54,11 @@ _ENDPOINT_VARS: Final = {
 class Instruments:
     """The liveobs metrics (performance evidence)."""
 
-    event_duration: Histogram
-    render_duration: Histogram
-    connect_duration: Histogram
-    patch_size: Histogram
-    patch_compressed_size: Histogram
+    event_duration: LeanHistogram
+    render_duration: LeanHistogram
+    connect_duration: LeanHistogram
+    patch_size: LeanHistogram
+    patch_compressed_size: LeanHistogram
     reconnects: Counter
 
 
@@ -115,13 +116,16 @@ def _endpoint(signal: str, endpoint: str | None) -> str | None:
     return None
 
 
-def _instruments(meter: Meter) -> Instruments:
+def _instruments(provider: LiveMeterProvider, meter: Meter) -> Instruments:
+    def histogram(name: str, unit: str, bounds: Sequence[float]) -> LeanHistogram:
+        return provider.histogram(meter, name, unit, bounds)
+
     return Instruments(
-        event_duration=meter.create_histogram(evidence.METRIC_EVENT_DURATION, unit="ms"),
-        render_duration=meter.create_histogram(evidence.METRIC_RENDER_DURATION, unit="ms"),
-        connect_duration=meter.create_histogram(evidence.METRIC_CONNECT_DURATION, unit="ms"),
-        patch_size=meter.create_histogram(evidence.METRIC_PATCH_SIZE, unit="By"),
-        patch_compressed_size=meter.create_histogram(evidence.METRIC_PATCH_COMPRESSED_SIZE, unit="By"),
+        event_duration=histogram(evidence.METRIC_EVENT_DURATION, "ms", MS_BUCKETS),
+        render_duration=histogram(evidence.METRIC_RENDER_DURATION, "ms", MS_BUCKETS),
+        connect_duration=histogram(evidence.METRIC_CONNECT_DURATION, "ms", MS_BUCKETS),
+        patch_size=histogram(evidence.METRIC_PATCH_SIZE, "By", BYTE_BUCKETS),
+        patch_compressed_size=histogram(evidence.METRIC_PATCH_COMPRESSED_SIZE, "By", BYTE_BUCKETS),
         reconnects=meter.create_counter(evidence.METRIC_RECONNECTS, unit="{reconnect}"),
     )
 
@@ -246,7 +250,7 @@ def _build(
 
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=metrics_url, headers=headers)))
 
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    meter_provider = LiveMeterProvider(resource=resource, metric_readers=readers, scope_name=SCOPE_NAME)
     meter = meter_provider.get_meter(SCOPE_NAME)
     drops.register_metric(meter)
 
@@ -282,7 +286,7 @@ def _build(
         meter=meter,
         scrubber=scrubber,
         drops=drops,
-        instruments=_instruments(meter),
+        instruments=_instruments(meter_provider, meter),
     )
 
 

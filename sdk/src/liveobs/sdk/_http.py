@@ -135,14 +135,27 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
                 span.set_attribute(keys.ERROR_TYPE, str(status))
                 span.set_status(Status(StatusCode.ERROR))
         span.end()
-        tel.instruments.render_duration.record(
+        tel.instruments.render_duration.record_in(
             (time.perf_counter_ns() - start) / 1e6,
-            {keys.HTTP_ROUTE: state["template"] or state["route"] or "", keys.HTTP_RESPONSE_STATUS_CODE: status or 0},
+            _render_dimensions(state["template"] or state["route"] or "", status or 0), span.get_span_context(),
         )
         otel_context.detach(otel_token)
         _SESSION_STARTER.reset(starter_token)
         _SCOPE.reset(scope_token)
         reset_ids(ids_token)
+
+
+_RENDER_DIMENSIONS: dict[tuple[str, int], dict[str, str | int]] = {}
+
+
+def _render_dimensions(route: str, status: int) -> dict[str, str | int]:
+    """The render duration's attributes, one shared dict per route and status (a bounded set)."""
+    hit = _RENDER_DIMENSIONS.get((route, status))
+    if hit is None:
+        if len(_RENDER_DIMENSIONS) >= 4096:
+            _RENDER_DIMENSIONS.clear()
+        hit = _RENDER_DIMENSIONS[(route, status)] = {keys.HTTP_ROUTE: route, keys.HTTP_RESPONSE_STATUS_CODE: status}
+    return hit
 
 
 def start_session(session_key: str | bytes) -> str | None:

@@ -46,9 +46,6 @@ _RECORDERS: Final[contextvars.ContextVar[EventRecorder | None]] = contextvars.Co
 )
 
 
-# The sizes are on the event span already: recorded without an exemplar, so without a trace lookup.
-# (An empty context would not do: the SDK reads the current one in place of an empty one.)
-_NO_TRACE: Final = otel_context.set_value("liveobs.sdk.metric", "size", otel_context.Context())
 # Ids that JSON carries as they are (no quote, backslash or control character to escape).
 _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _DIMENSIONS: dict[tuple[str | None, str | None, str | None], dict[str, str]] = {}
@@ -190,10 +187,11 @@ class EventRecorder:
         self.replied = True
         self.span.set_attribute(keys.PATCH_BYTES, patch_bytes)
         inst = self.telemetry.instruments
-        inst.patch_size.record(patch_bytes, None, _NO_TRACE)
+        # The sizes are on the event span already: recorded without an exemplar.
+        inst.patch_size.record_in(patch_bytes, None, None)
         if compressed_bytes is not None:
             self.span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
-            inst.patch_compressed_size.record(compressed_bytes, None, _NO_TRACE)
+            inst.patch_compressed_size.record_in(compressed_bytes, None, None)
 
     def fail(self, exc: BaseException) -> dict[str, Any]:
         """Record ``exc`` and return the error reply's ``lo`` object: class and code only."""
@@ -217,8 +215,9 @@ class EventRecorder:
             return
         end = time.time_ns()
         self.span.end(end_time=end)
-        self.telemetry.instruments.event_duration.record(
-            (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class)
+        self.telemetry.instruments.event_duration.record_in(
+            (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class),
+            self.span.get_span_context(),
         )
         if self._rec_token is not None:
             try:

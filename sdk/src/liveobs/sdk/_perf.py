@@ -21,14 +21,10 @@ from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Ob
 from opentelemetry.util.types import AttributeValue
 
 from liveobs.conventions import evidence, keys, valid_error_class, valid_name, valid_route
+from liveobs.sdk._histogram import BYTE_BUCKETS, MS_BUCKETS, RATIO_BUCKETS
 
 SCOPE_NAME: Final = "liveobs.sdk.perf"
 
-# Bucket bounds that resolve what a user notices (ms) and what a patch weighs (bytes).
-MS_BUCKETS: Final = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 150.0, 250.0, 500.0, 750.0, 1000.0,
-                     2500.0, 5000.0, 10000.0)
-BYTE_BUCKETS: Final = (64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0)
-RATIO_BUCKETS: Final = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5)
 
 
 def dimensions(

@@ -232,7 +232,8 @@ class Connection:
         elif kind == "websocket.accept":
             self.accepted = True
             self.span.add_event("websocket.connect")
-            self.tel.instruments.connect_duration.record((time.perf_counter_ns() - self._connect_ns) / 1e6)
+            self.tel.instruments.connect_duration.record_in(
+                (time.perf_counter_ns() - self._connect_ns) / 1e6, None, self.span.get_span_context())
         elif kind == "websocket.close":
             if pending is not None and not pending.replied:
                 self.held_close = message
