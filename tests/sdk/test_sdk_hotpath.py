@@ -206,3 +206,56 @@ def test_a_reply_object_is_spliced_as_valid_json_for_any_event_id(configured: An
         lo = json.loads(text)
         assert (lo["event_id"], lo["ok"], lo["patch_bytes"]) == (event_id, True, 120)
         assert lo["trace_id"] == f"{event.span.get_span_context().trace_id:032x}"
+
+
+# --- orjson on the hot path: the same verdicts and the same lines as the standard library ---------------------
+
+ENVELOPE_CASES: list[str | bytes] = [
+    '{"action": "add", "lo": {"event_id": "0190f5c2-7a1b-7c3d-8e4f-a1b2c3d4e5f6", "seq": 3, "event_name": "add"}}',
+    '{"lo": {"event_id": "bad id\\n", "seq": -1, "route_id": "/board/{id}"}}',
+    '{"lo": {"event_id": "ok-1", "client_time": NaN}}',  # NaN: orjson refuses, json takes it
+    '{"lo": {"event_id": "ok-2", "seq": 123456789012345678901234567890}}',  # beyond 64 bits
+    '{"lo": "not an object"}',
+    '{"lo": {"event_id": "\\ud800"}}',  # a lone surrogate
+    '[1, 2, 3]',
+    "not json at all",
+    '{"no_envelope": true}',
+    '{"lo": {"event_id": "dup-1"}, "lo": {"event_id": "dup-2"}}',
+    '{"lo": {"event_id": "utf16"}}'.encode("utf-16"),
+    b'{"lo": {"event_id": "bytes-1", "session_id": "k1.abc"}}',
+    "[" * 5000 + "]" * 5000,
+]
+
+
+def _comparable(envelope: Any) -> Any:
+    if envelope is None:
+        return None
+    # A minted event id is fresh on every parse; whether it was minted is what must agree.
+    return (None if envelope.event_id_minted else envelope.event_id, envelope.event_id_minted, envelope.event_name,
+            envelope.seq, envelope.session_id, envelope.connection_id, envelope.route_id, envelope.traceparent,
+            envelope.client_time_ms, envelope.rejected)
+
+
+def test_the_websocket_envelope_decoder_agrees_with_the_standard_library_parse() -> None:
+    from liveobs.conventions import parse_message
+    from liveobs.sdk._websocket import _envelope
+
+    for data in ENVELOPE_CASES:
+        assert _comparable(_envelope(data, 1 << 20)) == _comparable(parse_message(data, 1 << 20).envelope), data
+
+
+def test_json_lines_render_with_orjson_and_fall_back_for_what_it_refuses() -> None:
+    import json
+
+    from liveobs.sdk._processors import render_json
+
+    line = {"event": "añadido ✓", "level": "info", "n": 3, "x": 1.5, "ok": True, "none": None, "ids": ["a", "b"]}
+    assert json.loads(render_json(line)) == line
+    huge = {"event": "big", "n": 2**70}
+    assert json.loads(render_json(huge)) == huge
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    assert json.loads(render_json({"event": "x", "obj": Opaque()}, default=repr)) == {"event": "x", "obj": "<opaque>"}

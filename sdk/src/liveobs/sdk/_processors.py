@@ -17,9 +17,11 @@ themselves compose them by name::
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import json
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from opentelemetry import trace
 
@@ -65,6 +67,21 @@ def add_correlation_ids(
 _last: tuple[object, tuple[str, str, str] | None] = (None, None)
 
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def render_json(event_dict: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
+    """One JSON object as text, for :class:`structlog.processors.JSONRenderer`'s ``serializer``.
+
+    orjson writes it several times faster than :func:`json.dumps`; what orjson
+    refuses (an integer beyond 64 bits) goes through :func:`json.dumps`.
+    """
+    try:
+        return orjson.dumps(event_dict, default=default, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(event_dict, default=default)
+
+
 def liveobs_processors(
     *,
     scrubber: FastScrubber | None = None,
@@ -75,7 +92,7 @@ def liveobs_processors(
 
     Context variables, level, UTC timestamp, the ids, rendered exceptions,
     redaction, the OTel bridge (when given) and, with ``json_lines``, one JSON
-    object per line.
+    object per line (rendered with orjson).
     """
     chain: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -88,5 +105,5 @@ def liveobs_processors(
     if bridge is not None:
         chain.append(bridge)
     if json_lines:
-        chain.append(structlog.processors.JSONRenderer())
+        chain.append(structlog.processors.JSONRenderer(serializer=render_json))
     return chain

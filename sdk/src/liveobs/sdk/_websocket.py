@@ -33,17 +33,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+import orjson
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 
 from liveobs.conventions import (
+    LiveEnvelope,
     evidence,
     keys,
     mint_connection_id,
     mint_event_id,
     mint_request_id,
+    parse_envelope,
     parse_message,
 )
 from liveobs.sdk._asgi import Message, Scope, accept_id, header, parent_and_links, route_template
@@ -72,6 +75,21 @@ def _query_value(scope: Scope, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+def _envelope(data: str | bytes, max_bytes: int) -> LiveEnvelope | None:
+    """The message's validated ``lo`` envelope, or ``None`` (the size is checked by the caller).
+
+    orjson decodes the common message; anything it refuses takes
+    :func:`parse_message`, so every message is judged as the standard library would.
+    """
+    try:
+        decoded = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return parse_message(data, max_bytes).envelope
+    if decoded.__class__ is not dict or keys.ENVELOPE_KEY not in decoded:
+        return None
+    return parse_envelope(decoded[keys.ENVELOPE_KEY])
 
 
 class Connection:
@@ -168,8 +186,7 @@ class Connection:
         return message
 
     def _start_event(self, data: str | bytes) -> None:
-        parsed = parse_message(data, self.mw.max_message_bytes)
-        env = parsed.envelope
+        env = _envelope(data, self.mw.max_message_bytes)
         if env is None:
             return
         scrub = self.tel.scrubber
