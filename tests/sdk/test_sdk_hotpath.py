@@ -259,3 +259,20 @@ def test_json_lines_render_with_orjson_and_fall_back_for_what_it_refuses() -> No
             return "<opaque>"
 
     assert json.loads(render_json({"event": "x", "obj": Opaque()}, default=repr)) == {"event": "x", "obj": "<opaque>"}
+
+
+def test_the_timestamp_is_the_utc_iso_time_structlog_would_write() -> None:
+    import datetime
+
+    from liveobs.sdk._processors import add_timestamp
+
+    before = datetime.datetime.now(datetime.UTC)
+    stamped = add_timestamp(None, "info", {})["timestamp"]
+    after = datetime.datetime.now(datetime.UTC)
+    reference = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
+    assert stamped.endswith("Z")
+    assert reference.endswith("Z")
+    assert len(stamped) == len("2026-11-27T21:01:04.123456Z")
+    parsed = datetime.datetime.fromisoformat(stamped)
+    assert before - datetime.timedelta(microseconds=1) <= parsed <= after
+    assert abs(parsed - datetime.datetime.fromisoformat(reference)) < datetime.timedelta(seconds=1)

@@ -33,7 +33,7 @@ from liveobs.sdk._logbridge import LogBridge
 from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, WebSocketGuard
 from liveobs.sdk._perf import PerfRecorder, perf_recorder
-from liveobs.sdk._processors import add_correlation_ids, liveobs_processors
+from liveobs.sdk._processors import add_correlation_ids, add_timestamp, liveobs_processors, render_json
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter, Redactor
 from liveobs.sdk._report import ReportEndpoint
 from liveobs.sdk._session import SessionKeyRing, cookie_session
@@ -63,6 +63,7 @@ __all__ = [
     "Telemetry",
     "WebSocketGuard",
     "add_correlation_ids",
+    "add_timestamp",
     "bind_ids",
     "client_asset",
     "configure",
@@ -89,6 +90,7 @@ __all__ = [
     "record_upload_scan",
     "record_ws_host",
     "record_ws_origin",
+    "render_json",
     "run_in_context",
     "script_tag",
     "shutdown",

@@ -6,18 +6,19 @@ themselves compose them by name::
     structlog.configure(processors=[
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        liveobs.sdk.add_timestamp,  # or structlog.processors.TimeStamper(fmt="iso", utc=True)
         liveobs.sdk.add_correlation_ids,
         structlog.processors.format_exc_info,
         liveobs.sdk.Redactor(),
         liveobs.sdk.LogBridge(redacted=True),
-        structlog.processors.JSONRenderer(),
+        structlog.processors.JSONRenderer(serializer=liveobs.sdk.render_json),
     ])
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -68,6 +69,27 @@ _last: tuple[object, tuple[str, str, str] | None] = (None, None)
 
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_time_ns = time.time_ns
+# The formatted UTC second seen last: the lines of one second share it.
+_second: tuple[int, str] = (-1, "")
+
+
+def add_timestamp(
+    logger: object, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """``timestamp``: UTC ISO 8601 to the microsecond (``2026-11-27T21:01:04.123456Z``).
+
+    What ``TimeStamper(fmt="iso", utc=True)`` writes, with the date and time of
+    day formatted once per second.
+    """
+    global _second
+    seconds, micros = divmod(_time_ns() // 1000, 1_000_000)
+    cached, prefix = _second
+    if cached != seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second = (seconds, prefix)
+    event_dict["timestamp"] = f"{prefix}.{micros:06d}Z"
+    return event_dict
 
 
 def render_json(event_dict: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
@@ -97,7 +119,7 @@ def liveobs_processors(
     chain: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_timestamp,
         add_correlation_ids,
         structlog.processors.format_exc_info,
         Redactor(scrubber),

@@ -17,9 +17,11 @@ back to ``tracer.start_span``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
+import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -48,14 +50,26 @@ _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
 
 
-def lean_tracer(tracer: trace.Tracer) -> bool:
-    """Whether :func:`start_span` can take the lean path for ``tracer``."""
+# Tracers whose type, parts and span limits allow the lean path (fixed when the provider is made).
+_suitable: weakref.WeakKeyDictionary[trace.Tracer, bool] = weakref.WeakKeyDictionary()
+
+
+def _suitable_tracer(tracer: trace.Tracer) -> bool:
     if not isinstance(tracer, SdkTracer) or not all(hasattr(tracer, part) for part in _TRACER_PARTS):
-        return False
-    if not tracer._is_enabled():
         return False
     limits = tracer._span_limits
     return limits.max_span_attribute_length is None and (limits.max_span_attributes or 0) >= 32
+
+
+def lean_tracer(tracer: trace.Tracer) -> bool:
+    """Whether :func:`start_span` can take the lean path for ``tracer``."""
+    try:
+        suitable = _suitable[tracer]
+    except (KeyError, TypeError):
+        suitable = _suitable_tracer(tracer)
+        with contextlib.suppress(TypeError):  # not weakly referable: decided each time
+            _suitable[tracer] = suitable
+    return suitable and tracer._is_enabled()  # type: ignore[attr-defined]  # an SDK tracer when suitable
 
 
 def start_span(
