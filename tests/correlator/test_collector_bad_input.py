@@ -11,11 +11,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from liveobs.correlator._rawspans import RawTraceRequest
 from liveobs.correlator._samples import sample_spans_request
 
 PB = "application/x-protobuf"
 JS = "application/json"
 GOOD = sample_spans_request(20).SerializeToString()
+
+
+def _with_raw_span_field(field: str, raw: bytes) -> bytes:
+    """GOOD with one more span whose ``field`` holds ``raw``: bytes that are no valid message."""
+    request = RawTraceRequest.FromString(GOOD)
+    span = request.resource_spans[0].scope_spans[0].spans.add()
+    span.trace_id, span.span_id = b"\x01" * 16, b"\x02" * 8
+    if field == "status":
+        span.status = raw
+    else:
+        getattr(span, field).append(raw)
+    return bytes(request.SerializeToString())
+
 
 # Hand-made corpus: (content type, encoding, body).
 CORPUS = [
@@ -23,6 +37,12 @@ CORPUS = [
     (PB, "", b"\x0a\x05\x0a\x03\x0a\x01"),  # nested lengths that overrun their parent
     (PB, "", b"\x0b" * 10),  # start-group wire type without end
     (PB, "", b"\x0a" + b"\xff" * 11),  # varint length longer than 10 bytes
+    # The collector reads attributes, events, links and status lazily (see _rawspans): still a 400.
+    (PB, "", _with_raw_span_field("attributes", b"\x0a\x05ab")),  # key overruns the attribute
+    (PB, "", _with_raw_span_field("attributes", b"\x0a\x02\xff\xfe")),  # key not UTF-8
+    (PB, "", _with_raw_span_field("events", b"\x2a\x09\x0a\x01k")),  # attribute overruns the event
+    (PB, "", _with_raw_span_field("links", b"\x0b")),  # start-group without end
+    (PB, "", _with_raw_span_field("status", b"\x12\x02\xc3\x28")),  # message not UTF-8
     (JS, "", b"{\"resourceSpans\": [{\"scopeSpans\": [{\"spans\": [{\"traceId\": 5}]}]}]}"),
     (JS, "", b"{\"resourceSpans\": \"nope\"}"),
     (JS, "", b"{\"resourceSpans\": [{\"scopeSpans\": [{\"spans\": [{\"startTimeUnixNano\": \"soon\"}]}]}]}"),

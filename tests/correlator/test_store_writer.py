@@ -15,8 +15,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from liveobs.conventions import error_fingerprint, keys
 from liveobs.correlator._db import connect
 from liveobs.correlator._otlp import LOGS, TRACES, MalformedBody
+from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import SHORT_CLEAN_MAX, IngestScrubber
+from liveobs.correlator._spans import spans_table
 from liveobs.correlator._writer import Writer, WriteResult
 from liveobs.redaction import DEFAULT_SCRUBBER
 
@@ -123,6 +125,21 @@ def test_repeated_attribute_keys_keep_the_last_value_instead_of_failing(store) -
     assert writer.write(TRACES, request).accepted == 1
     assert con.execute("SELECT SpanAttributes[?] FROM otel_traces", [keys.EVENT_ID]).fetchone() == ("second",)
     assert con.execute("SELECT EventId FROM liveobs_correlation").fetchone() == ("second",)
+
+
+def test_attributes_stay_right_when_the_interner_starts_afresh_between_requests() -> None:
+    scrubber = IngestScrubber()
+    interner = AttributeInterner(scrubber, limit=3)
+    for n in range(4):
+        request = ExportTraceServiceRequest()
+        _span(request, f"{n + 1:02x}" * 16, "01" * 8, 1, 2, route=f"r{n % 2}", api_key="k", note=JWT, count=n)
+        table = spans_table(raw_trace_request(request), scrubber, interner).tables["otel_traces"]
+        attrs = dict(table.column("SpanAttributes").to_pylist()[0])
+        assert attrs["route"] == f"r{n % 2}"
+        assert attrs["count"] == str(n)
+        assert attrs["api_key"] == scrubber.key_marker
+        assert JWT not in attrs["note"]
+    assert len(interner.pair_keys) <= 3 + 4
 
 
 def test_a_source_key_is_stored_once(store) -> None:

@@ -69,6 +69,28 @@ def list_of(child: pa.Array, offsets: list[int]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child)
 
 
+def sparse_offsets(marks: list[int], rows: int) -> list[int]:
+    """List offsets for ``rows`` rows from ``marks``: (row, end) pairs for the rows that have items.
+
+    Events and links are rare, so the converters note only the rows that have them.
+    """
+    offsets = [0] * (rows + 1)
+    if not marks:
+        return offsets
+    end = 0
+    row = 0
+    for i in range(0, len(marks), 2):
+        marked, marked_end = marks[i], marks[i + 1]
+        while row <= marked:
+            offsets[row] = end
+            row += 1
+        end = marked_end
+    while row <= rows:
+        offsets[row] = end
+        row += 1
+    return offsets
+
+
 def hex_id(raw: bytes, size: int) -> str | None:
     """A trace or span id as lowercase hex; ``""`` when absent or all zero, None when malformed."""
     if not raw:

@@ -11,7 +11,7 @@ correlation keys are picked out as columns for the correlation index.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -82,6 +82,73 @@ class MapColumn:
     def captured(self) -> dict[str, pa.Array]:
         """Per captured key, its value in each row (null where absent); after :meth:`array`."""
         return self._captured
+
+
+def interned_map_array(numbers: list[int], offsets: list[int], pairs: InternedPairs) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """A map column from pair numbers (see ``_rawspans.AttributeInterner``), and its captured columns.
+
+    Pair ``n`` is ``pairs.pair_keys[n]`` with the already-scrubbed ``pairs.pair_values[n]``;
+    only the pairs this batch uses become Arrow strings. Keys are compared as the
+    interner's key numbers, not as strings.
+    """
+    offsets_array = pa.array(offsets, pa.int32())
+    rows = len(offsets) - 1
+    if not numbers:
+        empty = pa.array([], pa.string())
+        return pa.MapArray.from_arrays(offsets_array, empty, empty), _capture(offsets_array, empty, empty, rows)
+    number_array = pa.array(numbers, pa.int64())
+    used = pc.unique(number_array)
+    local = pc.index_in(number_array, value_set=used)
+    used_list = used.to_pylist()
+    keys_of, values_of, codes_of = pairs.pair_keys, pairs.pair_values, pairs.key_codes
+    keys_array = pa.array([keys_of[n] for n in used_list], pa.string()).take(local)
+    values = pa.array([values_of[n] for n in used_list], pa.string()).take(local)
+    used_codes = [codes_of[n] for n in used_list]
+    codes = pa.array(used_codes, pa.int64()).take(local)
+    parents = pc.list_parent_indices(pa.ListArray.from_arrays(offsets_array, codes))
+    if _repeats(parents, codes, len(pairs.key_numbers)):
+        offsets_array, keys_array, values = _dedupe(offsets, keys_array.to_pylist(), values.to_pylist())
+        return pa.MapArray.from_arrays(offsets_array, keys_array, values), _capture(
+            offsets_array, keys_array, values, rows
+        )
+    present = set(used_codes)
+    wanted = [(k, c) for k in CAPTURED_KEYS if (c := pairs.key_numbers.get(k)) is not None and c in present]
+    captured = _capture_codes(parents, codes, values, rows, wanted)
+    return pa.MapArray.from_arrays(offsets_array, keys_array, values), captured
+
+
+class InternedPairs(Protocol):
+    """Numbered (key, scrubbed value) pairs, and a number per distinct key."""
+
+    pair_keys: list[str]
+    pair_values: list[str]
+    key_codes: list[int]
+    key_numbers: dict[str, int]
+
+
+def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:
+    """Whether some row repeats a key number: (row, key) codes sorted, neighbours compared."""
+    if len(codes) < 2:
+        return False
+    combined = pc.add(pc.multiply(pc.cast(parents, pa.int64()), distinct_keys + 1), codes)
+    ordered = combined.take(pc.sort_indices(combined))
+    return bool(pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))).as_py())
+
+
+def _capture_codes(
+    parents: pa.Array, codes: pa.Array, values: pa.Array, rows: int, wanted: list[tuple[str, int]]
+) -> dict[str, pa.Array]:
+    nulls = pa.nulls(rows, pa.string())
+    captured = dict.fromkeys(CAPTURED_KEYS, nulls)
+    if not wanted:
+        return captured
+    row_ids = pa.array(range(rows), pa.int64())
+    for key, code in wanted:
+        here = pc.equal(codes, code)
+        # Keys are unique within a map, so each row has at most one position.
+        position = pc.index_in(row_ids, value_set=pc.filter(parents, here))
+        captured[key] = pc.take(pc.filter(values, here), position)
+    return captured
 
 
 def _has_repeated_keys(offsets: pa.Array, keys_array: pa.Array) -> bool:
@@ -166,9 +233,9 @@ def scrubbed_texts(scrubber: IngestScrubber, texts: list[str]) -> pa.Array:
     return pc.coalesce(pc.take(pa.array(list(changed.values()), pa.string()), position), values)
 
 
-def enum_names(codes: list[int], names: tuple[str, ...]) -> pa.Array:
+def enum_names(codes: list[int] | pa.Array, names: tuple[str, ...]) -> pa.Array:
     """Enum numbers as the exporter's names; a number outside ``names`` stays a number."""
-    numbers = pa.array(codes, pa.int32())
+    numbers = codes if isinstance(codes, pa.Array) else pa.array(codes, pa.int32())
     known = pc.and_(pc.greater_equal(numbers, 0), pc.less(numbers, len(names)))
     named = pc.take(pa.array(names, pa.string()), pc.if_else(known, numbers, 0))
     return pc.if_else(known, named, pc.cast(numbers, pa.string()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from liveobs.conventions import keys
 from liveobs.correlator._columns import (
@@ -14,9 +16,11 @@ from liveobs.correlator._columns import (
     clamp_ns,
     list_of,
     repeat,
+    sparse_offsets,
 )
 from liveobs.correlator._correlation import Converted, correlation_table
-from liveobs.correlator._maps import MapColumn, enum_names, scrubbed_texts
+from liveobs.correlator._maps import MapColumn, enum_names, interned_map_array, scrubbed_texts
+from liveobs.correlator._rawspans import AttributeInterner, parse_part
 from liveobs.correlator._scrub import IngestScrubber
 
 SPAN_KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
@@ -25,41 +29,60 @@ _ZERO_TRACE: Final = "0" * 32
 _ZERO_SPAN: Final = "0" * 16
 
 
-def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
-    """The spans of an ``ExportTraceServiceRequest`` as rows, their correlation rows and error candidates.
+def spans_table(request: Any, scrubber: IngestScrubber, interner: AttributeInterner | None = None) -> Converted:
+    """The spans of a ``RawTraceRequest`` (see ``_rawspans``) as rows, their correlation rows and error candidates.
 
     A span whose trace or span id does not have the OTLP length is rejected (it
     could never be found again); all-zero ids are stored empty, as the exporter does.
+
+    This loop is the collector's hottest Python: it reads each protobuf field
+    once and appends it to a plain list through bound ``append`` methods; each
+    attribute is one dict lookup of its raw bytes in ``interner`` (which keeps
+    its pairs across requests). Clamping, zero ids, enum names, durations and
+    error rows are computed afterwards over whole columns with Arrow compute.
     """
-    ts: list[int] = []
+    if interner is None:
+        interner = AttributeInterner(scrubber)
+    interner.start_request()
+    intern = interner.__getitem__
+    starts: list[int] = []
+    ends: list[int] = []
     trace_ids: list[str] = []
     span_ids: list[str] = []
     parent_ids: list[str] = []
     trace_states: list[str] = []
     names: list[str] = []
     kinds: list[int] = []
-    durations: list[int] = []
     status_codes: list[int] = []
     status_messages: list[str] = []
     resource_index: list[int] = []
     scope_index: list[int] = []
     services: list[str] = []
     versions: list[str | None] = []
-    error_rows: list[int] = []
     resource_maps = MapColumn(scrubber)
     scope_names: list[str] = []
     scope_versions: list[str] = []
-    attrs = MapColumn(scrubber, capture=True)
-    ev_offsets = [0]
+    attr_numbers: list[int] = []
+    attr_offsets = [0]
+    statuses: dict[bytes, tuple[int, str]] = {b"": (0, "")}
+    ev_rows: list[int] = []
     ev_ts: list[int] = []
     ev_names: list[str] = []
     ev_attrs = MapColumn(scrubber)
-    ln_offsets = [0]
+    ln_rows: list[int] = []
     ln_trace: list[str] = []
     ln_span: list[str] = []
     ln_state: list[str] = []
     ln_attrs = MapColumn(scrubber)
+    exception_rows: list[int] = []
     rejected = 0
+    exception_event = keys.EXCEPTION_EVENT
+    # Bound methods, looked up once: each saves an attribute lookup per span or attribute.
+    add_start, add_end = starts.append, ends.append
+    add_trace, add_span, add_parent = trace_ids.append, span_ids.append, parent_ids.append
+    add_state, add_name, add_kind = trace_states.append, names.append, kinds.append
+    add_code, add_message = status_codes.append, status_messages.append
+    add_numbers, add_offset = attr_numbers.extend, attr_offsets.append
     for r_no, rs in enumerate(request.resource_spans):
         resource = attributes_dict(rs.resource.attributes)
         services.append(resource.get(keys.SERVICE_NAME, ""))
@@ -69,7 +92,7 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
             s_no = len(scope_names)
             scope_names.append(ss.scope.name)
             scope_versions.append(ss.scope.version)
-            first = len(ts)
+            first = len(starts)
             for span in ss.spans:
                 tid = span.trace_id
                 sid = span.span_id
@@ -77,67 +100,76 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
                 if len(tid) != 16 or len(sid) != 8 or (pid and len(pid) != 8):
                     rejected += 1
                     continue
-                tid_hex = tid.hex()
-                sid_hex = sid.hex()
-                pid_hex = pid.hex()
-                trace_ids.append("" if tid_hex == _ZERO_TRACE else tid_hex)
-                span_ids.append("" if sid_hex == _ZERO_SPAN else sid_hex)
-                parent_ids.append("" if pid_hex == _ZERO_SPAN else pid_hex)
-                start = span.start_time_unix_nano
-                end = span.end_time_unix_nano
-                start = start if start <= MAX_NS else MAX_NS
-                ts.append(start)
-                # Start + Duration must stay a valid timestamp (the trace bounds add them).
-                durations.append(min(end - start, MAX_NS - start) if end > start else 0)
-                trace_states.append(span.trace_state)
-                names.append(span.name)
-                kinds.append(span.kind)
-                status = span.status
-                code = status.code
-                failed = code == 2
-                status_codes.append(code)
-                status_messages.append(status.message)
-                attrs.add(span.attributes)
-                for event in span.events:
-                    ev_ts.append(clamp_ns(event.time_unix_nano))
-                    ev_names.append(event.name)
-                    ev_attrs.add(event.attributes)
-                    failed = failed or event.name == keys.EXCEPTION_EVENT
-                if failed:
-                    error_rows.append(len(ev_offsets) - 1)
-                ev_offsets.append(len(ev_names))
-                for link in span.links:
-                    ln_trace.append(link.trace_id.hex())
-                    ln_span.append(link.span_id.hex())
-                    ln_state.append(link.trace_state)
-                    ln_attrs.add(link.attributes)
-                ln_offsets.append(len(ln_trace))
-            resource_index.extend([r_no] * (len(ts) - first))
-            scope_index.extend([s_no] * (len(ts) - first))
+                add_trace(tid.hex())
+                add_span(sid.hex())
+                add_parent(pid.hex())
+                add_start(span.start_time_unix_nano)
+                add_end(span.end_time_unix_nano)
+                add_state(span.trace_state)
+                add_name(span.name)
+                add_kind(span.kind)
+                raw_status = span.status
+                status = statuses.get(raw_status)
+                if status is None:
+                    status = statuses[raw_status] = _status(raw_status)
+                add_code(status[0])
+                add_message(status[1])
+                add_numbers(map(intern, span.attributes))
+                add_offset(len(attr_numbers))
+                events = span.events
+                if events:
+                    row = len(starts) - 1
+                    ev_rows.append(row)
+                    for raw_event in events:
+                        event = parse_part(Span.Event, raw_event, "event")
+                        ev_ts.append(clamp_ns(event.time_unix_nano))
+                        ev_names.append(event.name)
+                        ev_attrs.add(event.attributes)
+                        if event.name == exception_event:
+                            exception_rows.append(row)
+                    ev_rows.append(len(ev_names))
+                links = span.links
+                if links:
+                    ln_rows.append(len(starts) - 1)
+                    for raw_link in links:
+                        link = parse_part(Span.Link, raw_link, "link")
+                        ln_trace.append(link.trace_id.hex())
+                        ln_span.append(link.span_id.hex())
+                        ln_state.append(link.trace_state)
+                        ln_attrs.add(link.attributes)
+                    ln_rows.append(len(ln_trace))
+            resource_index.extend([r_no] * (len(starts) - first))
+            scope_index.extend([s_no] * (len(starts) - first))
 
+    rows = len(starts)
+    event_offsets = sparse_offsets(ev_rows, rows)
     events = pa.StructArray.from_arrays(
         [
-            list_of(pa.array(ev_ts, TS_TYPE), ev_offsets),
-            list_of(pa.array(ev_names, pa.string()), ev_offsets),
-            list_of(ev_attrs.array(), ev_offsets),
+            list_of(pa.array(ev_ts, TS_TYPE), event_offsets),
+            list_of(pa.array(ev_names, pa.string()), event_offsets),
+            list_of(ev_attrs.array(), event_offsets),
         ],
         names=["Timestamp", "Name", "Attributes"],
     )
+    link_offsets = sparse_offsets(ln_rows, rows)
     links = pa.StructArray.from_arrays(
         [
-            list_of(pa.array(ln_trace, pa.string()), ln_offsets),
-            list_of(pa.array(ln_span, pa.string()), ln_offsets),
-            list_of(pa.array(ln_state, pa.string()), ln_offsets),
-            list_of(ln_attrs.array(), ln_offsets),
+            list_of(pa.array(ln_trace, pa.string()), link_offsets),
+            list_of(pa.array(ln_span, pa.string()), link_offsets),
+            list_of(pa.array(ln_state, pa.string()), link_offsets),
+            list_of(ln_attrs.array(), link_offsets),
         ],
         names=["TraceId", "SpanId", "TraceState", "Attributes"],
     )
+    timestamp, duration = _times(starts, ends)
+    span_attributes, captured = interned_map_array(attr_numbers, attr_offsets, interner)
+    codes = pa.array(status_codes, pa.int32())
     table = pa.table(
         {
-            "Timestamp": pa.array(ts, TS_TYPE),
-            "TraceId": pa.array(trace_ids, pa.string()),
-            "SpanId": pa.array(span_ids, pa.string()),
-            "ParentSpanId": pa.array(parent_ids, pa.string()),
+            "Timestamp": timestamp,
+            "TraceId": _unless_zero(trace_ids, _ZERO_TRACE),
+            "SpanId": _unless_zero(span_ids, _ZERO_SPAN),
+            "ParentSpanId": _unless_zero(parent_ids, _ZERO_SPAN),
             "TraceState": pa.array(trace_states, pa.string()),
             "SpanName": scrubbed_texts(scrubber, names),
             "SpanKind": enum_names(kinds, SPAN_KINDS),
@@ -145,9 +177,9 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
             "ResourceAttributes": repeat(resource_maps.array(), resource_index),
             "ScopeName": repeat(pa.array(scope_names, pa.string()), scope_index),
             "ScopeVersion": repeat(pa.array(scope_versions, pa.string()), scope_index),
-            "SpanAttributes": attrs.array(),
-            "Duration": pa.array(durations, pa.uint64()),
-            "StatusCode": enum_names(status_codes, STATUS_CODES),
+            "SpanAttributes": span_attributes,
+            "Duration": duration,
+            "StatusCode": enum_names(codes, STATUS_CODES),
             "StatusMessage": scrubbed_texts(scrubber, status_messages),
             "Events": events,
             "Links": links,
@@ -155,10 +187,38 @@ def spans_table(request: Any, scrubber: IngestScrubber) -> Converted:
     )
     out = Converted({"otel_traces": table}, rejected)
     correlation = correlation_table(
-        "span", table, repeat(pa.array(versions, pa.string()), resource_index), attrs.captured()
+        "span", table, repeat(pa.array(versions, pa.string()), resource_index), captured
     )
     if correlation is not None:
         out.tables["liveobs_correlation"] = correlation
-    if error_rows:
-        out.span_error_candidates = table.take(pa.array(error_rows, pa.int32()))
+    failed = pc.equal(codes, 2)
+    if exception_rows:
+        failed = pc.or_(failed, pc.is_in(pa.array(range(rows), pa.int32()), pa.array(exception_rows, pa.int32())))
+    if pc.any(failed).as_py():
+        out.span_error_candidates = table.filter(failed)
     return out
+
+
+def _status(raw: bytes) -> tuple[int, str]:
+    status = parse_part(Status, raw, "status")
+    return status.code, status.message
+
+
+def _times(starts: list[int], ends: list[int]) -> tuple[pa.Array, pa.Array]:
+    """Start times clamped to :data:`MAX_NS`, and durations that keep Start + Duration valid."""
+    start = pc.min_element_wise(pa.array(starts, pa.uint64()), pa.scalar(MAX_NS, pa.uint64()))
+    end = pa.array(ends, pa.uint64())
+    # The unchecked subtractions wrap where end <= start; those rows become 0.
+    duration = pc.if_else(
+        pc.greater(end, start),
+        pc.min_element_wise(pc.subtract(end, start), pc.subtract(pa.scalar(MAX_NS, pa.uint64()), start)),
+        pa.scalar(0, pa.uint64()),
+    )
+    return start.cast(pa.int64()).view(TS_TYPE), duration
+
+
+def _unless_zero(ids: list[str], zero: str) -> pa.Array:
+    """Hex ids with the all-zero id stored empty."""
+    values = pa.array(ids, pa.string())
+    is_zero = pc.equal(values, zero)
+    return pc.if_else(is_zero, "", values) if pc.any(is_zero).as_py() else values

@@ -35,6 +35,7 @@ from liveobs.correlator._derive import (
 from liveobs.correlator._logrecords import logs_table
 from liveobs.correlator._otlp import (
     LOGS,
+    PROTOBUF,
     TRACES,
     BodyError,
     ConversionFailed,
@@ -42,6 +43,7 @@ from liveobs.correlator._otlp import (
     Signal,
     parse_request,
 )
+from liveobs.correlator._rawspans import AttributeInterner, RawTraceRequest, raw_trace_request
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table
 
@@ -93,12 +95,17 @@ class WriterStats:
     errors: int = 0
 
 
-def _convert(item: _Item, scrubber: IngestScrubber) -> None:
+def _convert(item: _Item, scrubber: IngestScrubber, interner: AttributeInterner) -> None:
     message = item.payload
-    if isinstance(message, bytes | bytearray):
+    if item.signal is TRACES and item.media == PROTOBUF and isinstance(message, bytes | bytearray):
+        # Spans are read from the wire with their attributes as raw bytes (see _rawspans).
+        message = raw_trace_request(bytes(message))
+    elif isinstance(message, bytes | bytearray):
         message = parse_request(item.signal, bytes(message), item.media)
     if item.signal is TRACES:
-        converted = spans_table(message, scrubber)
+        if not isinstance(message, RawTraceRequest):
+            message = raw_trace_request(message)
+        converted = spans_table(message, scrubber, interner)
     elif item.signal is LOGS:
         converted = logs_table(message, scrubber)
     else:
@@ -132,6 +139,7 @@ class Writer:
     ) -> None:
         self._con = con
         self._scrubber = scrubber or IngestScrubber()
+        self._interner = AttributeInterner(self._scrubber)
         self._group_rows = group_rows
         self._linger = linger
         self._incoming: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -204,7 +212,7 @@ class Writer:
                 return
             started = time.perf_counter()
             try:
-                _convert(item, self._scrubber)
+                _convert(item, self._scrubber, self._interner)
             except BodyError as exc:
                 item.done(exc)
                 continue
