@@ -276,3 +276,39 @@ def test_the_timestamp_is_the_utc_iso_time_structlog_would_write() -> None:
     parsed = datetime.datetime.fromisoformat(stamped)
     assert before - datetime.timedelta(microseconds=1) <= parsed <= after
     assert abs(parsed - datetime.datetime.fromisoformat(reference)) < datetime.timedelta(seconds=1)
+
+
+def test_threads_racing_into_a_full_span_queue_lose_nothing_uncounted() -> None:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from liveobs.sdk._dropped import CountingBatchSpanProcessor
+
+    class Counting(InMemorySpanExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            self.n += len(spans)
+            return SpanExportResult.SUCCESS
+
+    drops, exporter = DropCounter(), Counting()
+    processor = CountingBatchSpanProcessor(exporter, drops, max_queue_size=64, max_export_batch_size=16,
+                                           schedule_delay_millis=1)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("race")
+
+    def burst() -> None:
+        for i in range(3000):
+            tracer.start_span(f"s{i}").end()
+
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    processor.force_flush()
+    provider.shutdown()
+    assert exporter.n + drops.counts()["spans"] == 12_000
+    assert exporter.n > 0

@@ -79,29 +79,29 @@ class DropCounter:
 
 
 class _CountingQueue(collections.deque[Any]):
-    """The batch processor's bounded queue, counting each item a full queue pushes out.
+    """The batch processor's bounded queue, refusing and counting what a full queue cannot take.
 
-    The SDK's ``BatchProcessor`` appends to a bounded deque, which silently
-    drops the oldest item when full; its worker pops from the other end on
-    another thread. The check and the append share a lock with ``pop`` so each
-    count is exact.
+    The SDK's ``BatchProcessor`` appends to a deque with ``maxlen``, which
+    silently pushes the oldest item out when full. This deque has no
+    ``maxlen``: at the limit it refuses the new item and counts it, so no item
+    ever leaves uncounted, and neither the append nor the worker's ``pop``
+    needs a lock. (Threads appending at the same moment may take it a few
+    items past the limit.)
     """
 
-    def __init__(self, items: Iterable[Any], maxlen: int | None, on_drop: Callable[[], None]) -> None:
-        super().__init__(items, maxlen)
-        self._lock = threading.Lock()
+    def __init__(self, items: Iterable[Any], limit: int, on_drop: Callable[[], None]) -> None:
+        super().__init__(items)
+        self._limit = limit
         self._on_drop = on_drop
 
     def appendleft(self, item: Any) -> None:
-        with self._lock:
-            full = len(self) == self.maxlen
-            super().appendleft(item)
-        if full:
+        if len(self) >= self._limit:
             self._on_drop()
+            return
+        _appendleft(self, item)
 
-    def pop(self) -> Any:  # type: ignore[override]  # deque.pop takes no index
-        with self._lock:
-            return super().pop()
+
+_appendleft = collections.deque.appendleft
 
 
 def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[[], bool]:

@@ -35,7 +35,7 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
-from liveobs.sdk._span import link, start_span
+from liveobs.sdk._span import hex_ids, link, start_span
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -176,10 +176,10 @@ class EventRecorder:
         if not _PLAIN_ID.fullmatch(self.event_id):
             return json.dumps(self.reply(patch_bytes, compressed_bytes), separators=(",", ":"))
         self.reply_sizes(patch_bytes, compressed_bytes)
-        ctx = self.span.get_span_context()
+        trace_id, span_id, _ = hex_ids(self.span.get_span_context())
         return (
-            f'{{"event_id":"{self.event_id}","ok":true,"trace_id":"{ctx.trace_id:032x}",'
-            f'"span_id":"{ctx.span_id:016x}","server_time":{time.time_ns() / 1e6!r},"patch_bytes":{patch_bytes}}}'
+            f'{{"event_id":"{self.event_id}","ok":true,"trace_id":"{trace_id}",'
+            f'"span_id":"{span_id}","server_time":{time.time_ns() / 1e6!r},"patch_bytes":{patch_bytes}}}'
         )
 
     def reply_sizes(self, patch_bytes: int, compressed_bytes: int | None) -> None:

@@ -31,6 +31,7 @@ from liveobs.sdk._asgi import route_template
 from liveobs.sdk._context import _CURRENT, _SCOPE
 from liveobs.sdk._logbridge import LogBridge
 from liveobs.sdk._redact import FastScrubber, Redactor
+from liveobs.sdk._span import hex_ids
 
 _get_current_span = trace.get_current_span
 
@@ -51,21 +52,10 @@ def add_correlation_ids(
         route = route_template(scope) if scope is not None else None
         if route is not None:
             event_dict[keys.ROUTE_ID] = route
-    global _last
     ctx = _get_current_span().get_span_context()
-    last_ctx, fields = _last
-    if ctx is not last_ctx:
-        fields = (
-            (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", f"{ctx.trace_flags:02x}") if ctx.is_valid else None
-        )
-        _last = (ctx, fields)
-    if fields is not None:
-        event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = fields
+    if ctx.is_valid:
+        event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = hex_ids(ctx)
     return event_dict
-
-
-# The hex trace fields of the span context seen last: the lines of one event share them.
-_last: tuple[object, tuple[str, str, str] | None] = (None, None)
 
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS

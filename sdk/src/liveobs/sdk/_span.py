@@ -311,6 +311,20 @@ class LeanSpan(Span):
         )
 
 
+# The span context seen last, with its ids in hex: an event's log lines and its reply share it.
+_last_hex: tuple[SpanContext | None, tuple[str, str, str]] = (None, ("", "", ""))
+
+
+def hex_ids(context: SpanContext) -> tuple[str, str, str]:
+    """``context``'s trace id, span id and flags as the logs and replies write them (32, 16 and 2 hex digits)."""
+    global _last_hex
+    last, fields = _last_hex
+    if context is not last:
+        fields = (f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{context.trace_flags:02x}")
+        _last_hex = (context, fields)
+    return fields
+
+
 def link(context: SpanContext, attributes: Mapping[str, types.AnyValue]) -> Link:
     """A link whose attributes are bounded as the SDK bounds them, to reuse across spans."""
     return Link(context, BoundedAttributes(None, attributes, immutable=True))
