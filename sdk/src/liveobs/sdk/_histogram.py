@@ -190,11 +190,12 @@ class LeanHistogram(Histogram):
                 series.min = amount
             if amount > series.max:
                 series.max = amount
-            for interval in series.intervals.values():
-                if amount < interval[0]:
-                    interval[0] = amount
-                if amount > interval[1]:
-                    interval[1] = amount
+            if series.intervals:
+                for interval in series.intervals.values():
+                    if amount < interval[0]:
+                        interval[0] = amount
+                    if amount > interval[1]:
+                        interval[1] = amount
             if exemplar is not None:
                 series.exemplars[index] = exemplar
 

@@ -168,8 +168,12 @@ class Connection:
                 data = message.get("bytes")
             if data is None:
                 return message
-            size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
-            if size > self.mw.max_message_bytes:
+            limit = self.mw.max_message_bytes
+            if isinstance(data, bytes):
+                size = len(data)
+            else:  # UTF-8 takes at most 4 bytes per character: count them only near the limit
+                size = len(data) if len(data) * 4 <= limit else len(data.encode("utf-8", "surrogatepass"))
+            if size > limit:
                 return await self._refuse(size)
             if (_LO_TEXT in data) if isinstance(data, str) else (_LO_BYTES in data):
                 self._start_event(data)
@@ -201,7 +205,8 @@ class Connection:
             self.session_id = env.session_id
             self.span.set_attribute(keys.SESSION_ID, self.session_id)
             self._note_reconnect()
-        event_id = env.event_id if env.event_id_minted or accept_id(env.event_id, scrub) else None
+        # parse_envelope validated the event id; it must still look like no secret.
+        event_id = env.event_id if env.event_id_minted or scrub.text(env.event_id) == env.event_id else None
         ids = LiveIds(
             event_id=event_id or mint_event_id(), session_id=self.session_id, request_id=self.request_id,
             route_id=env.route_id if env.route_id and scrub.text(env.route_id) == env.route_id else self.route_id,
