@@ -58,9 +58,14 @@ def test_each_click_carries_a_fresh_event_id_that_the_server_span_and_the_action
     configured: Any, board: Callable[..., Any]
 ) -> None:
     wire: list[dict[str, Any]] = []
+    urls: list[str] = []
 
     def listen(page: Any) -> None:
-        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: wire.append(json.loads(payload))))
+        def opened(ws: Any) -> None:
+            urls.append(ws.url)
+            ws.on("framesent", lambda payload: wire.append(json.loads(payload)))
+
+        page.on("websocket", opened)
 
     page, _ = board(before=listen)
     for _ in range(3):
@@ -94,6 +99,15 @@ def test_each_click_carries_a_fresh_event_id_that_the_server_span_and_the_action
         assert 0 <= attributes[keys.BROWSER_LATENCY_MS] < 5000
         assert attributes[keys.PATCH_BYTES] > 0
         assert attributes[keys.CONNECTION_ID] == span["attributes"][keys.CONNECTION_ID]
+
+    # The socket's URL carries the client's connection id; the server's connection span has it from the start.
+    (url,) = urls
+    client_connection = re.search(r"[?&]lo_cid=([0-9a-f]{32})$", url)
+    assert client_connection is not None, url
+    assert {lo["connection_id"] for lo in envelopes} == {client_connection.group(1)}
+    page.evaluate("window.conn.close()")
+    (connection,) = configured.receiver.spans_named("live.connection", count=1)
+    assert connection["attributes"][keys.CONNECTION_ID] == client_connection.group(1)
 
 
 def test_thrown_error_rejected_promise_and_failed_reply_each_arrive_as_browser_errors_with_the_ids(

@@ -242,7 +242,8 @@
     function open() {
       connecting();
       var cid = uuid7().replace(/-/g, "");
-      socket = new WebSocket(url);
+      // The server adopts this id at connect, so its connection span and our reports agree.
+      socket = new WebSocket(url + (url.indexOf("?") < 0 ? "?" : "&") + "lo_cid=" + cid);
       socket.onopen = function () {
         attempts = 0;
         connected(cid);
