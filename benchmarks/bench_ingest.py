@@ -1,9 +1,11 @@
 """Ingest benchmark: end-to-end spans/s (HTTP protobuf → durable rows) and its floors.
 
 Measured in one run on this machine:
-- end to end: a ``liveobs collect`` subprocess, sixteen concurrent senders
-  posting pre-encoded OTLP protobuf requests of 1,000 realistic spans; a span
-  counts once its request is answered 200, i.e. after COMMIT;
+- end to end: a ``liveobs collect`` subprocess, sixteen concurrent senders (threads
+  of a separate load-generator process, pre-encoded HTTP/1.1 requests over
+  keep-alive sockets, their CPU seconds printed) posting OTLP protobuf requests
+  of 1,000 realistic spans; a span counts once its request is answered 200,
+  i.e. after COMMIT;
 - floor 1, protobuf parse only (``ParseFromString``);
 - floor 2, DuckDB columnar insert only (``INSERT … SELECT`` from ready Arrow
   batches of the same spans, committed);
@@ -12,9 +14,11 @@ plus the conversion alone and the bytes of store per span.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,39 +96,106 @@ def _start_collector(db: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("the collector did not start")
 
 
-def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, int, int, int]:
-    db = folder / "e2e.duckdb"
-    process, url = _start_collector(db)
-    acked = [0] * SENDERS
-    refused = [0] * SENDERS
+def _read_response(sock: socket.socket, pending: bytes) -> tuple[int, float, bytes]:
+    """(status, Retry-After seconds, bytes left over) of one HTTP/1.1 response with a Content-Length."""
+    data = pending
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the collector closed the connection")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    fields = dict(line.split(b":", 1) for line in lines[1:])
+    fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+    length = int(fields.get(b"content-length", b"0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the collector closed the connection")
+        rest += chunk
+    return status, float(fields.get(b"retry-after", b"0")), rest[length:]
+
+
+def send_all(url: str, bodies_file: str, senders: int) -> None:
+    """The load generator, run in its own process: pre-encoded HTTP/1.1 requests over persistent sockets.
+
+    Each sender thread posts its share of the bodies one after another and
+    counts a request's spans only once its answer is 200 (sent after COMMIT).
+    Prints one JSON line: spans acked, requests refused, wall time, CPU seconds.
+    """
+    blob = Path(bodies_file).read_bytes()
+    bodies, offset = [], 0
+    while offset < len(blob):
+        size = int.from_bytes(blob[offset:offset + 4], "little")
+        bodies.append(blob[offset + 4:offset + 4 + size])
+        offset += 4 + size
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    requests = [
+        b"POST /v1/traces HTTP/1.1\r\nHost: " + host.encode() + b"\r\nContent-Type: application/x-protobuf\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        for body in bodies
+    ]
+    acked = [0] * senders
+    refused = [0] * senders
 
     def sender(n: int) -> None:
-        with httpx.Client(timeout=120) as client:
-            for body in bodies[n::SENDERS]:
+        with socket.create_connection((host, int(port))) as sock:
+            pending = b""
+            for request in requests[n::senders]:
                 while True:
-                    response = client.post(f"{url}/v1/traces", content=body,
-                                           headers={"Content-Type": "application/x-protobuf"})
-                    if response.status_code == 200:
+                    sock.sendall(request)
+                    status, retry_after, pending = _read_response(sock, pending)
+                    if status == 200:
                         acked[n] += SPANS_PER_REQUEST
                         break
                     refused[n] += 1
-                    time.sleep(float(response.headers.get("Retry-After", "1")) / 10)
+                    time.sleep(retry_after / 10)
 
-    threads = [threading.Thread(target=sender, args=(n,)) for n in range(SENDERS)]
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(senders)]
+    cpu = time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    print(json.dumps({"acked": sum(acked), "refused": sum(refused), "elapsed": elapsed,
+                      "cpu": time.process_time() - cpu}))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, int, int, int]:
+    bodies_file = folder / "bodies.bin"
+    bodies_file.write_bytes(b"".join(len(b).to_bytes(4, "little") + b for b in bodies))
+    db = folder / "e2e.duckdb"
+    process, url = _start_collector(db)
+    collector_cpu = _cpu_seconds(process.pid)
+    # Senders stand for other machines: their own process, so their CPU is theirs and is shown.
+    sent = subprocess.run(
+        [sys.executable, __file__, "--send", url, str(bodies_file), str(SENDERS)],
+        check=True, capture_output=True, text=True,
+    )
+    load = json.loads(sent.stdout)
+    collector_cpu = _cpu_seconds(process.pid) - collector_cpu
+    elapsed = load["elapsed"]
     health = httpx.get(f"{url}/healthz").json()["checks"]
     busy = {k: v[0]["observedValue"] for k, v in health.items() if k in ("store:commitTime", "ingest:convertTime")}
-    print(f"  collector busy: {busy} over {elapsed:.1f} s wall, {health['store:commits'][0]['observedValue']} commits")
+    print(f"  collector busy: {busy} over {elapsed:.1f} s wall, {health['store:commits'][0]['observedValue']} commits;"
+          f" collector CPU {collector_cpu:.1f} s")
+    print(f"  senders ({SENDERS} threads, raw HTTP/1.1 keep-alive, own process): CPU {load['cpu']:.2f} s"
+          f" ({load['cpu'] / elapsed:.0%} of one core)")
     peak = int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text()).group(1))  # type: ignore[union-attr]
     process.terminate()
     process.communicate(timeout=120)
     size = sum(p.stat().st_size for p in folder.glob("e2e.duckdb*"))
-    return sum(acked) / elapsed, size, sum(refused), peak
+    return load["acked"] / elapsed, size, load["refused"], peak
 
 
 def main() -> None:
@@ -145,4 +216,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--send"]:
+        send_all(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()

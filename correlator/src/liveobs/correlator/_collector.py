@@ -34,9 +34,13 @@ BACKLOG: Final = 1024
 DEFAULT_MEMORY_LIMIT: Final = "1GB"
 # DuckDB's threads take the GIL back several times per statement (to scan the
 # registered Arrow batches, to return); with Python's default 5 ms switch
-# interval each take waits for the converter's time slice, which tripled the
-# commit time. A short interval lets the two threads overlap.
-SWITCH_INTERVAL_S: Final = 0.0002
+# interval each take waits for the converter's time slice, which tripled an
+# insert's time next to a busy Python thread. 1 ms lets the two overlap.
+SWITCH_INTERVAL_S: Final = 0.001
+# One DuckDB thread: the converter (Python) needs the other core. With two, the
+# collector spent 8.4 CPU-s instead of 7.1 on the ingest bench, for 62k instead
+# of 72k spans/s. Reads served by the collector then run on one thread as well.
+DEFAULT_THREADS: Final = 1
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Collector:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     memory_limit: str = DEFAULT_MEMORY_LIMIT
+    threads: int = DEFAULT_THREADS
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     _stop_requested: bool = field(default=False, init=False, repr=False)
@@ -67,8 +72,8 @@ class Collector:
         """Serve until SIGTERM/SIGINT; ``on_ready`` gets the URL once listening."""
         _load_read_handlers()
         switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
-        con = connect(self.db, config={"memory_limit": self.memory_limit})
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        con = connect(self.db, config={"memory_limit": self.memory_limit, "threads": str(self.threads)})
         writer = Writer(con).start()
         read_con = con.cursor()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
@@ -92,7 +97,8 @@ class Collector:
                     signal.signal(sig, self._on_early_signal)
             if on_ready is not None:
                 on_ready(url)
-            asyncio.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested))
         finally:
             writer.close()
             read_con.close()
@@ -149,6 +155,16 @@ async def _serve(
     if stop_requested():
         server.stop()
     await server.serve(sockets=[sock])
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when installed (``uvicorn[standard]`` brings it): about half the
+    event loop's CPU per request; else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _load_read_handlers() -> None:

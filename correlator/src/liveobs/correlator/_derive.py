@@ -126,11 +126,6 @@ def _insert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) 
     return len(rows)
 
 
-def merge_trace_bounds(con: duckdb.DuckDBPyConnection) -> None:
-    """Merge the registered span batch's first and last times per trace into the store."""
-    _run(con, TRACE_BOUNDS)
-
-
 def insert_span_errors(con: duckdb.DuckDBPyConnection) -> int:
     """Error occurrences of the registered span candidates (Error status or exception events)."""
     return _insert_errors(con, _error_rows(con, SPAN_ERROR_CANDIDATES))

@@ -28,9 +28,9 @@ from liveobs.correlator._datapoints import metrics_tables
 from liveobs.correlator._derive import (
     LOG_VIEW,
     SPAN_VIEW,
+    TRACE_BOUNDS,
     insert_log_errors,
     insert_span_errors,
-    merge_trace_bounds,
 )
 from liveobs.correlator._logrecords import logs_table
 from liveobs.correlator._otlp import (
@@ -246,6 +246,7 @@ class Writer:
     def _commit(self, group: list[_Item]) -> None:
         con = self._con
         started = time.perf_counter()
+        views: list[str] = []
         try:
             con.execute("BEGIN TRANSACTION")
             fresh = self._claim_ledger(group)
@@ -260,13 +261,30 @@ class Writer:
                     span_errors.append(item.converted.span_error_candidates)
                 if item.converted.log_error_candidates is not None:
                     log_errors.append(item.converted.log_error_candidates)
+            # Every insert in one script: DuckDB takes the GIL back after each
+            # call, and each take may wait for the converter's time slice.
+            script: list[str] = []
             for name, tables in by_table.items():
-                self._insert(name, _concat(tables))
+                view = SPAN_VIEW if name == "otel_traces" else f"liveobs_batch_{name}"
+                con.register(view, _concat(tables))
+                views.append(view)
+                # Identifiers come from the fixed set of store tables, never from input.
+                script.append(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+                if name == "otel_traces":
+                    script.append(TRACE_BOUNDS)
+            if not span_errors and not log_errors:
+                script.append("COMMIT")
+            if script:
+                con.execute(";\n".join(script))
             if span_errors:
+                if SPAN_VIEW in views:  # the error candidates take the span view's name
+                    views.remove(SPAN_VIEW)
+                    con.unregister(SPAN_VIEW)
                 self._with_view(SPAN_VIEW, _concat(span_errors), insert_span_errors)
             if log_errors:
                 self._with_view(LOG_VIEW, _concat(log_errors), insert_log_errors)
-            con.execute("COMMIT")
+            if span_errors or log_errors:
+                con.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
@@ -282,6 +300,10 @@ class Writer:
             for item in group:
                 item.done(failure)
             return
+        finally:
+            for view in views:
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister(view)
         self.stats.commits += 1
         self.stats.requests += len(group)
         self.stats.rows += sum(i.accepted for i in fresh)
@@ -317,13 +339,3 @@ class Writer:
         finally:
             with contextlib.suppress(duckdb.Error):
                 con.unregister(view)
-
-    def _insert(self, name: str, table: pa.Table) -> None:
-        # Identifiers come from the fixed set of store tables, never from input.
-        def insert(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-            if name == "otel_traces":
-                merge_trace_bounds(con)
-
-        view = SPAN_VIEW if name == "otel_traces" else "liveobs_batch"
-        self._with_view(view, table, insert)
