@@ -8,7 +8,8 @@ Measured in one run on this machine:
   i.e. after COMMIT;
 - floor 1, protobuf parse only (``ParseFromString``);
 - floor 2, DuckDB columnar insert only (``INSERT … SELECT`` from ready Arrow
-  batches of the same spans, committed);
+  batches of the same spans into the tables the collector writes: spans,
+  correlation index, trace bounds; 100 requests per commit);
 plus the conversion alone and the bytes of store per span.
 """
 
@@ -30,7 +31,9 @@ import httpx
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from liveobs.correlator._correlation import Converted
 from liveobs.correlator._db import connect
+from liveobs.correlator._derive import SPAN_VIEW, TRACE_BOUNDS
 from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import IngestScrubber
@@ -54,30 +57,34 @@ def parse_only(bodies: list[bytes]) -> float:
     return len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - started)
 
 
-def convert_only(bodies: list[bytes]) -> tuple[float, list[pa.Table]]:
+def convert_only(bodies: list[bytes]) -> tuple[float, list[Converted]]:
     scrubber = IngestScrubber()
     interner = AttributeInterner(scrubber)
-    tables = []
+    converted = []
     started = time.perf_counter()
     for body in bodies:
-        tables.append(spans_table(raw_trace_request(body), scrubber, interner).tables["otel_traces"])
-    return len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - started), tables
+        converted.append(spans_table(raw_trace_request(body), scrubber, interner))
+    return len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - started), converted
 
 
-def insert_only(tables: list[pa.Table], folder: Path) -> float:
+def insert_only(converted: list[Converted], folder: Path) -> float:
+    """The tables the collector writes per span batch (spans, correlation index, trace bounds), committed."""
     con = connect(folder / "insert-only.duckdb")
     group = 100
     started = time.perf_counter()
-    for i in range(0, len(tables), group):
-        batch = pa.concat_tables(tables[i:i + group])
+    for i in range(0, len(converted), group):
         con.execute("BEGIN TRANSACTION")
-        con.register("batch", batch)
-        con.execute("INSERT INTO otel_traces BY NAME SELECT * FROM batch")
+        for name in ("otel_traces", "liveobs_correlation"):
+            view = SPAN_VIEW if name == "otel_traces" else "batch"
+            con.register(view, pa.concat_tables([c.tables[name] for c in converted[i:i + group]]))
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+        con.execute(TRACE_BOUNDS)
+        con.unregister(SPAN_VIEW)
         con.unregister("batch")
         con.execute("COMMIT")
     elapsed = time.perf_counter() - started
     con.close()
-    return sum(t.num_rows for t in tables) / elapsed
+    return sum(c.tables["otel_traces"].num_rows for c in converted) / elapsed
 
 
 def _start_collector(db: Path) -> tuple[subprocess.Popen[str], str]:
@@ -205,8 +212,8 @@ def main() -> None:
         folder = Path(tmp)
         e2e, size, refused, peak = end_to_end(bodies, folder)
         parse = parse_only(bodies)
-        convert, tables = convert_only(bodies)
-        insert = insert_only(tables, folder)
+        convert, converted = convert_only(bodies)
+        insert = insert_only(converted, folder)
     spans = REQUESTS * SPANS_PER_REQUEST
     print(f"end to end (HTTP protobuf -> committed rows): {e2e:,.0f} spans/s ({refused} requests told to retry)")
     print(f"floor: protobuf parse only:                   {parse:,.0f} spans/s  (end to end = {e2e / parse:.1%})")
