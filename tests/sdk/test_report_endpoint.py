@@ -173,3 +173,25 @@ def test_get_is_not_allowed(configured: Any, serve: Any) -> None:
     server = serve(observe_live_app(Starlette(), session=liveobs.sdk.cookie_session("sid")))
     response = httpx.get(f"{server.http}/_liveobs/report")
     assert (response.status_code, response.headers["allow"]) == (405, "POST")
+
+
+def test_a_page_rendered_before_a_key_rotation_still_reports_and_other_keys_do_not(
+    configured: Any, serve: Any
+) -> None:
+    rotated = RING.rotated("k2", "report-test-session-key-rotated-0001")
+    server = serve(observe_live_app(Starlette(), session=liveobs.sdk.cookie_session("sid"), session_keys=rotated))
+
+    def post(session_id: str, cookie: str = COOKIE) -> int:
+        body = {**_report(), "session_id": session_id}
+        return httpx.post(f"{server.http}/_liveobs/report", content=json.dumps(body).encode(), headers={
+            "Origin": server.http, "Cookie": f"sid={cookie}", "Content-Type": "application/json"}).status_code
+
+    assert rotated.current == "k2"
+    assert SESSION_ID.startswith("k1.")
+    assert post(SESSION_ID) == 202  # the page's pseudonym under the earlier key
+    assert post(rotated.pseudonymise(COOKIE)) == 202  # a page rendered after the rotation
+    assert post(SESSION_ID, cookie="someone-else") == 403  # the earlier key, another session
+    gone = liveobs.sdk.SessionKeyRing({"k0": "report-test-session-key-retired-01"}).pseudonymise(COOKIE)
+    assert post(gone) == 403  # a key no longer in the ring
+    (record, _) = _logs(configured)[:2]
+    assert record["attributes"][keys.SESSION_ID] == SESSION_ID

@@ -225,5 +225,6 @@ def observe_live_app(
     inner = EvidenceMiddleware(app, max_body=max_body, ws_origins=ws_origins, ws_hosts=ws_hosts)
     outer = LiveObsMiddleware(inner, **middleware_options)
     if report:
-        inner.report = ReportEndpoint(outer.session_id, per_minute=report_per_minute, burst=report_burst)
+        inner.report = ReportEndpoint(outer.session_id, owns_session=outer.owns_session,
+                                      per_minute=report_per_minute, burst=report_burst)
     return outer

@@ -86,6 +86,21 @@ class LiveObsMiddleware:
             return None
         return self.session_keys.pseudonymise(raw)
 
+    def owns_session(self, scope: Mapping[str, Any], pseudonym: str) -> bool:
+        """Whether ``pseudonym`` is the request's own session under any key of the ring (current or earlier).
+
+        A page rendered before a key rotation still carries the earlier pseudonym.
+        """
+        if self._session is None:
+            return False
+        try:
+            raw = self._session(scope)
+        except Exception:
+            return False
+        if not raw or len(raw) > _MAX_SESSION_KEY:
+            return False
+        return self.session_keys.matches(pseudonym, raw)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
         if kind == "http":

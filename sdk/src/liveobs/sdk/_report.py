@@ -116,7 +116,10 @@ class ReportEndpoint:
     """ASGI app for ``POST /_liveobs/report``: same origin, known session, bounded, rate-limited.
 
     ``session_id`` maps a request scope to the caller's pseudonymous session id
-    (pass the middleware's ``session_id``). ``per_minute``/``burst`` bound the
+    (pass the middleware's ``session_id``); ``owns_session(scope, pseudonym)``,
+    when given (the middleware's ``owns_session``), also accepts the caller's
+    pseudonym under an earlier key of the ring, so pages rendered before a key
+    rotation keep reporting. ``per_minute``/``burst`` bound the
     reports per session. ``logger_provider`` defaults to the one
     :func:`liveobs.sdk.configure` set up, else the global one.
     """
@@ -125,6 +128,7 @@ class ReportEndpoint:
         self,
         session_id: SessionResolver,
         *,
+        owns_session: Callable[[Mapping[str, Any], str], bool] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         per_minute: float = 60.0,
         burst: int = 30,
@@ -132,6 +136,7 @@ class ReportEndpoint:
         logger_provider: _logs.LoggerProvider | None = None,
     ) -> None:
         self.session_id = session_id
+        self.owns_session = owns_session
         self.max_body = max_body
         self.buckets = TokenBuckets(per_minute, burst)
         self.allowed_origins = allowed_origins
@@ -152,6 +157,13 @@ class ReportEndpoint:
         if self._logger is None or self._logger_of is not provider:
             self._logger, self._logger_of = provider.get_logger(SCOPE_NAME), provider
         return self._logger
+
+    def _own_session(self, scope: Mapping[str, Any], claimed: str) -> bool:
+        """Whether ``claimed`` is the caller's own session id (under the current key, or an earlier one)."""
+        actual = self.session_id(scope)
+        if actual is not None and hmac.compare_digest(claimed, actual):
+            return True
+        return self.owns_session is not None and self.owns_session(scope, claimed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") != "POST":
@@ -183,8 +195,7 @@ class ReportEndpoint:
             await send_json(send, 400, {"error": "a report is a JSON object with a reports list"})
             return
         claimed = valid_id(body.get("session_id"))
-        actual = self.session_id(scope)
-        if claimed is None or actual is None or not hmac.compare_digest(claimed, actual):
+        if claimed is None or not self._own_session(scope, claimed):
             await send_json(send, 403, {"error": "unknown session"})
             return
         items = body["reports"][:MAX_REPORTS]
