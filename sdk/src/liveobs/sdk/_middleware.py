@@ -74,8 +74,8 @@ class LiveObsMiddleware:
                                     (), False, (), ())
         return self._fallback
 
-    def session_id(self, scope: Mapping[str, Any]) -> str | None:
-        """The pseudonymous session id of the request, or ``None``."""
+    def _session_key(self, scope: Mapping[str, Any]) -> str | bytes | None:
+        """The app's raw session key for the request (bounded), or ``None``; never leaves the process."""
         if self._session is None:
             return None
         try:
@@ -84,22 +84,20 @@ class LiveObsMiddleware:
             return None
         if not raw or len(raw) > _MAX_SESSION_KEY:
             return None
-        return self.session_keys.pseudonymise(raw)
+        return raw
+
+    def session_id(self, scope: Mapping[str, Any]) -> str | None:
+        """The pseudonymous session id of the request, or ``None``."""
+        raw = self._session_key(scope)
+        return self.session_keys.pseudonymise(raw) if raw is not None else None
 
     def owns_session(self, scope: Mapping[str, Any], pseudonym: str) -> bool:
         """Whether ``pseudonym`` is the request's own session under any key of the ring (current or earlier).
 
         A page rendered before a key rotation still carries the earlier pseudonym.
         """
-        if self._session is None:
-            return False
-        try:
-            raw = self._session(scope)
-        except Exception:
-            return False
-        if not raw or len(raw) > _MAX_SESSION_KEY:
-            return False
-        return self.session_keys.matches(pseudonym, raw)
+        raw = self._session_key(scope)
+        return raw is not None and self.session_keys.matches(pseudonym, raw)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
