@@ -5,7 +5,10 @@ Measured in one run on this machine:
   of a separate load-generator process, pre-encoded HTTP/1.1 requests over
   keep-alive sockets, their CPU seconds printed) posting OTLP protobuf requests
   of 1,000 realistic spans; a span counts once its request is answered 200,
-  i.e. after COMMIT;
+  i.e. once durable: in the fsynced spool (the default), or committed
+  (``BENCH_INGEST_COLLECT_ARGS=--no-spool``). Also printed: the rate until
+  the last acknowledged row is committed (a flush after the last answer), the
+  commit sizes and the spool's fsyncs;
 - floor 1, protobuf parse only (``ParseFromString``);
 - floor 2, DuckDB columnar insert only (``INSERT … SELECT`` from ready Arrow
   batches of the same spans into the tables the collector writes: spans,
@@ -44,6 +47,8 @@ REQUESTS = int(os.environ.get("BENCH_INGEST_REQUESTS", "400"))
 # Each sender waits for its answer (sent after COMMIT), so a handful of senders
 # measures commit latency, not capacity; sixteen stand for many app processes.
 SENDERS = int(os.environ.get("BENCH_INGEST_SENDERS", "16"))
+# Extra ``liveobs collect`` options, e.g. "--no-spool" to measure acknowledgement after COMMIT.
+COLLECT_ARGS = os.environ.get("BENCH_INGEST_COLLECT_ARGS", "").split()
 
 
 def _bodies() -> list[bytes]:
@@ -89,7 +94,7 @@ def insert_only(converted: list[Converted], folder: Path) -> float:
 
 def _start_collector(db: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "liveobs.cli", "--db", str(db), "collect", "--port", "0"],
+        [sys.executable, "-m", "liveobs.cli", "--db", str(db), "collect", "--port", "0", *COLLECT_ARGS],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert process.stdout is not None
@@ -178,7 +183,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, int, int, int]:
+def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, float, int, int, int]:
     bodies_file = folder / "bodies.bin"
     bodies_file.write_bytes(b"".join(len(b).to_bytes(4, "little") + b for b in bodies))
     db = folder / "e2e.duckdb"
@@ -190,19 +195,28 @@ def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, int, int, int]
         check=True, capture_output=True, text=True,
     )
     load = json.loads(sent.stdout)
+    # The health check first commits everything acknowledged (a flush): the time to durable rows in the store.
+    flush_started = time.perf_counter()
+    health = {k: v[0]["observedValue"] for k, v in httpx.get(f"{url}/healthz", timeout=120).json()["checks"].items()}
+    flushed = time.perf_counter() - flush_started
     collector_cpu = _cpu_seconds(process.pid) - collector_cpu
     elapsed = load["elapsed"]
-    health = httpx.get(f"{url}/healthz").json()["checks"]
-    busy = {k: v[0]["observedValue"] for k, v in health.items() if k in ("store:commitTime", "ingest:convertTime")}
-    print(f"  collector busy: {busy} over {elapsed:.1f} s wall, {health['store:commits'][0]['observedValue']} commits;"
-          f" collector CPU {collector_cpu:.1f} s")
+    busy = {k: health[k] for k in ("store:commitTime", "ingest:convertTime")}
+    commits = health["store:commits"]
+    print(f"  collector busy: {busy} over {elapsed:.1f} s wall; collector CPU {collector_cpu:.1f} s")
+    print(f"  commits: {commits}, {health['store:rows'] / max(commits, 1):,.0f} rows on average,"
+          f" largest {health['store:maxCommitRows']:,}; final flush after the last answer {flushed * 1000:.0f} ms")
+    fsyncs = health["spool:fsyncs"]
+    if fsyncs:
+        print(f"  spool: {fsyncs} fsyncs ({REQUESTS / fsyncs:.1f} requests each), mean"
+              f" {health['spool:fsyncTime'] / fsyncs * 1000:.2f} ms, max {health['spool:maxFsyncTime'] * 1000:.2f} ms")
     print(f"  senders ({SENDERS} threads, raw HTTP/1.1 keep-alive, own process): CPU {load['cpu']:.2f} s"
           f" ({load['cpu'] / elapsed:.0%} of one core)")
     peak = int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text()).group(1))  # type: ignore[union-attr]
     process.terminate()
     process.communicate(timeout=120)
     size = sum(p.stat().st_size for p in folder.glob("e2e.duckdb*"))
-    return load["acked"] / elapsed, size, load["refused"], peak
+    return load["acked"] / elapsed, load["acked"] / (elapsed + flushed), size, load["refused"], peak
 
 
 def main() -> None:
@@ -210,12 +224,13 @@ def main() -> None:
     bodies = _bodies()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        e2e, size, refused, peak = end_to_end(bodies, folder)
+        e2e, committed, size, refused, peak = end_to_end(bodies, folder)
         parse = parse_only(bodies)
         convert, converted = convert_only(bodies)
         insert = insert_only(converted, folder)
     spans = REQUESTS * SPANS_PER_REQUEST
-    print(f"end to end (HTTP protobuf -> committed rows): {e2e:,.0f} spans/s ({refused} requests told to retry)")
+    print(f"end to end (HTTP protobuf -> durable, acked): {e2e:,.0f} spans/s ({refused} requests told to retry)")
+    print(f"  until the last acked row is committed:      {committed:,.0f} spans/s")
     print(f"floor: protobuf parse only:                   {parse:,.0f} spans/s  (end to end = {e2e / parse:.1%})")
     print(f"floor: DuckDB columnar insert only:           {insert:,.0f} rows/s   (end to end = {e2e / insert:.1%})")
     print(f"parse + conversion to Arrow (incl. redaction): {convert:,.0f} spans/s  (end to end = {e2e / convert:.1%})")

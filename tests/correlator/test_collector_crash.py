@@ -35,9 +35,10 @@ def _sender(url: str, stop: threading.Event, acked: list[str], attempted: list[s
 
 
 @pytest.mark.slow
-def test_every_acknowledged_span_survives_kill_9_exactly_once(collector_factory, tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["--spool", "--no-spool"])
+def test_every_acknowledged_span_survives_kill_9_exactly_once(collector_factory, tmp_path, mode) -> None:
     db = tmp_path / "crash.duckdb"
-    first = collector_factory(db)
+    first = collector_factory(db, extra_args=[mode])
     stop = threading.Event()
     acked: list[list[str]] = [[] for _ in range(SENDERS)]
     attempted: list[list[str]] = [[] for _ in range(SENDERS)]
@@ -55,7 +56,7 @@ def test_every_acknowledged_span_survives_kill_9_exactly_once(collector_factory,
     sent = {sid for ids in attempted for sid in ids}
     assert len(acknowledged) >= SPANS_PER_REQUEST * SENDERS, "the senders should have been acknowledged a few times"
 
-    second = collector_factory(db)  # recovery: replays DuckDB's write-ahead log
+    second = collector_factory(db, extra_args=[mode])  # recovery: DuckDB's write-ahead log, then the spool
     assert second.stop() == 0
     con = duckdb.connect(str(db), read_only=True)
     con.register("acked", pa.table({"SpanId": pa.array(acknowledged, pa.string())}))

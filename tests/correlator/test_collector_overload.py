@@ -40,8 +40,9 @@ def _sender(url: str, body_pool: list[tuple[bytes, list[str]]], deadline: float,
 
 
 @pytest.mark.slow
-def test_overload_answers_429_with_retry_after_and_loses_nothing(collector_factory) -> None:
-    running = collector_factory(extra_args=["--max-buffered-bytes", str(BUFFER_BYTES)])
+@pytest.mark.parametrize("mode", ["--spool", "--no-spool"])
+def test_overload_answers_429_with_retry_after_and_loses_nothing(collector_factory, mode) -> None:
+    running = collector_factory(extra_args=["--max-buffered-bytes", str(BUFFER_BYTES), mode])
     pools = []
     for _ in range(SENDERS):
         pool = []

@@ -22,10 +22,15 @@ from liveobs.cli._root import CliContext
               help="Bytes held by requests in flight before new ones get 429.")
 @click.option("--memory-limit", default="1GB", show_default=True,
               help="DuckDB memory limit for the store's cache and queries (e.g. 512MB, 2GB).")
+@click.option("--spool/--no-spool", default=False, show_default=True,
+              help="Acknowledge requests once in an fsynced spool and commit them in large batches "
+                   "(faster); else acknowledge after each commit.")
+@click.option("--spool-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory of the spool's segment files.  [default: <db path>.spool]")
 @click.pass_obj
 def collect(
     obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int,
-    memory_limit: str,
+    memory_limit: str, spool: bool, spool_dir: str | None,
 ) -> None:
     """Receive OTLP/HTTP (traces, logs, metrics) and write it to the store.
 
@@ -37,6 +42,7 @@ def collect(
     from liveobs.correlator._auth import TokenError, load_token
     from liveobs.correlator._collector import Collector
     from liveobs.correlator._db import StoreBusyError
+    from liveobs.correlator._spool import SpoolError
 
     if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, re.IGNORECASE):
         raise click.BadParameter(f"{memory_limit!r} is not a size such as 512MB or 2GB", param_hint="--memory-limit")
@@ -47,6 +53,7 @@ def collect(
     collector = Collector(
         db=obj.db, host=host, port=port, token=token,
         max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes, memory_limit=memory_limit,
+        spool=spool, spool_dir=spool_dir,
     )
 
     def ready(url: str) -> None:
@@ -58,6 +65,8 @@ def collect(
         collector.run(on_ready=ready)
     except StoreBusyError as exc:
         raise click.ClickException(f"the store is busy: {exc}") from None
+    except SpoolError as exc:
+        raise click.ClickException(str(exc)) from None
     except duckdb.Error as exc:
         raise click.ClickException(f"cannot open the store {obj.db}: {str(exc).splitlines()[0]}") from None
     except OSError as exc:

@@ -25,6 +25,8 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._discovery import discovery_path, remove_discovery, write_discovery
 from liveobs.correlator._otlp import DEFAULT_MAX_BODY_BYTES
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
+from liveobs.correlator._spool import Spool, default_spool_dir
+from liveobs.correlator._spoolwriter import DEFAULT_COMMIT_ROWS, DEFAULT_MAX_DELAY_S, SpoolWriter
 from liveobs.correlator._writer import Writer
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -55,6 +57,10 @@ class Collector:
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int = DEFAULT_THREADS
+    spool: bool = False
+    spool_dir: str | None = None
+    commit_rows: int = DEFAULT_COMMIT_ROWS
+    max_commit_delay: float = DEFAULT_MAX_DELAY_S
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     _stop_requested: bool = field(default=False, init=False, repr=False)
@@ -74,7 +80,12 @@ class Collector:
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         con = connect(self.db, config={"memory_limit": self.memory_limit, "threads": str(self.threads)})
-        writer = Writer(con).start()
+        try:
+            writer = self._writer(con)
+        except BaseException:
+            con.close()
+            sys.setswitchinterval(switch_interval)
+            raise
         read_con = con.cursor()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -106,6 +117,18 @@ class Collector:
             sock.close()
             remove_discovery(discovery)
             sys.setswitchinterval(switch_interval)
+
+    def _writer(self, con: Any) -> Writer:
+        """The started writer: with the spool, after replaying what the last run acknowledged."""
+        if not self.spool:
+            return Writer(con).start()
+        spool = Spool(self.spool_dir or default_spool_dir(self.db))
+        writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay)
+        try:
+            return writer.start()
+        except BaseException:
+            spool.close(empty=False)
+            raise
 
 
 async def _serve(

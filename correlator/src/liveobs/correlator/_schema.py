@@ -189,6 +189,17 @@ _V4_DROP_REQUEST_ID_INDEX: Final = """
 DROP INDEX liveobs_correlation_request_id;
 """
 
+# How far into the collector's spool (see _spool) the store has committed: one
+# row, updated in the same transaction as the rows it covers.
+_V5_SPOOL_POSITION: Final = """
+CREATE TABLE liveobs_spool (
+    Id INTEGER PRIMARY KEY,
+    Segment BIGINT NOT NULL,
+    "Offset" BIGINT NOT NULL
+);
+INSERT INTO liveobs_spool VALUES (1, 0, 0);
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -202,6 +213,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(2, "ingest ledger for idempotent file ingest", _V2_INGEST_LEDGER),
     Migration(3, "indexes on the event and request ids of the correlation index", _V3_ID_INDEXES),
     Migration(4, "keep only the event id index", _V4_DROP_REQUEST_ID_INDEX),
+    Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
 )
 
 _LEDGER: Final = """

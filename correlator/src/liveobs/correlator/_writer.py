@@ -81,6 +81,10 @@ class _Item:
     converted: Converted = field(default_factory=Converted)
     accepted: int = 0
     rejected: int = 0
+    # Spool mode (see _spoolwriter): where the record ends, its order, when it was acknowledged.
+    position: Any = None
+    seq: int = 0
+    spooled_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -93,6 +97,15 @@ class WriterStats:
     commit_seconds: float = 0.0
     convert_seconds: float = 0.0
     errors: int = 0
+    max_commit_rows: int = 0
+    # Spool mode only: group fsyncs, rows acknowledged but not yet committed, records replayed on start,
+    # rows acknowledged that the store then refused (logged).
+    fsyncs: int = 0
+    fsync_seconds: float = 0.0
+    max_fsync_seconds: float = 0.0
+    pending_rows: int = 0
+    replayed: int = 0
+    dropped_rows: int = 0
 
 
 def _convert(item: _Item, scrubber: IngestScrubber, interner: AttributeInterner) -> None:
@@ -113,7 +126,13 @@ def _convert(item: _Item, scrubber: IngestScrubber, interner: AttributeInterner)
     item.converted = converted
     item.accepted = converted.accepted
     item.rejected = converted.rejected
-    item.payload = b""
+
+
+def as_body_error(exc: BaseException) -> BaseException:
+    """A store error caused by the data itself becomes a 400; anything else stays as it is."""
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException | pa.ArrowException):
+        return MalformedBody(f"the data cannot be stored: {str(exc)[:200]}")
+    return exc
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -194,6 +213,10 @@ class Writer:
             raise result
         return result
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every acknowledged request is committed; here acknowledgement follows COMMIT."""
+        return True
+
     def close(self) -> None:
         """Finish every queued request (drain), then stop the threads."""
         if self._closed:
@@ -208,7 +231,7 @@ class Writer:
         while True:
             item = self._incoming.get()
             if item is _STOP:
-                self._ready.put(_STOP)
+                self._converted(_STOP)
                 return
             started = time.perf_counter()
             try:
@@ -220,7 +243,13 @@ class Writer:
                 item.done(ConversionFailed(f"cannot convert the request: {type(exc).__name__}: {exc}"[:300]))
                 continue
             self.stats.convert_seconds += time.perf_counter() - started
-            self._ready.put(item)
+            self._converted(item)
+
+    def _converted(self, item: Any) -> None:
+        """Hand a converted request (or the stop mark) to the committer."""
+        if item is not _STOP:
+            item.payload = b""
+        self._ready.put(item)
 
     def _commit_loop(self) -> None:
         stopping = False
@@ -244,12 +273,32 @@ class Writer:
             self._commit(group)
 
     def _commit(self, group: list[_Item]) -> None:
+        outcome = self._transact(group)
+        if isinstance(outcome, Exception):
+            if len(group) > 1:
+                # One bad request must not fail the others: commit them one by one.
+                for item in group:
+                    self._commit([item])
+                return
+            failure = as_body_error(outcome)
+            for item in group:
+                item.done(failure)
+            return
+        self._acknowledge(group, outcome)
+
+    def _transact(
+        self, group: list[_Item], mark: Callable[[duckdb.DuckDBPyConnection], object] | None = None
+    ) -> list[_Item] | Exception:
+        """Insert the group in one transaction (``mark`` runs inside it); the requests stored, or the error."""
         con = self._con
         started = time.perf_counter()
         views: list[str] = []
+        fresh: list[_Item] = []
         try:
             con.execute("BEGIN TRANSACTION")
             fresh = self._claim_ledger(group)
+            if mark is not None:
+                mark(con)
             by_table: dict[str, list[pa.Table]] = {}
             span_errors: list[pa.Table] = []
             log_errors: list[pa.Table] = []
@@ -289,25 +338,20 @@ class Writer:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             self.stats.errors += 1
-            if len(group) > 1:
-                # One bad request must not fail the others: commit them one by one.
-                for item in group:
-                    self._commit([item])
-                return
-            failure: BaseException = exc
-            if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException | pa.ArrowException):
-                failure = MalformedBody(f"the data cannot be stored: {str(exc)[:200]}")
-            for item in group:
-                item.done(failure)
-            return
+            return exc
         finally:
             for view in views:
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(view)
+        rows = sum(i.accepted for i in fresh)
         self.stats.commits += 1
         self.stats.requests += len(group)
-        self.stats.rows += sum(i.accepted for i in fresh)
+        self.stats.rows += rows
+        self.stats.max_commit_rows = max(self.stats.max_commit_rows, rows)
         self.stats.commit_seconds += time.perf_counter() - started
+        return fresh
+
+    def _acknowledge(self, group: list[_Item], fresh: list[_Item]) -> None:
         fresh_ids = {id(i) for i in fresh}
         for item in group:
             if id(item) in fresh_ids:

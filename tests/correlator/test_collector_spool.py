@@ -1,0 +1,206 @@
+"""The collector's durable spool: framing, torn tails, replay exactly once, flush barrier, drain."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from liveobs.correlator._db import connect
+from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES
+from liveobs.correlator._samples import sample_spans_request
+from liveobs.correlator._spool import Position, Spool, frame
+from liveobs.correlator._spoolwriter import SpoolWriter
+from liveobs.correlator._writer import WriteResult
+
+PB = {"Content-Type": PROTOBUF}
+
+
+def _spans(n: int) -> tuple[bytes, list[str]]:
+    request = sample_spans_request(n)
+    return request.SerializeToString(), [s.span_id.hex() for s in request.resource_spans[0].scope_spans[0].spans]
+
+
+def _segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.spool"))
+
+
+def _spooled(directory: Path, bodies: list[bytes]) -> None:
+    """Records as a collector leaves them when killed after acknowledging, before committing."""
+    spool = Spool(directory)
+    assert list(spool.recover(Position(0, 0))) == []
+    spool.append([frame(TRACES, PROTOBUF, body, None) for body in bodies])
+    spool.close(empty=False)
+
+
+def test_records_round_trip_and_a_torn_tail_is_truncated_and_logged(tmp_path: Path, caplog) -> None:
+    spool = Spool(tmp_path / "s")
+    list(spool.recover(Position(0, 0)))
+    positions = spool.append([frame(TRACES, PROTOBUF, b"one", None), frame(LOGS, "application/json", b"{}", "f:1")])
+    spool.append([frame(TRACES, PROTOBUF, b"three", None)])
+    spool.close(empty=False)
+    segment = _segments(tmp_path / "s")[0]
+    intact = segment.stat().st_size
+    with segment.open("ab") as file:  # a crash in the middle of an append
+        file.write(frame(TRACES, PROTOBUF, b"never acknowledged", None)[0][:6])
+
+    with caplog.at_level(logging.WARNING, logger="liveobs.correlator.spool"):
+        reopened = Spool(tmp_path / "s")
+        records = list(reopened.recover(Position(0, 0)))
+    assert [(r.signal, r.media, r.body, r.source_key) for _, r in records] == [
+        (TRACES, PROTOBUF, b"one", None), (LOGS, "application/json", b"{}", "f:1"), (TRACES, PROTOBUF, b"three", None),
+    ]
+    assert [p for p, _ in records][:2] == positions
+    assert segment.stat().st_size == intact
+    assert "torn or corrupt record" in caplog.text
+    # Only what follows the committed position comes back; the next append starts a new segment.
+    assert [r.body for _, r in Spool.recover(reopened, positions[1])] == [b"three"]
+    assert reopened.append([frame(TRACES, PROTOBUF, b"four", None)])[0].segment == positions[0].segment + 1
+    reopened.close(empty=True)
+    assert _segments(tmp_path / "s") == []
+
+
+def test_a_record_with_a_bad_checksum_is_truncated_with_everything_after_it(tmp_path: Path, caplog) -> None:
+    spool = Spool(tmp_path / "s")
+    list(spool.recover(Position(0, 0)))
+    first = spool.append([frame(TRACES, PROTOBUF, b"kept", None)])[0]
+    spool.append([frame(TRACES, PROTOBUF, b"flipped", None), frame(TRACES, PROTOBUF, b"after", None)])
+    spool.close(empty=False)
+    segment = _segments(tmp_path / "s")[0]
+    data = bytearray(segment.read_bytes())
+    data[first.offset + 12] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="liveobs.correlator.spool"):
+        records = list(Spool(tmp_path / "s").recover(Position(0, 0)))
+    assert [r.body for _, r in records] == [b"kept"]
+    assert segment.stat().st_size == first.offset
+    assert "torn or corrupt" in caplog.text
+
+
+def test_spooled_records_are_replayed_into_the_store_exactly_once(tmp_path: Path) -> None:
+    bodies = [_spans(50)[0] for _ in range(3)]
+    _spooled(tmp_path / "spool", bodies)
+    db = tmp_path / "r.duckdb"
+    for run in range(2):
+        con = connect(db)
+        writer = SpoolWriter(con, Spool(tmp_path / "spool")).start()
+        assert writer.stats.replayed == (3 if run == 0 else 0)
+        writer.close()
+        assert con.execute("SELECT count(*), count(DISTINCT SpanId) FROM otel_traces").fetchone() == (150, 150)
+        assert con.execute("SELECT count(*) FROM liveobs_correlation WHERE Signal = 'span'").fetchone() == (150,)
+        con.close()
+        assert _segments(tmp_path / "spool") == []
+
+
+def test_acknowledged_requests_wait_for_the_threshold_and_a_flush_commits_them(tmp_path: Path) -> None:
+    con = connect(tmp_path / "f.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), commit_rows=10_000, max_delay=3600).start()
+    try:
+        assert writer.write(TRACES, _spans(100)[0]) == WriteResult(100, 0)
+        assert writer.stats.commits == 0  # durable in the spool, not yet in the store
+        assert writer.flush(timeout=30)
+        assert con.cursor().execute("SELECT count(*) FROM otel_traces").fetchone() == (100,)
+        for _ in range(120):
+            writer.write(TRACES, _spans(100)[0])
+        deadline = time.monotonic() + 30  # the committer starts once 10,000 rows wait, without a flush
+        while writer.stats.commits < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert writer.stats.commits == 2
+        assert writer.stats.max_commit_rows >= 10_000
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (12_100,)
+    con.close()
+
+
+def test_a_ledger_key_is_stored_once_and_its_duplicate_reported(tmp_path: Path) -> None:
+    con = connect(tmp_path / "k.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), max_delay=3600).start()
+    try:
+        body = _spans(5)[0]
+        assert writer.write(TRACES, body, source_key="file:0", timeout=30) == WriteResult(5, 0)
+        assert writer.write(TRACES, body, source_key="file:0", timeout=30) == WriteResult(0, 0, duplicate=True)
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (5,)
+    con.close()
+
+
+_RUN_COLLECTOR = """
+import sys
+from liveobs.correlator._collector import Collector
+Collector(db=sys.argv[1], port=0, spool=True, max_commit_delay=3600).run(
+    on_ready=lambda url: print("listening on", url, flush=True))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_after_the_spool_acknowledged_and_before_the_commit_loses_nothing(tmp_path: Path,
+                                                                                 collector_factory) -> None:
+    db = tmp_path / "k9.duckdb"
+    process = subprocess.Popen([sys.executable, "-c", _RUN_COLLECTOR, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert select.select([process.stdout], [], [], 30)[0], "the collector did not start"
+        match = re.search(r"listening on (\S+)", process.stdout.readline())
+        assert match is not None
+        acked: list[str] = []
+        for _ in range(5):
+            body, ids = _spans(200)
+            assert httpx.post(f"{match.group(1)}/v1/traces", content=body, headers=PB).status_code == 200
+            acked += ids
+    finally:
+        process.kill()
+        process.communicate()
+    assert _segments(Path(f"{db}.spool"))
+
+    running = collector_factory(db, extra_args=["--spool"])
+    health = httpx.get(f"{running.url}/healthz").json()["checks"]
+    assert health["spool:replayed"][0]["observedValue"] == 5
+    assert running.stop() == 0
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT SpanId) FROM otel_traces").fetchone() == (1000, 1000)
+    assert {r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall()} == set(acked)
+
+
+def test_reads_and_health_see_every_acknowledged_request_at_once(collector_factory) -> None:
+    running = collector_factory(extra_args=["--spool"])
+    body, _ = _spans(30)
+    assert httpx.post(f"{running.url}/v1/traces", content=body, headers=PB).status_code == 200
+    health = httpx.get(f"{running.url}/healthz").json()["checks"]
+    assert health["store:rows"][0]["observedValue"] == 30
+    assert health["store:pendingRows"][0]["observedValue"] == 0
+    for _ in range(3):
+        request = sample_spans_request(1)
+        span = request.resource_spans[0].scope_spans[0].spans[0]
+        response = httpx.post(f"{running.url}/v1/traces", content=request.SerializeToString(), headers=PB)
+        assert response.status_code == 200
+        answer = httpx.post(f"{running.url}/api/v1/read/trace", json={"trace_id": span.trace_id.hex()})
+        assert answer.status_code == 200, answer.text
+        assert span.span_id.hex() in answer.text
+    assert httpx.get(f"{running.url}/healthz").json()["checks"]["store:rows"][0]["observedValue"] == 33
+
+
+def test_a_clean_shutdown_commits_everything_and_empties_the_spool(collector_factory, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "elsewhere"
+    running = collector_factory(extra_args=["--spool", "--spool-dir", str(spool_dir)])
+    acked: list[str] = []
+    for _ in range(4):
+        body, ids = _spans(100)
+        assert httpx.post(f"{running.url}/v1/traces", content=body, headers=PB).status_code == 200
+        acked += ids
+    assert _segments(spool_dir)
+    assert running.stop() == 0
+    assert _segments(spool_dir) == []
+    assert not os.path.exists(f"{running.db}.spool")
+    con = duckdb.connect(str(running.db), read_only=True)
+    assert sorted(r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall()) == sorted(acked)
