@@ -22,9 +22,9 @@ from liveobs.cli._root import CliContext
               help="Bytes held by requests in flight before new ones get 429.")
 @click.option("--memory-limit", default="1GB", show_default=True,
               help="DuckDB memory limit for the store's cache and queries (e.g. 512MB, 2GB).")
-@click.option("--spool/--no-spool", default=False, show_default=True,
-              help="Acknowledge requests once in an fsynced spool and commit them in large batches "
-                   "(faster); else acknowledge after each commit.")
+@click.option("--spool/--no-spool", default=True, show_default=True,
+              help="Acknowledge a request once it is in the fsynced spool and commit in large batches "
+                   "(replayed after a crash); --no-spool acknowledges after each commit.")
 @click.option("--spool-dir", type=click.Path(file_okay=False), default=None,
               help="Directory of the spool's segment files.  [default: <db path>.spool]")
 @click.pass_obj

@@ -1,7 +1,11 @@
 """``liveobs collect``: own the store, receive OTLP/HTTP, serve the read API.
 
 The process opens the store (DuckDB allows one process per file), starts the
-writer, binds the socket (``port=0`` picks a free one), writes the discovery
+writer (by default a :class:`~liveobs.correlator._spoolwriter.SpoolWriter`: a
+request is answered once it is in the fsynced spool ``<db>.spool/``, and rows are
+committed in batches of a DuckDB row group or after a second; on start the spool
+is replayed, and every read first commits what was acknowledged; ``spool=False``
+answers after each commit instead), binds the socket (``port=0`` picks a free one), writes the discovery
 file ``<db>.collector.json`` next to the store so the CLI can find it, and
 serves until SIGTERM/SIGINT. Shutdown turns health to failing, lets in-flight
 requests finish, drains the writer, closes the store and removes the file.
@@ -57,7 +61,7 @@ class Collector:
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int = DEFAULT_THREADS
-    spool: bool = False
+    spool: bool = True
     spool_dir: str | None = None
     commit_rows: int = DEFAULT_COMMIT_ROWS
     max_commit_delay: float = DEFAULT_MAX_DELAY_S

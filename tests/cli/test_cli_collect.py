@@ -1,0 +1,27 @@
+"""``liveobs collect``'s spool options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from liveobs.cli import main
+
+
+def test_help_shows_the_spool_on_by_default_and_its_directory_option() -> None:
+    result = CliRunner().invoke(main, ["collect", "--help"])
+    assert result.exit_code == 0
+    assert "--spool / --no-spool" in result.output
+    assert "[default: spool]" in " ".join(result.output.split())  # however the help is wrapped
+    assert "--spool-dir" in result.output
+
+
+def test_a_spool_dir_that_cannot_be_created_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "s.duckdb"), "collect", "--port", "0",
+                                       "--spool-dir", str(blocker / "spool")])
+    assert result.exit_code == 1
+    assert "cannot open the spool" in result.output
+    assert "Traceback" not in result.output
