@@ -172,13 +172,15 @@ def test_kill_9_after_the_spool_acknowledged_and_before_the_commit_loses_nothing
     assert {r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall()} == set(acked)
 
 
-def test_reads_and_health_see_every_acknowledged_request_at_once(collector_factory) -> None:
+def test_reads_and_flush_see_every_acknowledged_request_at_once(collector_factory) -> None:
     running = collector_factory(extra_args=["--spool"])
     body, _ = _spans(30)
     assert httpx.post(f"{running.url}/v1/traces", content=body, headers=PB).status_code == 200
     health = httpx.get(f"{running.url}/healthz").json()["checks"]
-    assert health["store:rows"][0]["observedValue"] == 30
-    assert health["store:pendingRows"][0]["observedValue"] == 0
+    assert health["store:rows"][0]["observedValue"] + health["store:pendingRows"][0]["observedValue"] == 30
+    flushed = httpx.post(f"{running.url}/api/v1/flush")
+    assert flushed.status_code == 200
+    assert flushed.json() == {"committed": True, "rows": 30, "pendingRows": 0}
     for _ in range(3):
         request = sample_spans_request(1)
         span = request.resource_spans[0].scope_spans[0].spans[0]
@@ -188,6 +190,7 @@ def test_reads_and_health_see_every_acknowledged_request_at_once(collector_facto
         assert answer.status_code == 200, answer.text
         assert span.span_id.hex() in answer.text
     assert httpx.get(f"{running.url}/healthz").json()["checks"]["store:rows"][0]["observedValue"] == 33
+    assert httpx.get(f"{running.url}/api/v1/flush").status_code == 405
 
 
 def test_a_clean_shutdown_commits_everything_and_empties_the_spool(collector_factory, tmp_path: Path) -> None:
@@ -200,7 +203,7 @@ def test_a_clean_shutdown_commits_everything_and_empties_the_spool(collector_fac
         acked += ids
     assert _segments(spool_dir)
     assert running.stop() == 0
-    assert _segments(spool_dir) == []
+    assert not spool_dir.exists()  # nothing left to replay: no segments, no lock file, no directory
     assert not os.path.exists(f"{running.db}.spool")
     con = duckdb.connect(str(running.db), read_only=True)
     assert sorted(r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall()) == sorted(acked)

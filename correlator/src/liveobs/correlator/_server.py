@@ -1,8 +1,9 @@
 """The collector's HTTP surface: a small ASGI app served by uvicorn.
 
 ``POST /v1/traces|logs|metrics`` (OTLP/HTTP, protobuf or JSON, gzip), ``GET
-/healthz``, and ``POST /api/v1/read/<name>`` (the read API of the store this
-process owns). Memory is bounded by a byte budget that covers bodies being
+/healthz``, ``POST /api/v1/read/<name>`` (the read API of the store this
+process owns; each read first commits every acknowledged request) and ``POST
+/api/v1/flush`` (commit what the spool holds now). Memory is bounded by a byte budget that covers bodies being
 received, decompressed and waiting for their commit; a request that would
 exceed it is answered 429 with ``Retry-After`` before its body is read.
 """
@@ -38,12 +39,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 HEALTH_PATH: Final = "/healthz"
+FLUSH_PATH: Final = "/api/v1/flush"
 DEFAULT_MAX_BUFFERED_BYTES: Final = 128 * 1024 * 1024
 MAX_READ_BODY_BYTES: Final = 1024 * 1024
 RETRY_AFTER_SECONDS: Final = "1"
 # ``liveobs ingest`` names each chunk it sends, so that a chunk is stored once.
 MAX_SOURCE_KEY: Final = 200
-# How long a read or a health check waits for acknowledged requests to be committed.
+# How long a read or a flush waits for acknowledged requests to be committed.
 FLUSH_TIMEOUT_S: Final = 60.0
 
 
@@ -116,18 +118,27 @@ class CollectorApp:
         signal = SIGNALS.get(path)
         if signal is not None and method == "POST":
             await self._ingest(scope, receive, send, signal)
+        elif path == FLUSH_PATH and method == "POST":
+            await self._flush(send)
         elif path.startswith(READ_PATH_PREFIX) and method == "POST":
             await self._read(scope, receive, send, path[len(READ_PATH_PREFIX):])
-        elif signal is not None or path.startswith(READ_PATH_PREFIX):
+        elif signal is not None or path.startswith(READ_PATH_PREFIX) or path == FLUSH_PATH:
             await _answer(send, 405, b'{"message":"use POST"}', JSON, {"Allow": "POST"})
         else:
             await _answer(send, 404, json.dumps({"message": f"no such endpoint {path}"}).encode(), JSON)
 
-    async def _health(self, send: Send) -> None:
-        # What the counters say must include every acknowledged request (see the spool).
+    async def _flush(self, send: Send) -> None:
+        """Commit every acknowledged request now; answer with the committed and pending row counts."""
         flushed = await asyncio.to_thread(self.writer.flush, FLUSH_TIMEOUT_S)
         stats = self.writer.stats
-        status = "fail" if self.draining else "pass" if flushed else "warn"
+        body = json.dumps({"committed": flushed, "rows": stats.rows, "pendingRows": stats.pending_rows}).encode()
+        await _answer(send, 200 if flushed else 503, body, JSON)
+
+    async def _health(self, send: Send) -> None:
+        # A health check never forces a commit (probes would make commits small): rows acknowledged and
+        # not yet committed are reported as store:pendingRows.
+        stats = self.writer.stats
+        status = "fail" if self.draining else "pass"
         body = {
             "status": status,
             "checks": {

@@ -217,7 +217,7 @@ class Spool:
                 self._path(segment).unlink()
 
     def close(self, *, empty: bool) -> None:
-        """Close the current segment; with ``empty`` (everything committed) delete every segment."""
+        """Close the current segment; with ``empty`` (everything committed) delete the segments and the directory."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -225,6 +225,10 @@ class Spool:
             for segment in self.segments():
                 with contextlib.suppress(FileNotFoundError):
                     self._path(segment).unlink()
+            # Nothing left to replay: leave no directory behind (unlinked while still locked).
+            with contextlib.suppress(OSError):
+                (self.directory / "LOCK").unlink()
+                self.directory.rmdir()
         os.close(self._lock_fd)
 
     def pending_bytes(self) -> int:
