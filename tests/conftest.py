@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT / "tests" / "correlator", ROOT / "tests" / "sdk", ROOT / "tests" / "e2e", ROOT / "examples" / "kukulkan"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-CHROMIUM = "/usr/bin/chromium"
-# Headless as root on a closed network: no sandbox, no GPU, none of Chromium's own traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 
 
 @pytest.fixture(scope="session")
@@ -42,22 +34,10 @@ def store_generator() -> ModuleType:
     return module
 
 
-def chromium() -> str:
-    """The path of Debian's chromium; fails (never skips) when it is missing."""
-    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
-    assert found, "headless Chromium is required for the browser tests: apt-get install chromium (or make browser)"
-    return found
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium driven by Playwright: Debian's binary, never a downloaded one."""
-    from playwright.sync_api import sync_playwright
+    from browser_helpers import launch
 
-    path = chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launch() as launched:
+        yield launched

@@ -10,8 +10,11 @@ and closes after answering ``drop``.
 from __future__ import annotations
 
 import json
+import os
 import secrets
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import liveobs.sdk
@@ -19,6 +22,33 @@ from liveobs.sdk._assets import script_tag
 from liveobs.sdk._evidence_asgi import observe_live_app
 
 SESSION_COOKIE = "sid"
+CHROMIUM = "/usr/bin/chromium"
+# Headless as root on a closed network: no sandbox, no GPU, none of Chromium's own traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def chromium() -> str:
+    """The path of Debian's chromium; fails (never skips) when it is missing."""
+    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
+    assert found, "headless Chromium is required for the browser tests: apt-get install chromium (or make browser)"
+    return found
+
+
+@contextmanager
+def launch() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright: Debian's binary, never a downloaded one."""
+    from playwright.sync_api import sync_playwright
+
+    path = chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 _APP_JS = """
 window.replies = [];
