@@ -139,28 +139,26 @@ class CollectorApp:
         # not yet committed are reported as store:pendingRows.
         stats = self.writer.stats
         status = "fail" if self.draining else "pass"
-        body = {
-            "status": status,
-            "checks": {
-                "store:commits": [{"observedValue": stats.commits, "status": status}],
-                "store:rows": [{"observedValue": stats.rows, "status": status}],
-                "store:commitTime": [{"observedValue": round(stats.commit_seconds, 3), "observedUnit": "s",
-                                      "status": status}],
-                "ingest:convertTime": [{"observedValue": round(stats.convert_seconds, 3), "observedUnit": "s",
-                                        "status": status}],
-                "ingest:buffered": [{"observedValue": self.budget.used, "observedUnit": "By", "status": status}],
-                "ingest:refused": [{"observedValue": self.refused, "status": status}],
-                "store:maxCommitRows": [{"observedValue": stats.max_commit_rows, "status": status}],
-                "store:pendingRows": [{"observedValue": stats.pending_rows, "status": status}],
-                "store:droppedRows": [{"observedValue": stats.dropped_rows, "status": status}],
-                "spool:fsyncs": [{"observedValue": stats.fsyncs, "status": status}],
-                "spool:fsyncTime": [{"observedValue": round(stats.fsync_seconds, 3), "observedUnit": "s",
-                                     "status": status}],
-                "spool:maxFsyncTime": [{"observedValue": round(stats.max_fsync_seconds, 4), "observedUnit": "s",
-                                        "status": status}],
-                "spool:replayed": [{"observedValue": stats.replayed, "status": status}],
-            },
+        observed: list[tuple[str, float, str | None]] = [
+            ("store:commits", stats.commits, None),
+            ("store:rows", stats.rows, None),
+            ("store:commitTime", round(stats.commit_seconds, 3), "s"),
+            ("ingest:convertTime", round(stats.convert_seconds, 3), "s"),
+            ("ingest:buffered", self.budget.used, "By"),
+            ("ingest:refused", self.refused, None),
+            ("store:maxCommitRows", stats.max_commit_rows, None),
+            ("store:pendingRows", stats.pending_rows, None),
+            ("store:droppedRows", stats.dropped_rows, None),
+            ("spool:fsyncs", stats.fsyncs, None),
+            ("spool:fsyncTime", round(stats.fsync_seconds, 3), "s"),
+            ("spool:maxFsyncTime", round(stats.max_fsync_seconds, 4), "s"),
+            ("spool:replayed", stats.replayed, None),
+        ]
+        checks = {
+            name: [{"observedValue": value, **({"observedUnit": unit} if unit else {}), "status": status}]
+            for name, value, unit in observed
         }
+        body = {"status": status, "checks": checks}
         await _answer(send, 503 if self.draining else 200, json.dumps(body).encode(), "application/health+json")
 
     async def _read_body(self, receive: Receive, limit: int, held: list[int]) -> bytes:
