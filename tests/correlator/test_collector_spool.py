@@ -207,3 +207,24 @@ def test_a_clean_shutdown_commits_everything_and_empties_the_spool(collector_fac
     assert not os.path.exists(f"{running.db}.spool")
     con = duckdb.connect(str(running.db), read_only=True)
     assert sorted(r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall()) == sorted(acked)
+
+
+def test_a_spool_left_beside_a_store_that_is_gone_is_refused_not_replayed(tmp_path: Path) -> None:
+    db = tmp_path / "fresh.duckdb"
+    body, _ = _spans(10)
+    _spooled(Path(f"{db}.spool"), [body])
+    result = subprocess.run(
+        [sys.executable, "-m", "liveobs.cli", "--db", str(db), "collect", "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "holds requests of an earlier store" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(_segments(Path(f"{db}.spool"))) == 1  # kept for whoever restores the store
+    assert not db.exists()  # not created: a second start refuses the same way
+    again = subprocess.run(
+        [sys.executable, "-m", "liveobs.cli", "--db", str(db), "collect", "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert again.returncode == result.returncode
+    assert not db.exists()

@@ -29,7 +29,7 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._discovery import discovery_path, remove_discovery, write_discovery
 from liveobs.correlator._otlp import DEFAULT_MAX_BODY_BYTES
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
-from liveobs.correlator._spool import Spool, default_spool_dir
+from liveobs.correlator._spool import Spool, SpoolError, default_spool_dir, segment_numbers
 from liveobs.correlator._spoolwriter import DEFAULT_COMMIT_ROWS, DEFAULT_MAX_DELAY_S, SpoolWriter
 from liveobs.correlator._writer import Writer
 
@@ -83,9 +83,17 @@ class Collector:
         _load_read_handlers()
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        spool_dir = self.spool_dir or default_spool_dir(self.db)
+        if self.spool and not os.path.exists(self.db) and segment_numbers(spool_dir):
+            # Its records belong to a store that is gone: replaying them into a new one would mix two stores.
+            sys.setswitchinterval(switch_interval)
+            raise SpoolError(
+                f"the spool {spool_dir} holds requests of an earlier store, but {self.db} does not exist;"
+                " restore that store, or move the spool away to start afresh"
+            )
         con = connect(self.db, config={"memory_limit": self.memory_limit, "threads": str(self.threads)})
         try:
-            writer = self._writer(con)
+            writer = self._writer(con, spool_dir)
         except BaseException:
             con.close()
             sys.setswitchinterval(switch_interval)
@@ -122,11 +130,11 @@ class Collector:
             remove_discovery(discovery)
             sys.setswitchinterval(switch_interval)
 
-    def _writer(self, con: Any) -> Writer:
+    def _writer(self, con: Any, spool_dir: str | os.PathLike[str]) -> Writer:
         """The started writer: with the spool, after replaying what the last run acknowledged."""
         if not self.spool:
             return Writer(con).start()
-        spool = Spool(self.spool_dir or default_spool_dir(self.db))
+        spool = Spool(spool_dir)
         writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay)
         try:
             return writer.start()

@@ -100,6 +100,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def segment_numbers(directory: str | os.PathLike[str]) -> list[int]:
+    """The numbers of the segment files in ``directory`` (none when it does not exist), ascending."""
+    found = []
+    for path in Path(directory).glob(f"*{SEGMENT_SUFFIX}"):
+        with contextlib.suppress(ValueError):
+            found.append(int(path.name.removesuffix(SEGMENT_SUFFIX)))
+    return sorted(found)
+
+
 class Spool:
     """The segment files of one spool directory; used by one writer thread at a time.
 
@@ -131,11 +140,7 @@ class Spool:
 
     def segments(self) -> list[int]:
         """The numbers of the segment files present, ascending."""
-        found = []
-        for path in self.directory.glob(f"*{SEGMENT_SUFFIX}"):
-            with contextlib.suppress(ValueError):
-                found.append(int(path.name.removesuffix(SEGMENT_SUFFIX)))
-        return sorted(found)
+        return segment_numbers(self.directory)
 
     def recover(self, committed: Position) -> Iterator[tuple[Position, Record]]:
         """Every intact record after ``committed``, in order; torn tails are truncated and logged."""
