@@ -25,3 +25,17 @@ def test_a_spool_dir_that_cannot_be_created_is_one_clear_error(tmp_path: Path) -
     assert result.exit_code == 1
     assert "cannot open the spool" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_duckdb_thread_count_reaches_the_collector_and_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    from liveobs.correlator._collector import Collector
+
+    seen: list[tuple[int, bool]] = []
+    monkeypatch.setattr(Collector, "run", lambda self, on_ready=None: seen.append((self.threads, self.spool)))
+    db = str(tmp_path / "t.duckdb")
+    assert CliRunner().invoke(main, ["--db", db, "collect", "--port", "0", "--threads", "2"]).exit_code == 0
+    assert CliRunner().invoke(main, ["--db", db, "collect", "--port", "0"]).exit_code == 0
+    assert seen == [(2, True), (1, True)]
+    refused = CliRunner().invoke(main, ["--db", db, "collect", "--threads", "0"])
+    assert refused.exit_code == 2
+    assert "--threads" in refused.output

@@ -22,6 +22,9 @@ from liveobs.cli._root import CliContext
               help="Bytes held by requests in flight before new ones get 429.")
 @click.option("--memory-limit", default="1GB", show_default=True,
               help="DuckDB memory limit for the store's cache and queries (e.g. 512MB, 2GB).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="DuckDB threads: one leaves the other core to decoding (fastest ingest on two cores); "
+                   "more speed up heavy reads served while collecting.")
 @click.option("--spool/--no-spool", default=True, show_default=True,
               help="Acknowledge a request once it is in the fsynced spool and commit in large batches "
                    "(replayed after a crash); --no-spool acknowledges after each commit.")
@@ -30,7 +33,7 @@ from liveobs.cli._root import CliContext
 @click.pass_obj
 def collect(
     obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int,
-    memory_limit: str, spool: bool, spool_dir: str | None,
+    memory_limit: str, threads: int, spool: bool, spool_dir: str | None,
 ) -> None:
     """Receive OTLP/HTTP (traces, logs, metrics) and write it to the store.
 
@@ -53,7 +56,7 @@ def collect(
     collector = Collector(
         db=obj.db, host=host, port=port, token=token,
         max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes, memory_limit=memory_limit,
-        spool=spool, spool_dir=spool_dir,
+        threads=threads, spool=spool, spool_dir=spool_dir,
     )
 
     def ready(url: str) -> None:
