@@ -127,12 +127,11 @@ class InternedPairs(Protocol):
 
 
 def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:
-    """Whether some row repeats a key number: (row, key) codes sorted, neighbours compared."""
+    """Whether some row repeats a key code (codes below ``distinct_keys``): distinct (row, key) pairs counted."""
     if len(codes) < 2:
         return False
-    combined = pc.add(pc.multiply(pc.cast(parents, pa.int64()), distinct_keys + 1), codes)
-    ordered = combined.take(pc.sort_indices(combined))
-    return bool(pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))).as_py())
+    pairs = pc.add(pc.multiply(pc.cast(parents, pa.int64()), distinct_keys + 1), pc.cast(codes, pa.int64()))
+    return bool(pc.count_distinct(pairs).as_py() != len(codes))
 
 
 def _capture_codes(
@@ -152,14 +151,11 @@ def _capture_codes(
 
 
 def _has_repeated_keys(offsets: pa.Array, keys_array: pa.Array) -> bool:
-    """Whether some map repeats a key: distinct (row, key) pairs counted, vectorised."""
+    """Whether some map repeats a key string (the keys numbered by dictionary encoding)."""
     if len(keys_array) < 2:
         return False
-    encoded = pc.dictionary_encode(keys_array).indices
     rows = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys_array))
-    width = pa.scalar(len(keys_array) + 1, pa.int64())
-    pairs = pc.add(pc.multiply(pc.cast(rows, pa.int64()), width), pc.cast(encoded, pa.int64()))
-    return bool(pc.count_distinct(pairs).as_py() != len(keys_array))
+    return _repeats(rows, pc.dictionary_encode(keys_array).indices, len(keys_array))
 
 
 def _dedupe(offsets: list[int], keys_list: list[str], values: list[str]) -> tuple[pa.Array, pa.Array, pa.Array]:
