@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from liveobs.conventions import evidence, keys
+from liveobs.sdk._logbridge import PendingLogRecord, materialize
 
 SPANS: Final = "spans"
 LOGS: Final = "logs"
@@ -116,6 +118,36 @@ def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[
     return lambda: queue is not None and limit is not None and len(queue) >= limit
 
 
+_BATCH_FIELDS: Final = ("_queue", "_shutdown", "_worker_awaken", "_max_export_batch_size", "_max_queue_size")
+
+
+def _queue_item(batch: Any, emit: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``batch.emit`` for the common case: append to the counting queue and wake the worker at a full batch.
+
+    Everything else (shut down, queue full, an SDK whose batch processor looks
+    different) goes through ``emit`` itself. The SDK re-creates the queue and
+    the worker in a forked child through ``os.register_at_fork``; without that
+    hook ``emit``'s own process check is kept.
+    """
+    if not hasattr(os, "register_at_fork") or not all(hasattr(batch, name) for name in _BATCH_FIELDS) \
+            or not isinstance(batch._queue, _CountingQueue):
+        return emit
+    export_at = batch._max_export_batch_size
+
+    def queue(item: Any) -> None:
+        pending = batch._queue
+        if batch._shutdown or len(pending) >= batch._max_queue_size:
+            emit(item)
+            return
+        _appendleft(pending, item)
+        if len(pending) >= export_at:
+            awaken = batch._worker_awaken
+            if not awaken.is_set():
+                awaken.set()
+
+    return queue
+
+
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """A :class:`BatchSpanProcessor` that counts the spans its full queue drops."""
 
@@ -123,11 +155,15 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         super().__init__(CountingSpanExporter(exporter, counter), **kwargs)
         self._drops = counter
         self._full = _count_drops(self, counter, SPANS)
+        batch = self._batch_processor
+        self._queue_span = _queue_item(batch, batch.emit)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._full():
             self._drops.add(SPANS)
-        super().on_end(span)
+        context = span.context
+        if context is not None and context.trace_flags.sampled:
+            self._queue_span(span)
 
 
 class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
@@ -143,15 +179,19 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             self._drops.add(LOGS)
         super().on_emit(log_record)
 
-    def direct_sink(self) -> Callable[[ReadableLogRecord], None] | None:
-        """Where a finished record can be queued without ``on_emit``'s copy, counted alike; ``None`` if unknown."""
+    def direct_sink(self) -> Callable[[PendingLogRecord], None] | None:
+        """Where the bridge queues a finished record without ``on_emit``'s copy, counted alike; ``None`` if unknown.
+
+        The exporter in front (:class:`CountingLogExporter`) builds the SDK
+        records from what was queued, a batch at a time.
+        """
         batch = getattr(self, "_batch_processor", None)
         if batch is None or not callable(getattr(batch, "emit", None)):
             return None
-        emit = batch.emit
+        emit = _queue_item(batch, batch.emit)
         full = self._full
 
-        def queue(record: ReadableLogRecord) -> None:
+        def queue(record: PendingLogRecord) -> None:
             if full():
                 self._drops.add(LOGS)
             emit(record)
@@ -189,14 +229,19 @@ class CountingSpanExporter(SpanExporter):
 
 
 class CountingLogExporter(LogRecordExporter):
-    """Wraps a log record exporter; a failed or raising export counts its whole batch as dropped."""
+    """Wraps a log record exporter; a failed or raising export counts its whole batch as dropped.
+
+    Records the bridge queued as :data:`~liveobs.sdk._logbridge.PendingLogRecord`
+    are built here, so the wrapped exporter sees SDK records only.
+    """
 
     def __init__(self, exporter: LogRecordExporter, counter: DropCounter) -> None:
         self.exporter = exporter
         self._drops = counter
 
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        result: LogRecordExportResult = _export_counted(self.exporter, batch, self._drops, LOGS)
+    def export(self, batch: Sequence[ReadableLogRecord | PendingLogRecord]) -> LogRecordExportResult:
+        records = [materialize(r) if r.__class__ is tuple else r for r in batch]  # type: ignore[arg-type]
+        result: LogRecordExportResult = _export_counted(self.exporter, records, self._drops, LOGS)
         return result
 
     def shutdown(self) -> None:

@@ -9,21 +9,28 @@ Under the pipeline :func:`liveobs.sdk.configure` builds (a
 :class:`BridgedLoggerProvider` whose only processors are its own, batching),
 the bridge hands the finished record straight to the batch queue: the SDK's
 ``Logger.emit`` would validate the attributes the bridge just built, and its
-batch processor would copy the record it just made. Once anybody adds a
-processor, every record takes the ordinary ``Logger.emit`` path again.
+batch processor would copy the record it just made. What it queues is a
+:data:`PendingLogRecord`, a tuple of the record's fields; the batch exporter
+builds the SDK objects (:func:`materialize`) on its own thread, a batch at a
+time. Once anybody adds a processor, every record takes the ordinary
+``Logger.emit`` path again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from opentelemetry import context as otel_context
 from opentelemetry._logs import Logger, LoggerProvider, LogRecord, SeverityNumber, get_logger_provider
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
 from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, get_current_span
 
 from liveobs.conventions import keys
 from liveobs.sdk._redact import FastScrubber
@@ -52,6 +59,60 @@ _INFO: Final = (SeverityNumber.INFO, "INFO")
 _time_ns = time.time_ns
 _get_current = otel_context.get_current
 
+# Where a bridged record comes from: the logger's resource and scope, and the provider's limits.
+Origin: TypeAlias = tuple[Resource, InstrumentationScope | None, LogRecordLimits]
+# A finished record on its way to the batch exporter: timestamp, severity number and text,
+# body, attributes, event name, the span context it was emitted in, and its origin.
+PendingLogRecord: TypeAlias = tuple[
+    int, SeverityNumber, str, Any, dict[str, Any], str | None, SpanContext, Origin
+]
+
+
+def _direct_construction() -> bool:
+    """Whether the SDK's record classes are the plain attribute holders :func:`materialize` fills directly."""
+    probe = LogRecord(timestamp=1, observed_timestamp=1, context=_EMPTY_CONTEXT, body="")
+    readable = [f.name for f in dataclasses.fields(ReadableLogRecord)]
+    return (
+        set(vars(probe)) == _RECORD_FIELDS
+        and readable == ["log_record", "resource", "instrumentation_scope", "limits"]
+        and not hasattr(ReadableLogRecord, "__slots__") and not hasattr(LogRecord, "__slots__")
+    )
+
+
+_RECORD_FIELDS: Final = frozenset({
+    "timestamp", "observed_timestamp", "context", "trace_id", "span_id", "trace_flags", "severity_text",
+    "severity_number", "body", "attributes", "event_name", "exception",
+})
+_DIRECT: Final = _direct_construction()
+_new = object.__new__
+
+
+def materialize(pending: PendingLogRecord) -> ReadableLogRecord:
+    """The SDK record for a :data:`PendingLogRecord`: what ``LogRecord(...)`` and ``ReadableLogRecord(...)`` build.
+
+    Where the SDK's classes hold exactly the known fields, the objects are
+    filled in directly, skipping their constructors' current-context lookups.
+    """
+    timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = pending
+    if _DIRECT:
+        record = _new(LogRecord)
+        record.__dict__.update(
+            timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, trace_id=span.trace_id,
+            span_id=span.span_id, trace_flags=span.trace_flags, severity_text=text, severity_number=severity,
+            body=body, attributes=attributes, event_name=event_name, exception=None,
+        )
+        readable = _new(ReadableLogRecord)
+        readable.__dict__.update(log_record=record, resource=resource, instrumentation_scope=scope, limits=limits)
+        return readable  # type: ignore[no-any-return]
+    record = LogRecord(
+        timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, trace_id=span.trace_id,
+        span_id=span.span_id, trace_flags=span.trace_flags, severity_text=text, severity_number=severity,
+        body=body, attributes=attributes, event_name=event_name,
+    )
+    record.trace_id, record.span_id, record.trace_flags = span.trace_id, span.span_id, span.trace_flags
+    record.context = _EMPTY_CONTEXT
+    return ReadableLogRecord(record, resource, scope, limits)
+
 
 class BridgedLoggerProvider(SdkLoggerProvider):
     """A LoggerProvider that can tell the bridge where its one batch queue is.
@@ -63,13 +124,13 @@ class BridgedLoggerProvider(SdkLoggerProvider):
     def __init__(self, *args: Any, limits: LogRecordLimits | None = None, **kwargs: Any) -> None:
         self.limits = limits or LogRecordLimits()
         super().__init__(*args, log_record_limits=self.limits, **kwargs)
-        self.direct: Callable[[ReadableLogRecord], None] | None = None
+        self.direct: Callable[[PendingLogRecord], None] | None = None
 
     def add_log_record_processor(self, log_record_processor: LogRecordProcessor) -> None:
         self.direct = None
         super().add_log_record_processor(log_record_processor)
 
-    def feed_directly(self, sink: Callable[[ReadableLogRecord], None]) -> None:
+    def feed_directly(self, sink: Callable[[PendingLogRecord], None]) -> None:
         """Let the bridge put its records on ``sink`` while the limits leave them unchanged."""
         if self.limits.max_log_record_attribute_length is None:
             self.direct = sink
@@ -100,6 +161,7 @@ class LogBridge:
     ) -> None:
         self._provider = logger_provider
         self._logger: Logger | None = None
+        self._origin: Origin | None = None
         self._scrub = None if redacted else (scrubber or FastScrubber())
 
     def _get_logger(self) -> Logger:
@@ -123,11 +185,19 @@ class LogBridge:
             attributes = self._scrub.mapping(attributes)
             body = self._scrub.text(body) if body is not None else None
         level = event_dict.get("level", method_name)
+        event_name = event_dict.get(keys.LOG_EVENT_NAME)
+        self.emit(level, body, attributes, event_name if event_name.__class__ is str else None, None)
+        return event_dict
+
+    def emit(
+        self, level: Any, body: Any, attributes: dict[str, Any], event_name: str | None, span: SpanContext | None
+    ) -> None:
+        """Emit one record: ``level`` as structlog names it, fields already scrubbed and flattened.
+
+        ``span`` is the current span's context when the caller has it at hand.
+        """
         known = _SEVERITY.get(level) if level.__class__ is str else None
         severity, text = known if known is not None else _SEVERITY.get(str(level).lower(), _INFO)
-        event_name = event_dict.get(keys.LOG_EVENT_NAME)
-        if event_name.__class__ is not str:
-            event_name = None
         otel_logger = self._get_logger()
         provider = self._provider or get_logger_provider()
         now = _time_ns()
@@ -135,14 +205,14 @@ class LogBridge:
         if direct is not None and isinstance(provider, BridgedLoggerProvider) \
                 and len(attributes) <= (provider.limits.max_log_record_attributes or 0) \
                 and otel_logger._is_enabled():  # type: ignore[attr-defined]
-            record = LogRecord(
-                timestamp=now, observed_timestamp=now, context=_get_current(), severity_number=severity,
-                severity_text=text, body=body, attributes=attributes, event_name=event_name,
-            )
-            record.context = _EMPTY_CONTEXT  # the queue keeps no reference to the app's context
-            direct(ReadableLogRecord(record, otel_logger.resource,  # type: ignore[attr-defined]
-                                     otel_logger.instrumentation_scope, provider.limits))  # type: ignore[attr-defined]
-            return event_dict
+            origin = self._origin
+            if origin is None:
+                origin = self._origin = (
+                    otel_logger.resource, otel_logger.instrumentation_scope, provider.limits,  # type: ignore[attr-defined]
+                )
+            direct((now, severity, text, body, attributes, event_name,
+                    span if span is not None else get_current_span().get_span_context(), origin))
+            return
         otel_logger.emit(
             timestamp=now,
             context=_get_current(),
@@ -152,4 +222,3 @@ class LogBridge:
             attributes=attributes,
             event_name=event_name,
         )
-        return event_dict
