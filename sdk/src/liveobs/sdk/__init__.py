@@ -33,7 +33,13 @@ from liveobs.sdk._logbridge import LogBridge
 from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, WebSocketGuard
 from liveobs.sdk._perf import PerfRecorder, perf_recorder
-from liveobs.sdk._processors import add_correlation_ids, add_timestamp, liveobs_processors, render_json
+from liveobs.sdk._processors import (
+    LiveObsChain,
+    add_correlation_ids,
+    add_timestamp,
+    liveobs_processors,
+    render_json,
+)
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter, Redactor
 from liveobs.sdk._report import ReportEndpoint
 from liveobs.sdk._session import SessionKeyRing, cookie_session
@@ -51,6 +57,7 @@ __all__ = [
     "Health",
     "Instruments",
     "LiveIds",
+    "LiveObsChain",
     "LiveObsMiddleware",
     "LogBridge",
     "OriginPolicy",

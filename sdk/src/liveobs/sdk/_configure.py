@@ -39,7 +39,7 @@ from liveobs.sdk._dropped import (
 )
 from liveobs.sdk._histogram import BYTE_BUCKETS, MS_BUCKETS, LeanHistogram, LiveMeterProvider
 from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider, LogBridge
-from liveobs.sdk._processors import liveobs_processors
+from liveobs.sdk._processors import LiveObsChain
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
 
 SCOPE_NAME: Final = "liveobs.sdk"
@@ -183,10 +183,7 @@ def configure(
         )
         if configure_structlog:
             structlog.configure(
-                processors=liveobs_processors(
-                    scrubber=telemetry.scrubber,
-                    bridge=LogBridge(telemetry.logger_provider, redacted=True),
-                ),
+                processors=[LiveObsChain(telemetry.scrubber, LogBridge(telemetry.logger_provider, redacted=True))],
                 logger_factory=structlog.WriteLoggerFactory(log_file or sys.stdout),
                 cache_logger_on_first_use=cache_logger,
             )

@@ -240,7 +240,7 @@ class CountingLogExporter(LogRecordExporter):
         self._drops = counter
 
     def export(self, batch: Sequence[ReadableLogRecord | PendingLogRecord]) -> LogRecordExportResult:
-        records = [materialize(r) if r.__class__ is tuple else r for r in batch]  # type: ignore[arg-type]
+        records = [materialize(r) if r.__class__ is tuple else r for r in batch]
         result: LogRecordExportResult = _export_counted(self.exporter, records, self._drops, LOGS)
         return result
 

@@ -71,11 +71,11 @@ PendingLogRecord: TypeAlias = tuple[
 def _direct_construction() -> bool:
     """Whether the SDK's record classes are the plain attribute holders :func:`materialize` fills directly."""
     probe = LogRecord(timestamp=1, observed_timestamp=1, context=_EMPTY_CONTEXT, body="")
-    readable = [f.name for f in dataclasses.fields(ReadableLogRecord)]
+    readable = ReadableLogRecord(probe, Resource.get_empty())
     return (
         set(vars(probe)) == _RECORD_FIELDS
-        and readable == ["log_record", "resource", "instrumentation_scope", "limits"]
-        and not hasattr(ReadableLogRecord, "__slots__") and not hasattr(LogRecord, "__slots__")
+        and [f.name for f in dataclasses.fields(ReadableLogRecord)] == list(vars(readable))
+        == ["log_record", "resource", "instrumentation_scope", "limits"]
     )
 
 
@@ -103,11 +103,10 @@ def materialize(pending: PendingLogRecord) -> ReadableLogRecord:
         )
         readable = _new(ReadableLogRecord)
         readable.__dict__.update(log_record=record, resource=resource, instrumentation_scope=scope, limits=limits)
-        return readable  # type: ignore[no-any-return]
+        return readable
     record = LogRecord(
-        timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, trace_id=span.trace_id,
-        span_id=span.span_id, trace_flags=span.trace_flags, severity_text=text, severity_number=severity,
-        body=body, attributes=attributes, event_name=event_name,
+        timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, severity_text=text,
+        severity_number=severity, body=body, attributes=attributes, event_name=event_name,
     )
     record.trace_id, record.span_id, record.trace_flags = span.trace_id, span.span_id, span.trace_flags
     record.context = _EMPTY_CONTEXT

@@ -13,6 +13,10 @@ themselves compose them by name::
         liveobs.sdk.LogBridge(redacted=True),
         structlog.processors.JSONRenderer(serializer=liveobs.sdk.render_json),
     ])
+
+:func:`liveobs.sdk.configure` installs the same chain as one processor,
+:class:`LiveObsChain`, which gives the same line and the same record in one
+pass over the event.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import structlog
@@ -28,9 +32,9 @@ from opentelemetry import trace
 
 from liveobs.conventions import keys
 from liveobs.sdk._asgi import route_template
-from liveobs.sdk._context import _CURRENT, _SCOPE
-from liveobs.sdk._logbridge import LogBridge
-from liveobs.sdk._redact import FastScrubber, Redactor
+from liveobs.sdk._context import _CURRENT, _SCOPE, LiveIds
+from liveobs.sdk._logbridge import _NOT_ATTRIBUTES, _SCALAR_TYPES, LogBridge, _attribute
+from liveobs.sdk._redact import _GENERATED_FIELDS, FastScrubber, Redactor
 from liveobs.sdk._span import hex_ids
 
 _get_current_span = trace.get_current_span
@@ -119,3 +123,105 @@ def liveobs_processors(
     if json_lines:
         chain.append(structlog.processors.JSONRenderer(serializer=render_json))
     return chain
+
+
+# structlog's context variables by their prefixed names (structlog.contextvars keeps them so).
+_STRUCTLOG_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+_STRUCTLOG_PREFIX: Final = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_"))
+_merge_contextvars = structlog.contextvars.merge_contextvars
+_format_exc_info = structlog.processors.format_exc_info
+_LEVELS: Final = {"warn": "warning", "exception": "error"}
+_INVALID_SPAN: Final = trace.INVALID_SPAN_CONTEXT
+
+
+class LiveObsChain:
+    """The chain of :func:`liveobs_processors` as one structlog processor.
+
+    Context variables, level, timestamp, the ids, rendered exceptions,
+    redaction, the OTel bridge and the JSON line: the same fields, the same
+    record and the same line as the separate processors give (only the order
+    of the keys in the line may differ), with each field visited once. The ids
+    of a :class:`~liveobs.sdk.LiveIds` are checked for secrets once, not on
+    every line.
+    """
+
+    def __init__(
+        self, scrubber: FastScrubber | None = None, bridge: LogBridge | None = None, *, json_lines: bool = True
+    ) -> None:
+        self._scrub = scrubber or FastScrubber()
+        self._bridge = bridge
+        self._render = structlog.processors.JSONRenderer(serializer=render_json) if json_lines else None
+        # The ids seen last and whether they passed the scrubber unchanged.
+        self._clean_ids: tuple[LiveIds | None, bool] = (None, False)
+
+    def _merge_contextvars(self, event_dict: MutableMapping[str, Any]) -> None:
+        bound = _STRUCTLOG_VARS
+        if bound is None:
+            _merge_contextvars(None, "", event_dict)
+            return
+        try:
+            for name, var in bound.items():
+                value = var.get()
+                if value is not Ellipsis:
+                    event_dict.setdefault(name[_STRUCTLOG_PREFIX:], value)
+        except RuntimeError:  # another thread bound a new key meanwhile
+            _merge_contextvars(None, "", event_dict)
+
+    def _ids_clean(self, ids: LiveIds) -> bool:
+        seen, clean = self._clean_ids
+        if seen is not ids:
+            clean = self._scrub.clean_mapping(ids.attributes)
+            self._clean_ids = (ids, clean)
+        return clean
+
+    def __call__(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+        if _STRUCTLOG_VARS is None or _STRUCTLOG_VARS:
+            self._merge_contextvars(event_dict)
+        if "exc_info" in event_dict:
+            event_dict = _format_exc_info(logger, method_name, event_dict)
+        bridge = self._bridge
+        scrub = self._scrub
+        texts, secret_keys = scrub._texts, scrub._keys
+        attributes: dict[str, Any] = {}
+        # Redaction (what Redactor does) and the bridge's attributes (what LogBridge takes), in one pass.
+        for k, v in event_dict.items():
+            if k in _GENERATED_FIELDS:
+                continue
+            cls = v.__class__
+            if cls is str:
+                cleaned = texts.get(v)
+                if cleaned is None or secret_keys.get(k) is not False:
+                    cleaned = scrub.value(k, v)
+            elif (cls is int or cls is float or cls is bool or v is None) and secret_keys.get(k) is False:
+                cleaned = v
+            else:
+                cleaned = scrub.value(k, v)
+            if cleaned is not v:
+                event_dict[k] = cleaned
+            if bridge is not None and cleaned is not None and k not in _NOT_ATTRIBUTES:
+                attributes[k] = cleaned if cleaned.__class__ in _SCALAR_TYPES else _attribute(cleaned)
+        level = _LEVELS.get(method_name, method_name)
+        event_dict["level"] = level
+        add_timestamp(logger, method_name, event_dict)
+        ids = _CURRENT.get()
+        clean = self._ids_clean(ids)
+        for key, value in ids.attributes.items():
+            if key not in event_dict:
+                if not clean:
+                    value = scrub.value(key, value)
+                event_dict[key] = attributes[key] = value
+        if ids.route_id is None and keys.ROUTE_ID not in event_dict:
+            scope = _SCOPE.get()
+            route = route_template(scope) if scope is not None else None
+            if route is not None:
+                event_dict[keys.ROUTE_ID] = attributes[keys.ROUTE_ID] = scrub.value(keys.ROUTE_ID, route)
+        span = _get_current_span().get_span_context()
+        if span.is_valid:
+            event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = hex_ids(span)
+        if bridge is not None:
+            body = event_dict.get("event")
+            if body is not None and body.__class__ is not str:
+                body = repr(body)
+            event_name = event_dict.get(keys.LOG_EVENT_NAME)
+            bridge.emit(level, body, attributes, event_name if event_name.__class__ is str else None, span)
+        return event_dict if self._render is None else self._render(logger, method_name, event_dict)
