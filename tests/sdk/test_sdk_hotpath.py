@@ -110,6 +110,40 @@ def test_a_lean_span_parented_by_a_trusted_context_joins_its_trace() -> None:
     assert exported.parent == REMOTE
 
 
+def test_the_default_sampler_is_answered_as_it_would_answer_itself() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import DEFAULT_ON, ParentBased, TraceIdRatioBased
+    from opentelemetry.trace import TraceState
+
+    state = TraceState([("vendor", "abc")])
+    parents = [None] + [
+        SpanContext(REMOTE.trace_id, REMOTE.span_id, remote, TraceFlags(flags), state)
+        for remote in (True, False) for flags in (0, 1)
+    ]
+
+    def outcome(sampler: Any, parent: SpanContext | None) -> tuple[Any, ...]:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=sampler)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parent), Context()) if parent else Context()
+        span = start_span(provider.get_tracer("x"), "s", context=context, kind=SpanKind.SERVER, attributes={"a": 1})
+        span.end()
+        ctx = span.get_span_context()
+        exported = [(dict(x.attributes or {}), x.parent) for x in exporter.get_finished_spans()]
+        return span.is_recording() or bool(exported), ctx.trace_flags, ctx.trace_state, exported
+
+    # The same sampler, once recognised as the default and once hidden behind a subclass.
+    class Disguised(ParentBased):
+        pass
+
+    for parent in parents:
+        assert outcome(DEFAULT_ON, parent) == outcome(Disguised(DEFAULT_ON._root), parent)
+    assert outcome(DEFAULT_ON, parents[1])[0] is False  # a remote parent that was not sampled
+    assert outcome(DEFAULT_ON, None)[1].sampled
+    ratio = ParentBased(TraceIdRatioBased(0.0))  # not the default: asked, and it drops new traces
+    assert outcome(ratio, None)[0] is False
+
+
 class _Slow(LogRecordExporter):
     def __init__(self) -> None:
         self.count = 0

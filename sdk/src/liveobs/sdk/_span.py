@@ -31,7 +31,7 @@ from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.semconv.attributes.exception_attributes import EXCEPTION_ESCAPED
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -50,26 +50,49 @@ _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
 
 
-# Tracers whose type, parts and span limits allow the lean path (fixed when the provider is made).
-_suitable: weakref.WeakKeyDictionary[trace.Tracer, bool] = weakref.WeakKeyDictionary()
+# Per tracer: 0 when its type, parts or span limits rule the lean path out, 1 when they allow
+# it, 2 when they do and its sampler is the SDK's default (fixed when the tracer is made).
+_LEAN_SAMPLED: Final = 2
+_modes: weakref.WeakKeyDictionary[trace.Tracer, int] = weakref.WeakKeyDictionary()
 
 
-def _suitable_tracer(tracer: trace.Tracer) -> bool:
+def _default_sampler(sampler: Any) -> bool:
+    """Whether ``sampler`` is ``ParentBased(ALWAYS_ON)`` with the default delegates (the SDK's default).
+
+    It follows a valid parent's sampled flag and samples a new trace, keeping
+    the attributes and the parent's trace state: :func:`start_span` decides so
+    without the call.
+    """
+    return type(sampler) is ParentBased and all(
+        getattr(sampler, name, None) is delegate for name, delegate in (
+            ("_root", ALWAYS_ON), ("_remote_parent_sampled", ALWAYS_ON), ("_remote_parent_not_sampled", ALWAYS_OFF),
+            ("_local_parent_sampled", ALWAYS_ON), ("_local_parent_not_sampled", ALWAYS_OFF),
+        )
+    )
+
+
+def _tracer_mode(tracer: trace.Tracer) -> int:
     if not isinstance(tracer, SdkTracer) or not all(hasattr(tracer, part) for part in _TRACER_PARTS):
-        return False
+        return 0
     limits = tracer._span_limits
-    return limits.max_span_attribute_length is None and (limits.max_span_attributes or 0) >= 32
+    if limits.max_span_attribute_length is not None or (limits.max_span_attributes or 0) < 32:
+        return 0
+    return _LEAN_SAMPLED if _default_sampler(tracer.sampler) else 1
+
+
+def _mode(tracer: trace.Tracer) -> int:
+    try:
+        mode = _modes[tracer]
+    except (KeyError, TypeError):
+        mode = _tracer_mode(tracer)
+        with contextlib.suppress(TypeError):  # not weakly referable: decided each time
+            _modes[tracer] = mode
+    return mode if mode and tracer._is_enabled() else 0  # type: ignore[attr-defined]  # an SDK tracer when lean
 
 
 def lean_tracer(tracer: trace.Tracer) -> bool:
     """Whether :func:`start_span` can take the lean path for ``tracer``."""
-    try:
-        suitable = _suitable[tracer]
-    except (KeyError, TypeError):
-        suitable = _suitable_tracer(tracer)
-        with contextlib.suppress(TypeError):  # not weakly referable: decided each time
-            _suitable[tracer] = suitable
-    return suitable and tracer._is_enabled()  # type: ignore[attr-defined]  # an SDK tracer when suitable
+    return _mode(tracer) != 0
 
 
 def start_span(
@@ -86,7 +109,8 @@ def start_span(
 
     ``links`` must be valid links whose attributes were built by the caller.
     """
-    if not lean_tracer(tracer):
+    mode = _mode(tracer)
+    if not mode:
         return tracer.start_span(name, context=context, kind=kind, attributes=attributes, links=links,
                                  start_time=start_time)
     assert isinstance(tracer, SdkTracer)
@@ -99,18 +123,23 @@ def start_span(
         trace_id = tracer.id_generator.generate_trace_id()
         random_id = bool(_RANDOM) and tracer.id_generator.is_trace_id_random()
         parent_context = None
-    result = tracer.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-    decision = result.decision
+    if mode == _LEAN_SAMPLED:  # what the default sampler answers
+        sample = parent_context is None or parent.trace_flags.sampled
+        decision = Decision.RECORD_AND_SAMPLE if sample else Decision.DROP
+        trace_state = parent.trace_state if parent_context is not None else None
+    else:
+        result = tracer.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        decision, trace_state = result.decision, result.trace_state
+        sampled = result.attributes
+        if decision is not Decision.DROP and sampled != attributes:
+            attributes = dict(_clean_attribute_value(sampled, None))  # the sampler changed them
     flags = _SAMPLED if decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
     if random_id:
         flags = TraceFlags(flags | _RANDOM)
-    span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), False, flags, result.trace_state)
+    span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), False, flags, trace_state)
     on_end_metrics = tracer._tracer_metrics.start_span(parent_context, decision)
     if decision is Decision.DROP:
         return trace.NonRecordingSpan(span_context)
-    sampled = result.attributes
-    if sampled != attributes:
-        attributes = dict(_clean_attribute_value(sampled, None))  # the sampler changed them
     span = LeanSpan(tracer, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
     span._start_time = start_time if start_time is not None else _time_ns()
     tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
