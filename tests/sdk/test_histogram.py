@@ -164,3 +164,34 @@ def test_where_readers_cannot_be_hooked_the_histogram_records_through_the_sdk_in
     assert (point.count, point.sum) == (2, 7.0)
     assert [e.trace_id for e in point.exemplars] == [span.get_span_context().trace_id]
     provider.shutdown()
+
+
+def test_queued_measurements_from_many_threads_are_all_in_the_next_collection(pair: Any) -> None:
+    import threading
+
+    lean, _sdk, reader, _provider = pair
+    routes = [{"http.route": route} for route in ROUTES]  # shared and never changed, as record_in asks
+    per_thread, threads = 1_000 + 37, 4  # not a multiple of the batch: some wait in the queue
+
+    def work(seed: int) -> None:
+        for i in range(per_thread):
+            lean.record_in(float(i % 50), routes[(seed + i) % 3], None)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    points = _by_name(reader.get_metrics_data())["lean"]
+    assert sum(p.count for p in points) == per_thread * threads
+    assert sum(p.sum for p in points) == pytest.approx(threads * sum(float(i % 50) for i in range(per_thread)))
+    assert {dict(p.attributes)["http.route"] for p in points} == set(ROUTES)
+
+
+def test_record_keeps_the_attributes_as_they_were_when_it_was_called(pair: Any) -> None:
+    lean, _sdk, reader, _provider = pair
+    attributes = {"http.route": "/live"}
+    lean.record(3.0, attributes)
+    attributes["http.route"] = "/changed"  # after the call: must not move the queued measurement
+    (point,) = _by_name(reader.get_metrics_data())["lean"]
+    assert (dict(point.attributes), point.count, point.sum) == ({"http.route": "/live"}, 1, 3.0)

@@ -4,9 +4,11 @@ A live app records a duration and two patch sizes for every event. The OTel
 SDK's ``Histogram.record`` builds a ``Measurement``, matches views, hashes the
 attributes and runs the exemplar filter and reservoir for each of them: about
 5 µs apiece, a quarter of what liveobs adds to an event. :class:`LeanHistogram`
-keeps the explicit-bucket state per attribute set itself (a bisect and a few
-additions under a lock) with one exemplar per bucket, the last one recorded,
-as the SDK's aligned reservoir keeps it. :class:`LiveMeterProvider` adds these
+keeps the explicit-bucket state per attribute set itself with one exemplar
+per bucket, the last one recorded, as the SDK's aligned reservoir keeps it. A
+measurement is queued where it is recorded and aggregated with the others in
+batches (a bisect and a few additions each, one lock per batch), and always
+before a collection. :class:`LiveMeterProvider` adds these
 histograms to what each of its readers collects, with the temporality that
 reader asks for, so every exporter sees one ordinary metric stream per name.
 
@@ -18,6 +20,7 @@ the SDK is disabled, :meth:`LiveMeterProvider.histogram` returns a
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import os
@@ -58,6 +61,10 @@ RATIO_BUCKETS: Final = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 
 CARDINALITY_LIMIT: Final = 2000
 _OVERFLOW: Final = frozenset({("otel.metric.overflow", True)})
 _INTERNED_LIMIT: Final = 512
+_BATCH: Final = 256  # measurements queued before they are aggregated
+_INF: Final = math.inf
+# A measurement's attributes: the caller's mapping (kept, never changed), or already frozen as the series key.
+_Attributes = Mapping[str, Any] | frozenset[tuple[str, Any]] | None
 _SAMPLED: Final = 0x01
 
 # OTEL_METRICS_EXEMPLAR_FILTER, as the SDK reads it.
@@ -127,6 +134,7 @@ class LeanHistogram(Histogram):
         self._lock = threading.Lock()
         self._series: dict[frozenset[tuple[str, Any]], _Series] = {}
         self._interned: dict[int, tuple[Mapping[str, Any], _Series]] = {}
+        self._queued: collections.deque[tuple[float, _Attributes, Any]] = collections.deque()
         self._readers: weakref.WeakKeyDictionary[MetricReader, _ReaderState] = weakref.WeakKeyDictionary()
 
     # --- recording -----------------------------------------------------------------
@@ -135,46 +143,28 @@ class LeanHistogram(Histogram):
         if self._delegate is not None:
             self._delegate.record(amount, attributes, context)
             return
-        if not amount >= 0 or amount == math.inf:
+        if not amount >= 0 or amount == _INF:
             return  # a histogram takes finite non-negative values only, as the SDK's does
-        self._record(amount, self._lookup(attributes), trace.get_current_span(context).get_span_context())
+        # Frozen now: the caller may change its attributes once this returns.
+        self._enqueue(amount, frozenset(attributes.items()) if attributes else None,
+                      trace.get_current_span(context).get_span_context())
 
     def record_in(self, amount: float, attributes: Mapping[str, Any] | None, span: SpanContext | None) -> None:
-        """Record ``amount`` for ``attributes`` (never mutated afterwards) with ``span`` as the exemplar's span."""
+        """Record ``amount`` for ``attributes`` (never mutated afterwards) with ``span`` as the exemplar's span.
+
+        The measurement is queued (a deque append, safe from any thread) and
+        aggregated with the others queued since, a batch at a time under the
+        lock: every :data:`_BATCH` measurements and before every collection.
+        """
         if self._delegate is not None:
             context = trace.set_span_in_context(trace.NonRecordingSpan(span)) if span is not None else None
             self._delegate.record(amount, attributes, context)
             return
-        if not amount >= 0 or amount == math.inf:
-            return
-        hit = self._interned.get(id(attributes))
-        if hit is not None and hit[0] is attributes:
-            series = hit[1]
-        else:
-            series = self._lookup(attributes)
-            if attributes is not None:
-                if len(self._interned) >= _INTERNED_LIMIT:
-                    self._interned.clear()
-                self._interned[id(attributes)] = (attributes, series)
-        self._record(amount, series, span)
+        if not amount >= 0 or amount == _INF:
+            return  # a histogram takes finite non-negative values only, as the SDK's does
+        self._enqueue(amount, attributes, span)
 
-    def _lookup(self, attributes: Attributes) -> _Series:
-        key: frozenset[tuple[str, Any]] = frozenset(attributes.items()) if attributes else frozenset()
-        series = self._series.get(key)
-        if series is None:
-            with self._lock:
-                series = self._series.get(key)
-                if series is None:
-                    if len(self._series) >= CARDINALITY_LIMIT - 1:
-                        key = _OVERFLOW
-                        series = self._series.get(key)
-                    if series is None:
-                        series = _Series(dict(key), len(self.bounds) + 1)
-                        self._series[key] = series
-        return series
-
-    def _record(self, amount: float, series: _Series, span: SpanContext | None) -> None:
-        index = bisect_left(self.bounds, amount)
+    def _enqueue(self, amount: float, attributes: _Attributes, span: SpanContext | None) -> None:
         exemplar: tuple[float, int, SpanContext | None] | None = None
         mode = self._exemplars
         if mode is EXEMPLARS_TRACE_BASED:
@@ -182,26 +172,65 @@ class LeanHistogram(Histogram):
                 exemplar = (amount, time_ns(), span)
         elif mode is EXEMPLARS_ALWAYS_ON:
             exemplar = (amount, time_ns(), span if span is not None and span.is_valid else None)
+        queued = self._queued
+        queued.append((amount, attributes, exemplar))
+        if len(queued) >= _BATCH:
+            self._aggregate()
+
+    def _aggregate(self) -> None:
+        """Fold the queued measurements into their series."""
+        queued = self._queued
+        take = queued.popleft
+        bounds = self.bounds
         with self._lock:
-            series.counts[index] += 1
-            series.total += amount
-            series.count += 1
-            if amount < series.min:
-                series.min = amount
-            if amount > series.max:
-                series.max = amount
-            if series.intervals:
-                for interval in series.intervals.values():
-                    if amount < interval[0]:
-                        interval[0] = amount
-                    if amount > interval[1]:
-                        interval[1] = amount
-            if exemplar is not None:
-                series.exemplars[index] = exemplar
+            interned = self._interned
+            for _ in range(len(queued)):  # what was queued before now; later ones wait for the next batch
+                amount, attributes, exemplar = take()
+                hit = interned.get(id(attributes))
+                if hit is not None and hit[0] is attributes:
+                    series = hit[1]
+                else:
+                    series = self._lookup_locked(attributes)
+                    if attributes is not None and not isinstance(attributes, frozenset):  # record()'s are keys
+                        if len(interned) >= _INTERNED_LIMIT:
+                            interned.clear()
+                        interned[id(attributes)] = (attributes, series)
+                index = bisect_left(bounds, amount)
+                series.counts[index] += 1
+                series.total += amount
+                series.count += 1
+                if amount < series.min:
+                    series.min = amount
+                if amount > series.max:
+                    series.max = amount
+                if series.intervals:
+                    for interval in series.intervals.values():
+                        if amount < interval[0]:
+                            interval[0] = amount
+                        if amount > interval[1]:
+                            interval[1] = amount
+                if exemplar is not None:
+                    series.exemplars[index] = exemplar
+
+    def _lookup_locked(self, attributes: _Attributes) -> _Series:
+        key: frozenset[tuple[str, Any]] = (
+            attributes if isinstance(attributes, frozenset) else frozenset(attributes.items()) if attributes
+            else frozenset()
+        )
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= CARDINALITY_LIMIT - 1:
+                key = _OVERFLOW
+                series = self._series.get(key)
+            if series is None:
+                series = _Series(dict(key), len(self.bounds) + 1)
+                self._series[key] = series
+        return series
 
     def reset(self) -> None:
         """Forget everything recorded (a forked child starts from nothing, as the SDK's does)."""
         with self._lock:
+            self._queued.clear()
             self._series = {}
             self._interned = {}
             self._readers = weakref.WeakKeyDictionary()
@@ -210,6 +239,7 @@ class LeanHistogram(Histogram):
     def collect(self, reader: MetricReader, temporality: AggregationTemporality, now_ns: int) -> Metric | None:
         """This histogram's points for ``reader``: cumulative, or what changed since its last collection."""
         delta = temporality == AggregationTemporality.DELTA
+        self._aggregate()
         with self._lock:
             state = self._readers.get(reader)
             if state is None:
