@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import io
 import json
 import pathlib
@@ -37,6 +38,7 @@ VALUES = st.one_of(
     SCALARS, st.lists(st.one_of(st.text(max_size=10), st.sampled_from(SECRETS)), max_size=3),
     st.dictionaries(st.sampled_from(["token", "x", "url"]), SCALARS, max_size=2),
     st.builds(lambda s: json.dumps({"auth": s}), st.sampled_from(SECRETS)),
+    st.just(decimal.Decimal("1.5")),  # no JSON type: the renderer's fallback
 )
 
 

@@ -106,13 +106,18 @@ class _CountingQueue(collections.deque[Any]):
 _appendleft = collections.deque.appendleft
 
 
+def _never_full() -> bool:
+    """The check once the queue counts its own drops."""
+    return False
+
+
 def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[[], bool]:
     """Make the processor's queue count its drops; returns the fallback check when that is impossible."""
     inner = getattr(processor, "_batch_processor", None)
     queue = getattr(inner, "_queue", None)
     if isinstance(queue, collections.deque) and queue.maxlen is not None:
         inner._queue = _CountingQueue(queue, queue.maxlen, lambda: counter.add(signal))  # type: ignore[union-attr]
-        return lambda: False
+        return _never_full
     limit = getattr(inner, "_max_queue_size", None)
     # An SDK without that queue: count when the queue looks full before the append.
     return lambda: queue is not None and limit is not None and len(queue) >= limit
@@ -159,7 +164,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._queue_span = _queue_item(batch, batch.emit)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._full():
+        if self._full is not _never_full and self._full():
             self._drops.add(SPANS)
         context = span.context
         if context is not None and context.trace_flags.sampled:
@@ -190,6 +195,8 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             return None
         emit = _queue_item(batch, batch.emit)
         full = self._full
+        if full is _never_full:
+            return emit
 
         def queue(record: PendingLogRecord) -> None:
             if full():

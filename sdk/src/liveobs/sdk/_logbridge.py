@@ -197,11 +197,10 @@ class LogBridge:
         """
         known = _SEVERITY.get(level) if level.__class__ is str else None
         severity, text = known if known is not None else _SEVERITY.get(str(level).lower(), _INFO)
-        otel_logger = self._get_logger()
+        otel_logger = self._logger or self._get_logger()
         provider = self._provider or get_logger_provider()
         now = _time_ns()
-        direct = provider.direct if isinstance(provider, BridgedLoggerProvider) else None
-        if direct is not None and isinstance(provider, BridgedLoggerProvider) \
+        if isinstance(provider, BridgedLoggerProvider) and (direct := provider.direct) is not None \
                 and len(attributes) <= (provider.limits.max_log_record_attributes or 0) \
                 and otel_logger._is_enabled():  # type: ignore[attr-defined]
             origin = self._origin

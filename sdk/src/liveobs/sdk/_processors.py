@@ -150,7 +150,9 @@ class LiveObsChain:
     ) -> None:
         self._scrub = scrubber or FastScrubber()
         self._bridge = bridge
-        self._render = structlog.processors.JSONRenderer(serializer=render_json) if json_lines else None
+        self._json_lines = json_lines
+        # What JSONRenderer hands its serializer for objects JSON has no type for.
+        self._default = getattr(structlog.processors.JSONRenderer(), "_dumps_kw", {}).get("default")
         # The ids seen last and whether they passed the scrubber unchanged.
         self._clean_ids: tuple[LiveIds | None, bool] = (None, False)
 
@@ -224,4 +226,4 @@ class LiveObsChain:
                 body = repr(body)
             event_name = event_dict.get(keys.LOG_EVENT_NAME)
             bridge.emit(level, body, attributes, event_name if event_name.__class__ is str else None, span)
-        return event_dict if self._render is None else self._render(logger, method_name, event_dict)
+        return render_json(event_dict, self._default) if self._json_lines else event_dict
