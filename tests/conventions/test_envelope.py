@@ -109,3 +109,18 @@ def test_an_error_reply_carries_only_class_and_code() -> None:
     assert hostile is not None
     assert hostile.error_class is None
     assert hostile.error_code is None
+
+
+def test_repeating_fields_are_judged_the_same_every_time() -> None:
+    from liveobs.conventions import parse_envelope
+
+    good = {"event_id": "01J0000000000000000000000D", "session_id": "k1.abc", "connection_id": "c-1",
+            "route_id": "/board/{id}", "event_name": "add_card"}
+    bad = {"event_id": "01J0000000000000000000000E", "session_id": "k1 abc", "connection_id": "c\n1",
+           "route_id": "/board/ {id}", "event_name": "1add"}
+    for _ in range(3):  # the second and third time the accepted values come from memory
+        first, second = parse_envelope(good), parse_envelope(bad)
+        assert (first.session_id, first.connection_id, first.route_id, first.event_name, first.rejected) == (
+            "k1.abc", "c-1", "/board/{id}", "add_card", ())
+        assert (second.session_id, second.connection_id, second.route_id, second.event_name) == (None,) * 4
+        assert second.rejected == ("event_name", "session_id", "connection_id", "route_id")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
 
 from liveobs.conventions._ids import (
     MAX_ID_LENGTH,
@@ -76,9 +77,8 @@ def _valid_time_ms(value: object) -> float | None:
     return float(value) if _MIN_TIME_MS <= value <= _MAX_TIME_MS else None
 
 
-@dataclass(frozen=True, slots=True)
-class LiveEnvelope:
-    """The validated ``lo`` object of one live message.
+class LiveEnvelope(NamedTuple):
+    """The validated ``lo`` object of one live message (immutable; one is parsed per live event).
 
     ``event_id`` is always set: the client's when valid, else a fresh one
     (``event_id_minted``). Other fields are ``None`` when absent or invalid;
@@ -94,7 +94,7 @@ class LiveEnvelope:
     route_id: str | None = None
     traceparent: TraceParent | None = None
     client_time_ms: float | None = None
-    rejected: tuple[str, ...] = field(default=())
+    rejected: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The envelope as the client sends it (what :func:`parse_envelope` reads)."""
@@ -112,34 +112,61 @@ class LiveEnvelope:
         return wire
 
 
+class _Accepted:
+    """Strings a validator accepted lately: session, connection, route and event names repeat per connection."""
+
+    __slots__ = ("_check", "_seen")
+
+    def __init__(self, check: Callable[[object], str | None]) -> None:
+        self._check = check
+        self._seen: dict[str, None] = {}
+
+    def __call__(self, value: object) -> str | None:
+        if value.__class__ is str and value in self._seen:
+            return value  # a str: checked above
+        accepted = self._check(value)
+        if accepted is not None and accepted.__class__ is str:
+            if len(self._seen) >= 1024:
+                self._seen.clear()
+            self._seen[accepted] = None
+        return accepted
+
+
+_valid_repeating_id: Final = _Accepted(valid_id)
+_valid_repeating_name: Final = _Accepted(valid_name)
+_valid_repeating_route: Final = _Accepted(valid_route)
+_ABSENT: Final = object()
+
+
 def parse_envelope(raw: object) -> LiveEnvelope:
     """Validate an ``lo`` object of any shape; never raises."""
     if not isinstance(raw, dict):
         return LiveEnvelope(event_id=mint_event_id(), event_id_minted=True, rejected=("lo",))
     rejected: list[str] = []
+    get = raw.get
 
-    def take(key: str, check: Any) -> Any:
-        if key not in raw:
+    def take(key: str, check: Callable[[object], Any]) -> Any:
+        value = get(key, _ABSENT)
+        if value is _ABSENT:
             return None
-        value = check(raw[key])
-        if value is None:
+        checked = check(value)
+        if checked is None:
             rejected.append(key)
-        return value
+        return checked
 
     event_id = take("event_id", valid_id)
-    envelope = LiveEnvelope(
-        event_id=event_id if event_id is not None else mint_event_id(),
-        event_id_minted=event_id is None,
-        event_name=take("event_name", valid_name),
-        seq=take("seq", _valid_seq),
-        session_id=take("session_id", valid_id),
-        connection_id=take("connection_id", valid_id),
-        route_id=take("route_id", valid_route),
-        traceparent=take("traceparent", parse_traceparent),
-        client_time_ms=take("client_time", _valid_time_ms),
-        rejected=tuple(rejected),
+    return LiveEnvelope(
+        event_id if event_id is not None else mint_event_id(),
+        event_id is None,
+        take("event_name", _valid_repeating_name),
+        take("seq", _valid_seq),
+        take("session_id", _valid_repeating_id),
+        take("connection_id", _valid_repeating_id),
+        take("route_id", _valid_repeating_route),
+        take("traceparent", parse_traceparent),
+        take("client_time", _valid_time_ms),
+        tuple(rejected),
     )
-    return envelope
 
 
 @dataclass(frozen=True, slots=True)
