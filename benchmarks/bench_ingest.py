@@ -202,7 +202,8 @@ def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, float, int, in
     health = {k: v[0]["observedValue"] for k, v in httpx.get(f"{url}/healthz", timeout=120).json()["checks"].items()}
     collector_cpu = _cpu_seconds(process.pid) - collector_cpu
     elapsed = load["elapsed"]
-    busy = {k: health[k] for k in ("store:commitTime", "ingest:convertTime")}
+    busy = {k: health.get(k) for k in ("store:commitTime", "store:commitCpuTime", "ingest:convertTime",
+                                       "ingest:convertCpuTime")}
     commits = health["store:commits"]
     print(f"  collector busy: {busy} over {elapsed:.1f} s wall; collector CPU {collector_cpu:.1f} s")
     print(f"  commits: {commits}, {health['store:rows'] / max(commits, 1):,.0f} rows on average,"

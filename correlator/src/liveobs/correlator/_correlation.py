@@ -41,6 +41,18 @@ def correlation_table(
     event_names: pa.Array | None = None,
 ) -> pa.Table | None:
     """``liveobs_correlation`` rows for ``base`` (spans or logs), or None when no row has an id."""
+    rows = correlation_rows(signal, base, service_versions, captured, event_names)
+    return None if rows is None else rows[0]
+
+
+def correlation_rows(
+    signal: str,
+    base: pa.Table,
+    service_versions: pa.Array,
+    captured: dict[str, pa.Array],
+    event_names: pa.Array | None = None,
+) -> tuple[pa.Table, pa.Array] | None:
+    """As :func:`correlation_table`, with the mask of the rows of ``base`` kept."""
     columns = captured
     mask = pc.is_valid(columns[keys.EVENT_ID])
     for key in _ID_KEYS[1:]:
@@ -67,7 +79,7 @@ def correlation_table(
             "ErrorType": columns[keys.ERROR_TYPE],
         }
     )
-    return table.filter(mask)
+    return table.filter(mask), mask
 
 
 def log_error_mask(captured: dict[str, pa.Array], event_names: pa.Array) -> pa.Array:

@@ -10,6 +10,7 @@ correlation keys are picked out as columns for the correlation index.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any, Final, Protocol
 
@@ -111,9 +112,7 @@ def interned_map_array(numbers: list[int], offsets: list[int], pairs: InternedPa
         return pa.MapArray.from_arrays(offsets_array, keys_array, values), _capture(
             offsets_array, keys_array, values, rows
         )
-    present = set(used_codes)
-    wanted = [(k, c) for k in CAPTURED_KEYS if (c := pairs.key_numbers.get(k)) is not None and c in present]
-    captured = _capture_codes(parents, codes, values, rows, wanted)
+    captured = _capture_slots(parents, local, used_codes, values, rows, pairs.key_numbers)
     return pa.MapArray.from_arrays(offsets_array, keys_array, values), captured
 
 
@@ -134,20 +133,31 @@ def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:
     return bool(pc.count_distinct(pairs).as_py() != len(codes))
 
 
-def _capture_codes(
-    parents: pa.Array, codes: pa.Array, values: pa.Array, rows: int, wanted: list[tuple[str, int]]
+def _capture_slots(
+    parents: pa.Array, local: pa.Array, used_codes: list[int], values: pa.Array, rows: int, key_numbers: dict[str, int]
 ) -> dict[str, pa.Array]:
-    nulls = pa.nulls(rows, pa.string())
-    captured = dict.fromkeys(CAPTURED_KEYS, nulls)
-    if not wanted:
-        return captured
-    row_ids = pa.array(range(rows), pa.int64())
-    for key, code in wanted:
-        here = pc.equal(codes, code)
-        # Keys are unique within a map, so each row has at most one position.
-        position = pc.index_in(row_ids, value_set=pc.filter(parents, here))
-        captured[key] = pc.take(pc.filter(values, here), position)
-    return captured
+    """The captured columns in one pass: each captured attribute goes to position ``slot * rows + row`` of one
+    array (keys are unique within a map, so positions are too), whose slices are the columns."""
+    slot_of_code = {code: slot for slot, key in enumerate(CAPTURED_KEYS) if (code := key_numbers.get(key)) is not None}
+    used_slots = [slot_of_code.get(code) for code in used_codes]
+    if not rows or all(slot is None for slot in used_slots):
+        return dict.fromkeys(CAPTURED_KEYS, pa.nulls(rows, pa.string()))
+    slots = pa.array(used_slots, pa.int64()).take(local)
+    wanted = pc.is_valid(slots)
+    positions = pc.add(pc.multiply(pc.filter(slots, wanted), rows), pc.cast(pc.filter(parents, wanted), pa.int64()))
+    index = pc.index_in(_counting(len(CAPTURED_KEYS) * rows), value_set=positions)
+    column = pc.take(pc.filter(values, wanted), index)
+    return {key: column.slice(slot * rows, rows) for slot, key in enumerate(CAPTURED_KEYS)}
+
+
+def _counting(n: int) -> pa.Array:
+    """0, 1, … n - 1 as int64 (a slice of a cached array of the next power of two)."""
+    return _counting_to(1 << max(n - 1, 0).bit_length()).slice(0, n)
+
+
+@functools.lru_cache(maxsize=4)
+def _counting_to(n: int) -> pa.Array:
+    return pa.array(range(n), pa.int64())
 
 
 def _has_repeated_keys(offsets: pa.Array, keys_array: pa.Array) -> bool:

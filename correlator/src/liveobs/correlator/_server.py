@@ -144,6 +144,8 @@ class CollectorApp:
             ("store:rows", stats.rows, None),
             ("store:commitTime", round(stats.commit_seconds, 3), "s"),
             ("ingest:convertTime", round(stats.convert_seconds, 3), "s"),
+            ("store:commitCpuTime", round(stats.commit_cpu_seconds, 3), "s"),
+            ("ingest:convertCpuTime", round(stats.convert_cpu_seconds, 3), "s"),
             ("ingest:buffered", self.budget.used, "By"),
             ("ingest:refused", self.refused, None),
             ("store:maxCommitRows", stats.max_commit_rows, None),
