@@ -213,6 +213,7 @@ def ids_here() -> dict[str, Any]:
     return {
         "request_id": ids.request_id, "event_id": ids.event_id, "session_id": ids.session_id,
         "connection_id": ids.connection_id, "trace_id": f"{ctx.trace_id:032x}",
+        "vetted": ids.vetted_by is not None and ids.vetted_by is getattr(liveobs.sdk.current_telemetry(), "scrubber", 0),
     }
 
 

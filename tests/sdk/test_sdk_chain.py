@@ -169,3 +169,21 @@ def test_a_pending_record_is_built_alike_with_and_without_the_constructor_shortc
     built, constructed = fields(True), fields(False)
     assert built == constructed
     assert (built["trace_id"], built["span_id"], built["timestamp"]) == (span.trace_id, span.span_id, 17)
+
+
+def test_ids_vetted_by_another_scrubber_are_checked_again() -> None:
+    token = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    chain_scrubber = liveobs.sdk.FastScrubber()
+    pipeline = _Pipeline(fused=True)
+    pipeline.log = structlog.wrap_logger(structlog.WriteLogger(pipeline.out), processors=[
+        liveobs.sdk.LiveObsChain(chain_scrubber, liveobs.sdk.LogBridge(pipeline.provider, redacted=True))])
+    from liveobs.sdk._context import reset_ids, set_ids
+
+    for vetted_by in (None, liveobs.sdk.FastScrubber()):
+        token_ = set_ids(liveobs.sdk.LiveIds(session_id=token, vetted_by=vetted_by))
+        try:
+            pipeline.log.info("x")
+        finally:
+            reset_ids(token_)
+    lines, records = pipeline.results()
+    assert token not in json.dumps(lines) + repr(records)

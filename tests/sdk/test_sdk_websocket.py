@@ -142,6 +142,7 @@ def test_ids_survive_thread_pool_and_tasks_inside_an_event(configured: Any, serv
     for where, ids in seen.items():
         assert ids["event_id"] == EVENT_1, where
         assert ids["trace_id"] == span["trace_id"], where
+        assert ids["vetted"] is True, where  # the middleware checked the ids: log lines take them as they are
 
 
 def test_a_trusted_client_traceparent_parents_the_event(configured: Any, serve: Any, build_app: Any, envelope: Any) -> None:

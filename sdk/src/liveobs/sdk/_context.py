@@ -34,10 +34,12 @@ class LiveIds:
 
     Immutable; :meth:`replace` returns a copy. :attr:`attributes` maps the
     canonical attribute keys to the ids that are set, computed once, so that
-    spans and log lines can take them without per-call work.
+    spans and log lines can take them without per-call work. ``vetted_by`` is
+    the scrubber (a :class:`~liveobs.sdk.FastScrubber`) that the maker of these
+    ids already found leaves every one of them unchanged, if any.
     """
 
-    __slots__ = ("attributes", "connection_id", "event_id", "request_id", "route_id", "session_id")
+    __slots__ = ("attributes", "connection_id", "event_id", "request_id", "route_id", "session_id", "vetted_by")
 
     event_id: str | None
     session_id: str | None
@@ -45,6 +47,7 @@ class LiveIds:
     route_id: str | None
     connection_id: str | None
     attributes: dict[str, str]
+    vetted_by: object
 
     def __init__(
         self,
@@ -53,6 +56,8 @@ class LiveIds:
         request_id: str | None = None,
         route_id: str | None = None,
         connection_id: str | None = None,
+        *,
+        vetted_by: object = None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "event_id", event_id)
@@ -60,6 +65,7 @@ class LiveIds:
         set_(self, "request_id", request_id)
         set_(self, "route_id", route_id)
         set_(self, "connection_id", connection_id)
+        set_(self, "vetted_by", vetted_by)
         attributes = {}
         for field, key in _FIELDS:
             value = getattr(self, field)
@@ -71,7 +77,7 @@ class LiveIds:
         raise AttributeError("LiveIds is immutable; use replace()")
 
     def replace(self, **changes: str | None) -> LiveIds:
-        """A copy with ``changes`` applied (``event_id=...`` and so on)."""
+        """A copy with ``changes`` applied (``event_id=...`` and so on); not vetted."""
         current = {field: getattr(self, field) for field, _ in _FIELDS}
         current.update(changes)
         return LiveIds(**current)

@@ -142,7 +142,7 @@ class LiveObsChain:
     record and the same line as the separate processors give (only the order
     of the keys in the line may differ), with each field visited once. The ids
     of a :class:`~liveobs.sdk.LiveIds` are checked for secrets once, not on
-    every line.
+    every line (not at all when this chain's scrubber vetted them).
     """
 
     def __init__(
@@ -206,7 +206,7 @@ class LiveObsChain:
         event_dict["level"] = level
         add_timestamp(logger, method_name, event_dict)
         ids = _CURRENT.get()
-        clean = self._ids_clean(ids)
+        clean = ids.vetted_by is scrub or self._ids_clean(ids)
         for key, value in ids.attributes.items():
             if key not in event_dict:
                 if not clean:

@@ -117,6 +117,7 @@ class Connection:
         self.span: Span = trace.INVALID_SPAN
         self._deflate: Any = None
         self._link: Link | None = None
+        self._vetted: tuple[tuple[str | None, ...], bool] = ((), False)
         self._connect_ns = time.perf_counter_ns()
 
     async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
@@ -207,10 +208,11 @@ class Connection:
             self._note_reconnect()
         # parse_envelope validated the event id; it must still look like no secret.
         event_id = env.event_id if env.event_id_minted or scrub.text(env.event_id) == env.event_id else None
+        route_id = env.route_id if env.route_id and scrub.text(env.route_id) == env.route_id else self.route_id
         ids = LiveIds(
             event_id=event_id or mint_event_id(), session_id=self.session_id, request_id=self.request_id,
-            route_id=env.route_id if env.route_id and scrub.text(env.route_id) == env.route_id else self.route_id,
-            connection_id=self.connection_id,
+            route_id=route_id, connection_id=self.connection_id,
+            vetted_by=scrub if self._connection_ids_clean(route_id) else None,
         )
         attributes: dict[str, Any] = dict(ids.attributes)
         if env.event_name:
@@ -224,6 +226,16 @@ class Connection:
         self.pending = EventRecorder(self.tel, ids, env.event_name, attributes).start(
             env.traceparent, self.trusted, self.span, connection_link=self._link
         )
+
+    def _connection_ids_clean(self, route_id: str | None) -> bool:
+        """Whether the scrubber leaves the connection's ids (with this route) unchanged; decided once per change."""
+        key = (self.session_id, self.request_id, route_id, self.connection_id)
+        seen, clean = self._vetted
+        if seen != key:
+            names = (keys.SESSION_ID, keys.REQUEST_ID, keys.ROUTE_ID, keys.CONNECTION_ID)
+            clean = self.tel.scrubber.clean_mapping({n: v for n, v in zip(names, key, strict=True) if v is not None})
+            self._vetted = (key, clean)
+        return clean
 
     def _finish_pending(self) -> None:
         if self.pending is not None:
