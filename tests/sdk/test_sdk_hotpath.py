@@ -110,6 +110,26 @@ def test_a_lean_span_parented_by_a_trusted_context_joins_its_trace() -> None:
     assert exported.parent == REMOTE
 
 
+def test_set_number_is_set_attribute_for_counts() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=32))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = start_span(provider.get_tracer("x"), "s", context=Context(), kind=SpanKind.SERVER,
+                      attributes={f"a{i}": i for i in range(31)})
+    assert isinstance(span, LeanSpan)
+    span.set_number("patch", 10)
+    span.set_number("patch", 12)  # an existing key is replaced even on a full span
+    span.set_number("one.too.many", 1)
+    span.end()
+    span.set_number("after.end", 1)
+    (exported,) = exporter.get_finished_spans()
+    attributes = exported.attributes or {}
+    assert attributes["patch"] == 12
+    assert "one.too.many" not in attributes
+    assert "after.end" not in attributes
+    assert exported.dropped_attributes == 1
+
+
 def test_the_default_sampler_is_answered_as_it_would_answer_itself() -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace.sampling import DEFAULT_ON, ParentBased, TraceIdRatioBased

@@ -35,7 +35,7 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
-from liveobs.sdk._span import hex_ids, link, start_span
+from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -62,6 +62,20 @@ def _dimensions(name: str | None, route: str | None, error: str | None) -> dict[
         if len(_DIMENSIONS) >= 4096:
             _DIMENSIONS.clear()
         _DIMENSIONS[(name, route, error)] = hit
+    return hit
+
+
+_SPAN_NAMES: dict[str | None, str] = {}
+
+
+def _span_name(event_name: str | None) -> str:
+    """``live.event <name>``, one string per event name (a bounded set, as the names are validated)."""
+    hit = _SPAN_NAMES.get(event_name)
+    if hit is None:
+        hit = f"live.event {event_name}" if event_name else "live.event"
+        if len(_SPAN_NAMES) >= 4096:
+            _SPAN_NAMES.clear()
+        _SPAN_NAMES[event_name] = hit
     return hit
 
 
@@ -148,7 +162,7 @@ class EventRecorder:
         parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
         self.started_ns = time.time_ns()
         self.span = start_span(
-            self.telemetry.tracer, f"live.event {self.name}" if self.name else "live.event",
+            self.telemetry.tracer, _span_name(self.name),
             context=parent, kind=SpanKind.SERVER, attributes=self.attributes, links=links,
             start_time=self.started_ns,
         )
@@ -185,12 +199,14 @@ class EventRecorder:
     def reply_sizes(self, patch_bytes: int, compressed_bytes: int | None) -> None:
         """Mark the event answered and record the patch sizes, without building the ``lo`` object."""
         self.replied = True
-        self.span.set_attribute(keys.PATCH_BYTES, patch_bytes)
+        span = self.span
+        set_number = span.set_number if isinstance(span, LeanSpan) else span.set_attribute
+        set_number(keys.PATCH_BYTES, patch_bytes)
         inst = self.telemetry.instruments
         # The sizes are on the event span already: recorded without an exemplar.
         inst.patch_size.record_in(patch_bytes, None, None)
         if compressed_bytes is not None:
-            self.span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+            set_number(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
             inst.patch_compressed_size.record_in(compressed_bytes, None, None)
 
     def fail(self, exc: BaseException) -> dict[str, Any]:

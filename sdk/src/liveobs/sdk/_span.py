@@ -257,6 +257,16 @@ class LeanSpan(Span):
             value = _clean_attribute_value(value, None)
         attributes[key] = value
 
+    def set_number(self, key: str, value: int) -> None:
+        """``set_attribute`` for the middleware's own counts: a valid key and an ``int``, nothing to clean."""
+        attributes = self._attributes
+        if self._end_time is None and (
+            key in attributes or len(attributes) < (self._tracer._span_limits.max_span_attributes or 0)
+        ):
+            attributes[key] = value
+        else:
+            self.set_attribute(key, value)  # ended or full: warned about and counted as set_attribute does
+
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         for key, value in attributes.items():
             self.set_attribute(key, value)
