@@ -191,7 +191,11 @@ def spans_tables(
             "SpanName": scrubbed_texts(scrubber, names),
             "SpanKind": enum_names(kinds, SPAN_KINDS),
             "ServiceName": repeat(pa.array(services, pa.string()), resource_index),
-            "ResourceAttributes": repeat(resource_maps.array(), resource_index),
+            # One map per resource, each row pointing at its own: DuckDB checks a map's keys as it reads
+            # it from Arrow (about 1 µs per row for three keys), so here once per resource.
+            "ResourceAttributes": pa.DictionaryArray.from_arrays(
+                pa.array(resource_index, pa.int32()), resource_maps.array()
+            ),
             "ScopeName": repeat(pa.array(scope_names, pa.string()), scope_index),
             "ScopeVersion": repeat(pa.array(scope_versions, pa.string()), scope_index),
             "SpanAttributes": span_attributes,
