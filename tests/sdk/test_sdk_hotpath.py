@@ -366,3 +366,37 @@ def test_threads_racing_into_a_full_span_queue_lose_nothing_uncounted() -> None:
     provider.shutdown()
     assert exporter.n + drops.counts()["spans"] == 12_000
     assert exporter.n > 0
+
+
+def test_a_vetted_span_skips_the_exporters_scrubbing_only_while_nothing_else_touched_it() -> None:
+    from liveobs.sdk import FastScrubber, RedactingSpanExporter
+    from liveobs.sdk._span import VettedSpan
+
+    secret = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    scrub = FastScrubber()
+
+    def export(vetted_by: object, touch: Any = None) -> Any:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exporter, scrub)))
+        # A caller that vouches for attributes it never checked: only its own scrubber is believed.
+        span = start_span(provider.get_tracer("x"), "live.event add", context=Context(), kind=SpanKind.SERVER,
+                          attributes={keys.EVENT_ID: "01J0000000000000000000000A", "note": secret},
+                          vetted_by=vetted_by)
+        if touch is not None:
+            touch(span)
+        span.end()
+        (exported,) = exporter.get_finished_spans()
+        return exported
+
+    assert isinstance(export(scrub), VettedSpan)
+    assert export(scrub).attributes["note"] == secret  # believed: the vetting scrubber is the exporter's
+    assert secret not in str(dict(export(FastScrubber()).attributes or {}))  # another scrubber's word: checked
+    assert secret not in str(dict(export(None).attributes or {}))
+    touched = export(scrub, lambda span: span.set_attribute("app.token", secret))
+    assert not isinstance(touched, VettedSpan)
+    assert secret not in str(dict(touched.attributes or {}))
+    renamed = export(scrub, lambda span: span.update_name(f"live.event {secret}"))
+    assert secret not in renamed.name
+    evented = export(scrub, lambda span: span.add_event("x", {"why": secret}))
+    assert secret not in str([dict(e.attributes or {}) for e in evented.events])

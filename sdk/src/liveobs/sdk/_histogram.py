@@ -162,6 +162,12 @@ class LeanHistogram(Histogram):
             return
         if not amount >= 0 or amount == _INF:
             return  # a histogram takes finite non-negative values only, as the SDK's does
+        if span is None and self._exemplars is not EXEMPLARS_ALWAYS_ON:  # no exemplar: the common case
+            queued = self._queued
+            queued.append((amount, attributes, None))
+            if len(queued) >= _BATCH:
+                self._aggregate()
+            return
         self._enqueue(amount, attributes, span)
 
     def _enqueue(self, amount: float, attributes: _Attributes, span: SpanContext | None) -> None:

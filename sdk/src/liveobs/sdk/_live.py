@@ -35,6 +35,7 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
+from liveobs.sdk._redact import FastScrubber
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
 
 _P = ParamSpec("_P")
@@ -77,6 +78,23 @@ def _span_name(event_name: str | None) -> str:
             _SPAN_NAMES.clear()
         _SPAN_NAMES[event_name] = hit
     return hit
+
+
+def _vetted_attributes(scrub: FastScrubber, name: str, attributes: dict[str, Any], ids: dict[str, str]) -> bool:
+    """Whether ``scrub`` leaves the span name and ``attributes`` unchanged; ``ids`` (vetted) are not looked at again."""
+    if scrub.text(name) != name:
+        return False
+    for key, value in attributes.items():
+        if ids.get(key) is value:
+            continue
+        if scrub.secret_key(key) or (value.__class__ is str and scrub.text(value) != value):
+            return False
+        if value.__class__ not in _NUMBERS and value.__class__ is not str:
+            return False  # anything else: the exporter judges it
+    return True
+
+
+_NUMBERS: Final = frozenset({int, float, bool})
 
 
 def connection_link_to(connection: Span) -> Link:
@@ -161,10 +179,12 @@ class EventRecorder:
             connection_link = connection_link_to(connection)
         parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
         self.started_ns = time.time_ns()
+        name = _span_name(self.name)
+        scrub = self.telemetry.scrubber
+        vetted = self.ids.vetted_by is scrub and _vetted_attributes(scrub, name, self.attributes, self.ids.attributes)
         self.span = start_span(
-            self.telemetry.tracer, _span_name(self.name),
-            context=parent, kind=SpanKind.SERVER, attributes=self.attributes, links=links,
-            start_time=self.started_ns,
+            self.telemetry.tracer, name, context=parent, kind=SpanKind.SERVER, attributes=self.attributes,
+            links=links, start_time=self.started_ns, vetted_by=scrub if vetted else None,
         )
         self._ids_token = _CURRENT.set(self.ids)
         self._otel_token = otel_context.attach(trace.set_span_in_context(self.span, parent))

@@ -28,16 +28,19 @@ from typing import Any, Final
 
 import orjson
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from liveobs.conventions import keys
 from liveobs.sdk._asgi import route_template
 from liveobs.sdk._context import _CURRENT, _SCOPE, LiveIds
 from liveobs.sdk._logbridge import _NOT_ATTRIBUTES, _SCALAR_TYPES, LogBridge, _attribute
 from liveobs.sdk._redact import _GENERATED_FIELDS, FastScrubber, Redactor
-from liveobs.sdk._span import hex_ids
+from liveobs.sdk._span import LeanSpan, hex_ids
 
 _get_current_span = trace.get_current_span
+_get_value = otel_context.get_value
 
 
 def add_correlation_ids(
@@ -217,7 +220,8 @@ class LiveObsChain:
             route = route_template(scope) if scope is not None else None
             if route is not None:
                 event_dict[keys.ROUTE_ID] = attributes[keys.ROUTE_ID] = scrub.value(keys.ROUTE_ID, route)
-        span = _get_current_span().get_span_context()
+        current = _get_value(_SPAN_KEY)
+        span = (current if current.__class__ is LeanSpan else _get_current_span()).get_span_context()
         if span.is_valid:
             event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = hex_ids(span)
         if bridge is not None:

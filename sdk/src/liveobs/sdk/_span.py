@@ -104,10 +104,14 @@ def start_span(
     attributes: dict[str, Any],
     links: Sequence[Link] = (),
     start_time: int | None = None,
+    vetted_by: object = None,
 ) -> Span:
     """Start a span for the middleware; ``attributes`` (str, int, float, bool values) is owned by the span.
 
     ``links`` must be valid links whose attributes were built by the caller.
+    ``vetted_by`` is the scrubber that found the name and ``attributes``
+    unchanged, if the caller checked them: the span ends as a
+    :class:`VettedSpan` unless anything else is set on it.
     """
     mode = _mode(tracer)
     if not mode:
@@ -142,6 +146,7 @@ def start_span(
         return trace.NonRecordingSpan(span_context)
     span = LeanSpan(tracer, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
     span._start_time = start_time if start_time is not None else _time_ns()
+    span._vetted = vetted_by
     tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
     return span
 
@@ -163,6 +168,7 @@ class LeanSpan(Span):
         "_start_time",
         "_status",
         "_tracer",
+        "_vetted",
     )
 
     def __init__(
@@ -189,6 +195,7 @@ class LeanSpan(Span):
         self._start_time = 0
         self._end_time: int | None = None
         self._dropped = 0
+        self._vetted: object = None
 
     # --- what processors and the app read ---------------------------------------
     @property
@@ -256,6 +263,7 @@ class LeanSpan(Span):
         if value.__class__ not in (str, int, float, bool):
             value = _clean_attribute_value(value, None)
         attributes[key] = value
+        self._vetted = None  # set from outside: the exporter's scrubber looks at it
 
     def set_number(self, key: str, value: int) -> None:
         """``set_attribute`` for the middleware's own counts: a valid key and an ``int``, nothing to clean."""
@@ -296,6 +304,7 @@ class LeanSpan(Span):
     def update_name(self, name: str) -> None:
         if self._end_time is None:
             self._name = name
+            self._vetted = None
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         if self._end_time is not None or self._status.status_code is StatusCode.OK:
@@ -342,12 +351,25 @@ class LeanSpan(Span):
         if self._dropped:
             attributes = BoundedAttributes(None, attributes, immutable=True)
             attributes.dropped = self._dropped
-        return ReadableSpan(
+        readable = ReadableSpan if self._vetted is None else VettedSpan
+        ended = readable(
             self._name, self._span_context, self._parent, tracer.resource, attributes,
             self._events if self._events is not None else (), self._links, self._kind,
             tracer.instrumentation_info, self._status, self._start_time, self._end_time,
             tracer._instrumentation_scope,
         )
+        if self._vetted is not None:
+            ended.vetted_by = self._vetted  # type: ignore[attr-defined]  # a VettedSpan
+        return ended
+
+
+class VettedSpan(ReadableSpan):
+    """An ended span whose name and attributes the scrubber ``vetted_by`` found unchanged when they were set.
+
+    Its events and status are not covered: an exporter's scrubber still reads those.
+    """
+
+    vetted_by: object = None
 
 
 # The span context seen last, with its ids in hex: an event's log lines and its reply share it.
