@@ -211,3 +211,23 @@ def test_readiness_answers_by_status_code_and_as_health_json(configured: Any, se
     failing = httpx.get(f"{server.http}/live/readiness.json")
     assert failing.status_code == 503
     assert failing.json()["checks"]["app:draining"][0]["status"] == "fail"
+
+
+def test_current_event_follows_nesting_and_ends_with_its_event() -> None:
+    import contextvars
+
+    liveobs.sdk.configure("nesting", span_exporter=InMemorySpanExporter(), batch=False, set_global=False,
+                          log_file=io.StringIO())
+    try:
+        assert liveobs.sdk.current_event() is None
+        with liveobs.sdk.live_event("outer", event_id="ev-outer") as outer:
+            copied = contextvars.copy_context()  # what a task started inside the handler carries
+            with liveobs.sdk.live_event("inner", event_id="ev-inner") as inner:
+                assert liveobs.sdk.current_event() is inner
+            assert liveobs.sdk.current_event() is outer
+            assert copied.run(liveobs.sdk.current_event) is outer
+        assert liveobs.sdk.current_event() is None
+        assert copied.run(liveobs.sdk.current_event) is None  # the event is over, also for the task
+        assert liveobs.sdk.error_reply(ValueError("x"))["lo"]["ok"] is False  # outside any event: class only
+    finally:
+        liveobs.sdk.shutdown()

@@ -66,11 +66,17 @@ class LiveIds:
         set_(self, "route_id", route_id)
         set_(self, "connection_id", connection_id)
         set_(self, "vetted_by", vetted_by)
-        attributes = {}
-        for field, key in _FIELDS:
-            value = getattr(self, field)
-            if value is not None:
-                attributes[key] = value
+        attributes = {}  # in _FIELDS order
+        if event_id is not None:
+            attributes[keys.EVENT_ID] = event_id
+        if session_id is not None:
+            attributes[keys.SESSION_ID] = session_id
+        if request_id is not None:
+            attributes[keys.REQUEST_ID] = request_id
+        if route_id is not None:
+            attributes[keys.ROUTE_ID] = route_id
+        if connection_id is not None:
+            attributes[keys.CONNECTION_ID] = connection_id
         set_(self, "attributes", attributes)
 
     def __setattr__(self, name: str, value: object) -> None:

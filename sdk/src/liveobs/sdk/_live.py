@@ -42,9 +42,10 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _CONNECTION_LINK: Final = {keys.LINK_KIND: "connection"}
 ERROR_CODE_INTERNAL: Final = "internal"
-_RECORDERS: Final[contextvars.ContextVar[EventRecorder | None]] = contextvars.ContextVar(
-    "liveobs_event", default=None
-)
+# The event in flight for each LiveIds an EventRecorder bound (by the ids' identity), until it finishes:
+# the context carries the ids, and the ids lead to their event.
+_EVENTS: Final[dict[int, EventRecorder]] = {}
+_EVENTS_LIMIT: Final = 65_536  # recorders started and never finished are forgotten past this
 
 
 # Ids that JSON carries as they are (no quote, backslash or control character to escape).
@@ -142,7 +143,6 @@ class EventRecorder:
     __slots__ = (
         "_ids_token",
         "_otel_token",
-        "_rec_token",
         "attributes",
         "error_class",
         "event_id",
@@ -168,7 +168,6 @@ class EventRecorder:
         self.started_ns = 0
         self._ids_token: contextvars.Token[LiveIds] | None = None
         self._otel_token: object = None
-        self._rec_token: contextvars.Token[EventRecorder | None] | None = None
 
     def start(
         self, traceparent: TraceParent | None, trusted: bool, connection: Span | None, *,
@@ -188,7 +187,9 @@ class EventRecorder:
         )
         self._ids_token = _CURRENT.set(self.ids)
         self._otel_token = otel_context.attach(trace.set_span_in_context(self.span, parent))
-        self._rec_token = _RECORDERS.set(self)
+        if len(_EVENTS) >= _EVENTS_LIMIT:
+            _EVENTS.clear()
+        _EVENTS[id(self.ids)] = self
         return self
 
     def reply(self, patch_bytes: int | None = None, compressed_bytes: int | None = None) -> dict[str, Any]:
@@ -255,11 +256,8 @@ class EventRecorder:
             (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class),
             self.span.get_span_context(),
         )
-        if self._rec_token is not None:
-            try:
-                _RECORDERS.reset(self._rec_token)
-            except ValueError:
-                _RECORDERS.set(None)
+        if _EVENTS.get(id(self.ids)) is self:
+            _EVENTS.pop(id(self.ids), None)
         otel_context.detach(self._otel_token)  # type: ignore[arg-type]
         reset_ids(self._ids_token)
         self._ids_token = None
@@ -267,7 +265,9 @@ class EventRecorder:
 
 def current_event() -> EventRecorder | None:
     """The live event being handled in this context, if any."""
-    return _RECORDERS.get()
+    ids = _CURRENT.get()
+    recorder = _EVENTS.get(id(ids))
+    return recorder if recorder is not None and recorder.ids is ids else None
 
 
 def _telemetry() -> Telemetry:
@@ -329,7 +329,7 @@ def error_reply(exc: BaseException) -> dict[str, Any]:
     ``await websocket.send_json(liveobs.sdk.error_reply(exc))`` answers the
     browser with the error class and code only, and keeps the connection.
     """
-    recorder = _RECORDERS.get()
+    recorder = current_event()
     if recorder is None:
         return {keys.ENVELOPE_KEY: {"ok": False, "error_class": error_class_of(exc), "error_code": ERROR_CODE_INTERNAL}}
     lo = recorder.fail(exc)
