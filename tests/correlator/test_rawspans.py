@@ -1,0 +1,58 @@
+"""Attributes read from their wire bytes: the fast reader agrees with the protobuf runtime or declines."""
+
+from __future__ import annotations
+
+from google.protobuf.message import DecodeError
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+from liveobs.correlator._columns import any_text
+from liveobs.correlator._rawspans import string_pair
+
+VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=140).map(lambda v: ("string_value", v)),
+    st.integers(-5, 5).map(lambda v: ("int_value", v)),
+    st.booleans().map(lambda v: ("bool_value", v)),
+    st.just(("empty", None)),
+)
+
+
+def _runtime(raw: bytes) -> tuple[str, str] | None:
+    try:
+        kv = KeyValue.FromString(raw)
+    except DecodeError:
+        return None
+    return kv.key, any_text(kv.value)
+
+
+@given(key=st.text(max_size=140), value=VALUES, cut=st.integers(0, 300), flip=st.tuples(st.integers(0, 300), st.integers(0, 255)))
+def test_the_fast_reader_agrees_with_the_runtime_or_declines(key, value, cut, flip) -> None:
+    kv = KeyValue(key=key)
+    if value is not None:
+        kind, inner = value
+        if kind == "empty":
+            kv.value.SetInParent()
+        else:
+            setattr(kv.value, kind, inner)
+    raw = kv.SerializeToString()
+    for candidate in (raw, raw[:cut], raw + b"\x00", _flipped(raw, *flip)):
+        pair = string_pair(candidate)
+        if pair is not None:
+            assert pair == _runtime(candidate)
+
+
+def _flipped(raw: bytes, at: int, byte: int) -> bytes:
+    if not raw:
+        return raw
+    out = bytearray(raw)
+    out[at % len(out)] = byte
+    return bytes(out)
+
+
+def test_common_string_attributes_take_the_fast_path() -> None:
+    raw = KeyValue(key="session.id", value={"string_value": "5f0c6b2e9d"}).SerializeToString()
+    assert string_pair(raw) == ("session.id", "5f0c6b2e9d")
+    assert string_pair(KeyValue(key="n", value={"int_value": 3}).SerializeToString()) is None
+    assert string_pair(b"\x0a\x01\xff\x12\x00") is None  # invalid UTF-8: left to the runtime, which refuses it
