@@ -143,6 +143,7 @@ class EventRecorder:
     __slots__ = (
         "_ids_token",
         "_otel_token",
+        "_plain_id",
         "attributes",
         "error_class",
         "event_id",
@@ -155,10 +156,13 @@ class EventRecorder:
     )
 
     def __init__(
-        self, telemetry: Telemetry, ids: LiveIds, name: str | None, attributes: dict[str, Any]
+        self, telemetry: Telemetry, ids: LiveIds, name: str | None, attributes: dict[str, Any], *,
+        valid_event_id: bool = False,
     ) -> None:
+        """``valid_event_id`` says the caller knows the event id passed ``valid_id`` (JSON writes it as it is)."""
         self.telemetry = telemetry
         self.ids = ids
+        self._plain_id = valid_event_id or not ids.event_id
         self.event_id: str = ids.event_id or mint_event_id()
         self.name = name
         self.attributes = attributes
@@ -208,7 +212,7 @@ class EventRecorder:
 
     def reply_json(self, patch_bytes: int, compressed_bytes: int | None) -> str:
         """:meth:`reply` as compact JSON text, written directly when the event id needs no escaping."""
-        if not _PLAIN_ID.fullmatch(self.event_id):
+        if not self._plain_id and not _PLAIN_ID.fullmatch(self.event_id):
             return json.dumps(self.reply(patch_bytes, compressed_bytes), separators=(",", ":"))
         self.reply_sizes(patch_bytes, compressed_bytes)
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())

@@ -223,7 +223,7 @@ class Connection:
             attributes[keys.CLIENT_TIME] = env.client_time_ms
         if self._link is None:
             self._link = connection_link_to(self.span)
-        self.pending = EventRecorder(self.tel, ids, env.event_name, attributes).start(
+        self.pending = EventRecorder(self.tel, ids, env.event_name, attributes, valid_event_id=True).start(
             env.traceparent, self.trusted, self.span, connection_link=self._link
         )
 
