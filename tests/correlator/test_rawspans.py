@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from liveobs.correlator._columns import any_text
+from liveobs.correlator._columns import any_text, hex_ids
 from liveobs.correlator._rawspans import string_pair
 
 VALUES = st.one_of(
@@ -56,3 +56,9 @@ def test_common_string_attributes_take_the_fast_path() -> None:
     assert string_pair(raw) == ("session.id", "5f0c6b2e9d")
     assert string_pair(KeyValue(key="n", value={"int_value": 3}).SerializeToString()) is None
     assert string_pair(b"\x0a\x01\xff\x12\x00") is None  # invalid UTF-8: left to the runtime, which refuses it
+
+
+@given(ids=st.lists(st.binary(min_size=8, max_size=8), max_size=20), parents=st.lists(st.sampled_from([b"", b"\x01" * 8, bytes(range(8))]), max_size=20))
+def test_ids_are_hexed_as_one_column_exactly_as_one_by_one(ids, parents) -> None:
+    assert hex_ids(ids, 8).to_pylist() == [i.hex() for i in ids]
+    assert hex_ids(parents).to_pylist() == [p.hex() for p in parents]

@@ -10,7 +10,6 @@ correlation keys are picked out as columns for the correlation index.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Any, Final, Protocol
 
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from liveobs.conventions import keys
-from liveobs.correlator._columns import any_text
+from liveobs.correlator._columns import any_text, counting
 from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
 
 # The attributes the correlation index and the error occurrences need.
@@ -145,19 +144,9 @@ def _capture_slots(
     slots = pa.array(used_slots, pa.int64()).take(local)
     wanted = pc.is_valid(slots)
     positions = pc.add(pc.multiply(pc.filter(slots, wanted), rows), pc.cast(pc.filter(parents, wanted), pa.int64()))
-    index = pc.index_in(_counting(len(CAPTURED_KEYS) * rows), value_set=positions)
+    index = pc.index_in(counting(len(CAPTURED_KEYS) * rows), value_set=positions)
     column = pc.take(pc.filter(values, wanted), index)
     return {key: column.slice(slot * rows, rows) for slot, key in enumerate(CAPTURED_KEYS)}
-
-
-def _counting(n: int) -> pa.Array:
-    """0, 1, … n - 1 as int64 (a slice of a cached array of the next power of two)."""
-    return _counting_to(1 << max(n - 1, 0).bit_length()).slice(0, n)
-
-
-@functools.lru_cache(maxsize=4)
-def _counting_to(n: int) -> pa.Array:
-    return pa.array(range(n), pa.int64())
 
 
 def _has_repeated_keys(offsets: pa.Array, keys_array: pa.Array) -> bool:

@@ -15,6 +15,7 @@ from liveobs.correlator._columns import (
     TS_TYPE,
     attributes_dict,
     clamp_ns,
+    hex_ids,
     list_of,
     repeat,
     sparse_offsets,
@@ -58,9 +59,9 @@ def spans_tables(
     intern = interner.__getitem__
     starts: list[int] = []
     ends: list[int] = []
-    trace_ids: list[str] = []
-    span_ids: list[str] = []
-    parent_ids: list[str] = []
+    trace_ids: list[bytes] = []
+    span_ids: list[bytes] = []
+    parent_ids: list[bytes] = []
     trace_states: list[str] = []
     names: list[str] = []
     kinds: list[int] = []
@@ -115,9 +116,9 @@ def spans_tables(
                     if len(tid) != 16 or len(sid) != 8 or (pid and len(pid) != 8):
                         rejected += 1
                         continue
-                    add_trace(tid.hex())
-                    add_span(sid.hex())
-                    add_parent(pid.hex())
+                    add_trace(tid)
+                    add_span(sid)
+                    add_parent(pid)
                     add_start(span.start_time_unix_nano)
                     add_end(span.end_time_unix_nano)
                     add_state(span.trace_state)
@@ -184,9 +185,9 @@ def spans_tables(
     table = pa.table(
         {
             "Timestamp": timestamp,
-            "TraceId": _unless_zero(trace_ids, _ZERO_TRACE),
-            "SpanId": _unless_zero(span_ids, _ZERO_SPAN),
-            "ParentSpanId": _unless_zero(parent_ids, _ZERO_SPAN),
+            "TraceId": _unless_zero(hex_ids(trace_ids, 16), _ZERO_TRACE),
+            "SpanId": _unless_zero(hex_ids(span_ids, 8), _ZERO_SPAN),
+            "ParentSpanId": _unless_zero(hex_ids(parent_ids), _ZERO_SPAN),
             "TraceState": pa.array(trace_states, pa.string()),
             "SpanName": scrubbed_texts(scrubber, names),
             "SpanKind": enum_names(kinds, SPAN_KINDS),
@@ -262,8 +263,7 @@ def _times(starts: list[int], ends: list[int]) -> tuple[pa.Array, pa.Array]:
     return start.cast(pa.int64()).view(TS_TYPE), duration
 
 
-def _unless_zero(ids: list[str], zero: str) -> pa.Array:
+def _unless_zero(values: pa.Array, zero: str) -> pa.Array:
     """Hex ids with the all-zero id stored empty."""
-    values = pa.array(ids, pa.string())
     is_zero = pc.equal(values, zero)
     return pc.if_else(is_zero, "", values) if pc.any(is_zero).as_py() else values
