@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExporter, LogRecordExportResult
@@ -400,3 +402,12 @@ def test_a_vetted_span_skips_the_exporters_scrubbing_only_while_nothing_else_tou
     assert secret not in renamed.name
     evented = export(scrub, lambda span: span.add_event("x", {"why": secret}))
     assert secret not in str([dict(e.attributes or {}) for e in evented.events])
+
+
+@settings(max_examples=300, deadline=None)
+@given(trace_id=st.integers(0, 2**128 - 1), span_id=st.integers(0, 2**64 - 1), flags=st.integers(0, 255))
+def test_hex_ids_are_the_zero_padded_hex_of_the_ids(trace_id: int, span_id: int, flags: int) -> None:
+    from liveobs.sdk._span import hex_ids
+
+    context = SpanContext(trace_id, span_id, False, TraceFlags(flags))
+    assert hex_ids(context) == (f"{trace_id:032x}", f"{span_id:016x}", f"{flags:02x}")

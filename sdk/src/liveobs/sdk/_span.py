@@ -372,6 +372,7 @@ class VettedSpan(ReadableSpan):
     vetted_by: object = None
 
 
+_FLAGS_HEX: Final = tuple(f"{i:02x}" for i in range(256))
 # The span context seen last, with its ids in hex: an event's log lines and its reply share it.
 _last_hex: tuple[SpanContext | None, tuple[str, str, str]] = (None, ("", "", ""))
 
@@ -381,7 +382,9 @@ def hex_ids(context: SpanContext) -> tuple[str, str, str]:
     global _last_hex
     last, fields = _last_hex
     if context is not last:
-        fields = (f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{context.trace_flags:02x}")
+        # Ids are 128 and 64 bits: their big-endian bytes in hex are the zero-padded hex the formats would give.
+        fields = (context.trace_id.to_bytes(16, "big").hex(), context.span_id.to_bytes(8, "big").hex(),
+                  _FLAGS_HEX[context.trace_flags & 0xFF])
         _last_hex = (context, fields)
     return fields
 
