@@ -85,7 +85,7 @@ def add_timestamp(
     if cached != seconds:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second = (seconds, prefix)
-    event_dict["timestamp"] = f"{prefix}.{micros:06d}Z"
+    event_dict["timestamp"] = "%s.%06dZ" % (prefix, micros)  # noqa: UP031  # the cheapest of the formats here
     return event_dict
 
 

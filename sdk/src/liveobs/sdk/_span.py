@@ -17,11 +17,9 @@ back to ``tracer.start_span``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import traceback
-import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -53,7 +51,8 @@ _get_current_span = trace.get_current_span
 # Per tracer: 0 when its type, parts or span limits rule the lean path out, 1 when they allow
 # it, 2 when they do and its sampler is the SDK's default (fixed when the tracer is made).
 _LEAN_SAMPLED: Final = 2
-_modes: weakref.WeakKeyDictionary[trace.Tracer, int] = weakref.WeakKeyDictionary()
+# By id(tracer), with the tracer itself so the id cannot be taken by another (tracers are few and long-lived).
+_modes: dict[int, tuple[trace.Tracer, int]] = {}
 
 
 def _default_sampler(sampler: Any) -> bool:
@@ -81,12 +80,14 @@ def _tracer_mode(tracer: trace.Tracer) -> int:
 
 
 def _mode(tracer: trace.Tracer) -> int:
-    try:
-        mode = _modes[tracer]
-    except (KeyError, TypeError):
+    hit = _modes.get(id(tracer))
+    if hit is not None and hit[0] is tracer:
+        mode = hit[1]
+    else:
         mode = _tracer_mode(tracer)
-        with contextlib.suppress(TypeError):  # not weakly referable: decided each time
-            _modes[tracer] = mode
+        if len(_modes) >= 1024:
+            _modes.clear()
+        _modes[id(tracer)] = (tracer, mode)
     return mode if mode and tracer._is_enabled() else 0  # type: ignore[attr-defined]  # an SDK tracer when lean
 
 
