@@ -411,3 +411,32 @@ def test_hex_ids_are_the_zero_padded_hex_of_the_ids(trace_id: int, span_id: int,
 
     context = SpanContext(trace_id, span_id, False, TraceFlags(flags))
     assert hex_ids(context) == (f"{trace_id:032x}", f"{span_id:016x}", f"{flags:02x}")
+
+
+def test_a_vetted_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any) -> None:
+    from liveobs.sdk import FastScrubber
+    from liveobs.sdk import _span as span_module
+
+    scrub = FastScrubber()
+
+    def ended(fill: bool) -> dict[str, Any]:
+        monkeypatch.setattr(span_module, "_FILL_READABLE", fill)
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        span = start_span(provider.get_tracer("x"), "live.event add", context=Context(), kind=SpanKind.SERVER,
+                          attributes={keys.EVENT_ID: "01J0000000000000000000000A"}, links=[link(REMOTE, {})],
+                          start_time=5, vetted_by=scrub)
+        span.end(end_time=9)
+        (readable,) = exporter.get_finished_spans()
+        fields = {k: v for k, v in vars(readable).items() if k != "_context"}
+        return {**fields, "trace": readable.context is not None, "to_json": len(readable.to_json())}
+
+    assert span_module._FILL_READABLE  # the SDK installed here has the plain ReadableSpan
+    filled, constructed = ended(True), ended(False)
+    assert set(filled) == set(constructed)
+    assert {k: v for k, v in filled.items() if k not in ("_links", "_resource", "_instrumentation_info",
+                                                            "_instrumentation_scope")} == \
+        {k: v for k, v in constructed.items() if k not in ("_links", "_resource", "_instrumentation_info",
+                                                            "_instrumentation_scope")}
+    assert filled["vetted_by"] is scrub

@@ -144,6 +144,7 @@ class EventRecorder:
         "_ids_token",
         "_otel_token",
         "_plain_id",
+        "_vetted_extra",
         "attributes",
         "error_class",
         "event_id",
@@ -157,10 +158,13 @@ class EventRecorder:
 
     def __init__(
         self, telemetry: Telemetry, ids: LiveIds, name: str | None, attributes: dict[str, Any], *,
-        valid_event_id: bool = False,
+        valid_event_id: bool = False, vetted_extra: bool = False,
     ) -> None:
-        """``valid_event_id`` says the caller knows the event id passed ``valid_id`` (JSON writes it as it is)."""
+        """``valid_event_id`` says the caller knows the event id passed ``valid_id`` (JSON writes it as it is);
+        ``vetted_extra`` that the telemetry's scrubber leaves the span name and the attributes beyond the ids
+        unchanged."""
         self.telemetry = telemetry
+        self._vetted_extra = vetted_extra
         self.ids = ids
         self._plain_id = valid_event_id or not ids.event_id
         self.event_id: str = ids.event_id or mint_event_id()
@@ -184,7 +188,8 @@ class EventRecorder:
         self.started_ns = time.time_ns()
         name = _span_name(self.name)
         scrub = self.telemetry.scrubber
-        vetted = self.ids.vetted_by is scrub and _vetted_attributes(scrub, name, self.attributes, self.ids.attributes)
+        vetted = self.ids.vetted_by is scrub and (
+            self._vetted_extra or _vetted_attributes(scrub, name, self.attributes, self.ids.attributes))
         self.span = start_span(
             self.telemetry.tracer, name, context=parent, kind=SpanKind.SERVER, attributes=self.attributes,
             links=links, start_time=self.started_ns, vetted_by=scrub if vetted else None,

@@ -27,6 +27,7 @@ from typing import Any, Final
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased
@@ -352,15 +353,26 @@ class LeanSpan(Span):
         if self._dropped:
             attributes = BoundedAttributes(None, attributes, immutable=True)
             attributes.dropped = self._dropped
+        events = self._events if self._events is not None else ()
+        if self._vetted is not None and _FILL_READABLE:
+            # What ReadableSpan.__init__ sets, set directly (its fields were checked at import).
+            vetted: VettedSpan = _new(VettedSpan)
+            vetted.__dict__.update(
+                _name=self._name, _context=self._span_context, _kind=self._kind,
+                _instrumentation_info=tracer.instrumentation_info,
+                _instrumentation_scope=tracer._instrumentation_scope, _parent=self._parent,
+                _start_time=self._start_time, _end_time=self._end_time, _attributes=attributes, _events=events,
+                _links=self._links, _resource=tracer.resource, _status=self._status, vetted_by=self._vetted,
+            )
+            return vetted
         readable = ReadableSpan if self._vetted is None else VettedSpan
         ended = readable(
-            self._name, self._span_context, self._parent, tracer.resource, attributes,
-            self._events if self._events is not None else (), self._links, self._kind,
-            tracer.instrumentation_info, self._status, self._start_time, self._end_time,
+            self._name, self._span_context, self._parent, tracer.resource, attributes, events, self._links,
+            self._kind, tracer.instrumentation_info, self._status, self._start_time, self._end_time,
             tracer._instrumentation_scope,
         )
         if self._vetted is not None:
-            ended.vetted_by = self._vetted  # type: ignore[attr-defined]  # a VettedSpan
+            ended.vetted_by = self._vetted  # type: ignore[attr-defined]  # a VettedSpan, typed as its base here
         return ended
 
 
@@ -393,3 +405,12 @@ def hex_ids(context: SpanContext) -> tuple[str, str, str]:
 def link(context: SpanContext, attributes: Mapping[str, types.AnyValue]) -> Link:
     """A link whose attributes are bounded as the SDK bounds them, to reuse across spans."""
     return Link(context, BoundedAttributes(None, attributes, immutable=True))
+
+
+_new = object.__new__
+_READABLE_FIELDS: Final = frozenset({
+    "_name", "_context", "_kind", "_instrumentation_info", "_instrumentation_scope", "_parent", "_start_time",
+    "_end_time", "_attributes", "_events", "_links", "_resource", "_status",
+})
+# Whether ReadableSpan is the plain holder of these fields that LeanSpan._readable fills directly.
+_FILL_READABLE: Final = set(vars(ReadableSpan("probe", resource=Resource.get_empty()))) == _READABLE_FIELDS

@@ -52,7 +52,7 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import Message, Scope, accept_id, header, parent_and_links, route_template
 from liveobs.sdk._configure import Telemetry
 from liveobs.sdk._context import LiveIds, reset_ids, set_ids
-from liveobs.sdk._live import EventRecorder, connection_link_to, record_failure
+from liveobs.sdk._live import EventRecorder, _span_name, connection_link_to, record_failure
 from liveobs.sdk._span import start_span
 
 Receive = Callable[[], Awaitable[Message]]
@@ -223,7 +223,12 @@ class Connection:
             attributes[keys.CLIENT_TIME] = env.client_time_ms
         if self._link is None:
             self._link = connection_link_to(self.span)
-        self.pending = EventRecorder(self.tel, ids, env.event_name, attributes, valid_event_id=True).start(
+        # The attributes beyond the ids: the validated event name (its span name too) and numbers.
+        name = env.event_name
+        vetted_extra = name is None or (scrub.text(name) == name and scrub.text(_span_name(name)) == _span_name(name))
+        self.pending = EventRecorder(
+            self.tel, ids, name, attributes, valid_event_id=True, vetted_extra=vetted_extra,
+        ).start(
             env.traceparent, self.trusted, self.span, connection_link=self._link
         )
 
