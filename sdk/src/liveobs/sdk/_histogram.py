@@ -149,8 +149,12 @@ class LeanHistogram(Histogram):
         self._enqueue(amount, frozenset(attributes.items()) if attributes else None,
                       trace.get_current_span(context).get_span_context())
 
-    def record_in(self, amount: float, attributes: Mapping[str, Any] | None, span: SpanContext | None) -> None:
+    def record_in(
+        self, amount: float, attributes: Mapping[str, Any] | None, span: SpanContext | None, *, at: int = 0
+    ) -> None:
         """Record ``amount`` for ``attributes`` (never mutated afterwards) with ``span`` as the exemplar's span.
+
+        ``at`` is the measurement's time in ns when the caller has it (the exemplar's time), else now.
 
         The measurement is queued (a deque append, safe from any thread) and
         aggregated with the others queued since, a batch at a time under the
@@ -168,16 +172,16 @@ class LeanHistogram(Histogram):
             if len(queued) >= _BATCH:
                 self._aggregate()
             return
-        self._enqueue(amount, attributes, span)
+        self._enqueue(amount, attributes, span, at)
 
-    def _enqueue(self, amount: float, attributes: _Attributes, span: SpanContext | None) -> None:
+    def _enqueue(self, amount: float, attributes: _Attributes, span: SpanContext | None, at: int = 0) -> None:
         exemplar: tuple[float, int, SpanContext | None] | None = None
         mode = self._exemplars
         if mode is EXEMPLARS_TRACE_BASED:
             if span is not None and span.trace_flags & _SAMPLED and span.is_valid:
-                exemplar = (amount, time_ns(), span)
+                exemplar = (amount, at or time_ns(), span)
         elif mode is EXEMPLARS_ALWAYS_ON:
-            exemplar = (amount, time_ns(), span if span is not None and span.is_valid else None)
+            exemplar = (amount, at or time_ns(), span if span is not None and span.is_valid else None)
         queued = self._queued
         queued.append((amount, attributes, exemplar))
         if len(queued) >= _BATCH:

@@ -263,7 +263,7 @@ class EventRecorder:
         self.span.end(end_time=end)
         self.telemetry.instruments.event_duration.record_in(
             (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class),
-            self.span.get_span_context(),
+            self.span.get_span_context(), at=end,
         )
         if _EVENTS.get(id(self.ids)) is self:
             _EVENTS.pop(id(self.ids), None)

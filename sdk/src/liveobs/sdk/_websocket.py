@@ -291,8 +291,11 @@ class Connection:
     def _compressed_size(self, raw: bytes) -> int:
         if self._deflate is None:
             self._deflate = zlib.compressobj(-1, zlib.DEFLATED, -12, 5)
-        out = self._deflate.compress(raw) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
-        return len(out) - 4 if out.endswith(b"\x00\x00\xff\xff") else len(out)
+        head = self._deflate.compress(raw)
+        tail = self._deflate.flush(zlib.Z_SYNC_FLUSH)  # ends with the 4 bytes the frame leaves out
+        size = len(head) + len(tail)
+        ends = tail if len(tail) >= 4 else head + tail
+        return size - 4 if ends.endswith(b"\x00\x00\xff\xff") else size
 
     def _as_reply(self, pending: EventRecorder, message: Message) -> Message:
         text = message.get("text")
