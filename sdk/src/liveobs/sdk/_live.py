@@ -20,7 +20,9 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from liveobs.conventions import (
     LiveReply,
@@ -195,7 +197,10 @@ class EventRecorder:
             links=links, start_time=self.started_ns, vetted_by=scrub if vetted else None,
         )
         self._ids_token = _CURRENT.set(self.ids)
-        self._otel_token = otel_context.attach(trace.set_span_in_context(self.span, parent))
+        # The parent context holds nothing but its span (parent_and_links made it): the event's replaces it.
+        current = Context({_SPAN_KEY: self.span}) if not parent or (len(parent) == 1 and _SPAN_KEY in parent) \
+            else trace.set_span_in_context(self.span, parent)
+        self._otel_token = otel_context.attach(current)
         if len(_EVENTS) >= _EVENTS_LIMIT:
             _EVENTS.clear()
         _EVENTS[id(self.ids)] = self
