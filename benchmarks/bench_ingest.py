@@ -13,7 +13,9 @@ Measured in one run on this machine:
 - floor 2, DuckDB columnar insert only (``INSERT … SELECT`` from ready Arrow
   batches of the same spans into the tables the collector writes: spans,
   correlation index, trace bounds; 100 requests per commit);
-plus the conversion alone and the bytes of store per span.
+plus the conversion alone (one request per pass; the collector converts requests that
+wait together in one pass), the bytes of store per span, and the collector's converter and
+committer CPU seconds.
 """
 
 from __future__ import annotations

@@ -86,4 +86,9 @@ def test_a_request_that_fails_inside_a_batch_fails_alone(tmp_path: Path) -> None
     assert sum(isinstance(r, MalformedBody) for r in results) == 1
     assert sorted(r.accepted for r in results if isinstance(r, WriteResult)) == [50] * 6
     assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (300,)
+    assert con.execute("SELECT count(*) FROM otel_traces_trace_id_ts").fetchone() == (6 * 13,)  # 50 spans: 13 traces
+    # CPU seconds are counted beside wall seconds, and never exceed them.
+    stats = writer.stats
+    assert 0 < stats.convert_cpu_seconds <= stats.convert_seconds + 0.01
+    assert 0 < stats.commit_cpu_seconds <= stats.commit_seconds + 0.01
     con.close()
