@@ -440,3 +440,13 @@ def test_a_vetted_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any
         {k: v for k, v in constructed.items() if k not in ("_links", "_resource", "_instrumentation_info",
                                                             "_instrumentation_scope")}
     assert filled["vetted_by"] is scrub
+
+
+@settings(max_examples=300, deadline=None)
+@given(ns=st.integers(0, 2**63 - 1))
+def test_reply_times_are_exact_milliseconds(ns: int) -> None:
+    from decimal import Decimal
+
+    from liveobs.sdk._live import _ms_text
+
+    assert Decimal(_ms_text(ns)) == Decimal(ns) / Decimal(1_000_000)

@@ -55,6 +55,11 @@ _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _DIMENSIONS: dict[tuple[str | None, str | None, str | None], dict[str, str]] = {}
 
 
+def _ms_text(ns: int) -> str:
+    """Nanoseconds as milliseconds in JSON number text (``1764277264123.456789``), exactly."""
+    return "%d.%06d" % divmod(ns, 1_000_000)  # noqa: UP031  # half the cost of repr(ns / 1e6)
+
+
 def _dimensions(name: str | None, route: str | None, error: str | None) -> dict[str, str]:
     """The event duration's attributes, one shared dict per combination (a bounded set)."""
     hit = _DIMENSIONS.get((name, route, error))
@@ -228,7 +233,7 @@ class EventRecorder:
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
         return (
             f'{{"event_id":"{self.event_id}","ok":true,"trace_id":"{trace_id}",'
-            f'"span_id":"{span_id}","server_time":{time.time_ns() / 1e6!r},"patch_bytes":{patch_bytes}}}'
+            f'"span_id":"{span_id}","server_time":{_ms_text(time.time_ns())},"patch_bytes":{patch_bytes}}}'
         )
 
     def reply_sizes(self, patch_bytes: int, compressed_bytes: int | None) -> None:
