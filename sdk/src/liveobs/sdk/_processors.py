@@ -210,11 +210,15 @@ class LiveObsChain:
         add_timestamp(logger, method_name, event_dict)
         ids = _CURRENT.get()
         clean = ids.vetted_by is scrub or self._ids_clean(ids)
-        for key, value in ids.attributes.items():
-            if key not in event_dict:
-                if not clean:
-                    value = scrub.value(key, value)
-                event_dict[key] = attributes[key] = value
+        if clean and event_dict.keys().isdisjoint(ids.attributes):  # the common case, in two updates
+            event_dict.update(ids.attributes)
+            attributes.update(ids.attributes)
+        else:
+            for key, value in ids.attributes.items():
+                if key not in event_dict:
+                    if not clean:
+                        value = scrub.value(key, value)
+                    event_dict[key] = attributes[key] = value
         if ids.route_id is None and keys.ROUTE_ID not in event_dict:
             scope = _SCOPE.get()
             route = route_template(scope) if scope is not None else None

@@ -118,6 +118,7 @@ class Connection:
         self._deflate: Any = None
         self._link: Link | None = None
         self._vetted: tuple[tuple[str | None, ...], bool] = ((), False)
+        self._names_clean: dict[str | None, bool] = {}
         self._connect_ns = time.perf_counter_ns()
 
     async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
@@ -225,7 +226,11 @@ class Connection:
             self._link = connection_link_to(self.span)
         # The attributes beyond the ids: the validated event name (its span name too) and numbers.
         name = env.event_name
-        vetted_extra = name is None or (scrub.text(name) == name and scrub.text(_span_name(name)) == _span_name(name))
+        vetted_extra = self._names_clean.get(name)
+        if vetted_extra is None:
+            vetted_extra = name is None or (scrub.text(name) == name and scrub.text(_span_name(name)) == _span_name(name))
+            if len(self._names_clean) < 256:  # event names: a small set per connection
+                self._names_clean[name] = vetted_extra
         self.pending = EventRecorder(
             self.tel, ids, name, attributes, valid_event_id=True, vetted_extra=vetted_extra,
         ).start(
