@@ -270,7 +270,7 @@ class Connection:
         if kind == "websocket.send" and pending is not None:
             message = self._as_reply(pending, message)
             if pending.replied:
-                await self._raw_send(message)
+                await self._send(message)  # a websocket.send: nothing for _raw_send to look at
                 self._finish_pending()
                 return
         elif kind == "websocket.accept":
