@@ -192,19 +192,23 @@ class LeanHistogram(Histogram):
         queued = self._queued
         take = queued.popleft
         bounds = self.bounds
+        last: Any = queued  # no attributes are this object: the first measurement looks its series up
+        series: Any = None
         with self._lock:
             interned = self._interned
             for _ in range(len(queued)):  # what was queued before now; later ones wait for the next batch
                 amount, attributes, exemplar = take()
-                hit = interned.get(id(attributes))
-                if hit is not None and hit[0] is attributes:
-                    series = hit[1]
-                else:
-                    series = self._lookup_locked(attributes)
-                    if attributes is not None and not isinstance(attributes, frozenset):  # record()'s are keys
-                        if len(interned) >= _INTERNED_LIMIT:
-                            interned.clear()
-                        interned[id(attributes)] = (attributes, series)
+                if attributes is not last:  # runs of one attribute set (patch sizes have none) skip the lookup
+                    hit = interned.get(id(attributes))
+                    if hit is not None and hit[0] is attributes:
+                        series = hit[1]
+                    else:
+                        series = self._lookup_locked(attributes)
+                        if attributes is not None and not isinstance(attributes, frozenset):  # record()'s: keys
+                            if len(interned) >= _INTERNED_LIMIT:
+                                interned.clear()
+                            interned[id(attributes)] = (attributes, series)
+                    last = attributes
                 index = bisect_left(bounds, amount)
                 series.counts[index] += 1
                 series.total += amount
