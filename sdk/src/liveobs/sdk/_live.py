@@ -37,7 +37,6 @@ from liveobs.conventions import (
 from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
-from liveobs.sdk._redact import FastScrubber
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
 
 _P = ParamSpec("_P")
@@ -86,23 +85,6 @@ def _span_name(event_name: str | None) -> str:
             _SPAN_NAMES.clear()
         _SPAN_NAMES[event_name] = hit
     return hit
-
-
-def _vetted_attributes(scrub: FastScrubber, name: str, attributes: dict[str, Any], ids: dict[str, str]) -> bool:
-    """Whether ``scrub`` leaves the span name and ``attributes`` unchanged; ``ids`` (vetted) are not looked at again."""
-    if scrub.text(name) != name:
-        return False
-    for key, value in attributes.items():
-        if ids.get(key) is value:
-            continue
-        if scrub.secret_key(key) or (value.__class__ is str and scrub.text(value) != value):
-            return False
-        if value.__class__ not in _NUMBERS and value.__class__ is not str:
-            return False  # anything else: the exporter judges it
-    return True
-
-
-_NUMBERS: Final = frozenset({int, float, bool})
 
 
 def connection_link_to(connection: Span) -> Link:
@@ -196,7 +178,7 @@ class EventRecorder:
         name = _span_name(self.name)
         scrub = self.telemetry.scrubber
         vetted = self.ids.vetted_by is scrub and (
-            self._vetted_extra or _vetted_attributes(scrub, name, self.attributes, self.ids.attributes))
+            self._vetted_extra or (scrub.text(name) == name and scrub.clean_mapping(self.attributes)))
         self.span = start_span(
             self.telemetry.tracer, name, context=parent, kind=SpanKind.SERVER, attributes=self.attributes,
             links=links, start_time=self.started_ns, vetted_by=scrub if vetted else None,
@@ -216,10 +198,10 @@ class EventRecorder:
         self.replied = True
         if patch_bytes is not None:
             self.reply_sizes(patch_bytes, compressed_bytes)
-        ctx = self.span.get_span_context()
+        trace_id, span_id, _ = hex_ids(self.span.get_span_context())
         wire: dict[str, Any] = {
-            "event_id": self.event_id, "ok": True, "trace_id": f"{ctx.trace_id:032x}",
-            "span_id": f"{ctx.span_id:016x}", "server_time": time.time_ns() / 1e6,
+            "event_id": self.event_id, "ok": True, "trace_id": trace_id, "span_id": span_id,
+            "server_time": time.time_ns() / 1e6,
         }
         if patch_bytes is not None:
             wire["patch_bytes"] = patch_bytes
@@ -254,9 +236,9 @@ class EventRecorder:
         if self.error_class is None:
             self.error_class, _ = record_failure(self.span, exc, self.telemetry.service_name)
         self.replied = True
-        ctx = self.span.get_span_context()
+        trace_id, span_id, _ = hex_ids(self.span.get_span_context())
         return LiveReply(
-            event_id=self.event_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
+            event_id=self.event_id, trace_id=trace_id, span_id=span_id,
             server_time_ms=time.time_ns() / 1e6, ok=False, error_class=self.error_class,
             error_code=ERROR_CODE_INTERNAL,
         ).to_wire()

@@ -228,7 +228,8 @@ class Connection:
         name = env.event_name
         vetted_extra = self._names_clean.get(name)
         if vetted_extra is None:
-            vetted_extra = name is None or (scrub.text(name) == name and scrub.text(_span_name(name)) == _span_name(name))
+            span_name = _span_name(name)
+            vetted_extra = name is None or (scrub.text(name) == name and scrub.text(span_name) == span_name)
             if len(self._names_clean) < 256:  # event names: a small set per connection
                 self._names_clean[name] = vetted_extra
         self.pending = EventRecorder(
