@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -413,7 +414,8 @@ def test_hex_ids_are_the_zero_padded_hex_of_the_ids(trace_id: int, span_id: int,
     assert hex_ids(context) == (f"{trace_id:032x}", f"{span_id:016x}", f"{flags:02x}")
 
 
-def test_a_vetted_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any) -> None:
+@pytest.mark.parametrize("vetted", [True, False])
+def test_an_ended_lean_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any, vetted: bool) -> None:
     from liveobs.sdk import FastScrubber
     from liveobs.sdk import _span as span_module
 
@@ -426,7 +428,7 @@ def test_a_vetted_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         span = start_span(provider.get_tracer("x"), "live.event add", context=Context(), kind=SpanKind.SERVER,
                           attributes={keys.EVENT_ID: "01J0000000000000000000000A"}, links=[link(REMOTE, {})],
-                          start_time=5, vetted_by=scrub)
+                          start_time=5, vetted_by=scrub if vetted else None)
         span.end(end_time=9)
         (readable,) = exporter.get_finished_spans()
         fields = {k: v for k, v in vars(readable).items() if k != "_context"}
@@ -439,7 +441,7 @@ def test_a_vetted_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any
                                                             "_instrumentation_scope")} == \
         {k: v for k, v in constructed.items() if k not in ("_links", "_resource", "_instrumentation_info",
                                                             "_instrumentation_scope")}
-    assert filled["vetted_by"] is scrub
+    assert filled.get("vetted_by") is (scrub if vetted else None)
 
 
 @settings(max_examples=300, deadline=None)

@@ -126,7 +126,7 @@ def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[
 _BATCH_FIELDS: Final = ("_queue", "_shutdown", "_worker_awaken", "_max_export_batch_size", "_max_queue_size")
 
 
-def _queue_item(batch: Any, emit: Callable[[Any], None]) -> Callable[[Any], None]:
+def _queue_item(batch: Any) -> Callable[[Any], None]:
     """``batch.emit`` for the common case: append to the counting queue and wake the worker at a full batch.
 
     Everything else (shut down, queue full, an SDK whose batch processor looks
@@ -134,6 +134,7 @@ def _queue_item(batch: Any, emit: Callable[[Any], None]) -> Callable[[Any], None
     the worker in a forked child through ``os.register_at_fork``; without that
     hook ``emit``'s own process check is kept.
     """
+    emit: Callable[[Any], None] = batch.emit
     if not hasattr(os, "register_at_fork") or not all(hasattr(batch, name) for name in _BATCH_FIELDS) \
             or not isinstance(batch._queue, _CountingQueue):
         return emit
@@ -160,8 +161,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         super().__init__(CountingSpanExporter(exporter, counter), **kwargs)
         self._drops = counter
         self._full = _count_drops(self, counter, SPANS)
-        batch = self._batch_processor
-        self._queue_span = _queue_item(batch, batch.emit)
+        self._queue_span = _queue_item(self._batch_processor)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._full is not _never_full and self._full():
@@ -193,7 +193,7 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         batch = getattr(self, "_batch_processor", None)
         if batch is None or not callable(getattr(batch, "emit", None)):
             return None
-        emit = _queue_item(batch, batch.emit)
+        emit = _queue_item(batch)
         full = self._full
         if full is _never_full:
             return emit

@@ -354,23 +354,22 @@ class LeanSpan(Span):
             attributes = BoundedAttributes(None, attributes, immutable=True)
             attributes.dropped = self._dropped
         events = self._events if self._events is not None else ()
-        if self._vetted is not None and _FILL_READABLE:
-            # What ReadableSpan.__init__ sets, set directly (its fields were checked at import).
-            vetted: VettedSpan = _new(VettedSpan)
-            vetted.__dict__.update(
+        readable = ReadableSpan if self._vetted is None else VettedSpan
+        if not _FILL_READABLE:
+            ended = readable(
+                self._name, self._span_context, self._parent, tracer.resource, attributes, events, self._links,
+                self._kind, tracer.instrumentation_info, self._status, self._start_time, self._end_time,
+                tracer._instrumentation_scope,
+            )
+        else:  # what ReadableSpan.__init__ sets, set directly (its fields were checked at import)
+            ended = _new(readable)
+            ended.__dict__.update(
                 _name=self._name, _context=self._span_context, _kind=self._kind,
                 _instrumentation_info=tracer.instrumentation_info,
                 _instrumentation_scope=tracer._instrumentation_scope, _parent=self._parent,
                 _start_time=self._start_time, _end_time=self._end_time, _attributes=attributes, _events=events,
-                _links=self._links, _resource=tracer.resource, _status=self._status, vetted_by=self._vetted,
+                _links=self._links, _resource=tracer.resource, _status=self._status,
             )
-            return vetted
-        readable = ReadableSpan if self._vetted is None else VettedSpan
-        ended = readable(
-            self._name, self._span_context, self._parent, tracer.resource, attributes, events, self._links,
-            self._kind, tracer.instrumentation_info, self._status, self._start_time, self._end_time,
-            tracer._instrumentation_scope,
-        )
         if self._vetted is not None:
             ended.vetted_by = self._vetted  # type: ignore[attr-defined]  # a VettedSpan, typed as its base here
         return ended
