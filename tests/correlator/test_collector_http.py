@@ -154,7 +154,8 @@ def test_read_api_serves_registered_handlers_and_404s_unknown_ones(collector) ->
     unknown = httpx.post(f"{collector.url}/api/v1/read/no-such-handler", json={})
     assert unknown.status_code == 404
     assert "no-such-handler" in unknown.json()["message"]
-    bad = httpx.post(f"{collector.url}/api/v1/read/incidents", content=b"[1]")
+    bad = httpx.post(f"{collector.url}/api/v1/read/incidents", content=b"[1]",
+                     headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
     answer = httpx.post(f"{collector.url}/api/v1/read/incidents", json={})
     assert answer.status_code == 200

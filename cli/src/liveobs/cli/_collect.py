@@ -9,6 +9,12 @@ import click
 
 from liveobs.cli._root import CliContext
 
+# The defaults of liveobs.correlator._connections, repeated so that --help does not import uvicorn.
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+DEFAULT_IDLE_TIMEOUT_S = 5.0
+DEFAULT_MAX_CONNECTIONS = 1024
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -30,20 +36,36 @@ from liveobs.cli._root import CliContext
                    "(replayed after a crash); --no-spool acknowledges after each commit.")
 @click.option("--spool-dir", type=click.Path(file_okay=False), default=None,
               help="Directory of the spool's segment files.  [default: <db path>.spool]")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A host name to accept in the Host header besides localhost and IP addresses "
+                   "(checked without a token; repeatable; '*' accepts any).")
+@click.option("--insecure-no-token", is_flag=True,
+              help="Listen on a non-loopback address without a token (refused otherwise).")
+@click.option("--header-timeout", default=DEFAULT_HEADER_TIMEOUT_S, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a client has to send a request's headers.")
+@click.option("--body-timeout", default=DEFAULT_BODY_TIMEOUT_S, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a client has to send a request's body once its headers are in.")
+@click.option("--idle-timeout", default=DEFAULT_IDLE_TIMEOUT_S, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds an idle keep-alive connection stays open.")
+@click.option("--max-connections", default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(2),
+              help="Open connections; past it the one waiting longest on its client is closed.")
 @click.pass_obj
 def collect(
     obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int,
-    memory_limit: str, threads: int, spool: bool, spool_dir: str | None,
+    memory_limit: str, threads: int, spool: bool, spool_dir: str | None, allowed_hosts: tuple[str, ...],
+    insecure_no_token: bool, header_timeout: float, body_timeout: float, idle_timeout: float, max_connections: int,
 ) -> None:
     """Receive OTLP/HTTP (traces, logs, metrics) and write it to the store.
 
     While it runs, this process owns the store and answers the other commands'
-    reads over its local API. SIGTERM or Ctrl+C drains and exits 0.
+    reads over its local API. SIGTERM or Ctrl+C drains and exits 0. Files it
+    creates (store, spool, discovery file) are readable by their owner only.
     """
     import duckdb
 
-    from liveobs.correlator._auth import TokenError, load_token
+    from liveobs.correlator._auth import InsecureBindError, TokenError, check_bind, load_token
     from liveobs.correlator._collector import Collector
+    from liveobs.correlator._connections import ConnectionLimits
     from liveobs.correlator._db import StoreBusyError
     from liveobs.correlator._spool import SpoolError
 
@@ -53,10 +75,22 @@ def collect(
         token = load_token(token_file)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        warning = check_bind(host, token, insecure_no_token=insecure_no_token)
+    except InsecureBindError as exc:
+        raise click.UsageError(str(exc)) from None
+    if warning:
+        click.echo(f"liveobs collect: {warning}", err=True)
+    # The store, its write-ahead log, the spool and the discovery file hold the telemetry: owner only.
+    os.umask(0o077)
+    limits = ConnectionLimits(
+        header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
+        max_connections=max_connections,
+    )
     collector = Collector(
         db=obj.db, host=host, port=port, token=token,
         max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes, memory_limit=memory_limit,
-        threads=threads, spool=spool, spool_dir=spool_dir,
+        threads=threads, spool=spool, spool_dir=spool_dir, allowed_hosts=allowed_hosts, limits=limits,
     )
 
     def ready(url: str) -> None:

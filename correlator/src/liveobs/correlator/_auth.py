@@ -49,3 +49,22 @@ def bearer_matches(authorization: str | None, token: str | None) -> bool:
 def bearer_header(token: str | None) -> dict[str, str]:
     """The request header that presents ``token`` (empty without one)."""
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class InsecureBindError(ValueError):
+    """A non-loopback address without a token, not explicitly accepted."""
+
+
+def check_bind(host: str, token: str | None, *, insecure_no_token: bool = False) -> str | None:
+    """Refuse a non-loopback ``host`` without a token unless ``insecure_no_token``; a warning when accepted."""
+    from liveobs.correlator._origin import is_loopback
+
+    if token is not None or is_loopback(host):
+        return None
+    if not insecure_no_token:
+        raise InsecureBindError(
+            f"refusing to listen on {host} without a token: anyone who can reach it could read every trace "
+            "and write spans. Set LIVEOBS_TOKEN or LIVEOBS_TOKEN_FILE (or --token-file), or pass "
+            "--insecure-no-token to accept that"
+        )
+    return f"WARNING: listening on {host} without a token: anyone who can reach it can read and write the store"

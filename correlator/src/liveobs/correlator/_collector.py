@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from liveobs.correlator._connections import ConnectionLimits, uvicorn_settings
 from liveobs.correlator._db import connect
 from liveobs.correlator._discovery import discovery_path, remove_discovery, write_discovery
+from liveobs.correlator._origin import OriginPolicy
 from liveobs.correlator._otlp import DEFAULT_MAX_BODY_BYTES
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
 from liveobs.correlator._spool import Spool, SpoolError, default_spool_dir, segment_numbers
@@ -65,6 +67,10 @@ class Collector:
     spool_dir: str | None = None
     commit_rows: int = DEFAULT_COMMIT_ROWS
     max_commit_delay: float = DEFAULT_MAX_DELAY_S
+    # Transport: names accepted in Host besides localhost and IP addresses (without a token), and the
+    # header/body/idle timeouts and connection cap (see _origin and _connections).
+    allowed_hosts: tuple[str, ...] = ()
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     _stop_requested: bool = field(default=False, init=False, repr=False)
@@ -112,6 +118,7 @@ class Collector:
             app = CollectorApp(
                 writer, read_con, token=self.token,
                 max_body_bytes=self.max_body_bytes, max_buffered_bytes=self.max_buffered_bytes,
+                origin_policy=OriginPolicy.build(token=self.token, allowed_hosts=self.allowed_hosts),
             )
             write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
             if threading.current_thread() is threading.main_thread():
@@ -121,7 +128,7 @@ class Collector:
             if on_ready is not None:
                 on_ready(url)
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-                runner.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested))
+                runner.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested, self.limits))
         finally:
             writer.close()
             read_con.close()
@@ -144,7 +151,8 @@ class Collector:
 
 
 async def _serve(
-    app: CollectorApp, sock: socket.socket, stopper: list[Callable[[], None]], stop_requested: Callable[[], bool]
+    app: CollectorApp, sock: socket.socket, stopper: list[Callable[[], None]], stop_requested: Callable[[], bool],
+    limits: ConnectionLimits,
 ) -> None:
     import uvicorn
 
@@ -176,14 +184,16 @@ async def _serve(
                 self.force_exit = True
             self.should_exit = True
 
+    transport, protocol = uvicorn_settings(limits)
+    app.closed_connections = lambda: protocol.closed_slow
     config = uvicorn.Config(
         app,
         lifespan="off",
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
-        limit_concurrency=1024,
         backlog=BACKLOG,
+        **transport,
     )
     server = _Server(config)
     stopper.append(server.stop)

@@ -1,4 +1,4 @@
-"""Decoding OTLP/HTTP request bodies: content types, gzip with a cap, the JSON mapping.
+"""Decoding OTLP/HTTP request bodies: content types and the JSON mapping (Content-Encoding: ``_decompress``).
 
 Protobuf bodies are parsed as they are. JSON bodies follow the OTLP JSON
 mapping, whose trace and span ids are hex (not the base64 of the protobuf JSON
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import zlib
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -84,40 +83,6 @@ def media_type(content_type: str) -> str:
     if base not in (PROTOBUF, JSON):
         raise UnsupportedMediaType(f"unsupported content type {base or '(none)'!r}; use {PROTOBUF} or {JSON}")
     return base
-
-
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing (413) as soon as it would exceed ``limit`` bytes."""
-    out = bytearray()
-    rest = data
-    while rest:
-        inflater = zlib.decompressobj(wbits=31)
-        chunk = rest
-        try:
-            while chunk:
-                out += inflater.decompress(chunk, limit + 1 - len(out))
-                if len(out) > limit:
-                    raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
-                chunk = inflater.unconsumed_tail
-            out += inflater.flush()
-        except zlib.error as exc:
-            raise MalformedBody(f"invalid gzip body: {exc}") from None
-        if len(out) > limit:
-            raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
-        if not inflater.eof:
-            raise MalformedBody("invalid gzip body: truncated stream")
-        rest = inflater.unused_data
-    return bytes(out)
-
-
-def decode_body(body: bytes, encoding: str, limit: int) -> bytes:
-    """The body after its Content-Encoding (identity or gzip)."""
-    coding = encoding.strip().lower()
-    if coding in ("", "identity"):
-        return body
-    if coding in ("gzip", "x-gzip"):
-        return gunzip(body, limit)
-    raise UnsupportedMediaType(f"unsupported content encoding {coding!r}; use gzip or none")
 
 
 def _b64(value: Any, what: str) -> Any:

@@ -6,12 +6,21 @@ process owns; each read first commits every acknowledged request) and ``POST
 /api/v1/flush`` (commit what the spool holds now). Memory is bounded by a byte budget that covers bodies being
 received, decompressed and waiting for their commit; a request that would
 exceed it is answered 429 with ``Retry-After`` before its body is read.
+
+Transport rules (this module's ``_transport_*`` functions and ``_origin``): a
+request must name this collector in ``Host`` (without a token) and carry no
+cross-site ``Origin``/``Sec-Fetch-Site``; the read API takes only
+``application/json``; compressed bodies are inflated in a worker thread; an
+unexpected failure is answered 500 with an error id that the log holds with
+the detail, never the detail itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import secrets
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
@@ -19,13 +28,14 @@ from typing import Any, Final
 import duckdb
 
 from liveobs.correlator._auth import bearer_matches
+from liveobs.correlator._decompress import decode_body
+from liveobs.correlator._origin import OriginPolicy
 from liveobs.correlator._otlp import (
     DEFAULT_MAX_BODY_BYTES,
     JSON,
     SIGNALS,
     BodyError,
     BodyTooLarge,
-    decode_body,
     media_type,
     response_body,
     status_body,
@@ -47,6 +57,9 @@ RETRY_AFTER_SECONDS: Final = "1"
 MAX_SOURCE_KEY: Final = 200
 # How long a read or a flush waits for acknowledged requests to be committed.
 FLUSH_TIMEOUT_S: Final = 60.0
+# Bodies inflated at once, in worker threads; each holds at most max_body_bytes beyond the byte budget.
+MAX_INFLATING: Final = 2
+log = logging.getLogger("liveobs.correlator.server")
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -93,6 +106,7 @@ class CollectorApp:
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        origin_policy: OriginPolicy | None = None,
     ) -> None:
         self.writer = writer
         self.read_con = read_con
@@ -102,12 +116,22 @@ class CollectorApp:
         self.refused = 0
         self.draining = False
         self._cursor_lock = threading.Lock()
+        self.origin_policy = origin_policy if origin_policy is not None else OriginPolicy.build(token=token)
+        self.forbidden = 0
+        # Connections closed for being slow or idle, reported by the HTTP protocol (see ``_connections``).
+        self.closed_connections: Callable[[], int] | None = None
+        self._inflating: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"]
         method = scope["method"]
+        refusal = self._transport_refusal(scope)
+        if refusal is not None:
+            self.forbidden += 1
+            await _answer(send, 403, json.dumps({"code": 7, "message": refusal}).encode(), JSON)
+            return
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             await self._health(send)
             return
@@ -148,6 +172,8 @@ class CollectorApp:
             ("ingest:convertCpuTime", round(stats.convert_cpu_seconds, 3), "s"),
             ("ingest:buffered", self.budget.used, "By"),
             ("ingest:refused", self.refused, None),
+            ("http:forbidden", self.forbidden, None),
+            ("http:closedSlowConnections", self.closed_connections() if self.closed_connections else 0, None),
             ("store:maxCommitRows", stats.max_commit_rows, None),
             ("store:pendingRows", stats.pending_rows, None),
             ("store:droppedRows", stats.dropped_rows, None),
@@ -202,7 +228,7 @@ class CollectorApp:
             body = await self._read_body(receive, self.max_body_bytes, held)
             encoding = _header(scope, b"content-encoding")
             if encoding:
-                plain = decode_body(body, encoding, self.max_body_bytes)
+                plain = await self._transport_decode(body, encoding)
                 if not self.budget.take(len(plain)):
                     raise _Overloaded
                 held[0] += len(plain)
@@ -220,9 +246,9 @@ class CollectorApp:
         finally:
             self.budget.give(held[0])
         if isinstance(result, BodyError):
-            await _answer(send, result.status, status_body(media, result.status, str(result)), media)
+            await _answer(send, result.status, status_body(media, result.status, _public_text(result)), media)
         elif isinstance(result, BaseException):
-            await self._refuse(send, media, 503, f"the store could not commit: {str(result)[:200]}")
+            await self._refuse(send, media, 503, f"the store could not commit (error id {_error_id(result)})")
         else:
             note = f"{result.rejected} items had malformed trace or span ids" if result.rejected else ""
             ledger = {"X-Liveobs-Rows": str(result.accepted), "X-Liveobs-Duplicate": "1" if result.duplicate else "0"}
@@ -242,6 +268,9 @@ class CollectorApp:
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         handler = read_handlers().get(name)
+        if _header(scope, b"content-type").split(";", 1)[0].strip().lower() != JSON:
+            await _answer(send, 415, b'{"message":"the read API takes only application/json"}', JSON)
+            return
         held = [0]
         try:
             raw = await self._read_body(receive, MAX_READ_BODY_BYTES, held)
@@ -280,9 +309,42 @@ class CollectorApp:
         except NotFoundError as exc:
             return 404, json.dumps({"message": str(exc)}).encode()
         except Exception as exc:
-            return 500, json.dumps({"message": f"{type(exc).__name__}: {exc}"[:500]}).encode()
+            error_id = _error_id(exc)
+            return 500, json.dumps({"message": f"internal error (error id {error_id})", "error_id": error_id}).encode()
         finally:
             cursor.close()
+
+
+    # --- transport: who may ask, and how bodies are decoded -------------------------------------------
+
+    def _transport_refusal(self, scope: Scope) -> str | None:
+        """Why this request's Host, Origin or Sec-Fetch-Site is refused (403), or None."""
+        server = scope.get("server")
+        return self.origin_policy.refusal(
+            _header(scope, b"host"), _header(scope, b"origin"), _header(scope, b"sec-fetch-site"),
+            server[0] if server else None,
+        )
+
+    async def _transport_decode(self, body: bytes, encoding: str) -> bytes:
+        """The body after its Content-Encoding, inflated in a worker thread (at most MAX_INFLATING at once)."""
+        if self._inflating is None:
+            self._inflating = asyncio.Semaphore(MAX_INFLATING)
+        async with self._inflating:
+            return await asyncio.to_thread(decode_body, body, encoding, self.max_body_bytes)
+
+
+def _error_id(exc: BaseException) -> str:
+    """Log ``exc`` with a new error id and return the id (the answer carries the id, never the detail)."""
+    error_id = secrets.token_hex(6)
+    log.error("error id %s: %s: %s", error_id, type(exc).__name__, exc, exc_info=exc)
+    return error_id
+
+
+def _public_text(error: BodyError) -> str:
+    """What an error answer may say: the message of a client error; an error id for a server error."""
+    if error.status < 500:
+        return str(error)
+    return f"internal error (error id {_error_id(error)})"
 
 
 class _Overloaded(Exception):

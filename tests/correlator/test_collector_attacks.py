@@ -1,0 +1,214 @@
+"""The collector under attack, on 127.0.0.1 and bounded in count and time: gzip member bombs and slow
+clients. During each attack ``/healthz`` answers within a second and good spans sent alongside land."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import duckdb
+import httpx
+import pytest
+from test_collector_http import otlp_json_spans
+
+from liveobs.correlator._decompress import MAX_GZIP_MEMBERS, decode_body, gunzip
+from liveobs.correlator._otlp import BodyTooLarge, MalformedBody
+
+HEALTH_DEADLINE_S = 1.0
+SLOW_CLIENTS = 1030
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def _health_seconds(url: str) -> float:
+    started = time.monotonic()
+    response = httpx.get(f"{url}/healthz", timeout=10)
+    assert response.status_code == 200
+    return time.monotonic() - started
+
+
+def _send_marker(url: str, span_id: str) -> int:
+    return httpx.post(f"{url}/v1/traces", json=otlp_json_spans([span_id]), timeout=10).status_code
+
+
+def _stored_span_ids(running) -> set[str]:
+    assert running.stop() == 0
+    with duckdb.connect(str(running.db), read_only=True) as con:
+        return {row[0] for row in con.execute("SELECT SpanId FROM otel_traces").fetchall()}
+
+
+# --- decompression ----------------------------------------------------------------------------------------
+
+
+def test_gunzip_is_linear_in_members() -> None:
+    # 1,000 members of 16 KiB of incompressible data (16 MiB): handing each member the whole rest of the
+    # body copied about 8 GB; fed in slices it is one pass.
+    members = [gzip.compress(os.urandom(16 * 1024), compresslevel=1) for _ in range(MAX_GZIP_MEMBERS)]
+    body = b"".join(members)
+    started = time.perf_counter()
+    plain = gunzip(body, 32 * 1024 * 1024)
+    elapsed = time.perf_counter() - started
+    assert len(plain) == MAX_GZIP_MEMBERS * 16 * 1024
+    assert elapsed < 1.0, f"{elapsed:.2f} s for {len(body)} bytes"
+
+
+def test_gunzip_joins_members_and_refuses_too_many_or_too_much() -> None:
+    assert gunzip(gzip.compress(b"abc") + gzip.compress(b"def"), 100) == b"abcdef"
+    with pytest.raises(MalformedBody, match="more than 1000 members"):
+        gunzip(gzip.compress(b"") * (MAX_GZIP_MEMBERS + 1), 100)
+    with pytest.raises(BodyTooLarge):
+        gunzip(gzip.compress(b"\0" * 10_001), 10_000)
+    with pytest.raises(MalformedBody, match="truncated"):
+        gunzip(gzip.compress(b"x" * 1000)[:-9], 10_000)
+    with pytest.raises(MalformedBody, match="invalid gzip"):
+        gunzip(gzip.compress(b"abc") + b"garbage", 100)
+
+
+def test_deflate_in_both_framings_with_a_cap() -> None:
+    text = b"deflate me " * 1000
+    assert decode_body(zlib.compress(text), "deflate", len(text)) == text
+    raw = zlib.compressobj(wbits=-15)
+    assert decode_body(raw.compress(text) + raw.flush(), "deflate", len(text)) == text
+    with pytest.raises(BodyTooLarge):
+        decode_body(zlib.compress(text), "deflate", len(text) - 1)
+    with pytest.raises(MalformedBody, match="after the end"):
+        decode_body(zlib.compress(text) + b"x", "deflate", len(text))
+
+
+def test_a_deflate_request_lands(collector) -> None:
+    import json
+
+    body = zlib.compress(json.dumps(otlp_json_spans(["dddd000000000001"])).encode())
+    response = httpx.post(f"{collector.url}/v1/traces", content=body,
+                          headers={"Content-Type": "application/json", "Content-Encoding": "deflate"})
+    assert response.status_code == 200
+    assert "dddd000000000001" in _stored_span_ids(collector)
+
+
+def test_gzip_member_bombs_neither_stall_the_collector_nor_block_good_data(collector) -> None:
+    # 200,000 empty members (3.8 MiB) froze the collector for 9 s; 786,432 (15 MiB) for about 140 s.
+    bombs = [gzip.compress(b"", 9) * 200_000, gzip.compress(b"", 9) * 786_432,
+             gzip.compress(b"", 9) * (MAX_GZIP_MEMBERS - 1) + gzip.compress(b"\0" * (20 * 1024 * 1024))]
+    answers: list[tuple[int, float]] = []
+
+    def attack() -> None:
+        for body in bombs:
+            started = time.monotonic()
+            response = httpx.post(f"{collector.url}/v1/traces", content=body, timeout=60, headers={
+                "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+            answers.append((response.status_code, time.monotonic() - started))
+
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    health: list[float] = []
+    markers: list[int] = []
+    while attacker.is_alive() or not health:
+        health.append(_health_seconds(collector.url))
+        markers.append(_send_marker(collector.url, f"aaaa{len(markers):012x}"))
+    attacker.join(timeout=60)
+    assert [status for status, _ in answers] == [400, 400, 413]
+    assert max(seconds for _, seconds in answers) < 5.0, answers
+    assert max(health) < HEALTH_DEADLINE_S, health
+    assert markers == [200] * len(markers)
+    stored = _stored_span_ids(collector)
+    assert {f"aaaa{n:012x}" for n in range(len(markers))} <= stored
+
+
+# --- slow clients -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _slow_clients(port: int, count: int, first_bytes: bytes) -> Iterator[list[socket.socket]]:
+    """``count`` connections that each send ``first_bytes`` and then nothing; all closed on exit."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(first_bytes)
+            held.append(sock)
+        yield held
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    sock.settimeout(0.0)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+HALF_HEADERS = b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+HALF_BODY = (b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 100000\r\n\r\n{\"resourceSpans\"")
+
+
+@pytest.mark.parametrize("first_bytes", [HALF_HEADERS, HALF_BODY], ids=["headers", "body"])
+def test_a_thousand_slow_clients_do_not_make_good_requests_fail(
+    collector_factory: Callable[..., object], first_bytes: bytes
+) -> None:
+    # Timeouts longer than the test: what keeps the service up here is the connection cap shedding the
+    # connection that waited longest on its client.
+    running = collector_factory(extra_args=["--header-timeout", "60", "--body-timeout", "60"])
+    markers: list[int] = []
+    health: list[float] = []
+    with _slow_clients(_port(running.url), SLOW_CLIENTS, first_bytes) as held:
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            health.append(_health_seconds(running.url))
+            markers.append(_send_marker(running.url, f"bbbb{len(markers):012x}"))
+        shed = sum(_closed_by_peer(sock) for sock in held)
+    assert len(markers) >= 5
+    assert markers == [200] * len(markers)
+    assert max(health) < HEALTH_DEADLINE_S, health
+    # Each good connection past the cap (1,024) closed one slow client, the longest waiting first.
+    assert shed >= SLOW_CLIENTS - 1024
+    stored = _stored_span_ids(running)
+    assert {f"bbbb{n:012x}" for n in range(len(markers))} <= stored
+
+
+@pytest.mark.parametrize("first_bytes", [HALF_HEADERS, HALF_BODY], ids=["headers", "body"])
+def test_unfinished_headers_and_bodies_are_closed_after_their_timeout(
+    collector_factory: Callable[..., object], first_bytes: bytes
+) -> None:
+    running = collector_factory(extra_args=["--header-timeout", "1", "--body-timeout", "1"])
+    with _slow_clients(_port(running.url), 20, first_bytes) as held:
+        time.sleep(0.5)
+        assert not any(_closed_by_peer(sock) for sock in held)
+        time.sleep(1.5)
+        assert all(_closed_by_peer(sock) for sock in held)
+    health = httpx.get(f"{running.url}/healthz").json()["checks"]
+    assert health["http:closedSlowConnections"][0]["observedValue"] == 20
+    assert _send_marker(running.url, "cccc000000000001") == 200
+
+
+def test_a_drip_fed_header_is_closed_on_time(collector_factory: Callable[..., object]) -> None:
+    # One byte every 0.2 s keeps a connection busy but never finishes the headers.
+    running = collector_factory(extra_args=["--header-timeout", "1"])
+    with _slow_clients(_port(running.url), 1, b"P") as (sock,):
+        started = time.monotonic()
+        closed = False
+        for byte in b"OST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 40:
+            time.sleep(0.2)
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            if _closed_by_peer(sock):
+                closed = True
+                break
+        assert closed
+        assert time.monotonic() - started < 2.5
