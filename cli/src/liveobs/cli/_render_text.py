@@ -2,10 +2,19 @@
 
 Colour comes from ``click.style``; ``click.echo`` drops it when the output is
 not a terminal, so pipes and files get plain text.
+
+Every stored text (names, messages, ids, releases) comes from whoever could send
+to the collector, so it passes through :func:`printable` before it reaches the
+terminal: control characters (escape sequences that set the window title, draw
+links or clear the screen, carriage returns and newlines that forge lines) and
+bidirectional overrides are shown escaped (``\x1b``, ``\u202e``), never
+emitted. A printed follow-up command quotes its arguments for the shell.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import TYPE_CHECKING, Final
 
 import click
@@ -19,10 +28,37 @@ BAR_WIDTH: Final = 40
 LABEL_WIDTH: Final = 46
 _FULL: Final = "█"
 _LOG: Final = "·"
+# C0 and C1 controls and DEL; bidirectional marks, embeddings, overrides and isolates; line and paragraph
+# separators; invisible format characters (zero-width, word joiner, BOM, interlinear annotation); surrogates.
+_UNSAFE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+_NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on a terminal: control and bidirectional characters shown escaped."""
+    value = "" if text is None else str(text)
+    return _UNSAFE.sub(_escape, value)
+
+
+def shell_command(*args: str) -> str:
+    """A command line to copy and paste: each argument quoted for the shell, then made printable."""
+    return printable(" ".join(shlex.quote(arg) for arg in args))
 
 
 def _id_line(label: str, value: str | None) -> str:
-    shown = value if value else click.style("-", dim=True)
+    shown = printable(value) if value else click.style("-", dim=True)
     return f"  {label:<12}{shown}"
 
 
@@ -37,6 +73,8 @@ def _bar(offset_ms: float, duration_ms: float, total_ms: float) -> str:
 
 
 def _clip(text: str, width: int) -> str:
+    """``text`` made printable, then cut to ``width`` characters (an escape is never cut into a control)."""
+    text = printable(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -44,13 +82,15 @@ def render_trace(result: TraceResult) -> str:
     """The whole answer as text: ids, error, browser reports, timeline, session context."""
     lines: list[str] = []
     if result.failed:
-        status = click.style(f"FAILED {result.error_class}", fg="red", bold=True)
+        status = click.style(f"FAILED {printable(result.error_class)}", fg="red", bold=True)
     elif result.browser_errors:
         status = click.style("BROWSER ERROR", fg="red", bold=True)
     else:
         status = click.style("ok", fg="green")
-    shown = result.trace_id or "(no server trace in the store)"
-    lines.append(f"{click.style('trace', bold=True)} {shown}  {status}  ({result.resolved_by} {result.query})")
+    shown = printable(result.trace_id) or "(no server trace in the store)"
+    lines.append(
+        f"{click.style('trace', bold=True)} {shown}  {status}  ({printable(result.resolved_by)} {printable(result.query)})"
+    )
     lines.append(_id_line("event", result.event_id))
     lines.append(_id_line("session", result.session_id))
     lines.append(_id_line("request", result.request_id))
@@ -59,7 +99,7 @@ def render_trace(result: TraceResult) -> str:
     lines.append(_id_line("release", " ".join(filter(None, (result.service, result.release, result.environment)))))
     lines.append(_id_line("started", f"{result.to_dict()['started_at']}  ({result.duration_ms:.1f} ms)"))
     if result.failed:
-        lines.append(_id_line("error", click.style(result.error_class or "", fg="red")))
+        lines.append(_id_line("error", click.style(printable(result.error_class), fg="red")))
         lines.append(_id_line("fingerprint", result.error_fingerprint))
         lines.append(_id_line("message", result.error_message))
     if result.browser_action or result.browser_errors:
@@ -67,9 +107,10 @@ def render_trace(result: TraceResult) -> str:
         lines.append(click.style("browser", bold=True))
         if result.browser_action:
             action = result.browser_action
-            lines.append(f"  {action.offset_ms:>10.1f} ms  {action.event_name}  {action.body}")
+            lines.append(f"  {action.offset_ms:>10.1f} ms  {printable(action.event_name)}  {printable(action.body)}")
         for report in result.browser_errors:
-            lines.append(click.style(f"  {report.offset_ms:>10.1f} ms  {report.event_name}  {report.body}", fg="red"))
+            row = f"  {report.offset_ms:>10.1f} ms  {printable(report.event_name)}  {printable(report.body)}"
+            lines.append(click.style(row, fg="red"))
     lines.append("")
     lines.extend(_timeline(result))
     if result.page_render or result.session_events:
@@ -80,7 +121,7 @@ def render_trace(result: TraceResult) -> str:
             lines.append(_session_line(event))
     if result.candidates:
         lines.append("")
-        lines.append(click.style(f"{result.resolved_by.replace('_', ' ')} covers {len(result.candidates)} traces (failures first)", bold=True))
+        lines.append(click.style(f"{printable(result.resolved_by).replace('_', ' ')} covers {len(result.candidates)} traces (failures first)", bold=True))
         for event in result.candidates:
             lines.append(_session_line(event, absolute=True))
     return "\n".join(lines)
@@ -111,12 +152,12 @@ def _timeline(result: TraceResult) -> list[str]:
 
 def _session_line(event: SessionEvent, *, absolute: bool = False) -> str:
     when = iso_from_ns(event.time_unix_nano) if absolute else f"{event.offset_ms:>12.1f} ms"
-    what = event.event_name or ("page render" if event.kind == "page" else event.kind)
-    ident = event.event_id or event.request_id or event.trace_id
+    what = printable(event.event_name or ("page render" if event.kind == "page" else event.kind))
+    ident = printable(event.event_id or event.request_id or event.trace_id)
     mark = "▶" if event.position == "this" else " "
-    row = f"  {mark} {when}  {event.kind:<7} {what:<18} {ident}"
+    row = f"  {mark} {when}  {printable(event.kind):<7} {what:<18} {ident}"
     if event.error_class:
-        return click.style(f"{row}  {event.error_class}", fg="red")
+        return click.style(f"{row}  {printable(event.error_class)}", fg="red")
     return row
 
 
@@ -129,11 +170,11 @@ def render_incidents(found: list[Incident]) -> str:
         lines.append(
             f"{incident.count:>7}  {incident.affected_sessions:>8}  "
             + click.style(f"{_clip(incident.error_class, 22):<22}", fg="red")
-            + f" {incident.fingerprint:<17} {incident.last_seen:<28} {', '.join(incident.releases)}"
+            + f" {printable(incident.fingerprint):<17} {incident.last_seen:<28} {printable(', '.join(incident.releases))}"
         )
         if incident.message:
             lines.append(click.style(f"{'':>19}{_clip(incident.message, 90)}", dim=True))
-        lines.append(f"{'':>19}routes: {', '.join(incident.routes) or '-'}   first seen {incident.first_seen}")
+        lines.append(f"{'':>19}routes: {printable(', '.join(incident.routes)) or '-'}   first seen {incident.first_seen}")
         if incident.sample_event_ids:
-            lines.append(f"{'':>19}trace: liveobs trace --event-id {incident.sample_event_ids[0]}")
+            lines.append(f"{'':>19}trace: {shell_command('liveobs', 'trace', '--event-id', incident.sample_event_ids[0])}")
     return "\n".join(lines)
