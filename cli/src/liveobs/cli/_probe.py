@@ -51,7 +51,10 @@ def probe(obj: CliContext, url: str, service: str | None, release: str | None, e
             service, release, environment)
     except httpx.HTTPError as exc:
         raise ProbeFailed(f"cannot probe {url}: {exc}") from None
-    collector = discover(obj.db)
+    try:
+        collector = discover(obj.db)
+    except StoreUnavailableError as exc:
+        raise ProbeFailed(f"cannot record the probe: {exc}") from None
     if collector is not None:
         try:
             written = send(report, collector.url, read_token(), timeout=max(timeout, 10.0))

@@ -46,23 +46,30 @@ class CliContext:
     """What the root group hands every subcommand on ``ctx.obj``."""
 
     db: str
+    url: str | None = None
     _store: Store | None = field(default=None, repr=False)
 
     def store(self) -> Store:
-        """The store, opened on first use (a running collector's, or the file itself).
+        """The store, opened on first use: the collector named by ``--url``, else a running
+        collector's (found by its discovery file, loopback only), else the file itself.
 
         Closed when the command ends. Failures become one line on stderr.
         """
         if self._store is None:
+            import duckdb
+
             from liveobs.correlator import StoreNotFoundError, StoreUnavailableError, open
             from liveobs.correlator._db import StoreBusyError
+            from liveobs.correlator._remote import RemoteStore
 
             try:
-                self._store = open(self.db)
+                self._store = RemoteStore(self.url, db=self.db) if self.url else open(self.db)
             except StoreNotFoundError as exc:
                 raise StoreMissing(str(exc)) from None
             except (StoreBusyError, StoreUnavailableError) as exc:
                 raise StoreUnreachable(str(exc)) from None
+            except duckdb.Error as exc:
+                raise StoreUnreachable(f"cannot open the store {self.db}: {str(exc).splitlines()[0]}") from None
             click.get_current_context().call_on_close(self.close)
         return self._store
 
@@ -108,10 +115,20 @@ class LazyGroup(click.Group):
     show_default=True,
     help="The store: a DuckDB file path (env LIVEOBS_DB).",
 )
+@click.option(
+    "--url",
+    envvar="LIVEOBS_URL",
+    default=None,
+    metavar="URL",
+    help="Read through the collector at this URL (env LIVEOBS_URL). Without it, only a collector on a "
+         "loopback address found next to the store is sent the token.",
+)
 @click.pass_context
-def main(ctx: click.Context, db: str) -> None:
+def main(ctx: click.Context, db: str, url: str | None) -> None:
     """liveobs: evidence and incident answers for live web apps."""
-    ctx.obj = CliContext(db=db)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="--url")
+    ctx.obj = CliContext(db=db, url=url or None)
 
 
 def run(args: list[str] | None = None, **extra: Any) -> None:

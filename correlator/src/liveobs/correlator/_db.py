@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Final
@@ -37,8 +38,9 @@ def connect(
     Raises :class:`StoreBusyError` when another process holds the file.
     """
     target = str(path)
-    if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    created = target != ":memory:" and not os.path.exists(target)
+    if created:
+        Path(target).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         con = duckdb.connect(target, config=dict(config or {}))
     except duckdb.IOException as exc:
@@ -48,4 +50,17 @@ def connect(
     con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     if migrate_schema:
         migrate(con)
+    if created:
+        _make_private(target)
     return con
+
+
+def _make_private(target: str) -> None:
+    """A new store and its write-ahead log: owner only (telemetry holds session ids and messages).
+
+    DuckDB creates its files with the process umask and re-creates the log after each
+    checkpoint, so ``liveobs collect`` also sets the umask to 0077.
+    """
+    for name in (target, target + ".wal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)

@@ -2,7 +2,7 @@
 
 ``liveobs collect`` writes ``<db path>.collector.json`` =
 ``{"url": "http://127.0.0.1:PORT", "pid": PID, "db": "<abs path>"}`` next to the
-store while it owns the file and removes it on a clean shutdown. Kept apart
+store (mode 0600) while it owns the file and removes it on a clean shutdown. Kept apart
 from the collector so the CLI's read path finds it without loading the server.
 """
 
@@ -34,7 +34,12 @@ def read_discovery(db: str | os.PathLike[str]) -> dict[str, Any] | None:
 def write_discovery(path: Path, record: dict[str, Any]) -> None:
     """Write the record atomically, so a reader never sees half a file."""
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    # Owner only: the CLI trusts this file with its token only when no one else can write it.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(json.dumps(record))
     os.replace(tmp, path)
 
 

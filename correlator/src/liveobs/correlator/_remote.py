@@ -6,6 +6,14 @@ store while it owns the file. A store is read remotely when that file names a
 live process whose port accepts a connection. Requests are
 ``POST /api/v1/read/<name>`` with JSON parameters and the same bearer token as
 ingest (``LIVEOBS_TOKEN`` or the file named by ``LIVEOBS_TOKEN_FILE``).
+
+Whoever can write next to a store can write a discovery file, so the token goes
+only where it is safe: a discovery file is trusted when it belongs to this user,
+is not writable by others, names a loopback address (a collector bound to
+every interface is reached on loopback) and, where ``/proc`` shows it, a port on
+which the named process itself listens; any other collector must be named by
+the user (``liveobs --url``, ``LIVEOBS_URL``). Answers that do not have the
+expected shape are a clean error, not a crash.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from liveobs.correlator._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
-from liveobs.correlator._discovery import read_discovery
+from liveobs.correlator._discovery import discovery_path, read_discovery
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, parse_since
+from liveobs.correlator._origin import is_loopback
 from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError
 from liveobs.correlator._store import Store, StoreUnavailableError
 from liveobs.correlator._trace import DEFAULT_CONTEXT
@@ -70,8 +80,71 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _loopback_url(url: str) -> str | None:
+    """``url`` if it names a loopback address; a wildcard bind address (``0.0.0.0``, ``::``) turned into
+    loopback; None for any other host."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host in ("0.0.0.0", "::"):
+        loopback = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{loopback}:{parts.port}" if parts.port else loopback))
+    return url if host and is_loopback(host) else None
+
+
+def _check_trusted(db: str | os.PathLike[str]) -> None:
+    """Refuse a discovery file that another user owns or that others may write."""
+    path = discovery_path(db)
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    if info.st_uid != os.getuid():
+        raise StoreUnavailableError(f"the discovery file {path} belongs to another user; not trusted with the token")
+    if info.st_mode & 0o022:
+        raise StoreUnavailableError(f"the discovery file {path} is writable by others; not trusted with the token")
+
+
+def _listening_inodes(pid: int, port: int) -> set[str]:
+    """The socket inodes listening on TCP ``port`` in ``pid``'s network namespace."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds a socket listening on ``port``; None where ``/proc`` cannot tell."""
+    if not Path("/proc/self/fd").is_dir():
+        return None
+    inodes = _listening_inodes(pid, port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False  # another user's process, or gone
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def discover(db: str | os.PathLike[str]) -> CollectorAddress | None:
-    """The collector that owns ``db``, if its discovery file names a live, answering one."""
+    """The collector that owns ``db``, if its discovery file names a live, answering one.
+
+    Raises :class:`StoreUnavailableError` when the file names a live process but cannot be
+    trusted with the token: another user's or others-writable file, or a non-loopback URL.
+    A process that does not itself listen on the named port is not the collector: None.
+    """
     record = read_discovery(db)
     if record is None:
         return None
@@ -83,6 +156,17 @@ def discover(db: str | os.PathLike[str]) -> CollectorAddress | None:
         return None
     if not found.url.startswith(("http://", "https://")) or not _alive(found.pid):
         return None
+    _check_trusted(db)
+    url = _loopback_url(found.url)
+    if url is None:
+        raise StoreUnavailableError(
+            f"the discovery file {discovery_path(db)} names {found.url[:200]}, which is not a loopback address; "
+            "the token is sent only to a loopback collector or to one you name with --url or LIVEOBS_URL"
+        )
+    found = CollectorAddress(url=url, pid=found.pid, db=found.db)
+    port = urllib.parse.urlsplit(url).port
+    if port is None or listens_on(found.pid, port) is False:
+        return None  # stale (the process id was reused) or forged: not the collector, never sent the token
     return found if _answers(found.url) else None
 
 
@@ -142,6 +226,11 @@ class RemoteStore(Store):
         except ValueError as exc:
             raise StoreUnavailableError(f"the collector at {self.url} sent a malformed answer: {exc}") from None
 
+    def _malformed(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the collector at {self.url} sent an answer of the wrong shape: {type(exc).__name__}: {str(exc)[:200]}"
+        )
+
     def trace(
         self,
         *,
@@ -154,7 +243,11 @@ class RemoteStore(Store):
         ids = {"event_id": event_id, "request_id": request_id, "trace_id": trace_id, "session_id": session_id}
         params: dict[str, Any] = {k: v for k, v in ids.items() if v is not None}
         params["context"] = context
-        return TraceResult.from_dict(self.read("trace", params))
+        answer = self.read("trace", params)
+        try:
+            return TraceResult.from_dict(answer)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise self._malformed(exc) from None
 
     def incidents(
         self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT
@@ -166,7 +259,11 @@ class RemoteStore(Store):
             params["since"] = start.astimezone(UTC).isoformat()
         if release is not None:
             params["release"] = release
-        return [Incident.from_dict(item) for item in self.read("incidents", params)]
+        answer = self.read("incidents", params)
+        try:
+            return [Incident.from_dict(item) for item in answer]
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise self._malformed(exc) from None
 
     def close(self) -> None:
         """Nothing to release: every read is one HTTP request."""
