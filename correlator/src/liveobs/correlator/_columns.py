@@ -108,12 +108,19 @@ def hex_ids(raw: list[bytes], size: int | None = None) -> pa.Array:
     return pa.StringArray.from_buffers(len(raw), pc.cast(offsets, pa.int32()).buffers()[1], data)
 
 
+# The largest cached counting array: 2**20 int64 values (8 MiB); the cache then holds at most 16 MiB.
+_MAX_CACHED_COUNT: Final = 1 << 20
+
+
 def counting(n: int) -> pa.Array:
-    """0, 1, … n - 1 as int64 (a slice of a cached array of the next power of two)."""
-    return _counting_to(1 << max(n - 1, 0).bit_length()).slice(0, n)
+    """0, 1, … n - 1 as int64 (a slice of a cached array of the next power of two, up to 2**20)."""
+    size = 1 << max(n - 1, 0).bit_length()
+    if size > _MAX_CACHED_COUNT:
+        return pa.array(range(n), pa.int64())
+    return _counting_to(size).slice(0, n)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=21)
 def _counting_to(n: int) -> pa.Array:
     return pa.array(range(n), pa.int64())
 

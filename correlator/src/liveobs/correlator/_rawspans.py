@@ -26,8 +26,14 @@ from liveobs.correlator._scrub import IngestScrubber
 _PACKAGE: Final = "liveobs.correlator.rawspans"
 # Span fields read as raw bytes instead of messages: attributes, events, links, status.
 _RAW_FIELDS: Final = frozenset({9, 11, 13, 15})
-# Distinct attributes remembered across requests before the memo starts afresh.
+# Distinct attributes remembered across requests before the memo starts afresh, and the bytes they
+# may hold: values sent once (ids, long messages) must not keep their request's memory alive.
 DEFAULT_INTERNED: Final = 100_000
+DEFAULT_INTERNED_BYTES: Final = 16 * 1024 * 1024
+# An attribute longer than this is decoded each time it occurs and never remembered across requests.
+MAX_REMEMBERED_ATTRIBUTE: Final = 1024
+# What a remembered pair costs beyond its text: the dict slot, two str and one bytes header, list slots.
+_PAIR_OVERHEAD: Final = 200
 
 
 def _message_classes() -> dict[str, type[Message]]:
@@ -133,20 +139,34 @@ class AttributeInterner(dict[bytes, int]):
     Used as ``map(interner.__getitem__, span.attributes)``: a hit is a dict lookup
     in C; a miss (``__missing__``) decodes, scrubs and numbers the pair. Pairs
     are numbered across requests; :meth:`start_request` starts afresh between
-    requests once ``limit`` pairs are remembered.
+    requests once ``limit`` pairs or ``byte_limit`` bytes are held. An attribute
+    longer than :data:`MAX_REMEMBERED_ATTRIBUTE` is numbered for its own request
+    only: never looked up, and its text is dropped when the next request starts.
+    The memo therefore holds at most about ``byte_limit`` bytes beyond the
+    attributes of the last request.
     """
 
-    def __init__(self, scrubber: IngestScrubber, limit: int = DEFAULT_INTERNED) -> None:
+    def __init__(
+        self, scrubber: IngestScrubber, limit: int = DEFAULT_INTERNED, byte_limit: int = DEFAULT_INTERNED_BYTES
+    ) -> None:
         super().__init__()
         self.scrubber = scrubber
         self.limit = limit
+        self.byte_limit = byte_limit
+        self.held_bytes = 0
+        self._long: list[int] = []
         self.pair_keys: list[str] = []
         self.pair_values: list[str] = []
         self.key_codes: list[int] = []
         self.key_numbers: dict[str, int] = {}
 
     def start_request(self) -> None:
-        if len(self.pair_keys) >= self.limit:
+        for number in self._long:
+            self.held_bytes -= len(self.pair_keys[number]) + len(self.pair_values[number])
+            self.pair_keys[number] = self.pair_values[number] = ""
+        self._long.clear()
+        if len(self.pair_keys) >= self.limit or self.held_bytes >= self.byte_limit:
+            self.held_bytes = 0
             self.clear()
             self.pair_keys.clear()
             self.pair_values.clear()
@@ -161,11 +181,17 @@ class AttributeInterner(dict[bytes, int]):
         else:
             key, text = pair
         number = len(self.pair_keys)
+        value = self.scrubber.value(key, text)
         self.pair_keys.append(key)
-        self.pair_values.append(self.scrubber.value(key, text))
+        self.pair_values.append(value)
         code = self.key_numbers.get(key)
         if code is None:
             code = self.key_numbers[key] = len(self.key_numbers)
         self.key_codes.append(code)
-        self[raw] = number
+        if len(raw) > MAX_REMEMBERED_ATTRIBUTE:
+            self.held_bytes += len(key) + len(value) + _PAIR_OVERHEAD
+            self._long.append(number)
+        else:
+            self.held_bytes += len(raw) + len(key) + len(value) + _PAIR_OVERHEAD
+            self[raw] = number
         return number
