@@ -39,3 +39,17 @@ def test_the_duckdb_thread_count_reaches_the_collector_and_is_bounded(tmp_path: 
     refused = CliRunner().invoke(main, ["--db", db, "collect", "--threads", "0"])
     assert refused.exit_code == 2
     assert "--threads" in refused.output
+
+
+def test_the_security_section_names_only_options_the_commands_have() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "correlator" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Security", 1)[1].split("\n## ", 1)[0]
+    helps = "".join(CliRunner().invoke(main, [*command, "--help"]).output
+                    for command in ([], ["collect"], ["trace"]))
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", section))
+    assert {"--allowed-host", "--insecure-no-token", "--header-timeout", "--body-timeout", "--idle-timeout",
+            "--max-connections", "--max-body-bytes", "--url"} <= named
+    for option in named:
+        assert option in helps, option

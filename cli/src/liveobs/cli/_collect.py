@@ -81,8 +81,6 @@ def collect(
         raise click.UsageError(str(exc)) from None
     if warning:
         click.echo(f"liveobs collect: {warning}", err=True)
-    # The store, its write-ahead log, the spool and the discovery file hold the telemetry: owner only.
-    os.umask(0o077)
     limits = ConnectionLimits(
         header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
         max_connections=max_connections,
@@ -91,6 +89,7 @@ def collect(
         db=obj.db, host=host, port=port, token=token,
         max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes, memory_limit=memory_limit,
         threads=threads, spool=spool, spool_dir=spool_dir, allowed_hosts=allowed_hosts, limits=limits,
+        insecure_no_token=insecure_no_token,
     )
 
     def ready(url: str) -> None:
@@ -98,6 +97,9 @@ def collect(
         click.echo(f"liveobs collect: listening on {url} ({auth}); store {os.path.abspath(obj.db)}")
         click.echo(f"liveobs collect: send OTLP/HTTP to {url}/v1/traces, /v1/logs, /v1/metrics", err=True)
 
+    # The store, its write-ahead log (re-created after each checkpoint), the spool and the discovery
+    # file hold the telemetry: owner only, for as long as the collector runs.
+    umask = os.umask(0o077)
     try:
         collector.run(on_ready=ready)
     except StoreBusyError as exc:
@@ -108,3 +110,5 @@ def collect(
         raise click.ClickException(f"cannot open the store {obj.db}: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        os.umask(umask)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from liveobs.correlator._auth import check_bind
 from liveobs.correlator._connections import ConnectionLimits, uvicorn_settings
 from liveobs.correlator._db import connect
 from liveobs.correlator._discovery import discovery_path, remove_discovery, write_discovery
@@ -71,6 +72,8 @@ class Collector:
     # header/body/idle timeouts and connection cap (see _origin and _connections).
     allowed_hosts: tuple[str, ...] = ()
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    # A non-loopback host without a token is refused (InsecureBindError) unless this is set.
+    insecure_no_token: bool = False
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     _stop_requested: bool = field(default=False, init=False, repr=False)
@@ -86,6 +89,7 @@ class Collector:
 
     def run(self, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT; ``on_ready`` gets the URL once listening."""
+        check_bind(self.host, self.token, insecure_no_token=self.insecure_no_token)
         _load_read_handlers()
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
