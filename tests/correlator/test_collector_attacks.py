@@ -11,6 +11,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 import httpx
@@ -223,8 +224,9 @@ def test_a_drip_fed_header_is_closed_on_time(collector_factory: Callable[..., ob
 # --- memory: caches bounded in bytes --------------------------------------------------------------------
 
 
-def _distinct_values_request(seed: int, values: int, size: int) -> bytes:
-    """One span per value, each with a distinct ``size``-character value under an id key."""
+def _distinct_values_request(seed: int, values: int, size: int, *, long_keys: bool = False) -> bytes:
+    """One span per value, each with a distinct ``size``-character value under an id key (or, with
+    ``long_keys``, under a distinct ``size``-character key)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     from liveobs.conventions import keys
@@ -235,9 +237,18 @@ def _distinct_values_request(seed: int, values: int, size: int) -> bytes:
         span = spans.spans.add(trace_id=bytes.fromhex(f"{seed:016x}{n:016x}"), span_id=bytes.fromhex(f"{seed:08x}{n:08x}"),
                                name="GET /x", start_time_unix_nano=1767225600000000000,
                                end_time_unix_nano=1767225600000100000)
-        attribute = span.attributes.add(key=keys.SESSION_ID)
-        attribute.value.string_value = f"{seed}-{n}-".ljust(size, "x")
+        text = f"{seed}-{n}-".ljust(size, "x")
+        attribute = span.attributes.add(key=text if long_keys else keys.SESSION_ID)
+        attribute.value.string_value = "v" if long_keys else text
     return bytes(request.SerializeToString())
+
+
+def _interner_bytes(interner: Any) -> int:
+    """What the interner's own structures reference: remembered raw attributes, pair texts, key names."""
+    import sys
+
+    texts = [*interner, *interner.pair_keys, *interner.pair_values, *interner.key_numbers]
+    return sum(sys.getsizeof(text) for text in texts)
 
 
 def test_the_attribute_interner_holds_a_bounded_number_of_bytes() -> None:
@@ -250,6 +261,7 @@ def test_the_attribute_interner_holds_a_bounded_number_of_bytes() -> None:
 
     scrubber = IngestScrubber()
     interner = AttributeInterner(scrubber)
+    bound = 24 * 1024 * 1024
     # Before: 40 requests x 4 distinct 1 MB values kept 160 pairs, about 309 MiB of heap.
     tracemalloc.start()
     try:
@@ -258,18 +270,22 @@ def test_the_attribute_interner_holds_a_bounded_number_of_bytes() -> None:
             converted = spans_table(raw_trace_request(_distinct_values_request(seed, 4, 1_000_000)), scrubber, interner)
             assert converted is not None
             del converted
-        # Short attributes are still remembered across requests.
-        small = _distinct_values_request(99, 50, 20)
-        spans_table(raw_trace_request(small), scrubber, interner)
-        remembered = len(interner)
-        spans_table(raw_trace_request(small), scrubber, interner)
-        assert len(interner) == remembered >= 50
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - baseline
     finally:
         tracemalloc.stop()
+    assert held < bound, f"{held / 2**20:.1f} MiB held"
+    # Distinct 1 MB keys: the interner's own structures stay bounded (the scrubber's key cache is its own).
+    for seed in range(40, 80):
+        spans_table(raw_trace_request(_distinct_values_request(seed, 4, 1_000_000, long_keys=True)), scrubber, interner)
+        assert _interner_bytes(interner) < bound
+    # Short attributes are still remembered across requests.
+    small = _distinct_values_request(99, 50, 20)
+    spans_table(raw_trace_request(small), scrubber, interner)
+    remembered = len(interner)
+    spans_table(raw_trace_request(small), scrubber, interner)
+    assert len(interner) == remembered >= 50
     assert interner.held_bytes <= DEFAULT_INTERNED_BYTES
-    assert held < 24 * 1024 * 1024, f"{held / 2**20:.1f} MiB held"
 
 
 def _rss_kib(pid: int) -> int:

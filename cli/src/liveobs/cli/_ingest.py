@@ -31,6 +31,7 @@ def ingest(obj: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
     from liveobs.correlator._auth import TokenError, load_token
     from liveobs.correlator._db import StoreBusyError
     from liveobs.correlator._ingest import FileReport, IngestError, ingest_files
+    from liveobs.correlator._store import StoreUnavailableError
 
     try:
         token = load_token()
@@ -62,7 +63,7 @@ def ingest(obj: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
     except StoreBusyError as exc:
         click.echo(f"Error: the store is busy and no collector answers for it: {exc}", err=True)
         sys.exit(2)
-    except IngestError as exc:
+    except (IngestError, StoreUnavailableError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     if as_json:

@@ -162,7 +162,8 @@ class AttributeInterner(dict[bytes, int]):
 
     def start_request(self) -> None:
         for number in self._long:
-            self.held_bytes -= len(self.pair_keys[number]) + len(self.pair_values[number])
+            # The key stays counted: ``key_numbers`` keeps it until the memo starts afresh.
+            self.held_bytes -= len(self.pair_values[number])
             self.pair_keys[number] = self.pair_values[number] = ""
         self._long.clear()
         if len(self.pair_keys) >= self.limit or self.held_bytes >= self.byte_limit:
