@@ -314,7 +314,6 @@ class CollectorApp:
         finally:
             cursor.close()
 
-
     # --- transport: who may ask, and how bodies are decoded -------------------------------------------
 
     def _transport_refusal(self, scope: Scope) -> str | None:
