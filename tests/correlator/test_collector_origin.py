@@ -137,3 +137,20 @@ def test_a_500_carries_an_error_id_and_the_log_the_detail(collector) -> None:
     log = "".join(collector.output)
     assert f"error id {error_id}: " in log
     assert "Traceback" in log
+
+
+def test_a_rebinding_page_can_neither_write_nor_read_while_good_data_lands(collector) -> None:
+    import time
+
+    page = {"Host": "rebind.attacker.example:4318", "Origin": "http://rebind.attacker.example:4318"}
+    forged = httpx.post(f"{collector.url}/v1/traces", json=otlp_json_spans(["bad0000000000001"]), headers=page)
+    good = httpx.post(f"{collector.url}/v1/traces", json=otlp_json_spans(["900d000000000001"]))
+    started = time.monotonic()
+    assert httpx.get(f"{collector.url}/healthz").status_code == 200
+    assert time.monotonic() - started < 1.0
+    read = httpx.post(f"{collector.url}/api/v1/read/trace", json={"trace_id": "5b8efff798038103d269b633813fc60c"},
+                      headers={**page, "Content-Type": "text/plain"})
+    assert (forged.status_code, good.status_code, read.status_code) == (403, 200, 403)
+    mine = httpx.post(f"{collector.url}/api/v1/read/trace", json={"trace_id": "5b8efff798038103d269b633813fc60c"})
+    assert mine.status_code == 200
+    assert [span["span_id"] for span in mine.json()["spans"]] == ["900d000000000001"]
