@@ -159,3 +159,11 @@ def test_store_spool_and_discovery_files_are_owner_only(collector_factory, tmp_p
     assert oct(_mode(db.parent)) == "0o700"
     assert running.stop() == 0
     assert oct(_mode(db)) == "0o600"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:port", "http://127.0.0.1", "ftp://127.0.0.1:1"])
+def test_a_malformed_discovery_url_is_ignored(tmp_path: Path, other_process, url: str) -> None:
+    from liveobs.correlator._remote import discover
+
+    _forge(tmp_path / "store.duckdb", url, other_process)
+    assert discover(tmp_path / "store.duckdb") is None

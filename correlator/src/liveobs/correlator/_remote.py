@@ -157,14 +157,17 @@ def discover(db: str | os.PathLike[str]) -> CollectorAddress | None:
     if not found.url.startswith(("http://", "https://")) or not _alive(found.pid):
         return None
     _check_trusted(db)
-    url = _loopback_url(found.url)
+    try:
+        url = _loopback_url(found.url)
+        port = urllib.parse.urlsplit(url).port if url else None
+    except ValueError:  # a port out of range or not a number
+        return None
     if url is None:
         raise StoreUnavailableError(
             f"the discovery file {discovery_path(db)} names {found.url[:200]}, which is not a loopback address; "
             "the token is sent only to a loopback collector or to one you name with --url or LIVEOBS_URL"
         )
     found = CollectorAddress(url=url, pid=found.pid, db=found.db)
-    port = urllib.parse.urlsplit(url).port
     if port is None or listens_on(found.pid, port) is False:
         return None  # stale (the process id was reused) or forged: not the collector, never sent the token
     return found if _answers(found.url) else None
