@@ -342,3 +342,30 @@ def test_the_cli_states_the_transport_defaults_it_applies() -> None:
     stated = (_collect.DEFAULT_HEADER_TIMEOUT_S, _collect.DEFAULT_BODY_TIMEOUT_S, _collect.DEFAULT_IDLE_TIMEOUT_S,
               _collect.DEFAULT_MAX_CONNECTIONS)
     assert stated == (defaults.header_timeout, defaults.body_timeout, defaults.idle_timeout, defaults.max_connections)
+
+
+def test_a_client_that_never_reads_its_answer_is_dropped(collector_factory) -> None:
+    running = collector_factory(extra_args=["--body-timeout", "1"])
+    trace_id = "51077ead51077ead51077ead51077ead"
+    big = otlp_json_spans(["51077ead00000001"], trace_id=trace_id)
+    big["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append(
+        {"key": "payload", "value": {"stringValue": "y" * (8 * 1024 * 1024)}})
+    assert httpx.post(f"{running.url}/v1/traces", json=big, timeout=60).status_code == 200
+    body = b'{"trace_id": "%s"}' % trace_id.encode()
+    request = (b"POST /api/v1/read/trace HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        sock.connect(("127.0.0.1", _port(running.url)))
+        sock.sendall(request)
+        deadline = time.monotonic() + 10
+        closed = 0
+        while time.monotonic() < deadline and not closed:
+            time.sleep(0.5)
+            health = httpx.get(f"{running.url}/healthz", timeout=5).json()["checks"]
+            closed = health["http:closedSlowConnections"][0]["observedValue"]
+        assert closed == 1
+        assert _send_marker(running.url, "51077ead00000002") == 200
+    finally:
+        sock.close()

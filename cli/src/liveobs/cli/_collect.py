@@ -44,7 +44,8 @@ DEFAULT_MAX_CONNECTIONS = 1024
 @click.option("--header-timeout", default=DEFAULT_HEADER_TIMEOUT_S, show_default=True, type=click.FloatRange(0.1),
               help="Seconds a client has to send a request's headers.")
 @click.option("--body-timeout", default=DEFAULT_BODY_TIMEOUT_S, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds a client has to send a request's body once its headers are in.")
+              help="Seconds a client has to send a request's body once its headers are in, "
+                   "and may leave an answer unread.")
 @click.option("--idle-timeout", default=DEFAULT_IDLE_TIMEOUT_S, show_default=True, type=click.FloatRange(0.1),
               help="Seconds an idle keep-alive connection stays open.")
 @click.option("--max-connections", default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(2),

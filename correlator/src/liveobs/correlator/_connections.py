@@ -9,12 +9,14 @@ adds what is missing:
 - a **header timeout**: a request whose headers are not complete within
   ``header_timeout`` seconds of its first byte (or of the connection, or of the
   previous answer) is closed;
-- a **body timeout**: a body not complete within ``body_timeout`` seconds of its
-  headers is closed (the application sees a disconnect);
+- a **body timeout**, each way: a body not complete within ``body_timeout``
+  seconds of its headers is closed (the application sees a disconnect), and so
+  is a connection whose client has not read the answer for ``body_timeout``
+  seconds (a slow reader);
 - a **connection cap**: past ``max_connections`` open connections, a new one
   closes the connection that has waited longest on its client (headers or body
-  not sent, or idle between requests); a request the application is working on
-  is never closed this way. A slow client therefore costs its own connection,
+  not sent, answer not read, or idle between requests); a request the
+  application is working on is never closed this way. A slow client therefore costs its own connection,
   not the service of everyone else.
 """
 
@@ -55,6 +57,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._last_data = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def with_limits(cls, limits: ConnectionLimits) -> type[GuardedHttpProtocol]:
@@ -70,7 +73,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.limits.body_timeout, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
     def data_received(self, data: bytes) -> None:
         self._last_data = time.monotonic()
@@ -89,8 +106,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
 
     def waiting_on_client(self) -> bool:
-        """Whether this connection waits for its client: headers, body, or the next request."""
+        """Whether this connection waits for its client: headers, body, reading the answer, or the next request."""
         cycle = self.cycle
+        if self.flow is not None and self.flow.write_paused:
+            return True
         return cycle is None or cycle.response_complete or cycle.more_body
 
     def _arm(self, delay: float) -> None:
@@ -105,7 +124,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _expire(self) -> None:
         self._timer = None
         if self.waiting_on_client() and not self.transport.is_closing():
-            type(self).closed_slow += 1
+            self._drop()
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        if self.flow.write_paused:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the connection; abort it when the answer is stuck unread (a close would wait to send it)."""
+        type(self).closed_slow += 1
+        if self.flow is not None and self.flow.write_paused:
+            self.transport.abort()
+        else:
             self.transport.close()
 
     def _shed(self) -> None:
@@ -116,8 +147,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             and not c.transport.is_closing()
         ]
         victim = min(waiting, key=lambda c: c._last_data, default=self)
-        type(self).closed_slow += 1
-        victim.transport.close()
+        victim._drop()
 
 
 def uvicorn_settings(limits: ConnectionLimits) -> tuple[dict[str, Any], type[GuardedHttpProtocol]]:
