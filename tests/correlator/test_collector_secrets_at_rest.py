@@ -28,16 +28,19 @@ from liveobs.correlator._discovery import discovery_path
 from liveobs.correlator._remote import listens_on
 
 TOKEN = "the-real-operator-token-0123456789"
+# What the capture server answers (empty: 200 with a body of the wrong shape).
+ANSWER: list[tuple[int, bytes]] = []
 
 
 class _Capture(BaseHTTPRequestHandler):
     seen: list[dict[str, str]]
+    answer: list[tuple[int, bytes]]
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.seen.append({"path": self.path, "auth": self.headers.get("Authorization") or ""})
-        body = b'{"not": "a trace"}'
-        self.send_response(200)
+        status, body = self.answer[0] if self.answer else (200, b'{"not": "a trace"}')
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -50,7 +53,7 @@ class _Capture(BaseHTTPRequestHandler):
 @pytest.fixture
 def capture() -> Iterator[tuple[str, list[dict[str, str]]]]:
     seen: list[dict[str, str]] = []
-    handler = type("Capture", (_Capture,), {"seen": seen})
+    handler = type("Capture", (_Capture,), {"seen": seen, "answer": ANSWER})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -167,3 +170,16 @@ def test_a_malformed_discovery_url_is_ignored(tmp_path: Path, other_process, url
 
     _forge(tmp_path / "store.duckdb", url, other_process)
     assert discover(tmp_path / "store.duckdb") is None
+
+
+def test_an_error_answer_is_printed_with_its_control_characters_escaped(tmp_path: Path, capture) -> None:
+    url, _ = capture
+    ANSWER.append((503, b'{"message": "down \\u001b]0;PWNED\\u0007\\r\\nforged \\u202eline"}'))
+    try:
+        result = _trace(tmp_path / "store.duckdb", "--url", url)
+    finally:
+        ANSWER.clear()
+    assert result.exit_code == 3
+    assert "down \\x1b]0;PWNED\\x07\\r\\nforged \\u202eline" in result.stderr
+    for char in ("\x1b", "\x07", "\r", "\u202e"):
+        assert char not in result.stderr

@@ -173,17 +173,23 @@ def discover(db: str | os.PathLike[str]) -> CollectorAddress | None:
     return found if _answers(found.url) else None
 
 
+def _visible(text: str) -> str:
+    """``text`` with every character that is not printable (controls, escapes, bidirectional marks)
+    shown escaped: an error message is printed on the user's terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _error_text(body: bytes) -> str:
     text = body.decode("utf-8", "replace")
     try:
         data = json.loads(text)
     except ValueError:
-        return text.strip()[:_MAX_ERROR_TEXT]
+        return _visible(text.strip()[:_MAX_ERROR_TEXT])
     if isinstance(data, dict):
         for key in ("error", "message", "detail"):
             if isinstance(data.get(key), str):
-                return str(data[key])[:_MAX_ERROR_TEXT]
-    return text.strip()[:_MAX_ERROR_TEXT]
+                return _visible(str(data[key])[:_MAX_ERROR_TEXT])
+    return _visible(text.strip()[:_MAX_ERROR_TEXT])
 
 
 class RemoteStore(Store):
