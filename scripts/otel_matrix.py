@@ -73,8 +73,12 @@ def environment(release: str) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     # The pins go in with the distributions so that pip resolves them together and keeps them.
-    subprocess.run([*pip, "-e", str(ROOT / "liveobs"), "-e", str(ROOT / "sdk"), *_requirements(release)],
-                   check=True)
+    print(f"== OpenTelemetry {release}: installing into {home.relative_to(ROOT)}", flush=True)
+    done = subprocess.run([*pip, "-e", str(ROOT / "liveobs"), "-e", str(ROOT / "sdk"), *_requirements(release)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"{home}: pip failed ({done.returncode})")
     installed = subprocess.run([str(python), "-c", "from importlib.metadata import version as v; "
                                 "print(v('opentelemetry-sdk'), v('opentelemetry-api'))"],
                                check=True, capture_output=True, text=True).stdout.split()

@@ -148,12 +148,12 @@ def test_the_fused_chain_takes_ids_the_call_passes_over_the_context_and_scrubs_t
 
 
 def test_a_pending_record_is_built_alike_with_and_without_the_constructor_shortcut(monkeypatch: Any) -> None:
+    import dataclasses
+
     from opentelemetry._logs import SeverityNumber
     from opentelemetry.sdk._logs import LogRecordLimits
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    import dataclasses
 
     from liveobs.sdk import _compat, _logbridge
 
