@@ -406,6 +406,13 @@ def build_log_record(found: Features, fields: dict[str, Any], resource: Any, sco
     return ReadableLogRecord(made, resource, scope, limits)
 
 
+def otlp_log_exporter(endpoint: str, headers: dict[str, str] | None) -> LogRecordExporter:
+    """The OTLP/HTTP log exporter (published only under the module name ``_log_exporter``)."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter(endpoint=endpoint, headers=headers)
+
+
 # --- the batch processors ---------------------------------------------------------------------
 
 
