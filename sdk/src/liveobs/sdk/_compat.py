@@ -389,21 +389,35 @@ def logger_enabled(logger: Any, found: Features) -> Callable[[], bool] | None:
     return None if hasattr(logger, "_logger_config") else always
 
 
-def build_log_record(found: Features, fields: dict[str, Any], resource: Any, scope: Any,
-                     limits: LogRecordLimits) -> ReadableLogRecord:
-    """The SDK's ``ReadableLogRecord`` around a ``LogRecord`` with ``fields`` (trace ids included)."""
-    if found.fill_log_record:
+def build_log_record(
+    fill: bool, timestamp: int, severity: Any, text: str, body: Any, attributes: Any, event_name: str | None,
+    span: Any, resource: Any, scope: Any, limits: LogRecordLimits,
+) -> ReadableLogRecord:
+    """The SDK's ``ReadableLogRecord`` of a bridged record (``span``: its span context).
+
+    With ``fill`` (``Features.fill_log_record``) the objects are filled in
+    directly, skipping the constructors' current-context lookups.
+    """
+    if fill:
         record = _new(LogRecord)
-        record.__dict__.update(fields)
+        record.__dict__.update(
+            timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, trace_id=span.trace_id,
+            span_id=span.span_id, trace_flags=span.trace_flags, severity_text=text, severity_number=severity,
+            body=body, attributes=attributes, event_name=event_name,
+        )
         if _record_extra:
             record.__dict__.update(_record_extra)
         readable = _new(ReadableLogRecord)
         readable.__dict__.update(log_record=record, resource=resource, instrumentation_scope=scope, limits=limits)
         return readable
-    ids = fields.pop("trace_id"), fields.pop("span_id"), fields.pop("trace_flags")
-    made = LogRecord(**fields)
-    made.trace_id, made.span_id, made.trace_flags = ids
+    made = LogRecord(timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, severity_text=text,
+                     severity_number=severity, body=body, attributes=attributes, event_name=event_name)
+    made.trace_id, made.span_id, made.trace_flags = span.trace_id, span.span_id, span.trace_flags
+    made.context = _EMPTY_CONTEXT
     return ReadableLogRecord(made, resource, scope, limits)
+
+
+_EMPTY_CONTEXT: Final = Context()
 
 
 def otlp_log_exporter(endpoint: str, headers: dict[str, str] | None) -> LogRecordExporter:

@@ -86,12 +86,8 @@ def materialize(pending: PendingLogRecord) -> ReadableLogRecord:
     (see :func:`liveobs.sdk._compat.build_log_record`).
     """
     timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = pending
-    return _compat.build_log_record(_compat.features(), {
-        "timestamp": timestamp, "observed_timestamp": timestamp, "context": _EMPTY_CONTEXT,
-        "trace_id": span.trace_id, "span_id": span.span_id, "trace_flags": span.trace_flags,
-        "severity_text": text, "severity_number": severity, "body": body, "attributes": attributes,
-        "event_name": event_name,
-    }, resource, scope, limits)
+    return _compat.build_log_record(_compat.features().fill_log_record, timestamp, severity, text, body, attributes,
+                                    event_name, span, resource, scope, limits)
 
 
 class BridgedLoggerProvider(SdkLoggerProvider):
