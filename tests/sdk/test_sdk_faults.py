@@ -288,3 +288,53 @@ def test_one_warning_per_part_however_many_faults(caplog: pytest.LogCaptureFixtu
     assert len(warnings_about(caplog, _faults.SPAN_EXPORT)) == 1
     assert len(warnings_about(caplog, _faults.LOG_EXPORT)) == 1
     assert dataclasses.is_dataclass(_compat.features())
+
+
+def test_a_batch_queue_that_changed_after_detection_falls_back_to_the_sdk_on_end(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import SpanKind
+
+    from liveobs.sdk._dropped import CountingBatchSpanProcessor, DropCounter
+
+    exporter = InMemorySpanExporter()
+    processor = CountingBatchSpanProcessor(exporter, DropCounter())
+    assert processor._queue_span is not None  # the fast path is in use on this release
+
+    def changed(item: Any) -> None:
+        raise AttributeError("'BatchProcessor' object has no attribute '_worker_awaken'")
+
+    monkeypatch.setattr(processor, "_queue_span", changed)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("x")
+    for name in ("first", "second"):
+        _span.start_span(tracer, name, context=None, kind=SpanKind.INTERNAL, attributes={}).end()
+    processor.force_flush()
+    assert [s.name for s in exporter.get_finished_spans()] == ["first", "second"]  # nothing lost
+    assert processor._queue_span is None
+    assert _faults.fault_counts() == {_faults.SPAN_PROCESSOR: 1}
+    assert len(warnings_about(caplog, _faults.SPAN_PROCESSOR)) == 1
+    provider.shutdown()
+
+
+def test_a_direct_log_queue_that_fails_hands_the_record_to_logger_emit(caplog: pytest.LogCaptureFixture) -> None:
+    import structlog
+
+    logs = LogRecords()
+    telemetry = configure(log_exporter=logs)
+    assert telemetry.logger_provider.direct is not None  # type: ignore[attr-defined]
+
+    def changed(record: Any) -> None:
+        raise AttributeError("'BatchProcessor' object has no attribute '_queue'")
+
+    telemetry.logger_provider.direct = changed  # type: ignore[attr-defined]
+    log = structlog.get_logger("x")
+    log.info("first")
+    log.info("second")
+    telemetry.force_flush()
+    assert [r.log_record.body for r in logs.records] == ["first", "second"]  # nothing lost
+    assert telemetry.logger_provider.direct is None  # type: ignore[attr-defined]
+    assert _faults.fault_counts() == {_faults.LOG_BRIDGE: 1}
+    assert len(warnings_about(caplog, _faults.LOG_BRIDGE)) == 1

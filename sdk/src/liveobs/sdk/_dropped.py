@@ -143,7 +143,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
             self._drops.add(SPANS)
         context = span.context
         if context is not None and context.trace_flags.sampled:
-            queue(span)
+            try:
+                queue(span)
+            except Exception as error:  # the batch processor changed under us: its own on_end from now on
+                self._queue_span = None
+                _faults.fault(_faults.SPAN_PROCESSOR, error)
+                super().on_end(span)
 
 
 class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
