@@ -112,7 +112,11 @@ def _turn_off(tracer: trace.Tracer, error: BaseException) -> None:
 
 def lean_tracer(tracer: trace.Tracer) -> bool:
     """Whether :func:`start_span` can take the lean path for ``tracer``."""
-    return _lean(tracer) is not None
+    try:
+        return _lean(tracer) is not None
+    except Exception as error:
+        _turn_off(tracer, error)
+        return False
 
 
 def start_span(
@@ -134,12 +138,12 @@ def start_span(
     :class:`VettedSpan` unless anything else is set on it. Never raises
     because of liveobs: a failure of the lean path turns it off for the tracer.
     """
-    lean = _lean(tracer)
-    if lean is not None:
-        try:
+    try:
+        lean = _lean(tracer)
+        if lean is not None:
             return _start_lean(lean, name, context, kind, attributes, links, start_time, vetted_by)
-        except Exception as error:
-            _turn_off(tracer, error)
+    except Exception as error:  # an internal that changed since detection
+        _turn_off(tracer, error)
     return tracer.start_span(name, context=context, kind=kind, attributes=attributes, links=links,
                              start_time=start_time)
 
