@@ -21,7 +21,7 @@ from liveobs.sdk import _compat, _span
 MISSING_BY_RELEASE = {
     "1.39": {"tracer_enabled", "tracer_metrics", "on_ending", "logger_enabled", "provider_limits"},
     "1.40": {"logger_enabled", "provider_limits"},
-    "1.41": {"logger_enabled", "provider_limits"},
+    "1.41": {"provider_limits"},
     "1.42": {"provider_limits"},
     "1.43": {"provider_limits"},
     "1.44": {"provider_limits"},
