@@ -87,14 +87,13 @@ class Features:
     sampler_delegates: bool = False  # ParentBased's delegate fields (the default sampler, decided inline)
     fill_span: bool = False         # ReadableSpan holds exactly the fields its constructor sets
     fill_log_record: bool = False   # LogRecord and ReadableLogRecord are plain holders of known fields
-    logger_enabled: bool = False    # SDK Logger._is_enabled (logger configs, 1.42+)
+    logger_enabled: bool = False    # SDK Logger._is_enabled (logger configs, 1.41+)
     provider_limits: bool = False   # LoggerProvider(log_record_limits=...) (1.45+)
     batch_queue: bool = False       # the batch processor's queue and worker fields
     collect_hook: bool = False      # MetricReader._collect, _set_collect_callback, _instrument_class_temporality
     structlog_vars: bool = False    # structlog.contextvars._CONTEXT_VARS with the Ellipsis default
 
 
-_NONE: Final = Features()
 _detected: Features | None = None
 _lock = threading.Lock()
 
