@@ -338,3 +338,15 @@ def test_a_direct_log_queue_that_fails_hands_the_record_to_logger_emit(caplog: p
     assert telemetry.logger_provider.direct is None  # type: ignore[attr-defined]
     assert _faults.fault_counts() == {_faults.LOG_BRIDGE: 1}
     assert len(warnings_about(caplog, _faults.LOG_BRIDGE)) == 1
+
+
+def test_a_reader_added_later_that_cannot_be_hooked_is_told_about_not_silent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry = configure()
+    monkeypatch.setattr(_compat, "_detected", dataclasses.replace(_compat.features(), collect_hook=False))
+    late = InMemoryMetricReader()
+    telemetry.meter_provider.add_metric_reader(late)
+    assert _faults.fault_counts() == {_faults.HISTOGRAM: 1}
+    (message,) = warnings_about(caplog, _faults.HISTOGRAM)
+    assert "InMemoryMetricReader cannot collect the 5 liveobs histograms" in message

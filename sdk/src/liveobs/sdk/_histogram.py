@@ -376,6 +376,9 @@ class LiveMeterProvider(MeterProvider):
         super().add_metric_reader(metric_reader)
         if self._hooked and not self._hook(metric_reader):
             self._hooked = False  # histograms made from now on record through the SDK
+            if self._lean:  # the ones made before cannot reach this reader: said once, never silently
+                _faults.fault(_faults.HISTOGRAM, f"{type(metric_reader).__name__} cannot collect the "
+                              f"{len(self._lean)} liveobs histograms made before it was added")
 
     def histogram(self, meter: Meter, name: str, unit: str, bounds: Sequence[float]) -> LeanHistogram:
         """A histogram named ``name`` in this provider's liveobs scope (``meter`` is that scope's meter)."""
