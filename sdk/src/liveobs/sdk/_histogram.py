@@ -373,7 +373,12 @@ class LiveMeterProvider(MeterProvider):
         return _compat.hook_collect(reader, self._collect_with_lean)
 
     def add_metric_reader(self, metric_reader: MetricReader) -> None:
-        super().add_metric_reader(metric_reader)
+        """The SDK's ``add_metric_reader`` (opentelemetry-sdk 1.43 and newer), hooking the reader when it can."""
+        add = getattr(super(), "add_metric_reader", None)
+        if add is None:
+            raise AttributeError("MeterProvider.add_metric_reader needs opentelemetry-sdk 1.43 or newer; "
+                                 "pass the reader to configure(metric_readers=...)")
+        add(metric_reader)
         if self._hooked and not self._hook(metric_reader):
             self._hooked = False  # histograms made from now on record through the SDK
             if self._lean:  # the ones made before cannot reach this reader: said once, never silently
