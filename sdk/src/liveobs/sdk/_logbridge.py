@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final, TypeAlias
 
 from opentelemetry import context as otel_context
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, get_current_span
@@ -61,7 +60,6 @@ _NOT_ATTRIBUTES: Final = frozenset(
 )
 _SCALARS: Final = (str, bool, int, float)
 _SCALAR_TYPES: Final = frozenset(_SCALARS)
-_EMPTY_CONTEXT: Final = Context()
 _INFO: Final = (SeverityNumber.INFO, "INFO")
 _time_ns = time.time_ns
 _get_current = otel_context.get_current
