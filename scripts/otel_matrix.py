@@ -27,7 +27,7 @@ RELEASES = {"floor": "1.39.0", "middle": "1.42.1", "newest": "1.45.2"}
 # The OTel distributions liveobs-sdk depends on, pinned to one release per environment.
 OTEL = ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
 # The lowest structlog and orjson liveobs-sdk declares go with the floor.
-FLOOR_EXTRAS = ("structlog==24.1.0",)
+FLOOR_EXTRAS = ("structlog==24.1.0", "orjson==3.9.0")
 # What the SDK's tests and the smoke app need beside the SDK (no browser, no correlator).
 TEST_TOOLS = (
     "pytest>=8.3", "pytest-timeout>=2.3", "hypothesis>=6.100", "uvicorn>=0.30", "starlette>=0.40",
