@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 DISTS  := liveobs sdk correlator cli
 SRC    := liveobs/src sdk/src correlator/src cli/src
 
-.PHONY: install lint typecheck test test-fast bench browser clean
+.PHONY: install lint typecheck test test-fast test-otel-matrix bench browser clean
 
 $(STAMP): liveobs/pyproject.toml sdk/pyproject.toml correlator/pyproject.toml cli/pyproject.toml requirements-dev.txt requirements-demo.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,16 +36,23 @@ typecheck: install
 	$(BIN)/mypy $(SRC)
 	MYPYPATH=examples/kukulkan $(BIN)/mypy -p kukulkan
 
-## test: lint, type-check and run every test
+## test: lint, type-check, run every test, and the SDK's tests on the oldest and newest OpenTelemetry it supports
 test: install browser lint typecheck
 	$(BIN)/python -m pytest
+	$(MAKE) test-otel-matrix
 
-## bench: every benchmark; each prints its figures and ratios against its baselines
+## test-otel-matrix: the SDK's tests in one environment per pinned OpenTelemetry release (.venv-matrix/, reused)
+test-otel-matrix: install
+	$(BIN)/python scripts/otel_matrix.py tests floor newest
+
+## bench: every benchmark; each prints its figures and ratios against its baselines (the SDK's also on the
+## oldest OpenTelemetry release it supports)
 bench: install
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python scripts/otel_matrix.py bench floor
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-matrix .mypy_cache .ruff_cache .pytest_cache
 
 # --- the Kukulkan example and `make demo` ------------------------------------------
 .PHONY: demo

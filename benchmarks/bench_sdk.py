@@ -48,7 +48,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "400"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "400"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
-TARGET_A, TARGET_B = 1.15, 0.65
+# (a): at most 1.25x on every supported OpenTelemetry release, 1.15x the goal on the newest; (b): at most 0.65x.
+TARGET_A, GOAL_A, TARGET_B = 1.25, 1.15, 0.65
 PATCH = "<li class='card' id='card-17'><span>Ship the release notes</span></li>" * 12
 
 
@@ -314,8 +315,8 @@ def measure(variants: dict[str, Variant], run: Callable[[Variant, int], float], 
     return {name: statistics.median(values) * 1e6 for name, values in samples.items()}
 
 
-def _exported(name: str, v: Variant, spans: int, logs: int | None = None) -> None:
-    """Print what the variant exported against what it should have (``spans``/``logs`` expected)."""
+def _exported(name: str, v: Variant, spans: int, logs: int | None = None) -> int:
+    """Print what the variant exported against what it should have (``spans``/``logs`` expected); the missing."""
     assert v.spans is not None
     v.flush()
     line = f"  {name:<22} spans {v.spans.count} of {spans}"
@@ -323,17 +324,23 @@ def _exported(name: str, v: Variant, spans: int, logs: int | None = None) -> Non
         line += f", log records {v.logs.count} of {logs}, counted as dropped {v.counts()}"
     missing = spans - v.spans.count + ((logs or 0) - v.logs.count if v.logs is not None else 0)
     print(line + ("" if missing == 0 else f"  MISSING {missing}"))
+    return missing
 
 
 def main() -> int:
+    from importlib.metadata import version
+
     ws, http = build_variants()
+    print(f"OpenTelemetry {version('opentelemetry-sdk')}, structlog {version('structlog')}, "
+          f"Python {sys.version.split()[0]}")
     print(f"liveobs-sdk CPU per live event (median of {ROUNDS} rounds x {MESSAGES} messages, µs)")
     event = measure(ws, run_ws, MESSAGES, ROUNDS)
     for name, us in event.items():
         print(f"  {name:<22} {us:8.1f}   over bare {us - event['bare']:8.1f}")
     ratio_a = event["liveobs"] / event["(a) hand-written"]
     ratio_b = event["liveobs"] / event["(b) otel-asgi"]
-    print(f"  liveobs / (a) = {ratio_a:.2f} (target <= {TARGET_A})  {'MET' if ratio_a <= TARGET_A else 'MISSED'}")
+    print(f"  liveobs / (a) = {ratio_a:.2f} (target <= {TARGET_A}, goal {GOAL_A})  "
+          f"{'MET' if ratio_a <= TARGET_A else 'MISSED'}{', goal met' if ratio_a <= GOAL_A else ''}")
     print(f"  liveobs / (b) = {ratio_b:.2f} (target <= {TARGET_B})  {'MET' if ratio_b <= TARGET_B else 'MISSED'}")
 
     per_connection = max(1, MESSAGES // 10)
@@ -353,13 +360,13 @@ def main() -> int:
     print(f"  liveobs / asgi-correlation-id + log = {request['liveobs'] / request['asgi-correlation-id + log']:.2f}")
     print("exported by each variant over the whole run (nothing may be missing)")
     live, hand, otel = ws["liveobs"], ws["(a) hand-written"], ws["(b) otel-asgi"]
-    _exported("liveobs", live, live.events + live.connections + live.requests, live.events + live.requests)
-    _exported("(a) hand-written", hand, hand.events)
+    missing = _exported("liveobs", live, live.events + live.connections + live.requests, live.events + live.requests)
+    missing += _exported("(a) hand-written", hand, hand.events)
     # otel-asgi: a send and a receive span per message; connect, accept, close and the server span
     # per connection; the server span and two send spans per request
-    _exported("(b) otel-asgi", otel, 2 * otel.events + 4 * otel.connections + 3 * otel.requests)
+    missing += _exported("(b) otel-asgi", otel, 2 * otel.events + 4 * otel.connections + 3 * otel.requests)
     liveobs.sdk.shutdown()
-    return 0
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

@@ -148,24 +148,27 @@ def test_the_fused_chain_takes_ids_the_call_passes_over_the_context_and_scrubs_t
 
 
 def test_a_pending_record_is_built_alike_with_and_without_the_constructor_shortcut(monkeypatch: Any) -> None:
+    import dataclasses
+
     from opentelemetry._logs import SeverityNumber
     from opentelemetry.sdk._logs import LogRecordLimits
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-    from liveobs.sdk import _logbridge
+    from liveobs.sdk import _compat, _logbridge
 
     span = TRACER.start_span("s").get_span_context()
     origin = (Resource.create({"service.name": "x"}), InstrumentationScope("scope"), LogRecordLimits())
     pending = (17, SeverityNumber.WARN, "WARN", "body", {"a": 1}, "browser.action", span, origin)
 
     def fields(direct: bool) -> dict[str, Any]:
-        monkeypatch.setattr(_logbridge, "_DIRECT", direct)
+        monkeypatch.setattr(_compat, "_detected", dataclasses.replace(found, fill_log_record=direct))
         readable = _logbridge.materialize(pending)
         return {**vars(readable.log_record), "context": dict(readable.log_record.context or {}),
                 "resource": readable.resource, "scope": readable.instrumentation_scope, "limits": readable.limits}
 
-    assert _logbridge._DIRECT  # the SDK installed here has the plain record classes
+    found = _compat.detect()
+    assert found.fill_log_record  # the SDK installed here has the plain record classes
     built, constructed = fields(True), fields(False)
     assert built == constructed
     assert (built["trace_id"], built["span_id"], built["timestamp"]) == (span.trace_id, span.span_id, 17)

@@ -416,13 +416,15 @@ def test_hex_ids_are_the_zero_padded_hex_of_the_ids(trace_id: int, span_id: int,
 
 @pytest.mark.parametrize("vetted", [True, False])
 def test_an_ended_lean_span_is_filled_in_as_the_constructor_fills_it(monkeypatch: Any, vetted: bool) -> None:
-    from liveobs.sdk import FastScrubber
-    from liveobs.sdk import _span as span_module
+    import dataclasses
+
+    from liveobs.sdk import FastScrubber, _compat
 
     scrub = FastScrubber()
+    found = _compat.detect()
 
     def ended(fill: bool) -> dict[str, Any]:
-        monkeypatch.setattr(span_module, "_FILL_READABLE", fill)
+        monkeypatch.setattr(_compat, "_detected", dataclasses.replace(found, fill_span=fill))
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -434,7 +436,7 @@ def test_an_ended_lean_span_is_filled_in_as_the_constructor_fills_it(monkeypatch
         fields = {k: v for k, v in vars(readable).items() if k != "_context"}
         return {**fields, "trace": readable.context is not None, "to_json": len(readable.to_json())}
 
-    assert span_module._FILL_READABLE  # the SDK installed here has the plain ReadableSpan
+    assert found.fill_span  # the SDK installed here has the plain ReadableSpan
     filled, constructed = ended(True), ended(False)
     assert set(filled) == set(constructed)
     assert {k: v for k, v in filled.items() if k not in ("_links", "_resource", "_instrumentation_info",

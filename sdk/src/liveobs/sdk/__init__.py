@@ -26,6 +26,7 @@ from liveobs.sdk._evidence import (
     record_ws_origin,
 )
 from liveobs.sdk._evidence_asgi import EvidenceMiddleware, observe_live_app
+from liveobs.sdk._faults import fault_counts
 from liveobs.sdk._health import CheckResult, Health
 from liveobs.sdk._http import head_tags, start_session
 from liveobs.sdk._live import EventRecorder, current_event, error_reply, handle_event, live_event
@@ -79,6 +80,7 @@ __all__ = [
     "current_ids",
     "current_telemetry",
     "error_reply",
+    "fault_counts",
     "handle_event",
     "head_tags",
     "live_event",

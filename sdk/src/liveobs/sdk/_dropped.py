@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
-from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from liveobs.conventions import evidence, keys
+from liveobs.sdk import _compat, _faults
+from liveobs.sdk._compat import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+    ReadableLogRecord,
+    ReadWriteLogRecord,
+)
 from liveobs.sdk._logbridge import PendingLogRecord, materialize
 
 SPANS: Final = "spans"
@@ -113,45 +118,11 @@ def _never_full() -> bool:
 
 def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[[], bool]:
     """Make the processor's queue count its drops; returns the fallback check when that is impossible."""
-    inner = getattr(processor, "_batch_processor", None)
-    queue = getattr(inner, "_queue", None)
-    if isinstance(queue, collections.deque) and queue.maxlen is not None:
-        inner._queue = _CountingQueue(queue, queue.maxlen, lambda: counter.add(signal))  # type: ignore[union-attr]
+    if _compat.install_queue(processor, lambda items, limit: _CountingQueue(items, limit, lambda: counter.add(signal))):
         return _never_full
-    limit = getattr(inner, "_max_queue_size", None)
-    # An SDK without that queue: count when the queue looks full before the append.
-    return lambda: queue is not None and limit is not None and len(queue) >= limit
-
-
-_BATCH_FIELDS: Final = ("_queue", "_shutdown", "_worker_awaken", "_max_export_batch_size", "_max_queue_size")
-
-
-def _queue_item(batch: Any) -> Callable[[Any], None]:
-    """``batch.emit`` for the common case: append to the counting queue and wake the worker at a full batch.
-
-    Everything else (shut down, queue full, an SDK whose batch processor looks
-    different) goes through ``emit`` itself. The SDK re-creates the queue and
-    the worker in a forked child through ``os.register_at_fork``; without that
-    hook ``emit``'s own process check is kept.
-    """
-    emit: Callable[[Any], None] = batch.emit
-    if not hasattr(os, "register_at_fork") or not all(hasattr(batch, name) for name in _BATCH_FIELDS) \
-            or not isinstance(batch._queue, _CountingQueue):
-        return emit
-    export_at = batch._max_export_batch_size
-
-    def queue(item: Any) -> None:
-        pending = batch._queue
-        if batch._shutdown or len(pending) >= batch._max_queue_size:
-            emit(item)
-            return
-        _appendleft(pending, item)
-        if len(pending) >= export_at:
-            awaken = batch._worker_awaken
-            if not awaken.is_set():
-                awaken.set()
-
-    return queue
+    full = _compat.queue_full(processor)
+    # An SDK without that queue: count when the queue looks full before the append (or not at all).
+    return full if full is not None else _never_full
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
@@ -161,14 +132,23 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         super().__init__(CountingSpanExporter(exporter, counter), **kwargs)
         self._drops = counter
         self._full = _count_drops(self, counter, SPANS)
-        self._queue_span = _queue_item(self._batch_processor)
+        self._queue_span = _compat.fast_queue(self, _CountingQueue, _appendleft)
 
     def on_end(self, span: ReadableSpan) -> None:
+        queue = self._queue_span
+        if queue is None:
+            super().on_end(span)
+            return
         if self._full is not _never_full and self._full():
             self._drops.add(SPANS)
         context = span.context
         if context is not None and context.trace_flags.sampled:
-            self._queue_span(span)
+            try:
+                queue(span)
+            except Exception as error:  # the batch processor changed under us: its own on_end from now on
+                self._queue_span = None
+                _faults.fault(_faults.SPAN_PROCESSOR, error)
+                super().on_end(span)
 
 
 class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
@@ -190,28 +170,18 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         The exporter in front (:class:`CountingLogExporter`) builds the SDK
         records from what was queued, a batch at a time.
         """
-        batch = getattr(self, "_batch_processor", None)
-        if batch is None or not callable(getattr(batch, "emit", None)):
-            return None
-        emit = _queue_item(batch)
-        full = self._full
-        if full is _never_full:
-            return emit
-
-        def queue(record: PendingLogRecord) -> None:
-            if full():
-                self._drops.add(LOGS)
-            emit(record)
-
-        return queue
+        return _compat.fast_queue(self, _CountingQueue, _appendleft)
 
 
-def _export_counted(exporter: Any, batch: Sequence[Any], counter: DropCounter, signal: str) -> Any:
+def _export_counted(exporter: Any, batch: Sequence[Any], counter: DropCounter, signal: str, part: str,
+                    failure: Any) -> Any:
+    """``exporter.export(batch)``; a failed batch is counted as dropped, and one that raises also as a fault."""
     try:
         result = exporter.export(batch)
-    except Exception:
+    except Exception as error:  # the exporter's (or its scrubber's) bug: the batch is lost, the app goes on
         counter.add(signal, len(batch))
-        raise
+        _faults.fault(part, error)
+        return failure
     if getattr(result, "name", "SUCCESS") != "SUCCESS":
         counter.add(signal, len(batch))
     return result
@@ -225,7 +195,8 @@ class CountingSpanExporter(SpanExporter):
         self._drops = counter
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result: SpanExportResult = _export_counted(self.exporter, spans, self._drops, SPANS)
+        result: SpanExportResult = _export_counted(self.exporter, spans, self._drops, SPANS, _faults.SPAN_EXPORT,
+                                                   SpanExportResult.FAILURE)
         return result
 
     def shutdown(self) -> None:
@@ -247,8 +218,14 @@ class CountingLogExporter(LogRecordExporter):
         self._drops = counter
 
     def export(self, batch: Sequence[ReadableLogRecord | PendingLogRecord]) -> LogRecordExportResult:
-        records = [materialize(r) if r.__class__ is tuple else r for r in batch]
-        result: LogRecordExportResult = _export_counted(self.exporter, records, self._drops, LOGS)
+        try:
+            records = [materialize(r) if r.__class__ is tuple else r for r in batch]
+        except Exception as error:  # an SDK record class that changed: the batch is lost, counted
+            self._drops.add(LOGS, len(batch))
+            _faults.fault(_faults.LOG_BRIDGE, error)
+            return LogRecordExportResult.FAILURE
+        result: LogRecordExportResult = _export_counted(self.exporter, records, self._drops, LOGS,
+                                                        _faults.LOG_EXPORT, LogRecordExportResult.FAILURE)
         return result
 
     def shutdown(self) -> None:

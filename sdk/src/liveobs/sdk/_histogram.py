@@ -12,16 +12,16 @@ before a collection. :class:`LiveMeterProvider` adds these
 histograms to what each of its readers collects, with the temporality that
 reader asks for, so every exporter sees one ordinary metric stream per name.
 
-The provider hooks a reader through ``MetricReader._set_collect_callback``,
-the SDK's own handshake. Where that hook is missing (another SDK version) or
-the SDK is disabled, :meth:`LiveMeterProvider.histogram` returns a
+The provider hooks a reader through the SDK's own collect handshake
+(:func:`liveobs.sdk._compat.hook_collect`), reading the temporality the
+reader asks for. Where the hook or the temporality is missing (another SDK
+version) or the SDK is disabled, :meth:`LiveMeterProvider.histogram` returns a
 :class:`LeanHistogram` that records through the SDK's instrument instead.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 import math
 import os
 import threading
@@ -35,7 +35,6 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.sdk.metrics import Exemplar, MeterProvider
-from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     HistogramDataPoint,
@@ -50,6 +49,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import Attributes
+
+from liveobs.sdk import _compat, _faults
 
 # Bucket bounds that resolve what a user notices (ms) and what a patch weighs (bytes).
 MS_BUCKETS: Final = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 150.0, 250.0, 500.0, 750.0, 1000.0,
@@ -145,9 +146,12 @@ class LeanHistogram(Histogram):
             return
         if not amount >= 0 or amount == _INF:
             return  # a histogram takes finite non-negative values only, as the SDK's does
-        # Frozen now: the caller may change its attributes once this returns.
-        self._enqueue(amount, frozenset(attributes.items()) if attributes else None,
-                      trace.get_current_span(context).get_span_context())
+        try:  # frozen now: the caller may change its attributes once this returns
+            frozen = frozenset(attributes.items()) if attributes else None
+        except TypeError as error:  # an unhashable value (the SDK drops it too): the app goes on
+            _faults.fault(_faults.HISTOGRAM, error)
+            return
+        self._enqueue(amount, frozen, trace.get_current_span(context).get_span_context())
 
     def record_in(
         self, amount: float, attributes: Mapping[str, Any] | None, span: SpanContext | None, *, at: int = 0
@@ -188,7 +192,13 @@ class LeanHistogram(Histogram):
             self._aggregate()
 
     def _aggregate(self) -> None:
-        """Fold the queued measurements into their series."""
+        """Fold the queued measurements into their series; one that cannot be is dropped and counted."""
+        try:
+            self._fold()
+        except Exception as error:  # never in the app's way: the rest waits for the next batch
+            _faults.fault(_faults.HISTOGRAM, error)
+
+    def _fold(self) -> None:
         queued = self._queued
         take = queued.popleft
         bounds = self.bounds
@@ -334,8 +344,14 @@ def _after_fork_in_child() -> None:
         histogram.reset()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork_hook: list[bool] = []
+
+
+def _reset_in_forked_children() -> None:
+    """Register :func:`_after_fork_in_child` once, when the first provider is made (never at import)."""
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        _fork_hook.append(True)
+        os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class LiveMeterProvider(MeterProvider):
@@ -351,19 +367,23 @@ class LiveMeterProvider(MeterProvider):
         self._exemplars = exemplar_filter_from_env()
         disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
         self._hooked = not disabled and all(self._hook(reader) for reader in metric_readers)
+        _reset_in_forked_children()
 
     def _hook(self, reader: MetricReader) -> bool:
-        original = getattr(reader, "_collect", None)
-        setter = getattr(reader, "_set_collect_callback", None)
-        if original is None or setter is None:
-            return False
-        setter(functools.partial(self._collect_with_lean, original))
-        return True
+        return _compat.hook_collect(reader, self._collect_with_lean)
 
     def add_metric_reader(self, metric_reader: MetricReader) -> None:
-        super().add_metric_reader(metric_reader)
+        """The SDK's ``add_metric_reader`` (opentelemetry-sdk 1.43 and newer), hooking the reader when it can."""
+        add = getattr(super(), "add_metric_reader", None)
+        if add is None:
+            raise AttributeError("MeterProvider.add_metric_reader needs opentelemetry-sdk 1.43 or newer; "
+                                 "pass the reader to configure(metric_readers=...)")
+        add(metric_reader)
         if self._hooked and not self._hook(metric_reader):
             self._hooked = False  # histograms made from now on record through the SDK
+            if self._lean:  # the ones made before cannot reach this reader: said once, never silently
+                _faults.fault(_faults.HISTOGRAM, f"{type(metric_reader).__name__} cannot collect the "
+                              f"{len(self._lean)} liveobs histograms made before it was added")
 
     def histogram(self, meter: Meter, name: str, unit: str, bounds: Sequence[float]) -> LeanHistogram:
         """A histogram named ``name`` in this provider's liveobs scope (``meter`` is that scope's meter)."""
@@ -377,11 +397,11 @@ class LiveMeterProvider(MeterProvider):
 
     def _collect_with_lean(self, original: Any, reader: MetricReader, timeout_millis: float = 10_000) -> Any:
         data = original(reader, timeout_millis=timeout_millis)
-        temporalities = getattr(reader, "_instrument_class_temporality", None) or {}
-        temporality = next(  # keyed by the SDK's own histogram class, a subclass of the public one
-            (t for cls, t in temporalities.items() if isinstance(cls, type) and issubclass(cls, SdkHistogram)),
-            AggregationTemporality.CUMULATIVE,
-        )
-        now = time_ns()
-        extra = [metric for h in self._lean if (metric := h.collect(reader, temporality, now)) is not None]
-        return _merged(data, self._lean_resource, self._lean_scope, extra)
+        try:
+            temporality = _compat.reader_temporality(reader) or AggregationTemporality.CUMULATIVE
+            now = time_ns()
+            extra = [metric for h in self._lean if (metric := h.collect(reader, temporality, now)) is not None]
+            return _merged(data, self._lean_resource, self._lean_scope, extra)
+        except Exception as error:  # the reader still gets the SDK's own metrics
+            _faults.fault(_faults.HISTOGRAM, error)
+            return data

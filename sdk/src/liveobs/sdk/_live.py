@@ -22,7 +22,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from liveobs.conventions import (
     LiveReply,
@@ -35,6 +34,7 @@ from liveobs.conventions import (
     valid_error_class,
 )
 from liveobs.sdk._asgi import parent_and_links
+from liveobs.sdk._compat import SPAN_KEY as _SPAN_KEY
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span

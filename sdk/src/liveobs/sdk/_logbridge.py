@@ -18,21 +18,27 @@ time. Once anybody adds a processor, every record takes the ordinary
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final, TypeAlias
 
 from opentelemetry import context as otel_context
-from opentelemetry._logs import Logger, LoggerProvider, LogRecord, SeverityNumber, get_logger_provider
-from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
-from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, get_current_span
 
 from liveobs.conventions import keys
+from liveobs.sdk import _compat, _faults
+from liveobs.sdk._compat import ApiLogger as Logger
+from liveobs.sdk._compat import ApiLoggerProvider as LoggerProvider
+from liveobs.sdk._compat import LoggerProvider as SdkLoggerProvider
+from liveobs.sdk._compat import (
+    LogRecordLimits,
+    LogRecordProcessor,
+    ReadableLogRecord,
+    SeverityNumber,
+    get_logger_provider,
+)
 from liveobs.sdk._redact import FastScrubber
 
 BRIDGE_SCOPE: Final = "liveobs.sdk.structlog"
@@ -54,7 +60,6 @@ _NOT_ATTRIBUTES: Final = frozenset(
 )
 _SCALARS: Final = (str, bool, int, float)
 _SCALAR_TYPES: Final = frozenset(_SCALARS)
-_EMPTY_CONTEXT: Final = Context()
 _INFO: Final = (SeverityNumber.INFO, "INFO")
 _time_ns = time.time_ns
 _get_current = otel_context.get_current
@@ -66,51 +71,21 @@ Origin: TypeAlias = tuple[Resource, InstrumentationScope | None, LogRecordLimits
 PendingLogRecord: TypeAlias = tuple[
     int, SeverityNumber, str, Any, dict[str, Any], str | None, SpanContext, Origin
 ]
-
-
-def _direct_construction() -> bool:
-    """Whether the SDK's record classes are the plain attribute holders :func:`materialize` fills directly."""
-    probe = LogRecord(timestamp=1, observed_timestamp=1, context=_EMPTY_CONTEXT, body="")
-    readable = ReadableLogRecord(probe, Resource.get_empty())
-    return (
-        set(vars(probe)) == _RECORD_FIELDS
-        and [f.name for f in dataclasses.fields(ReadableLogRecord)] == list(vars(readable))
-        == ["log_record", "resource", "instrumentation_scope", "limits"]
-    )
-
-
-_RECORD_FIELDS: Final = frozenset({
-    "timestamp", "observed_timestamp", "context", "trace_id", "span_id", "trace_flags", "severity_text",
-    "severity_number", "body", "attributes", "event_name", "exception",
-})
-_DIRECT: Final = _direct_construction()
-_new = object.__new__
+# The direct path of one bridge: its sink, the records' origin (None: not direct), the attribute count
+# limit and the logger's enabled check (None: always enabled).
+_Direct: TypeAlias = tuple[Callable[[PendingLogRecord], None], Origin | None, int, Callable[[], bool] | None]
 
 
 def materialize(pending: PendingLogRecord) -> ReadableLogRecord:
     """The SDK record for a :data:`PendingLogRecord`: what ``LogRecord(...)`` and ``ReadableLogRecord(...)`` build.
 
     Where the SDK's classes hold exactly the known fields, the objects are
-    filled in directly, skipping their constructors' current-context lookups.
+    filled in directly, skipping their constructors' current-context lookups
+    (see :func:`liveobs.sdk._compat.build_log_record`).
     """
     timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = pending
-    if _DIRECT:
-        record = _new(LogRecord)
-        record.__dict__.update(
-            timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, trace_id=span.trace_id,
-            span_id=span.span_id, trace_flags=span.trace_flags, severity_text=text, severity_number=severity,
-            body=body, attributes=attributes, event_name=event_name, exception=None,
-        )
-        readable = _new(ReadableLogRecord)
-        readable.__dict__.update(log_record=record, resource=resource, instrumentation_scope=scope, limits=limits)
-        return readable
-    record = LogRecord(
-        timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, severity_text=text,
-        severity_number=severity, body=body, attributes=attributes, event_name=event_name,
-    )
-    record.trace_id, record.span_id, record.trace_flags = span.trace_id, span.span_id, span.trace_flags
-    record.context = _EMPTY_CONTEXT
-    return ReadableLogRecord(record, resource, scope, limits)
+    return _compat.build_log_record(_compat.features().fill_log_record, timestamp, severity, text, body, attributes,
+                                    event_name, span, resource, scope, limits)
 
 
 class BridgedLoggerProvider(SdkLoggerProvider):
@@ -122,7 +97,8 @@ class BridgedLoggerProvider(SdkLoggerProvider):
 
     def __init__(self, *args: Any, limits: LogRecordLimits | None = None, **kwargs: Any) -> None:
         self.limits = limits or LogRecordLimits()
-        super().__init__(*args, log_record_limits=self.limits, **kwargs)
+        kwargs.update(_compat.logger_provider_kwargs(self.limits))
+        super().__init__(*args, **kwargs)
         self.direct: Callable[[PendingLogRecord], None] | None = None
 
     def add_log_record_processor(self, log_record_processor: LogRecordProcessor) -> None:
@@ -131,7 +107,7 @@ class BridgedLoggerProvider(SdkLoggerProvider):
 
     def feed_directly(self, sink: Callable[[PendingLogRecord], None]) -> None:
         """Let the bridge put its records on ``sink`` while the limits leave them unchanged."""
-        if self.limits.max_log_record_attribute_length is None:
+        if _compat.log_limits(self.limits)[1] is None:
             self.direct = sink
 
 
@@ -160,7 +136,7 @@ class LogBridge:
     ) -> None:
         self._provider = logger_provider
         self._logger: Logger | None = None
-        self._origin: Origin | None = None
+        self._direct: _Direct | None = None
         self._scrub = None if redacted else (scrubber or FastScrubber())
 
     def _get_logger(self) -> Logger:
@@ -194,29 +170,48 @@ class LogBridge:
         """Emit one record: ``level`` as structlog names it, fields already scrubbed and flattened.
 
         ``span`` is the current span's context when the caller has it at hand.
+        Never raises: a failure is counted and warned about once, and the
+        app's log call goes on.
         """
         known = _SEVERITY.get(level) if level.__class__ is str else None
         severity, text = known if known is not None else _SEVERITY.get(str(level).lower(), _INFO)
-        otel_logger = self._logger or self._get_logger()
-        provider = self._provider or get_logger_provider()
         now = _time_ns()
-        if isinstance(provider, BridgedLoggerProvider) and (direct := provider.direct) is not None \
-                and len(attributes) <= (provider.limits.max_log_record_attributes or 0) \
-                and otel_logger._is_enabled():  # type: ignore[attr-defined]
-            origin = self._origin
-            if origin is None:
-                origin = self._origin = (
-                    otel_logger.resource, otel_logger.instrumentation_scope, provider.limits,  # type: ignore[attr-defined]
-                )
-            direct((now, severity, text, body, attributes, event_name,
-                    span if span is not None else get_current_span().get_span_context(), origin))
-            return
-        otel_logger.emit(
-            timestamp=now,
-            context=_get_current(),
-            severity_number=severity,
-            severity_text=text,
-            body=body,
-            attributes=attributes,
-            event_name=event_name,
-        )
+        provider = self._provider or get_logger_provider()
+        try:
+            if isinstance(provider, BridgedLoggerProvider) and (sink := provider.direct) is not None:
+                state = self._direct
+                if state is None or state[0] is not sink:
+                    state = self._direct = self._direct_state(provider, sink)
+                origin, most, enabled = state[1], state[2], state[3]
+                if origin is not None and len(attributes) <= most and (enabled is None or enabled()):
+                    try:
+                        sink((now, severity, text, body, attributes, event_name,
+                              span if span is not None else get_current_span().get_span_context(), origin))
+                    except Exception as error:  # the direct path broke: Logger.emit from now on
+                        provider.direct = None
+                        _faults.fault(_faults.LOG_BRIDGE, error)
+                    else:
+                        return
+            otel_logger = self._logger or self._get_logger()
+            otel_logger.emit(
+                timestamp=now,
+                context=_get_current(),
+                severity_number=severity,
+                severity_text=text,
+                body=body,
+                attributes=attributes,
+                event_name=event_name,
+            )
+        except Exception as error:  # a log record processor or exporter that raises: the log call goes on
+            _faults.fault(_faults.LOG_BRIDGE, error)
+
+    def _direct_state(self, provider: BridgedLoggerProvider, sink: Callable[[PendingLogRecord], None]) -> _Direct:
+        """How records go to ``sink``; the origin is ``None`` when the logger is not one the direct path knows."""
+        otel_logger = self._logger or self._get_logger()
+        found = _compat.features()
+        origin = _compat.logger_origin(otel_logger)
+        enabled = _compat.logger_enabled(otel_logger, found)
+        most = _compat.log_limits(provider.limits)[0] or 0
+        if origin is None or enabled is None:
+            return (sink, None, most, None)
+        return (sink, (origin[0], origin[1], provider.limits), most, None if enabled is _compat.always else enabled)

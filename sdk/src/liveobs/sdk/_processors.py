@@ -30,10 +30,11 @@ import orjson
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from liveobs.conventions import keys
+from liveobs.sdk import _compat, _faults
 from liveobs.sdk._asgi import route_template
+from liveobs.sdk._compat import SPAN_KEY
 from liveobs.sdk._context import _CURRENT, _SCOPE, LiveIds
 from liveobs.sdk._logbridge import _NOT_ATTRIBUTES, _SCALAR_TYPES, LogBridge, _attribute
 from liveobs.sdk._redact import _GENERATED_FIELDS, FastScrubber, Redactor
@@ -128,9 +129,7 @@ def liveobs_processors(
     return chain
 
 
-# structlog's context variables by their prefixed names (structlog.contextvars keeps them so).
-_STRUCTLOG_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
-_STRUCTLOG_PREFIX: Final = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_"))
+_STRUCTLOG_PREFIX: Final = len(structlog.contextvars.STRUCTLOG_KEY_PREFIX)
 _merge_contextvars = structlog.contextvars.merge_contextvars
 _format_exc_info = structlog.processors.format_exc_info
 _LEVELS: Final = {"warn": "warning", "exception": "error"}
@@ -155,12 +154,14 @@ class LiveObsChain:
         self._bridge = bridge
         self._json_lines = json_lines
         # What JSONRenderer hands its serializer for objects JSON has no type for.
-        self._default = getattr(structlog.processors.JSONRenderer(), "_dumps_kw", {}).get("default")
+        self._default = _compat.json_default
+        # structlog's context variables by their prefixed names, where this structlog keeps them so.
+        self._vars = _compat.structlog_vars()
         # The ids seen last and whether they passed the scrubber unchanged.
         self._clean_ids: tuple[LiveIds | None, bool] = (None, False)
 
     def _merge_contextvars(self, event_dict: MutableMapping[str, Any]) -> None:
-        bound = _STRUCTLOG_VARS
+        bound = self._vars
         if bound is None:
             _merge_contextvars(None, "", event_dict)
             return
@@ -180,7 +181,22 @@ class LiveObsChain:
         return clean
 
     def __call__(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        if _STRUCTLOG_VARS is None or _STRUCTLOG_VARS:
+        try:
+            return self._process(logger, method_name, event_dict)
+        except Exception as error:  # never the app's log call's failure: a scrubbed, minimal line instead
+            _faults.fault(_faults.LOG_CHAIN, error)
+            return self._fallback(method_name, event_dict)
+
+    def _fallback(self, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+        """The line when the chain failed: level and timestamp only (nothing unscrubbed)."""
+        line: dict[str, Any] = {"event": "liveobs: log line withheld (the liveobs chain failed)",
+                                "level": _LEVELS.get(method_name, method_name)}
+        add_timestamp(None, method_name, line)
+        return render_json(line) if self._json_lines else line
+
+    def _process(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+        bound = self._vars
+        if bound is None or bound:
             self._merge_contextvars(event_dict)
         if "exc_info" in event_dict:
             event_dict = _format_exc_info(logger, method_name, event_dict)
@@ -224,7 +240,7 @@ class LiveObsChain:
             route = route_template(scope) if scope is not None else None
             if route is not None:
                 event_dict[keys.ROUTE_ID] = attributes[keys.ROUTE_ID] = scrub.value(keys.ROUTE_ID, route)
-        current = _get_value(_SPAN_KEY)
+        current = _get_value(SPAN_KEY)
         span = (current if current.__class__ is LeanSpan else _get_current_span()).get_span_context()
         if span.is_valid:
             event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = hex_ids(span)

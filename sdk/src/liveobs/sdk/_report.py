@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 from opentelemetry import _logs, trace
 from opentelemetry import context as otel_context
-from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
@@ -40,6 +39,7 @@ from liveobs.conventions import (
     valid_route,
 )
 from liveobs.sdk._asgi_io import BodyTooLarge, Receive, Scope, Send, header, own_origin, read_body, send_json
+from liveobs.sdk._compat import SeverityNumber
 from liveobs.sdk._evidence import bounded, record_body_limit, record_rate_limit
 
 SessionResolver = Callable[[Mapping[str, Any]], "str | None"]

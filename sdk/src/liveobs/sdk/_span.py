@@ -11,8 +11,11 @@ processor and exporter sees what an SDK span would have given it.
 The tracer's sampler, id generator, resource, scope, span processors and the
 SDK's own span metrics are honoured. Values set later (by the app or a span
 processor) are cleaned as the SDK cleans them. Under a tracer that is not the
-SDK's, a disabled tracer or a string length limit, :func:`start_span` falls
-back to ``tracer.start_span``.
+SDK's, a disabled tracer, a string length limit or an SDK version whose
+internals :mod:`liveobs.sdk._compat` did not find, :func:`start_span` falls
+back to ``tracer.start_span``. A failure of the lean path is counted, warned
+about once and turns it off for that tracer; a span processor that raises is
+counted and the span ends anyway.
 """
 
 from __future__ import annotations
@@ -20,81 +23,100 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.semconv.attributes.exception_attributes import EXCEPTION_ESCAPED
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 from liveobs.conventions import keys
+from liveobs.sdk import _compat, _faults
 
 _log = logging.getLogger(__name__)
 _UNSET: Final = Status(StatusCode.UNSET)
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
 _RANDOM: Final[int] = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
-# What the lean path reads from the SDK tracer (present since opentelemetry-sdk 1.39).
-_TRACER_PARTS: Final = ("_is_enabled", "_span_limits", "_tracer_metrics", "_instrumentation_scope", "id_generator")
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
 
 
-# Per tracer: 0 when its type, parts or span limits rule the lean path out, 1 when they allow
-# it, 2 when they do and its sampler is the SDK's default (fixed when the tracer is made).
-_LEAN_SAMPLED: Final = 2
-# By id(tracer), with the tracer itself so the id cannot be taken by another (tracers are few and long-lived).
-_modes: dict[int, tuple[trace.Tracer, int]] = {}
+class _Lean:
+    """What the lean path reads from one SDK tracer, looked up once through :mod:`liveobs.sdk._compat`."""
+
+    __slots__ = ("default_sampler", "enabled", "fill", "limits", "metrics_start", "on_ending", "scope", "tracer")
+
+    def __init__(self, tracer: SdkTracer, found: _compat.Features, enabled: Callable[[], bool],
+                 metrics_start: Callable[[Any, Any], Callable[[], None]]) -> None:
+        self.tracer = tracer
+        self.limits = _compat.span_limits(tracer)
+        self.scope = _compat.tracer_scope(tracer)
+        self.metrics_start = metrics_start
+        self.on_ending = _compat.on_ending(tracer.span_processor, found)
+        self.default_sampler = _compat.default_sampler(tracer.sampler)
+        self.fill = found.fill_span
+        self.enabled = None if enabled is _compat.always else enabled
 
 
-def _default_sampler(sampler: Any) -> bool:
-    """Whether ``sampler`` is ``ParentBased(ALWAYS_ON)`` with the default delegates (the SDK's default).
-
-    It follows a valid parent's sampled flag and samples a new trace, keeping
-    the attributes and the parent's trace state: :func:`start_span` decides so
-    without the call.
-    """
-    return type(sampler) is ParentBased and all(
-        getattr(sampler, name, None) is delegate for name, delegate in (
-            ("_root", ALWAYS_ON), ("_remote_parent_sampled", ALWAYS_ON), ("_remote_parent_not_sampled", ALWAYS_OFF),
-            ("_local_parent_sampled", ALWAYS_ON), ("_local_parent_not_sampled", ALWAYS_OFF),
-        )
-    )
+# By id(tracer), with the tracer itself so the id cannot be taken by another (tracers are few and long-lived);
+# None when the tracer's type, its internals or its span limits rule the lean path out.
+_modes: dict[int, tuple[trace.Tracer, _Lean | None]] = {}
 
 
-def _tracer_mode(tracer: trace.Tracer) -> int:
-    if not isinstance(tracer, SdkTracer) or not all(hasattr(tracer, part) for part in _TRACER_PARTS):
-        return 0
-    limits = tracer._span_limits
+def _lean_for(tracer: trace.Tracer) -> _Lean | None:
+    found = _compat.features()
+    if not found.lean_tracer or not isinstance(tracer, SdkTracer):
+        return None
+    metrics_start = _compat.span_metrics_start(tracer, found)
+    enabled = _compat.tracer_enabled(tracer, found)
+    if metrics_start is None or enabled is None:
+        return None
+    limits = _compat.span_limits(tracer)
     if limits.max_span_attribute_length is not None or (limits.max_span_attributes or 0) < 32:
-        return 0
-    return _LEAN_SAMPLED if _default_sampler(tracer.sampler) else 1
+        return None
+    return _Lean(tracer, found, enabled, metrics_start)
 
 
-def _mode(tracer: trace.Tracer) -> int:
+def _lean(tracer: trace.Tracer) -> _Lean | None:
     hit = _modes.get(id(tracer))
     if hit is not None and hit[0] is tracer:
-        mode = hit[1]
+        lean = hit[1]
     else:
-        mode = _tracer_mode(tracer)
+        try:
+            lean = _lean_for(tracer)
+        except Exception as error:  # an internal that changed: this tracer takes the SDK path
+            _faults.fault(_faults.SPAN, error)
+            lean = None
         if len(_modes) >= 1024:
             _modes.clear()
-        _modes[id(tracer)] = (tracer, mode)
-    return mode if mode and tracer._is_enabled() else 0  # type: ignore[attr-defined]  # an SDK tracer when lean
+        _modes[id(tracer)] = (tracer, lean)
+    if lean is None or (lean.enabled is not None and not lean.enabled()):
+        return None
+    return lean
+
+
+def _turn_off(tracer: trace.Tracer, error: BaseException) -> None:
+    """The lean path failed for ``tracer``: count it, warn once, and use the SDK's spans from now on."""
+    _faults.fault(_faults.SPAN, error)
+    _modes[id(tracer)] = (tracer, None)
 
 
 def lean_tracer(tracer: trace.Tracer) -> bool:
     """Whether :func:`start_span` can take the lean path for ``tracer``."""
-    return _mode(tracer) != 0
+    try:
+        return _lean(tracer) is not None
+    except Exception as error:
+        _turn_off(tracer, error)
+        return False
 
 
 def start_span(
@@ -113,13 +135,24 @@ def start_span(
     ``links`` must be valid links whose attributes were built by the caller.
     ``vetted_by`` is the scrubber that found the name and ``attributes``
     unchanged, if the caller checked them: the span ends as a
-    :class:`VettedSpan` unless anything else is set on it.
+    :class:`VettedSpan` unless anything else is set on it. Never raises
+    because of liveobs: a failure of the lean path turns it off for the tracer.
     """
-    mode = _mode(tracer)
-    if not mode:
-        return tracer.start_span(name, context=context, kind=kind, attributes=attributes, links=links,
-                                 start_time=start_time)
-    assert isinstance(tracer, SdkTracer)
+    try:
+        lean = _lean(tracer)
+        if lean is not None:
+            return _start_lean(lean, name, context, kind, attributes, links, start_time, vetted_by)
+    except Exception as error:  # an internal that changed since detection
+        _turn_off(tracer, error)
+    return tracer.start_span(name, context=context, kind=kind, attributes=attributes, links=links,
+                             start_time=start_time)
+
+
+def _start_lean(
+    lean: _Lean, name: str, context: Context | None, kind: SpanKind, attributes: dict[str, Any],
+    links: Sequence[Link], start_time: int | None, vetted_by: object,
+) -> Span:
+    tracer = lean.tracer
     parent = _get_current_span(context).get_span_context()
     if parent.is_valid:
         trace_id = parent.trace_id
@@ -129,7 +162,7 @@ def start_span(
         trace_id = tracer.id_generator.generate_trace_id()
         random_id = bool(_RANDOM) and tracer.id_generator.is_trace_id_random()
         parent_context = None
-    if mode == _LEAN_SAMPLED:  # what the default sampler answers
+    if lean.default_sampler:  # what the default sampler answers
         sample = parent_context is None or parent.trace_flags.sampled
         decision = Decision.RECORD_AND_SAMPLE if sample else Decision.DROP
         trace_state = parent.trace_state if parent_context is not None else None
@@ -138,18 +171,21 @@ def start_span(
         decision, trace_state = result.decision, result.trace_state
         sampled = result.attributes
         if decision is not Decision.DROP and sampled != attributes:
-            attributes = dict(_clean_attribute_value(sampled, None))  # the sampler changed them
+            attributes = _compat.clean_attributes(sampled or {})  # the sampler changed them
     flags = _SAMPLED if decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
     if random_id:
         flags = TraceFlags(flags | _RANDOM)
     span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), False, flags, trace_state)
-    on_end_metrics = tracer._tracer_metrics.start_span(parent_context, decision)
+    on_end_metrics = lean.metrics_start(parent_context, decision)
     if decision is Decision.DROP:
         return trace.NonRecordingSpan(span_context)
-    span = LeanSpan(tracer, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
+    span = LeanSpan(lean, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
     span._start_time = start_time if start_time is not None else _time_ns()
     span._vetted = vetted_by
-    tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
+    try:
+        tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
+    except Exception as error:  # a processor's bug: the span and the app go on
+        _faults.fault(_faults.SPAN_PROCESSOR, error)
     return span
 
 
@@ -162,6 +198,7 @@ class LeanSpan(Span):
         "_end_time",
         "_events",
         "_kind",
+        "_lean",
         "_links",
         "_metrics_end",
         "_name",
@@ -169,13 +206,12 @@ class LeanSpan(Span):
         "_span_context",
         "_start_time",
         "_status",
-        "_tracer",
         "_vetted",
     )
 
     def __init__(
         self,
-        tracer: SdkTracer,
+        lean: _Lean,
         name: str,
         span_context: SpanContext,
         parent: SpanContext | None,
@@ -184,7 +220,7 @@ class LeanSpan(Span):
         links: Sequence[Link],
         metrics_end: Any,
     ) -> None:
-        self._tracer = tracer
+        self._lean = lean
         self._name = name
         self._span_context = span_context
         self._parent = parent
@@ -230,11 +266,11 @@ class LeanSpan(Span):
 
     @property
     def resource(self) -> Any:
-        return self._tracer.resource
+        return self._lean.tracer.resource
 
     @property
     def instrumentation_scope(self) -> Any:
-        return self._tracer._instrumentation_scope
+        return self._lean.scope
 
     @property
     def context(self) -> SpanContext:
@@ -259,11 +295,14 @@ class LeanSpan(Span):
             self._dropped += 1
             return
         attributes = self._attributes
-        if key not in attributes and len(attributes) >= (self._tracer._span_limits.max_span_attributes or 0):
+        if key not in attributes and len(attributes) >= (self._lean.limits.max_span_attributes or 0):
             self._dropped += 1  # the SDK drops the oldest; a full span here keeps the ids it started with
             return
         if value.__class__ not in (str, int, float, bool):
-            value = _clean_attribute_value(value, None)
+            value = _compat.clean_value(key, value)
+            if value is None:
+                self._dropped += 1  # a value the SDK refuses (it warned)
+                return
         attributes[key] = value
         self._vetted = None  # set from outside: the exporter's scrubber looks at it
 
@@ -271,7 +310,7 @@ class LeanSpan(Span):
         """``set_attribute`` for the middleware's own counts: a valid key and an ``int``, nothing to clean."""
         attributes = self._attributes
         if self._end_time is None and (
-            key in attributes or len(attributes) < (self._tracer._span_limits.max_span_attributes or 0)
+            key in attributes or len(attributes) < (self._lean.limits.max_span_attributes or 0)
         ):
             attributes[key] = value
         else:
@@ -285,7 +324,7 @@ class LeanSpan(Span):
         if self._end_time is not None:
             _log.warning("Tried calling add_event on an ended span.")
             return
-        limits = self._tracer._span_limits
+        limits = self._lean.limits
         if self._events is None:
             self._events = BoundedList(limits.max_events)
         self._events.append(Event(
@@ -298,7 +337,7 @@ class LeanSpan(Span):
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self._end_time is not None or not (context and (context.is_valid or attributes or context.trace_state)):
             return
-        limits = self._tracer._span_limits
+        limits = self._lean.limits
         bounded = BoundedAttributes(limits.max_link_attributes, attributes, immutable=True,
                                     max_value_len=limits.max_attribute_length)
         self._links = [*self._links, Link(context, bounded)][: limits.max_links]
@@ -342,34 +381,32 @@ class LeanSpan(Span):
             _log.warning("Calling end() on an ended span.")
             return
         self._end_time = end_time if end_time is not None else _time_ns()
-        self._metrics_end()
-        processor = self._tracer.span_processor
-        processor._on_ending(self)  # type: ignore[arg-type]
-        processor.on_end(self._readable())
+        lean = self._lean
+        try:
+            self._metrics_end()
+            ended = self._readable(lean)
+        except Exception as error:  # the lean path broke: the SDK's spans from now on
+            _turn_off(lean.tracer, error)
+            return
+        try:
+            if lean.on_ending is not None:
+                lean.on_ending(self)
+            lean.tracer.span_processor.on_end(ended)
+        except Exception as error:  # a processor's bug: the app's event goes on
+            _faults.fault(_faults.SPAN_PROCESSOR, error)
 
-    def _readable(self) -> ReadableSpan:
-        tracer = self._tracer
+    def _readable(self, lean: _Lean) -> ReadableSpan:
+        tracer = lean.tracer
         attributes: Any = self._attributes
         if self._dropped:
             attributes = BoundedAttributes(None, attributes, immutable=True)
             attributes.dropped = self._dropped
-        events = self._events if self._events is not None else ()
-        readable = ReadableSpan if self._vetted is None else VettedSpan
-        if not _FILL_READABLE:
-            ended = readable(
-                self._name, self._span_context, self._parent, tracer.resource, attributes, events, self._links,
-                self._kind, tracer.instrumentation_info, self._status, self._start_time, self._end_time,
-                tracer._instrumentation_scope,
-            )
-        else:  # what ReadableSpan.__init__ sets, set directly (its fields were checked at import)
-            ended = _new(readable)
-            ended.__dict__.update(
-                _name=self._name, _context=self._span_context, _kind=self._kind,
-                _instrumentation_info=tracer.instrumentation_info,
-                _instrumentation_scope=tracer._instrumentation_scope, _parent=self._parent,
-                _start_time=self._start_time, _end_time=self._end_time, _attributes=attributes, _events=events,
-                _links=self._links, _resource=tracer.resource, _status=self._status,
-            )
+        ended = _compat.readable_span(
+            ReadableSpan if self._vetted is None else VettedSpan, lean.fill, self._name, self._span_context,
+            self._parent, tracer.resource, attributes, self._events if self._events is not None else (),
+            self._links, self._kind, tracer.instrumentation_info, self._status, self._start_time, self._end_time,
+            lean.scope,
+        )
         if self._vetted is not None:
             ended.vetted_by = self._vetted  # type: ignore[attr-defined]  # a VettedSpan, typed as its base here
         return ended
@@ -404,12 +441,3 @@ def hex_ids(context: SpanContext) -> tuple[str, str, str]:
 def link(context: SpanContext, attributes: Mapping[str, types.AnyValue]) -> Link:
     """A link whose attributes are bounded as the SDK bounds them, to reuse across spans."""
     return Link(context, BoundedAttributes(None, attributes, immutable=True))
-
-
-_new = object.__new__
-_READABLE_FIELDS: Final = frozenset({
-    "_name", "_context", "_kind", "_instrumentation_info", "_instrumentation_scope", "_parent", "_start_time",
-    "_end_time", "_attributes", "_events", "_links", "_resource", "_status",
-})
-# Whether ReadableSpan is the plain holder of these fields that LeanSpan._readable fills directly.
-_FILL_READABLE: Final = set(vars(ReadableSpan("probe", resource=Resource.get_empty()))) == _READABLE_FIELDS
