@@ -25,6 +25,7 @@ from typing import IO, Final
 
 import httpx
 
+from kukulkan.accounts import DEMO_ACCOUNTS
 from kukulkan.release import MANIFEST_PATH, load_manifest
 from kukulkan.scenario import run_baseline, run_session
 
@@ -32,6 +33,8 @@ REPO: Final = Path(__file__).resolve().parents[3]
 EXAMPLE: Final = Path(__file__).resolve().parents[1]
 DEFAULT_STATE: Final = REPO / "var" / "kukulkan"
 GATES: Final = ("observability", "security", "performance", "deploy")
+DRIVE_SCENARIO: Final = EXAMPLE / "drive.toml"
+CHROMIUM: Final = Path("/usr/bin/chromium")
 START_TIMEOUT: Final = 20.0
 
 
@@ -212,6 +215,44 @@ def probe_line(db: Path, base_url: str, environment: str) -> str:
     return "liveobs probe    " + "; ".join(f"{step['step']} {step['summary']}" for step in steps)
 
 
+def drive_credentials() -> dict[str, str]:
+    """The scenario's credentials, as an operator supplies them: the demo accounts' passwords."""
+    return {f"KUKULKAN_DRIVE_{name.upper()}_PASSWORD": password for name, password, _ in DEMO_ACCOUNTS}
+
+
+def drive_lines(db: Path, base_url: str, environment: str, *, browser: bool) -> list[str]:
+    """``liveobs drive`` with Kukulkan's scenario: the evidence a quiet window lacks, recorded as driven."""
+    argv = [_bin("liveobs"), "--db", str(db), "drive", base_url, "--scenario", str(DRIVE_SCENARIO),
+            "--service", "kukulkan", "--environment", environment, "--json", *(["--browser"] if browser else [])]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO, check=False,
+                            env={**os.environ, **drive_credentials()})
+    if result.returncode not in (0, 1):
+        raise DemoError(f"liveobs drive failed (exit {result.returncode}): {result.stderr.strip()}")
+    data = json.loads(result.stdout)
+    uploads = data["uploads"]
+    clean = [u for u in uploads if not u["canary"]]
+    canary = next((u for u in uploads if u["canary"]), None)
+    denied = sum(a["outcome"] == "denied" for a in data["attempts"])
+    sockets = {s["attempt"]: s["status"] for s in data["sockets"]}
+    lines = [
+        f"liveobs drive    {data['sessions']} sessions, {data['connects']} live connects "
+        f"({data['reconnects']} reconnect), {data['page_loads']} page loads, {data['actions']} live actions",
+        f"                 uploads {len(clean)} clean → {'/'.join(sorted({str(u['status']) for u in clean}))}"
+        + (f", EICAR canary → {canary['status']}" if canary else "")
+        + f"; {denied} of {len(data['attempts'])} scope and capability attempts denied"
+        + (f"; signed-in socket: foreign origin → {sockets.get('ws_origin')}, foreign host → "
+           f"{sockets.get('ws_host')}" if sockets else "")
+        + (f"; {data['rate_limit']['limited']} of {data['rate_limit']['count']} guesses → 429"
+           if data["rate_limit"] else ""),
+    ]
+    if data["browser"]:
+        timing = data["browser"]["timing_ms"]
+        lines.append(f"                 headless Chromium: {data['browser']['loads']} page loads, first byte "
+                     f"p50 {timing['ttfb']['p50']:g} ms, load p50 {timing['load']['p50']:g} ms")
+    lines += [f"                 UNEXPECTED: {line}" for line in data["unexpected"]]
+    return lines
+
+
 def _clean_store(db: Path) -> None:
     for path in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".collector.json")):
         path.unlink(missing_ok=True)
@@ -237,9 +278,12 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
         keys = new_session_keys()
         app, base_url = start_app(procs, collector_url, state, manifest.rollback, keys)
         baseline = asyncio.run(run_baseline(base_url, refreshes=refreshes))
+        driven = drive_lines(db, base_url, manifest.environment, browser=False)
         procs.stop(app)
         say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
             f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
+        for line in driven:
+            say(line)
         app, base_url = start_app(procs, collector_url, state, manifest.current, keys)
         say(probe_line(db, base_url, manifest.environment))
         report = asyncio.run(run_session(base_url, refreshes=refreshes))
@@ -248,6 +292,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
             f"({ok} ok), uploads " + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
         say("refused          " + ", ".join(
             f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
+        for line in drive_lines(db, base_url, manifest.environment, browser=CHROMIUM.exists()):
+            say(line)
         failure = report.failure
         say(f"failing click    {failure.name}: the page shows "
             f"\"Something went wrong — reference {failure.event_id}\"")

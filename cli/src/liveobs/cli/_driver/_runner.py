@@ -267,6 +267,8 @@ class Driver:
     # --- a burst past the rate limit ------------------------------------------------------
     async def burst(self, limit: RateLimit) -> None:
         async with self.client() as client:
+            if limit.page is not None:
+                await client.http.get(limit.page)
             codes = [(await client.http.request(limit.method, limit.path, data=limit.form or None)).status_code
                      for _ in range(limit.count)]
         limited = codes.count(429)

@@ -93,6 +93,7 @@ class RateLimit:
     path: str
     form: dict[str, str]
     count: int
+    page: str | None = None  # opened first, as a browser opens the form before posting it
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +245,8 @@ def _request(where: str, request: str) -> tuple[str, str]:
 def _rate_limit(data: object) -> RateLimit:
     t = _Table("rate_limit", data)
     method, path = _request("rate_limit.request", t.get("request", str, required=True))
-    limit = RateLimit(method, path, _string_map("rate_limit.form", t.get("form", dict, {})), t.count("count", 20, 1, 1000))
+    limit = RateLimit(method, path, _string_map("rate_limit.form", t.get("form", dict, {})),
+                      t.count("count", 20, 1, 1000), t.path("page"))
     t.done()
     return limit
 
