@@ -143,7 +143,7 @@ def new_session_keys() -> str:
 
 
 def start_app(procs: Processes, collector_url: str, state: Path, release: str | None = None,
-              session_keys: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+              session_keys: str | None = None, weaken: str = "") -> tuple[subprocess.Popen[bytes], str]:
     """The app under uvicorn on a socket bound here (no port race), exporting to the collector."""
     sock = _listening_socket()
     port = sock.getsockname()[1]
@@ -158,6 +158,9 @@ def start_app(procs: Processes, collector_url: str, state: Path, release: str | 
     )
     if release:
         env["KUKULKAN_RELEASE"] = release
+    env.pop("KUKULKAN_WEAKEN", None)
+    if weaken:
+        env["KUKULKAN_WEAKEN"] = weaken
     log = state / "app.log"
     argv = [sys.executable, "-m", "uvicorn", "kukulkan.app:create_app", "--factory", "--fd", str(sock.fileno()),
             "--no-access-log", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5"]
@@ -182,14 +185,14 @@ def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.Completed
                           timeout=timeout, cwd=REPO, check=False)
 
 
-def gate_line(db: Path, gate: str, manifest: Path) -> str:
-    """One line for a gate: its status and the count of checks per status."""
+def gate_lines(db: Path, gate: str, manifest: Path) -> list[str]:
+    """One line for a gate (its status and the count of checks per status), then why each check failed."""
     result = liveobs(db, "check", gate, "--manifest", str(manifest), "--format", "json")
     try:
         doc = json.loads(result.stdout)
     except ValueError:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"  {gate:<14} could not run (exit {result.returncode}): {reason}"
+        return [f"  {gate:<14} could not run (exit {result.returncode}): {reason}"]
     checks = doc.get("checks", []) if isinstance(doc, dict) else []
     counts: dict[str, int] = {}
     for check in checks:
@@ -198,7 +201,8 @@ def gate_line(db: Path, gate: str, manifest: Path) -> str:
     detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     open_checks = [str(c.get("id", "?")).split(".", 1)[-1] for c in checks if c.get("status") in ("fail", "unknown")]
     shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
-    return f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail}{shown})"
+    failed = [f"      {c.get('id')}: {c.get('reason')}" for c in checks if c.get("status") == "fail"]
+    return [f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail}{shown})", *failed]
 
 
 def probe_line(db: Path, base_url: str, environment: str) -> str:
@@ -262,7 +266,7 @@ def _shown(path: Path) -> Path:
     return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
-def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.stdout) -> int:
+def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", out: IO[str] = sys.stdout) -> int:
     started = time.monotonic()
     state.mkdir(parents=True, exist_ok=True)
     db = state / "liveobs.duckdb"
@@ -284,7 +288,9 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
             f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
         for line in driven:
             say(line)
-        app, base_url = start_app(procs, collector_url, state, manifest.current, keys)
+        app, base_url = start_app(procs, collector_url, state, manifest.current, keys, weaken)
+        if weaken:
+            say(f"kukulkan {manifest.current:<7} deliberately weakened: KUKULKAN_WEAKEN={weaken}")
         say(probe_line(db, base_url, manifest.environment))
         report = asyncio.run(run_session(base_url, refreshes=refreshes))
         ok = sum(o.ok for o in report.outcomes)
@@ -305,7 +311,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
         say()
         say("$ liveobs check <gate>   (release " + manifest.current + ")")
         for gate in GATES:
-            say(gate_line(db, gate, MANIFEST_PATH))
+            for line in gate_lines(db, gate, MANIFEST_PATH):
+                say(line)
         procs.stop(collector)
     say()
     say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped; "
@@ -317,9 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where the store and logs go")
     parser.add_argument("--refreshes", type=int, default=30, help="ordinary events for the latency figures")
+    parser.add_argument("--weaken", default="", metavar="csp,sockets,scanner",
+                        help="serve the new release with these guards weakened, to see the gates catch it")
     args = parser.parse_args(argv)
     try:
-        return run(args.state, refreshes=args.refreshes)
+        return run(args.state, refreshes=args.refreshes, weaken=args.weaken)
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

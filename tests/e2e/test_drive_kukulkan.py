@@ -1,0 +1,132 @@
+"""``liveobs drive`` against the real Kukulkan app on 127.0.0.1, with its own scenario file.
+
+The app runs under a real uvicorn with its spans kept in memory, so the tests see
+both sides: what the driver reports, and what the app's SDK recorded (every span
+marked driven). The driver's outside observations go to a real DuckDB store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from kukulkan.accounts import DEMO_ACCOUNTS
+from kukulkan_helpers import EXAMPLE, Served, serve
+
+from liveobs.cli import main
+from liveobs.conventions import evidence as ev
+from liveobs.conventions import keys
+from liveobs.correlator._db import connect
+
+pytestmark = pytest.mark.timeout(120)
+SCENARIO = EXAMPLE / "drive.toml"
+CREDENTIALS = {f"KUKULKAN_DRIVE_{name.upper()}_PASSWORD": password for name, password, _ in DEMO_ACCOUNTS}
+
+
+def _drive(served: Served, db: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(main, ["--db", str(db), "drive", served.url, "--scenario", str(SCENARIO),
+                                       "--service", "kukulkan", "--release", "1.4.0", "--json", *args],
+                                env=CREDENTIALS)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    # The app runs in this process and its log lines go to stdout too: the report is the JSON document.
+    lines = result.stdout.splitlines()
+    return result.exit_code, json.loads("\n".join(lines[lines.index("{"):]))
+
+
+def _observations(db: Path) -> list[dict[str, str]]:
+    """The driver's outside observations in the store: one security event per drive step."""
+    con = connect(str(db))
+    try:
+        rows = con.execute("""SELECT SpanAttributes[$step], unnest(Events.Attributes)
+                              FROM otel_traces WHERE ScopeName = $scope""",
+                           {"step": ev.PROBE_STEP, "scope": ev.PROBE_SCOPE}).fetchall()
+    finally:
+        con.close()
+    return [{"step": step, **attributes} for step, attributes in rows]
+
+
+def test_drive_runs_kukulkans_scenario_and_the_app_records_every_span_as_driven(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    with serve() as served:
+        code, report = _drive(served, db, "--sessions", "4")
+        spans = served.spans.get_finished_spans()
+    assert code == 0, report["unexpected"]
+    assert report["release"] == "1.4.0"
+    assert report["sessions"] == 4
+    assert report["connects"] == 5
+    assert report["reconnects"] == 1
+    assert report["page_loads"] == 8
+    # refresh twice per session, ana's two moves in her two sessions, the reconnect's first action.
+    assert report["actions"] == 4 * 2 + 2 * 2 + 1
+    assert report["failed_actions"] == 0
+    canary = [u for u in report["uploads"] if u["canary"]]
+    assert [u["status"] for u in report["uploads"] if not u["canary"]] == [200] * 5
+    assert [(u["file"], u["status"]) for u in canary] == [("eicar.com", 422)]
+    assert {a["name"]: a["outcome"] for a in report["attempts"]} == {
+        "add a card over the live socket": "denied", "archive a card over the live socket": "denied",
+        "rotate the session key": "denied", "attach a file": "denied"}
+    assert [(s["attempt"], s["status"]) for s in report["sockets"]] == [("control", 101), ("ws_origin", 403),
+                                                                       ("ws_host", 403)]
+    assert report["rate_limit"]["limited"] > 0
+    assert report["unexpected"] == []
+
+    # The app's own record: every request, socket and live event of the run is marked driven.
+    server = [s for s in spans if s.kind.name == "SERVER" or s.name.startswith("live.")]
+    assert len(server) > 50
+    unmarked = [s.name for s in server if (s.attributes or {}).get(keys.EVIDENCE_SOURCE) != keys.EVIDENCE_DRIVEN]
+    assert unmarked == []
+    assert sum(s.name == "live.connection" for s in server) >= 5
+    # What only the driver knows (the answer a correct app gives) is in the store, with the expected outcome.
+    seen = {(o["step"], o[ev.SECURITY_OUTCOME], o.get(ev.SECURITY_EXPECTED)) for o in _observations(db)}
+    assert seen == {
+        ("drive.upload_scan", ev.OUTCOME_INFECTED, None), ("drive.scope", ev.OUTCOME_DENIED, ev.OUTCOME_DENIED),
+        ("drive.capability", ev.OUTCOME_DENIED, ev.OUTCOME_DENIED),
+        ("drive.ws_origin", ev.OUTCOME_REFUSED, ev.OUTCOME_REFUSED),
+        ("drive.ws_host", ev.OUTCOME_REFUSED, ev.OUTCOME_REFUSED),
+        ("drive.rate_limit", ev.OUTCOME_REFUSED, ev.OUTCOME_REFUSED),
+    }
+    decisions = {o[ev.SECURITY_DECISION] for o in _observations(db) if o["step"] == "drive.upload_scan"}
+    assert decisions == {ev.OUTCOME_REFUSED}
+
+
+def test_drive_says_what_a_weakened_kukulkan_accepts_and_exits_1(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    with serve(weaken=frozenset({"csp", "sockets", "scanner"})) as served:
+        code, report = _drive(served, db, "--sessions", "2")
+    assert code == 1
+    assert report["unexpected"] == [
+        "the EICAR canary was accepted (200)",
+        "foreign origin https://drive-foreign.invalid accepted on /live",
+        "foreign host drive-foreign.invalid accepted on /live",
+    ]
+    accepted = {(o["step"], o.get(ev.SECURITY_DECISION) or o[ev.SECURITY_OUTCOME]) for o in _observations(db)
+                if o["step"] in ("drive.upload_scan", "drive.ws_origin", "drive.ws_host")}
+    assert accepted == {("drive.upload_scan", ev.OUTCOME_ACCEPTED), ("drive.ws_origin", ev.OUTCOME_ACCEPTED),
+                        ("drive.ws_host", ev.OUTCOME_ACCEPTED)}
+
+
+def test_drive_browser_pass_times_pages_in_headless_chromium_marked_driven(tmp_path: Path) -> None:
+    with serve() as served:
+        code, report = _drive(served, tmp_path / "store.duckdb", "--sessions", "0", "--browser", "--no-record")
+        spans = served.spans.get_finished_spans()
+    assert code == 0, report["unexpected"]
+    browser = report["browser"]
+    assert browser["pages"] == ["/signin"]
+    assert browser["loads"] == 3
+    timing = browser["timing_ms"]
+    assert 0 < timing["ttfb"]["p50"] <= timing["dom_content_loaded"]["p50"] <= timing["load"]["p50"] < 10_000
+    # Chromium's own page loads (and the asset fetches) reached the app marked driven.
+    pages = [s for s in spans if s.name == "GET /signin"
+             and "Chrome" in str((s.attributes or {}).get(keys.USER_AGENT_ORIGINAL, ""))]
+    assert len(pages) == 3
+    assert {(s.attributes or {}).get(keys.EVIDENCE_SOURCE) for s in pages} == {keys.EVIDENCE_DRIVEN}
+
+
+def test_drive_refuses_an_app_it_cannot_reach_with_exit_3(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "s.duckdb"), "drive", "http://127.0.0.1:9",
+                                       "--scenario", str(SCENARIO)], env=CREDENTIALS)
+    assert result.exit_code == 3
+    assert "cannot drive http://127.0.0.1:9" in result.stderr
