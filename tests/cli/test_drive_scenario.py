@@ -22,7 +22,7 @@ def _base() -> dict[str, object]:
 def test_kukulkans_scenario_reads_with_credentials_from_the_environment() -> None:
     scenario = load_scenario(KUKULKAN, ENV)
     assert scenario.passwords == {"ana": "a-secret", "vic": "v-secret"}
-    assert scenario.load.sessions == 24
+    assert scenario.load.sessions == 20
     assert scenario.load.reconnects == 1
     assert [a.user for a in scenario.load.actions] == [None, "ana", "ana", None]
     assert scenario.uploads[0].eicar

@@ -185,24 +185,38 @@ def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.Completed
                           timeout=timeout, cwd=REPO, check=False)
 
 
-def gate_lines(db: Path, gate: str, manifest: Path) -> list[str]:
-    """One line for a gate (its status and the count of checks per status), then why each check failed."""
-    result = liveobs(db, "check", gate, "--manifest", str(manifest), "--format", "json")
+def gate_lines(db: Path, manifest: Path) -> list[str]:
+    """One line per gate (its status, exit code and count of checks per status), then why each check failed.
+
+    One ``liveobs check all`` run judges every check; each gate's status and exit code
+    are those ``liveobs check <gate>`` gives, by the same rule (:class:`GateReport`).
+    """
+    from dataclasses import fields
+
+    from liveobs.correlator.gates import CheckResult, GateReport
+
+    result = liveobs(db, "check", "all", "--manifest", str(manifest), "--format", "json")
     try:
         doc = json.loads(result.stdout)
-    except ValueError:
+        known = {f.name for f in fields(CheckResult)}  # the JSON also carries each check's bounds and unit
+        doc["checks"] = [{k: v for k, v in c.items() if k in known} for c in doc["checks"]]
+        report = GateReport.from_dict(doc)
+    except (ValueError, KeyError, TypeError):
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return [f"  {gate:<14} could not run (exit {result.returncode}): {reason}"]
-    checks = doc.get("checks", []) if isinstance(doc, dict) else []
-    counts: dict[str, int] = {}
-    for check in checks:
-        counts[str(check.get("status"))] = counts.get(str(check.get("status")), 0) + 1
-    status = doc.get("status", "?") if isinstance(doc, dict) else "?"
-    detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    open_checks = [str(c.get("id", "?")).split(".", 1)[-1] for c in checks if c.get("status") in ("fail", "unknown")]
-    shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
-    failed = [f"      {c.get('id')}: {c.get('reason')}" for c in checks if c.get("status") == "fail"]
-    return [f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail}{shown})", *failed]
+        return [f"  gates could not run (exit {result.returncode}): {reason}"]
+    lines = []
+    for gate in GATES:
+        results = tuple(r for r in report.results if r.gate == gate)
+        judged = GateReport(report.subject, results)
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        open_checks = [r.id.split(".", 1)[-1] for r in results if r.status.value in ("fail", "unknown")]
+        shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
+        lines.append(f"  {gate:<14} {judged.status.value:<8} exit {int(judged.exit_code)}  ({detail}{shown})")
+        lines += [f"      {r.id}: {r.reason}" for r in results if r.status.value == "fail"]
+    return lines
 
 
 def probe_line(db: Path, base_url: str, environment: str) -> str:
@@ -224,10 +238,11 @@ def drive_credentials() -> dict[str, str]:
     return {f"KUKULKAN_DRIVE_{name.upper()}_PASSWORD": password for name, password, _ in DEMO_ACCOUNTS}
 
 
-def drive_lines(db: Path, base_url: str, environment: str, *, browser: bool) -> list[str]:
+def drive_lines(db: Path, base_url: str, environment: str, *, browser: bool, sessions: int | None = None) -> list[str]:
     """``liveobs drive`` with Kukulkan's scenario: the evidence a quiet window lacks, recorded as driven."""
     argv = [_bin("liveobs"), "--db", str(db), "drive", base_url, "--scenario", str(DRIVE_SCENARIO),
-            "--service", "kukulkan", "--environment", environment, "--json", *(["--browser"] if browser else [])]
+            "--service", "kukulkan", "--environment", environment, "--json", *(["--browser"] if browser else []),
+            *(["--sessions", str(sessions)] if sessions is not None else [])]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO, check=False,
                             env={**os.environ, **drive_credentials()})
     if result.returncode not in (0, 1):
@@ -282,7 +297,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         keys = new_session_keys()
         app, base_url = start_app(procs, collector_url, state, manifest.rollback, keys)
         baseline = asyncio.run(run_baseline(base_url, refreshes=refreshes))
-        driven = drive_lines(db, base_url, manifest.environment, browser=False)
+        # The baseline needs fewer sessions: enough page renders (30) and live events for the regressions.
+        driven = drive_lines(db, base_url, manifest.environment, browser=False, sessions=12)
         procs.stop(app)
         say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
             f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
@@ -310,9 +326,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         say(trace.stdout.rstrip() or trace.stderr.rstrip())
         say()
         say("$ liveobs check <gate>   (release " + manifest.current + ")")
-        for gate in GATES:
-            for line in gate_lines(db, gate, MANIFEST_PATH):
-                say(line)
+        for line in gate_lines(db, MANIFEST_PATH):
+            say(line)
         procs.stop(collector)
     say()
     say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped; "
