@@ -101,3 +101,17 @@ def test_make_with_a_missing_store_or_a_budgets_typo_records_error_and_replaces_
     code, _, err = _make("live-security-check", tmp_path, DB=str(db), BUDGETS=str(budgets))
     assert _recorded(tmp_path, "security")[:2] == (3, "error")
     assert "unknown check id security.cps" in err
+
+
+def test_make_records_a_crashed_or_misused_gate_as_error_and_replaces_its_report(tmp_path: Path) -> None:
+    report = tmp_path / "gates" / "security.xml"
+    report.parent.mkdir()
+    report.write_text("<testsuites><testsuite name='security' tests='1'/></testsuites>")  # yesterday's pass
+    # A usage error (click exits 2, which would read as "unknown") writes no report.
+    code, _, err = _make("live-security-check", tmp_path, DB="")  # `--db check security`: no such command
+    assert code == 2
+    assert _recorded(tmp_path, "security")[:2] == (3, "error")
+    assert "wrote no report: treated as could not run" in err
+    error = ET.parse(report).getroot().find("testsuite/testcase/error")
+    assert error is not None
+    assert error.get("type") == "could-not-run"
