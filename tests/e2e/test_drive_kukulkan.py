@@ -130,3 +130,16 @@ def test_drive_refuses_an_app_it_cannot_reach_with_exit_3(tmp_path: Path) -> Non
                                        "--scenario", str(SCENARIO)], env=CREDENTIALS)
     assert result.exit_code == 3
     assert "cannot drive http://127.0.0.1:9" in result.stderr
+
+
+def test_an_upload_answer_that_says_nothing_of_the_content_is_no_verdict(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    # Three uploads per client, then 429: the canary is never scanned, so nothing is recorded for it.
+    with serve(rate_burst=3, rate_per_second=0.01) as served:
+        code, report = _drive(served, db, "--sessions", "0")
+    assert code == 1
+    assert [(u["file"], u["status"], u["outcome"]) for u in report["uploads"]][2:] == [
+        ("driven-3.txt", 200, "accepted"), ("driven-4.txt", 429, None), ("driven-5.txt", 429, None),
+        ("eicar.com", 429, None)]
+    assert "the EICAR canary answered 429: no verdict on the scan" in report["unexpected"]
+    assert not [o for o in _observations(db) if o["step"] == "drive.upload_scan"]

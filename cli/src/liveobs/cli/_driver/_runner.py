@@ -31,6 +31,8 @@ from liveobs.correlator.gates._probe import ProbeReport, Step
 # The EICAR anti-virus test file, spelled in two halves so that this source is no test "virus" itself.
 EICAR: Final = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 CLEAN_CONTENT: Final = b"liveobs drive: an ordinary text file\n"
+# Answers to an upload that say nothing about its content: not signed in, not allowed, too big, too many.
+_NO_VERDICT: Final = frozenset({401, 403, 404, 405, 408, 413, 429})
 
 
 @dataclass
@@ -178,9 +180,14 @@ class Driver:
             for name, content, infected in files:
                 response = await client.http.post(upload.path, data=upload.form,
                                                   files={upload.field: (name, content, "application/octet-stream")})
-                accepted = response.status_code < 300
-                self.report.uploads.append({"file": name, "status": response.status_code, "canary": infected,
-                                            "outcome": ev.OUTCOME_ACCEPTED if accepted else ev.OUTCOME_REFUSED})
+                status = response.status_code
+                accepted = status < 300
+                judged = accepted or (status < 500 and status not in _NO_VERDICT)
+                self.report.uploads.append({"file": name, "status": status, "canary": infected, "outcome": (
+                    (ev.OUTCOME_ACCEPTED if accepted else ev.OUTCOME_REFUSED) if judged else None)})
+                if infected and not judged:
+                    self.report.unexpected.append(f"the EICAR canary answered {status}: no verdict on the scan")
+                    continue
                 if not infected:
                     if not accepted:
                         self.report.unexpected.append(f"clean upload {name} answered {response.status_code}")
