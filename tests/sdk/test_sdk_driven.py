@@ -46,3 +46,22 @@ def test_a_driven_socket_marks_its_connection_and_every_live_event(configured: A
     assert keys.EVIDENCE_SOURCE not in events[EVENT_2]["attributes"]
     marked = [c["attributes"].get(keys.EVIDENCE_SOURCE) for c in connections]
     assert sorted(marked, key=str) == [None, keys.EVIDENCE_DRIVEN]
+
+
+def test_the_driver_drives_an_app_without_sign_in_as_anonymous_visitors(configured: Any, serve: Any) -> None:
+    from browser_helpers import board_app  # the SDK tests' live board, open to anonymous visitors
+
+    from liveobs.cli._driver import parse, run_driver
+
+    server = serve(board_app())
+    scenario = parse({"load": {"sessions": 3, "pages": ["/board/7"], "reconnects": 1,
+                               "actions": [{"event": "add_card", "action": "add"}]}}, environ={})
+    report = run_driver(server.http, scenario)
+    assert (report.sessions, report.connects, report.reconnects, report.page_loads) == (3, 4, 1, 3)
+    assert report.actions == 4
+    assert report.failed_actions == 0
+    assert report.release == "1.4.2"
+    configured.flush()
+    events = configured.receiver.spans_named("live.event", count=4)
+    pages = configured.receiver.spans_named("GET /board", count=3)
+    assert {s["attributes"].get(keys.EVIDENCE_SOURCE) for s in [*events, *pages]} == {keys.EVIDENCE_DRIVEN}

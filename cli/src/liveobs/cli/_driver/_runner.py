@@ -105,10 +105,11 @@ class Driver:
         return DrivenClient(self.url, self.scenario.live_path, self.scenario.report_path, next(self._addresses),
                             self.timeout)
 
-    async def signed_in(self, user: str) -> DrivenClient:
+    async def signed_in(self, user: str | None) -> DrivenClient:
+        """A client signed in as ``user``; with no user (or no [signin]) an anonymous visitor's."""
         signin = self.scenario.signin
         client = self.client()
-        if signin is None:
+        if signin is None or user is None:
             return client
         password = self.scenario.passwords[user]
         fields = {k: v.replace("{name}", user).replace("{password}", password) for k, v in signin.fields.items()}
@@ -141,11 +142,12 @@ class Driver:
 
         async def one(i: int) -> None:
             async with gate:
-                await self.session(load.users[i % len(load.users)], reconnect=i < load.reconnects)
+                user = load.users[i % len(load.users)] if load.users else None  # none: anonymous visitors
+                await self.session(user, reconnect=i < load.reconnects)
 
         await asyncio.gather(*(one(i) for i in range(load.sessions)))
 
-    async def session(self, user: str, *, reconnect: bool) -> None:
+    async def session(self, user: str | None, *, reconnect: bool) -> None:
         load = self.scenario.load
         async with await self.signed_in(user) as client:
             for path in load.pages:
@@ -154,6 +156,7 @@ class Driver:
                     self.report.page_loads += 1
                     if status >= 400:
                         self.report.unexpected.append(f"page {path} answered {status}")
+            self.report.release = self.report.release or client.ids.get(keys.META_RELEASE)
             actions = [a for a in load.actions if a.user in (None, user)]
             await client.open_live()
             for action in actions:

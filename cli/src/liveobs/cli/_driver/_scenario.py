@@ -216,8 +216,6 @@ def _load(data: object, users: dict[str, str]) -> Load:
         actions=tuple(actions),
     )
     t.done()
-    if load.sessions and not load.users:
-        raise ScenarioError("load.users must name at least one user when load.sessions > 0")
     if load.reconnects > load.sessions:
         raise ScenarioError(f"load.reconnects ({load.reconnects}) cannot exceed load.sessions ({load.sessions})")
     return load
