@@ -8,6 +8,7 @@ marked driven). The driver's outside observations go to a real DuckDB store.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,23 @@ def test_an_upload_answer_that_says_nothing_of_the_content_is_no_verdict(tmp_pat
         ("eicar.com", 429, None)]
     assert "the EICAR canary answered 429: no verdict on the scan" in report["unexpected"]
     assert not [o for o in _observations(db) if o["step"] == "drive.upload_scan"]
+
+
+def test_drive_over_tls_tries_foreign_origin_and_host_on_the_signed_in_wss_socket(tmp_path: Path) -> None:
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True, timeout=60)
+    with serve(tls=(certificate, key)) as served:
+        assert served.url.startswith("https://")
+        untrusted = CliRunner().invoke(main, ["--db", str(tmp_path / "s.duckdb"), "drive", served.url,
+                                              "--scenario", str(SCENARIO), "--sessions", "1"], env=CREDENTIALS)
+        code, report = _drive(served, tmp_path / "store.duckdb", "--sessions", "2", "--ca-file", str(certificate))
+    assert untrusted.exit_code == 3
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    assert code == 0, report["unexpected"]
+    assert report["connects"] == 3
+    assert [(s["attempt"], s["status"]) for s in report["sockets"]] == [("control", 101), ("ws_origin", 403),
+                                                                       ("ws_host", 403)]
+    assert report["sockets"][1]["origin"] == "https://drive-foreign.invalid"
+    assert report["sockets"][2]["host"] == "drive-foreign.invalid"

@@ -42,14 +42,17 @@ class DriveFailed(click.ClickException):
               help="Record the outside observations in the store (or through its collector).")
 @click.option("--spread/--no-spread", default=True, show_default=True,
               help="On a 127.x target, connect each session from its own loopback address.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="CA certificates (PEM) to trust for an https app, e.g. a staging CA; default: the system's.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per request or reply.")
 @click.option("--json", "as_json", is_flag=True, help="Print what the driver did and saw as JSON.")
 @click.pass_obj
 def drive(obj: CliContext, url: str, scenario_file: str, sessions: int | None, browser: bool, chromium: str,
           service: str | None, release: str | None, environment: str | None, record: bool, spread: bool,
-          timeout: float, as_json: bool) -> None:
+          ca_file: str | None, timeout: float, as_json: bool) -> None:
     """Drive scripted live sessions, uploads and attempts against a running app, as evidence."""
     import dataclasses
+    import ssl
 
     import httpx
 
@@ -67,12 +70,12 @@ def drive(obj: CliContext, url: str, scenario_file: str, sessions: int | None, b
                                    reconnects=min(scenario.load.reconnects, sessions))
         scenario = dataclasses.replace(scenario, load=load)
     try:
-        report = run_driver(url, scenario, timeout=timeout, spread=spread)
+        report = run_driver(url, scenario, timeout=timeout, spread=spread, ca_file=ca_file)
         if browser:
             if scenario.browser is None:
                 raise DriveError("--browser needs a [browser] table in the scenario")
             report.browser = page_timing(url, scenario.browser.pages, scenario.browser.loads, chromium, timeout)
-    except (DriveError, httpx.HTTPError, OSError) as exc:
+    except (DriveError, httpx.HTTPError, OSError, ssl.SSLError) as exc:
         raise DriveFailed(f"cannot drive {url}: {exc}") from None
     recorded: dict[str, Any] = {"spans": 0, "where": None}
     if record and report.steps:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class DrivenClient:
     report_path: str = "/_liveobs/report"
     local_address: str | None = None
     timeout: float = 10.0
+    tls: ssl.SSLContext | None = None  # None: the system's trust store
     http: httpx.AsyncClient = field(init=False)
     ids: dict[str, str] = field(default_factory=dict)
     connection_id: str = ""
@@ -74,7 +76,7 @@ class DrivenClient:
     _reports: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        transport = httpx.AsyncHTTPTransport(local_address=self.local_address) if self.local_address else None
+        transport = httpx.AsyncHTTPTransport(local_address=self.local_address, verify=self.tls or True)
         # Browsers send Origin on every POST; apps' CSRF guards expect it.
         self.http = httpx.AsyncClient(base_url=self.base_url, follow_redirects=True, timeout=self.timeout,
                                       transport=transport, headers={**DRIVEN_HEADERS, "Origin": self.origin})
@@ -129,6 +131,8 @@ class DrivenClient:
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
         headers = {**DRIVEN_HEADERS, **({"Cookie": cookie} if cookie else {})}
         extra: dict[str, Any] = {"local_addr": (self.local_address, 0)} if self.local_address else {}
+        if scheme == "wss" and self.tls is not None:
+            extra["ssl"] = self.tls
         try:
             self._socket = await connect(url, origin=self.origin,  # type: ignore[arg-type]
                                          additional_headers=headers, open_timeout=self.timeout, **extra)

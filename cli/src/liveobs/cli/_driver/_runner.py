@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import itertools
 import os
+import ssl
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -94,16 +95,19 @@ def source_addresses(url: str, spread: bool = True) -> Iterator[str | None]:
 class Driver:
     """Drives one app with one scenario."""
 
-    def __init__(self, url: str, scenario: Scenario, *, timeout: float = 10.0, spread: bool = True) -> None:
+    def __init__(self, url: str, scenario: Scenario, *, timeout: float = 10.0, spread: bool = True,
+                 ca_file: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.scenario = scenario
         self.timeout = timeout
+        # One trust store for every connection: the page requests, the live socket and the raw handshakes.
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self._addresses = source_addresses(self.url, spread)
         self.report = DriveReport(self.url)
 
     def client(self) -> DrivenClient:
         return DrivenClient(self.url, self.scenario.live_path, self.scenario.report_path, next(self._addresses),
-                            self.timeout)
+                            self.timeout, self.tls)
 
     async def signed_in(self, user: str | None) -> DrivenClient:
         """A client signed in as ``user``; with no user (or no [signin]) an anonymous visitor's."""
@@ -308,9 +312,10 @@ async def _handshake(client: DrivenClient, path: str, origin: str, host: str, ti
     local = (client.local_address, 0) if client.local_address else None
     try:
         async with asyncio.timeout(timeout):
+            tls = (client.tls or ssl.create_default_context()) if parts.scheme == "https" else None
             reader, writer = await asyncio.open_connection(
-                parts.hostname, port, ssl=parts.scheme == "https" or None, local_addr=local,
-                server_hostname=parts.hostname if parts.scheme == "https" else None)
+                parts.hostname, port, ssl=tls, local_addr=local,
+                server_hostname=parts.hostname if tls is not None else None)
             try:
                 writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
                 await writer.drain()
@@ -325,9 +330,13 @@ async def _handshake(client: DrivenClient, path: str, origin: str, host: str, ti
     return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
 
 
-def run_driver(url: str, scenario: Scenario, *, timeout: float = 10.0, spread: bool = True) -> DriveReport:
-    """Run ``scenario`` against ``url``; a step that cannot go on raises :class:`DriveError`."""
-    return asyncio.run(Driver(url, scenario, timeout=timeout, spread=spread).run())
+def run_driver(url: str, scenario: Scenario, *, timeout: float = 10.0, spread: bool = True,
+               ca_file: str | None = None) -> DriveReport:
+    """Run ``scenario`` against ``url``; a step that cannot go on raises :class:`DriveError`.
+
+    ``ca_file`` is the trust store for an https app (a staging CA); default: the system's.
+    """
+    return asyncio.run(Driver(url, scenario, timeout=timeout, spread=spread, ca_file=ca_file).run())
 
 
 __all__ = ["EICAR", "DriveError", "DriveReport", "Driver", "run_driver", "source_addresses"]
