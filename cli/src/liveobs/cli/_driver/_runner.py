@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import itertools
 import os
+import socket
 import ssl
 import time
 import urllib.parse
@@ -87,9 +88,19 @@ def source_addresses(url: str, spread: bool = True) -> Iterator[str | None]:
         loopback = ipaddress.ip_address(host).version == 4 and ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not (spread and loopback):
+    if not (spread and loopback and _bindable("127.0.0.2")):
         return itertools.repeat(None)
     return (f"127.0.{i // 250}.{i % 250 + 2}" for i in itertools.count())
+
+
+def _bindable(address: str) -> bool:
+    """Whether this machine can connect from ``address`` (Linux routes all of 127/8 to loopback; not all do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 class Driver:
