@@ -163,9 +163,12 @@ def budget_problems(data: dict[str, Any], services: Iterable[str] | None = None)
     ``services`` (when given) are the services a ``[service.<name>]`` table may name.
     """
     known = _known_keys()
-    problems = [f"unknown table [{name}]{_near(name, _TOP_TABLES)}" for name in data if name not in _TOP_TABLES]
+    packaged = _packaged_toml("budgets.toml")
+    tables = _TOP_TABLES | frozenset(packaged)
+    problems = [f"unknown table [{name}]{_near(name, tables)}" for name in data if name not in tables]
     if "defaults" in data:
-        problems += _entry_problems("[defaults]", data["defaults"], JUDGING_KEYS | DESCRIBING_KEYS)
+        defaults = JUDGING_KEYS | DESCRIBING_KEYS | frozenset(packaged.get("defaults", {}))
+        problems += _entry_problems("[defaults]", data["defaults"], defaults)
     if "checks" in data:
         problems += _checks_problems("[checks]", data["checks"], known)
     per_service = data.get("service", {})
