@@ -44,6 +44,8 @@ def test_json_has_a_schema_a_timestamp_numeric_bounds_and_units(store: Path) -> 
     code, out, _ = _check(store, "performance", "--release", "1.1", "--baseline", "1.0", "--json")
     doc = json.loads(out)
     assert doc["schema"] == "liveobs.gates/2"
+    assert doc["generator"].startswith("liveobs-correlator ")
+    assert doc["manifest"] is None
     assert before <= datetime.fromisoformat(doc["generated_at"].replace("Z", "+00:00")) <= datetime.now(UTC)
     assert doc["exit_code"] == code
     checks = {c["id"]: c for c in doc["checks"]}
@@ -84,6 +86,7 @@ def test_junit_names_the_subject_and_shows_warnings_and_advisory_results(store: 
     assert props["liveobs.selection"] == "performance"
     assert props["liveobs.exit_code"] == str(code)
     assert props["liveobs.budgets_file"] == str(budgets)
+    assert props["liveobs.generator"].startswith("liveobs-correlator ")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     warned = cases["performance.event_server"].find("skipped")
     assert warned is not None
@@ -151,3 +154,18 @@ def test_budgets_for_a_service_named_on_the_command_line_or_in_the_store_are_acc
     assert "unknown service billing" in err
     code, _, err = _check(store, "security.csp", "--budgets", str(path), "--service", "billing")
     assert code == 2, err  # billing has no evidence: unknown, but its budgets are no typo
+
+
+def test_json_and_junit_carry_the_manifest_they_judged_against(store: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "release-manifest.toml"
+    manifest.write_text('[release]\nservice = "shop"\nenvironment = "production"\ncurrent = "1.1"\nrollback = "1.0"\n')
+    _, out, _ = _check(store, "deploy", "--manifest", str(manifest), "--json")
+    doc = json.loads(out)
+    assert doc["manifest_file"] == str(manifest)
+    assert doc["manifest"] == {"current": "1.1", "rollback": "1.0", "service": "shop", "environment": "production"}
+    out_file = tmp_path / "deploy.xml"
+    _check(store, "deploy", "--manifest", str(manifest), "--format", "junit", "--output", str(out_file))
+    suite = ET.parse(out_file).getroot().find("testsuite")
+    assert suite is not None
+    props = _properties(suite)
+    assert (props["liveobs.manifest.current"], props["liveobs.manifest.rollback"]) == ("1.1", "1.0")

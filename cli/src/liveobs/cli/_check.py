@@ -96,7 +96,8 @@ def check(
         raise
     judged = report.subject.service
     context = RunContext(selection, context.generated_at, budgets_file, manifest_file,
-                         {c: budget_bounds(budgets, c, judged) for c in chosen})
+                         {c: budget_bounds(budgets, c, judged) for c in chosen},
+                         manifest.to_dict() if manifest else None)
     rendered = RENDERERS[fmt](report, context)
     if output:
         _write(output, rendered)

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any, Final
 from xml.etree import ElementTree as ET
 
@@ -32,9 +33,17 @@ class RunContext:
     budgets_file: str | None = None
     manifest_file: str | None = None
     bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    manifest: dict[str, Any] | None = None
 
     def timestamp(self) -> str:
         return self.generated_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _generator() -> str:
+    try:
+        return f"liveobs-correlator {metadata.version('liveobs-correlator')}"
+    except metadata.PackageNotFoundError:
+        return "liveobs-correlator"
 
 
 def _observed(value: float | None) -> str:
@@ -88,8 +97,9 @@ def render_json(report: GateReport, context: RunContext | None = None) -> str:
         bounds = context.bounds.get(check["id"], {})
         check["unit"] = bounds.get("unit")
         check["bounds"] = {k: v for k, v in bounds.items() if k not in ("unit", "required")}
-    doc = {"schema": SCHEMA, "generated_at": context.timestamp(), "selection": context.selection or None,
-           "budgets_file": context.budgets_file, "manifest_file": context.manifest_file, **data}
+    doc = {"schema": SCHEMA, "generator": _generator(), "generated_at": context.timestamp(),
+           "selection": context.selection or None, "budgets_file": context.budgets_file,
+           "manifest_file": context.manifest_file, "manifest": context.manifest, **data}
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -121,7 +131,9 @@ def render_junit(report: GateReport, context: RunContext | None = None) -> str:
     subject = {f"liveobs.{k}": v for k, v in _subject(report).items()}
     run = {**subject, "liveobs.selection": context.selection, "liveobs.status": report.status.value,
            "liveobs.exit_code": int(report.exit_code), "liveobs.budgets_file": context.budgets_file,
-           "liveobs.manifest_file": context.manifest_file, "liveobs.schema": SCHEMA}
+           "liveobs.manifest_file": context.manifest_file, "liveobs.schema": SCHEMA,
+           "liveobs.generator": _generator(),
+           **{f"liveobs.manifest.{k}": v for k, v in (context.manifest or {}).items()}}
     suites = ET.Element("testsuites", name="liveobs gates", time=f"{report.seconds:.3f}")
     for gate in dict.fromkeys(r.gate for r in report.results):
         results = [r for r in report.results if r.gate == gate]
