@@ -1,9 +1,12 @@
 """``make demo``: the collector, the app, a user session with a failing click, and the answer.
 
 Starts ``liveobs collect`` (its store under ``var/kukulkan/``) and the app on
-127.0.0.1, drives a scripted session over the live protocol, then prints
-``liveobs trace --event-id <reference>`` for the failing click and one line per
-gate. Everything it starts is stopped on the way out, also on failure or Ctrl+C.
+127.0.0.1, drives a scripted session over the live protocol and ``liveobs drive``
+with Kukulkan's scenario against both releases (the evidence the gates need), then
+prints ``liveobs trace --event-id <reference>`` for the failing click and one line
+per gate, with the reason of each failing check. ``--weaken`` serves the new release
+with guards deliberately weakened. Everything it starts is stopped on the way out,
+also on failure or Ctrl+C.
 """
 
 from __future__ import annotations
