@@ -279,8 +279,12 @@ class Driver:
                                                   "no verdict on foreign origins and hosts")
                     return
                 continue
-            outcome = ev.OUTCOME_ACCEPTED if status == 101 else ev.OUTCOME_REFUSED
             tried = origin if what == ev.CHECK_WS_ORIGIN else host
+            if status is None or status == 429 or status >= 500:  # no answer, or one about something else
+                self.report.unexpected.append(f"foreign {what.removeprefix('ws_')} {tried}: handshake answered "
+                                              f"{status}, no verdict")
+                continue
+            outcome = ev.OUTCOME_ACCEPTED if status == 101 else ev.OUTCOME_REFUSED
             if status == 101:
                 self.report.unexpected.append(f"foreign {what.removeprefix('ws_')} {tried} accepted on "
                                               f"{self.scenario.live_path}")
