@@ -133,17 +133,23 @@ def test_drive_refuses_an_app_it_cannot_reach_with_exit_3(tmp_path: Path) -> Non
     assert "cannot drive http://127.0.0.1:9" in result.stderr
 
 
-def test_an_upload_answer_that_says_nothing_of_the_content_is_no_verdict(tmp_path: Path) -> None:
+def test_an_answer_that_says_nothing_of_the_content_or_grant_is_no_verdict(tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
-    # Three uploads per client, then 429: the canary is never scanned, so nothing is recorded for it.
-    with serve(rate_burst=3, rate_per_second=0.01) as served:
+    # One upload per client and one live action per user, then 429 or "slow down": the canary is never
+    # scanned and the viewer's second attempt never reaches the capability check, so neither is recorded.
+    with serve(rate_burst=1, rate_per_second=0.01) as served:
         code, report = _drive(served, db, "--sessions", "0")
     assert code == 1
-    assert [(u["file"], u["status"], u["outcome"]) for u in report["uploads"]][2:] == [
-        ("driven-3.txt", 200, "accepted"), ("driven-4.txt", 429, None), ("driven-5.txt", 429, None),
-        ("eicar.com", 429, None)]
+    assert [(u["file"], u["status"], u["outcome"]) for u in report["uploads"]][:2] == [
+        ("driven-1.txt", 200, "accepted"), ("driven-2.txt", 429, None)]
+    assert report["uploads"][-1] == {"file": "eicar.com", "status": 429, "canary": True, "outcome": None}
     assert "the EICAR canary answered 429: no verdict on the scan" in report["unexpected"]
-    assert not [o for o in _observations(db) if o["step"] == "drive.upload_scan"]
+    attempts = {a["name"]: (a["answer"], a["outcome"]) for a in report["attempts"]}
+    assert attempts["add a card over the live socket"] == ("denied", "denied")
+    assert attempts["archive a card over the live socket"] == ("reply without patch: no verdict", None)
+    steps = [(o["step"], o.get(ev.CAPABILITY_NAME)) for o in _observations(db)]
+    assert ("drive.upload_scan", None) not in steps
+    assert ("drive.capability", "cards.archive") not in steps
 
 
 def test_drive_over_tls_tries_foreign_origin_and_host_on_the_signed_in_wss_socket(tmp_path: Path) -> None:

@@ -226,11 +226,13 @@ class Driver:
                 await client.open_live()
                 outcome = await client.send(attempt.event, attempt.payload)
                 denied = self.scenario.denied_key in outcome.reply
-                answer = "denied" if denied else ("error reply" if not outcome.ok else "allowed")
+                allowed = outcome.ok and not denied and self.scenario.allowed_key in outcome.reply
                 where = self.scenario.live_path
-                if not outcome.ok and not denied:
-                    self._attempted(attempt, answer, None)
+                if not (denied or allowed):  # an error reply, a rate limit, a notice: says nothing of the grant
+                    answer = "error reply" if not outcome.ok else f"reply without {self.scenario.allowed_key}"
+                    self._attempted(attempt, f"{answer}: no verdict", None)
                     return
+                answer = "denied" if denied else "allowed"
             else:
                 assert attempt.method is not None
                 assert attempt.path is not None

@@ -109,6 +109,7 @@ class Scenario:
     live_path: str
     report_path: str
     denied_key: str
+    allowed_key: str
     signin: SignIn | None
     passwords: dict[str, str]
     load: Load
@@ -282,6 +283,7 @@ def parse(data: dict[str, Any], where: str = "scenario", environ: dict[str, str]
     app = _Table("app", data.get("app", {}))
     live_path, report_path = app.path("live_path", "/live"), app.path("report_path", "/_liveobs/report")
     denied_key = app.get("denied_key", str, "denied")
+    allowed_key = app.get("allowed_key", str, "patch")
     app.done()
     signin = None
     if "signin" in data:
@@ -303,7 +305,8 @@ def parse(data: dict[str, Any], where: str = "scenario", environ: dict[str, str]
         browser = Browser(b.strings("pages"), b.count("loads", 3, 1, 100))
         b.done()
     return Scenario(
-        live_path=live_path, report_path=report_path, denied_key=denied_key, signin=signin, passwords=passwords,
+        live_path=live_path, report_path=report_path, denied_key=denied_key, allowed_key=allowed_key, signin=signin,
+        passwords=passwords,
         load=_load(data.get("load", {}), passwords),
         uploads=tuple(_upload(i, u, passwords) for i, u in enumerate(_list(data, "uploads"))),
         attempts=tuple(_attempt(i, a, passwords) for i, a in enumerate(_list(data, "attempts"))),
