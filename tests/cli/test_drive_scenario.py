@@ -34,6 +34,8 @@ def test_kukulkans_scenario_reads_with_credentials_from_the_environment() -> Non
     assert scenario.sockets.user == "vic"
     assert scenario.rate_limit is not None
     assert scenario.rate_limit.page == "/signin"
+    assert scenario.browser is not None
+    assert (scenario.browser.user, scenario.browser.pages) == ("ana", ("/board",))
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -50,6 +52,7 @@ def test_kukulkans_scenario_reads_with_credentials_from_the_environment() -> Non
      "must read like \"POST /path\""),
     ({"uploads": [{"user": "ana", "path": "cards"}]}, "uploads[0].path must be a path starting with /"),
     ({"sockets": {"user": "ana", "origin": "x"}}, "unknown key in sockets: origin"),
+    ({"browser": {"user": "eve"}}, "browser.user names user 'eve'"),
 ])
 def test_a_scenario_mistake_is_an_error_naming_it(change: dict[str, object], message: str) -> None:
     with pytest.raises(ScenarioError) as caught:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,21 +110,28 @@ def test_drive_says_what_a_weakened_kukulkan_accepts_and_exits_1(tmp_path: Path)
                         ("drive.ws_host", ev.OUTCOME_ACCEPTED)}
 
 
-def test_drive_browser_pass_times_pages_in_headless_chromium_marked_driven(tmp_path: Path) -> None:
+def test_drive_browser_pass_times_the_signed_in_board_in_headless_chromium_marked_driven(tmp_path: Path) -> None:
     with serve() as served:
         code, report = _drive(served, tmp_path / "store.duckdb", "--sessions", "0", "--browser", "--no-record")
+        time.sleep(0.5)  # the last page's socket closes as Chromium quits
         spans = served.spans.get_finished_spans()
     assert code == 0, report["unexpected"]
     browser = report["browser"]
-    assert browser["pages"] == ["/signin"]
+    assert browser["pages"] == ["/board"]
     assert browser["loads"] == 3
     timing = browser["timing_ms"]
     assert 0 < timing["ttfb"]["p50"] <= timing["dom_content_loaded"]["p50"] <= timing["load"]["p50"] < 10_000
-    # Chromium's own page loads (and the asset fetches) reached the app marked driven.
-    pages = [s for s in spans if s.name == "GET /signin"
-             and "Chrome" in str((s.attributes or {}).get(keys.USER_AGENT_ORIGINAL, ""))]
-    assert len(pages) == 3
-    assert {(s.attributes or {}).get(keys.EVIDENCE_SOURCE) for s in pages} == {keys.EVIDENCE_DRIVEN}
+    # Chromium's own loads of the signed-in board (not a redirect to sign-in) reached the app marked driven,
+    # and the board's script opened the live socket from the browser.
+    chrome = [s for s in spans if "Chrome" in str((s.attributes or {}).get(keys.USER_AGENT_ORIGINAL, ""))]
+    boards = [s for s in chrome if s.name == "GET /board"]
+    assert len(boards) == 3
+    assert {(s.attributes or {}).get(keys.HTTP_RESPONSE_STATUS_CODE) for s in boards} == {200}
+    assert {(s.attributes or {}).get(keys.EVIDENCE_SOURCE) for s in boards} == {keys.EVIDENCE_DRIVEN}
+    sockets = [s for s in spans if s.name == "live.connection"
+               and (s.attributes or {}).get(keys.SESSION_ID) == (boards[0].attributes or {}).get(keys.SESSION_ID)]
+    assert sockets
+    assert {(s.attributes or {}).get(keys.EVIDENCE_SOURCE) for s in sockets} == {keys.EVIDENCE_DRIVEN}
 
 
 def test_drive_refuses_an_app_it_cannot_reach_with_exit_3(tmp_path: Path) -> None:

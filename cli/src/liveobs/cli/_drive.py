@@ -56,7 +56,14 @@ def drive(obj: CliContext, url: str, scenario_file: str, sessions: int | None, b
 
     import httpx
 
-    from liveobs.cli._driver import DriveError, ScenarioError, load_scenario, page_timing, run_driver
+    from liveobs.cli._driver import (
+        DriveError,
+        ScenarioError,
+        load_scenario,
+        page_timing,
+        run_driver,
+        session_cookies,
+    )
     from liveobs.cli._probe import record_report
 
     if not url.startswith(("http://", "https://")):
@@ -74,7 +81,9 @@ def drive(obj: CliContext, url: str, scenario_file: str, sessions: int | None, b
         if browser:
             if scenario.browser is None:
                 raise DriveError("--browser needs a [browser] table in the scenario")
-            report.browser = page_timing(url, scenario.browser.pages, scenario.browser.loads, chromium, timeout)
+            cookies = session_cookies(url, scenario, scenario.browser.user, timeout=timeout, ca_file=ca_file)
+            report.browser = page_timing(url, scenario.browser.pages, scenario.browser.loads, chromium, timeout,
+                                         cookies)
     except (DriveError, httpx.HTTPError, OSError, ssl.SSLError) as exc:
         raise DriveFailed(f"cannot drive {url}: {exc}") from None
     recorded: dict[str, Any] = {"spans": 0, "where": None}

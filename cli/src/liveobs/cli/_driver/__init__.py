@@ -2,7 +2,14 @@
 
 from liveobs.cli._driver._browser import page_timing
 from liveobs.cli._driver._client import DRIVEN_HEADERS, DriveError, DrivenClient, Outcome, page_ids
-from liveobs.cli._driver._runner import EICAR, Driver, DriveReport, run_driver, source_addresses
+from liveobs.cli._driver._runner import (
+    EICAR,
+    Driver,
+    DriveReport,
+    run_driver,
+    session_cookies,
+    source_addresses,
+)
 from liveobs.cli._driver._scenario import Scenario, ScenarioError, load_scenario, parse
 
 __all__ = [
@@ -20,5 +27,6 @@ __all__ = [
     "page_timing",
     "parse",
     "run_driver",
+    "session_cookies",
     "source_addresses",
 ]

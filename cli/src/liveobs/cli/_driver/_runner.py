@@ -347,6 +347,17 @@ async def _handshake(client: DrivenClient, path: str, origin: str, host: str, ti
     return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
 
 
+def session_cookies(url: str, scenario: Scenario, user: str | None, *, timeout: float = 10.0,
+                    ca_file: str | None = None) -> list[tuple[str, str]]:
+    """The cookies of a session signed in as ``user`` (none: an anonymous visitor's), for the browser pass."""
+    async def sign_in() -> list[tuple[str, str]]:
+        driver = Driver(url, scenario, timeout=timeout, spread=False, ca_file=ca_file)
+        async with await driver.signed_in(user) as client:
+            return [(c.name, c.value) for c in client.http.cookies.jar if c.value is not None]
+
+    return asyncio.run(sign_in())
+
+
 def run_driver(url: str, scenario: Scenario, *, timeout: float = 10.0, spread: bool = True,
                ca_file: str | None = None) -> DriveReport:
     """Run ``scenario`` against ``url``; a step that cannot go on raises :class:`DriveError`.
@@ -356,4 +367,4 @@ def run_driver(url: str, scenario: Scenario, *, timeout: float = 10.0, spread: b
     return asyncio.run(Driver(url, scenario, timeout=timeout, spread=spread, ca_file=ca_file).run())
 
 
-__all__ = ["EICAR", "DriveError", "DriveReport", "Driver", "run_driver", "source_addresses"]
+__all__ = ["EICAR", "DriveError", "DriveReport", "Driver", "run_driver", "session_cookies", "source_addresses"]

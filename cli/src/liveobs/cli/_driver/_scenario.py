@@ -100,6 +100,7 @@ class RateLimit:
 class Browser:
     pages: tuple[str, ...] = ()
     loads: int = 3
+    user: str | None = None  # signed in first (its cookies handed to the browser); none: anonymous
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +303,9 @@ def parse(data: dict[str, Any], where: str = "scenario", environ: dict[str, str]
     browser = None
     if "browser" in data:
         b = _Table("browser", data["browser"])
-        browser = Browser(b.strings("pages"), b.count("loads", 3, 1, 100))
+        user = b.get("user", str)
+        browser = Browser(b.strings("pages"), b.count("loads", 3, 1, 100),
+                          _user("browser.user", user, passwords) if user is not None else None)
         b.done()
     return Scenario(
         live_path=live_path, report_path=report_path, denied_key=denied_key, allowed_key=allowed_key, signin=signin,
