@@ -128,10 +128,13 @@ def test_drive_browser_pass_times_the_signed_in_board_in_headless_chromium_marke
     assert len(boards) == 3
     assert {(s.attributes or {}).get(keys.HTTP_RESPONSE_STATUS_CODE) for s in boards} == {200}
     assert {(s.attributes or {}).get(keys.EVIDENCE_SOURCE) for s in boards} == {keys.EVIDENCE_DRIVEN}
-    sockets = [s for s in spans if s.name == "live.connection"
-               and (s.attributes or {}).get(keys.SESSION_ID) == (boards[0].attributes or {}).get(keys.SESSION_ID)]
-    assert sockets
+    # Each load is a visitor of its own: three sessions, each with its own socket, none a reconnect.
+    sessions = {(s.attributes or {}).get(keys.SESSION_ID) for s in boards}
+    assert len(sessions) == 3
+    sockets = [s for s in spans if s.name == "live.connection" and (s.attributes or {}).get(keys.SESSION_ID) in sessions]
+    assert len(sockets) == 3
     assert {(s.attributes or {}).get(keys.EVIDENCE_SOURCE) for s in sockets} == {keys.EVIDENCE_DRIVEN}
+    assert not [s for s in sockets if (s.attributes or {}).get(keys.RECONNECT)]
 
 
 def test_drive_refuses_an_app_it_cannot_reach_with_exit_3(tmp_path: Path) -> None:

@@ -81,9 +81,11 @@ def drive(obj: CliContext, url: str, scenario_file: str, sessions: int | None, b
         if browser:
             if scenario.browser is None:
                 raise DriveError("--browser needs a [browser] table in the scenario")
-            cookies = session_cookies(url, scenario, scenario.browser.user, timeout=timeout, ca_file=ca_file)
+            visits = scenario.browser.loads * len(scenario.browser.pages)
+            visitors = session_cookies(url, scenario, scenario.browser.user, visits, timeout=timeout,
+                                       ca_file=ca_file) if scenario.browser.user else None
             report.browser = page_timing(url, scenario.browser.pages, scenario.browser.loads, chromium, timeout,
-                                         cookies)
+                                         visitors)
     except (DriveError, httpx.HTTPError, OSError, ssl.SSLError) as exc:
         raise DriveFailed(f"cannot drive {url}: {exc}") from None
     recorded: dict[str, Any] = {"spans": 0, "where": None}

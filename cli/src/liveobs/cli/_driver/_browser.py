@@ -86,10 +86,11 @@ def _load(tools: _DevTools, url: str, timeout: float) -> dict[str, float]:
 
 
 def page_timing(base_url: str, pages: tuple[str, ...] | list[str], loads: int, chromium: str,
-                timeout: float = 10.0, cookies: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+                timeout: float = 10.0, sessions: list[list[tuple[str, str]]] | None = None) -> dict[str, Any]:
     """Load each page ``loads`` times in headless Chromium; p50 and p95 of each timing, in ms.
 
-    ``cookies`` (name, value) are set for the app first: a signed-in session's.
+    ``sessions`` are cookie sets (name, value), one per page load in turn: each load is then a
+    visit of its own signed-in user, never a second tab or a reconnect of the one before.
     """
     if shutil.which(chromium) is None:
         raise DriveError(f"no Chromium at {chromium} (apt-get install chromium)")
@@ -106,10 +107,12 @@ def page_timing(base_url: str, pages: tuple[str, ...] | list[str], loads: int, c
             tools.call("Network.enable")
             tools.call("Network.setExtraHTTPHeaders", headers={k: v for k, v in DRIVEN_HEADERS.items()
                                                                  if k != "User-Agent"})
-            for cookie, content in cookies or ():
-                tools.call("Network.setCookie", name=cookie, value=content, url=base_url)
+            visit = 0
             for page in pages:
                 for _ in range(loads):
+                    for cookie, content in sessions[visit % len(sessions)] if sessions else ():
+                        tools.call("Network.setCookie", name=cookie, value=content, url=base_url)
+                    visit += 1
                     for name, value in _load(tools, urllib.parse.urljoin(base_url, page), timeout).items():
                         samples[name].append(value)
     finally:

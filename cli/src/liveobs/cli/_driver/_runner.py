@@ -347,13 +347,16 @@ async def _handshake(client: DrivenClient, path: str, origin: str, host: str, ti
     return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
 
 
-def session_cookies(url: str, scenario: Scenario, user: str | None, *, timeout: float = 10.0,
-                    ca_file: str | None = None) -> list[tuple[str, str]]:
-    """The cookies of a session signed in as ``user`` (none: an anonymous visitor's), for the browser pass."""
-    async def sign_in() -> list[tuple[str, str]]:
-        driver = Driver(url, scenario, timeout=timeout, spread=False, ca_file=ca_file)
-        async with await driver.signed_in(user) as client:
-            return [(c.name, c.value) for c in client.http.cookies.jar if c.value is not None]
+def session_cookies(url: str, scenario: Scenario, user: str | None, count: int, *, timeout: float = 10.0,
+                    ca_file: str | None = None) -> list[list[tuple[str, str]]]:
+    """The cookies of ``count`` sessions signed in as ``user`` (none: anonymous visitors'), for the browser pass."""
+    async def sign_in() -> list[list[tuple[str, str]]]:
+        driver = Driver(url, scenario, timeout=timeout, ca_file=ca_file)
+        found = []
+        for _ in range(count):
+            async with await driver.signed_in(user) as client:
+                found.append([(c.name, c.value) for c in client.http.cookies.jar if c.value is not None])
+        return found
 
     return asyncio.run(sign_in())
 
