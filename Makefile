@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
+GATE_STAMP := $(VENV)/.gates-installed
 DISTS  := liveobs sdk correlator cli
 SRC    := liveobs/src sdk/src correlator/src cli/src
 
@@ -20,6 +21,12 @@ $(STAMP): liveobs/pyproject.toml sdk/pyproject.toml correlator/pyproject.toml cl
 $(DEMO_STAMP): liveobs/pyproject.toml sdk/pyproject.toml correlator/pyproject.toml cli/pyproject.toml requirements-demo.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(foreach d,$(DISTS),-e ./$(d)) -r requirements-demo.txt
+	@touch $@ $(GATE_STAMP)
+
+# The gates need only the contract, the correlator and the CLI: no SDK, no dev tools.
+$(GATE_STAMP): liveobs/pyproject.toml correlator/pyproject.toml cli/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ./liveobs -e ./correlator -e ./cli
 	@touch $@
 
 ## install: create .venv and install the four distributions (editable) and the dev tools
@@ -62,15 +69,30 @@ demo: $(DEMO_STAMP)
 
 # --- release gates (liveobs check) -------------------------------------------------
 # Exit codes: 0 pass, 1 a required check failed, 2 a required check unknown, 3 could not run.
+# make reports any of them as its own exit 2, so each target also prints the gate's own
+# code and status and writes them beside the report: $(GATES_OUT)/<gate>.exit holds
+# "<code> <status> <report>" (scripts/run_gate.py); the recipe then exits with that code.
 # DB= the store, RELEASE= the release to judge (empty: the newest in the evidence),
-# BASELINE= the release to compare performance with (empty: the one before).
-DB        ?= var/kukulkan/liveobs.duckdb
-RELEASE   ?=
-BASELINE  ?=
-GATES_OUT ?= var/gates
+# BASELINE= the release to compare performance with (empty: the one before),
+# SERVICE= and ENVIRONMENT= the service and environment whose evidence counts,
+# SINCE= and UNTIL= the window (90m, 24h, 7d or an ISO 8601 time), BUDGETS= a budgets file.
+DB          ?= var/kukulkan/liveobs.duckdb
+RELEASE     ?=
+BASELINE    ?=
+SERVICE     ?=
+ENVIRONMENT ?=
+SINCE       ?=
+UNTIL       ?=
+BUDGETS     ?=
+GATES_OUT   ?= var/gates
 KUKULKAN_MANIFEST ?= examples/kukulkan/release-manifest.toml
-GATE_ARGS  = $(if $(RELEASE),--release $(RELEASE)) $(if $(BASELINE),--baseline $(BASELINE))
+GATE_ARGS  = $(if $(RELEASE),--release $(RELEASE)) $(if $(BASELINE),--baseline $(BASELINE)) \
+             $(if $(SERVICE),--service $(SERVICE)) $(if $(ENVIRONMENT),--environment $(ENVIRONMENT)) \
+             $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL)) $(if $(BUDGETS),--budgets $(BUDGETS))
 CHECK      = $(BIN)/liveobs --db $(DB) check
+# $(call gate,<report name>,<selection and options>)
+gate       = @$(BIN)/python scripts/run_gate.py $(GATES_OUT)/$(1).xml -- \
+             $(CHECK) $(2) $(GATE_ARGS) --format junit --output $(GATES_OUT)/$(1).xml
 
 .PHONY: bench-gates live-observability-check live-security-check live-performance-check \
         kukulkan-live-adoption-check kukulkan-app-deploy-check kukulkan-deployment-production-check
@@ -80,25 +102,25 @@ bench-gates: install
 	$(BIN)/python benchmarks/bench_gates.py
 
 ## live-observability-check: ids on spans and logs, trace connectivity, browser joins, error classes, secret scan
-live-observability-check: install
-	$(CHECK) observability $(GATE_ARGS) --format junit --output $(GATES_OUT)/observability.xml
+live-observability-check: $(GATE_STAMP)
+	$(call gate,observability,observability)
 
 ## live-security-check: CSP, SRI, WebSocket Origin/Host, limits, uploads, rate limits, scopes, keys
-live-security-check: install
-	$(CHECK) security $(GATE_ARGS) --format junit --output $(GATES_OUT)/security.xml
+live-security-check: $(GATE_STAMP)
+	$(call gate,security,security)
 
 ## live-performance-check: latency, size, reconnect, resource budgets and regression against the baseline
-live-performance-check: install
-	$(CHECK) performance $(GATE_ARGS) --format junit --output $(GATES_OUT)/performance.xml
+live-performance-check: $(GATE_STAMP)
+	$(call gate,performance,performance)
 
 ## kukulkan-live-adoption-check: router, auth, scopes, templates, client asset, CSP, domains, rollback, smoke
-kukulkan-live-adoption-check: install
-	$(CHECK) live-adoption $(GATE_ARGS) --manifest $(KUKULKAN_MANIFEST) --format junit --output $(GATES_OUT)/kukulkan-live-adoption.xml
+kukulkan-live-adoption-check: $(GATE_STAMP)
+	$(call gate,kukulkan-live-adoption,live-adoption --manifest $(KUKULKAN_MANIFEST))
 
 ## kukulkan-app-deploy-check: readiness, versioned evidence, rollback target, keys and CSP of one release
-kukulkan-app-deploy-check: install
-	$(CHECK) app-deploy $(GATE_ARGS) --manifest $(KUKULKAN_MANIFEST) --format junit --output $(GATES_OUT)/kukulkan-app-deploy.xml
+kukulkan-app-deploy-check: $(GATE_STAMP)
+	$(call gate,kukulkan-app-deploy,app-deploy --manifest $(KUKULKAN_MANIFEST))
 
 ## kukulkan-deployment-production-check: every gate, with the release manifest
-kukulkan-deployment-production-check: install
-	$(CHECK) deployment-production $(GATE_ARGS) --manifest $(KUKULKAN_MANIFEST) --format junit --output $(GATES_OUT)/kukulkan-deployment-production.xml
+kukulkan-deployment-production-check: $(GATE_STAMP)
+	$(call gate,kukulkan-deployment-production,deployment-production --manifest $(KUKULKAN_MANIFEST))

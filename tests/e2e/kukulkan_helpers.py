@@ -51,8 +51,11 @@ class Served:
 
 
 @contextmanager
-def serve(**overrides: Any) -> Iterator[Served]:
-    """The app under a real uvicorn on a free 127.0.0.1 port, spans kept in memory."""
+def serve(*, tls: tuple[Path, Path] | None = None, **overrides: Any) -> Iterator[Served]:
+    """The app under a real uvicorn on a free 127.0.0.1 port, spans kept in memory.
+
+    ``tls`` (certificate and key files) serves it over https.
+    """
     config_settings = settings(**overrides)
     spans = InMemorySpanExporter()
     app = build(config_settings, load_manifest(), span_exporter=spans, batch=False, configure_structlog=False,
@@ -60,7 +63,9 @@ def serve(**overrides: Any) -> Iterator[Served]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio"))
+    certificate: dict[str, Any] = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio",
+                                           **certificate))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -69,7 +74,7 @@ def serve(**overrides: Any) -> Iterator[Served]:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
-        yield Served(f"http://127.0.0.1:{port}", spans, config_settings)
+        yield Served(f"{'https' if tls else 'http'}://127.0.0.1:{port}", spans, config_settings)
     finally:
         server.should_exit = True
         thread.join(10)

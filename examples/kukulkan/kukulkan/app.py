@@ -32,7 +32,7 @@ from kukulkan.board import COLUMNS, Attachment, Board, BoardError
 from kukulkan.guards import RateLimiter, content_security_policy, new_nonce
 from kukulkan.live import Hub, LiveSession
 from kukulkan.release import ReleaseManifest, load_manifest
-from kukulkan.scanner import SCANNER_NAME, scan
+from kukulkan.scanner import SCANNER_NAME, Verdict, scan
 from kukulkan.sessions import COOKIE_NAME, KeyRing, SessionStore
 
 _PACKAGE: Final = resources.files("kukulkan")
@@ -52,6 +52,8 @@ class Settings:
     signin_burst: int = 5
     keys: KeyRing = field(default_factory=lambda: KeyRing.from_environment())
     secure_cookies: bool = False
+    # Deliberately weakened guards, for showing that the gates catch them: never in production.
+    weaken: frozenset[str] = frozenset()
 
     @classmethod
     def from_environment(cls, manifest: ReleaseManifest) -> Settings:
@@ -66,7 +68,21 @@ class Settings:
             signin_per_minute=float(env.get("KUKULKAN_SIGNIN_PER_MINUTE", 30)),
             signin_burst=int(env.get("KUKULKAN_SIGNIN_BURST", 5)),
             secure_cookies=env.get("KUKULKAN_SECURE_COOKIES", "") == "1",
+            weaken=parse_weaken(env.get("KUKULKAN_WEAKEN", "")),
         )
+
+
+# What KUKULKAN_WEAKEN may switch off: a strict CSP, the socket's Origin and Host checks, the upload scan.
+WEAKENINGS: Final = frozenset({"csp", "sockets", "scanner"})
+
+
+def parse_weaken(value: str) -> frozenset[str]:
+    """``KUKULKAN_WEAKEN=csp,sockets,scanner``: the guards to weaken; an unknown name is an error."""
+    names = frozenset(n.strip() for n in value.split(",") if n.strip())
+    unknown = sorted(names - WEAKENINGS)
+    if unknown:
+        raise ValueError(f"KUKULKAN_WEAKEN: unknown {', '.join(unknown)} (known: {', '.join(sorted(WEAKENINGS))})")
+    return names
 
 
 def _integrity(data: bytes) -> str:
@@ -125,7 +141,7 @@ class Kukulkan:
         context.update(liveobs_head=obs.head_tags(), liveobs_script=obs.liveobs_script(nonce), csp_nonce=nonce,
                        columns=COLUMNS)
         response = self.templates.TemplateResponse(request, template, context, status_code=status)
-        response.headers["Content-Security-Policy"] = content_security_policy(nonce)
+        response.headers["Content-Security-Policy"] = content_security_policy(nonce, weak="csp" in self.settings.weaken)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         return response
@@ -210,7 +226,7 @@ class Kukulkan:
                 return JSONResponse({"message": "Choose a file."}, status_code=400)
             started = time.perf_counter()
             filename, content_type, content = file.filename, file.content_type, await file.read()
-        verdict = scan(content)
+        verdict = Verdict(True) if "scanner" in self.settings.weaken else scan(content)
         obs.upload_scanned(verdict.clean, SCANNER_NAME, len(content), verdict.signature,
                            (time.perf_counter() - started) * 1000)
         if not verdict.clean:
@@ -273,6 +289,8 @@ class Kukulkan:
 def build(settings: Settings, manifest: ReleaseManifest, **telemetry: Any) -> ASGIApp:
     """The instrumented app; ``telemetry`` options go to ``liveobs.sdk.configure``."""
     obs.setup(settings.release, settings.environment, **telemetry)
+    if settings.weaken:
+        _log.warning("guards deliberately weakened", weakened=",".join(sorted(settings.weaken)))
     app = Kukulkan(settings, manifest)
     health = obs.readiness(settings.release, app.checks())
     routes = [
@@ -289,7 +307,8 @@ def build(settings: Settings, manifest: ReleaseManifest, **telemetry: Any) -> AS
     starlette = Starlette(routes=routes, lifespan=obs.lifespan)
     starlette.state.kukulkan = app
     return obs.instrument(starlette, session_key=app.session_key, keys=settings.keys, health=health,
-                          max_body=settings.body_limit, hosts=settings.allowed_hosts)
+                          max_body=settings.body_limit, hosts=settings.allowed_hosts,
+                          guard_sockets="sockets" not in settings.weaken)
 
 
 def create_app() -> ASGIApp:

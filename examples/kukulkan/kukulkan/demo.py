@@ -1,9 +1,12 @@
 """``make demo``: the collector, the app, a user session with a failing click, and the answer.
 
 Starts ``liveobs collect`` (its store under ``var/kukulkan/``) and the app on
-127.0.0.1, drives a scripted session over the live protocol, then prints
-``liveobs trace --event-id <reference>`` for the failing click and one line per
-gate. Everything it starts is stopped on the way out, also on failure or Ctrl+C.
+127.0.0.1, drives a scripted session over the live protocol and ``liveobs drive``
+with Kukulkan's scenario against both releases (the evidence the gates need), then
+prints ``liveobs trace --event-id <reference>`` for the failing click and one line
+per gate, with the reason of each failing check. ``--weaken`` serves the new release
+with guards deliberately weakened. Everything it starts is stopped on the way out,
+also on failure or Ctrl+C.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import IO, Final
 
 import httpx
 
+from kukulkan.accounts import DEMO_ACCOUNTS
 from kukulkan.release import MANIFEST_PATH, load_manifest
 from kukulkan.scenario import run_baseline, run_session
 
@@ -32,6 +36,8 @@ REPO: Final = Path(__file__).resolve().parents[3]
 EXAMPLE: Final = Path(__file__).resolve().parents[1]
 DEFAULT_STATE: Final = REPO / "var" / "kukulkan"
 GATES: Final = ("observability", "security", "performance", "deploy")
+DRIVE_SCENARIO: Final = EXAMPLE / "drive.toml"
+CHROMIUM: Final = Path("/usr/bin/chromium")
 START_TIMEOUT: Final = 20.0
 
 
@@ -140,7 +146,7 @@ def new_session_keys() -> str:
 
 
 def start_app(procs: Processes, collector_url: str, state: Path, release: str | None = None,
-              session_keys: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+              session_keys: str | None = None, weaken: str = "") -> tuple[subprocess.Popen[bytes], str]:
     """The app under uvicorn on a socket bound here (no port race), exporting to the collector."""
     sock = _listening_socket()
     port = sock.getsockname()[1]
@@ -155,6 +161,9 @@ def start_app(procs: Processes, collector_url: str, state: Path, release: str | 
     )
     if release:
         env["KUKULKAN_RELEASE"] = release
+    env.pop("KUKULKAN_WEAKEN", None)
+    if weaken:
+        env["KUKULKAN_WEAKEN"] = weaken
     log = state / "app.log"
     argv = [sys.executable, "-m", "uvicorn", "kukulkan.app:create_app", "--factory", "--fd", str(sock.fileno()),
             "--no-access-log", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5"]
@@ -179,23 +188,38 @@ def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.Completed
                           timeout=timeout, cwd=REPO, check=False)
 
 
-def gate_line(db: Path, gate: str, manifest: Path) -> str:
-    """One line for a gate: its status and the count of checks per status."""
-    result = liveobs(db, "check", gate, "--manifest", str(manifest), "--format", "json")
+def gate_lines(db: Path, manifest: Path) -> list[str]:
+    """One line per gate (its status, exit code and count of checks per status), then why each check failed.
+
+    One ``liveobs check all`` run judges every check; each gate's status and exit code
+    are those ``liveobs check <gate>`` gives, by the same rule (:class:`GateReport`).
+    """
+    from dataclasses import fields
+
+    from liveobs.correlator.gates import CheckResult, GateReport
+
+    result = liveobs(db, "check", "all", "--manifest", str(manifest), "--format", "json")
     try:
         doc = json.loads(result.stdout)
-    except ValueError:
+        known = {f.name for f in fields(CheckResult)}  # the JSON also carries each check's bounds and unit
+        doc["checks"] = [{k: v for k, v in c.items() if k in known} for c in doc["checks"]]
+        report = GateReport.from_dict(doc)
+    except (ValueError, KeyError, TypeError):
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"  {gate:<14} could not run (exit {result.returncode}): {reason}"
-    checks = doc.get("checks", []) if isinstance(doc, dict) else []
-    counts: dict[str, int] = {}
-    for check in checks:
-        counts[str(check.get("status"))] = counts.get(str(check.get("status")), 0) + 1
-    status = doc.get("status", "?") if isinstance(doc, dict) else "?"
-    detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    open_checks = [str(c.get("id", "?")).split(".", 1)[-1] for c in checks if c.get("status") in ("fail", "unknown")]
-    shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
-    return f"  {gate:<14} {status:<8} exit {result.returncode}  ({detail}{shown})"
+        return [f"  gates could not run (exit {result.returncode}): {reason}"]
+    lines = []
+    for gate in GATES:
+        results = tuple(r for r in report.results if r.gate == gate)
+        judged = GateReport(report.subject, results)
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        open_checks = [r.id.split(".", 1)[-1] for r in results if r.status.value in ("fail", "unknown")]
+        shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
+        lines.append(f"  {gate:<14} {judged.status.value:<8} exit {int(judged.exit_code)}  ({detail}{shown})")
+        lines += [f"      {r.id}: {r.reason}" for r in results if r.status.value == "fail"]
+    return lines
 
 
 def probe_line(db: Path, base_url: str, environment: str) -> str:
@@ -212,6 +236,45 @@ def probe_line(db: Path, base_url: str, environment: str) -> str:
     return "liveobs probe    " + "; ".join(f"{step['step']} {step['summary']}" for step in steps)
 
 
+def drive_credentials() -> dict[str, str]:
+    """The scenario's credentials, as an operator supplies them: the demo accounts' passwords."""
+    return {f"KUKULKAN_DRIVE_{name.upper()}_PASSWORD": password for name, password, _ in DEMO_ACCOUNTS}
+
+
+def drive_lines(db: Path, base_url: str, environment: str, *, browser: bool, sessions: int | None = None) -> list[str]:
+    """``liveobs drive`` with Kukulkan's scenario: the evidence a quiet window lacks, recorded as driven."""
+    argv = [_bin("liveobs"), "--db", str(db), "drive", base_url, "--scenario", str(DRIVE_SCENARIO),
+            "--service", "kukulkan", "--environment", environment, "--json", *(["--browser"] if browser else []),
+            *(["--sessions", str(sessions)] if sessions is not None else [])]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO, check=False,
+                            env={**os.environ, **drive_credentials()})
+    if result.returncode not in (0, 1):
+        raise DemoError(f"liveobs drive failed (exit {result.returncode}): {result.stderr.strip()}")
+    data = json.loads(result.stdout)
+    uploads = data["uploads"]
+    clean = [u for u in uploads if not u["canary"]]
+    canary = next((u for u in uploads if u["canary"]), None)
+    denied = sum(a["outcome"] == "denied" for a in data["attempts"])
+    sockets = {s["attempt"]: s["status"] for s in data["sockets"]}
+    lines = [
+        f"liveobs drive    {data['sessions']} sessions, {data['connects']} live connects "
+        f"({data['reconnects']} reconnect), {data['page_loads']} page loads, {data['actions']} live actions",
+        f"                 uploads {len(clean)} clean → {'/'.join(sorted({str(u['status']) for u in clean}))}"
+        + (f", EICAR canary → {canary['status']}" if canary else "")
+        + f"; {denied} of {len(data['attempts'])} scope and capability attempts denied"
+        + (f"; signed-in socket: foreign origin → {sockets.get('ws_origin')}, foreign host → "
+           f"{sockets.get('ws_host')}" if sockets else "")
+        + (f"; {data['rate_limit']['limited']} of {data['rate_limit']['count']} guesses → 429"
+           if data["rate_limit"] else ""),
+    ]
+    if data["browser"]:
+        timing = data["browser"]["timing_ms"]
+        lines.append(f"                 headless Chromium: {data['browser']['loads']} page loads, first byte "
+                     f"p50 {timing['ttfb']['p50']:g} ms, load p50 {timing['load']['p50']:g} ms")
+    lines += [f"                 UNEXPECTED: {line}" for line in data["unexpected"]]
+    return lines
+
+
 def _clean_store(db: Path) -> None:
     for path in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".collector.json")):
         path.unlink(missing_ok=True)
@@ -221,7 +284,7 @@ def _shown(path: Path) -> Path:
     return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
-def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.stdout) -> int:
+def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", out: IO[str] = sys.stdout) -> int:
     started = time.monotonic()
     state.mkdir(parents=True, exist_ok=True)
     db = state / "liveobs.duckdb"
@@ -237,10 +300,16 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
         keys = new_session_keys()
         app, base_url = start_app(procs, collector_url, state, manifest.rollback, keys)
         baseline = asyncio.run(run_baseline(base_url, refreshes=refreshes))
+        # The baseline needs fewer sessions: enough page renders (30) and live events for the regressions.
+        driven = drive_lines(db, base_url, manifest.environment, browser=False, sessions=12)
         procs.stop(app)
         say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
             f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
-        app, base_url = start_app(procs, collector_url, state, manifest.current, keys)
+        for line in driven:
+            say(line)
+        app, base_url = start_app(procs, collector_url, state, manifest.current, keys, weaken)
+        if weaken:
+            say(f"kukulkan {manifest.current:<7} deliberately weakened: KUKULKAN_WEAKEN={weaken}")
         say(probe_line(db, base_url, manifest.environment))
         report = asyncio.run(run_session(base_url, refreshes=refreshes))
         ok = sum(o.ok for o in report.outcomes)
@@ -248,6 +317,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
             f"({ok} ok), uploads " + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
         say("refused          " + ", ".join(
             f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
+        for line in drive_lines(db, base_url, manifest.environment, browser=CHROMIUM.exists()):
+            say(line)
         failure = report.failure
         say(f"failing click    {failure.name}: the page shows "
             f"\"Something went wrong — reference {failure.event_id}\"")
@@ -258,8 +329,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
         say(trace.stdout.rstrip() or trace.stderr.rstrip())
         say()
         say("$ liveobs check <gate>   (release " + manifest.current + ")")
-        for gate in GATES:
-            say(gate_line(db, gate, MANIFEST_PATH))
+        for line in gate_lines(db, MANIFEST_PATH):
+            say(line)
         procs.stop(collector)
     say()
     say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped; "
@@ -271,9 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where the store and logs go")
     parser.add_argument("--refreshes", type=int, default=30, help="ordinary events for the latency figures")
+    parser.add_argument("--weaken", default="", metavar="csp,sockets,scanner",
+                        help="serve the new release with these guards weakened, to see the gates catch it")
     args = parser.parse_args(argv)
     try:
-        return run(args.state, refreshes=args.refreshes)
+        return run(args.state, refreshes=args.refreshes, weaken=args.weaken)
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

@@ -29,8 +29,14 @@ def new_nonce() -> str:
     return base64.b64encode(os.urandom(18)).decode()
 
 
-def content_security_policy(nonce: str) -> str:
+# A policy as weak as they come: any script from anywhere, inline and eval'd. Only for KUKULKAN_WEAKEN=csp.
+WEAK_CSP: Final = "script-src 'self' 'unsafe-inline' 'unsafe-eval' *; object-src *"
+
+
+def content_security_policy(nonce: str, *, weak: bool = False) -> str:
     """The page's CSP: scripts and inline styles only with this response's nonce."""
+    if weak:
+        return WEAK_CSP
     return "; ".join(f"{name} {value.format(nonce=nonce)}" for name, value in CSP_DIRECTIVES)
 
 

@@ -71,7 +71,7 @@ def pseudonym_keys(ring: KeyRing) -> SessionKeyRing:
 
 
 def instrument(app: ASGIApp, *, session_key: Any, keys: KeyRing, health: Health, max_body: int,
-               hosts: Sequence[str]) -> ASGIApp:
+               hosts: Sequence[str], guard_sockets: bool = True) -> ASGIApp:
     """Wrap the app in liveobs's middleware and its evidence middleware.
 
     The outer one traces requests and live events, pseudonymising our verified
@@ -79,7 +79,8 @@ def instrument(app: ASGIApp, *, session_key: Any, keys: KeyRing, health: Health,
     refuses bodies over ``max_body`` with 413, records CSP and SRI, and lets
     the live socket open only from our own origin and ``hosts``.
     """
-    return observe_live_app(app, max_body=max_body, ws_origins=(), ws_hosts=hosts, session=session_key,
+    return observe_live_app(app, max_body=max_body, ws_origins=() if guard_sockets else None,
+                            ws_hosts=hosts if guard_sockets else None, session=session_key,
                             session_keys=pseudonym_keys(keys), health=health, report_per_minute=120.0, report_burst=60)
 
 

@@ -38,11 +38,15 @@ async def _handshake(http: httpx.AsyncClient, origin: str, host: str) -> int:
 
 
 async def run_attacks(base_url: str, report: SessionReport, *, guesses: int = 8) -> None:
-    """What the guards are for: a hijacking page, a rebinding host, an oversized body, password guessing."""
+    """What the guards are for: a hijacking page, a rebinding host, an oversized body, password guessing.
+
+    The handshakes carry no session: the cookie is ``SameSite=Strict``, so a browser
+    never sends it with a socket another site opens.
+    """
     async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as http:
-        await http.get("/signin")
         report.refused["foreign origin"] = [await _handshake(http, "https://evil.example", base_url[7:])]
         report.refused["foreign host"] = [await _handshake(http, "http://rebind.example", "rebind.example")]
+        await http.get("/signin")
         big = {"username": "ana", "password": "x" * (512 * 1024)}
         report.refused["oversized body"] = [(await http.post("/signin", data=big)).status_code]
         guessing = [(await http.post("/signin", data={"username": "ana", "password": f"guess-{i}"})).status_code

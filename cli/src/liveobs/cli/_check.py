@@ -66,35 +66,53 @@ def check(
         RENDERERS,
         Budgets,
         GateError,
+        RunContext,
         Subject,
+        budget_bounds,
         check_ids,
         read_budgets_file,
         read_manifest,
+        render_error,
         select_checks,
     )
 
     fmt = "json" if as_json else fmt
+    context = RunContext(selection, budgets_file=budgets_file, manifest_file=manifest_file)
     try:
-        select_checks(selection, check_ids())
-        subject = Subject(service, release, environment, _moment(since, "--since"), _moment(until, "--until"),
-                          baseline)
-        override = read_budgets_file(budgets_file) if budgets_file else None
-        Budgets.load(override)
-        manifest = read_manifest(manifest_file) if manifest_file else None
-        report = _run(obj, selection, subject, override, manifest.to_dict() if manifest else None)
-    except GateError as exc:
-        raise GateNotRun(str(exc)) from None
-    rendered = RENDERERS[fmt](report)
-    if output:
         try:
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
-            Path(output).write_text(rendered, encoding="utf-8")
-        except OSError as exc:
-            raise GateNotRun(f"cannot write {output}: {exc}") from None
-        click.echo(RENDERERS["text"](report), nl=False)
+            chosen = select_checks(selection, check_ids())
+            subject = Subject(service, release, environment, _moment(since, "--since"), _moment(until, "--until"),
+                              baseline)
+            override = read_budgets_file(budgets_file) if budgets_file else None
+            budgets = Budgets.load(override)
+            manifest = read_manifest(manifest_file) if manifest_file else None
+            report = _run(obj, selection, subject, override, manifest.to_dict() if manifest else None)
+        except GateError as exc:
+            raise GateNotRun(str(exc)) from None
+    except GateNotRun as exc:
+        # A run that cannot start replaces the report an earlier run left, so CI never reads a stale one.
+        if output and fmt != "text":
+            _write(output, render_error(fmt, exc.message, context))
+        raise
+    judged = report.subject.service
+    context = RunContext(selection, context.generated_at, budgets_file, manifest_file,
+                         {c: budget_bounds(budgets, c, judged) for c in chosen},
+                         manifest.to_dict() if manifest else None)
+    rendered = RENDERERS[fmt](report, context)
+    if output:
+        _write(output, rendered)
+        click.echo(RENDERERS["text"](report, context), nl=False)
     else:
         click.echo(rendered, nl=False)
     click.get_current_context().exit(int(report.exit_code))
+
+
+def _write(output: str, text: str) -> None:
+    try:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GateNotRun(f"cannot write {output}: {exc}") from None
 
 
 def _moment(value: str | None, option: str) -> Any:
@@ -103,8 +121,8 @@ def _moment(value: str | None, option: str) -> Any:
 
     try:
         return parse_since(value)
-    except ReadRequestError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
+    except ReadRequestError as exc:  # exit 3 like every run that cannot start, never 2 (unknown)
+        raise GateNotRun(f"{option}: {exc}") from None
 
 
 def _run(
@@ -117,13 +135,23 @@ def _run(
     """Run the gates where the store is: in this process, or in the collector that owns it."""
     from liveobs.cli._root import StoreMissing, StoreUnreachable
     from liveobs.correlator import LocalStore, ReadRequestError, RemoteStore, StoreUnavailableError
-    from liveobs.correlator.gates import Budgets, GateError, GateReport, GateRunner, Manifest
+    from liveobs.correlator.gates import (
+        Budgets,
+        GateError,
+        GateReport,
+        GateRunner,
+        Manifest,
+        check_services,
+        stored_services,
+    )
 
     try:
         store = obj.store()
     except (StoreMissing, StoreUnreachable) as exc:
         raise GateNotRun(exc.message) from None
     if isinstance(store, LocalStore):
+        named = {subject.service, (manifest or {}).get("service")}
+        check_services(budgets, stored_services(store.connection) | {n for n in named if isinstance(n, str) and n})
         runner = GateRunner(store.connection, Budgets.load(budgets), Manifest.from_dict(manifest) if manifest else None)
         return runner.run(selection, subject)
     if not isinstance(store, RemoteStore):

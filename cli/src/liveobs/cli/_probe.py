@@ -8,10 +8,14 @@ to the store file directly.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from liveobs.cli._root import CliContext
+
+if TYPE_CHECKING:
+    from liveobs.correlator.gates._probe import ProbeReport
 
 
 class ProbeFailed(click.ClickException):
@@ -38,11 +42,7 @@ def probe(obj: CliContext, url: str, service: str | None, release: str | None, e
     WebSocket, an over-limit body and a burst, and record the outcomes as evidence for the gates."""
     import httpx
 
-    from liveobs.correlator._db import StoreBusyError, connect
-    from liveobs.correlator._remote import discover, read_token
-    from liveobs.correlator._store import StoreUnavailableError
-    from liveobs.correlator.gates._probe import Prober, record
-    from liveobs.correlator.gates._probe_export import ProbeExportError, send
+    from liveobs.correlator.gates._probe import Prober
 
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
@@ -51,29 +51,41 @@ def probe(obj: CliContext, url: str, service: str | None, release: str | None, e
             service, release, environment)
     except httpx.HTTPError as exc:
         raise ProbeFailed(f"cannot probe {url}: {exc}") from None
-    try:
-        collector = discover(obj.db)
-    except StoreUnavailableError as exc:
-        raise ProbeFailed(f"cannot record the probe: {exc}") from None
-    if collector is not None:
-        try:
-            written = send(report, collector.url, read_token(), timeout=max(timeout, 10.0))
-        except (ProbeExportError, StoreUnavailableError) as exc:
-            raise ProbeFailed(f"cannot record the probe: {exc}") from None
-        where = f"{obj.db} (via collector {collector.url})"
-    else:
-        try:
-            con = connect(obj.db)
-        except StoreBusyError as exc:
-            raise ProbeFailed(f"{exc}; stop the collector or probe into another store with --db") from None
-        try:
-            written = record(con, report)
-        finally:
-            con.close()
-        where = obj.db
+    written, where = record_report(obj, report, timeout)
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "recorded": written}, indent=2))
         return
     for step in report.steps:
         click.echo(f"{step.name:<11} {step.summary}")
     click.echo(f"recorded {written} probe spans for {report.service} {report.release or '(no release)'} in {where}")
+
+
+def record_report(obj: CliContext, report: ProbeReport, timeout: float) -> tuple[int, str]:
+    """Record what a probe (or the driver) saw: through the collector that owns the store, or into the file.
+
+    Returns the number of spans written and where they went.
+    """
+    from liveobs.correlator._db import StoreBusyError, connect
+    from liveobs.correlator._remote import discover, read_token
+    from liveobs.correlator._store import StoreUnavailableError
+    from liveobs.correlator.gates._probe import record
+    from liveobs.correlator.gates._probe_export import ProbeExportError, send
+
+    try:
+        collector = discover(obj.db)
+    except StoreUnavailableError as exc:
+        raise ProbeFailed(f"cannot record what was seen: {exc}") from None
+    if collector is not None:
+        try:
+            written = send(report, collector.url, read_token(), timeout=max(timeout, 10.0))
+        except (ProbeExportError, StoreUnavailableError) as exc:
+            raise ProbeFailed(f"cannot record what was seen: {exc}") from None
+        return written, f"{obj.db} (via collector {collector.url})"
+    try:
+        con = connect(obj.db)
+    except StoreBusyError as exc:
+        raise ProbeFailed(f"{exc}; stop the collector or record into another store with --db") from None
+    try:
+        return record(con, report), obj.db
+    finally:
+        con.close()

@@ -102,3 +102,9 @@ HEALTH_READINESS_PATH: Final = "/live/readiness.json"
 HEALTH_CONTENT_TYPE: Final = "application/health+json"
 # The telemetry signal a dropped-items count is for ("spans" | "logs").
 TELEMETRY_SIGNAL: Final = "liveobs.telemetry.signal"
+# Evidence an evidence driver (``liveobs drive``) produced: its requests and live sockets
+# carry HEADER_EVIDENCE_SOURCE, and the SDK records EVIDENCE_SOURCE on their spans, so
+# the gates never count them as production traffic.
+HEADER_EVIDENCE_SOURCE: Final = "X-Liveobs-Evidence"
+EVIDENCE_SOURCE: Final = "liveobs.evidence.source"
+EVIDENCE_DRIVEN: Final = "driven"

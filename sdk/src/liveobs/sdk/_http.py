@@ -41,6 +41,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 _REQUEST_ID_HEADER: Final = keys.HEADER_REQUEST_ID.lower().encode()
 _SERVER_TIMING_HEADER: Final = keys.HEADER_SERVER_TIMING.lower().encode()
+_EVIDENCE_HEADER: Final = keys.HEADER_EVIDENCE_SOURCE.lower().encode()
 # How the request being handled takes a session the app starts during it.
 _SESSION_STARTER: Final[contextvars.ContextVar[Callable[[str | bytes], str] | None]] = contextvars.ContextVar(
     "liveobs_session_starter", default=None
@@ -69,6 +70,8 @@ async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> No
         attributes[keys.USER_AGENT_ORIGINAL] = user_agent[:512]
     if session_id:
         attributes[keys.SESSION_ID] = session_id
+    if header(scope, _EVIDENCE_HEADER) == keys.EVIDENCE_DRIVEN:
+        attributes[keys.EVIDENCE_SOURCE] = keys.EVIDENCE_DRIVEN
     start = time.perf_counter_ns()
     span = start_span(tel.tracer, method, context=parent, kind=SpanKind.SERVER, attributes=attributes, links=links)
     ids_token = set_ids(LiveIds(session_id=session_id, request_id=request_id))

@@ -62,6 +62,7 @@ _LO_BYTES: Final = _LO_TEXT.encode()
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011
 CONNECTION_ID_QUERY: Final = "lo_cid"
+_EVIDENCE_HEADER: Final = keys.HEADER_EVIDENCE_SOURCE.lower().encode()
 _MAX_QUERY: Final = 4096
 _log = structlog.get_logger("liveobs.sdk")
 
@@ -114,6 +115,7 @@ class Connection:
         self.accepted = False
         self.closed = False
         self.adopted_client_connection = client_id is not None
+        self.driven = header(scope, _EVIDENCE_HEADER) == keys.EVIDENCE_DRIVEN
         self.span: Span = trace.INVALID_SPAN
         self._deflate: Any = None
         self._link: Link | None = None
@@ -126,6 +128,8 @@ class Connection:
         attrs: dict[str, Any] = {keys.CONNECTION_ID: self.connection_id, keys.REQUEST_ID: self.request_id}
         if self.session_id:
             attrs[keys.SESSION_ID] = self.session_id
+        if self.driven:
+            attrs[keys.EVIDENCE_SOURCE] = keys.EVIDENCE_DRIVEN
         self.span = start_span(
             self.tel.tracer, "live.connection", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, links=links
         )
@@ -222,6 +226,8 @@ class Connection:
             attributes[keys.EVENT_SEQ] = env.seq
         if env.client_time_ms is not None:
             attributes[keys.CLIENT_TIME] = env.client_time_ms
+        if self.driven:
+            attributes[keys.EVIDENCE_SOURCE] = keys.EVIDENCE_DRIVEN
         if self._link is None:
             self._link = connection_link_to(self.span)
         # The attributes beyond the ids: the validated event name (its span name too) and numbers.

@@ -9,10 +9,14 @@ from liveobs.correlator.gates._budgets import (
     Budget,
     Budgets,
     Manifest,
+    budget_bounds,
+    budget_problems,
+    check_services,
     profiles,
     read_budgets_file,
     read_manifest,
     select_checks,
+    stored_services,
 )
 from liveobs.correlator.gates._catalogue import Check, check_ids, load_checks
 from liveobs.correlator.gates._engine import GateRunner, judge_value, regression, run_gates
@@ -26,7 +30,15 @@ from liveobs.correlator.gates._model import (
     Subject,
     Threshold,
 )
-from liveobs.correlator.gates._render import RENDERERS, render_json, render_junit, render_text
+from liveobs.correlator.gates._render import (
+    RENDERERS,
+    SCHEMA,
+    RunContext,
+    render_error,
+    render_json,
+    render_junit,
+    render_text,
+)
 from liveobs.correlator.gates._stats import (
     RankTest,
     histogram_quantile,
@@ -37,6 +49,7 @@ from liveobs.correlator.gates._stats import (
 __all__ = [
     "GATES",
     "RENDERERS",
+    "SCHEMA",
     "Budget",
     "Budgets",
     "Check",
@@ -47,10 +60,14 @@ __all__ = [
     "GateRunner",
     "Manifest",
     "RankTest",
+    "RunContext",
     "Status",
     "Subject",
     "Threshold",
+    "budget_bounds",
+    "budget_problems",
     "check_ids",
+    "check_services",
     "histogram_quantile",
     "judge_value",
     "load_checks",
@@ -60,9 +77,11 @@ __all__ = [
     "read_manifest",
     "regression",
     "relative_shift",
+    "render_error",
     "render_json",
     "render_junit",
     "render_text",
     "run_gates",
     "select_checks",
+    "stored_services",
 ]

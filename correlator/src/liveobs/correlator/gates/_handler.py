@@ -7,7 +7,7 @@ from typing import Any
 import duckdb
 
 from liveobs.correlator._readapi import ReadRequestError, read_handler
-from liveobs.correlator.gates._budgets import Budgets, Manifest
+from liveobs.correlator.gates._budgets import Budgets, Manifest, check_services, stored_services
 from liveobs.correlator.gates._engine import GateRunner
 from liveobs.correlator.gates._model import GateError, Subject
 
@@ -22,6 +22,8 @@ def check_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dic
         subject = Subject.from_dict(params.get("subject") or {})
         budgets = Budgets.load(params.get("budgets") or None)
         manifest = Manifest.from_dict(params["manifest"]) if params.get("manifest") else None
+        named = {subject.service, manifest.service if manifest else None}
+        check_services(params.get("budgets"), stored_services(con) | {n for n in named if n})
         return GateRunner(con, budgets, manifest).run(selection, subject).to_dict()
     except (KeyError, TypeError, ValueError) as exc:
         raise ReadRequestError(f"bad check request: {exc}") from exc
