@@ -23,6 +23,7 @@ from liveobs.conventions._fingerprint import error_fingerprint, message_template
 from liveobs.conventions._ids import (
     MAX_ID_LENGTH,
     TraceParent,
+    format_traceparent,
     id_or_mint,
     mint_connection_id,
     mint_event_id,
@@ -30,6 +31,8 @@ from liveobs.conventions._ids import (
     parse_traceparent,
     uuid7,
     valid_id,
+    valid_span_id,
+    valid_trace_id,
 )
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "TraceParent",
     "error_fingerprint",
     "evidence",
+    "format_traceparent",
     "id_or_mint",
     "keys",
     "message_template",
@@ -57,4 +61,6 @@ __all__ = [
     "valid_id",
     "valid_name",
     "valid_route",
+    "valid_span_id",
+    "valid_trace_id",
 ]

@@ -20,6 +20,8 @@ from liveobs.conventions._ids import (
     mint_event_id,
     parse_traceparent,
     valid_id,
+    valid_span_id,
+    valid_trace_id,
 )
 from liveobs.conventions.keys import ENVELOPE_KEY
 
@@ -232,14 +234,6 @@ class LiveReply:
         return wire
 
 
-_HEX32: Final = re.compile(r"[0-9a-f]{32}")
-_HEX16: Final = re.compile(r"[0-9a-f]{16}")
-
-
-def _match(pattern: re.Pattern[str], value: object) -> str | None:
-    return value if isinstance(value, str) and pattern.fullmatch(value) else None
-
-
 def parse_reply(raw: object) -> LiveReply | None:
     """Validate a reply's ``lo`` object; ``None`` when it has no valid event id."""
     if not isinstance(raw, dict):
@@ -250,8 +244,8 @@ def parse_reply(raw: object) -> LiveReply | None:
     patch = raw.get("patch_bytes")
     return LiveReply(
         event_id=event_id,
-        trace_id=_match(_HEX32, raw.get("trace_id")),
-        span_id=_match(_HEX16, raw.get("span_id")),
+        trace_id=valid_trace_id(raw.get("trace_id")),
+        span_id=valid_span_id(raw.get("span_id")),
         server_time_ms=_valid_time_ms(raw.get("server_time")),
         patch_bytes=patch if _valid_seq(patch) is not None else None,
         ok=raw.get("ok") is not False,

@@ -34,19 +34,15 @@ from liveobs.conventions import (
     parse_traceparent,
     valid_error_class,
 )
-from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._configure import Telemetry, current_telemetry
-from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
+from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
+from liveobs.sdk._trust import parent_and_links
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _CONNECTION_LINK: Final = {keys.LINK_KIND: "connection"}
 ERROR_CODE_INTERNAL: Final = "internal"
-# The event in flight for each LiveIds an EventRecorder bound (by the ids' identity), until it finishes:
-# the context carries the ids, and the ids lead to their event.
-_EVENTS: Final[dict[int, EventRecorder]] = {}
-_EVENTS_LIMIT: Final = 65_536  # recorders started and never finished are forgotten past this
 
 
 # Ids that JSON carries as they are (no quote, backslash or control character to escape).
@@ -137,6 +133,7 @@ class EventRecorder:
         "attributes",
         "error_class",
         "event_id",
+        "fingerprint",
         "ids",
         "name",
         "replied",
@@ -161,6 +158,7 @@ class EventRecorder:
         self.attributes = attributes
         self.replied = False
         self.error_class: str | None = None
+        self.fingerprint: str | None = None
         self.span: Span = trace.INVALID_SPAN
         self.started_ns = 0
         self._ids_token: contextvars.Token[LiveIds] | None = None
@@ -188,9 +186,8 @@ class EventRecorder:
         current = Context({_SPAN_KEY: self.span}) if not parent or (len(parent) == 1 and _SPAN_KEY in parent) \
             else trace.set_span_in_context(self.span, parent)
         self._otel_token = otel_context.attach(current)
-        if len(_EVENTS) >= _EVENTS_LIMIT:
-            _EVENTS.clear()
-        _EVENTS[id(self.ids)] = self
+        # The context carries the ids, and the ids lead to their event (no registry to bound or forget).
+        object.__setattr__(self.ids, "event", self)
         return self
 
     def reply(self, patch_bytes: int | None = None, compressed_bytes: int | None = None) -> dict[str, Any]:
@@ -231,10 +228,15 @@ class EventRecorder:
             set_number(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
             inst.patch_compressed_size.record_in(compressed_bytes, None, None)
 
+    def record(self, exc: BaseException) -> tuple[str, str]:
+        """Record ``exc`` on the event's span once (later calls keep the first); its class and fingerprint."""
+        if self.error_class is None or self.fingerprint is None:
+            self.error_class, self.fingerprint = record_failure(self.span, exc, self.telemetry.service_name)
+        return self.error_class, self.fingerprint
+
     def fail(self, exc: BaseException) -> dict[str, Any]:
         """Record ``exc`` and return the error reply's ``lo`` object: class and code only."""
-        if self.error_class is None:
-            self.error_class, _ = record_failure(self.span, exc, self.telemetry.service_name)
+        self.record(exc)
         self.replied = True
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
         return LiveReply(
@@ -257,18 +259,16 @@ class EventRecorder:
             (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class),
             self.span.get_span_context(), at=end,
         )
-        if _EVENTS.get(id(self.ids)) is self:
-            _EVENTS.pop(id(self.ids), None)
-        otel_context.detach(self._otel_token)  # type: ignore[arg-type]
+        object.__setattr__(self.ids, "event", None)
+        detach_quietly(self._otel_token)
         reset_ids(self._ids_token)
         self._ids_token = None
 
 
 def current_event() -> EventRecorder | None:
     """The live event being handled in this context, if any."""
-    ids = _CURRENT.get()
-    recorder = _EVENTS.get(id(ids))
-    return recorder if recorder is not None and recorder.ids is ids else None
+    recorder: EventRecorder | None = _CURRENT.get().event
+    return recorder
 
 
 def _telemetry() -> Telemetry:

@@ -1,0 +1,132 @@
+"""liveobs's span processor: other instrumentations' spans join the live event or request they belong to.
+
+:class:`LiveObsSpanProcessor` is the one processor liveobs adds to a tracer
+provider, its own or one the app installed. It
+
+* copies the liveobs ids in effect (session, request, event, route,
+  connection) onto every span another instrumentation starts (FastAPI's own,
+  ``opentelemetry-instrumentation-asgi``, a database client);
+* when such a span ends while an exception is being handled inside a live
+  event or request, records that failure on the liveobs span and gives the
+  exported copy the same ``liveobs.error.fingerprint`` (and event id), so one
+  crash is one incident;
+* hands every ended span to liveobs's export chain, with liveobs's resource
+  when the provider is the app's, and counts what it handed on;
+* stops forwarding when its :class:`~liveobs.sdk.Telemetry` shuts down (a
+  processor cannot be removed from a provider), and can be pointed at a new
+  export chain by the next ``configure()``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import Span, StatusCode
+
+from liveobs.conventions import keys
+from liveobs.sdk._context import _CURRENT
+from liveobs.sdk._span import LeanSpan, VettedSpan
+
+# The failure recorder of the HTTP request being handled: (exception) -> (error class, fingerprint).
+REQUEST_FAILURE: Final[contextvars.ContextVar[Callable[[BaseException], tuple[str, str]] | None]] = \
+    contextvars.ContextVar("liveobs_request_failure", default=None)
+
+
+def _failure_attributes(exc: BaseException) -> dict[str, str] | None:
+    """Record ``exc`` on the live event or request in this context; the attributes that name it."""
+    from liveobs.sdk._live import current_event  # the live event module builds on this one
+
+    recorder = current_event()
+    if recorder is not None:
+        _, fingerprint = recorder.record(exc)
+        return {keys.ERROR_FINGERPRINT: fingerprint, keys.EVENT_ID: recorder.event_id}
+    fail = REQUEST_FAILURE.get()
+    if fail is not None:
+        _, fingerprint = fail(exc)
+        return {keys.ERROR_FINGERPRINT: fingerprint}
+    return None
+
+
+def restamped(span: ReadableSpan, extra: dict[str, Any], resource: Resource | None) -> ReadableSpan:
+    """A copy of an ended span with ``extra`` attributes (those it lacks) and another resource."""
+    attributes = dict(span.attributes or {})
+    for key, value in extra.items():
+        attributes.setdefault(key, value)
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=resource or span.resource,
+        attributes=attributes, events=span.events, links=span.links, kind=span.kind,
+        instrumentation_info=span.instrumentation_info, status=span.status, start_time=span.start_time,
+        end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class LiveObsSpanProcessor(SpanProcessor):
+    """See the module docstring. ``export`` is liveobs's export processor (``None``: export nothing)."""
+
+    def __init__(self, export: SpanProcessor | None, resource: Resource | None = None) -> None:
+        self._export = export
+        self._resource = resource
+        self._lock = threading.Lock()
+        self.handed = 0  # ended spans passed to the export processor
+        self.failures = 0
+
+    def attach(self, export: SpanProcessor | None, resource: Resource | None) -> None:
+        """Forward to a new export chain from now on (the next ``configure()`` on a joined provider)."""
+        self._export, self._resource = export, resource
+
+    def detach(self) -> None:
+        self._export = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if span.__class__ is LeanSpan:  # liveobs's own: its ids are set already
+            return
+        ids = _CURRENT.get().attributes
+        if not ids:
+            return
+        try:
+            own = getattr(span, "attributes", None) or {}
+            missing = {k: v for k, v in ids.items() if k not in own}
+            if missing:
+                span.set_attributes(missing)
+        except Exception:
+            self.failures += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        export = self._export
+        if export is None:
+            return
+        cls = span.__class__
+        if (cls is not ReadableSpan and cls is not VettedSpan) or self._resource is not None:  # not lean, or joined
+            try:
+                span = self._joined(span)
+            except Exception:
+                self.failures += 1
+        self.handed += 1
+        export.on_end(span)
+
+    def _joined(self, span: ReadableSpan) -> ReadableSpan:
+        extra: dict[str, Any] = {}
+        exc = sys.exc_info()[1]
+        if exc is not None and (span.status.status_code is StatusCode.ERROR or span.events):
+            named = _failure_attributes(exc)
+            if named:
+                extra.update(named)
+        if not extra and self._resource is None:
+            return span
+        return restamped(span, extra, self._resource)
+
+    def shutdown(self) -> None:
+        export, self._export = self._export, None
+        if export is not None:
+            export.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        export = self._export
+        return export.force_flush(timeout_millis) if export is not None else True
