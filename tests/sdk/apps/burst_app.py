@@ -1,0 +1,83 @@
+"""A small live app run as a real uvicorn process by the process-life tests: one socket loop, one HTTP route.
+
+``LIVEOBS_TEST_ENDPOINT`` is the collector it exports to. With ``LIVEOBS_TEST_FASTAPI=1`` the app is a
+FastAPI app (whose own telemetry is on), with ``LIVEOBS_TEST_ASGI_OTEL=1`` it is also wrapped in
+opentelemetry-instrumentation-asgi. The event ``boom`` raises.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import structlog
+
+import liveobs.sdk
+
+liveobs.sdk.configure("burst-app", "1.0.0", "test", endpoint=os.environ["LIVEOBS_TEST_ENDPOINT"],
+                      log_file=open(os.devnull, "w"))  # noqa: SIM115  # the process's whole life
+_log = structlog.get_logger("burst")
+
+
+async def handle(data: dict[str, Any]) -> dict[str, Any]:
+    name = (data.get("lo") or {}).get("event_name")
+    _log.info("handled", n=data.get("n"))
+    if name == "boom":
+        raise TypeError("'<' not supported between instances of 'str' and 'int'")
+    return {"n": data.get("n")}
+
+
+def starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def page(request: Any) -> PlainTextResponse:
+        _log.info("page")
+        return PlainTextResponse(liveobs.sdk.head_tags())
+
+    async def socket(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                await ws.send_json(await handle(await ws.receive_json()))
+        except WebSocketDisconnect:
+            return
+
+    return Starlette(routes=[Route("/board", page), WebSocketRoute("/ws", socket)])
+
+
+def fastapi_app() -> Any:
+    from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+    from fastapi.responses import PlainTextResponse
+
+    api = FastAPI()
+
+    @api.get("/board")
+    async def page() -> PlainTextResponse:
+        _log.info("page")
+        return PlainTextResponse(liveobs.sdk.head_tags())
+
+    @api.get("/crash")
+    async def crash() -> None:
+        raise TypeError("'<' not supported between instances of 'str' and 'int'")
+
+    @api.websocket("/ws")
+    async def socket(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                await ws.send_json(await handle(await ws.receive_json()))
+        except WebSocketDisconnect:
+            return
+
+    return api
+
+
+inner = fastapi_app() if os.environ.get("LIVEOBS_TEST_FASTAPI") == "1" else starlette_app()
+app: Any = liveobs.sdk.LiveObsMiddleware(inner)
+if os.environ.get("LIVEOBS_TEST_ASGI_OTEL") == "1":
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    app = OpenTelemetryMiddleware(app)

@@ -1,0 +1,109 @@
+"""Process life: a SIGTERM right after a burst of live events exports every span and record; configure twice;
+shutdown then configure again with the global providers; a real fork after configure()."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import liveobs.sdk
+from tests.sdk.process_helpers import app_process, burst, collector
+
+CONNECTIONS = 40
+EVENTS_EACH = 24  # 960 live events
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_right_after_a_burst_exports_every_event_connection_and_log_record(tmp_path: Path) -> None:
+    with collector(tmp_path) as store, app_process(tmp_path, store.url) as app:
+
+        async def run() -> tuple[int, int]:
+            sockets, replies = await burst(app.ws, CONNECTIONS, EVENTS_EACH)
+            app.proc.send_signal(signal.SIGTERM)  # the sockets are still open
+            started = time.monotonic()
+            while app.proc.poll() is None and time.monotonic() - started < 30:
+                await asyncio.sleep(0.05)
+            for ws in sockets:
+                await ws.close()
+            return len(replies), sum(1 for r in replies if r.get("lo", {}).get("ok") is True)
+
+        sent, answered = asyncio.run(run())
+        assert (sent, answered) == (CONNECTIONS * EVENTS_EACH, CONNECTIONS * EVENTS_EACH)
+        assert app.proc.returncode is not None, "the app did not stop within 30 s"
+        log = app.log.read_text()
+        assert "export did not finish" not in log, log
+        events = store.rows("SELECT count(*), count(DISTINCT SpanAttributes['liveobs.event.id']) FROM otel_traces "
+                            "WHERE SpanName = 'live.event tick'")
+        connections = store.rows("SELECT count(*), count(DISTINCT SpanAttributes['liveobs.connection.id']) "
+                                 "FROM otel_traces WHERE SpanName = 'live.connection'")
+        records = store.rows("SELECT count(*) FROM otel_logs WHERE Body = 'handled'")
+    assert events == [(CONNECTIONS * EVENTS_EACH, CONNECTIONS * EVENTS_EACH)]
+    assert connections == [(CONNECTIONS, CONNECTIONS)]
+    assert records == [(CONNECTIONS * EVENTS_EACH,)]
+
+
+def test_configure_twice_and_shutdown_then_configure_reach_tracers_taken_from_the_globals_before() -> None:
+    first = InMemorySpanExporter()
+    second = InMemorySpanExporter()
+    try:
+        liveobs.sdk.configure("life", span_exporter=first, batch=False, configure_structlog=False)
+        cached = trace.get_tracer("a.framework")  # what FastAPI does once, at its first request
+        with cached.start_as_current_span("before"):
+            pass
+        again = liveobs.sdk.configure("life", span_exporter=first, batch=False, configure_structlog=False)
+        assert again is liveobs.sdk.current_telemetry()
+        liveobs.sdk.shutdown()
+        with cached.start_as_current_span("while stopped"):
+            pass
+        liveobs.sdk.configure("life", "2.0.0", span_exporter=second, batch=False, configure_structlog=False)
+        with cached.start_as_current_span("after"):
+            pass
+    finally:
+        liveobs.sdk.shutdown()
+    assert [s.name for s in first.get_finished_spans()] == ["before"]
+    after = second.get_finished_spans()
+    assert [s.name for s in after] == ["after"]
+    assert after[0].resource.attributes["service.version"] == "2.0.0"
+
+
+def test_a_forked_child_exports_its_own_spans_and_the_parent_keeps_exporting(receiver) -> None:  # type: ignore[no-untyped-def]
+    telemetry = liveobs.sdk.configure("forked", endpoint=receiver.url, configure_structlog=False, set_global=False)
+    try:
+        with liveobs.sdk.live_event("before_fork"):
+            pass
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: one event, flushed at its exit
+            code = 1
+            try:
+                os.close(read)
+                with liveobs.sdk.live_event("in_child") as event:
+                    pass
+                ok = liveobs.sdk.current_telemetry() is telemetry and telemetry.force_flush(10_000)
+                os.write(write, json.dumps({"event_id": event.event_id, "flushed": ok}).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            child = json.loads(pipe.read())
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        with liveobs.sdk.live_event("after_fork"):
+            pass
+        telemetry.force_flush()
+    finally:
+        liveobs.sdk.shutdown()
+    assert child["flushed"] is True
+    names = [s["name"] for s in receiver.spans_named("live.event", count=3)]
+    assert sorted(names) == ["live.event after_fork", "live.event before_fork", "live.event in_child"]
+    in_child = receiver.spans_named("live.event in_child")[0]
+    assert in_child["attributes"]["liveobs.event.id"] == child["event_id"]
