@@ -35,7 +35,7 @@ from liveobs.sdk._dropped import (
 from liveobs.sdk._faults import fault
 from liveobs.sdk._histogram import LiveMeterProvider
 from liveobs.sdk._instruments import make_instruments
-from liveobs.sdk._join import LiveObsSpanProcessor
+from liveobs.sdk._join import LiveObsLogProcessor, LiveObsSpanProcessor
 from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
 from liveobs.sdk._tally import Tally, TallyLogExporter, TallyLogProcessor, TallySpanExporter, counted_sink
@@ -157,6 +157,7 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
     logger_provider = BridgedLoggerProvider(resource=resource, shutdown_on_exit=False)
     if log_exporter is not None:
         exporter = TallyLogExporter(log_exporter, tally)
+        logger_provider.add_log_record_processor(LiveObsLogProcessor())
         logger_provider.add_log_record_processor(TallyLogProcessor(tally))
         logger_provider.add_log_record_processor(
             RedactingLogRecordProcessor(scrubber, skip_scopes=frozenset({BRIDGE_SCOPE}))
@@ -228,7 +229,7 @@ def _join_logs(provider: LoggerProvider, scrubber: FastScrubber, exporter: LogRe
     """The app's own log records (its framework's too) reach liveobs's exporter, scrubbed and counted."""
     batching: LogRecordProcessor = CountingBatchLogRecordProcessor(exporter, drops) if batch \
         else SimpleLogRecordProcessor(CountingLogExporter(exporter, drops))
-    chain = (TallyLogProcessor(tally), RedactingLogRecordProcessor(scrubber), batching)
+    chain = (LiveObsLogProcessor(), TallyLogProcessor(tally), RedactingLogRecordProcessor(scrubber), batching)
     joined = _JOINED.get(provider)
     if joined is None:
         joined = _JOINED[provider] = _Detachable(chain)

@@ -26,11 +26,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import Span, StatusCode
 
-from liveobs.conventions import keys
 from liveobs.sdk._context import _CURRENT
 from liveobs.sdk._span import LeanSpan, VettedSpan
 
@@ -39,19 +39,45 @@ REQUEST_FAILURE: Final[contextvars.ContextVar[Callable[[BaseException], tuple[st
     contextvars.ContextVar("liveobs_request_failure", default=None)
 
 
+_MARK: Final = "_liveobs_failure"
+
+
+def mark_failure(exc: BaseException, attributes: dict[str, str]) -> None:
+    """Remember on the exception itself how liveobs named it (fingerprint, event id).
+
+    Instrumentations that enclose liveobs end their spans and write their logs
+    after liveobs has finished, while the same exception object passes by:
+    their exported copies then name the failure as liveobs did.
+    """
+    try:
+        mark = exc.__dict__.setdefault(_MARK, {})
+        for key, value in attributes.items():
+            mark.setdefault(key, value)
+    except (AttributeError, TypeError):  # an exception type without a __dict__
+        pass
+
+
+def failure_mark(exc: BaseException) -> dict[str, str] | None:
+    mark = getattr(exc, "__dict__", {}).get(_MARK)
+    return mark if isinstance(mark, dict) else None
+
+
 def _failure_attributes(exc: BaseException) -> dict[str, str] | None:
-    """Record ``exc`` on the live event or request in this context; the attributes that name it."""
+    """How liveobs named ``exc``, recording it on the live event or request in this context if it has not yet."""
+    mark = failure_mark(exc)
+    if mark is not None:
+        return mark
     from liveobs.sdk._live import current_event  # the live event module builds on this one
 
     recorder = current_event()
     if recorder is not None:
-        _, fingerprint = recorder.record(exc)
-        return {keys.ERROR_FINGERPRINT: fingerprint, keys.EVENT_ID: recorder.event_id}
-    fail = REQUEST_FAILURE.get()
-    if fail is not None:
-        _, fingerprint = fail(exc)
-        return {keys.ERROR_FINGERPRINT: fingerprint}
-    return None
+        recorder.record(exc)
+    else:
+        fail = REQUEST_FAILURE.get()
+        if fail is None:
+            return None
+        fail(exc)
+    return failure_mark(exc)
 
 
 def restamped(span: ReadableSpan, extra: dict[str, Any], resource: Resource | None) -> ReadableSpan:
@@ -65,6 +91,40 @@ def restamped(span: ReadableSpan, extra: dict[str, Any], resource: Resource | No
         instrumentation_info=span.instrumentation_info, status=span.status, start_time=span.start_time,
         end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
     )
+
+
+class LiveObsLogProcessor(LogRecordProcessor):
+    """First of liveobs's log record processors: other instrumentations' records get the ids and the failure's name.
+
+    The structlog bridge's own records carry them already and skip processors.
+    """
+
+    def on_emit(self, log_record: Any) -> None:
+        try:
+            record = log_record.log_record
+            extra = dict(_CURRENT.get().attributes)
+            exc = sys.exc_info()[1]
+            if exc is not None:
+                named = failure_mark(exc)
+                if named:
+                    extra.update(named)
+            if not extra:
+                return
+            attributes = record.attributes
+            if attributes is None:
+                record.attributes = extra
+                return
+            for key, value in extra.items():
+                if key not in attributes:
+                    attributes[key] = value
+        except Exception:
+            pass  # the record goes on as it was
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
 
 
 class LiveObsSpanProcessor(SpanProcessor):

@@ -36,6 +36,7 @@ from liveobs.conventions import (
 )
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
+from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
 from liveobs.sdk._trust import parent_and_links
 
@@ -114,6 +115,7 @@ def record_failure(span: Span, exc: BaseException, service: str) -> tuple[str, s
     span.record_exception(exc, attributes=attributes)
     span.set_attributes(attributes)
     span.set_status(Status(StatusCode.ERROR, error_class))
+    mark_failure(exc, {keys.ERROR_FINGERPRINT: fingerprint})
     return error_class, fingerprint
 
 
@@ -231,6 +233,7 @@ class EventRecorder:
     def record(self, exc: BaseException) -> tuple[str, str]:
         """Record ``exc`` on the event's span once (later calls keep the first); its class and fingerprint."""
         if self.error_class is None or self.fingerprint is None:
+            mark_failure(exc, {keys.EVENT_ID: self.event_id})  # before the fingerprint: both name this event
             self.error_class, self.fingerprint = record_failure(self.span, exc, self.telemetry.service_name)
         return self.error_class, self.fingerprint
 

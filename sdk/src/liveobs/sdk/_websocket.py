@@ -377,5 +377,10 @@ class Connection:
         _log.error("live event failed", **{keys.ERROR_TYPE: pending.error_class}, exc_info=exc)
         if self.accepted and not self.closed:
             pending.note_error_reply(lo)
-            await self._raw_send({"type": "websocket.send", "text": json.dumps({keys.ENVELOPE_KEY: lo})})
-            await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
+            # The error reply belongs to the event's trace, whatever an enclosing instrumentation left current.
+            token = otel_context.attach(trace.set_span_in_context(pending.span))
+            try:
+                await self._raw_send({"type": "websocket.send", "text": json.dumps({keys.ENVELOPE_KEY: lo})})
+                await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
+            finally:
+                detach_quietly(token)

@@ -1,0 +1,70 @@
+"""liveobs with other instrumentations in a real app: FastAPI's own OpenTelemetry spans and
+opentelemetry-instrumentation-asgi, exporting to a real ``liveobs collect``, read back with the CLI.
+
+FastAPI's own spans start from the request's headers alone (``propagate.extract``), so they enclose
+liveobs only when the middleware is added inside FastAPI (``app.add_middleware(LiveObsMiddleware)``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.sdk.process_helpers import app_process, collector, envelope
+
+ID_KEYS = ("liveobs.request.id", "liveobs.connection.id")
+
+
+def _trace(store: Any, *args: str) -> dict[str, Any]:
+    shown = store.liveobs("trace", *args, "--json")
+    assert shown.returncode == 0, shown.stderr + shown.stdout
+    result: dict[str, Any] = json.loads(shown.stdout)
+    return result
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("framework", [{"LIVEOBS_TEST_FASTAPI": "1"}, {"LIVEOBS_TEST_ASGI_OTEL": "1"}],
+                         ids=["fastapi-own-spans", "opentelemetry-instrumentation-asgi"])
+def test_other_instrumentations_spans_join_each_event_and_request_trace_with_the_ids_(
+    tmp_path: Path, framework: dict[str, str],
+) -> None:
+    with collector(tmp_path) as store, app_process(tmp_path, store.url, **framework) as app:
+        page = httpx.get(app.url + "/board", timeout=10)
+        request_id = page.headers["x-request-id"]
+        if "LIVEOBS_TEST_FASTAPI" in framework:
+            assert httpx.get(app.url + "/crash", timeout=10).status_code == 500
+
+        async def live() -> tuple[dict[str, Any], dict[str, Any], str, str]:
+            async with websockets.connect(app.ws) as ws:
+                tick = envelope(1)
+                await ws.send(json.dumps(tick))
+                replied = json.loads(await ws.recv())
+                boom = envelope(2, "boom")
+                await ws.send(json.dumps(boom))
+                failed = json.loads(await ws.recv())
+                return replied, failed, tick["lo"]["event_id"], boom["lo"]["event_id"]
+
+        replied, failed, tick_id, boom_id = asyncio.run(live())
+        assert replied["lo"]["ok"] is True
+        assert failed["lo"]["ok"] is False
+        app.proc.send_signal(signal.SIGTERM)
+        app.proc.wait(30)
+
+        tick = _trace(store, "--event-id", tick_id)
+        names = {s["name"] for s in tick["spans"]}
+        assert "live.event tick" in names
+        assert all(s["attributes"].get("liveobs.event.id") == tick_id for s in tick["spans"]), tick["spans"]
+
+        request = _trace(store, "--request-id", request_id)
+        scopes = {s["name"] for s in request["spans"]}
+        assert len(request["spans"]) >= 2, scopes  # FastAPI's or the ASGI instrumentation's, and liveobs's
+        assert all(s["attributes"].get("liveobs.request.id") == request_id for s in request["spans"]), request["spans"]
+
+        boom = _trace(store, "--event-id", boom_id)
+        assert boom["error_class"] == "TypeError"
