@@ -31,7 +31,7 @@ def _trace(store: Any, *args: str) -> dict[str, Any]:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("framework", [{"LIVEOBS_TEST_FASTAPI": "1"}, {"LIVEOBS_TEST_ASGI_OTEL": "1"}],
                          ids=["fastapi-own-spans", "opentelemetry-instrumentation-asgi"])
-def test_other_instrumentations_spans_join_each_event_and_request_trace_with_the_ids_(
+def test_other_instrumentations_spans_join_each_event_and_request_trace_with_the_ids_and_one_crash_is_one_incident(
     tmp_path: Path, framework: dict[str, str],
 ) -> None:
     with collector(tmp_path) as store, app_process(tmp_path, store.url, **framework) as app:
@@ -68,3 +68,9 @@ def test_other_instrumentations_spans_join_each_event_and_request_trace_with_the
 
         boom = _trace(store, "--event-id", boom_id)
         assert boom["error_class"] == "TypeError"
+        incidents = store.liveobs("incidents", "--json")
+        assert incidents.returncode == 0, incidents.stderr
+        found = [i for i in json.loads(incidents.stdout) if i["error_class"] == "TypeError"]
+    # The live event's crash (and over FastAPI the same crash in an HTTP request), with every span and log
+    # record of other instrumentations that saw it: one incident.
+    assert len(found) == 1, found

@@ -35,13 +35,13 @@ from liveobs.sdk._dropped import (
 from liveobs.sdk._faults import fault
 from liveobs.sdk._histogram import LiveMeterProvider
 from liveobs.sdk._instruments import make_instruments
-from liveobs.sdk._join import LiveObsLogProcessor, LiveObsSpanProcessor
+from liveobs.sdk._join import OWN_SCOPE, LiveObsLogProcessor, LiveObsSpanProcessor
 from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider
 from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
 from liveobs.sdk._tally import Tally, TallyLogExporter, TallyLogProcessor, TallySpanExporter, counted_sink
 from liveobs.sdk._telemetry import Flushable, Telemetry
 
-SCOPE_NAME: Final = "liveobs.sdk"
+SCOPE_NAME: Final = OWN_SCOPE
 _ENDPOINT_VARS: Final = {
     "traces": ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     "logs": ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),

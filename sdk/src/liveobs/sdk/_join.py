@@ -6,9 +6,9 @@ provider, its own or one the app installed. It
 * copies the liveobs ids in effect (session, request, event, route,
   connection) onto every span another instrumentation starts (FastAPI's own,
   ``opentelemetry-instrumentation-asgi``, a database client);
-* when such a span ends while an exception is being handled inside a live
-  event or request, records that failure on the liveobs span and gives the
-  exported copy the same ``liveobs.error.fingerprint`` (and event id), so one
+* when such a span ends failed by an exception liveobs saw (or is about to
+  see) in a live event or request, records that failure on the liveobs span
+  and gives the exported copy the same ``liveobs.error.fingerprint``, so one
   crash is one incident;
 * hands every ended span to liveobs's export chain, with liveobs's resource
   when the provider is the app's, and counts what it handed on;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -35,26 +36,48 @@ from liveobs.sdk._context import _CURRENT
 from liveobs.sdk._span import LeanSpan, VettedSpan
 
 # The failure recorder of the HTTP request being handled: (exception) -> (error class, fingerprint).
+OWN_SCOPE: Final = "liveobs.sdk"
 REQUEST_FAILURE: Final[contextvars.ContextVar[Callable[[BaseException], tuple[str, str]] | None]] = \
     contextvars.ContextVar("liveobs_request_failure", default=None)
 
 
 _MARK: Final = "_liveobs_failure"
+# The failure liveobs named last in this context, and when.
+_LAST_FAILURE: Final[contextvars.ContextVar[tuple[BaseException, int] | None]] = \
+    contextvars.ContextVar("liveobs_last_failure", default=None)
 
 
 def mark_failure(exc: BaseException, attributes: dict[str, str]) -> None:
-    """Remember on the exception itself how liveobs named it (fingerprint, event id).
+    """Remember on the exception itself how liveobs named it (its fingerprint).
 
     Instrumentations that enclose liveobs end their spans and write their logs
     after liveobs has finished, while the same exception object passes by:
-    their exported copies then name the failure as liveobs did.
+    their exported copies then name the failure as liveobs did. (Not the event
+    id: an enclosing span belongs to the connection's trace, not the event's.)
     """
     try:
         mark = exc.__dict__.setdefault(_MARK, {})
         for key, value in attributes.items():
             mark.setdefault(key, value)
     except (AttributeError, TypeError):  # an exception type without a __dict__
-        pass
+        return
+    _LAST_FAILURE.set((exc, time.time_ns()))
+
+
+def _failure_of(span: ReadableSpan) -> BaseException | None:
+    """The exception that made ``span`` fail, if liveobs can tell: the one being handled, or else the one
+    liveobs named last in this context while the span was open (an enclosing span ends after liveobs is done)."""
+    exc = sys.exc_info()[1]
+    if exc is not None:
+        return exc
+    last = _LAST_FAILURE.get()
+    if last is None or span.start_time is None or last[1] < span.start_time:
+        return None
+    for event in span.events:
+        if event.name == "exception":
+            message = (event.attributes or {}).get("exception.message")
+            return last[0] if message == str(last[0]) else None
+    return last[0]
 
 
 def failure_mark(exc: BaseException) -> dict[str, str] | None:
@@ -91,6 +114,12 @@ def restamped(span: ReadableSpan, extra: dict[str, Any], resource: Resource | No
         instrumentation_info=span.instrumentation_info, status=span.status, start_time=span.start_time,
         end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def _foreign(span: ReadableSpan) -> bool:
+    """Whether another instrumentation made ``span`` (liveobs's own carry its ids and failures already)."""
+    scope = span.instrumentation_scope
+    return scope is None or scope.name != OWN_SCOPE
 
 
 class LiveObsLogProcessor(LogRecordProcessor):
@@ -162,8 +191,7 @@ class LiveObsSpanProcessor(SpanProcessor):
         export = self._export
         if export is None:
             return
-        cls = span.__class__
-        if (cls is not ReadableSpan and cls is not VettedSpan) or self._resource is not None:  # not lean, or joined
+        if self._resource is not None or (span.__class__ is not VettedSpan and _foreign(span)):
             try:
                 span = self._joined(span)
             except Exception:
@@ -173,9 +201,9 @@ class LiveObsSpanProcessor(SpanProcessor):
 
     def _joined(self, span: ReadableSpan) -> ReadableSpan:
         extra: dict[str, Any] = {}
-        exc = sys.exc_info()[1]
-        if exc is not None and (span.status.status_code is StatusCode.ERROR or span.events):
-            named = _failure_attributes(exc)
+        if span.status.status_code is StatusCode.ERROR or span.events:
+            exc = _failure_of(span)
+            named = _failure_attributes(exc) if exc is not None else None
             if named:
                 extra.update(named)
         if not extra and self._resource is None:

@@ -233,7 +233,6 @@ class EventRecorder:
     def record(self, exc: BaseException) -> tuple[str, str]:
         """Record ``exc`` on the event's span once (later calls keep the first); its class and fingerprint."""
         if self.error_class is None or self.fingerprint is None:
-            mark_failure(exc, {keys.EVENT_ID: self.event_id})  # before the fingerprint: both name this event
             self.error_class, self.fingerprint = record_failure(self.span, exc, self.telemetry.service_name)
         return self.error_class, self.fingerprint
 
