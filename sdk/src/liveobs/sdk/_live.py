@@ -36,6 +36,7 @@ from liveobs.conventions import (
 )
 from liveobs.sdk._configure import Telemetry, current_telemetry
 from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
+from liveobs.sdk._faults import fault
 from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
 from liveobs.sdk._trust import parent_and_links
@@ -273,11 +274,21 @@ def current_event() -> EventRecorder | None:
     return recorder
 
 
+_unconfigured: Telemetry | None = None
+
+
 def _telemetry() -> Telemetry:
+    """The active configuration; before configure(), one that records nothing (and a warning, once)."""
+    global _unconfigured
     telemetry = current_telemetry()
-    if telemetry is None:
-        raise RuntimeError("call liveobs.sdk.configure(...) first")
-    return telemetry
+    if telemetry is not None:
+        return telemetry
+    if _unconfigured is None:
+        from liveobs.sdk._build import Settings, build
+
+        fault("live_event before configure()", RuntimeError("call liveobs.sdk.configure(...) first"))
+        _unconfigured = build(Settings("unknown_service", batch=False))
+    return _unconfigured
 
 
 @contextmanager
@@ -314,16 +325,25 @@ def live_event(
         attributes[keys.EVENT_SEQ] = seq
     current = trace.get_current_span()
     link_to = current if current.get_span_context().is_valid else None
-    recorder = EventRecorder(_telemetry(), ids, name, attributes).start(
-        parse_traceparent(traceparent), trust_traceparent, link_to
-    )
+    recorder = EventRecorder(_telemetry(), ids, name, attributes)
+    try:
+        recorder.start(parse_traceparent(traceparent), trust_traceparent, link_to)
+    except Exception as own:  # the app's handler runs all the same, with a recorder that records nothing
+        fault("live_event start", own)
+        recorder.span = trace.INVALID_SPAN
     try:
         yield recorder
     except Exception as exc:
-        recorder.fail(exc)
+        try:
+            recorder.fail(exc)
+        except Exception as own:
+            fault("live_event failure", own)
         raise
     finally:
-        recorder.finish()
+        try:
+            recorder.finish()
+        except Exception as own:
+            fault("live_event end", own)
 
 
 def error_reply(exc: BaseException) -> dict[str, Any]:

@@ -292,7 +292,10 @@ class Connection:
     def _finish_pending(self) -> None:
         if self.pending is not None:
             pending, self.pending = self.pending, None
-            pending.finish()
+            try:
+                pending.finish()
+            except Exception as exc:  # an exporter or processor that raises: the socket goes on
+                fault("live event end", exc)
 
     async def _refuse(self, size: int) -> Message:
         self.span.add_event(evidence.SECURITY_EVENT, {
