@@ -1,8 +1,8 @@
 """liveobs with other instrumentations in a real app: FastAPI's own OpenTelemetry spans and
 opentelemetry-instrumentation-asgi, exporting to a real ``liveobs collect``, read back with the CLI.
 
-FastAPI's own spans start from the request's headers alone (``propagate.extract``), so they enclose
-liveobs only when the middleware is added inside FastAPI (``app.add_middleware(LiveObsMiddleware)``)."""
+FastAPI's own spans start from the request's headers alone (``propagate.extract``): the middleware puts its
+own span's ``traceparent`` there, so they join liveobs's trace wherever the middleware sits."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def _trace(store: Any, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("framework", [{"LIVEOBS_TEST_FASTAPI": "1"}, {"LIVEOBS_TEST_ASGI_OTEL": "1"}],
-                         ids=["fastapi-own-spans", "opentelemetry-instrumentation-asgi"])
+@pytest.mark.parametrize("framework", [
+    {"LIVEOBS_TEST_FASTAPI": "inside"}, {"LIVEOBS_TEST_FASTAPI": "outside"}, {"LIVEOBS_TEST_ASGI_OTEL": "1"},
+], ids=["fastapi-add-middleware", "fastapi-wrapped", "opentelemetry-instrumentation-asgi"])
 def test_other_instrumentations_spans_join_each_event_and_request_trace_with_the_ids_and_one_crash_is_one_incident(
     tmp_path: Path, framework: dict[str, str],
 ) -> None:

@@ -1,7 +1,8 @@
 """A small live app run as a real uvicorn process by the process-life tests: one socket loop, one HTTP route.
 
-``LIVEOBS_TEST_ENDPOINT`` is the collector it exports to. With ``LIVEOBS_TEST_FASTAPI=1`` the app is a
-FastAPI app (whose own telemetry is on), with ``LIVEOBS_TEST_ASGI_OTEL=1`` it is also wrapped in
+``LIVEOBS_TEST_ENDPOINT`` is the collector it exports to. With ``LIVEOBS_TEST_FASTAPI=inside`` the app is
+a FastAPI app (whose own telemetry is on) with the middleware added inside it, with ``=outside`` the
+middleware wraps the FastAPI app; with ``LIVEOBS_TEST_ASGI_OTEL=1`` it is also wrapped in
 opentelemetry-instrumentation-asgi. The event ``boom`` raises.
 """
 
@@ -76,9 +77,11 @@ def fastapi_app() -> Any:
 
 
 app: Any
-if os.environ.get("LIVEOBS_TEST_FASTAPI") == "1":  # FastAPI's own spans enclose its middleware stack
+if os.environ.get("LIVEOBS_TEST_FASTAPI") == "inside":  # FastAPI's own spans enclose its middleware stack
     app = fastapi_app()
     app.add_middleware(liveobs.sdk.LiveObsMiddleware)
+elif os.environ.get("LIVEOBS_TEST_FASTAPI") == "outside":  # the middleware around the whole FastAPI app
+    app = liveobs.sdk.LiveObsMiddleware(fastapi_app())
 else:
     app = liveobs.sdk.LiveObsMiddleware(starlette_app())
 if os.environ.get("LIVEOBS_TEST_ASGI_OTEL") == "1":

@@ -30,7 +30,7 @@ from liveobs.sdk._faults import fault
 from liveobs.sdk._join import REQUEST_FAILURE
 from liveobs.sdk._live import record_failure
 from liveobs.sdk._span import start_span
-from liveobs.sdk._trust import accept_id, enclosing_span, parent_within
+from liveobs.sdk._trust import accept_id, enclosing_span, parent_within, propagate_inward
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -85,6 +85,7 @@ async def _instrumented(mw: Any, app: Any, scope: Scope, receive: Receive, send:
         attributes[keys.SESSION_ID] = session_id
     start = time.perf_counter_ns()
     span = start_span(tel.tracer, method, context=parent, kind=SpanKind.SERVER, attributes=attributes, links=links)
+    propagate_inward(scope, span)
     ids = LiveIds(session_id=session_id, request_id=request_id)
     if enclosing is not None:  # FastAPI's own span, or the ASGI instrumentation's, carries the ids too
         enclosing.set_attributes(ids.attributes)

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
-from liveobs.conventions import TraceParent, keys, parse_traceparent, valid_id
+from liveobs.conventions import TraceParent, format_traceparent, keys, parse_traceparent, valid_id
 from liveobs.sdk._redact import FastScrubber
 from liveobs.sdk._span import link
 
@@ -96,6 +96,25 @@ def parent_and_links(
     if trusted:
         return trace.set_span_in_context(NonRecordingSpan(remote), Context()), links
     return _NO_PARENT, [*links, link(remote, _UNTRUSTED)]
+
+
+_PROPAGATED: Final = (b"traceparent", b"tracestate")
+
+
+def propagate_inward(scope: Any, span: trace.Span) -> None:
+    """Make ``span`` the ``traceparent`` the app sees in ``scope``'s headers.
+
+    Instrumentations inside the app that start from the request's headers
+    alone (FastAPI's own telemetry, ``propagate.extract``) then continue the
+    trace liveobs began instead of starting another, and a ``traceparent`` the
+    middleware did not trust reaches no inner span either.
+    """
+    context = span.get_span_context()
+    if not context.is_valid:
+        return
+    headers = [(k, v) for k, v in scope.get("headers") or () if k not in _PROPAGATED]
+    headers.append((b"traceparent", format_traceparent(context.trace_id, context.span_id, context.trace_flags).encode()))
+    scope["headers"] = headers
 
 
 def enclosing_span() -> trace.Span | None:

@@ -57,7 +57,7 @@ from liveobs.sdk._faults import fault
 from liveobs.sdk._live import EventRecorder, _span_name, connection_link_to, record_failure
 from liveobs.sdk._reply import OPAQUE, PUSH, classify, inject
 from liveobs.sdk._span import start_span
-from liveobs.sdk._trust import accept_id, enclosing_span, parent_within
+from liveobs.sdk._trust import accept_id, enclosing_span, parent_within, propagate_inward
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -166,6 +166,7 @@ class Connection:
             self.tel.tracer, "live.connection", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, links=links
         )
         _lifecycle.track(self, self._end_span)
+        propagate_inward(self.scope, self.span)
         self._note_reconnect()
         ids_token = set_ids(ids)
         otel_token = otel_context.attach(trace.set_span_in_context(self.span))
