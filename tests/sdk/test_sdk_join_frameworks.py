@@ -75,3 +75,40 @@ def test_other_instrumentations_spans_join_each_event_and_request_trace_with_the
     # The live event's crash (and over FastAPI the same crash in an HTTP request), with every span and log
     # record of other instrumentations that saw it: one incident.
     assert len(found) == 1, found
+
+
+@pytest.mark.timeout(120)
+def test_beside_an_existing_setup_liveobs_joins_the_apps_provider_and_leaves_its_exporters_their_spans(
+    tmp_path: Path,
+) -> None:
+    own = tmp_path / "own-spans.jsonl"
+    with collector(tmp_path) as store, app_process(tmp_path, store.url, LIVEOBS_TEST_EXISTING=str(own),
+                                                   LIVEOBS_TEST_ASGI_OTEL="1") as app:
+        request_id = httpx.get(app.url + "/board", timeout=10).headers["x-request-id"]
+
+        async def live() -> str:
+            async with websockets.connect(app.ws) as ws:
+                tick = envelope(1)
+                await ws.send(json.dumps(tick))
+                await ws.recv()
+                event_id: str = tick["lo"]["event_id"]
+                return event_id
+
+        event_id = asyncio.run(live())
+        app.proc.send_signal(signal.SIGTERM)
+        app.proc.wait(30)
+        assert app.proc.returncode is not None
+
+        request = _trace(store, "--request-id", request_id)
+        assert len(request["spans"]) >= 2
+        assert all(s["attributes"].get("liveobs.request.id") == request_id for s in request["spans"])
+        assert request["service"] == "burst-app"  # liveobs's export carries liveobs's resource
+        tick = _trace(store, "--event-id", event_id)
+        assert [s["name"] for s in tick["spans"] if s["name"].startswith("live.")] == ["live.event tick"]
+    # The app's own exporter still gets every span, liveobs's included, under the app's own resource.
+    seen = [json.loads(line) for line in own.read_text().splitlines()]
+    names = {s["name"] for s in seen}
+    assert {"live.event tick", "live.connection", "GET /board"} <= names, names
+    assert {s["service"] for s in seen} == {"the-apps-own-name"}
+    ticks = [s for s in seen if s["name"] == "live.event tick"]
+    assert ticks[0]["attributes"]["liveobs.event.id"] == event_id

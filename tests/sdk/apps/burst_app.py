@@ -15,6 +15,30 @@ import structlog
 
 import liveobs.sdk
 
+if os.environ.get("LIVEOBS_TEST_EXISTING"):  # the app's own OpenTelemetry setup, made before liveobs's
+    import json
+    from collections.abc import Sequence
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class FileExporter(SpanExporter):
+        def __init__(self, path: str) -> None:
+            self.out = open(path, "a")  # noqa: SIM115  # the process's whole life
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            for span in spans:
+                self.out.write(json.dumps({"name": span.name, "attributes": dict(span.attributes or {}),
+                                           "service": span.resource.attributes.get("service.name")}) + "\n")
+            self.out.flush()
+            return SpanExportResult.SUCCESS
+
+    own = TracerProvider(resource=Resource.create({"service.name": "the-apps-own-name"}))
+    own.add_span_processor(SimpleSpanProcessor(FileExporter(os.environ["LIVEOBS_TEST_EXISTING"])))
+    trace.set_tracer_provider(own)
+
 liveobs.sdk.configure("burst-app", "1.0.0", "test", endpoint=os.environ["LIVEOBS_TEST_ENDPOINT"],
                       log_file=open(os.devnull, "w"))  # noqa: SIM115  # the process's whole life
 _log = structlog.get_logger("burst")
