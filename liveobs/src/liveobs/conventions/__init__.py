@@ -10,10 +10,8 @@ from liveobs.conventions._envelope import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LiveEnvelope,
     LiveMessage,
-    LiveReply,
     parse_envelope,
     parse_message,
-    parse_reply,
     valid_error_class,
     valid_error_code,
     valid_name,
@@ -34,6 +32,7 @@ from liveobs.conventions._ids import (
     valid_span_id,
     valid_trace_id,
 )
+from liveobs.conventions._reply import LiveReply, ms_text, parse_reply, reply_message, reply_text
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -51,10 +50,13 @@ __all__ = [
     "mint_connection_id",
     "mint_event_id",
     "mint_request_id",
+    "ms_text",
     "parse_envelope",
     "parse_message",
     "parse_reply",
     "parse_traceparent",
+    "reply_message",
+    "reply_text",
     "uuid7",
     "valid_error_class",
     "valid_error_code",

@@ -20,8 +20,6 @@ from liveobs.conventions._ids import (
     mint_event_id,
     parse_traceparent,
     valid_id,
-    valid_span_id,
-    valid_trace_id,
 )
 from liveobs.conventions.keys import ENVELOPE_KEY
 
@@ -201,54 +199,3 @@ def parse_message(data: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES)
         return LiveMessage({}, None, "message is not a JSON object")
     envelope = parse_envelope(decoded.pop(ENVELOPE_KEY)) if ENVELOPE_KEY in decoded else None
     return LiveMessage(decoded, envelope)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveReply:
-    """What the server sends back under ``lo`` for one event.
-
-    An error reply carries only the error class and a short code: no message and
-    no stack trace ever reach the browser.
-    """
-
-    event_id: str
-    trace_id: str | None = None
-    span_id: str | None = None
-    server_time_ms: float | None = None
-    patch_bytes: int | None = None
-    ok: bool = True
-    error_class: str | None = None
-    error_code: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {"event_id": self.event_id, "ok": self.ok}
-        optional: dict[str, Any] = {
-            "trace_id": self.trace_id,
-            "span_id": self.span_id,
-            "server_time": self.server_time_ms,
-            "patch_bytes": self.patch_bytes,
-            "error_class": self.error_class,
-            "error_code": self.error_code,
-        }
-        wire.update({k: v for k, v in optional.items() if v is not None})
-        return wire
-
-
-def parse_reply(raw: object) -> LiveReply | None:
-    """Validate a reply's ``lo`` object; ``None`` when it has no valid event id."""
-    if not isinstance(raw, dict):
-        return None
-    event_id = valid_id(raw.get("event_id"))
-    if event_id is None:
-        return None
-    patch = raw.get("patch_bytes")
-    return LiveReply(
-        event_id=event_id,
-        trace_id=valid_trace_id(raw.get("trace_id")),
-        span_id=valid_span_id(raw.get("span_id")),
-        server_time_ms=_valid_time_ms(raw.get("server_time")),
-        patch_bytes=patch if _valid_seq(patch) is not None else None,
-        ok=raw.get("ok") is not False,
-        error_class=valid_error_class(raw.get("error_class")),
-        error_code=valid_error_code(raw.get("error_code")),
-    )

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from liveobs.conventions import (
     keys,
     mint_event_id,
     parse_traceparent,
+    reply_text,
     valid_error_class,
 )
 from liveobs.sdk._configure import Telemetry, current_telemetry
@@ -47,14 +46,7 @@ _CONNECTION_LINK: Final = {keys.LINK_KIND: "connection"}
 ERROR_CODE_INTERNAL: Final = "internal"
 
 
-# Ids that JSON carries as they are (no quote, backslash or control character to escape).
-_PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _DIMENSIONS: dict[tuple[str | None, str | None, str | None], dict[str, str]] = {}
-
-
-def _ms_text(ns: int) -> str:
-    """Nanoseconds as milliseconds in JSON number text (``1764277264123.456789``), exactly."""
-    return "%d.%06d" % divmod(ns, 1_000_000)  # noqa: UP031  # half the cost of repr(ns / 1e6)
 
 
 def _dimensions(name: str | None, route: str | None, error: str | None) -> dict[str, str]:
@@ -199,24 +191,14 @@ class EventRecorder:
         if patch_bytes is not None:
             self.reply_sizes(patch_bytes, compressed_bytes)
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
-        wire: dict[str, Any] = {
-            "event_id": self.event_id, "ok": True, "trace_id": trace_id, "span_id": span_id,
-            "server_time": time.time_ns() / 1e6,
-        }
-        if patch_bytes is not None:
-            wire["patch_bytes"] = patch_bytes
-        return wire  # the shape of LiveReply.to_wire(), built without the intermediate object
+        return LiveReply(event_id=self.event_id, trace_id=trace_id, span_id=span_id,
+                         server_time_ms=time.time_ns() / 1e6, patch_bytes=patch_bytes).to_wire()
 
     def reply_json(self, patch_bytes: int, compressed_bytes: int | None) -> str:
-        """:meth:`reply` as compact JSON text, written directly when the event id needs no escaping."""
-        if not self._plain_id and not _PLAIN_ID.fullmatch(self.event_id):
-            return json.dumps(self.reply(patch_bytes, compressed_bytes), separators=(",", ":"))
+        """:meth:`reply` as compact JSON text (the contract's one encoder); records the patch sizes."""
         self.reply_sizes(patch_bytes, compressed_bytes)
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
-        return (
-            f'{{"event_id":"{self.event_id}","ok":true,"trace_id":"{trace_id}",'
-            f'"span_id":"{span_id}","server_time":{_ms_text(time.time_ns())},"patch_bytes":{patch_bytes}}}'
-        )
+        return reply_text(self.event_id, trace_id, span_id, time.time_ns(), patch_bytes, plain_id=self._plain_id)
 
     def reply_sizes(self, patch_bytes: int, compressed_bytes: int | None) -> None:
         """Mark the event answered and record the patch sizes, without building the ``lo`` object."""

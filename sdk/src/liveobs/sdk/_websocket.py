@@ -26,7 +26,6 @@ Rules, in ASGI terms:
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -48,6 +47,7 @@ from liveobs.conventions import (
     mint_request_id,
     parse_envelope,
     parse_message,
+    reply_message,
 )
 from liveobs.sdk import _lifecycle
 from liveobs.sdk._asgi import Message, Scope, header, route_template
@@ -384,7 +384,7 @@ class Connection:
             # The error reply belongs to the event's trace, whatever an enclosing instrumentation left current.
             token = otel_context.attach(trace.set_span_in_context(pending.span))
             try:
-                await self._raw_send({"type": "websocket.send", "text": json.dumps({keys.ENVELOPE_KEY: lo})})
+                await self._raw_send({"type": "websocket.send", "text": reply_message(lo)})
                 await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
             finally:
                 detach_quietly(token)
