@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,3 +109,25 @@ def test_a_forked_child_exports_its_own_spans_and_the_parent_keeps_exporting(rec
     assert sorted(names) == ["live.event after_fork", "live.event before_fork", "live.event in_child"]
     in_child = receiver.spans_named("live.event in_child")[0]
     assert in_child["attributes"]["liveobs.event.id"] == child["event_id"]
+
+
+@pytest.mark.parametrize("stop", ["exit", "SIGTERM", "SIGINT"])
+def test_a_plain_script_exports_everything_pending_at_exit_and_on_sigterm_and_sigint(receiver, stop: str) -> None:  # type: ignore[no-untyped-def]
+    script = Path(__file__).parent / "apps" / "plain_script.py"
+    proc = subprocess.Popen([sys.executable, str(script), receiver.url, "exit" if stop == "exit" else "wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        if stop != "exit":
+            proc.send_signal(getattr(signal, stop))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    expected = {"exit": 0, "SIGTERM": -signal.SIGTERM, "SIGINT": -signal.SIGINT}[stop]  # SIGINT: through atexit
+    assert proc.returncode == expected, err
+    assert "export did not finish" not in err
+    assert len(receiver.spans_named("live.event tick", count=300, timeout=5)) == 300
+    assert len(receiver.logs_with("handled", count=300, timeout=5)) == 300
