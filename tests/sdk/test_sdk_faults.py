@@ -103,3 +103,34 @@ def test_configure_with_plainly_invalid_arguments_is_a_clear_error(kwargs: dict[
     with pytest.raises(ValueError, match=message):
         liveobs.sdk.configure(**kwargs, configure_structlog=False, set_global=False)
     assert liveobs.sdk.current_telemetry() is None
+
+
+def test_a_live_event_ended_in_another_task_logs_no_detach_error(
+    configured: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Django Channels receives in one task and handles in another: the event still ends, quietly."""
+    import asyncio
+
+    from liveobs.sdk._context import LiveIds
+    from liveobs.sdk._live import EventRecorder
+
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> EventRecorder:
+        started: asyncio.Future[EventRecorder] = asyncio.get_running_loop().create_future()
+
+        async def receiving() -> None:
+            ids = LiveIds(event_id="ev-1")
+            recorder = EventRecorder(configured.telemetry, ids, "add", dict(ids.attributes))
+            started.set_result(recorder.start(None, False, None))
+
+        async def handling() -> None:
+            (await started).finish()
+
+        await asyncio.gather(asyncio.create_task(receiving()), asyncio.create_task(handling()))
+        return await started
+
+    recorder = asyncio.run(main())
+    assert not recorder.span.is_recording()
+    assert not [r for r in caplog.records if "detach" in r.getMessage().lower()]
+    assert configured.receiver.spans_named("live.event add")[0]["attributes"]["liveobs.event.id"] == "ev-1"

@@ -10,10 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import liveobs.sdk
@@ -52,28 +56,63 @@ def test_sigterm_right_after_a_burst_exports_every_event_connection_and_log_reco
     assert records == [(CONNECTIONS * EVENTS_EACH,)]
 
 
-def test_configure_twice_and_shutdown_then_configure_reach_tracers_taken_from_the_globals_before() -> None:
-    first = InMemorySpanExporter()
-    second = InMemorySpanExporter()
+class _Logs(LogRecordExporter):
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        self.bodies.extend(getattr(r, "log_record", r).body for r in batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def _counted(reader: InMemoryMetricReader, name: str) -> int:
+    data = reader.get_metrics_data()
+    return sum(int(point.value) for rm in (data.resource_metrics if data else ()) for sm in rm.scope_metrics
+               for metric in sm.metrics if metric.name == name for point in metric.data.data_points)
+
+
+def test_configure_twice_and_shutdown_then_configure_reach_what_a_framework_took_from_the_globals_before() -> None:
+    first, second = InMemorySpanExporter(), InMemorySpanExporter()
+    first_logs, second_logs = _Logs(), _Logs()
+    first_metrics, second_metrics = InMemoryMetricReader(), InMemoryMetricReader()
     try:
-        liveobs.sdk.configure("life", span_exporter=first, batch=False, configure_structlog=False)
-        cached = trace.get_tracer("a.framework")  # what FastAPI does once, at its first request
+        liveobs.sdk.configure("life", span_exporter=first, log_exporter=first_logs, metric_readers=[first_metrics],
+                              batch=False, configure_structlog=False)
+        # What FastAPI does once, at its first request: take a tracer, a meter and a logger from the globals.
+        cached = trace.get_tracer("a.framework")
+        requests = metrics.get_meter("a.framework").create_counter("framework.requests")
+        logger = _logs.get_logger_provider().get_logger("a.framework")
         with cached.start_as_current_span("before"):
-            pass
-        again = liveobs.sdk.configure("life", span_exporter=first, batch=False, configure_structlog=False)
+            requests.add(1)
+            logger.emit(body="before")
+        assert _counted(first_metrics, "framework.requests") == 1
+        again = liveobs.sdk.configure("life", span_exporter=first, log_exporter=first_logs,
+                                      metric_readers=[first_metrics], batch=False, configure_structlog=False)
         assert again is liveobs.sdk.current_telemetry()
         liveobs.sdk.shutdown()
         with cached.start_as_current_span("while stopped"):
-            pass
-        liveobs.sdk.configure("life", "2.0.0", span_exporter=second, batch=False, configure_structlog=False)
+            requests.add(5)
+            logger.emit(body="while stopped")
+        liveobs.sdk.configure("life", "2.0.0", span_exporter=second, log_exporter=second_logs,
+                              metric_readers=[second_metrics], batch=False, configure_structlog=False)
         with cached.start_as_current_span("after"):
-            pass
+            requests.add(2)
+            logger.emit(body="after")
+        assert _counted(second_metrics, "framework.requests") == 2
     finally:
         liveobs.sdk.shutdown()
     assert [s.name for s in first.get_finished_spans()] == ["before"]
     after = second.get_finished_spans()
     assert [s.name for s in after] == ["after"]
     assert after[0].resource.attributes["service.version"] == "2.0.0"
+    assert first_logs.bodies == ["before"]
+    assert second_logs.bodies == ["after"]
 
 
 def test_a_forked_child_exports_its_own_spans_and_the_parent_keeps_exporting(receiver) -> None:  # type: ignore[no-untyped-def]
