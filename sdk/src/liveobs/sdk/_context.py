@@ -157,8 +157,16 @@ def detach_quietly(token: object) -> None:
 
     Frameworks that receive in one task and handle in another (Django
     Channels) end a live event in a different context than it began in: the
-    span is ended all the same, and nothing is logged as an error.
+    span is ended all the same, and nothing is logged as an error. The
+    common case (OpenTelemetry's context is a context variable, the token is
+    from this context) is the variable's own ``reset``.
     """
+    if token.__class__ is contextvars.Token:
+        try:
+            token.var.reset(token)
+            return
+        except ValueError:  # made in another context: OpenTelemetry would log it as an error
+            pass
     global _quiet
     quiet = _quiet
     if quiet is None:

@@ -44,23 +44,17 @@ _SESSION_STARTER: Final[contextvars.ContextVar[Callable[[str | bytes], str] | No
 
 async def handle_http(mw: Any, scope: Scope, receive: Receive, send: Send) -> None:
     """Handle one HTTP request; a failure of liveobs itself before the app ran lets the app run uninstrumented."""
-    started = False
-
-    async def app(app_scope: Scope, app_receive: Receive, app_send: Send) -> None:
-        nonlocal started
-        started = True
-        await mw.app(app_scope, app_receive, app_send)
-
+    started = [False]
     try:
-        await _instrumented(mw, app, scope, receive, send)
+        await _instrumented(mw, started, scope, receive, send)
     except Exception as exc:
-        if started:
+        if started[0]:
             raise
         fault("http request", exc)
         await mw.app(scope, receive, send)
 
 
-async def _instrumented(mw: Any, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+async def _instrumented(mw: Any, started: list[bool], scope: Scope, receive: Receive, send: Send) -> None:
     tel = mw.telemetry()
     request_id = accept_id(header(scope, b"x-request-id"), tel.scrubber) or mint_request_id()
     request_id_bytes = request_id.encode()
@@ -149,7 +143,8 @@ async def _instrumented(mw: Any, app: Any, scope: Scope, receive: Receive, send:
         return {**message, "headers": headers}
 
     try:
-        await app(scope, receive, send_with_ids)
+        started[0] = True  # from here on an exception is the app's (or its response's): it propagates
+        await mw.app(scope, receive, send_with_ids)
         if state["status"] is None:
             await _send_500(send, request_id_bytes)
             state["status"] = 500

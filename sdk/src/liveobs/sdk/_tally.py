@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -20,6 +21,8 @@ class Tally:
         self._lock = threading.Lock()
         self.handed = {"spans": 0, "logs": 0}
         self.exported = {"spans": 0, "logs": 0}
+        self.bridged = itertools.count()  # records the structlog bridge queued directly
+        self._bridged_before = 0
         global _hooked
         if not _hooked and hasattr(os, "register_at_fork"):
             _hooked = True
@@ -30,6 +33,7 @@ class Tally:
         self._lock = threading.Lock()  # a lock another thread of the parent held stays held in the child
         self.handed = {"spans": 0, "logs": 0}
         self.exported = {"spans": 0, "logs": 0}
+        self._bridged_before = _value(self.bridged)  # the sink keeps stepping the same counter
 
     def hand(self, signal: str, count: int = 1) -> None:
         with self._lock:
@@ -44,6 +48,7 @@ class Tally:
         with self._lock:
             handed = dict(self.handed)
             exported = dict(self.exported)
+        handed["logs"] += _value(self.bridged) - self._bridged_before
         if spans_handed is not None:
             handed["spans"] = spans_handed
         out: dict[str, int] = {}
@@ -51,6 +56,12 @@ class Tally:
             out[f"exported {signal}"] = exported[signal]
             out[f"unexported {signal}"] = max(0, handed[signal] - exported[signal])
         return out
+
+
+def _value(counter: itertools.count[int]) -> int:
+    """How far ``counter`` has counted (``count(n)`` pickles as ``(count, (n,))``)."""
+    reduced = cast(tuple[Any, tuple[int, ...]], counter.__reduce__())
+    return reduced[1][0]
 
 
 _ALL: weakref.WeakSet[Tally] = weakref.WeakSet()
@@ -120,11 +131,12 @@ class TallyLogProcessor(LogRecordProcessor):
 
 
 def counted_sink(sink: Callable[[Any], None], tally: Tally) -> Callable[[Any], None]:
-    """The bridge's direct sink, counting each record it queues."""
-    hand = tally.hand
+    """The bridge's direct sink, counting each record it queues (``next`` on a counter: atomic, no lock)."""
+    counter = tally.bridged
+    step = counter.__next__
 
     def queue(record: Any) -> None:
-        hand("logs")
+        step()
         sink(record)
 
     return queue

@@ -198,12 +198,14 @@ class Connection:
     async def receive(self) -> Message:
         message = await self._receive()
         try:
-            return await self._received(message)
+            too_big = self._received(message)
         except Exception as exc:  # the message reaches the app whatever happened to its telemetry
             fault("websocket receive", exc)
             return message
+        return message if too_big is None else await self._refuse(too_big)
 
-    async def _received(self, message: Message) -> Message:
+    def _received(self, message: Message) -> int | None:
+        """Note a message from the browser; the size of one over the limit (to refuse), else ``None``."""
         kind = message.get("type")
         if kind == "websocket.receive":
             self._finish_pending()
@@ -211,14 +213,14 @@ class Connection:
             if data is None:
                 data = message.get("bytes")
             if data is None:
-                return message
+                return None
             limit = self.mw.max_message_bytes
             if isinstance(data, bytes):
                 size = len(data)
             else:  # UTF-8 takes at most 4 bytes per character: count them only near the limit
                 size = len(data) if len(data) * 4 <= limit else len(data.encode("utf-8", "surrogatepass"))
             if size > limit:
-                return await self._refuse(size)
+                return size
             if (_LO_TEXT in data) if isinstance(data, str) else (_LO_BYTES in data):
                 self._start_event(data)
         elif kind == "websocket.connect":
@@ -231,7 +233,7 @@ class Connection:
             self.closed = True
             code = message.get("code")
             self.span.add_event("websocket.close", {"websocket.close.code": code if isinstance(code, int) else 0})
-        return message
+        return None
 
     def _start_event(self, data: str | bytes) -> None:
         env = _envelope(data, self.mw.max_message_bytes)
