@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -170,3 +171,40 @@ def test_a_plain_script_exports_everything_pending_at_exit_and_on_sigterm_and_si
     assert "export did not finish" not in err
     assert len(receiver.spans_named("live.event tick", count=300, timeout=5)) == 300
     assert len(receiver.logs_with("handled", count=300, timeout=5)) == 300
+
+
+def test_what_could_not_be_exported_by_the_deadline_is_counted_in_one_last_line() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    script = Path(__file__).parent / "apps" / "plain_script.py"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script), dead, "exit", "1.5"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 12  # bounded: the exporters alone would retry for 10 s and more
+    last = [line for line in done.stderr.splitlines() if line.startswith("liveobs: export did not finish")]
+    assert len(last) == 1, done.stderr
+    assert "unexported spans 300" in last[0]
+    assert "unexported logs 300" in last[0]
+
+
+def _child_events(count: int) -> None:
+    for i in range(count):
+        with liveobs.sdk.live_event("in_worker", seq=i):
+            pass
+
+
+def test_a_multiprocessing_child_flushes_its_spans_when_it_ends(receiver) -> None:  # type: ignore[no-untyped-def]
+    import multiprocessing
+
+    liveobs.sdk.configure("pool", endpoint=receiver.url, configure_structlog=False, set_global=False)
+    try:
+        worker = multiprocessing.get_context("fork").Process(target=_child_events, args=(50,))
+        worker.start()
+        worker.join(30)
+        assert worker.exitcode == 0
+        # Exported by the child before it ended: the parent never had these spans to flush.
+        assert len(receiver.spans_named("live.event in_worker", count=50, timeout=5)) == 50
+    finally:
+        liveobs.sdk.shutdown()

@@ -173,7 +173,8 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
         if join_logger is not None:
             _join_logs(join_logger, scrubber, exporter, drops, tally, settings.batch, parts)
     parts.append(Flushable("logger provider", logger_provider.force_flush, logger_provider.shutdown))
-    parts.append(Flushable("meter provider", _meter_flush(meter_provider), meter_provider.shutdown))
+    parts.append(Flushable("meter provider", _meter_flush(meter_provider), meter_provider.shutdown,
+                           flushes_on_shutdown=True))
     return Telemetry(
         service_name=settings.service_name,
         service_version=settings.service_version,

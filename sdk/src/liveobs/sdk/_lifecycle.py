@@ -10,8 +10,10 @@
 * ``SIGINT`` needs nothing: Python turns it into ``KeyboardInterrupt`` and the
   interpreter exits through ``atexit``.
 * In a forked child (gunicorn ``--preload``, multiprocessing) the parent's open
-  connections are forgotten; the batch processors start
-  their export threads again (the OpenTelemetry SDK re-creates them).
+  connections are forgotten; the batch processors start their export threads
+  again (the OpenTelemetry SDK re-creates them). A multiprocessing child ends
+  in ``os._exit()``, past ``atexit``: it flushes from multiprocessing's own
+  exit hooks.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import atexit
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -86,10 +89,27 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class _Child:
+    """What multiprocessing keeps a weak reference to while it runs its after-fork hooks."""
+
+
+_CHILD = _Child()
+
+
+def _flush_at_child_exit(_: object) -> None:
+    # A multiprocessing child ends in os._exit(), past atexit: its own exit hooks run the flush.
+    from multiprocessing import util
+
+    util.Finalize(None, _at_exit, exitpriority=0)
+
+
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _open.clear()
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.register_after_fork(_CHILD, _flush_at_child_exit)
     if _after_fork is not None:
         _after_fork()
 

@@ -10,7 +10,9 @@ writes one last line to standard error when anything could not be exported.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class Flushable:
     name: str
     force_flush: Callable[[int], bool]
     shutdown: Callable[[], Any]
+    flushes_on_shutdown: bool = False  # its shutdown exports what is pending (a meter provider's last collection)
 
 
 @dataclass(eq=False)
@@ -81,7 +84,14 @@ class Telemetry:
         return self._closed
 
     def force_flush(self, timeout_millis: int = 10_000) -> bool:
-        """Export everything recorded so far; ``True`` when every part finished in time."""
+        """Export everything recorded so far; ``True`` when every part finished within ``timeout_millis``.
+
+        The exporters run on a daemon thread: an exporter retrying an
+        unreachable endpoint never holds the caller past the timeout.
+        """
+        return _bounded(lambda: self._flush_parts(timeout_millis), timeout_millis / 1000)
+
+    def _flush_parts(self, timeout_millis: int) -> bool:
         deadline = time.monotonic() + timeout_millis / 1000
         ok = True
         for part in self.parts:
@@ -90,22 +100,64 @@ class Telemetry:
         return ok
 
     def shutdown(self) -> None:
-        """Flush within ``shutdown_timeout`` and stop every part (idempotent); say what was not exported."""
+        """Flush and stop every part within ``shutdown_timeout`` (idempotent); say what was not exported.
+
+        An exporter still retrying at the deadline is left to its daemon thread:
+        the process is never held past the deadline.
+        """
         if self._closed:
             return
         self._closed = True
-        finished = self.force_flush(int(self.shutdown_timeout * 1000))
-        for part in self.parts:
-            try:
-                part.shutdown()
-            except Exception as exc:  # a broken exporter must not stop the others, nor the app's exit
-                _note(f"liveobs: stopping {part.name} failed: {type(exc).__name__}")
+        timeout_millis = int(self.shutdown_timeout * 1000)
+        # Every part flushes and stops on its own thread, all at once: a slow one holds up no other, and
+        # the meter provider's own exit hook (the SDK's) then finds it stopped already.
+        workers = [_start(functools.partial(_flush_and_stop, part, timeout_millis)) for part in self.parts]
+        deadline = time.monotonic() + self.shutdown_timeout
+        for worker, _ in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        finished = all(result == [True] for _, result in workers)
         self.drops.maybe_report(force=True)
         counts = self.exported()
         lost = {k: v for k, v in counts.items() if k.startswith("unexported") and v}
         if not finished or lost:
             detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             _note(f"liveobs: export did not finish within {self.shutdown_timeout:g} s at shutdown ({detail})")
+
+
+def _flush_and_stop(part: Flushable, timeout_millis: int) -> bool:
+    flushed = part.flushes_on_shutdown or _safe_flush(part, timeout_millis)
+    return _safe_stop(part) and flushed
+
+
+def _start(work: Callable[[], bool]) -> tuple[threading.Thread, list[bool]]:
+    """``work()`` on a daemon thread; the list gets its result (``False`` when it raised)."""
+    result: list[bool] = []
+
+    def run() -> None:
+        try:
+            result.append(bool(work()))
+        except Exception:
+            result.append(False)
+
+    worker = threading.Thread(target=run, name="liveobs-flush", daemon=True)
+    worker.start()
+    return worker, result
+
+
+def _bounded(work: Callable[[], bool], timeout: float) -> bool:
+    """``work()`` on a daemon thread, waited for at most ``timeout`` seconds; ``False`` when late or failed."""
+    worker, result = _start(work)
+    worker.join(max(0.05, timeout))
+    return result == [True]
+
+
+def _safe_stop(part: Flushable) -> bool:
+    try:
+        part.shutdown()
+        return True
+    except Exception as exc:  # a broken exporter must not stop the others, nor the app's exit
+        _note(f"liveobs: stopping {part.name} failed: {type(exc).__name__}")
+        return False
 
 
 def _safe_flush(part: Flushable, timeout_millis: int) -> bool:
