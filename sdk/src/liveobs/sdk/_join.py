@@ -111,7 +111,7 @@ def restamped(span: ReadableSpan, extra: dict[str, Any], resource: Resource | No
     return ReadableSpan(
         name=span.name, context=span.context, parent=span.parent, resource=resource or span.resource,
         attributes=attributes, events=span.events, links=span.links, kind=span.kind,
-        instrumentation_info=span.instrumentation_info, status=span.status, start_time=span.start_time,
+        status=span.status, start_time=span.start_time,
         end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
     )
 
