@@ -134,3 +134,21 @@ def test_a_live_event_ended_in_another_task_logs_no_detach_error(
     assert not recorder.span.is_recording()
     assert not [r for r in caplog.records if "detach" in r.getMessage().lower()]
     assert configured.receiver.spans_named("live.event add")[0]["attributes"]["liveobs.event.id"] == "ev-1"
+
+
+def test_an_event_in_flight_is_never_forgotten_however_many_others_never_finish(configured: Any) -> None:
+    import contextvars
+
+    from liveobs.sdk._context import LiveIds
+    from liveobs.sdk._live import EventRecorder, current_event
+
+    def start(event_id: str) -> EventRecorder:
+        ids = LiveIds(event_id=event_id)
+        return EventRecorder(configured.telemetry, ids, "tick", dict(ids.attributes)).start(None, False, None)
+
+    mine = contextvars.copy_context()
+    recorder = mine.run(start, "ev-mine")
+    for i in range(70_000):  # more than any bounded registry held: started, never finished
+        contextvars.copy_context().run(start, f"ev-{i}")
+    assert mine.run(current_event) is recorder
+    assert mine.run(lambda: liveobs.sdk.error_reply(KeyError("card"))["lo"]["event_id"]) == "ev-mine"

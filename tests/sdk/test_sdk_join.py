@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -68,3 +71,37 @@ def test_after_shutdown_the_apps_provider_runs_on_without_liveobs_export(joined:
         pass
     assert [s.name for s in theirs.get_finished_spans()] == ["later"]
     assert ours.get_finished_spans() == ()
+
+
+class _Records(LogRecordExporter):
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        self.records.extend(getattr(r, "log_record", r) for r in batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def test_the_apps_own_log_records_reach_liveobs_scrubbed_and_with_the_ids_of_the_event() -> None:
+    theirs, ours = _Records(), _Records()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "apps-own"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(theirs))
+    telemetry = build(Settings("board-app", log_exporter=ours, batch=False), join_logger=provider)
+    try:
+        with liveobs.sdk.bind_ids(event_id="ev-7", session_id="eph.abc"):
+            provider.get_logger("a.framework").emit(body="token ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5 refused")
+    finally:
+        telemetry.shutdown()
+        provider.shutdown()
+    assert len(ours.records) == 1
+    mine = ours.records[0]
+    assert "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5" not in str(mine.body)
+    assert mine.attributes[keys.EVENT_ID] == "ev-7"
+    assert mine.attributes[keys.SESSION_ID] == "eph.abc"
+    assert len(theirs.records) == 1  # the app's own exporter keeps its record
