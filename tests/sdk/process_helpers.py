@@ -92,8 +92,11 @@ class App:
 
 
 @contextmanager
-def app_process(tmp: Path, endpoint: str, **env: str) -> Iterator[App]:
-    """``tests/sdk/apps/burst_app.py`` under uvicorn on a socket bound here, exporting to ``endpoint``."""
+def app_process(tmp: Path, endpoint: str, *, instrument: bool = False, **env: str) -> Iterator[App]:
+    """``tests/sdk/apps/burst_app.py`` under uvicorn on a socket bound here, exporting to ``endpoint``.
+
+    ``instrument`` runs it under ``opentelemetry-instrument`` (auto-instrumentation).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -104,7 +107,8 @@ def app_process(tmp: Path, endpoint: str, **env: str) -> Iterator[App]:
     log = open(log_path, "wb")  # noqa: SIM115  # closed below
     environ = {**os.environ, "LIVEOBS_TEST_ENDPOINT": endpoint, **env,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
-    argv = [sys.executable, "-m", "uvicorn", "burst_app:app", "--fd", str(sock.fileno()), "--no-access-log",
+    prefix = [str(Path(sys.executable).parent / "opentelemetry-instrument")] if instrument else []
+    argv = [*prefix, sys.executable, "-m", "uvicorn", "burst_app:app", "--fd", str(sock.fileno()), "--no-access-log",
             "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "3"]
     try:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ,

@@ -112,3 +112,32 @@ def test_beside_an_existing_setup_liveobs_joins_the_apps_provider_and_leaves_its
     assert {s["service"] for s in seen} == {"the-apps-own-name"}
     ticks = [s for s in seen if s["name"] == "live.event tick"]
     assert ticks[0]["attributes"]["liveobs.event.id"] == event_id
+
+
+@pytest.mark.timeout(120)
+def test_under_opentelemetry_instrument_liveobs_joins_the_auto_configured_providers(tmp_path: Path) -> None:
+    env = {"LIVEOBS_TEST_FASTAPI": "inside", "OTEL_SERVICE_NAME": "auto-app", "OTEL_TRACES_EXPORTER": "console",
+           "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    with collector(tmp_path) as store, app_process(tmp_path, store.url, instrument=True, **env) as app:
+        request_id = httpx.get(app.url + "/board", timeout=10).headers["x-request-id"]
+
+        async def live() -> str:
+            async with websockets.connect(app.ws) as ws:
+                tick = envelope(1)
+                await ws.send(json.dumps(tick))
+                await ws.recv()
+                event_id: str = tick["lo"]["event_id"]
+                return event_id
+
+        event_id = asyncio.run(live())
+        app.proc.send_signal(signal.SIGTERM)
+        app.proc.wait(30)
+        request = _trace(store, "--request-id", request_id)
+        assert {s["name"] for s in request["spans"]} >= {"GET /board", "fastapi.endpoint"}
+        assert all(s["attributes"].get("liveobs.request.id") == request_id for s in request["spans"])
+        assert request["service"] == "burst-app"
+        assert _trace(store, "--event-id", event_id)["spans"][0]["attributes"]["liveobs.event.id"] == event_id
+    console = app.log.read_text()  # the auto-configured console exporter: every span, under the app's name
+    assert '"name": "live.event tick"' in console
+    assert event_id in console
+    assert '"service.name": "auto-app"' in console

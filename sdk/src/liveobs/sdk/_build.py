@@ -147,6 +147,8 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
         else:
             spans.attach(export, joined_resource)
         parts.append(Flushable("span export", spans.force_flush, spans.shutdown))
+        # The app's own exporters get what is pending too when the process stops (never stopped by liveobs).
+        parts.append(Flushable("the app's tracer provider", join_tracer.force_flush, _nothing))
     else:
         tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         spans = LiveObsSpanProcessor(export)
@@ -172,6 +174,8 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
             logger_provider.add_log_record_processor(SimpleLogRecordProcessor(CountingLogExporter(exporter, drops)))
         if join_logger is not None:
             _join_logs(join_logger, scrubber, exporter, drops, tally, settings.batch, parts)
+    if join_logger is not None:
+        parts.append(Flushable("the app's logger provider", join_logger.force_flush, _nothing))
     parts.append(Flushable("logger provider", logger_provider.force_flush, logger_provider.shutdown))
     parts.append(Flushable("meter provider", _meter_flush(meter_provider), meter_provider.shutdown,
                            flushes_on_shutdown=True))
@@ -193,6 +197,10 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
         parts=parts,
         exported=lambda: tally.counts(spans_handed=spans.handed),
     )
+
+
+def _nothing() -> None:
+    return None
 
 
 def _covers(theirs: Resource, ours: Resource) -> bool:
