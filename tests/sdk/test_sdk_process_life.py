@@ -86,7 +86,7 @@ def test_configure_twice_and_shutdown_then_configure_reach_what_a_framework_took
         liveobs.sdk.configure("life", span_exporter=first, log_exporter=first_logs, metric_readers=[first_metrics],
                               batch=False, configure_structlog=False)
         # What FastAPI does once, at its first request: take a tracer, a meter and a logger from the globals.
-        cached = trace.get_tracer("a.framework")
+        cached = trace.get_tracer("a.framework", schema_url="https://opentelemetry.io/schemas/1.44.0")
         requests = metrics.get_meter("a.framework").create_counter("framework.requests")
         logger = _logs.get_logger_provider().get_logger("a.framework")
         with cached.start_as_current_span("before"):
@@ -112,6 +112,10 @@ def test_configure_twice_and_shutdown_then_configure_reach_what_a_framework_took
     after = second.get_finished_spans()
     assert [s.name for s in after] == ["after"]
     assert after[0].resource.attributes["service.version"] == "2.0.0"
+    scope = after[0].instrumentation_scope
+    assert scope is not None
+    assert (scope.name, scope.version, scope.schema_url) == (
+        "a.framework", "", "https://opentelemetry.io/schemas/1.44.0")  # the SDK writes no version as ""
     assert first_logs.bodies == ["before"]
     assert second_logs.bodies == ["after"]
 

@@ -51,15 +51,16 @@ _installed = False
 
 
 class _SwitchTracer(Tracer):
-    def __init__(self, args: tuple[Any, ...]) -> None:
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._args = args
+        self._kwargs = kwargs
         self._for: object = None
         self._tracer: Tracer = NoOpTracer()
 
     def _resolve(self) -> Tracer:
         provider = _current.tracer_provider
         if provider is not self._for:
-            self._tracer = provider.get_tracer(*self._args) if provider is not None else NoOpTracer()
+            self._tracer = provider.get_tracer(*self._args, **self._kwargs) if provider is not None else NoOpTracer()
             self._for = provider
         return self._tracer
 
@@ -74,7 +75,7 @@ class SwitchTracerProvider(TracerProvider):
     """The global tracer provider liveobs installs: forwards to the active configuration's."""
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> Tracer:
-        return _SwitchTracer((*args, *kwargs.values()))
+        return _SwitchTracer(args, kwargs)
 
 
 class _SwitchInstrument:
@@ -117,9 +118,10 @@ def _instrument_factory(factory: str) -> Callable[..., Any]:
 
 
 class _SwitchMeter(Meter):
-    def __init__(self, args: tuple[Any, ...]) -> None:
-        super().__init__(str(args[0]) if args else "")
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__(str(args[0] if args else kwargs.get("name", "")))
         self._args = args
+        self._kwargs = kwargs
         self._for: object = None
         self._meter: Meter = NoOpMeter(self.name)
         self.observables: list[_SwitchInstrument] = []
@@ -127,7 +129,8 @@ class _SwitchMeter(Meter):
     def resolve(self) -> Meter:
         provider = _current.meter_provider
         if provider is not self._for:
-            self._meter = provider.get_meter(*self._args) if provider is not None else NoOpMeter(self.name)
+            self._meter = provider.get_meter(*self._args, **self._kwargs) if provider is not None \
+                else NoOpMeter(self.name)
             self._for = provider
         return self._meter
 
@@ -144,22 +147,24 @@ class SwitchMeterProvider(MeterProvider):
     """The global meter provider liveobs installs: forwards to the active configuration's."""
 
     def get_meter(self, *args: Any, **kwargs: Any) -> Meter:
-        meter = _SwitchMeter((*args, *kwargs.values()))
+        meter = _SwitchMeter(args, kwargs)
         _current.meters.add(meter)
         return meter
 
 
 class _SwitchLogger(Logger):
-    def __init__(self, args: tuple[Any, ...]) -> None:
-        super().__init__(str(args[0]) if args else "")
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__(str(args[0] if args else kwargs.get("name", "")))
         self._args = args
+        self._kwargs = kwargs
         self._for: object = None
         self._logger: Logger = NoOpLogger(self._name)
 
     def _resolve(self) -> Logger:
         provider = _current.logger_provider
         if provider is not self._for:
-            self._logger = provider.get_logger(*self._args) if provider is not None else NoOpLogger(self._name)
+            self._logger = provider.get_logger(*self._args, **self._kwargs) if provider is not None \
+                else NoOpLogger(self._name)
             self._for = provider
         return self._logger
 
@@ -174,7 +179,7 @@ class SwitchLoggerProvider(LoggerProvider):
     """The global logger provider liveobs installs: forwards to the active configuration's."""
 
     def get_logger(self, *args: Any, **kwargs: Any) -> Logger:
-        return _SwitchLogger((*args, *kwargs.values()))
+        return _SwitchLogger(args, kwargs)
 
 
 def _is_unset(provider: object) -> bool:
