@@ -26,6 +26,7 @@ Rules, in ASGI terms:
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -130,6 +131,9 @@ class Connection:
             ids_token, otel_token = self._open()
         except Exception as exc:  # liveobs's own failure: the app runs uninstrumented
             fault("websocket connect", exc)
+            with contextlib.suppress(Exception):
+                _lifecycle.untrack(self)
+                self._end_span()
             await app(self.scope, self._receive, self._send)
             return
         try:
