@@ -92,10 +92,12 @@ class App:
 
 
 @contextmanager
-def app_process(tmp: Path, endpoint: str, *, instrument: bool = False, **env: str) -> Iterator[App]:
+def app_process(tmp: Path, endpoint: str, *, instrument: bool = False, gunicorn_workers: int = 0,
+                **env: str) -> Iterator[App]:
     """``tests/sdk/apps/burst_app.py`` under uvicorn on a socket bound here, exporting to ``endpoint``.
 
-    ``instrument`` runs it under ``opentelemetry-instrument`` (auto-instrumentation).
+    ``instrument`` runs it under ``opentelemetry-instrument`` (auto-instrumentation);
+    ``gunicorn_workers`` under gunicorn ``--preload`` with that many uvicorn workers instead.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -110,6 +112,10 @@ def app_process(tmp: Path, endpoint: str, *, instrument: bool = False, **env: st
     prefix = [str(Path(sys.executable).parent / "opentelemetry-instrument")] if instrument else []
     argv = [*prefix, sys.executable, "-m", "uvicorn", "burst_app:app", "--fd", str(sock.fileno()), "--no-access-log",
             "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "3"]
+    if gunicorn_workers:
+        argv = [sys.executable, "-m", "gunicorn", "burst_app:app", "--preload", "--workers", str(gunicorn_workers),
+                "--worker-class", "uvicorn.workers.UvicornWorker", "--bind", f"fd://{sock.fileno()}",
+                "--graceful-timeout", "5", "--no-control-socket"]
     try:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ,
                                 pass_fds=[sock.fileno()])

@@ -212,3 +212,24 @@ def test_a_multiprocessing_child_flushes_its_spans_when_it_ends(receiver) -> Non
         assert len(receiver.spans_named("live.event in_worker", count=50, timeout=5)) == 50
     finally:
         liveobs.sdk.shutdown()
+
+
+@pytest.mark.timeout(180)
+def test_gunicorn_preload_workers_each_export_their_events_and_flush_on_sigterm(tmp_path: Path) -> None:
+    with collector(tmp_path) as store, app_process(tmp_path, store.url, gunicorn_workers=2) as app:
+        async def run() -> int:
+            sockets, replies = await burst(app.ws, 8, 30)
+            app.proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            while app.proc.poll() is None and time.monotonic() - started < 30:
+                await asyncio.sleep(0.05)
+            for ws in sockets:
+                await ws.close()
+            return len(replies)
+
+        assert asyncio.run(run()) == 240
+        assert app.proc.returncode == 0, app.log.read_text()
+        events = store.rows("SELECT count(*) FROM otel_traces WHERE SpanName = 'live.event tick'")
+        records = store.rows("SELECT count(*) FROM otel_logs WHERE Body = 'handled'")
+    assert events == [(240,)]
+    assert records == [(240,)]
