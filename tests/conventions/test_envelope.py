@@ -124,3 +124,20 @@ def test_repeating_fields_are_judged_the_same_every_time() -> None:
             "k1.abc", "c-1", "/board/{id}", "add_card", ())
         assert (second.session_id, second.connection_id, second.route_id, second.event_name) == (None,) * 4
         assert second.rejected == ("event_name", "session_id", "connection_id", "route_id")
+
+
+def test_the_one_reply_encoder_writes_what_parse_reply_reads_for_plain_and_escaped_ids() -> None:
+    import json
+
+    from liveobs.conventions import parse_reply, reply_message, reply_text
+
+    for event_id, plain in (("01a2450e-538e-7185-aaf7-ae7eecc0c4a2", True), ('ev"1\\', False)):
+        text = reply_text(event_id, "0" * 31 + "1", "0" * 15 + "2", 1_764_277_264_123_456_789, 12, plain_id=plain)
+        wire = json.loads(text)
+        assert wire["event_id"] == event_id
+        assert wire["server_time"] == 1_764_277_264_123.456789
+        parsed = parse_reply(wire)
+        if plain:
+            assert parsed is not None
+            assert parsed.patch_bytes == 12
+            assert json.loads(reply_message(parsed))["lo"] == parsed.to_wire()

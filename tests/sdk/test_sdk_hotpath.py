@@ -451,6 +451,6 @@ def test_an_ended_lean_span_is_filled_in_as_the_constructor_fills_it(monkeypatch
 def test_reply_times_are_exact_milliseconds(ns: int) -> None:
     from decimal import Decimal
 
-    from liveobs.sdk._live import _ms_text
+    from liveobs.conventions import ms_text as _ms_text
 
     assert Decimal(_ms_text(ns)) == Decimal(ns) / Decimal(1_000_000)

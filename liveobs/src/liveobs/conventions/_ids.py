@@ -84,7 +84,26 @@ class TraceParent:
         return bool(self.flags & 0x01)
 
     def header(self) -> str:
-        return f"00-{self.trace_id}-{self.span_id}-{self.flags:02x}"
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags & 0xFF:02x}"
+
+
+def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
+    """The W3C ``traceparent`` (version 00) of ids given as integers, as OpenTelemetry holds them."""
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags & 0xFF:02x}"
+
+
+_HEX32: Final = re.compile(r"[0-9a-f]{32}")
+_HEX16: Final = re.compile(r"[0-9a-f]{16}")
+
+
+def valid_trace_id(value: object) -> str | None:
+    """``value`` if it is a trace id in lower-case hex (32 digits), else ``None``."""
+    return value if isinstance(value, str) and _HEX32.fullmatch(value) else None
+
+
+def valid_span_id(value: object) -> str | None:
+    """``value`` if it is a span id in lower-case hex (16 digits), else ``None``."""
+    return value if isinstance(value, str) and _HEX16.fullmatch(value) else None
 
 
 def parse_traceparent(value: object) -> TraceParent | None:

@@ -1,4 +1,7 @@
-"""The few ASGI reading and answering steps the asset, report and guard components share."""
+"""The few ASGI reading and answering steps the SDK's endpoints share: the one HTTP response writer.
+
+Headers are read by :func:`liveobs.sdk._asgi.header` (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,16 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from liveobs.sdk._asgi import header
+
+__all__ = ["ASGIApp", "BodyTooLarge", "Receive", "Scope", "Send", "header", "own_origin", "read_body", "send_json",
+           "send_response"]
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    """The first value of header ``name`` (lower-case bytes), decoded as Latin-1."""
-    for key, value in scope.get("headers") or ():
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
 
 
 def own_origin(scope: Scope) -> str | None:

@@ -10,10 +10,14 @@ does not copy context: give it a :class:`ContextExecutor`.
 from __future__ import annotations
 
 import contextvars
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Final, ParamSpec, TypeVar
+
+from opentelemetry import context as otel_context
 
 from liveobs.conventions import keys
 
@@ -39,7 +43,9 @@ class LiveIds:
     ids already found leaves every one of them unchanged, if any.
     """
 
-    __slots__ = ("attributes", "connection_id", "event_id", "request_id", "route_id", "session_id", "vetted_by")
+    __slots__ = (
+        "attributes", "connection_id", "event", "event_id", "request_id", "route_id", "session_id", "vetted_by",
+    )
 
     event_id: str | None
     session_id: str | None
@@ -48,6 +54,7 @@ class LiveIds:
     connection_id: str | None
     attributes: dict[str, str]
     vetted_by: object
+    event: Any  # the live event in flight under these ids (its EventRecorder), set by the recorder itself
 
     def __init__(
         self,
@@ -66,6 +73,7 @@ class LiveIds:
         set_(self, "route_id", route_id)
         set_(self, "connection_id", connection_id)
         set_(self, "vetted_by", vetted_by)
+        set_(self, "event", None)
         attributes = {}  # in _FIELDS order
         if event_id is not None:
             attributes[keys.EVENT_ID] = event_id
@@ -86,7 +94,10 @@ class LiveIds:
         """A copy with ``changes`` applied (``event_id=...`` and so on); not vetted."""
         current = {field: getattr(self, field) for field, _ in _FIELDS}
         current.update(changes)
-        return LiveIds(**current)
+        copy = LiveIds(**current)
+        if copy.event_id == self.event_id:  # still the same live event
+            object.__setattr__(copy, "event", self.event)
+        return copy
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LiveIds) and self.attributes == other.attributes
@@ -127,9 +138,51 @@ def reset_ids(token: contextvars.Token[LiveIds]) -> None:
         _CURRENT.set(EMPTY_IDS if old is contextvars.Token.MISSING else old)
 
 
+class _QuietDetach(logging.Filter):
+    """Drops OpenTelemetry's "Failed to detach context" while liveobs detaches (a token from another task)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "on", False)
+
+
+_quiet: _QuietDetach | None = None
+
+
+def detach_quietly(token: object) -> None:
+    """Undo ``otel_context.attach``, silently when the token was made in another context.
+
+    Frameworks that receive in one task and handle in another (Django
+    Channels) end a live event in a different context than it began in: the
+    span is ended all the same, and nothing is logged as an error. The
+    common case (OpenTelemetry's context is a context variable, the token is
+    from this context) is the variable's own ``reset``.
+    """
+    if token.__class__ is contextvars.Token:
+        try:
+            token.var.reset(token)
+            return
+        except ValueError:  # made in another context: OpenTelemetry would log it as an error
+            pass
+    global _quiet
+    quiet = _quiet
+    if quiet is None:
+        quiet = _quiet = _QuietDetach()
+        logging.getLogger("opentelemetry.context").addFilter(quiet)
+    local = quiet.local
+    local.on = True
+    try:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    finally:
+        local.on = False
+
+
 @contextmanager
 def bind_ids(**ids: str | None) -> Iterator[LiveIds]:
-    """Bind ids on top of the current ones for the ``with`` block.
+    """Bind ids on top of the current ones for the ``with`` block (the live event in flight stays current).
 
     ``with bind_ids(event_id=..., route_id=...):`` — the keyword names are the
     :class:`LiveIds` fields.

@@ -16,7 +16,9 @@ from typing import Final
 
 _log = logging.getLogger("liveobs.sdk")
 
-# The parts that report faults (the names tests and operators see).
+# The parts that report faults (the names tests and operators see). The middleware,
+# the live event wrapper and configure() report under their own place names
+# ("http", "websocket.receive", ...).
 SPAN: Final = "span"
 SPAN_PROCESSOR: Final = "span_processor"
 SPAN_EXPORT: Final = "span_export"
@@ -31,14 +33,17 @@ _lock = threading.Lock()
 
 
 def fault(part: str, error: BaseException | str) -> None:
-    """Count a failure of ``part``; the first one of each part logs a warning."""
-    with _lock:
-        first = part not in _counts
-        _counts[part] = _counts.get(part, 0) + 1
-    if first:
-        detail = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        _log.warning("liveobs telemetry degraded: %s failed (%s); the app goes on, further failures are counted",
-                     part, detail)
+    """Count a failure of ``part``; the first one of each part logs a warning. Never raises."""
+    try:
+        with _lock:
+            first = part not in _counts
+            _counts[part] = _counts.get(part, 0) + 1
+        if first:
+            detail = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+            _log.warning("liveobs telemetry degraded: %s failed (%s); the app goes on, further failures are counted",
+                         part, detail)
+    except Exception:  # noqa: S110 - reporting a fault must never become one
+        pass
 
 
 def fault_counts() -> dict[str, int]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from liveobs.conventions import keys
+from liveobs.sdk._asgi_io import Send, send_response
 
 PASS: Final = "pass"
 WARN: Final = "warn"
@@ -111,7 +112,7 @@ class Health:
         doc["checks"] = checks
         return doc
 
-    async def serve(self, path: str, send: Callable[[dict[str, Any]], Awaitable[None]], request_id: str) -> None:
+    async def serve(self, path: str, send: Send, request_id: str) -> None:
         """Answer a readiness request at ``path`` (one of the two health paths)."""
         doc = await self.report()
         status = 503 if doc["status"] == FAIL else 200
@@ -119,12 +120,7 @@ class Health:
             body, content_type = (b"ok\n" if status == 200 else b"not ready\n"), b"text/plain; charset=utf-8"
         else:
             body, content_type = json.dumps(doc).encode(), keys.HEALTH_CONTENT_TYPE.encode()
-        await send({
-            "type": "http.response.start", "status": status,
-            "headers": [
-                (b"content-type", content_type), (b"cache-control", b"no-store"),
-                (keys.HEADER_REQUEST_ID.lower().encode(), request_id.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        })
-        await send({"type": "http.response.body", "body": body})
+        await send_response(send, status, body, headers=[
+            (b"content-type", content_type), (b"cache-control", b"no-store"),
+            (keys.HEADER_REQUEST_ID.lower().encode(), request_id.encode()),
+        ])

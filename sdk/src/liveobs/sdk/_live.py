@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,32 +29,24 @@ from liveobs.conventions import (
     keys,
     mint_event_id,
     parse_traceparent,
+    reply_text,
     valid_error_class,
 )
-from liveobs.sdk._asgi import parent_and_links
 from liveobs.sdk._compat import SPAN_KEY as _SPAN_KEY
 from liveobs.sdk._configure import Telemetry, current_telemetry
-from liveobs.sdk._context import _CURRENT, LiveIds, reset_ids
+from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
+from liveobs.sdk._faults import fault
+from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
+from liveobs.sdk._trust import parent_and_links
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _CONNECTION_LINK: Final = {keys.LINK_KIND: "connection"}
 ERROR_CODE_INTERNAL: Final = "internal"
-# The event in flight for each LiveIds an EventRecorder bound (by the ids' identity), until it finishes:
-# the context carries the ids, and the ids lead to their event.
-_EVENTS: Final[dict[int, EventRecorder]] = {}
-_EVENTS_LIMIT: Final = 65_536  # recorders started and never finished are forgotten past this
 
 
-# Ids that JSON carries as they are (no quote, backslash or control character to escape).
-_PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _DIMENSIONS: dict[tuple[str | None, str | None, str | None], dict[str, str]] = {}
-
-
-def _ms_text(ns: int) -> str:
-    """Nanoseconds as milliseconds in JSON number text (``1764277264123.456789``), exactly."""
-    return "%d.%06d" % divmod(ns, 1_000_000)  # noqa: UP031  # half the cost of repr(ns / 1e6)
 
 
 def _dimensions(name: str | None, route: str | None, error: str | None) -> dict[str, str]:
@@ -118,6 +108,7 @@ def record_failure(span: Span, exc: BaseException, service: str) -> tuple[str, s
     span.record_exception(exc, attributes=attributes)
     span.set_attributes(attributes)
     span.set_status(Status(StatusCode.ERROR, error_class))
+    mark_failure(exc, {keys.ERROR_FINGERPRINT: fingerprint})
     return error_class, fingerprint
 
 
@@ -137,6 +128,7 @@ class EventRecorder:
         "attributes",
         "error_class",
         "event_id",
+        "fingerprint",
         "ids",
         "name",
         "replied",
@@ -161,6 +153,7 @@ class EventRecorder:
         self.attributes = attributes
         self.replied = False
         self.error_class: str | None = None
+        self.fingerprint: str | None = None
         self.span: Span = trace.INVALID_SPAN
         self.started_ns = 0
         self._ids_token: contextvars.Token[LiveIds] | None = None
@@ -188,9 +181,8 @@ class EventRecorder:
         current = Context({_SPAN_KEY: self.span}) if not parent or (len(parent) == 1 and _SPAN_KEY in parent) \
             else trace.set_span_in_context(self.span, parent)
         self._otel_token = otel_context.attach(current)
-        if len(_EVENTS) >= _EVENTS_LIMIT:
-            _EVENTS.clear()
-        _EVENTS[id(self.ids)] = self
+        # The context carries the ids, and the ids lead to their event (no registry to bound or forget).
+        object.__setattr__(self.ids, "event", self)
         return self
 
     def reply(self, patch_bytes: int | None = None, compressed_bytes: int | None = None) -> dict[str, Any]:
@@ -199,24 +191,14 @@ class EventRecorder:
         if patch_bytes is not None:
             self.reply_sizes(patch_bytes, compressed_bytes)
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
-        wire: dict[str, Any] = {
-            "event_id": self.event_id, "ok": True, "trace_id": trace_id, "span_id": span_id,
-            "server_time": time.time_ns() / 1e6,
-        }
-        if patch_bytes is not None:
-            wire["patch_bytes"] = patch_bytes
-        return wire  # the shape of LiveReply.to_wire(), built without the intermediate object
+        return LiveReply(event_id=self.event_id, trace_id=trace_id, span_id=span_id,
+                         server_time_ms=time.time_ns() / 1e6, patch_bytes=patch_bytes).to_wire()
 
     def reply_json(self, patch_bytes: int, compressed_bytes: int | None) -> str:
-        """:meth:`reply` as compact JSON text, written directly when the event id needs no escaping."""
-        if not self._plain_id and not _PLAIN_ID.fullmatch(self.event_id):
-            return json.dumps(self.reply(patch_bytes, compressed_bytes), separators=(",", ":"))
+        """:meth:`reply` as compact JSON text (the contract's one encoder); records the patch sizes."""
         self.reply_sizes(patch_bytes, compressed_bytes)
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
-        return (
-            f'{{"event_id":"{self.event_id}","ok":true,"trace_id":"{trace_id}",'
-            f'"span_id":"{span_id}","server_time":{_ms_text(time.time_ns())},"patch_bytes":{patch_bytes}}}'
-        )
+        return reply_text(self.event_id, trace_id, span_id, time.time_ns(), patch_bytes, plain_id=self._plain_id)
 
     def reply_sizes(self, patch_bytes: int, compressed_bytes: int | None) -> None:
         """Mark the event answered and record the patch sizes, without building the ``lo`` object."""
@@ -231,10 +213,15 @@ class EventRecorder:
             set_number(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
             inst.patch_compressed_size.record_in(compressed_bytes, None, None)
 
+    def record(self, exc: BaseException) -> tuple[str, str]:
+        """Record ``exc`` on the event's span once (later calls keep the first); its class and fingerprint."""
+        if self.error_class is None or self.fingerprint is None:
+            self.error_class, self.fingerprint = record_failure(self.span, exc, self.telemetry.service_name)
+        return self.error_class, self.fingerprint
+
     def fail(self, exc: BaseException) -> dict[str, Any]:
         """Record ``exc`` and return the error reply's ``lo`` object: class and code only."""
-        if self.error_class is None:
-            self.error_class, _ = record_failure(self.span, exc, self.telemetry.service_name)
+        self.record(exc)
         self.replied = True
         trace_id, span_id, _ = hex_ids(self.span.get_span_context())
         return LiveReply(
@@ -257,25 +244,33 @@ class EventRecorder:
             (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class),
             self.span.get_span_context(), at=end,
         )
-        if _EVENTS.get(id(self.ids)) is self:
-            _EVENTS.pop(id(self.ids), None)
-        otel_context.detach(self._otel_token)  # type: ignore[arg-type]
+        object.__setattr__(self.ids, "event", None)
+        detach_quietly(self._otel_token)
         reset_ids(self._ids_token)
         self._ids_token = None
 
 
 def current_event() -> EventRecorder | None:
     """The live event being handled in this context, if any."""
-    ids = _CURRENT.get()
-    recorder = _EVENTS.get(id(ids))
-    return recorder if recorder is not None and recorder.ids is ids else None
+    recorder: EventRecorder | None = _CURRENT.get().event
+    return recorder
+
+
+_unconfigured: Telemetry | None = None
 
 
 def _telemetry() -> Telemetry:
+    """The active configuration; before configure(), one that records nothing (and a warning, once)."""
+    global _unconfigured
     telemetry = current_telemetry()
-    if telemetry is None:
-        raise RuntimeError("call liveobs.sdk.configure(...) first")
-    return telemetry
+    if telemetry is not None:
+        return telemetry
+    if _unconfigured is None:
+        from liveobs.sdk._build import Settings, build
+
+        fault("live_event before configure()", RuntimeError("call liveobs.sdk.configure(...) first"))
+        _unconfigured = build(Settings("unknown_service", batch=False))
+    return _unconfigured
 
 
 @contextmanager
@@ -312,16 +307,25 @@ def live_event(
         attributes[keys.EVENT_SEQ] = seq
     current = trace.get_current_span()
     link_to = current if current.get_span_context().is_valid else None
-    recorder = EventRecorder(_telemetry(), ids, name, attributes).start(
-        parse_traceparent(traceparent), trust_traceparent, link_to
-    )
+    recorder = EventRecorder(_telemetry(), ids, name, attributes)
+    try:
+        recorder.start(parse_traceparent(traceparent), trust_traceparent, link_to)
+    except Exception as own:  # the app's handler runs all the same, with a recorder that records nothing
+        fault("live_event start", own)
+        recorder.span = trace.INVALID_SPAN
     try:
         yield recorder
     except Exception as exc:
-        recorder.fail(exc)
+        try:
+            recorder.fail(exc)
+        except Exception as own:
+            fault("live_event failure", own)
         raise
     finally:
-        recorder.finish()
+        try:
+            recorder.finish()
+        except Exception as own:
+            fault("live_event end", own)
 
 
 def error_reply(exc: BaseException) -> dict[str, Any]:

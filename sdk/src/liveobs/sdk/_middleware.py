@@ -12,11 +12,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from liveobs.conventions import DEFAULT_MAX_MESSAGE_BYTES, keys
-from liveobs.sdk._asgi import Message, ReconnectTracker, Scope, TrustPolicy, TrustSetting
-from liveobs.sdk._configure import Telemetry, _build, current_telemetry
+from liveobs.sdk import _lifecycle
+from liveobs.sdk._asgi import Message, Scope
+from liveobs.sdk._build import Settings, build
+from liveobs.sdk._configure import Telemetry, current_telemetry
+from liveobs.sdk._faults import fault
 from liveobs.sdk._health import Health
 from liveobs.sdk._http import handle_http
+from liveobs.sdk._reconnect import ReconnectTracker
 from liveobs.sdk._session import SessionKeyFinder, SessionKeyRing
+from liveobs.sdk._trust import TrustPolicy, TrustSetting
 from liveobs.sdk._websocket import Connection
 
 Receive = Callable[[], Awaitable[Message]]
@@ -70,8 +75,7 @@ class LiveObsMiddleware:
         if configured is not None:
             return configured
         if self._fallback is None:  # not configured: record nothing, break nothing
-            self._fallback = _build("unknown_service", "0.0.0", "development", None, None, None, None, None,
-                                    (), False, (), ())
+            self._fallback = build(Settings("unknown_service", batch=False))
         return self._fallback
 
     def _session_key(self, scope: Mapping[str, Any]) -> str | bytes | None:
@@ -104,9 +108,15 @@ class LiveObsMiddleware:
         if kind == "http":
             await handle_http(self, scope, receive, send)
         elif kind == "websocket":
-            await Connection(self, self.telemetry(), scope, receive, send).run(self.app)
-        elif kind == "lifespan" and self.health is not None:
-            await self.app(scope, self._lifespan_receive(receive), send)
+            try:
+                connection = Connection(self, self.telemetry(), scope, receive, send)
+            except Exception as exc:  # liveobs's own failure: the app runs uninstrumented
+                fault("websocket connect", exc)
+                await self.app(scope, receive, send)
+                return
+            await connection.run(self.app)
+        elif kind == "lifespan":
+            await self.app(scope, self._lifespan_receive(receive), self._lifespan_send(send))
         else:
             await self.app(scope, receive, send)
 
@@ -120,3 +130,21 @@ class LiveObsMiddleware:
             return message
 
         return wrapped
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                self.stopping()
+            await send(message)
+
+        return wrapped
+
+    def stopping(self) -> None:
+        """The server is shutting down: end the spans of sockets still open and export what is pending."""
+        try:
+            _lifecycle.end_open()
+            telemetry = self._telemetry or current_telemetry()
+            if telemetry is not None and not telemetry.closed:
+                telemetry.force_flush(int(telemetry.shutdown_timeout * 1000))
+        except Exception as exc:
+            fault("lifespan shutdown", exc)

@@ -45,7 +45,11 @@ class SessionKeyRing:
         if self.current not in ring:
             raise ValueError(f"current key {self.current!r} is not in the ring")
         self._keys = ring
-        self._cache: dict[bytes, str] = {}
+        # Keyed HMAC states, copied per use.
+        self._macs = {key_id: hmac.new(secret, digestmod=hashlib.sha256) for key_id, secret in ring.items()}
+        # Pseudonyms by the process's keyed 64-bit hash of the raw key: a request's repeat visits cost a lookup,
+        # and no raw session key is kept. Bounded: at most _CACHE_MAX entries of a few dozen bytes each.
+        self._cache: dict[int, str] = {}
 
     @classmethod
     def ephemeral(cls) -> SessionKeyRing:
@@ -57,18 +61,20 @@ class SessionKeyRing:
         return tuple(self._keys)
 
     def _digest(self, key_id: str, raw: bytes) -> str:
-        mac = hmac.new(self._keys[key_id], raw, hashlib.sha256).hexdigest()[:_DIGEST_HEX]
-        return f"{key_id}.{mac}"
+        mac = self._macs[key_id].copy()
+        mac.update(raw)
+        return f"{key_id}.{mac.hexdigest()[:_DIGEST_HEX]}"
 
     def pseudonymise(self, session_key: str | bytes) -> str:
-        """The session id for ``session_key`` under the current key."""
+        """The session id for ``session_key`` under the current key (the raw key is not kept)."""
         raw = session_key.encode("utf-8", "surrogatepass") if isinstance(session_key, str) else session_key
-        hit = self._cache.get(raw)
+        key = hash(raw)
+        hit = self._cache.get(key)
         if hit is None:
             hit = self._digest(self.current, raw)
             if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[raw] = hit
+                self._cache.pop(next(iter(self._cache)))  # the oldest: dicts keep insertion order
+            self._cache[key] = hit
         return hit
 
     def matches(self, pseudonym: str, session_key: str | bytes) -> bool:

@@ -26,7 +26,7 @@ Rules, in ASGI terms:
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -48,12 +48,17 @@ from liveobs.conventions import (
     mint_request_id,
     parse_envelope,
     parse_message,
+    reply_message,
 )
-from liveobs.sdk._asgi import Message, Scope, accept_id, header, parent_and_links, route_template
+from liveobs.sdk import _lifecycle
+from liveobs.sdk._asgi import Message, Scope, header, route_template
 from liveobs.sdk._configure import Telemetry
-from liveobs.sdk._context import LiveIds, reset_ids, set_ids
+from liveobs.sdk._context import LiveIds, detach_quietly, reset_ids, set_ids
+from liveobs.sdk._faults import fault
 from liveobs.sdk._live import EventRecorder, _span_name, connection_link_to, record_failure
+from liveobs.sdk._reply import OPAQUE, PUSH, classify, inject
 from liveobs.sdk._span import start_span
+from liveobs.sdk._trust import accept_id, enclosing_span, parent_within, propagate_inward
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -124,7 +129,42 @@ class Connection:
         self._connect_ns = time.perf_counter_ns()
 
     async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        parent, links = parent_and_links(header(self.scope, b"traceparent"), self.trusted)
+        try:
+            ids_token, otel_token = self._open()
+        except Exception as exc:  # liveobs's own failure: the app runs uninstrumented
+            fault("websocket connect", exc)
+            with contextlib.suppress(Exception):
+                _lifecycle.untrack(self)
+                self._end_span()
+            await app(self.scope, self._receive, self._send)
+            return
+        try:
+            await app(self.scope, self.receive, self.send)
+        except Exception as exc:
+            try:
+                await self._app_failed(exc)
+            except Exception as own:
+                fault("websocket failure reply", own)
+            raise
+        finally:
+            try:
+                self._finish_pending()
+                if self.held_close is not None and not self.closed:
+                    await self._raw_send(self.held_close)
+                self._end_span()
+                _lifecycle.untrack(self)
+                detach_quietly(otel_token)
+                reset_ids(ids_token)
+            except Exception as exc:
+                fault("websocket close", exc)
+
+    def _open(self) -> tuple[Any, object]:
+        """Start the connection span (a child of an enclosing instrumentation's span) and bind the ids."""
+        enclosing = enclosing_span()
+        parent, links = parent_within(enclosing, header(self.scope, b"traceparent"), self.trusted)
+        ids = self._ids()
+        if enclosing is not None:  # FastAPI's own span, or the ASGI instrumentation's, carries the ids too
+            enclosing.set_attributes(ids.attributes)
         attrs: dict[str, Any] = {keys.CONNECTION_ID: self.connection_id, keys.REQUEST_ID: self.request_id}
         if self.session_id:
             attrs[keys.SESSION_ID] = self.session_id
@@ -133,21 +173,20 @@ class Connection:
         self.span = start_span(
             self.tel.tracer, "live.connection", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, links=links
         )
+        _lifecycle.track(self, self._end_span)
+        propagate_inward(self.scope, self.span)
         self._note_reconnect()
-        ids_token = set_ids(self._ids())
+        ids_token = set_ids(ids)
         otel_token = otel_context.attach(trace.set_span_in_context(self.span))
-        try:
-            await app(self.scope, self.receive, self.send)
-        except Exception as exc:
-            await self._app_failed(exc)
-            raise
-        finally:
-            self._finish_pending()
-            if self.held_close is not None and not self.closed:
-                await self._raw_send(self.held_close)
-            self.span.end()
-            otel_context.detach(otel_token)
-            reset_ids(ids_token)
+        return ids_token, otel_token
+
+    def _end_span(self) -> None:
+        """End the connection span once: when the socket closes, or when the process stops first."""
+        span, self.span = self.span, trace.INVALID_SPAN
+        if span is not trace.INVALID_SPAN:
+            if not self.closed:
+                span.add_event("liveobs.shutdown")
+            span.end()
 
     def _ids(self) -> LiveIds:
         return LiveIds(
@@ -166,6 +205,15 @@ class Connection:
     # --- receive ------------------------------------------------------------------
     async def receive(self) -> Message:
         message = await self._receive()
+        try:
+            too_big = self._received(message)
+        except Exception as exc:  # the message reaches the app whatever happened to its telemetry
+            fault("websocket receive", exc)
+            return message
+        return message if too_big is None else await self._refuse(too_big)
+
+    def _received(self, message: Message) -> int | None:
+        """Note a message from the browser; the size of one over the limit (to refuse), else ``None``."""
         kind = message.get("type")
         if kind == "websocket.receive":
             self._finish_pending()
@@ -173,14 +221,14 @@ class Connection:
             if data is None:
                 data = message.get("bytes")
             if data is None:
-                return message
+                return None
             limit = self.mw.max_message_bytes
             if isinstance(data, bytes):
                 size = len(data)
             else:  # UTF-8 takes at most 4 bytes per character: count them only near the limit
                 size = len(data) if len(data) * 4 <= limit else len(data.encode("utf-8", "surrogatepass"))
             if size > limit:
-                return await self._refuse(size)
+                return size
             if (_LO_TEXT in data) if isinstance(data, str) else (_LO_BYTES in data):
                 self._start_event(data)
         elif kind == "websocket.connect":
@@ -193,7 +241,7 @@ class Connection:
             self.closed = True
             code = message.get("code")
             self.span.add_event("websocket.close", {"websocket.close.code": code if isinstance(code, int) else 0})
-        return message
+        return None
 
     def _start_event(self, data: str | bytes) -> None:
         env = _envelope(data, self.mw.max_message_bytes)
@@ -257,7 +305,10 @@ class Connection:
     def _finish_pending(self) -> None:
         if self.pending is not None:
             pending, self.pending = self.pending, None
-            pending.finish()
+            try:
+                pending.finish()
+            except Exception as exc:  # an exporter or processor that raises: the socket goes on
+                fault("live event end", exc)
 
     async def _refuse(self, size: int) -> Message:
         self.span.add_event(evidence.SECURITY_EVENT, {
@@ -275,7 +326,10 @@ class Connection:
         kind = message.get("type")
         pending = self.pending
         if kind == "websocket.send" and pending is not None:
-            message = self._as_reply(pending, message)
+            try:
+                message = self._as_reply(pending, message)
+            except Exception as exc:  # the app's message goes out as it was
+                fault("websocket reply", exc)
             if pending.replied:
                 await self._send(message)  # a websocket.send: nothing for _raw_send to look at
                 self._finish_pending()
@@ -315,31 +369,20 @@ class Connection:
             data = message.get("bytes") or b""
             pending.reply_sizes(len(data), self._compressed_size(data))
             return message
-        if _LO_TEXT in text:
-            try:
-                decoded = json.loads(text)
-            except ValueError:
-                decoded = None
-            if isinstance(decoded, dict) and isinstance(decoded.get(keys.ENVELOPE_KEY), dict):
-                own = decoded[keys.ENVELOPE_KEY]
-                if own.get("event_id") != pending.event_id:
-                    return message  # a push for another event, not this reply
-                if own.get("ok") is False:
-                    pending.note_error_reply(own)
-                pending.replied = True
-                return message  # the app wrote the reply object itself
         raw = text.encode("utf-8", "surrogatepass")
+        kind, own = classify(raw, pending.event_id)
+        if kind is PUSH:
+            return message  # a push for another event, not this reply
+        if own is not None:  # the app wrote the reply object itself
+            if own.get("ok") is False:
+                pending.note_error_reply(own)
+            pending.replied = True
+            return message
         compressed = self._compressed_size(raw)
-        body = text.rstrip()
-        if not (body.startswith("{") and body.endswith("}")):
+        if kind is OPAQUE:  # not a JSON object liveobs may add to: measured, sent as it is
             pending.reply_sizes(len(raw), compressed)
             return message
-        lo = pending.reply_json(len(raw), compressed)
-        i = len(body) - 2
-        while i > 0 and body[i] in " \t\r\n":
-            i -= 1
-        joiner = "" if i <= 0 else ","
-        return {**message, "text": f'{body[:-1]}{joiner}"{keys.ENVELOPE_KEY}":{lo}}}'}
+        return {**message, "text": inject(text, pending.reply_json(len(raw), compressed))}
 
     async def _app_failed(self, exc: Exception) -> None:
         pending = self.pending
@@ -350,5 +393,10 @@ class Connection:
         _log.error("live event failed", **{keys.ERROR_TYPE: pending.error_class}, exc_info=exc)
         if self.accepted and not self.closed:
             pending.note_error_reply(lo)
-            await self._raw_send({"type": "websocket.send", "text": json.dumps({keys.ENVELOPE_KEY: lo})})
-            await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
+            # The error reply belongs to the event's trace, whatever an enclosing instrumentation left current.
+            token = otel_context.attach(trace.set_span_in_context(pending.span))
+            try:
+                await self._raw_send({"type": "websocket.send", "text": reply_message(lo)})
+                await self._raw_send(self.held_close or {"type": "websocket.close", "code": CLOSE_INTERNAL})
+            finally:
+                detach_quietly(token)
