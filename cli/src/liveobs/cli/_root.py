@@ -26,6 +26,7 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
     "incidents": ("_incidents", "incidents", "Error occurrences grouped by fingerprint."),
     "check": ("_check", "check", "Run the release gates over the evidence."),
     "probe": ("_probe", "probe", "Probe a running app and record what it saw as evidence."),
+    "ui": ("_ui", "ui", "Serve a read-only web view of the store on 127.0.0.1."),
 }
 
 

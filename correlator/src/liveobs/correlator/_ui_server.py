@@ -1,0 +1,190 @@
+"""The local web view's HTTP server: the standard library's, read-only, on a loopback address.
+
+Requests follow the read API's rules (:mod:`liveobs.correlator._origin`): the
+``Host`` must name this server (against DNS rebinding), and a request that says
+it comes from another site (``Origin``, ``Sec-Fetch-Site``) is refused. A
+secret key is needed too: the URL printed at start carries it once
+(``/?key=...``), the server answers with an HttpOnly, SameSite=Strict cookie
+and a redirect to the same page without it. Only ``GET`` and ``HEAD``; every
+answer has a strict Content-Security-Policy (no script at all, the one
+stylesheet by hash) and is never cached.
+
+The discovery file ``<store>.ui.json`` (mode 0600) names the URL and key, so
+that ``liveobs trace --open`` and ``liveobs incidents`` can print page URLs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.correlator import _ui_pages as pages
+from liveobs.correlator._origin import OriginPolicy, is_loopback
+from liveobs.correlator._visible import h
+
+COOKIE: Final = "liveobs_ui"
+_ROUTES: Final = {"incidents": pages.incident_page, "traces": pages.trace_page, "sessions": pages.session_page}
+_MAX_PATH: Final = 2048
+
+
+def discovery_path(db: str | os.PathLike[str]) -> Path:
+    return Path(f"{db}.ui.json")
+
+
+def discover(db: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The running web view of this store: ``{"url", "key", "pid"}``, or None."""
+    try:
+        found = json.loads(discovery_path(db).read_text(encoding="utf-8"))
+        pid = int(found["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(found.get("url"), str) or not isinstance(found.get("key"), str):
+        return None
+    return {"url": found["url"], "key": found["key"], "pid": pid}
+
+
+def page_url(base: str, key: str, path: str) -> str:
+    """A URL that opens ``path`` in a browser that has no cookie yet."""
+    return f"{base}{path}{'&' if '?' in path else '?'}key={urllib.parse.quote(key, safe='')}"
+
+
+class UIServer:
+    """The web view over one store file, in a thread; ``close()`` stops it and removes the discovery file."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
+                 db: str | None = None, key: str | None = None) -> None:
+        if not is_loopback(host):
+            raise ValueError(f"the web view serves on a loopback address only, not {host!r}")
+        self.key = key or secrets.token_urlsafe(24)
+        self.policy = OriginPolicy.build(token=None)
+        self._con = con
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self._httpd.daemon_threads = True
+        address = self._httpd.server_address
+        self.url = f"http://{host}:{address[1]}"
+        self._db = db
+        self._thread: threading.Thread | None = None
+        if db is not None:
+            path = discovery_path(db)
+            path.write_text("", encoding="utf-8")
+            path.chmod(0o600)
+            path.write_text(json.dumps({"url": self.url, "key": self.key, "pid": os.getpid()}), encoding="utf-8")
+
+    @property
+    def start_url(self) -> str:
+        return page_url(self.url, self.key, "/incidents")
+
+    def start(self) -> UIServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="liveobs-ui", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(10)
+        self._httpd.server_close()
+        if self._db is not None:
+            with contextlib.suppress(FileNotFoundError):
+                discovery_path(self._db).unlink()
+
+    def render(self, path: str, query: dict[str, str]) -> pages.Page:
+        """The page at ``path`` (already authorised), on a cursor of its own."""
+        cur = self._con.cursor()
+        try:
+            return _route(cur, path, query)
+        finally:
+            cur.close()
+
+
+def _route(cur: duckdb.DuckDBPyConnection, path: str, query: dict[str, str]) -> pages.Page:
+    parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+    if parts in ([""], ["incidents"]):
+        return pages.incidents_page(cur, query)
+    if parts == ["gates"]:
+        return pages.gates_page(cur)
+    if len(parts) == 2 and parts[0] in _ROUTES and parts[1]:
+        page: Callable[[duckdb.DuckDBPyConnection, str], pages.Page] = _ROUTES[parts[0]]
+        return page(cur, parts[1])
+    return 404, pages.layout("not found", "<h1>no such page</h1><p><a href='/incidents'>incidents</a></p>")
+
+
+def _handler(server: UIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "liveobs-ui"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # no request log: ids in URLs stay off the terminal
+
+        def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            data = body.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Security-Policy", pages.CSP)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _refuse(self, status: int, reason: str) -> None:
+            self._send(status, pages.layout("refused", f"<h1>{status}</h1><p>{h(reason, 300)}</p>"))
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            if len(self.path) > _MAX_PATH:
+                return self._refuse(414, "the URL is too long")
+            refusal = server.policy.refusal(self.headers.get("Host", ""), self.headers.get("Origin", ""),
+                                            self.headers.get("Sec-Fetch-Site", ""), server.url.split("//")[1].split(":")[0])
+            if refusal is not None:
+                return self._refuse(403, refusal)
+            parts = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parts.query, max_num_fields=20))
+            given = query.pop("key", None)
+            if given is not None:
+                if not hmac.compare_digest(given.encode(), server.key.encode()):
+                    return self._refuse(401, "wrong key: open the URL that liveobs ui printed")
+                rest = urllib.parse.urlencode(query)
+                target = (parts.path or "/incidents") + (f"?{rest}" if rest else "")
+                cookie = f"{COOKIE}={server.key}; HttpOnly; SameSite=Strict; Path=/"
+                return self._send(303, "", {"Location": target, "Set-Cookie": cookie})
+            cookies = [c.strip().split("=", 1) for c in self.headers.get("Cookie", "").split(";") if "=" in c]
+            held = next((v for k, v in cookies if k == COOKIE), "")
+            if not hmac.compare_digest(held.encode(), server.key.encode()):
+                return self._refuse(401, "open the URL that liveobs ui printed (it carries the key once)")
+            try:
+                status, body = server.render(parts.path, query)
+            except duckdb.Error as exc:
+                status, body = 500, pages.layout("error", f"<h1>the store could not answer</h1><p>{h(exc, 500)}</p>")
+            self._send(status, body)
+
+        def _not_allowed(self) -> None:
+            self._send(405, pages.layout("not allowed", "<h1>read-only</h1>"), {"Allow": "GET, HEAD"})
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+
+    return Handler
