@@ -76,6 +76,7 @@ class UIServer:
         address = self._httpd.server_address
         self.url = f"http://{host}:{address[1]}"
         self._db = db
+        self.db = db
         self._thread: threading.Thread | None = None
         if db is not None:
             path = discovery_path(db)
