@@ -68,7 +68,7 @@ SELECT s.Fingerprint, mode(s.ErrorType), count(DISTINCT s.occurrence), count(*),
        list(DISTINCT s.RouteId ORDER BY s.RouteId) FILTER (WHERE s.RouteId IS NOT NULL),
        list(DISTINCT s.ServiceName ORDER BY s.ServiceName) FILTER (WHERE s.ServiceName IS NOT NULL),
        count(DISTINCT s.SessionId),
-       arg_max(s.Message, s."Timestamp") FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
+       arg_max(s.Message, (s.Source <> 'browser', s."Timestamp")) FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
        list(DISTINCT s.Source ORDER BY s.Source),
        any_value(p.events),
        list(DISTINCT s.Environment ORDER BY s.Environment) FILTER (WHERE s.Environment IS NOT NULL),
@@ -200,10 +200,11 @@ def incidents(
 
 
 _NEVER_NS: Final = 2**62
-# The stored stack of one failing span (its error row's time is the span's start).
+# The stored stack of one failing span (its error row's time is the span's start, kept to the microsecond).
 _SPAN_STACK: Final = """
 SELECT list_filter(list_transform(Events.Attributes, lambda a: a[?]), lambda t: t IS NOT NULL AND t <> '')
-FROM otel_traces WHERE "Timestamp" = make_timestamp_ns(?) AND TraceId = ? AND SpanId = ?
+FROM otel_traces
+WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) AND TraceId = ? AND SpanId = ?
 LIMIT 1
 """
 
@@ -213,7 +214,8 @@ def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str
     if not sample:
         return None
     trace_id, span_id, ts, _release = sample
-    row = cur.execute(_SPAN_STACK, [keys.EXCEPTION_STACKTRACE, int(ts), trace_id, span_id]).fetchone()
+    at = int(ts)
+    row = cur.execute(_SPAN_STACK, [keys.EXCEPTION_STACKTRACE, at - 1_000, at + 1_000, trace_id, span_id]).fetchone()
     if row is None or not row[0]:
         return None
     return DEFAULT_SCRUBBER.scrub_text(str(row[0][0]))

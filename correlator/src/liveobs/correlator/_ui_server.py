@@ -164,6 +164,8 @@ def _handler(server: UIServer) -> type[BaseHTTPRequestHandler]:
             if refusal is not None:
                 return self._refuse(403, refusal)
             parts = urllib.parse.urlsplit(self.path)
+            if parts.path == "/favicon.ico":  # the browser asks on its own; no icon, and no error
+                return self._send(204, "")
             query = dict(urllib.parse.parse_qsl(parts.query, max_num_fields=20))
             given = query.pop("key", None)
             if given is not None:
