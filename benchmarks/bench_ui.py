@@ -16,6 +16,7 @@ import importlib.util
 import re
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,11 +66,12 @@ def main() -> None:
             trace_id = summary["sample_failing_trace_id"]
             print(f"{size}: {summary['rows']:,} rows, {errors[0] if errors else 0:,} error rows, "
                   f"{listing.count('<tr>') - 1} incidents listed")
+            one_release = {"release": release[0] if release else ""}
             cases = {
-                "incidents page": lambda: pages.incidents_page(con, {}),
-                "incidents page, one release": lambda: pages.incidents_page(con, {"release": release[0] if release else ""}),
-                "incident page": lambda: pages.incident_page(con, fingerprint),
-                "trace page": lambda: pages.trace_page(con, trace_id),
+                "incidents page": partial(pages.incidents_page, con, {}),
+                "incidents page, one release": partial(pages.incidents_page, con, one_release),
+                "incident page": partial(pages.incident_page, con, fingerprint),
+                "trace page": partial(pages.trace_page, con, trace_id),
             }
             for name, fn in cases.items():
                 p50, p95 = _times(fn, args.repeat)

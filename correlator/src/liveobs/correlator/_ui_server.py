@@ -5,9 +5,10 @@ Requests follow the read API's rules (:mod:`liveobs.correlator._origin`): the
 it comes from another site (``Origin``, ``Sec-Fetch-Site``) is refused. A
 secret key is needed too: the URL printed at start carries it once
 (``/?key=...``), the server answers with an HttpOnly, SameSite=Strict cookie
-and a redirect to the same page without it. Only ``GET`` and ``HEAD``; every
-answer has a strict Content-Security-Policy (no script at all, the one
-stylesheet by hash) and is never cached.
+and a redirect to the same page without it (:mod:`_ui_http`, shared with the
+collector). Only ``GET`` and ``HEAD``; every answer has a strict
+Content-Security-Policy (no script at all, the one stylesheet by hash) and is
+never cached.
 
 The discovery file ``<store>.ui.json`` (mode 0600) names the URL and key, so
 that ``liveobs trace --open`` and ``liveobs incidents`` can print page URLs.
@@ -16,26 +17,22 @@ that ``liveobs trace --open`` and ``liveobs incidents`` can print page URLs.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import os
 import secrets
 import threading
 import urllib.parse
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
 import duckdb
 
+from liveobs.correlator import _ui_http as http
 from liveobs.correlator import _ui_pages as pages
 from liveobs.correlator._origin import OriginPolicy, is_loopback
-from liveobs.correlator._visible import h
 
-COOKIE: Final = "liveobs_ui"
-_ROUTES: Final = {"incidents": pages.incident_page, "traces": pages.trace_page, "sessions": pages.session_page}
-_MAX_PATH: Final = 2048
+COOKIE: Final = http.COOKIE
 
 
 def discovery_path(db: str | os.PathLike[str]) -> Path:
@@ -71,6 +68,7 @@ class UIServer:
         self.policy = OriginPolicy.build(token=None)
         self._con = con
         self._lock = threading.Lock()
+        self.host = host
         self._httpd = ThreadingHTTPServer((host, port), _handler(self))
         self._httpd.daemon_threads = True
         address = self._httpd.server_address
@@ -107,23 +105,12 @@ class UIServer:
 
     def render(self, path: str, query: dict[str, str]) -> pages.Page:
         """The page at ``path`` (already authorised), on a cursor of its own."""
-        cur = self._con.cursor()
+        with self._lock:  # a connection is not thread-safe, even to open cursors from
+            cur = self._con.cursor()
         try:
-            return _route(cur, path, query)
+            return http.route(cur, path, query)
         finally:
             cur.close()
-
-
-def _route(cur: duckdb.DuckDBPyConnection, path: str, query: dict[str, str]) -> pages.Page:
-    parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
-    if parts in ([""], ["incidents"]):
-        return pages.incidents_page(cur, query)
-    if parts == ["gates"]:
-        return pages.gates_page(cur)
-    if len(parts) == 2 and parts[0] in _ROUTES and parts[1]:
-        page: Callable[[duckdb.DuckDBPyConnection, str], pages.Page] = _ROUTES[parts[0]]
-        return page(cur, parts[1])
-    return 404, pages.layout("not found", "<h1>no such page</h1><p><a href='/incidents'>incidents</a></p>")
 
 
 def _handler(server: UIServer) -> type[BaseHTTPRequestHandler]:
@@ -139,50 +126,28 @@ def _handler(server: UIServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
-            self.send_header("Content-Security-Policy", pages.CSP)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
-            for name, value in (headers or {}).items():
+            for name, value in {**http.HEADERS, **(headers or {})}.items():
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
 
-        def _refuse(self, status: int, reason: str) -> None:
-            self._send(status, pages.layout("refused", f"<h1>{status}</h1><p>{h(reason, 300)}</p>"))
-
         def do_HEAD(self) -> None:
             self.do_GET()
 
         def do_GET(self) -> None:
-            if len(self.path) > _MAX_PATH:
-                return self._refuse(414, "the URL is too long")
             refusal = server.policy.refusal(self.headers.get("Host", ""), self.headers.get("Origin", ""),
-                                            self.headers.get("Sec-Fetch-Site", ""), server.url.split("//")[1].split(":")[0])
+                                            self.headers.get("Sec-Fetch-Site", ""), server.host)
             if refusal is not None:
-                return self._refuse(403, refusal)
-            parts = urllib.parse.urlsplit(self.path)
-            if parts.path == "/favicon.ico":  # the browser asks on its own; no icon, and no error
+                return self._send(403, http.refusal_page(403, refusal))
+            decision = http.decide(self.path, self.headers.get("Cookie", ""), server.key)
+            if decision.status == 303:
+                return self._send(303, "", {"Location": decision.location, "Set-Cookie": decision.cookie})
+            if decision.status == 204:
                 return self._send(204, "")
-            query = dict(urllib.parse.parse_qsl(parts.query, max_num_fields=20))
-            given = query.pop("key", None)
-            if given is not None:
-                if not hmac.compare_digest(given.encode(), server.key.encode()):
-                    return self._refuse(401, "wrong key: open the URL that liveobs ui printed")
-                rest = urllib.parse.urlencode(query)
-                target = (parts.path or "/incidents") + (f"?{rest}" if rest else "")
-                cookie = f"{COOKIE}={server.key}; HttpOnly; SameSite=Strict; Path=/"
-                return self._send(303, "", {"Location": target, "Set-Cookie": cookie})
-            cookies = [c.strip().split("=", 1) for c in self.headers.get("Cookie", "").split(";") if "=" in c]
-            held = next((v for k, v in cookies if k == COOKIE), "")
-            if not hmac.compare_digest(held.encode(), server.key.encode()):
-                return self._refuse(401, "open the URL that liveobs ui printed (it carries the key once)")
-            try:
-                status, body = server.render(parts.path, query)
-            except duckdb.Error as exc:
-                status, body = 500, pages.layout("error", f"<h1>the store could not answer</h1><p>{h(exc, 500)}</p>")
+            if decision.status != 200:
+                return self._send(decision.status, http.refusal_page(decision.status, decision.reason))
+            status, body = server.render(decision.path, decision.query or {})
             self._send(status, body)
 
         def _not_allowed(self) -> None:
