@@ -101,9 +101,9 @@ def _open_page(obj: CliContext, trace_id: str) -> None:
     """Print the trace's page URL in the store's running web view, and open it on a terminal."""
     from liveobs.cli._render_text import shell_command
     from liveobs.correlator._ui_pages import url as page_path
-    from liveobs.correlator._ui_server import discover, page_url
+    from liveobs.correlator._ui_server import page_url, ui_address
 
-    found = discover(obj.db)
+    found = ui_address(obj.db)
     if found is None or not trace_id:
         hint = shell_command("liveobs", "--db", obj.db, "ui")
         click.echo(f"no web view runs for this store; start one with: {hint}", err=True)

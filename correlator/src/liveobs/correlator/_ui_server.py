@@ -52,9 +52,31 @@ def discover(db: str | os.PathLike[str]) -> dict[str, Any] | None:
     return {"url": found["url"], "key": found["key"], "pid": pid}
 
 
-def page_url(base: str, key: str, path: str) -> str:
-    """A URL that opens ``path`` in a browser that has no cookie yet."""
+def page_url(base: str, key: str | None, path: str) -> str:
+    """A URL that opens ``path`` in a browser that has no cookie yet (no key: the server needs none)."""
+    if key is None:
+        return f"{base}{path}"
     return f"{base}{path}{'&' if '?' in path else '?'}key={urllib.parse.quote(key, safe='')}"
+
+
+def ui_address(db: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Where this store's pages are served: a running ``liveobs ui``, else the collector that owns it
+    (its key derived from the token this user holds), else None."""
+    found = discover(db)
+    if found is not None:
+        return found
+    from liveobs.correlator._remote import discover as discover_collector
+    from liveobs.correlator._remote import read_token
+    from liveobs.correlator._store import StoreUnavailableError
+
+    try:
+        collector = discover_collector(db)
+        token = read_token() if collector is not None else None
+    except StoreUnavailableError:
+        return None
+    if collector is None:
+        return None
+    return {"url": collector.url, "key": http.ui_key(token) if token else None, "pid": collector.pid}
 
 
 class UIServer:
