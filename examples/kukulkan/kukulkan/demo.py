@@ -257,6 +257,9 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, out: IO[str] = sys.
         trace = liveobs(db, "trace", "--event-id", failure.event_id)
         say(trace.stdout.rstrip() or trace.stderr.rstrip())
         say()
+        say(f"in a browser     {collector_url}/incidents  (while the collector runs; afterwards: "
+            f"liveobs --db {_shown(db)} ui)")
+        say()
         say("$ liveobs check <gate>   (release " + manifest.current + ")")
         for gate in GATES:
             say(gate_line(db, gate, MANIFEST_PATH))
