@@ -222,7 +222,10 @@ def session_page(con: duckdb.DuckDBPyConnection, session_id: str) -> Page:
     by_event = {e: f for _, e, f in errors if e}
     entries: list[tuple[int, str]] = []
     for trace_id, ts, event_id, event_name, request_id, error, connected, route in traces:
-        kind = "live event" if event_id else ("page load" if route and not connected else "request")
+        # A routed request outside the live socket is a page load, except liveobs's own endpoints
+        # (its script and the browser's reports, under /_liveobs/).
+        page = route and not connected and not str(route).startswith("/_liveobs/")
+        kind = "live event" if event_id else ("page load" if page else "request")
         what = h(event_name or route or request_id or "", 200)
         failing = by_trace.get(trace_id) or (by_event.get(event_id) if event_id else None)
         err = h(error or "", 200)
