@@ -216,3 +216,11 @@ def test_without_a_running_view_trace_open_says_how_to_start_one(tmp_path: Path,
         discovery.write_text(saved, encoding="utf-8")
     assert traced.exit_code == 0
     assert "no web view runs for this store; start one with: liveobs --db" in traced.stderr
+
+
+def test_the_terminal_view_cuts_the_megabyte_message_too(ui: UIServer) -> None:
+    traced = CliRunner().invoke(main, ["--db", str(ui.db), "trace", "--trace-id", TRACE_ID],
+                                env={"LIVEOBS_TOKEN": "", "LIVEOBS_TOKEN_FILE": ""})
+    assert traced.exit_code == 0, traced.output
+    assert "[truncated: 1,046," in traced.stdout
+    assert len(traced.stdout) < 20_000

@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from liveobs.correlator._traceresult import iso_from_ns
+from liveobs.correlator._visible import clip
 
 if TYPE_CHECKING:
     from liveobs.correlator import Incident, SessionEvent, TraceResult
     from liveobs.correlator._stacktrace import StackTrace
 
 BAR_WIDTH: Final = 40
+# A stored message longer than this is cut, with a marker saying how much was left out.
+MESSAGE_LIMIT: Final = 2_000
 LABEL_WIDTH: Final = 46
 _FULL: Final = "█"
 _LOG: Final = "·"
@@ -102,7 +105,7 @@ def render_trace(result: TraceResult) -> str:
     if result.failed:
         lines.append(_id_line("error", click.style(printable(result.error_class), fg="red")))
         lines.append(_id_line("fingerprint", result.error_fingerprint))
-        lines.append(_id_line("message", result.error_message))
+        lines.append(_id_line("message", clip(result.error_message or "", MESSAGE_LIMIT)))
     stack = result.stacktrace()
     if stack is not None:
         lines.append("")
@@ -112,9 +115,9 @@ def render_trace(result: TraceResult) -> str:
         lines.append(click.style("browser", bold=True))
         if result.browser_action:
             action = result.browser_action
-            lines.append(f"  {action.offset_ms:>10.1f} ms  {printable(action.event_name)}  {printable(action.body)}")
+            lines.append(f"  {action.offset_ms:>10.1f} ms  {printable(action.event_name)}  {printable(clip(action.body, MESSAGE_LIMIT))}")
         for report in result.browser_errors:
-            row = f"  {report.offset_ms:>10.1f} ms  {printable(report.event_name)}  {printable(report.body)}"
+            row = f"  {report.offset_ms:>10.1f} ms  {printable(report.event_name)}  {printable(clip(report.body, MESSAGE_LIMIT))}"
             lines.append(click.style(row, fg="red"))
     lines.append("")
     lines.extend(_timeline(result))
