@@ -45,6 +45,8 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     assert re.search(rf"FAILED TypeError\s+\(event_id {event_id}\)", out), out
     assert re.search(r"refused +foreign origin → 403, foreign host → 403, oversized body → 413, "
                      r"password guessing → 401/429", out), out
+    web = re.search(r"in a browser +(http://127\.0\.0\.1:\d+)/incidents ", out)
+    assert web is not None, out
     for gate in GATES:
         assert re.search(rf"^  {gate}\s+\S", out, re.MULTILINE), out
     # The driver ran against both releases and got the answers a correct app gives.

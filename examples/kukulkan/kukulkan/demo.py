@@ -328,6 +328,9 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         trace = liveobs(db, "trace", "--event-id", failure.event_id)
         say(trace.stdout.rstrip() or trace.stderr.rstrip())
         say()
+        say(f"in a browser     {collector_url}/incidents  (while the collector runs; afterwards: "
+            f"liveobs --db {_shown(db)} ui)")
+        say()
         say("$ liveobs check <gate>   (release " + manifest.current + ")")
         for line in gate_lines(db, MANIFEST_PATH):
             say(line)

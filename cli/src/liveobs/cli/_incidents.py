@@ -40,5 +40,6 @@ def incidents(obj: CliContext, since: str | None, release: str | None, limit: in
         click.echo(json.dumps([incident.to_dict() for incident in found], indent=2))
         return
     from liveobs.cli._render_text import render_incidents
+    from liveobs.correlator._ui_server import ui_address
 
-    click.echo(render_incidents(found))
+    click.echo(render_incidents(found, ui=ui_address(obj.db)))

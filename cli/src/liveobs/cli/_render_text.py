@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
 from liveobs.correlator._traceresult import iso_from_ns
+from liveobs.correlator._visible import clip
 
 if TYPE_CHECKING:
     from liveobs.correlator import Incident, SessionEvent, TraceResult
+    from liveobs.correlator._stacktrace import StackTrace
 
 BAR_WIDTH: Final = 40
+# A stored message longer than this is cut, with a marker saying how much was left out.
+MESSAGE_LIMIT: Final = 2_000
 LABEL_WIDTH: Final = 46
 _FULL: Final = "█"
 _LOG: Final = "·"
@@ -101,15 +105,19 @@ def render_trace(result: TraceResult) -> str:
     if result.failed:
         lines.append(_id_line("error", click.style(printable(result.error_class), fg="red")))
         lines.append(_id_line("fingerprint", result.error_fingerprint))
-        lines.append(_id_line("message", result.error_message))
+        lines.append(_id_line("message", clip(result.error_message or "", MESSAGE_LIMIT)))
+    stack = result.stacktrace()
+    if stack is not None:
+        lines.append("")
+        lines.extend(render_stack(stack))
     if result.browser_action or result.browser_errors:
         lines.append("")
         lines.append(click.style("browser", bold=True))
         if result.browser_action:
             action = result.browser_action
-            lines.append(f"  {action.offset_ms:>10.1f} ms  {printable(action.event_name)}  {printable(action.body)}")
+            lines.append(f"  {action.offset_ms:>10.1f} ms  {printable(action.event_name)}  {printable(clip(action.body, MESSAGE_LIMIT))}")
         for report in result.browser_errors:
-            row = f"  {report.offset_ms:>10.1f} ms  {printable(report.event_name)}  {printable(report.body)}"
+            row = f"  {report.offset_ms:>10.1f} ms  {printable(report.event_name)}  {printable(clip(report.body, MESSAGE_LIMIT))}"
             lines.append(click.style(row, fg="red"))
     lines.append("")
     lines.extend(_timeline(result))
@@ -125,6 +133,34 @@ def render_trace(result: TraceResult) -> str:
         for event in result.candidates:
             lines.append(_session_line(event, absolute=True))
     return "\n".join(lines)
+
+
+def render_stack(stack: StackTrace, *, indent: str = "", app_frames: int = 20) -> list[str]:
+    """The stack trace: the failing app frame first, the app's frames, the library frames folded."""
+    head = f"{printable(stack.error_class)}: {_clip(stack.message, 160)}" if stack.message else printable(stack.error_class)
+    lines = [indent + click.style("stack trace", bold=True) + "  " + click.style(head, fg="red")]
+    failing = stack.failing_frame
+    if failing is not None:
+        owner = " ".join(printable(v) for v in (stack.service, stack.release) if v) or "unknown release"
+        lines.append(f"{indent}  failing frame  {_clip(failing.location, 120)}  ({owner})")
+    for frame in stack.app_frames[:app_frames]:
+        mark = "▶" if frame is failing else " "
+        lines.append(f"{indent}  {mark} {_clip(frame.location, 120)}")
+        if frame.code:
+            lines.append(click.style(f"{indent}        {_clip(frame.code, 110)}", dim=True))
+    hidden = len(stack.app_frames) - app_frames
+    if hidden > 0:
+        lines.append(f"{indent}    … {hidden} more app frames")
+    folded = stack.library_packages()
+    if folded:
+        parts = ", ".join(f"{printable(package)} {count}" for package, count in folded[:8])
+        lines.append(click.style(f"{indent}  + {len(stack.library_frames)} library frames folded: {parts}", dim=True))
+    if not stack.frames and stack.text:
+        for raw in stack.text.splitlines()[:20]:
+            lines.append(f"{indent}    {_clip(raw, 120)}")
+    if stack.chained:
+        lines.append(click.style(f"{indent}  ({stack.chained} earlier exception(s) chained; see --json)", dim=True))
+    return lines
 
 
 def _timeline(result: TraceResult) -> list[str]:
@@ -161,8 +197,9 @@ def _session_line(event: SessionEvent, *, absolute: bool = False) -> str:
     return row
 
 
-def render_incidents(found: list[Incident]) -> str:
-    """Incidents as a table, newest first, with sample event ids to trace."""
+def render_incidents(found: list[Incident], ui: dict[str, Any] | None = None) -> str:
+    """Incidents as a table, newest first, with the failing frame, sample event ids to trace and,
+    when a web view runs (``ui``: its URL and key), the incident's page."""
     if not found:
         return "no incidents"
     lines = [click.style(f"{'count':>7}  {'sessions':>8}  {'error class':<22} {'fingerprint':<17} {'last seen':<28} releases", bold=True)]
@@ -175,6 +212,14 @@ def render_incidents(found: list[Incident]) -> str:
         if incident.message:
             lines.append(click.style(f"{'':>19}{_clip(incident.message, 90)}", dim=True))
         lines.append(f"{'':>19}routes: {printable(', '.join(incident.routes)) or '-'}   first seen {incident.first_seen}")
+        stack = incident.stack()
+        if stack is not None:
+            lines.extend(render_stack(stack, indent=" " * 17, app_frames=3))
         if incident.sample_event_ids:
             lines.append(f"{'':>19}trace: {shell_command('liveobs', 'trace', '--event-id', incident.sample_event_ids[0])}")
+        if ui is not None:
+            from liveobs.correlator._ui_pages import url
+            from liveobs.correlator._ui_server import page_url
+
+            lines.append(f"{'':>19}page: {printable(page_url(ui['url'], ui['key'], url('incidents', incident.fingerprint)))}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ error or no store, 3 the store is held by a collector that does not answer.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -39,6 +40,8 @@ class NotFound(click.ClickException):
               help="Write to this file instead of standard output.")
 @click.option("--context", type=click.IntRange(0, 500), default=5, show_default=True,
               help="Session events shown before and after.")
+@click.option("--open", "open_page", is_flag=True,
+              help="Print (and on a terminal, open) the trace's page in the running `liveobs ui`.")
 @click.pass_obj
 def trace(
     obj: CliContext,
@@ -50,6 +53,7 @@ def trace(
     as_json: bool,
     output: Path | None,
     context: int,
+    open_page: bool = False,
 ) -> None:
     """Map one id to every other id, the error class and the timeline in milliseconds.
 
@@ -89,3 +93,22 @@ def trace(
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)
+    if open_page:
+        _open_page(obj, result.trace_id)
+
+
+def _open_page(obj: CliContext, trace_id: str) -> None:
+    """Print the trace's page URL in the store's running web view, and open it on a terminal."""
+    from liveobs.cli._render_text import shell_command
+    from liveobs.correlator._ui_pages import url as page_path
+    from liveobs.correlator._ui_server import page_url, ui_address
+
+    found = ui_address(obj.db)
+    if found is None or not trace_id:
+        hint = shell_command("liveobs", "--db", obj.db, "ui")
+        click.echo(f"no web view runs for this store; start one with: {hint}", err=True)
+        return
+    address = page_url(found["url"], found["key"], page_path("traces", trace_id))
+    click.echo(f"page: {address}", err=True)
+    if sys.stdout.isatty():
+        click.launch(address)

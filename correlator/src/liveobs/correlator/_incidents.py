@@ -17,7 +17,10 @@ from typing import Any, Final
 
 import duckdb
 
+from liveobs.conventions import keys
 from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator._stacktrace import StackTrace
+from liveobs.correlator._stacktrace import build as build_stack
 from liveobs.correlator._traceresult import iso_from_ns
 from liveobs.redaction import DEFAULT_SCRUBBER
 
@@ -30,11 +33,16 @@ _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w":
 # One row per fingerprint, newest last-seen first; occurrences are distinct events, and an
 # event's rows all count under its earliest server-side fingerprint.
 # shape: (Fingerprint, ErrorType, occurrences, records, first_ns, last_ns, releases[], routes[],
-#         services[], sessions, message, sources[], sample_event_ids[])
+#         services[], sessions, message, sources[], sample_event_ids[], environments[],
+#         [TraceId, SpanId, ts_ns, ServiceVersion] of the newest failing span)
 _INCIDENTS: Final = """
 WITH raw AS (
     SELECT * FROM liveobs_errors
-    WHERE "Timestamp" >= make_timestamp_ns(?) AND (?::VARCHAR IS NULL OR ServiceVersion = ?)
+    WHERE "Timestamp" >= make_timestamp_ns(?) AND "Timestamp" < make_timestamp_ns(?)
+      AND (?::VARCHAR IS NULL OR ServiceVersion = ?)
+      AND (?::VARCHAR IS NULL OR ServiceName = ?) AND (?::VARCHAR IS NULL OR Environment = ?)
+      AND (?::VARCHAR IS NULL OR Fingerprint = ? OR EventId IN (
+            SELECT EventId FROM liveobs_errors WHERE Fingerprint = ? AND EventId IS NOT NULL AND EventId <> ''))
 ),
 by_event AS (
     SELECT EventId, arg_min(Fingerprint, (Source = 'browser', "Timestamp")) AS event_fingerprint
@@ -60,10 +68,14 @@ SELECT s.Fingerprint, mode(s.ErrorType), count(DISTINCT s.occurrence), count(*),
        list(DISTINCT s.RouteId ORDER BY s.RouteId) FILTER (WHERE s.RouteId IS NOT NULL),
        list(DISTINCT s.ServiceName ORDER BY s.ServiceName) FILTER (WHERE s.ServiceName IS NOT NULL),
        count(DISTINCT s.SessionId),
-       arg_max(s.Message, s."Timestamp") FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
+       arg_max(s.Message, (s.Source <> 'browser', s."Timestamp")) FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
        list(DISTINCT s.Source ORDER BY s.Source),
-       any_value(p.events)
+       any_value(p.events),
+       list(DISTINCT s.Environment ORDER BY s.Environment) FILTER (WHERE s.Environment IS NOT NULL),
+       arg_max([s.TraceId, s.SpanId, epoch_ns(s."Timestamp")::VARCHAR, s.ServiceVersion], s."Timestamp")
+           FILTER (WHERE s.Source = 'span' AND s.TraceId IS NOT NULL AND s.SpanId IS NOT NULL)
 FROM scoped s LEFT JOIN samples p USING (Fingerprint)
+WHERE ?::VARCHAR IS NULL OR s.Fingerprint = ?
 GROUP BY s.Fingerprint
 ORDER BY max(s."Timestamp") DESC, s.Fingerprint
 LIMIT ?
@@ -87,6 +99,17 @@ class Incident:
     message: str | None
     sources: tuple[str, ...]
     sample_event_ids: tuple[str, ...]
+    environments: tuple[str, ...] = ()
+    sample_trace_id: str | None = None
+    sample_release: str | None = None
+    stacktrace: str | None = None  # the newest failing span's exception.stacktrace, scrubbed
+
+    def stack(self) -> StackTrace | None:
+        """The parsed stack of the newest failing span (None when none was stored)."""
+        if not self.stacktrace:
+            return None
+        return build_stack(self.stacktrace, error_class=self.error_class, message=self.message or "",
+                           release=self.sample_release, service=self.services[0] if self.services else None)
 
     @property
     def first_seen(self) -> str:
@@ -100,6 +123,8 @@ class Incident:
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         data["first_seen"] = self.first_seen
         data["last_seen"] = self.last_seen
+        stack = self.stack()
+        data["stack"] = stack.to_dict() if stack else None
         return data
 
     @classmethod
@@ -132,17 +157,31 @@ def incidents(
     since: str | datetime | None = None,
     release: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    service: str | None = None,
+    environment: str | None = None,
+    until: str | datetime | None = None,
+    fingerprint: str | None = None,
+    stacks: bool = True,
 ) -> list[Incident]:
-    """Incidents newest first, optionally since a time and for one release (``service.version``)."""
+    """Incidents newest first, optionally since (and until) a time, for one release (``service.version``),
+    service, environment or fingerprint; ``stacks`` reads each incident's newest stack trace."""
     start = parse_since(since)
+    end = parse_since(until)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise ReadRequestError(f"limit must be an integer from 1 to {MAX_LIMIT}")
-    if release is not None and not isinstance(release, str):
-        raise ReadRequestError("release must be a string")
+    for name, value in (("release", release), ("service", service), ("environment", environment),
+                        ("fingerprint", fingerprint)):
+        if value is not None and not isinstance(value, str):
+            raise ReadRequestError(f"{name} must be a string")
     since_ns = int(start.timestamp() * 1e9) if start else 0
+    until_ns = int(end.timestamp() * 1e9) if end else _NEVER_NS
     cur = con.cursor()
     try:
-        rows = cur.execute(_INCIDENTS, [since_ns, release, release, SAMPLE_EVENTS, limit]).fetchall()
+        rows = cur.execute(_INCIDENTS, [
+            since_ns, until_ns, release, release, service, service, environment, environment,
+            fingerprint, fingerprint, fingerprint, SAMPLE_EVENTS, fingerprint, fingerprint, limit,
+        ]).fetchall()
+        texts = [_stack_text(cur, r[14]) if stacks else None for r in rows]
     finally:
         cur.close()
     return [
@@ -153,9 +192,33 @@ def incidents(
             affected_sessions=int(r[9]),
             message=DEFAULT_SCRUBBER.scrub_text(r[10]) if r[10] else None,
             sources=tuple(r[11] or ()), sample_event_ids=tuple(r[12] or ()),
+            environments=tuple(r[13] or ()), sample_trace_id=r[14][0] if r[14] else None,
+            sample_release=r[14][3] if r[14] else None, stacktrace=text,
         )
-        for r in rows
+        for r, text in zip(rows, texts, strict=True)
     ]
+
+
+_NEVER_NS: Final = 2**62
+# The stored stack of one failing span (its error row's time is the span's start, kept to the microsecond).
+_SPAN_STACK: Final = """
+SELECT list_filter(list_transform(Events.Attributes, lambda a: a[?]), lambda t: t IS NOT NULL AND t <> '')
+FROM otel_traces
+WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) AND TraceId = ? AND SpanId = ?
+LIMIT 1
+"""
+
+
+def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str | None:
+    """The scrubbed ``exception.stacktrace`` of an incident's newest failing span."""
+    if not sample:
+        return None
+    trace_id, span_id, ts, _release = sample
+    at = int(ts)
+    row = cur.execute(_SPAN_STACK, [keys.EXCEPTION_STACKTRACE, at - 1_000, at + 1_000, trace_id, span_id]).fetchone()
+    if row is None or not row[0]:
+        return None
+    return DEFAULT_SCRUBBER.scrub_text(str(row[0][0]))
 
 
 @read_handler("incidents")

@@ -1,7 +1,7 @@
 """The collector's HTTP surface: a small ASGI app served by uvicorn.
 
 ``POST /v1/traces|logs|metrics`` (OTLP/HTTP, protobuf or JSON, gzip), ``GET
-/healthz``, ``POST /api/v1/read/<name>`` (the read API of the store this
+/healthz``, the web view's pages (``GET /incidents`` and the rest, :mod:`_ui_asgi`), ``POST /api/v1/read/<name>`` (the read API of the store this
 process owns; each read first commits every acknowledged request) and ``POST
 /api/v1/flush`` (commit what the spool holds now). Memory is bounded by a byte budget that covers bodies being
 received, decompressed and waiting for their commit; a request that would
@@ -41,6 +41,8 @@ from liveobs.correlator._otlp import (
     status_body,
 )
 from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError, read_handlers
+from liveobs.correlator._ui_asgi import CollectorPages
+from liveobs.correlator._ui_http import is_page
 from liveobs.correlator._writer import Writer, WriteResult
 
 Scope = MutableMapping[str, Any]
@@ -121,6 +123,7 @@ class CollectorApp:
         # Connections closed for being slow or idle, reported by the HTTP protocol (see ``_connections``).
         self.closed_connections: Callable[[], int] | None = None
         self._inflating: asyncio.Semaphore | None = None
+        self._pages: CollectorPages | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,6 +137,11 @@ class CollectorApp:
             return
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             await self._health(send)
+            return
+        if method in ("GET", "HEAD") and is_page(path):  # the web view: its own key, see _ui_asgi
+            if self._pages is None:
+                self._pages = CollectorPages(self.read_con, self.writer.flush, self._cursor_lock, self.token)
+            await self._pages(scope, send)
             return
         if not bearer_matches(_header(scope, b"authorization") or None, self.token):
             await _answer(send, 401, b'{"code":16,"message":"missing or wrong bearer token"}', JSON,

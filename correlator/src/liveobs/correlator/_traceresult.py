@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from liveobs.correlator._stacktrace import StackTrace
 
 Position = Literal["before", "this", "after"]
 
@@ -168,6 +171,12 @@ class TraceResult:
         entries.sort(key=lambda e: (e.offset_ms, order[e.kind]))
         return entries
 
+    def stacktrace(self) -> StackTrace | None:
+        """The failing exception's stack: the app's frames apart from library frames (None without one)."""
+        from liveobs.correlator._stacktrace import from_trace
+
+        return from_trace(self)
+
     def _repr_html_(self) -> str:
         from liveobs.correlator._render_html import render_fragment
 
@@ -186,6 +195,8 @@ class TraceResult:
         data["browser"] = browser
         data["context"] = context
         data["timeline"] = self.timeline_rows()
+        stack = self.stacktrace()
+        data["stacktrace"] = stack.to_dict() if stack else None
         return data
 
     @classmethod
