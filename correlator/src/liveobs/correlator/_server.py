@@ -103,6 +103,8 @@ class CollectorApp:
         self.refused = 0
         self.draining = False
         self._cursor_lock = threading.Lock()
+        # More (name, value, unit) figures for /healthz, e.g. the retention's.
+        self.health_sources: list[Callable[[], list[tuple[str, float, str | None]]]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,6 +162,8 @@ class CollectorApp:
             ("ingest:backlog", stats.backlog_bytes, "By"),
             ("ingest:duplicates", stats.duplicates, None),
         ]
+        for source in self.health_sources:
+            observed += source()
         checks = {
             name: [{"observedValue": value, **({"observedUnit": unit} if unit else {}), "status": status}]
             for name, value, unit in observed

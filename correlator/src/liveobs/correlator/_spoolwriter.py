@@ -65,7 +65,9 @@ class Backlogged(StoreUnavailable):
 
 def _retryable(exc: BaseException) -> bool:
     """Errors of the store itself (disk, memory), as opposed to data it refuses."""
-    return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError)
+    # A transaction conflict (with the retention's deletes) is tried again, too.
+    return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError
+                      | duckdb.TransactionException)
 
 
 def _acknowledged(result: WriteResult | BaseException) -> None:
