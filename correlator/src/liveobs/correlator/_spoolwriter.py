@@ -35,7 +35,7 @@ from liveobs.correlator._dedup import request_digest
 from liveobs.correlator._otlp import PROTOBUF, TRACES, BodyError, ConversionFailed
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Position, Spool, SpoolError, frame
-from liveobs.correlator._validate import check_request
+from liveobs.correlator._validate import check_request, count_items
 from liveobs.correlator._writer import _STOP, Writer, WriteResult, _convert, _Item, as_body_error
 
 log = logging.getLogger("liveobs.correlator.spool")
@@ -201,6 +201,7 @@ class SpoolWriter(Writer):
         payload = item.payload
         if isinstance(payload, Message):  # a parsed request (file ingest): nothing to check
             item.media = PROTOBUF
+            item.accepted, item.rejected = count_items(item.signal, payload)
             return bytes(payload.SerializeToString())
         body = bytes(payload)
         if item.source_key is None:

@@ -56,7 +56,7 @@ def check_request(signal: Signal, body: bytes, media: str) -> Checked:
         if media != PROTOBUF:
             raise
         checked = _salvage(signal, body)
-    checked.items, bad_ids = _count_items(signal, checked.message)
+    checked.items, bad_ids = count_items(signal, checked.message)
     if bad_ids:
         checked.rejected += bad_ids
         what = "metrics had no data" if signal.name not in _ITEM_NAMES else f"{_ITEM_NAMES[signal.name]} had" \
@@ -66,7 +66,7 @@ def check_request(signal: Signal, body: bytes, media: str) -> Checked:
     return checked
 
 
-def _count_items(signal: Signal, message: Any) -> tuple[int, int]:
+def count_items(signal: Signal, message: Any) -> tuple[int, int]:
     """(rows the converter will store, items it will refuse), by the rules of _spans, _logrecords, _datapoints."""
     good = bad = 0
     if signal is TRACES:
