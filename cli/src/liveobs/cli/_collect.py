@@ -34,8 +34,9 @@ from liveobs.cli._root import CliContext
               help="Delete spans, log records and metric points older than this (e.g. 12h, 30d, or off); "
                    "error occurrences (incidents) are kept.")
 @click.option("--max-size", default="20GB", show_default=True,
-              help="Delete the oldest spans, log records and metric points while the store uses more than this "
-                   "(e.g. 500MB, 20GB, or off).")
+              help="Keep the store file under this size (e.g. 500MB, 20GB, or off): the oldest spans, log records "
+                   "and metric points are deleted once the data fills half of it (the file also holds the free "
+                   "blocks DuckDB reuses).")
 @click.option("--retention-interval", default=60.0, show_default=True, type=click.FloatRange(0.05), hidden=True,
               help="Seconds between retention passes.")
 @click.pass_obj
