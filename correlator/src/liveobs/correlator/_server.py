@@ -207,6 +207,8 @@ class CollectorApp:
                 raise BodyTooLarge(f"body of {declared} bytes exceeds the limit of {self.max_body_bytes} bytes")
             if declared.isdigit() and self.budget.used + int(declared) > self.budget.limit:
                 raise _Overloaded
+            if self.writer.backlogged():  # acknowledged data waits for conversion: refuse before reading
+                raise _Overloaded
             body = await self._read_body(receive, self.max_body_bytes, held)
             encoding = _header(scope, b"content-encoding")
             if encoding:

@@ -196,9 +196,17 @@ class SpoolWriter(Writer):
                 self._spool_batch(batch)
         self._to_convert.put(_STOP)
 
+    def backlogged(self) -> bool:
+        """True while acknowledged bytes waiting for conversion are at the bound (new requests get 429)."""
+        return self._backlog >= self._max_backlog
+
     def _admit(self, item: _Item) -> bytes | None:
         """The bytes to spool for one request, or None when it was answered here (refused or a duplicate)."""
         payload = item.payload
+        if self._backlog and self._backlog + len(payload if isinstance(payload, bytes | bytearray) else b"") \
+                > self._max_backlog:
+            item.done(Backlogged("the collector is converting what it acknowledged; retry later"))
+            return None  # refused before any work on it
         if isinstance(payload, Message):  # a parsed request (file ingest): nothing to check
             item.media = PROTOBUF
             item.accepted, item.rejected = count_items(item.signal, payload)

@@ -249,6 +249,10 @@ class Writer:
         """Wait until every acknowledged request is committed; here acknowledgement follows COMMIT."""
         return True
 
+    def backlogged(self) -> bool:
+        """True when new requests should be refused (429) before their body is read."""
+        return False
+
     def close(self) -> None:
         """Finish every queued request (drain), then stop the threads."""
         if self._closed:
