@@ -187,3 +187,50 @@ def test_bytes_flipped_in_the_spool_lose_only_the_records_they_touch(collector_f
     assert set(intact) <= set(stored)  # every intact acknowledged record survived
     assert len(intact) >= sum(len(ids) for _, ids in acked) // 2
     assert f"segment {int(segments[0].stem)}: bytes" in "".join(running.output)
+
+
+_RUN_SMALL_BACKLOG = """
+import sys
+from liveobs.correlator._collector import Collector
+Collector(db=sys.argv[1], port=0, max_backlog_bytes=400_000).run(
+    on_ready=lambda url: print("listening on", url, flush=True))
+"""
+
+
+def test_past_the_backlog_bound_requests_get_429_with_retry_after_and_acknowledged_ones_land(tmp_path: Path) -> None:
+    db = tmp_path / "busy.duckdb"
+    process = subprocess.Popen([sys.executable, "-c", _RUN_SMALL_BACKLOG, str(db)], stdout=subprocess.PIPE, text=True)
+    acked: list[str] = []
+    answers: list[tuple[int, str | None]] = []
+    try:
+        assert process.stdout is not None
+        assert select.select([process.stdout], [], [], 30)[0], "the collector did not start"
+        match = re.search(r"listening on (\S+)", process.stdout.readline())
+        assert match is not None
+        url = match.group(1)
+        lock = threading.Lock()
+
+        def send() -> None:
+            with httpx.Client(timeout=60) as client:
+                for _ in range(6):
+                    body, ids = _spans(1000)
+                    response = client.post(f"{url}/v1/traces", content=body, headers=PB)
+                    with lock:
+                        answers.append((response.status_code, response.headers.get("retry-after")))
+                        if response.status_code == 200:
+                            acked.extend(ids)
+
+        senders = [threading.Thread(target=send) for _ in range(6)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+        assert httpx.post(f"{url}/api/v1/flush", timeout=120).json()["committed"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    refused = [retry for status, retry in answers if status == 429]
+    assert refused, "the senders should have outrun the converter"
+    assert all(retry == "1" for retry in refused)
+    assert {status for status, _ in answers} <= {200, 429}
+    assert sorted(_stored(db)) == sorted(acked)

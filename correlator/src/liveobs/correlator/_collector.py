@@ -38,7 +38,12 @@ from liveobs.correlator._retention import (
 )
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
 from liveobs.correlator._spool import Spool, SpoolError, default_spool_dir, segment_numbers
-from liveobs.correlator._spoolwriter import DEFAULT_COMMIT_ROWS, DEFAULT_MAX_DELAY_S, SpoolWriter
+from liveobs.correlator._spoolwriter import (
+    DEFAULT_COMMIT_ROWS,
+    DEFAULT_MAX_BACKLOG_BYTES,
+    DEFAULT_MAX_DELAY_S,
+    SpoolWriter,
+)
 from liveobs.correlator._writer import Writer
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -73,6 +78,7 @@ class Collector:
     spool_dir: str | None = None
     commit_rows: int = DEFAULT_COMMIT_ROWS
     max_commit_delay: float = DEFAULT_MAX_DELAY_S
+    max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES
     # The bounded store (see _retention): an age and a size such as "7d" and "20GB", or "off".
     retention: str = DEFAULT_MAX_AGE
     max_size: str = DEFAULT_MAX_SIZE
@@ -152,7 +158,8 @@ class Collector:
         if not self.spool:
             return Writer(con).start()
         spool = Spool(spool_dir)
-        writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay)
+        writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay,
+                             max_backlog_bytes=self.max_backlog_bytes)
         try:
             return writer.start()
         except BaseException:
