@@ -148,3 +148,22 @@ def test_good_data_sent_among_bad_lands(collector) -> None:
     con = duckdb.connect(str(collector.db), read_only=True)
     stored = sorted(r[0] for r in con.execute("SELECT SpanId FROM otel_traces").fetchall())
     assert stored == sorted(good_ids)
+
+
+def test_a_bad_span_in_a_json_request_is_rejected_alone(module_collector) -> None:
+    good = [("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"), ("1af7651916cd43dd8448eb211c80319c", "c7ad6b7169203331")]
+    spans = [{"traceId": t, "spanId": s, "name": "live.event ok", "startTimeUnixNano": "1767225600000000000",
+              "endTimeUnixNano": "1767225600000500000"} for t, s in good]
+    spans.insert(1, {"traceId": "not hex at all", "spanId": "b7ad6b7169203332", "name": "bad"})
+    body = json.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "json-svc"}}]}, "scopeSpans": [{"spans": spans}]}]})
+    response = httpx.post(f"{module_collector.url}/v1/traces", content=body, headers={"Content-Type": JS})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["partialSuccess"]["rejectedSpans"] == "1"
+    assert "could not be read" in answer["partialSuccess"]["errorMessage"]
+    assert response.headers["x-liveobs-rows"] == "2"
+    for trace_id, span_id in good:
+        stored = httpx.post(f"{module_collector.url}/api/v1/read/trace", json={"trace_id": trace_id})
+        assert stored.status_code == 200
+        assert span_id in stored.text

@@ -225,6 +225,7 @@ class SpoolWriter(Writer):
             self._recent.forget(item.digest)
             item.done(exc)
             return None
+        item.media = checked.media or item.media
         # The converter reads trace bodies from the wire itself (see _rawspans); others it takes parsed.
         item.payload = checked.body if item.signal is TRACES and item.media == PROTOBUF else checked.message
         item.accepted, item.rejected, item.message = checked.items, checked.rejected, checked.reason

@@ -12,13 +12,23 @@ where nothing survives, is refused whole (400).
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError, Message
 
-from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES, MalformedBody, Signal, parse_request
+from liveobs.correlator._otlp import (
+    LOGS,
+    PROTOBUF,
+    TRACES,
+    MalformedBody,
+    Signal,
+    parse_json_object,
+    parse_request,
+)
 
 # The OTLP nesting shared by the three signals: request.1 = resource group, group.1 = resource,
 # group.2 = scope group, scope group.1 = scope, scope group.2 = item (span, log record, metric).
@@ -30,6 +40,12 @@ _ITEM: Final = 2
 # Metric data fields (gauge, sum, histogram, exponential histogram, summary); each holds data points at 1.
 _METRIC_DATA: Final = frozenset({5, 7, 9, 10, 11})
 _ITEM_NAMES: Final = {TRACES.name: "spans", LOGS.name: "log records"}
+# The same nesting in the OTLP JSON mapping: (resource groups, scope groups, items) per signal.
+_JSON_PATHS: Final = {
+    TRACES.name: ("resourceSpans", "scopeSpans", "spans"),
+    LOGS.name: ("resourceLogs", "scopeLogs", "logRecords"),
+    "metrics": ("resourceMetrics", "scopeMetrics", "metrics"),
+}
 
 
 @dataclass(slots=True)
@@ -41,6 +57,7 @@ class Checked:
     rejected: int = 0
     reason: str = ""
     items: int = 0
+    media: str = ""  # the media type of ``body`` when it is not the request's (a salvaged JSON body)
 
 
 class _Broken(Exception):
@@ -53,9 +70,7 @@ def check_request(signal: Signal, body: bytes, media: str) -> Checked:
         message = parse_request(signal, body, media)
         checked = Checked(message, body)
     except MalformedBody:
-        if media != PROTOBUF:
-            raise
-        checked = _salvage(signal, body)
+        checked = _salvage(signal, body) if media == PROTOBUF else _salvage_json(signal, body)
     checked.items, bad_ids = count_items(signal, checked.message)
     if bad_ids:
         checked.rejected += bad_ids
@@ -253,3 +268,54 @@ def _lost_items(group: bytes, weight: Callable[[bytes], int]) -> int:
             lost += sum(weight(_value(scope_group, s, e)) for n, w, s, e in _fields(scope_group)
                         if n == _ITEM and w == 2)
     return lost
+
+
+def _json_points(item: Any) -> int:
+    """The data points of a JSON metric (1 when it has none that can be counted)."""
+    if not isinstance(item, dict):
+        return 1
+    points = sum(len(data.get("dataPoints") or []) for data in item.values()
+                 if isinstance(data, dict) and isinstance(data.get("dataPoints"), list))
+    return max(points, 1)
+
+
+def _list(obj: Any, key: str) -> list[Any]:
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def _salvage_json(signal: Signal, body: bytes) -> Checked:
+    """A JSON request rebuilt from the items that parse alone (stored as protobuf); 400 if none does."""
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBody(f"invalid JSON: {str(exc)[:200]}") from None
+    groups_key, scopes_key, items_key = _JSON_PATHS[signal.name]
+    weight = _json_points if signal.name not in _ITEM_NAMES else (lambda item: 1)
+    kept = rejected = 0
+    groups = []
+    for group in _list(obj, groups_key):
+        head = {k: v for k, v in group.items() if k != scopes_key} if isinstance(group, dict) else {}
+        scopes = []
+        for scope in _list(group, scopes_key):
+            scope_head = {k: v for k, v in scope.items() if k != items_key} if isinstance(scope, dict) else {}
+            good = []
+            for item in _list(scope, items_key):
+                trial = {groups_key: [{**head, scopes_key: [{**scope_head, items_key: [item]}]}]}
+                try:
+                    parse_json_object(signal, copy.deepcopy(trial))
+                except MalformedBody:
+                    rejected += weight(item)
+                    continue
+                good.append(item)
+            if good:
+                scopes.append({**scope_head, items_key: good})
+                kept += len(good)
+        if scopes:
+            groups.append({**head, scopes_key: scopes})
+    if not kept:
+        raise MalformedBody(f"invalid OTLP JSON: no {_ITEM_NAMES.get(signal.name, 'metric')} in it can be read")
+    message = parse_json_object(signal, {groups_key: groups})
+    what = _ITEM_NAMES.get(signal.name, "data points")
+    return Checked(message, bytes(message.SerializeToString()), rejected,
+                   f"{rejected} {what} could not be read (a malformed field) and were dropped", media=PROTOBUF)

@@ -308,7 +308,7 @@ class Writer:
                 if not isinstance(item.payload, bytes | bytearray):
                     raise
                 checked = check_request(item.signal, bytes(item.payload), item.media)
-                item.payload = checked.body
+                item.payload, item.media = checked.body, checked.media or item.media
                 _convert(item, self._scrubber, self._interner)
                 item.rejected, item.message = checked.rejected, checked.reason
         except BodyError as exc:
