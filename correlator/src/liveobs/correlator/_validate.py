@@ -69,8 +69,11 @@ def check_request(signal: Signal, body: bytes, media: str) -> Checked:
     try:
         message = parse_request(signal, body, media)
         checked = Checked(message, body)
-    except MalformedBody:
-        checked = _salvage(signal, body) if media == PROTOBUF else _salvage_json(signal, body)
+    except MalformedBody as whole:
+        try:
+            checked = _salvage(signal, body) if media == PROTOBUF else _salvage_json(signal, body)
+        except MalformedBody:
+            raise whole from None  # nothing to keep: the parse's own message says best what is wrong
     checked.items, bad_ids = count_items(signal, checked.message)
     if bad_ids:
         checked.rejected += bad_ids
