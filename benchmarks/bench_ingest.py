@@ -1,30 +1,39 @@
-"""Ingest benchmark: end-to-end spans/s (HTTP protobuf → durable rows) and its floors.
+"""Ingest benchmark: spans/s acknowledged and acknowledgement latency at 1, 2, 4 and 16 senders.
 
-Measured in one run on this machine:
-- end to end: a ``liveobs collect`` subprocess, sixteen concurrent senders (threads
-  of a separate load-generator process, pre-encoded HTTP/1.1 requests over
-  keep-alive sockets, their CPU seconds printed) posting OTLP protobuf requests
-  of 1,000 realistic spans; a span counts once its request is answered 200,
-  i.e. once durable: in the fsynced spool (the default), or committed
-  (``BENCH_INGEST_COLLECT_ARGS=--no-spool``). Also printed: the rate until
-  the last acknowledged row is committed (a flush after the last answer), the
-  commit sizes and the spool's fsyncs;
-- floor 1, protobuf parse only (``ParseFromString``);
-- floor 2, DuckDB columnar insert only (``INSERT … SELECT`` from ready Arrow
-  batches of the same spans into the tables the collector writes: spans,
-  correlation index, trace bounds; 100 requests per commit);
-plus the conversion alone (one request per pass; the collector converts requests that
-wait together in one pass), the bytes of store per span, and the collector's converter and
-committer CPU seconds.
+The spans are shaped as apps send them: every span has its own trace id, event
+id and request id (a live event per span), eight attributes, and each request
+its own session and connection. (A sample whose attribute values repeat would
+measure the collector's attribute cache, not ingest.)
+
+For each sender count a fresh ``liveobs collect`` subprocess is started, and a
+separate load-generator process (threads posting pre-encoded HTTP/1.1 requests
+of 1,000 spans over keep-alive sockets) sends the same number of requests. A
+span counts once its request is answered 200. Printed per run: spans/s
+acknowledged, p50/p95/max acknowledgement latency (from the request's first
+byte sent to its answer read), the rate until the last acknowledged span is
+queryable (a flush after the last answer: converted and committed), requests
+told to retry (429), and the collector's CPU seconds and peak RSS.
+
+Then the floors on this machine: protobuf parse alone, conversion to Arrow
+alone, DuckDB insert alone, and the bytes of store per span.
+
+Before/after: the load generator does not import the code under test, so the
+same script measures another checkout's collector: ``PYTHONPATH`` set to that
+checkout's ``*/src`` folders makes ``python -m liveobs.cli`` (the collector) and
+the floors use it. ``BENCH_INGEST_SENDERS`` (e.g. ``1,16``),
+``BENCH_INGEST_REQUESTS`` and ``BENCH_INGEST_COLLECT_ARGS`` (e.g.
+``--no-spool``) change the run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import select
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,66 +41,50 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-import pyarrow as pa
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from liveobs.correlator._correlation import Converted
-from liveobs.correlator._db import connect
-from liveobs.correlator._derive import SPAN_VIEW, TRACE_BOUNDS
-from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
-from liveobs.correlator._samples import sample_spans_request
-from liveobs.correlator._scrub import IngestScrubber
-from liveobs.correlator._spans import spans_table
-
 SPANS_PER_REQUEST = 1_000
-REQUESTS = int(os.environ.get("BENCH_INGEST_REQUESTS", "400"))
-# Each sender waits for its answer (sent after COMMIT), so a handful of senders
-# measures commit latency, not capacity; sixteen stand for many app processes.
-SENDERS = int(os.environ.get("BENCH_INGEST_SENDERS", "16"))
-# Extra ``liveobs collect`` options, e.g. "--no-spool" to measure acknowledgement after COMMIT.
+REQUESTS = int(os.environ.get("BENCH_INGEST_REQUESTS", "320"))
+SENDER_COUNTS = [int(n) for n in os.environ.get("BENCH_INGEST_SENDERS", "1,2,4,16").split(",")]
 COLLECT_ARGS = os.environ.get("BENCH_INGEST_COLLECT_ARGS", "").split()
+TARGETS = {16: 100_000, 2: 60_000}
 
 
-def _bodies() -> list[bytes]:
-    return [sample_spans_request(SPANS_PER_REQUEST).SerializeToString() for _ in range(REQUESTS)]
+def realistic_request(count: int, seed: int) -> bytes:
+    """One request of ``count`` live-event spans, each with unique trace, event and request ids."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-
-def parse_only(bodies: list[bytes]) -> float:
-    started = time.perf_counter()
-    for body in bodies:
-        ExportTraceServiceRequest().ParseFromString(body)
-    return len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - started)
-
-
-def convert_only(bodies: list[bytes]) -> tuple[float, list[Converted]]:
-    scrubber = IngestScrubber()
-    interner = AttributeInterner(scrubber)
-    converted = []
-    started = time.perf_counter()
-    for body in bodies:
-        converted.append(spans_table(raw_trace_request(body), scrubber, interner))
-    return len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - started), converted
-
-
-def insert_only(converted: list[Converted], folder: Path) -> float:
-    """The tables the collector writes per span batch (spans, correlation index, trace bounds), committed."""
-    con = connect(folder / "insert-only.duckdb")
-    group = 100
-    started = time.perf_counter()
-    for i in range(0, len(converted), group):
-        con.execute("BEGIN TRANSACTION")
-        for name in ("otel_traces", "liveobs_correlation"):
-            view = SPAN_VIEW if name == "otel_traces" else "batch"
-            con.register(view, pa.concat_tables([c.tables[name] for c in converted[i:i + group]]))
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-        con.execute(TRACE_BOUNDS)
-        con.unregister(SPAN_VIEW)
-        con.unregister("batch")
-        con.execute("COMMIT")
-    elapsed = time.perf_counter() - started
-    con.close()
-    return sum(c.tables["otel_traces"].num_rows for c in converted) / elapsed
+    rng = random.Random(seed)
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    for key, value in (("service.name", "shop"), ("service.version", "1.4.2"),
+                       ("deployment.environment.name", "production")):
+        attr = rs.resource.attributes.add()
+        attr.key, attr.value.string_value = key, value
+    ss = rs.scope_spans.add()
+    ss.scope.name, ss.scope.version = "liveobs.sdk", "0.1.0"
+    session, connection = rng.randbytes(8).hex(), rng.randbytes(6).hex()
+    t0 = time.time_ns()
+    events = ("add_to_cart", "remove_item", "checkout", "search", "open_card", "save")
+    for i in range(count):
+        span = ss.spans.add()
+        span.trace_id, span.span_id = rng.randbytes(16), rng.randbytes(8)
+        name = events[i % len(events)]
+        span.name, span.kind = f"live.event {name}", 2
+        span.start_time_unix_nano = t0 + i * 1_000
+        span.end_time_unix_nano = t0 + i * 1_000 + rng.randrange(200_000, 5_000_000)
+        for key, value in (
+            ("session.id", session),
+            ("liveobs.connection.id", connection),
+            ("liveobs.event.id", rng.randbytes(16).hex()),
+            ("liveobs.request.id", rng.randbytes(16).hex()),
+            ("liveobs.route.id", "cart.show"),
+            ("http.route", "/cart/{cart_id}"),
+            ("liveobs.event.name", name),
+        ):
+            attr = span.attributes.add()
+            attr.key, attr.value.string_value = key, value
+        attr = span.attributes.add()
+        attr.key, attr.value.int_value = "liveobs.patch.bytes", rng.randrange(80, 4000)
+    return bytes(request.SerializeToString())
 
 
 def _start_collector(db: Path) -> tuple[subprocess.Popen[str], str]:
@@ -121,8 +114,7 @@ def _read_response(sock: socket.socket, pending: bytes) -> tuple[int, float, byt
     head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    fields = dict(line.split(b":", 1) for line in lines[1:])
-    fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+    fields = {k.strip().lower(): v.strip() for k, v in (line.split(b":", 1) for line in lines[1:])}
     length = int(fields.get(b"content-length", b"0"))
     while len(rest) < length:
         chunk = sock.recv(65536)
@@ -133,12 +125,7 @@ def _read_response(sock: socket.socket, pending: bytes) -> tuple[int, float, byt
 
 
 def send_all(url: str, bodies_file: str, senders: int) -> None:
-    """The load generator, run in its own process: pre-encoded HTTP/1.1 requests over persistent sockets.
-
-    Each sender thread posts its share of the bodies one after another and
-    counts a request's spans only once its answer is 200 (sent after COMMIT).
-    Prints one JSON line: spans acked, requests refused, wall time, CPU seconds.
-    """
+    """The load generator, run in its own process; prints one JSON line of its results."""
     blob = Path(bodies_file).read_bytes()
     bodies, offset = [], 0
     while offset < len(blob):
@@ -153,15 +140,18 @@ def send_all(url: str, bodies_file: str, senders: int) -> None:
     ]
     acked = [0] * senders
     refused = [0] * senders
+    latencies: list[list[float]] = [[] for _ in range(senders)]
 
     def sender(n: int) -> None:
         with socket.create_connection((host, int(port))) as sock:
             pending = b""
             for request in requests[n::senders]:
                 while True:
+                    started = time.perf_counter()
                     sock.sendall(request)
                     status, retry_after, pending = _read_response(sock, pending)
                     if status == 200:
+                        latencies[n].append(time.perf_counter() - started)
                         acked[n] += SPANS_PER_REQUEST
                         break
                     refused[n] += 1
@@ -176,69 +166,121 @@ def send_all(url: str, bodies_file: str, senders: int) -> None:
         thread.join()
     elapsed = time.perf_counter() - started
     print(json.dumps({"acked": sum(acked), "refused": sum(refused), "elapsed": elapsed,
-                      "cpu": time.process_time() - cpu}))
+                      "cpu": time.process_time() - cpu, "latencies": sorted(x for xs in latencies for x in xs)}))
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def end_to_end(bodies: list[bytes], folder: Path) -> tuple[float, float, int, int, int]:
-    bodies_file = folder / "bodies.bin"
-    bodies_file.write_bytes(b"".join(len(b).to_bytes(4, "little") + b for b in bodies))
-    db = folder / "e2e.duckdb"
+def _flush(url: str) -> float:
+    """Seconds until everything acknowledged is converted and committed (queryable)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    started = time.perf_counter()
+    with socket.create_connection((host, int(port)), timeout=300) as sock:
+        sock.sendall(f"POST /api/v1/flush HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n".encode())
+        status, _, _ = _read_response(sock, b"")
+    if status != 200:
+        raise RuntimeError(f"the flush answered {status}")
+    return time.perf_counter() - started
+
+
+def run(senders: int, bodies_file: Path, folder: Path) -> dict[str, float]:
+    db = folder / f"e2e-{senders}.duckdb"
     process, url = _start_collector(db)
-    collector_cpu = _cpu_seconds(process.pid)
-    # Senders stand for other machines: their own process, so their CPU is theirs and is shown.
-    sent = subprocess.run(
-        [sys.executable, __file__, "--send", url, str(bodies_file), str(SENDERS)],
-        check=True, capture_output=True, text=True,
-    )
-    load = json.loads(sent.stdout)
-    # Commit everything acknowledged (a flush): the time to durable rows in the store.
-    flush_started = time.perf_counter()
-    httpx.post(f"{url}/api/v1/flush", timeout=120).raise_for_status()
-    flushed = time.perf_counter() - flush_started
-    health = {k: v[0]["observedValue"] for k, v in httpx.get(f"{url}/healthz", timeout=120).json()["checks"].items()}
-    collector_cpu = _cpu_seconds(process.pid) - collector_cpu
+    try:
+        collector_cpu = _cpu_seconds(process.pid)
+        sent = subprocess.run(
+            [sys.executable, __file__, "--send", url, str(bodies_file), str(senders)],
+            check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""},
+        )
+        load = json.loads(sent.stdout)
+        flushed = _flush(url)
+        collector_cpu = _cpu_seconds(process.pid) - collector_cpu
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    finally:
+        process.terminate()
+        process.communicate(timeout=300)
+    latencies = load["latencies"]
     elapsed = load["elapsed"]
-    busy = {k: health.get(k) for k in ("store:commitTime", "store:commitCpuTime", "ingest:convertTime",
-                                       "ingest:convertCpuTime")}
-    commits = health["store:commits"]
-    print(f"  collector busy: {busy} over {elapsed:.1f} s wall; collector CPU {collector_cpu:.1f} s")
-    print(f"  commits: {commits}, {health['store:rows'] / max(commits, 1):,.0f} rows on average,"
-          f" largest {health['store:maxCommitRows']:,}; final flush after the last answer {flushed * 1000:.0f} ms")
-    fsyncs = health["spool:fsyncs"]
-    if fsyncs:
-        print(f"  spool: {fsyncs} fsyncs ({REQUESTS / fsyncs:.1f} requests each), mean"
-              f" {health['spool:fsyncTime'] / fsyncs * 1000:.2f} ms, max {health['spool:maxFsyncTime'] * 1000:.2f} ms")
-    print(f"  senders ({SENDERS} threads, raw HTTP/1.1 keep-alive, own process): CPU {load['cpu']:.2f} s"
-          f" ({load['cpu'] / elapsed:.0%} of one core)")
-    peak = int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text()).group(1))  # type: ignore[union-attr]
-    process.terminate()
-    process.communicate(timeout=120)
-    size = sum(p.stat().st_size for p in folder.glob("e2e.duckdb*"))
-    return load["acked"] / elapsed, load["acked"] / (elapsed + flushed), size, load["refused"], peak
+    size = sum(p.stat().st_size for p in folder.glob(f"e2e-{senders}.duckdb*"))
+    return {
+        "acked": load["acked"] / elapsed,
+        "queryable": load["acked"] / (elapsed + flushed),
+        "p50": statistics.median(latencies) * 1000,
+        "p95": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "max": latencies[-1] * 1000,
+        "refused": load["refused"],
+        "cpu": collector_cpu,
+        "peak": peak / 1024,
+        "bytes": size / max(load["acked"], 1),
+        "flush": flushed,
+    }
+
+
+def floors(bodies: list[bytes], folder: Path) -> None:
+    """Parse, convert and insert alone, with the code under test."""
+    import pyarrow as pa
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from liveobs.correlator._db import connect
+    from liveobs.correlator._derive import SPAN_VIEW, TRACE_BOUNDS
+    from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
+    from liveobs.correlator._scrub import IngestScrubber
+    from liveobs.correlator._spans import spans_table
+
+    spans = len(bodies) * SPANS_PER_REQUEST
+    started = time.perf_counter()
+    for body in bodies:
+        ExportTraceServiceRequest().ParseFromString(body)
+    parse = spans / (time.perf_counter() - started)
+    scrubber = IngestScrubber()
+    interner = AttributeInterner(scrubber)
+    started = time.perf_counter()
+    converted = [spans_table(raw_trace_request(body), scrubber, interner) for body in bodies]
+    convert = spans / (time.perf_counter() - started)
+    con = connect(folder / "insert-only.duckdb")
+    started = time.perf_counter()
+    for i in range(0, len(converted), 100):
+        con.execute("BEGIN TRANSACTION")
+        for name in ("otel_traces", "liveobs_correlation"):
+            view = SPAN_VIEW if name == "otel_traces" else "batch"
+            con.register(view, pa.concat_tables([c.tables[name] for c in converted[i:i + 100]]))
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+        con.execute(TRACE_BOUNDS)
+        con.unregister(SPAN_VIEW)
+        con.unregister("batch")
+        con.execute("COMMIT")
+    insert = spans / (time.perf_counter() - started)
+    con.close()
+    print(f"floor: protobuf parse only:                    {parse:,.0f} spans/s")
+    print(f"floor: parse + conversion to Arrow (redaction): {convert:,.0f} spans/s")
+    print(f"floor: DuckDB columnar insert only:             {insert:,.0f} rows/s")
 
 
 def main() -> None:
-    print(f"ingest bench: {REQUESTS} requests x {SPANS_PER_REQUEST} spans, {SENDERS} senders, {os.cpu_count()} cores")
-    bodies = _bodies()
+    import liveobs.correlator
+
+    print(f"ingest bench: {REQUESTS} requests x {SPANS_PER_REQUEST} spans (unique trace, event and request id"
+          f" per span, 8 attributes), {os.cpu_count()} cores; collector from {Path(liveobs.correlator.__file__).parent}")
+    bodies = [realistic_request(SPANS_PER_REQUEST, seed) for seed in range(REQUESTS)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        e2e, committed, size, refused, peak = end_to_end(bodies, folder)
-        parse = parse_only(bodies)
-        convert, converted = convert_only(bodies)
-        insert = insert_only(converted, folder)
-    spans = REQUESTS * SPANS_PER_REQUEST
-    print(f"end to end (HTTP protobuf -> durable, acked): {e2e:,.0f} spans/s ({refused} requests told to retry)")
-    print(f"  until the last acked row is committed:      {committed:,.0f} spans/s")
-    print(f"floor: protobuf parse only:                   {parse:,.0f} spans/s  (end to end = {e2e / parse:.1%})")
-    print(f"floor: DuckDB columnar insert only:           {insert:,.0f} rows/s   (end to end = {e2e / insert:.1%})")
-    print(f"parse + conversion to Arrow (incl. redaction): {convert:,.0f} spans/s  (end to end = {e2e / convert:.1%})")
-    print(f"store: {size / spans:,.0f} bytes per span (with correlation index); collector peak RSS {peak / 1024:,.0f} MiB")
+        bodies_file = folder / "bodies.bin"
+        bodies_file.write_bytes(b"".join(len(b).to_bytes(4, "little") + b for b in bodies))
+        print("senders  acked spans/s  until queryable  ack p50 / p95 / max ms  429s  collector CPU s  peak RSS MiB"
+              "  store B/span")
+        for senders in SENDER_COUNTS:
+            r = run(senders, bodies_file, folder)
+            target = TARGETS.get(senders)
+            verdict = "" if target is None else f"  (target {target:,}: {'met' if r['acked'] >= target else 'NOT met'})"
+            print(f"{senders:>7}  {r['acked']:>13,.0f}  {r['queryable']:>15,.0f}  {r['p50']:>7.1f} / {r['p95']:>6.1f} /"
+                  f" {r['max']:>6.0f}  {r['refused']:>4.0f}  {r['cpu']:>15.1f}  {r['peak']:>12,.0f}"
+                  f"  {r['bytes']:>12,.0f}{verdict}")
+        floors(bodies[:100], folder)
+    print("targets: >= 100k acked at 16 senders, >= 60k at 2, >= 80k until queryable, p50 <= 10 ms at 1 sender")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from liveobs.conventions import error_fingerprint, keys
 from liveobs.correlator._db import connect
 
 # Bumped whenever the generated shape changes, so cached benchmark stores are rebuilt.
-GENERATOR_VERSION: Final = 2
+GENERATOR_VERSION: Final = 3
 SERVICE: Final = "shop"
 ENVIRONMENT: Final = "production"
 RELEASES: Final = ("1.4.0", "1.5.0")
@@ -304,7 +304,7 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
             SELECT start_ns AS ts, 'span' AS signal, version, trace_id, span_id, event_id, session_id,
                    request_id, route_id, connection_id,
                    CASE WHEN j = 0 THEN event_name END AS event_name,
-                   CASE WHEN failed AND j IN (0, 1) THEN error_type END AS error_type
+                   CASE WHEN failed AND j = 0 THEN error_type END AS error_type  -- error.type is on the event span
             FROM g_span
             UNION ALL
             SELECT log_ns, 'log', version, CASE WHEN log_kind IN ('action', 'berror') THEN '' ELSE trace_id END,
@@ -323,12 +323,17 @@ def _insert_chunk(con: duckdb.DuckDBPyConnection, seed: int, lo: int, hi: int) -
         SELECT make_timestamp_ns(ts), source, ?, version, ?, error_type, fingerprint, message,
                trace_id, span_id, event_id, session_id, request_id, route_id
         FROM (
-            SELECT start_ns + span_dur - 100000 AS ts, 'span' AS source, version, error_type, fingerprint, message,
+            -- As ingest derives them (see _derive): the event span (Error status, error.type, the class as
+            -- its status message) and the handler span (its exception event), at their start times; log and
+            -- browser occurrences carry the record's body.
+            SELECT start_ns AS ts, 'span' AS source, version, error_type, fingerprint,
+                   CASE WHEN j = 0 THEN error_type ELSE message END AS message,
                    trace_id, span_id, event_id, session_id, request_id, route_id
-            FROM g_span WHERE failed AND j = 1
+            FROM g_span WHERE failed AND j IN (0, 1)
             UNION ALL
             SELECT log_ns, CASE log_kind WHEN 'failed' THEN 'log' ELSE 'browser' END, version, error_type,
-                   fingerprint, CASE log_kind WHEN 'failed' THEN message ELSE NULL END,
+                   fingerprint, CASE log_kind WHEN 'failed' THEN 'live event failed: ' || message
+                                              ELSE 'browser error: ' || error_type END,
                    CASE log_kind WHEN 'failed' THEN trace_id ELSE '' END, span_id, event_id, session_id,
                    CASE log_kind WHEN 'failed' THEN request_id ELSE page_request END, route_id
             FROM g_log WHERE log_kind IN ('failed', 'berror')
@@ -353,8 +358,10 @@ def _insert_sessions(con: duckdb.DuckDBPyConnection) -> None:
         INSERT INTO otel_traces
         SELECT make_timestamp_ns(ts), trace_id, span_id, parent_id, '', span_name, kind, ?,
                MAP([?, ?, ?], [?, version, ?]), 'liveobs.sdk', '0.1.0',
-               CASE WHEN parent_id = ''
-                    THEN MAP([?, ?, ?, ?, ?, ?, ?], [session_id, request_id, route_id, template, method, status, coalesce(connection_id, '')])
+               CASE WHEN parent_id = '' AND connection_id IS NOT NULL
+                    THEN MAP([?, ?, ?, ?, ?, ?, ?], [session_id, request_id, route_id, template, method, status, connection_id])
+                    WHEN parent_id = ''
+                    THEN MAP([?, ?, ?, ?, ?, ?], [session_id, request_id, route_id, template, method, status])
                     ELSE MAP([?, ?, ?], [session_id, request_id, route_id]) END,
                dur::UBIGINT, 'Unset', '',
                {'Timestamp': []::TIMESTAMP_NS[], 'Name': []::VARCHAR[], 'Attributes': []::MAP(VARCHAR, VARCHAR)[]},
@@ -378,6 +385,7 @@ def _insert_sessions(con: duckdb.DuckDBPyConnection) -> None:
             SERVICE, k.SERVICE_NAME, k.SERVICE_VERSION, k.DEPLOYMENT_ENVIRONMENT, SERVICE, ENVIRONMENT,
             k.SESSION_ID, k.REQUEST_ID, k.ROUTE_ID, k.HTTP_ROUTE, k.HTTP_REQUEST_METHOD, k.HTTP_RESPONSE_STATUS_CODE,
             k.CONNECTION_ID,
+            k.SESSION_ID, k.REQUEST_ID, k.ROUTE_ID, k.HTTP_ROUTE, k.HTTP_REQUEST_METHOD, k.HTTP_RESPONSE_STATUS_CODE,
             k.SESSION_ID, k.REQUEST_ID, k.ROUTE_ID,
         ],
     )
@@ -386,7 +394,9 @@ def _insert_sessions(con: duckdb.DuckDBPyConnection) -> None:
         INSERT INTO otel_logs
         SELECT make_timestamp_ns(ts), trace_id, span_id, 1, 'INFO', 9, ?, body, '',
                MAP([?, ?, ?], [?, version, ?]), '', 'liveobs.sdk', '0.1.0', MAP([]::VARCHAR[], []::VARCHAR[]),
-               MAP([?, ?, ?, ?], [session_id, request_id, route_id, coalesce(connection_id, '')]), ''
+               CASE WHEN connection_id IS NOT NULL
+                    THEN MAP([?, ?, ?, ?], [session_id, request_id, route_id, connection_id])
+                    ELSE MAP([?, ?, ?], [session_id, request_id, route_id]) END, ''
         FROM (
             SELECT start_ns + 40000000 AS ts, page_trace AS trace_id, substr(page_trace, 17, 16) AS span_id,
                    'page rendered' AS body, page_request AS request_id, NULL AS connection_id, *
@@ -399,7 +409,7 @@ def _insert_sessions(con: duckdb.DuckDBPyConnection) -> None:
         """,
         [
             SERVICE, k.SERVICE_NAME, k.SERVICE_VERSION, k.DEPLOYMENT_ENVIRONMENT, SERVICE, ENVIRONMENT,
-            k.SESSION_ID, k.REQUEST_ID, k.ROUTE_ID, k.CONNECTION_ID,
+            k.SESSION_ID, k.REQUEST_ID, k.ROUTE_ID, k.CONNECTION_ID, k.SESSION_ID, k.REQUEST_ID, k.ROUTE_ID,
         ],
     )
     con.execute(

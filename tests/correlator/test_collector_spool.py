@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import select
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import duckdb
@@ -18,7 +21,7 @@ import pytest
 from liveobs.correlator._db import connect
 from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES
 from liveobs.correlator._samples import sample_spans_request
-from liveobs.correlator._spool import Position, Spool, frame
+from liveobs.correlator._spool import SEGMENT_HEADER, Damage, Position, Spool, frame
 from liveobs.correlator._spoolwriter import SpoolWriter
 from liveobs.correlator._writer import WriteResult
 
@@ -42,11 +45,11 @@ def _spooled(directory: Path, bodies: list[bytes]) -> None:
     spool.close(empty=False)
 
 
-def test_records_round_trip_and_a_torn_tail_is_truncated_and_logged(tmp_path: Path, caplog) -> None:
+def test_records_round_trip_and_a_torn_tail_is_skipped_and_logged(tmp_path: Path, caplog) -> None:
     spool = Spool(tmp_path / "s")
     list(spool.recover(Position(0, 0)))
     positions = spool.append([frame(TRACES, PROTOBUF, b"one", None), frame(LOGS, "application/json", b"{}", "f:1")])
-    spool.append([frame(TRACES, PROTOBUF, b"three", None)])
+    spool.append([frame(TRACES, PROTOBUF, b"three", None, b"d" * 16)])
     spool.close(empty=False)
     segment = _segments(tmp_path / "s")[0]
     intact = segment.stat().st_size
@@ -56,12 +59,13 @@ def test_records_round_trip_and_a_torn_tail_is_truncated_and_logged(tmp_path: Pa
     with caplog.at_level(logging.WARNING, logger="liveobs.correlator.spool"):
         reopened = Spool(tmp_path / "s")
         records = list(reopened.recover(Position(0, 0)))
-    assert [(r.signal, r.media, r.body, r.source_key) for _, r in records] == [
-        (TRACES, PROTOBUF, b"one", None), (LOGS, "application/json", b"{}", "f:1"), (TRACES, PROTOBUF, b"three", None),
+    assert [(r.signal, r.media, r.body, r.source_key, r.digest) for _, r in records] == [
+        (TRACES, PROTOBUF, b"one", None, b""), (LOGS, "application/json", b"{}", "f:1", b""),
+        (TRACES, PROTOBUF, b"three", None, b"d" * 16),
     ]
     assert [p for p, _ in records][:2] == positions
-    assert segment.stat().st_size == intact
-    assert "torn or corrupt record" in caplog.text
+    assert reopened.damage == [Damage(1, intact, 6, at_end=True)]
+    assert f"segment 1: bytes {intact}-{intact + 6} (6 bytes) at its end hold no intact record" in caplog.text
     # Only what follows the committed position comes back; the next append starts a new segment.
     assert [r.body for _, r in Spool.recover(reopened, positions[1])] == [b"three"]
     assert reopened.append([frame(TRACES, PROTOBUF, b"four", None)])[0].segment == positions[0].segment + 1
@@ -69,21 +73,93 @@ def test_records_round_trip_and_a_torn_tail_is_truncated_and_logged(tmp_path: Pa
     assert _segments(tmp_path / "s") == []
 
 
-def test_a_record_with_a_bad_checksum_is_truncated_with_everything_after_it(tmp_path: Path, caplog) -> None:
+def test_a_record_with_a_bad_checksum_is_skipped_alone_and_named_in_the_log(tmp_path: Path, caplog) -> None:
     spool = Spool(tmp_path / "s")
     list(spool.recover(Position(0, 0)))
     first = spool.append([frame(TRACES, PROTOBUF, b"kept", None)])[0]
-    spool.append([frame(TRACES, PROTOBUF, b"flipped", None), frame(TRACES, PROTOBUF, b"after", None)])
+    flipped, after = spool.append([frame(TRACES, PROTOBUF, b"flipped", None), frame(TRACES, PROTOBUF, b"after", None)])
     spool.close(empty=False)
     segment = _segments(tmp_path / "s")[0]
+    size = segment.stat().st_size
     data = bytearray(segment.read_bytes())
-    data[first.offset + 12] ^= 0xFF
+    data[flipped.offset - 2] ^= 0xFF  # in the body of the second record
     segment.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="liveobs.correlator.spool"):
-        records = list(Spool(tmp_path / "s").recover(Position(0, 0)))
-    assert [r.body for _, r in records] == [b"kept"]
-    assert segment.stat().st_size == first.offset
-    assert "torn or corrupt" in caplog.text
+        reopened = Spool(tmp_path / "s")
+        records = list(reopened.recover(Position(0, 0)))
+    assert [r.body for _, r in records] == [b"kept", b"after"]
+    assert [p for p, _ in records] == [first, after]
+    lost = flipped.offset - first.offset
+    assert reopened.damage == [Damage(1, first.offset, lost, at_end=False)]
+    assert f"segment 1: bytes {first.offset}-{flipped.offset} ({lost} bytes) are damaged" in caplog.text
+    assert segment.stat().st_size == size  # nothing is truncated: the damaged bytes stay for inspection
+    reopened.close(empty=False)
+
+
+def _v1_record(body: bytes, signal_code: int = 1, media_code: int = 1) -> bytes:
+    """A record as segments were framed before the segment header (u32 length, u32 CRC, meta, body)."""
+    rest = struct.pack("<BBH", signal_code, media_code, 0) + body
+    return struct.pack("<II", len(rest), zlib.crc32(rest)) + rest
+
+
+def test_segments_of_the_previous_format_still_replay_and_resynchronise(tmp_path: Path, caplog) -> None:
+    directory = tmp_path / "old"
+    directory.mkdir()
+    records = [_v1_record(f"old record {n}".encode() * 3) for n in range(6)]
+    data = bytearray(b"".join(records))
+    data[len(records[0]) + 3] ^= 0x40  # the length of the second record
+    (directory / "0000000000000001.spool").write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="liveobs.correlator.spool"):
+        spool = Spool(directory)
+        bodies = [r.body for _, r in spool.recover(Position(0, 0))]
+    assert bodies == [f"old record {n}".encode() * 3 for n in (0, 2, 3, 4, 5)]
+    assert spool.damage == [Damage(1, len(records[0]), len(records[1]), at_end=False)]
+    # New records go to a new segment in the current format.
+    position = spool.append([frame(TRACES, PROTOBUF, b"new", None)])[0]
+    assert position.segment == 2
+    assert (directory / "0000000000000002.spool").read_bytes().startswith(SEGMENT_HEADER)
+    spool.close(empty=False)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_flipped_bytes_anywhere_lose_only_the_records_they_touch(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    spool = Spool(tmp_path / "s", segment_bytes=20_000)
+    list(spool.recover(Position(0, 0)))
+    written: list[tuple[Position, bytes]] = []  # (end, body) of every acknowledged record
+    starts: dict[Position, int] = {}
+    for _batch in range(40):
+        bodies = [rng.randbytes(rng.randrange(20, 900)) for _ in range(rng.randrange(1, 6))]
+        before = spool._size if spool._fd is not None and spool._size < spool.segment_bytes else len(SEGMENT_HEADER)
+        frames = [frame(TRACES, PROTOBUF, body, None, rng.randbytes(16)) for body in bodies]
+        positions = spool.append(frames)
+        for (head, body), position in zip(frames, positions, strict=True):
+            starts[position] = position.offset - len(head) - len(body)
+            written.append((position, body))
+        assert starts[positions[0]] == before
+    spool.close(empty=False)
+    flips: dict[int, set[int]] = {}
+    for path in _segments(tmp_path / "s"):
+        number = int(path.stem)
+        data = bytearray(path.read_bytes())
+        for offset in rng.sample(range(len(data)), rng.randrange(1, 4)):
+            data[offset] ^= 1 << rng.randrange(8)
+            flips.setdefault(number, set()).add(offset)
+        path.write_bytes(bytes(data))
+
+    spool = Spool(tmp_path / "s")
+    recovered = [(position, record.body) for position, record in spool.recover(Position(0, 0))]
+    spool.close(empty=False)
+    intact = [
+        (position, body) for position, body in written
+        if not any(starts[position] <= f < position.offset for f in flips.get(position.segment, ()))
+    ]
+    # Every record whose bytes were not touched comes back, in order, once; nothing else comes back.
+    assert recovered == intact
+    assert len(intact) < len(written)
+    assert sum(d.size for d in spool.damage) == sum(
+        position.offset - starts[position] for position, _ in written if (position, _) not in intact
+    ) + sum(1 for n, offsets in flips.items() for f in offsets if f < len(SEGMENT_HEADER))
 
 
 def test_spooled_records_are_replayed_into_the_store_exactly_once(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_each_request_of_a_batch_gets_the_rows_ids_errors_and_rejections_it_gets
     assert together[1].span_error_candidates is None
 
 
-def test_a_request_that_fails_inside_a_batch_fails_alone(tmp_path: Path) -> None:
+def test_a_request_that_fails_inside_a_batch_loses_only_its_bad_span(tmp_path: Path) -> None:
     con = connect(tmp_path / "b.duckdb")
     writer = Writer(con)
     bad = raw_trace_request(sample_spans_request(3))
@@ -83,10 +83,11 @@ def test_a_request_that_fails_inside_a_batch_fails_alone(tmp_path: Path) -> None
         assert finished.wait(60)
     finally:
         writer.close()
-    assert sum(isinstance(r, MalformedBody) for r in results) == 1
-    assert sorted(r.accepted for r in results if isinstance(r, WriteResult)) == [50] * 6
-    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (300,)
-    assert con.execute("SELECT count(*) FROM otel_traces_trace_id_ts").fetchone() == (6 * 13,)  # 50 spans: 13 traces
+    # The bad request keeps its two good spans and rejects the third; the others are not affected.
+    assert not any(isinstance(r, MalformedBody) for r in results)
+    assert sorted((r.accepted, r.rejected) for r in results if isinstance(r, WriteResult)) == [(2, 1)] + [(50, 0)] * 6
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (302,)
+    assert con.execute("SELECT count(*) FROM otel_traces_trace_id_ts").fetchone() == (6 * 13 + 1,)  # 50 spans: 13 traces
     # CPU seconds are counted beside wall seconds, and never exceed them.
     stats = writer.stats
     assert 0 < stats.convert_cpu_seconds <= stats.convert_seconds + 0.01

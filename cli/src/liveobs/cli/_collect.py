@@ -50,11 +50,21 @@ DEFAULT_MAX_CONNECTIONS = 1024
               help="Seconds an idle keep-alive connection stays open.")
 @click.option("--max-connections", default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(2),
               help="Open connections; past it the one waiting longest on its client is closed.")
+@click.option("--retention", default="7d", show_default=True,
+              help="Delete spans, log records and metric points older than this (e.g. 12h, 30d, or off); "
+                   "error occurrences (incidents) are kept.")
+@click.option("--max-size", default="20GB", show_default=True,
+              help="Keep the store file under this size (e.g. 500MB, 20GB, or off): the oldest spans, log records "
+                   "and metric points are deleted once the data fills half of it (the file also holds the free "
+                   "blocks DuckDB reuses).")
+@click.option("--retention-interval", default=60.0, show_default=True, type=click.FloatRange(0.05), hidden=True,
+              help="Seconds between retention passes.")
 @click.pass_obj
 def collect(
     obj: CliContext, host: str, port: int, token_file: str | None, max_body_bytes: int, max_buffered_bytes: int,
     memory_limit: str, threads: int, spool: bool, spool_dir: str | None, allowed_hosts: tuple[str, ...],
     insecure_no_token: bool, header_timeout: float, body_timeout: float, idle_timeout: float, max_connections: int,
+    retention: str, max_size: str, retention_interval: float,
 ) -> None:
     """Receive OTLP/HTTP (traces, logs, metrics) and write it to the store.
 
@@ -68,10 +78,16 @@ def collect(
     from liveobs.correlator._collector import Collector
     from liveobs.correlator._connections import ConnectionLimits
     from liveobs.correlator._db import StoreBusyError
+    from liveobs.correlator._retention import parse_duration, parse_size
     from liveobs.correlator._spool import SpoolError
 
     if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, re.IGNORECASE):
         raise click.BadParameter(f"{memory_limit!r} is not a size such as 512MB or 2GB", param_hint="--memory-limit")
+    for value, parse, hint in ((retention, parse_duration, "--retention"), (max_size, parse_size, "--max-size")):
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from None
     try:
         token = load_token(token_file)
     except TokenError as exc:
@@ -90,7 +106,8 @@ def collect(
         db=obj.db, host=host, port=port, token=token,
         max_body_bytes=max_body_bytes, max_buffered_bytes=max_buffered_bytes, memory_limit=memory_limit,
         threads=threads, spool=spool, spool_dir=spool_dir, allowed_hosts=allowed_hosts, limits=limits,
-        insecure_no_token=insecure_no_token,
+        insecure_no_token=insecure_no_token, retention=retention, max_size=max_size,
+        retention_interval=retention_interval,
     )
 
     def ready(url: str) -> None:

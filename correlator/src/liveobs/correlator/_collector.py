@@ -31,9 +31,22 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._discovery import discovery_path, remove_discovery, write_discovery
 from liveobs.correlator._origin import OriginPolicy
 from liveobs.correlator._otlp import DEFAULT_MAX_BODY_BYTES
+from liveobs.correlator._retention import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_SIZE,
+    Retention,
+    parse_duration,
+    parse_size,
+)
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
 from liveobs.correlator._spool import Spool, SpoolError, default_spool_dir, segment_numbers
-from liveobs.correlator._spoolwriter import DEFAULT_COMMIT_ROWS, DEFAULT_MAX_DELAY_S, SpoolWriter
+from liveobs.correlator._spoolwriter import (
+    DEFAULT_COMMIT_ROWS,
+    DEFAULT_MAX_BACKLOG_BYTES,
+    DEFAULT_MAX_DELAY_S,
+    SpoolWriter,
+)
 from liveobs.correlator._writer import Writer
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -74,6 +87,11 @@ class Collector:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     # A non-loopback host without a token is refused (InsecureBindError) unless this is set.
     insecure_no_token: bool = False
+    max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES
+    # The bounded store (see _retention): an age and a size such as "7d" and "20GB", or "off".
+    retention: str = DEFAULT_MAX_AGE
+    max_size: str = DEFAULT_MAX_SIZE
+    retention_interval: float = DEFAULT_INTERVAL_S
     _stoppers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     _stop_requested: bool = field(default=False, init=False, repr=False)
@@ -102,6 +120,7 @@ class Collector:
                 " restore that store, or move the spool away to start afresh"
             )
         con = connect(self.db, config={"memory_limit": self.memory_limit, "threads": str(self.threads)})
+        con.execute("SET enable_progress_bar = false")  # a commit waiting for a checkpoint must not draw on stdout
         try:
             writer = self._writer(con, spool_dir)
         except BaseException:
@@ -109,6 +128,8 @@ class Collector:
             sys.setswitchinterval(switch_interval)
             raise
         read_con = con.cursor()
+        retention = Retention(con.cursor(), max_age=parse_duration(self.retention), max_bytes=parse_size(self.max_size),
+                              interval=self.retention_interval).start()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         discovery = discovery_path(self.db)
@@ -124,6 +145,7 @@ class Collector:
                 max_body_bytes=self.max_body_bytes, max_buffered_bytes=self.max_buffered_bytes,
                 origin_policy=OriginPolicy.build(token=self.token, allowed_hosts=self.allowed_hosts),
             )
+            app.health_sources.append(retention.stats.health)
             write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
             if threading.current_thread() is threading.main_thread():
                 # A signal between the announcement and uvicorn's own handlers still drains.
@@ -134,6 +156,7 @@ class Collector:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                 runner.run(_serve(app, sock, self._stoppers, lambda: self._stop_requested, self.limits))
         finally:
+            retention.close()
             writer.close()
             read_con.close()
             con.close()
@@ -146,7 +169,8 @@ class Collector:
         if not self.spool:
             return Writer(con).start()
         spool = Spool(spool_dir)
-        writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay)
+        writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay,
+                             max_backlog_bytes=self.max_backlog_bytes)
         try:
             return writer.start()
         except BaseException:

@@ -53,7 +53,7 @@ def sample_spans_request(
             event_id = os.urandom(8)
             request_id = os.urandom(8)
             span.span_id = span_id
-            span.name = "live_event add_to_cart"
+            span.name = "live.event add_to_cart"  # as liveobs.sdk names a live event's span
             span.kind = 2
         else:
             span.span_id = os.urandom(8)

@@ -201,6 +201,16 @@ INSERT INTO liveobs_spool VALUES (1, 0, 0);
 """
 
 
+# Idempotent OTLP ingest (see _dedup): the digest of each request stored recently, written in the
+# same transaction as its rows and expired after a window.
+_V6_REQUEST_DIGESTS: Final = """
+CREATE TABLE liveobs_request_digests (
+    Digest BLOB NOT NULL,
+    ReceivedAt DOUBLE NOT NULL  -- epoch seconds
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -214,6 +224,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(3, "indexes on the event and request ids of the correlation index", _V3_ID_INDEXES),
     Migration(4, "keep only the event id index", _V4_DROP_REQUEST_ID_INDEX),
     Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
+    Migration(6, "digests of recent requests for idempotent OTLP ingest", _V6_REQUEST_DIGESTS),
 )
 
 _LEDGER: Final = """

@@ -41,6 +41,7 @@ from liveobs.correlator._otlp import (
     status_body,
 )
 from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError, read_handlers
+from liveobs.correlator._spoolwriter import Backlogged
 from liveobs.correlator._ui_asgi import CollectorPages
 from liveobs.correlator._ui_http import is_page
 from liveobs.correlator._writer import Writer, WriteResult
@@ -124,6 +125,8 @@ class CollectorApp:
         self.closed_connections: Callable[[], int] | None = None
         self._inflating: asyncio.Semaphore | None = None
         self._pages: CollectorPages | None = None
+        # More (name, value, unit) figures for /healthz, e.g. the retention's.
+        self.health_sources: list[Callable[[], list[tuple[str, float, str | None]]]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -189,7 +192,12 @@ class CollectorApp:
             ("spool:fsyncTime", round(stats.fsync_seconds, 3), "s"),
             ("spool:maxFsyncTime", round(stats.max_fsync_seconds, 4), "s"),
             ("spool:replayed", stats.replayed, None),
+            ("spool:damagedBytes", stats.damaged_bytes, "By"),
+            ("ingest:backlog", stats.backlog_bytes, "By"),
+            ("ingest:duplicates", stats.duplicates, None),
         ]
+        for source in self.health_sources:
+            observed += source()
         checks = {
             name: [{"observedValue": value, **({"observedUnit": unit} if unit else {}), "status": status}]
             for name, value, unit in observed
@@ -233,6 +241,8 @@ class CollectorApp:
                 raise BodyTooLarge(f"body of {declared} bytes exceeds the limit of {self.max_body_bytes} bytes")
             if declared.isdigit() and self.budget.used + int(declared) > self.budget.limit:
                 raise _Overloaded
+            if self.writer.backlogged():  # acknowledged data waits for conversion: refuse before reading
+                raise _Overloaded
             body = await self._read_body(receive, self.max_body_bytes, held)
             encoding = _header(scope, b"content-encoding")
             if encoding:
@@ -242,7 +252,9 @@ class CollectorApp:
                 held[0] += len(plain)
                 body = plain
             source_key = _header(scope, b"x-liveobs-source-key")[:MAX_SOURCE_KEY] or None
-            result = await self._submit(signal, body, media, source_key)
+            # A request sent again by the same sender (same credentials, same body) is stored once.
+            sender = _header(scope, b"authorization")
+            result = await self._submit(signal, body, media, source_key, sender)
         except _Overloaded:
             await self._refuse(send, media, 429, "the collector is at capacity; retry later")
             return
@@ -255,15 +267,17 @@ class CollectorApp:
             self.budget.give(held[0])
         if isinstance(result, BodyError):
             await _answer(send, result.status, status_body(media, result.status, _public_text(result)), media)
+        elif isinstance(result, Backlogged):
+            await self._refuse(send, media, 429, str(result))
         elif isinstance(result, BaseException):
             await self._refuse(send, media, 503, f"the store could not commit (error id {_error_id(result)})")
         else:
-            note = f"{result.rejected} items had malformed trace or span ids" if result.rejected else ""
+            note = result.message or (f"{result.rejected} items were rejected" if result.rejected else "")
             ledger = {"X-Liveobs-Rows": str(result.accepted), "X-Liveobs-Duplicate": "1" if result.duplicate else "0"}
             await _answer(send, 200, response_body(signal, media, result.rejected, note), media, ledger)
 
     async def _submit(
-        self, signal: Any, body: bytes, media: str, source_key: str | None = None
+        self, signal: Any, body: bytes, media: str, source_key: str | None = None, sender: str | None = None
     ) -> WriteResult | BaseException:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult | BaseException] = loop.create_future()
@@ -271,7 +285,7 @@ class CollectorApp:
         def done(outcome: WriteResult | BaseException) -> None:
             loop.call_soon_threadsafe(_settle, future, outcome)
 
-        self.writer.submit(signal, body, done, media=media, source_key=source_key, source=source_key)
+        self.writer.submit(signal, body, done, media=media, source_key=source_key, source=source_key, sender=sender)
         return await future
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:

@@ -6,13 +6,20 @@ spool it has committed (``liveobs_spool``). On start, every record after that
 position is replayed, exactly once. Segments wholly behind the position are
 deleted.
 
-A segment is a file ``<16-digit number>.spool`` of records framed as::
+A segment is a file ``<16-digit number>.spool``: the 8-byte header
+``LOSPOOL\\x02`` and then records framed as (little endian)::
 
-    u32 length of the rest | u32 CRC32 of the rest | u8 signal | u8 media | u16 key length | key | body
+    magic "\\xd1\\x0bLR" | u32 length of the rest | u32 CRC32 of the rest | u32 CRC32 of the 12 bytes before
+    rest: u8 signal | u8 media | u16 key length | u8 digest length | key | digest | body
 
-(little endian). The body is the request as received, after decompression. A
-record cut short or failing its CRC was never acknowledged (its fsync did not
-return): it is truncated on recovery and logged.
+The body is the request as received, after decompression. Reading streams the
+file through a memory map, one record at a time. The header's own checksum makes
+the length trustworthy, so a record whose body is damaged is skipped alone; a
+damaged header is passed by searching for the next magic whose header and body
+check out. Every skipped byte range is logged with its segment, offset and size
+(:class:`Damage`) and counted. Segments written before this format (no header,
+records ``u32 length | u32 CRC32 | rest`` without a digest) are still read, with
+the same resynchronisation on their meta bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import struct
 import zlib
@@ -36,12 +44,18 @@ SPOOL_SUFFIX: Final = ".spool"
 SEGMENT_SUFFIX: Final = ".spool"
 # A new segment is started once the current one holds this much; committed ones are deleted whole.
 SEGMENT_BYTES: Final = 64 * 1024 * 1024
-_FRAME: Final = struct.Struct("<II")
-_META: Final = struct.Struct("<BBH")
+SEGMENT_HEADER: Final = b"LOSPOOL\x02"
+RECORD_MAGIC: Final = b"\xd1\x0bLR"
+_HEAD: Final = struct.Struct("<4sIII")
+_META: Final = struct.Struct("<BBHB")
+_V1_FRAME: Final = struct.Struct("<II")
+_V1_META: Final = struct.Struct("<BBH")
 _SIGNAL_CODES: Final = {TRACES.name: 1, LOGS.name: 2, METRICS.name: 3}
 _SIGNALS: Final = {1: TRACES, 2: LOGS, 3: METRICS}
 _MEDIA_CODES: Final = {PROTOBUF: 1, JSON: 2}
 _MEDIA: Final = {1: PROTOBUF, 2: JSON}
+# The meta bytes a version-1 record without a key starts with: where resynchronisation looks.
+_V1_MARKS: Final = tuple(_V1_META.pack(s, m, 0) for s in _SIGNALS for m in _MEDIA)
 # Buffers per writev call (Linux refuses more than 1024).
 _IOV_MAX: Final = 512
 
@@ -65,31 +79,113 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One spooled request."""
+    """One spooled request; ``digest`` identifies it for duplicate detection (empty in old segments)."""
 
     signal: Signal
     media: str
     body: bytes
     source_key: str | None
+    digest: bytes = b""
 
 
-def frame(signal: Signal, media: str, body: bytes, source_key: str | None) -> tuple[bytes, bytes]:
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """A byte range of a segment that holds no intact record: skipped, its records lost."""
+
+    segment: int
+    offset: int
+    size: int
+    at_end: bool
+
+
+def frame(
+    signal: Signal, media: str, body: bytes, source_key: str | None, digest: bytes = b""
+) -> tuple[bytes, bytes]:
     """(frame header + meta, body) of one record; written as two buffers to avoid copying the body."""
     key = (source_key or "").encode("utf-8")
-    meta = _META.pack(_SIGNAL_CODES[signal.name], _MEDIA_CODES[media], len(key)) + key
+    meta = _META.pack(_SIGNAL_CODES[signal.name], _MEDIA_CODES[media], len(key), len(digest)) + key + digest
     crc = zlib.crc32(body, zlib.crc32(meta))
-    return _FRAME.pack(len(meta) + len(body), crc) + meta, body
+    first = RECORD_MAGIC + struct.pack("<II", len(meta) + len(body), crc)
+    return first + struct.pack("<I", zlib.crc32(first)) + meta, body
 
 
 def _parse(rest: bytes) -> Record | None:
     if len(rest) < _META.size:
         return None
-    signal_code, media_code, key_length = _META.unpack_from(rest)
+    signal_code, media_code, key_length, digest_length = _META.unpack_from(rest)
     signal, media = _SIGNALS.get(signal_code), _MEDIA.get(media_code)
-    if signal is None or media is None or _META.size + key_length > len(rest):
+    body_start = _META.size + key_length + digest_length
+    if signal is None or media is None or body_start > len(rest):
         return None
     key = rest[_META.size:_META.size + key_length].decode("utf-8", "replace") or None
-    return Record(signal, media, rest[_META.size + key_length:], key)
+    return Record(signal, media, rest[body_start:], key, rest[_META.size + key_length:body_start])
+
+
+def _parse_v1(rest: bytes) -> Record | None:
+    if len(rest) < _V1_META.size:
+        return None
+    signal_code, media_code, key_length = _V1_META.unpack_from(rest)
+    signal, media = _SIGNALS.get(signal_code), _MEDIA.get(media_code)
+    if signal is None or media is None or _V1_META.size + key_length > len(rest):
+        return None
+    key = rest[_V1_META.size:_V1_META.size + key_length].decode("utf-8", "replace") or None
+    return Record(signal, media, rest[_V1_META.size + key_length:], key)
+
+
+# What reading at an offset found: a record and where it ends; a frame whose header is intact but
+# whose body is damaged (skip exactly that frame); or nothing that can be trusted there.
+_Read = tuple[Record | None, int]
+
+
+def _read_v2(data: mmap.mmap, offset: int, size: int) -> _Read | None:
+    if offset + _HEAD.size > size:
+        return None
+    magic, length, crc, head_crc = _HEAD.unpack_from(data, offset)
+    if magic != RECORD_MAGIC or zlib.crc32(data[offset:offset + 12]) != head_crc:
+        return None
+    end = offset + _HEAD.size + length
+    if end > size:
+        return None
+    rest = data[offset + _HEAD.size:end]
+    record = _parse(rest) if zlib.crc32(rest) == crc else None
+    return record, end
+
+
+def _read_v1(data: mmap.mmap, offset: int, size: int) -> _Read | None:
+    if offset + _V1_FRAME.size > size:
+        return None
+    length, crc = _V1_FRAME.unpack_from(data, offset)
+    end = offset + _V1_FRAME.size + length
+    if end > size:
+        return None
+    rest = data[offset + _V1_FRAME.size:end]
+    if zlib.crc32(rest) != crc:
+        return None  # no header checksum here: a bad CRC may as well mean a bad length
+    record = _parse_v1(rest)
+    return (record, end) if record is not None else None
+
+
+def _next_v2(data: mmap.mmap, start: int, size: int) -> int:
+    """The offset of the next frame at or after ``start`` whose header checks out, or ``size``."""
+    at = start
+    while (at := data.find(RECORD_MAGIC, at, size)) >= 0:
+        if _read_v2(data, at, size) is not None:
+            return at
+        at += 1
+    return size
+
+
+def _next_v1(data: mmap.mmap, start: int, size: int) -> int:
+    """The offset of the next intact version-1 record (without a key) at or after ``start``, or ``size``."""
+    found = size
+    for mark in _V1_MARKS:
+        at = start + _V1_FRAME.size
+        while (at := data.find(mark, at, min(found + _V1_FRAME.size, size))) >= 0:
+            if _read_v1(data, at - _V1_FRAME.size, size) is not None:
+                found = at - _V1_FRAME.size
+                break
+            at += 1
+    return found
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,7 +210,8 @@ class Spool:
 
     ``recover`` (once, before appending) yields the records after the committed
     position; ``append`` writes a batch of records with one fdatasync;
-    ``release`` deletes the segments the store has wholly committed.
+    ``release`` deletes the segments the store has wholly committed. ``damage``
+    lists what recovery had to skip.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES) -> None:
@@ -134,6 +231,7 @@ class Spool:
         self._segment = 0
         self._size = 0
         self.fsyncs = 0
+        self.damage: list[Damage] = []
 
     def _path(self, segment: int) -> Path:
         return self.directory / f"{segment:016d}{SEGMENT_SUFFIX}"
@@ -143,39 +241,53 @@ class Spool:
         return segment_numbers(self.directory)
 
     def recover(self, committed: Position) -> Iterator[tuple[Position, Record]]:
-        """Every intact record after ``committed``, in order; torn tails are truncated and logged."""
-        for segment in self.segments():
+        """Every intact record after ``committed``, in order; damaged ranges are skipped and logged."""
+        segments = self.segments()
+        for segment in segments:
             if segment < committed.segment:
                 self._path(segment).unlink()
                 continue
             start = committed.offset if segment == committed.segment else 0
-            yield from self._read_segment(segment, start)
+            yield from self._read_segment(segment, start, last=segment == segments[-1])
         self._segment = max([committed.segment, *self.segments()])
 
-    def _read_segment(self, segment: int, start: int) -> Iterator[tuple[Position, Record]]:
+    def _read_segment(self, segment: int, start: int, *, last: bool) -> Iterator[tuple[Position, Record]]:
         path = self._path(segment)
-        data = path.read_bytes()
-        offset = start
-        while offset < len(data):
-            record: Record | None = None
-            end = offset
-            if offset + _FRAME.size <= len(data):
-                length, crc = _FRAME.unpack_from(data, offset)
-                end = offset + _FRAME.size + length
-                rest = data[offset + _FRAME.size:end]
-                if end <= len(data) and zlib.crc32(rest) == crc:
-                    record = _parse(rest)
-            if record is None:
-                log.warning(
-                    "liveobs spool: %s has a torn or corrupt record at byte %d (%d bytes, never acknowledged);"
-                    " truncated", path, offset, len(data) - offset,
-                )
-                with open(path, "r+b") as file:
-                    file.truncate(offset)
-                    os.fsync(file.fileno())
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size <= start:
                 return
-            yield Position(segment, end), record
-            offset = end
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                # A damaged segment header still leaves the first record's magic to tell the format by.
+                header = len(SEGMENT_HEADER)
+                current = data[:header] == SEGMENT_HEADER or data[header:header + 4] == RECORD_MAGIC
+                read, resync = (_read_v2, _next_v2) if current else (_read_v1, _next_v1)
+                offset = max(start, len(SEGMENT_HEADER)) if current else start
+                while offset < size:
+                    found = read(data, offset, size)
+                    if found is not None and found[0] is not None:
+                        yield Position(segment, found[1]), found[0]
+                        offset = found[1]
+                        continue
+                    # A frame with a good header and a bad body is skipped alone; otherwise search onwards.
+                    end = found[1] if found is not None else resync(data, offset + 1, size)
+                    self._damaged(Damage(segment, offset, end - offset, at_end=end == size and last))
+                    offset = end
+
+    def _damaged(self, damage: Damage) -> None:
+        self.damage.append(damage)
+        if damage.at_end:
+            log.warning(
+                "liveobs spool: segment %d: bytes %d-%d (%d bytes) at its end hold no intact record; skipped"
+                " (a write cut short by a crash, never acknowledged, or damaged data)",
+                damage.segment, damage.offset, damage.offset + damage.size, damage.size,
+            )
+        else:
+            log.error(
+                "liveobs spool: segment %d: bytes %d-%d (%d bytes) are damaged; the acknowledged records in them"
+                " are lost and skipped; every intact record after them is replayed",
+                damage.segment, damage.offset, damage.offset + damage.size, damage.size,
+            )
 
     def append(self, records: list[tuple[bytes, bytes]]) -> list[Position]:
         """Write framed records (see :func:`frame`), fdatasync once; the end position of each."""
@@ -208,9 +320,16 @@ class Spool:
     def _roll(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+            self._fd = None
         self._segment += 1
-        self._fd = os.open(self._path(self._segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        self._size = 0
+        fd = os.open(self._path(self._segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, SEGMENT_HEADER)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._size = len(SEGMENT_HEADER)
         _fsync_dir(self.directory)  # the new file's name must survive a crash too
 
     def release(self, committed: Position) -> None:

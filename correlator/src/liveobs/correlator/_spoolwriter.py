@@ -1,18 +1,22 @@
-"""The writer with a durable spool: acknowledge on fsync, commit in large batches.
+"""The writer with a durable spool: acknowledge once the raw request is durable, convert and commit afterwards.
 
-Three threads. The converter parses and converts each request (a bad body is
-refused here, before anything is written). The spool thread appends every
-request that arrived together to the spool with one fdatasync, then answers them
-200. The committer inserts what was acknowledged once it holds
+Three threads. The spool thread takes every request that arrived together,
+checks each with a parse (a bad body is refused here, before anything is
+written; a body with some unreadable items keeps the others, see _validate),
+drops a request already received (see _dedup), appends the rest to the spool
+with one fdatasync and answers them 200: acknowledgement latency is a parse and
+an fsync, not a conversion. The converter then builds each request's Arrow
+batch, and the committer inserts what was converted once it holds
 ``commit_rows`` rows, or after ``max_delay``, or when a reader asks for a
 flush, recording the spool position in the same transaction. At DuckDB's row
 group size (122,880 rows) an insert is written straight to the database file
 instead of twice (write-ahead log, then checkpoint), which is what makes large
 commits cheaper per row.
 
-Rows acknowledged but not committed are bounded by ``max_pending_rows``: past
-it the converter waits, the collector's byte budget fills and new requests get
-429 with Retry-After.
+Two bounds: converted rows waiting for their commit (``max_pending_rows``: past
+it the converter waits), and acknowledged bytes waiting for conversion
+(``max_backlog_bytes``, 64 MiB by default): a request that would pass it is
+answered 429 with Retry-After instead of being acknowledged.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import duckdb
 from google.protobuf.message import Message
 
 from liveobs.correlator._correlation import Converted
-from liveobs.correlator._otlp import PROTOBUF, BodyError
+from liveobs.correlator._dedup import request_digest
+from liveobs.correlator._otlp import PROTOBUF, TRACES, BodyError, ConversionFailed
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Position, Spool, SpoolError, frame
+from liveobs.correlator._validate import check_request, count_items
 from liveobs.correlator._writer import _STOP, Writer, WriteResult, _convert, _Item, as_body_error
 
 log = logging.getLogger("liveobs.correlator.spool")
@@ -37,6 +43,8 @@ log = logging.getLogger("liveobs.correlator.spool")
 # One DuckDB row group: from this size an insert skips the write-ahead log.
 DEFAULT_COMMIT_ROWS: Final = 122_880
 DEFAULT_MAX_DELAY_S: Final = 1.0
+# Acknowledged request bytes not yet converted, at most; past it new requests get 429.
+DEFAULT_MAX_BACKLOG_BYTES: Final = 64 * 1024 * 1024
 RETRY_DELAY_S: Final = 1.0
 # When stopping, a store that keeps failing is given up on after this many tries
 # (the records stay in the spool and are replayed on the next start).
@@ -51,9 +59,15 @@ class StoreUnavailable(SpoolError):
     """The spool or the store cannot take writes now (answered 503, retryable)."""
 
 
+class Backlogged(StoreUnavailable):
+    """Too much acknowledged data waits for conversion (answered 429 with Retry-After)."""
+
+
 def _retryable(exc: BaseException) -> bool:
     """Errors of the store itself (disk, memory), as opposed to data it refuses."""
-    return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError)
+    # A transaction conflict (with the retention's deletes) is tried again, too.
+    return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError
+                      | duckdb.TransactionException)
 
 
 def _acknowledged(result: WriteResult | BaseException) -> None:
@@ -64,10 +78,10 @@ class SpoolWriter(Writer):
     """A :class:`Writer` that acknowledges once a request is in the fsynced spool.
 
     :meth:`start` first replays the records after the store's committed spool
-    position; :meth:`flush` commits everything acknowledged so far (reads call
-    it); :meth:`close` drains, commits everything and empties the spool.
-    Requests with a ledger key (``liveobs ingest``) are answered after their
-    commit, so that a duplicate is reported as one.
+    position; :meth:`flush` converts and commits everything acknowledged so far
+    (reads call it); :meth:`close` drains, commits everything and empties the
+    spool. Requests with a ledger key (``liveobs ingest``) are answered after
+    their commit, so that a duplicate is reported as one.
     """
 
     def __init__(
@@ -79,27 +93,32 @@ class SpoolWriter(Writer):
         commit_rows: int = DEFAULT_COMMIT_ROWS,
         max_delay: float = DEFAULT_MAX_DELAY_S,
         max_pending_rows: int | None = None,
+        max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
     ) -> None:
         super().__init__(con, scrubber=scrubber)
         self._spool = spool
         self._commit_rows = commit_rows
         self._max_delay = max_delay
         self._max_pending = max_pending_rows or 2 * commit_rows
-        self._to_spool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._max_backlog = max_backlog_bytes
+        self._to_convert: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._convert_source = self._to_convert
         self._cond = threading.Condition()
-        self._pending: list[_Item] = []  # acknowledged, not yet committed, in spool order
+        self._pending: list[_Item] = []  # converted, not yet committed, in spool order
         self._pending_rows = 0
-        self._held_rows = 0  # reserved for the spool, pending, or being committed
+        self._backlog = 0  # acknowledged bytes not yet converted
+        self._backlog_rows = 0
         self._appended = 0
         self._committed = 0
         self._flush_target = 0
         self._stopping = False
         self._broken = False
         self._last_commit_end = 0.0
-        self._threads.insert(1, threading.Thread(target=self._spool_loop, name="liveobs-spool", daemon=True))
+        self._threads.insert(0, threading.Thread(target=self._spool_loop, name="liveobs-spool", daemon=True))
 
     def start(self) -> SpoolWriter:
         if not self._started:
+            self._recent.load(self._con)
             self._replay()
         super().start()
         return self
@@ -131,6 +150,8 @@ class SpoolWriter(Writer):
         rows = records = 0
         for position, record in self._spool.recover(committed):
             item = _Item(record.signal, record.body, record.media, _acknowledged, record.source_key, record.source_key)
+            item.digest, item.claimed = record.digest, True
+            self._recent.claim(record.digest)
             try:
                 _convert(item, self._scrubber, self._interner)
             except Exception as exc:  # spooled records converted once; a newer converter may disagree
@@ -147,6 +168,8 @@ class SpoolWriter(Writer):
                 group, rows = [], 0
         if group:
             self._replay_commit(group)
+        self.stats.damaged_ranges = len(self._spool.damage)
+        self.stats.damaged_bytes = sum(d.size for d in self._spool.damage)
         if records:
             self.stats.replayed = records
             log.warning("liveobs spool: replayed %d acknowledged requests that were not yet committed", records)
@@ -155,81 +178,147 @@ class SpoolWriter(Writer):
         if self._commit_spooled(group) < len(group):
             raise StoreUnavailable("cannot commit the spool's records to the store; they stay in the spool")
 
-    # -- converter -> spool ---------------------------------------------------------
-
-    def _converted(self, item: Any) -> None:
-        if item is _STOP:
-            self._to_spool.put(_STOP)
-            return
-        if item.accepted == 0 and item.source_key is None:
-            item.done(WriteResult(0, item.rejected))  # nothing to store, nothing to spool
-            return
-        with self._cond:
-            self._cond.wait_for(lambda: self._held_rows < self._max_pending or self._broken)
-            if self._broken:
-                item.done(StoreUnavailable("the store cannot commit; retry later"))
-                return
-            self._held_rows += item.accepted
-        self._to_spool.put(item)
+    # -- spool: check, deduplicate, append, acknowledge -------------------------------
 
     def _spool_loop(self) -> None:
         stopping = False
         while not stopping:
-            batch = [self._to_spool.get()]
+            batch = [self._incoming.get()]
             while True:
                 try:
-                    batch.append(self._to_spool.get_nowait())
+                    batch.append(self._incoming.get_nowait())
                 except queue.Empty:
                     break
-            if batch[-1] is _STOP:  # the converter sends nothing after it
+            if batch[-1] is _STOP:  # nothing is submitted after it
                 stopping = True
                 batch.pop()
             if batch:
                 self._spool_batch(batch)
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
+        self._to_convert.put(_STOP)
+
+    def backlogged(self) -> bool:
+        """True while acknowledged bytes waiting for conversion are at the bound (new requests get 429)."""
+        return self._backlog >= self._max_backlog
+
+    def _admit(self, item: _Item) -> bytes | None:
+        """The bytes to spool for one request, or None when it was answered here (refused or a duplicate)."""
+        payload = item.payload
+        if self._backlog and self._backlog + len(payload if isinstance(payload, bytes | bytearray) else b"") \
+                > self._max_backlog:
+            item.done(Backlogged("the collector is converting what it acknowledged; retry later"))
+            return None  # refused before any work on it
+        if isinstance(payload, Message):  # a parsed request (file ingest): nothing to check
+            item.media = PROTOBUF
+            item.accepted, item.rejected = count_items(item.signal, payload)
+            return bytes(payload.SerializeToString())
+        body = bytes(payload)
+        if item.source_key is None:
+            item.digest = request_digest(item.sender, item.signal.name, body)
+            if not self._recent.claim(item.digest):
+                self.stats.duplicates += 1
+                item.done(WriteResult(0, 0, duplicate=True))
+                return None
+            item.claimed = True
+        try:
+            checked = check_request(item.signal, body, item.media)
+        except BodyError as exc:
+            self._recent.forget(item.digest)
+            item.done(exc)
+            return None
+        item.media = checked.media or item.media
+        # The converter reads trace bodies from the wire itself (see _rawspans); others it takes parsed.
+        item.payload = checked.body if item.signal is TRACES and item.media == PROTOBUF else checked.message
+        item.accepted, item.rejected, item.message = checked.items, checked.rejected, checked.reason
+        return checked.body
 
     def _spool_batch(self, batch: list[_Item]) -> None:
         records = []
+        kept: list[_Item] = []
         for item in batch:
-            body, media = item.payload, item.media
-            if isinstance(body, Message):
-                body, media = body.SerializeToString(), PROTOBUF
-            records.append(frame(item.signal, media, bytes(body), item.source_key))
-            item.payload = b""
+            body = self._admit(item)
+            if body is None:
+                continue
+            with self._cond:
+                if self._backlog and self._backlog + len(body) > self._max_backlog:
+                    refused = True
+                else:
+                    refused = False
+                    self._backlog += len(body)
+                    self.stats.backlog_bytes = self._backlog
+            if refused:
+                self._recent.forget(item.digest)
+                item.done(Backlogged("the collector is converting what it acknowledged; retry later"))
+                continue
+            item.size, item.acked_rows = len(body), item.accepted
+            records.append(frame(item.signal, item.media, body, item.source_key, item.digest))
+            kept.append(item)
+        if not kept:
+            return
         started = time.perf_counter()
         try:
             positions = self._spool.append(records)
         except OSError as exc:
             with self._cond:
-                self._held_rows -= sum(i.accepted for i in batch)
+                self._backlog -= sum(i.size for i in kept)
+                self.stats.backlog_bytes = self._backlog
                 self._cond.notify_all()
             failure = StoreUnavailable(f"cannot write the spool: {exc.strerror or exc}")
-            for item in batch:
+            for item in kept:
+                self._recent.forget(item.digest)
                 item.done(failure)
             return
         took = time.perf_counter() - started
         self.stats.fsyncs += 1
         self.stats.fsync_seconds += took
         self.stats.max_fsync_seconds = max(self.stats.max_fsync_seconds, took)
-        now = time.monotonic()
-        answered = []
         with self._cond:
-            for item, position in zip(batch, positions, strict=True):
+            for item, position in zip(kept, positions, strict=True):
                 self._appended += 1
-                item.seq, item.position, item.spooled_at = self._appended, position, now
-                self._pending.append(item)
-                self._pending_rows += item.accepted
-                if item.source_key is not None:  # answered after its commit: commit soon
-                    self._flush_target = max(self._flush_target, item.seq)
-                else:
-                    answered.append((item.done, WriteResult(item.accepted, item.rejected)))
-                    item.done = _acknowledged
-            self.stats.pending_rows = self._pending_rows
+                item.seq, item.position = self._appended, position
+                self._backlog_rows += item.acked_rows
+            self.stats.pending_rows = self._pending_rows + self._backlog_rows
+        for item in kept:
+            if item.source_key is None:  # keyed requests are answered after their commit
+                done, item.done = item.done, _acknowledged
+                done(WriteResult(item.accepted, item.rejected, message=item.message))
+            self._to_convert.put(item)
+
+    # -- converter -> committer ---------------------------------------------------
+
+    def _convert_one(self, item: _Item) -> list[_Item]:
+        """Converted; a request acknowledged and then failing conversion is logged, counted and passed over."""
+        try:
+            _convert(item, self._scrubber, self._interner)
+        except Exception as exc:
+            failure = exc if isinstance(exc, BodyError) else ConversionFailed(
+                f"cannot convert the request: {type(exc).__name__}: {exc}"[:300])
+            log.error("liveobs spool: an acknowledged %s request of %d items cannot be converted and is dropped: %s",
+                      item.signal.name, item.accepted, failure)
+            self.stats.dropped_rows += item.accepted
+            item.converted, item.accepted = Converted(), 0
+            item.done(failure)
+            item.done = _acknowledged
+        return [item]
+
+    def _converted(self, item: Any) -> None:
+        if item is _STOP:
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            return
+        item.payload = b""
+        item.spooled_at = time.monotonic()
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending_rows < self._max_pending or self._broken)
+            self._backlog -= item.size
+            self._backlog_rows -= item.acked_rows
+            self.stats.backlog_bytes = self._backlog
+            self._pending.append(item)
+            self._pending_rows += item.accepted
+            if item.source_key is not None:  # answered after its commit: commit soon
+                self._flush_target = max(self._flush_target, item.seq)
+            self.stats.pending_rows = self._pending_rows + self._backlog_rows
             self._cond.notify_all()
-        for done, result in answered:
-            done(result)
 
     # -- committer -----------------------------------------------------------------
 
@@ -259,13 +348,12 @@ class SpoolWriter(Writer):
             done = self._commit_spooled(group)
             rest = group[done:]
             with self._cond:
-                self._held_rows -= sum(i.accepted for i in group[:done])
                 if done:
                     self._committed = group[done - 1].seq
                 self._pending[:0] = rest
                 self._pending_rows += sum(i.accepted for i in rest)
                 self._last_commit_end = time.monotonic()
-                self.stats.pending_rows = self._pending_rows
+                self.stats.pending_rows = self._pending_rows + self._backlog_rows
                 self._cond.notify_all()
             if not rest:
                 failures = 0

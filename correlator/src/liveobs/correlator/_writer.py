@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._datapoints import metrics_tables
+from liveobs.correlator._dedup import RecentRequests, record_digests, request_digest
 from liveobs.correlator._derive import (
     LOG_VIEW,
     SPAN_VIEW,
@@ -46,6 +47,7 @@ from liveobs.correlator._otlp import (
 from liveobs.correlator._rawspans import AttributeInterner, RawTraceRequest, raw_trace_request
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table, spans_tables
+from liveobs.correlator._validate import check_request
 
 DEFAULT_GROUP_ROWS: Final = 200_000
 # How long a commit waits for more requests to join it: fewer, larger commits
@@ -64,11 +66,12 @@ LEDGER_ADD: Final = 'INSERT INTO liveobs_ingest_ledger (SourceKey, Source, "Rows
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """How a request ended: rows stored, items rejected, or skipped as already ingested."""
+    """How a request ended: rows stored, items rejected (and why), or skipped as already received."""
 
     accepted: int
     rejected: int
     duplicate: bool = False
+    message: str = ""
 
 
 Done = Callable[[WriteResult | BaseException], None]
@@ -82,9 +85,17 @@ class _Item:
     done: Done
     source_key: str | None = None
     source: str | None = None
+    sender: str | None = None
     converted: Converted = field(default_factory=Converted)
     accepted: int = 0
     rejected: int = 0
+    message: str = ""
+    # Idempotent ingest (see _dedup): the request's digest; claimed once checked against recent requests.
+    digest: bytes = b""
+    claimed: bool = False
+    # Spool mode: bytes and rows acknowledged before conversion.
+    size: int = 0
+    acked_rows: int = 0
     # Spool mode (see _spoolwriter): where the record ends, its order, when it was acknowledged.
     position: Any = None
     seq: int = 0
@@ -105,6 +116,7 @@ class WriterStats:
     convert_cpu_seconds: float = 0.0
     errors: int = 0
     max_commit_rows: int = 0
+    duplicates: int = 0
     # Spool mode only: group fsyncs, rows acknowledged but not yet committed, records replayed on start,
     # rows acknowledged that the store then refused (logged).
     fsyncs: int = 0
@@ -113,6 +125,10 @@ class WriterStats:
     pending_rows: int = 0
     replayed: int = 0
     dropped_rows: int = 0
+    # Acknowledged requests not yet converted (raw bytes), and spool bytes skipped as damaged on start.
+    backlog_bytes: int = 0
+    damaged_bytes: int = 0
+    damaged_ranges: int = 0
 
 
 def _batchable(item: Any) -> bool:
@@ -173,6 +189,8 @@ class Writer:
         self._group_rows = group_rows
         self._linger = linger
         self._incoming: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._convert_source = self._incoming  # where the converter takes requests from
+        self._recent = RecentRequests()
         self._ready: queue.Queue[Any] = queue.Queue(maxsize=ready_batches)
         self.stats = WriterStats()
         self._threads = [
@@ -184,6 +202,7 @@ class Writer:
 
     def start(self) -> Writer:
         if not self._started:
+            self._recent.load(self._con)
             self._started = True
             for thread in self._threads:
                 thread.start()
@@ -198,11 +217,13 @@ class Writer:
         media: str = "application/x-protobuf",
         source_key: str | None = None,
         source: str | None = None,
+        sender: str | None = None,
     ) -> None:
-        """Queue one request (a raw body or a parsed ``Export*ServiceRequest``)."""
+        """Queue one request (a raw body or a parsed ``Export*ServiceRequest``); ``sender`` names who sent it
+        (a raw body sent again by the same sender within the window is stored once)."""
         if self._closed:
             raise RuntimeError("the writer is closed")
-        self._incoming.put(_Item(signal, payload, media, done, source_key, source))
+        self._incoming.put(_Item(signal, payload, media, done, source_key, source, sender))
 
     def write(
         self, signal: Signal, payload: bytes | Message, *, media: str = "application/x-protobuf",
@@ -228,6 +249,10 @@ class Writer:
         """Wait until every acknowledged request is committed; here acknowledgement follows COMMIT."""
         return True
 
+    def backlogged(self) -> bool:
+        """True when new requests should be refused (429) before their body is read."""
+        return False
+
     def close(self) -> None:
         """Finish every queued request (drain), then stop the threads."""
         if self._closed:
@@ -241,23 +266,25 @@ class Writer:
     def _convert_loop(self) -> None:
         held: Any = None
         while True:
-            item = self._incoming.get() if held is None else held
+            item = self._convert_source.get() if held is None else held
             held = None
             if item is _STOP:
                 self._converted(_STOP)
                 return
+            self._digest(item)
             batch = [item]
             if _batchable(item):
                 # Trace requests already waiting are converted together (see spans_tables).
                 size = len(item.payload)
                 while len(batch) < BATCH_REQUESTS:
                     try:
-                        nxt = self._incoming.get_nowait()
+                        nxt = self._convert_source.get_nowait()
                     except queue.Empty:
                         break
                     if nxt is _STOP or not _batchable(nxt) or size + len(nxt.payload) > BATCH_BYTES:
                         held = nxt
                         break
+                    self._digest(nxt)
                     batch.append(nxt)
                     size += len(nxt.payload)
             started = time.perf_counter()
@@ -268,10 +295,22 @@ class Writer:
             for done in converted:
                 self._converted(done)
 
+    def _digest(self, item: _Item) -> None:
+        if not item.claimed and item.source_key is None and isinstance(item.payload, bytes | bytearray):
+            item.digest = request_digest(item.sender, item.signal.name, bytes(item.payload))
+
     def _convert_one(self, item: _Item) -> list[_Item]:
-        """The request converted, or answered with its error (then nothing to hand on)."""
+        """The request converted (the items that parse, when the whole does not), or answered with its error."""
         try:
-            _convert(item, self._scrubber, self._interner)
+            try:
+                _convert(item, self._scrubber, self._interner)
+            except BodyError:
+                if not isinstance(item.payload, bytes | bytearray):
+                    raise
+                checked = check_request(item.signal, bytes(item.payload), item.media)
+                item.payload, item.media = checked.body, checked.media or item.media
+                _convert(item, self._scrubber, self._interner)
+                item.rejected, item.message = checked.rejected, checked.reason
         except BodyError as exc:
             item.done(exc)
             return []
@@ -348,9 +387,12 @@ class Writer:
         cpu = time.thread_time()
         views: list[str] = []
         fresh: list[_Item] = []
+        claimed: list[_Item] = []
         try:
             con.execute("BEGIN TRANSACTION")
             fresh = self._claim_ledger(group)
+            fresh, claimed = self._claim_digests(fresh)
+            record_digests(con, [i.digest for i in fresh if i.digest])
             if mark is not None:
                 mark(con)
             by_table: dict[str, list[pa.Table]] = {}
@@ -391,6 +433,9 @@ class Writer:
         except Exception as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            for item in claimed:  # not stored: a retry must be taken
+                self._recent.forget(item.digest)
+                item.claimed = False
             self.stats.errors += 1
             return exc
         finally:
@@ -410,10 +455,24 @@ class Writer:
         fresh_ids = {id(i) for i in fresh}
         for item in group:
             if id(item) in fresh_ids:
-                item.done(WriteResult(item.accepted, item.rejected))
+                item.done(WriteResult(item.accepted, item.rejected, message=item.message))
             else:
                 item.done(WriteResult(0, item.rejected, duplicate=True))
             item.converted = Converted()
+
+    def _claim_digests(self, group: list[_Item]) -> tuple[list[_Item], list[_Item]]:
+        """(the requests not received before, those of them claimed now)."""
+        fresh: list[_Item] = []
+        claimed: list[_Item] = []
+        for item in group:
+            if item.digest and not item.claimed:
+                if not self._recent.claim(item.digest):
+                    self.stats.duplicates += 1
+                    continue
+                item.claimed = True
+                claimed.append(item)
+            fresh.append(item)
+        return fresh, claimed
 
     def _claim_ledger(self, group: list[_Item]) -> list[_Item]:
         keyed = [i for i in group if i.source_key is not None]

@@ -1,0 +1,252 @@
+"""A bounded store: the oldest spans, log records and metric points are deleted in the background.
+
+Two limits: an age (rows whose time is older than ``max_age`` go) and a size
+(when the store's used blocks pass :data:`HIGH_WATER` of ``max_bytes``, the oldest
+rows go, by share of the time range, to bring it to :data:`LOW_WATER`). A pass
+runs every ``interval`` seconds on its own cursor, so ingest (the writer's
+connection) and reads go on meanwhile: DuckDB's transactions let an append and a
+delete of older rows run side by side, and the checkpoint is taken in a gap
+between transactions rather than forced.
+
+Space: DuckDB frees the blocks of deleted rows at a checkpoint (``VACUUM`` does
+not), once every row of a row group (122,880 rows) is deleted, and reuses them
+for new rows; the file does not shrink. Each checkpoint writes its new blocks
+before it frees the old ones (the event id index is rewritten whole), so the file
+holds about as many free blocks as used ones: hence the low marks. The file may
+pass the limit by what arrives during a pass (one commit group, about 23 MB of
+spans, is the smallest step). Only the bulk tables are trimmed: error
+occurrences (incidents and their sample events), the ingest ledger and
+migrations are small and kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+import duckdb
+
+from liveobs.correlator._dedup import expire_digests
+
+log = logging.getLogger("liveobs.correlator.retention")
+
+DEFAULT_MAX_AGE: Final = "7d"
+DEFAULT_MAX_SIZE: Final = "20GB"
+DEFAULT_INTERVAL_S: Final = 60.0
+# The size limit is for the file. DuckDB writes each checkpoint's blocks before it frees the ones they
+# replace (the id index is rewritten whole), so the file holds about as many free blocks, reused later, as
+# used ones: a pass starts once the used blocks pass HIGH_WATER of the limit and deletes down to LOW_WATER.
+HIGH_WATER: Final = 0.5
+LOW_WATER: Final = 0.4
+# How long a pass tries to find a moment for its checkpoint.
+CHECKPOINT_PATIENCE_S: Final = 5.0
+
+# The bulk tables and their time column. Identifiers come from this fixed list, never from input.
+TRIMMED: Final = (
+    ("otel_traces", '"Timestamp"'),
+    ("liveobs_correlation", '"Timestamp"'),
+    ("otel_traces_trace_id_ts", '"End"'),
+    ("otel_logs", '"Timestamp"'),
+    ("otel_metrics_gauge", "TimeUnix"),
+    ("otel_metrics_sum", "TimeUnix"),
+    ("otel_metrics_histogram", "TimeUnix"),
+    ("otel_metrics_exp_histogram", "TimeUnix"),
+    ("otel_metrics_summary", "TimeUnix"),
+)
+# Shape: (block size, total blocks, used blocks) of the store file.
+DATABASE_SIZE: Final = "SELECT block_size, total_blocks, used_blocks FROM pragma_database_size() LIMIT 1"
+# Shape: the file of the main database (one row).
+DATABASE_FILE: Final = "SELECT path FROM duckdb_databases() WHERE database_name = current_database() AND path IS NOT NULL"
+# Shape: the oldest and newest event time of the spans and logs, in epoch nanoseconds.
+TIME_RANGE: Final = """
+SELECT min(lo), max(hi) FROM (
+    SELECT epoch_ns(min("Timestamp")) AS lo, epoch_ns(max("Timestamp")) AS hi FROM otel_traces
+    UNION ALL SELECT epoch_ns(min("Timestamp")), epoch_ns(max("Timestamp")) FROM otel_logs
+)"""
+
+_UNITS_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_UNITS_B: Final = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+                   "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_OFF: Final = frozenset({"0", "off", "none", "unlimited"})
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of ``30s``, ``15m``, ``12h``, ``7d``, ``2w``; None for ``off``/``0``."""
+    value = text.strip().lower()
+    if value in _OFF:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration such as 12h or 7d (or off)")
+    return float(match.group(1)) * _UNITS_S[match.group(2)]
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes of ``500MB``, ``20GB``, ``1.5GiB``; None for ``off``/``0``."""
+    value = text.strip().lower()
+    if value in _OFF:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?", value)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a size such as 500MB or 20GB (or off)")
+    return int(float(match.group(1)) * _UNITS_B[match.group(2) or ""])
+
+
+@dataclass
+class RetentionStats:
+    """What the passes did so far, for the log and ``/healthz``."""
+
+    passes: int = 0
+    deleted_rows: dict[str, int] = field(default_factory=dict)
+    used_bytes: int = 0
+    file_bytes: int = 0
+    oldest_kept_ns: int = 0
+    last_pass_seconds: float = 0.0
+    errors: int = 0
+    skipped_checkpoints: int = 0
+
+    def health(self) -> list[tuple[str, float, str | None]]:
+        deleted = self.deleted_rows
+        return [
+            ("retention:passes", self.passes, None),
+            ("retention:deletedSpans", deleted.get("otel_traces", 0), None),
+            ("retention:deletedLogRecords", deleted.get("otel_logs", 0), None),
+            ("retention:deletedMetricPoints", sum(n for t, n in deleted.items() if t.startswith("otel_metrics")), None),
+            ("retention:usedBytes", self.used_bytes, "By"),
+            ("retention:fileBytes", self.file_bytes, "By"),
+            ("retention:lastPassTime", round(self.last_pass_seconds, 3), "s"),
+        ]
+
+
+class Retention:
+    """Deletes what is past the age or size limit, every ``interval`` seconds, on a thread of its own."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        max_age: float | None,
+        max_bytes: int | None,
+        interval: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        self._con = con
+        self.max_age = max_age
+        self.max_bytes = max_bytes
+        self.interval = interval
+        self.stats = RetentionStats()
+        self._stop = threading.Event()
+        self._con.execute("SET enable_progress_bar = false")
+        self._thread = threading.Thread(target=self._loop, name="liveobs-retention", daemon=True)
+
+    def start(self) -> Retention:
+        if self.max_age is not None or self.max_bytes is not None:
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._con.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except duckdb.Error as exc:  # a pass that fails is logged and tried again at the next interval
+                self.stats.errors += 1
+                log.error("liveobs retention: a pass failed: %s", str(exc).splitlines()[0])
+
+    def run_once(self, now_ns: int | None = None) -> dict[str, int]:
+        """One pass; the rows deleted per table."""
+        started = time.perf_counter()
+        now = now_ns if now_ns is not None else time.time_ns()
+        deleted: dict[str, int] = {}
+        reasons = []
+        if self.max_age is not None:
+            cutoff = now - int(self.max_age * 1e9)
+            if self._delete_before(cutoff, deleted):
+                reasons.append(f"older than {self.max_age / 86400:g} days")
+        self._checkpoint()
+        if self.max_bytes is not None:
+            # One round per pass: the blocks of a row group are free only once all its rows are deleted, so
+            # the next pass measures what this one freed before deleting more.
+            used = self._measure()[1]
+            if used > self.max_bytes * HIGH_WATER:
+                by_size = self._size_cutoff(used)
+                if by_size is not None and self._delete_before(by_size, deleted):
+                    self._checkpoint()
+                    reasons.append(f"over {self.max_bytes / 1e9:g} GB")
+        expire_digests(self._con)
+        self.stats.file_bytes, self.stats.used_bytes = self._measure()
+        self.stats.passes += 1
+        self.stats.last_pass_seconds = time.perf_counter() - started
+        for table, rows in deleted.items():
+            self.stats.deleted_rows[table] = self.stats.deleted_rows.get(table, 0) + rows
+        if any(deleted.values()):
+            log.warning(
+                "liveobs retention: removed %d spans, %d log records and %d metric points (%s) in %.2f s; the store"
+                " now uses %.1f MB of its %.1f MB file",
+                deleted.get("otel_traces", 0), deleted.get("otel_logs", 0),
+                sum(n for t, n in deleted.items() if t.startswith("otel_metrics")), ", ".join(dict.fromkeys(reasons)),
+                self.stats.last_pass_seconds, self.stats.used_bytes / 1e6, self.stats.file_bytes / 1e6,
+            )
+        return deleted
+
+    def _delete_before(self, cutoff_ns: int, deleted: dict[str, int]) -> bool:
+        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction."""
+        any_deleted = False
+        for table, column in TRIMMED:
+            rows = self._con.execute(
+                f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [cutoff_ns]
+            ).fetchall()
+            count = int(rows[0][0]) if rows else 0
+            if count:
+                deleted[table] = deleted.get(table, 0) + count
+                any_deleted = True
+        return any_deleted
+
+    def _size_cutoff(self, used: int) -> int | None:
+        """A time before which deleting the rows should bring the store to the low-water mark (by time share)."""
+        # Every result is read to its end: a result left open holds a transaction, and the checkpoint then
+        # cannot vacuum the rows that transaction could still see.
+        row = next(iter(self._con.execute(TIME_RANGE).fetchall()), None)
+        if not row or row[0] is None or row[1] is None or row[1] <= row[0]:
+            return None
+        oldest, newest = int(row[0]), int(row[1])
+        share = min(1.0, (used - self.max_bytes * LOW_WATER) / used) if self.max_bytes else 0.0
+        # Never less than 5% of the time range, so a pass makes progress.
+        return oldest + max(int((newest - oldest) * share), (newest - oldest) // 20, 1)
+
+    def _checkpoint(self) -> bool:
+        """Vacuum deleted rows so their blocks are free for new ones. A checkpoint needs a moment with no
+        transaction running: it is tried in the gaps between the writer's commits and the reads (FORCE would
+        hold both back while it runs); a pass that finds none leaves the vacuum to the next one."""
+        deadline = time.monotonic() + CHECKPOINT_PATIENCE_S
+        while True:
+            try:
+                self._con.execute("CHECKPOINT")
+                return True
+            except duckdb.TransactionException:
+                if time.monotonic() > deadline:
+                    self.stats.skipped_checkpoints += 1
+                    return False
+                time.sleep(0.01)
+
+    def _measure(self) -> tuple[int, int]:
+        """(file bytes, used bytes) of the store, its write-ahead log included in both."""
+        row = next(iter(self._con.execute(DATABASE_SIZE).fetchall()), None)
+        if not row:
+            return 0, 0
+        block, total, used = int(row[0]), int(row[1]), int(row[2])
+        wal = 0
+        for (path,) in self._con.execute(DATABASE_FILE).fetchall():
+            with contextlib.suppress(OSError):
+                wal += os.stat(f"{path}.wal").st_size
+        return block * total + wal, block * used + wal
