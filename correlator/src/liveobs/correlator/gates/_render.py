@@ -7,7 +7,8 @@ from xml.etree import ElementTree as ET
 
 from liveobs.correlator.gates._model import GateReport, Status
 
-_MARK = {Status.PASS: "PASS", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.UNKNOWN: "UNKNOWN"}
+_MARK = {Status.PASS: "PASS", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.UNKNOWN: "UNKNOWN",
+         Status.NOT_APPLICABLE: "N/A"}
 
 
 def _observed(value: float | None) -> str:
