@@ -29,53 +29,15 @@ from liveobs.sdk._asgi_io import (
     send_response,
 )
 from liveobs.sdk._assets import ASSET_PATH, REPORT_PATH, serve_asset
-from liveobs.sdk._evidence import record_body_limit, record_csp, record_sri
+from liveobs.sdk._evidence import record_body_limit
+from liveobs.sdk._evidence_html import HtmlWatcher
 from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, refuse_websocket
 from liveobs.sdk._perf import dimensions, perf_recorder
 from liveobs.sdk._report import ReportEndpoint
 
 DEFAULT_MAX_BODY: Final = 1024 * 1024
-SRI_SCAN_BYTES: Final = 512 * 1024
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _headers(message: Message) -> dict[bytes, bytes]:
-    return {bytes(k).lower(): bytes(v) for k, v in message.get("headers") or ()}
-
-
-class _HtmlWatcher:
-    """Wraps ``send``: records CSP at the response start and SRI once the HTML body is complete."""
-
-    def __init__(self, send: Send, csp: bool, sri: bool) -> None:
-        self._send = send
-        self._csp = csp
-        self._sri = sri
-        self._html = False
-        self._chunks: list[bytes] = []
-        self._size = 0
-
-    async def __call__(self, message: Message) -> None:
-        kind = message.get("type")
-        if kind == "http.response.start":
-            headers = _headers(message)
-            content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            self._html = content_type == b"text/html"
-            if self._html and self._csp:
-                policy = headers.get(b"content-security-policy")
-                record_csp(policy.decode("latin-1") if policy is not None else None)
-            # A compressed body is not scanned: SRI is then recorded where it is rendered.
-            self._html = self._html and self._sri and b"content-encoding" not in headers
-        elif kind == "http.response.body" and self._html:
-            chunk = message.get("body", b"")
-            if self._size < SRI_SCAN_BYTES:
-                self._chunks.append(chunk[: SRI_SCAN_BYTES - self._size])
-                self._size += len(chunk)
-            if not message.get("more_body", False):
-                self._html = False
-                record_sri(b"".join(self._chunks).decode("utf-8", "replace"))
-                self._chunks.clear()
-        await self._send(message)
 
 
 def _record_compression(span: trace.Span, measured: set[int]) -> None:
@@ -203,7 +165,7 @@ class EvidenceMiddleware:
                 record_body_limit(limit, observed)
                 await send_response(send, 413, b"request body too large")
                 return
-        await self.app(scope, receive, _HtmlWatcher(send, self.csp, self.sri))
+        await self.app(scope, receive, HtmlWatcher(scope, send, self.csp, self.sri))
 
 
 def observe_live_app(
