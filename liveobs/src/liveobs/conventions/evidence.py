@@ -126,3 +126,11 @@ READINESS_HTTP_STATUS: Final = "liveobs.readiness.http_status"
 READINESS_VERSION: Final = "liveobs.readiness.version"
 READINESS_RELEASE_ID: Final = "liveobs.readiness.release_id"
 READINESS_REDIRECTS: Final = "liveobs.readiness.redirects"
+
+# The span event the SDK adds when a WebSocket is accepted (an accepted connect).
+WEBSOCKET_CONNECT_EVENT: Final = "websocket.connect"
+# Set (to "true") on the resource or span of evidence an evidence driver produced: it never
+# counts as production traffic (rollback service, real-traffic checks).
+EVIDENCE_DRIVEN: Final = "liveobs.evidence.driven"
+# The canary value of UPLOAD_CANARY for the EICAR test file.
+CANARY_EICAR: Final = "eicar"
