@@ -1,4 +1,4 @@
--- /readyz and /live/readiness.json answered 200 without a redirect, reported ready, named the judged release (body version or releaseId), within max_age_minutes of the release's last evidence.
+-- /readyz and /live/readiness.json answered 200 without a redirect and reported ready, a body named the judged release (version or releaseId) and none another, within max_age_minutes of the release's last evidence.
 WITH answers AS (
     SELECT Attributes[$READINESS_ENDPOINT] AS endpoint, Attributes[$READINESS_STATUS] AS status,
            TRY_CAST(Attributes[$READINESS_HTTP_STATUS] AS INTEGER) AS http_status,
@@ -17,16 +17,19 @@ WITH answers AS (
         WHEN a.redirects > 0 THEN format('redirected {} times', a.redirects)
         WHEN a.http_status IS DISTINCT FROM 200 THEN format('answered {}', coalesce(CAST(a.http_status AS VARCHAR), 'nothing'))
         WHEN a.status IS DISTINCT FROM 'pass' THEN format('status {}', coalesce(a.status, 'missing'))
-        WHEN $release NOT IN (coalesce(a.version, ''), coalesce(a.release_id, ''))
-            THEN format('body names release {}', coalesce(a.version, a.release_id, '(none)'))
-    END AS problem
+        WHEN coalesce(a.version, a.release_id) IS NOT NULL AND $release NOT IN (coalesce(a.version, ''), coalesce(a.release_id, ''))
+            THEN format('body names release {}', coalesce(a.version, a.release_id))
+    END AS problem,
+    $release IN (coalesce(a.version, ''), coalesce(a.release_id, '')) AS names_release
     FROM latest
 )
-SELECT count(problem) AS observed,
+-- A body that names a release must name this one, and at least one must name it.
+SELECT count(problem) + CASE WHEN count(*) > 0 AND NOT bool_or(names_release) THEN 1 ELSE 0 END AS observed,
        count(*) AS evidence,
        format('{} of {} endpoints answered within {} minutes of the release''s last evidence{}{}',
               count(*), 2, $max_age_minutes,
-              coalesce(': ' || array_to_string(list(endpoint || ' ' || problem ORDER BY endpoint) FILTER (WHERE problem IS NOT NULL), '; '), ''),
+              coalesce(': ' || array_to_string(list(endpoint || ' ' || problem ORDER BY endpoint) FILTER (WHERE problem IS NOT NULL), '; '), '')
+              || CASE WHEN count(*) > 0 AND NOT bool_or(names_release) THEN format('; no answer names release {}', $release) ELSE '' END,
               CASE WHEN (SELECT count(*) FROM answers) > (SELECT count(*) FROM fresh)
                    THEN format(' ({} older answers not counted)', (SELECT count(*) FROM answers) - (SELECT count(*) FROM fresh)) ELSE '' END) AS detail
 FROM judged;

@@ -1,8 +1,12 @@
 -- liveobs metrics carry their route, and their exemplars name trace and span ids of stored spans of the same release (worst of the two shares).
 -- The release is bound by the scope (service.version on every point read). The metrics asked for a route
--- are the budget's routed_metrics (per request and per event); exemplars are checked on every liveobs histogram.
+-- are the budget's routed_metrics (per request and per event), except answers given before routing
+-- (unrouted_statuses: not found, method not allowed, body too large); exemplars are checked on every liveobs histogram.
 WITH points AS (
-    SELECT MetricName, Attributes[$HTTP_ROUTE] AS route, Exemplars, list_contains($routed_metrics, MetricName) AS routable
+    SELECT MetricName, Attributes[$HTTP_ROUTE] AS route, Exemplars,
+           list_contains($routed_metrics, MetricName)
+               AND NOT coalesce(list_contains($unrouted_statuses, TRY_CAST(Attributes[$HTTP_RESPONSE_STATUS_CODE] AS INTEGER)), false)
+               AS routable
     FROM lo_histograms
     WHERE starts_with(MetricName, 'liveobs.')
 ), exemplars AS (

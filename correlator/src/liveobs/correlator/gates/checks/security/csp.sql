@@ -1,7 +1,7 @@
 -- CSP of every HTML response as sent, graded per directive (wildcards, schemes, unsafe-eval, unsafe-inline without nonce or hash, object-src, base-uri, frame-ancestors) and no nonce served twice.
 -- Distinct policies (nonces masked) are graded once by the shared parser; nonces are compared as sent.
 WITH csp AS (
-    SELECT row_number() OVER () AS response, coalesce(HttpRoute, RouteId, '(no route)') AS route,
+    SELECT row_number() OVER () AS response, ScopeName = $PROBE_SCOPE AS probed, coalesce(HttpRoute, RouteId, '(no route)') AS route,
            Attributes[$SECURITY_OUTCOME] AS outcome, Attributes[$CSP_POLICY] AS policy
     FROM lo_span_events
     WHERE EventName = $SECURITY_EVENT AND Attributes[$SECURITY_CHECK] = $CHECK_CSP
@@ -11,9 +11,11 @@ WITH csp AS (
     FROM csp
     WHERE outcome IS DISTINCT FROM $OUTCOME_PRESENT OR policy IS NOT NULL
 ), nonces AS (
-    SELECT nonce, count(DISTINCT response) AS responses
-    FROM (SELECT response, unnest(regexp_extract_all(policy, '''nonce-([^'']+)''', 1)) AS nonce FROM csp WHERE policy IS NOT NULL)
-    GROUP BY nonce
+    -- Within one recorder: the app's SDK and the probe both record a response the probe fetched.
+    SELECT nonce, probed, count(DISTINCT response) AS responses
+    FROM (SELECT response, probed, unnest(regexp_extract_all(policy, '''nonce-([^'']+)''', 1)) AS nonce
+          FROM csp WHERE policy IS NOT NULL)
+    GROUP BY nonce, probed
     HAVING count(DISTINCT response) > 1
 )
 SELECT 'csp' AS judge,
