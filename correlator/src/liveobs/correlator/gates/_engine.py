@@ -52,7 +52,7 @@ from liveobs.correlator.gates._stats import (
 )
 from liveobs.evidence import EICAR_DIGESTS
 
-_MAX_DETAIL: Final = 400
+_MAX_DETAIL: Final = 600
 # A check that reads this scoped column needs the secret scan's columns filled in.
 _SECRET_TABLE: Final = "lo_secret_candidates"
 

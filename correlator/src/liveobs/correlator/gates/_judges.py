@@ -17,6 +17,7 @@ from typing import Any, Final
 from liveobs.evidence import grade_header, judge_resources, needs_sri, resources_from_json, served_from_json
 
 _SHOWN: Final = 3
+_FINDINGS: Final = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +38,21 @@ def judge_csp(row: Mapping[str, Any]) -> Judged:
     """Each distinct policy graded per directive; a nonce seen on two responses is a finding too."""
     findings: Counter[str] = Counter()
     weak = responses = 0
+    routes: set[str] = set()
     for item in _items(row):
         n = int(item["responses"])
         responses += n
         found = grade_header(item.get("policy"))
         if found:
             weak += n
-            routes = ", ".join(str(r) for r in list(item.get("routes") or ())[:2])
+            routes.update(str(r) for r in item.get("routes") or ())
             for f in found:
-                findings[f"{f.text} ({routes})" if routes else f.text] += n
+                findings[f.text] += n
     reused = int(row.get("reused_nonces") or 0)
     unreadable = int(row.get("unreadable") or 0)
-    parts = [f"{weak} of {responses} HTML responses with a weak or missing CSP"]
-    parts += [f"{text}: {n}" for text, n in findings.most_common(_SHOWN)]
+    parts = [f"{weak} of {responses} HTML responses with a weak or missing CSP"
+             + (f" (routes {', '.join(sorted(routes)[:_SHOWN])})" if routes else "")]
+    parts += [f"{text}: {n}" for text, n in findings.most_common(_FINDINGS)]
     if reused:
         parts.append(f"{reused} nonces served on more than one response")
     if unreadable:

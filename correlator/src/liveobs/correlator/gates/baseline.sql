@@ -70,13 +70,19 @@ WHERE ($service IS NULL OR ServiceName = $service)
 CREATE OR REPLACE TEMP TABLE lo_baseline_cpu_intervals AS
 WITH points AS (
     SELECT ResourceAttributes AS process, Attributes, StartTimeUnix, TimeUnix, "Value", AggregationTemporality AS t,
-           lag("Value") OVER w AS previous_value, lag(TimeUnix) OVER w AS previous_time
+           lag("Value") OVER w AS previous_value, lag(TimeUnix) OVER w AS previous_time,
+           row_number() OVER (PARTITION BY ResourceAttributes, Attributes ORDER BY TimeUnix) AS nth
     FROM lo_baseline_process WHERE MetricName = $METRIC_PROCESS_CPU
     WINDOW w AS (PARTITION BY ResourceAttributes, Attributes, StartTimeUnix ORDER BY TimeUnix)
-), rates AS (
+), spans AS (
+    -- A process's first delta point also holds the CPU spent before its meter started: not an interval.
     SELECT process, TimeUnix,
-           CASE WHEN t = 1 THEN "Value" / nullif(epoch(TimeUnix) - epoch(StartTimeUnix), 0)
-                ELSE ("Value" - previous_value) / nullif(epoch(TimeUnix) - epoch(previous_time), 0) END AS cores
+           CASE WHEN t = 1 AND nth > 1 THEN "Value" WHEN t = 2 THEN "Value" - previous_value END AS cpu_seconds,
+           CASE WHEN t = 1 AND nth > 1 THEN epoch(TimeUnix) - epoch(StartTimeUnix)
+                WHEN t = 2 THEN epoch(TimeUnix) - epoch(previous_time) END AS wall_seconds
     FROM points
 )
-SELECT process, TimeUnix, sum(cores) AS cores FROM rates WHERE cores IS NOT NULL GROUP BY process, TimeUnix;
+SELECT process, TimeUnix, sum(cpu_seconds) AS cpu_seconds, max(wall_seconds) AS wall_seconds,
+       sum(cpu_seconds) / max(wall_seconds) AS cores
+FROM spans WHERE cpu_seconds IS NOT NULL AND wall_seconds > 0
+GROUP BY process, TimeUnix;
