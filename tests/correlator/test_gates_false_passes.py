@@ -306,6 +306,19 @@ def test_a_profile_can_hold_not_applicable_at_unknown() -> None:
     assert int(strict.exit_code) == 2
 
 
+def test_one_memory_sample_or_one_stream_item_is_too_little() -> None:
+    def build(e: seed.Evidence) -> None:
+        _two_releases(e, skip={"metrics"})
+        e.gauge("1.1", ev.METRIC_PROCESS_MEMORY, 100 * 1048576, LATER)
+        e.counter("1.1", ev.METRIC_STREAM_ITEMS, 1, LATER)
+        e.counter("1.1", ev.METRIC_STREAM_BYTES, 100, LATER)
+
+    con = _store(build)
+    for check in ("performance.memory", "performance.streams"):
+        status, reason = _check(con, check)
+        assert status is Status.UNKNOWN, reason
+
+
 # --- regression power -------------------------------------------------------------------------------
 
 
