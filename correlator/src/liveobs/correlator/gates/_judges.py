@@ -50,11 +50,13 @@ def judge_csp(row: Mapping[str, Any]) -> Judged:
                 findings[f.text] += n
     reused = int(row.get("reused_nonces") or 0)
     unreadable = int(row.get("unreadable") or 0)
-    parts = [f"{weak} of {responses} HTML responses with a weak or missing CSP"
-             + (f" (routes {', '.join(sorted(routes)[:_SHOWN])})" if routes else "")]
-    parts += [f"{text}: {n}" for text, n in findings.most_common(_FINDINGS)]
+    head = f"{weak} of {responses} HTML responses with a weak or missing CSP"
+    shown = [f"{text} ({n})" for text, n in findings.most_common(_FINDINGS)]
+    parts = [head + (": " + shown[0] if shown else ""), *shown[1:]]
     if reused:
         parts.append(f"{reused} nonces served on more than one response")
+    if routes:
+        parts.append(f"routes {', '.join(sorted(routes)[:_SHOWN])}")
     if unreadable:
         parts.append(f"{unreadable} CSP records without the header text (not judged)")
     return Judged(float(weak + reused), responses, "; ".join(parts))
