@@ -53,7 +53,10 @@ TABLE: dict[str, tuple[Status, Status, Status, str]] = {
     "security.key_custody": (P, P, P, ""),
     "deploy.readiness": (P, F, U, "redirected"),
     "observability.error_classes": (NA, NA, NA, ""),
+    "observability.trace_connectivity": (P, P, U, ""),
     "performance.cpu": (P, P, U, ""),
+    "performance.render": (P, P, U, ""),
+    "performance.memory": (P, P, U, ""),
 }
 
 
