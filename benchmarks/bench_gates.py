@@ -41,7 +41,7 @@ from liveobs.evidence import Served, asset_digests, page_resources, resources_js
 
 TARGET_S = 2.0
 ROOT = Path(__file__).resolve().parents[1]
-DECORATED = "bench_gates_evidence_v1"
+DECORATED = "bench_gates_evidence_v2"
 # Every page render's CSP and SRI events: a per-response nonce, the client asset with its integrity.
 _DECORATE = """
 UPDATE otel_traces SET Events = {
@@ -54,7 +54,7 @@ UPDATE otel_traces SET Events = {
              $CSP_POLICY: replace($policy, 'NONCE', left(SpanId, 16))},
         MAP {$SECURITY_CHECK: $CHECK_SRI, $SECURITY_OUTCOME: $OUTCOME_PRESENT, $SRI_ALGORITHM: 'sha384',
              $SRI_RESOURCES: $resources, $PAGE_ORIGIN: 'https://shop.example', $SRI_SERVED: $served}]}
-WHERE SpanKind = 'Server' AND SpanAttributes[$HTTP_REQUEST_METHOD] = 'GET' AND len(Events."Name") = 0
+WHERE SpanKind = 'Server' AND SpanAttributes[$HTTP_REQUEST_METHOD] = 'GET' AND (len(Events."Name") = 0 OR Events."Name" = [$SECURITY_EVENT, $SECURITY_EVENT])
 """
 
 
@@ -75,7 +75,7 @@ def decorate(db: Path) -> None:
         params.update({
             "HTTP_REQUEST_METHOD": keys.HTTP_REQUEST_METHOD,
             # The stored form keeps a nonce as a digest ('nonce-h:<hex>'); each page gets its own.
-            "policy": stored_form("default-src 'self'; script-src 'nonce-h:NONCE'; object-src 'none'; "
+            "policy": stored_form("default-src 'self'; script-src 'nonce-h.NONCE'; object-src 'none'; "
                                   "base-uri 'none'; frame-ancestors 'none'"),
             "resources": resources_json(page_resources(page)),
             "served": served_json([Served("/_liveobs/liveobs.js", 200, asset_digests(body))]),

@@ -90,8 +90,8 @@ def test_page_resources_read_scripts_styles_and_module_preloads_with_their_integ
     found = page_resources(html)
     assert [(r.tag, r.url) for r in found] == [("script", "/_liveobs/liveobs.js"), ("script", "https://cdn.example/a.js"),
                                                ("link", "https://cdn.example/evil.mjs"), ("link", "/site.css")]
-    assert found[0].integrity == (f"sha384:{digest.hex()}",)
-    assert found[1].integrity == ("sha256:invalid",)
+    assert found[0].integrity == (f"sha384-{digest.hex()}",)
+    assert found[1].integrity == ("sha256-invalid",)
     problems = judge_resources(found, "http://app.example")
     assert problems == ["https://cdn.example/a.js: malformed integrity", "https://cdn.example/evil.mjs: no integrity"]
 

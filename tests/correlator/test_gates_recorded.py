@@ -155,7 +155,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dic
                 else:
                     _drive(app)
                     _probe(db, app, f"{config}-app")
-                    time.sleep(0.7)  # two metric exports at least: CPU is measured between them
+                    time.sleep(1.6)  # metric exports every 0.3 s: CPU intervals and memory samples enough
             finally:
                 app.stop()
     finally:

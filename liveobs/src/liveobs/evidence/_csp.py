@@ -95,9 +95,9 @@ def _stored_source(token: str) -> str:
         return token
     kind, value = match.group(1).lower(), match.group(2)
     if kind == "nonce":
-        if value.startswith("h:"):  # already stored
+        if value.startswith("h."):  # already stored
             return token
-        return f"'nonce-h:{hashlib.sha256(value.encode()).hexdigest()[:NONCE_DIGEST_CHARS]}'"
+        return f"'nonce-h.{hashlib.sha256(value.encode()).hexdigest()[:NONCE_DIGEST_CHARS]}'"
     digest = decode_digest(kind, value)
     return f"'{kind}-{digest.hex() if digest is not None else 'invalid'}'"
 
@@ -108,7 +108,7 @@ def nonces(header_text: str) -> set[str]:
     for token in header_text.split():
         match = _SOURCE_VALUE.match(token.rstrip(";,"))
         if match and match.group(1).lower() == "nonce" and match.group(2):
-            found.add(match.group(2).removeprefix("h:"))
+            found.add(match.group(2).removeprefix("h."))
     return found
 
 

