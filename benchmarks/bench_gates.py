@@ -120,7 +120,7 @@ def run_before(commit: str, db: Path, repeat: int) -> dict[str, Any]:
         with tarfile.open(path) as tar:
             tar.extractall(tmp, filter="data")
         code = (
-            "import json, sys, time\n"
+            "import json, resource, sys, time\n"
             "from liveobs.correlator._db import connect\n"
             "from liveobs.correlator.gates import GateRunner, Manifest, Subject\n"
             "db, repeat, service, current, rollback = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]\n"
@@ -128,10 +128,12 @@ def run_before(commit: str, db: Path, repeat: int) -> dict[str, Any]:
             "runner = GateRunner(con, manifest=Manifest(current=current, rollback=rollback))\n"
             "runs = []\n"
             "for _ in range(repeat):\n"
+            "    u = resource.getrusage(resource.RUSAGE_SELF); cpu = u.ru_utime + u.ru_stime\n"
             "    began = time.perf_counter(); report = runner.run('all', Subject(service=service))\n"
-            "    runs.append((time.perf_counter() - began, report))\n"
-            "total, report = min(runs, key=lambda r: r[0])\n"
-            "print(json.dumps({'total': total, 'runs': [r[0] for r in runs], 'checks': len(report.results)}))\n"
+            "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "    runs.append((time.perf_counter() - began, u.ru_utime + u.ru_stime - cpu, report))\n"
+            "total, cpu, report = min(runs, key=lambda r: r[0])\n"
+            "print(json.dumps({'total': total, 'cpu': cpu, 'runs': [r[0] for r in runs], 'checks': len(report.results)}))\n"
         )
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([f"{tmp}/liveobs/src", f"{tmp}/correlator/src"])}
         out = subprocess.run([sys.executable, "-c", code, str(db), str(repeat), SERVICE, RELEASES[-1], RELEASES[0]],
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
           f"= {sum(counts.values()):,} rows")
     if args.before:
         before = run_before(args.before, db, args.repeat)
-        print(f"before ({args.before}): all gates {before['total']:.2f}s wall for {before['checks']} checks, best of "
+        print(f"before ({args.before}): all gates {before['total']:.2f}s wall, {before['cpu']:.2f}s CPU for "
+              f"{before['checks']} checks, best of "
               f"{len(before['runs'])} (all runs: {', '.join(f'{r:.2f}s' for r in before['runs'])})")
     after = run_all(db, args.repeat)
     print(f"after (this checkout): all gates {after['total']:.2f}s wall, {after['cpu']:.2f}s CPU for "
