@@ -219,3 +219,24 @@ def test_probe_with_a_token_the_collector_refuses_is_one_line_and_exit_3(good_ap
     assert len(result.stderr.strip().splitlines()) == 1
     assert "401" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_rate_limited_answer_is_no_csp_evidence(tmp_path: Path) -> None:
+    """The probe meets a 429 text/plain: that answer is not a page, so CSP is unknown, never fail."""
+
+    async def limited(request: Request) -> Response:
+        return PlainTextResponse("slow down", status_code=429)
+
+    app = Starlette(routes=[Route("/", limited, methods=["GET", "POST"])])
+    for url in _serve(app):
+        db = tmp_path / "store.duckdb"
+        seen = _probe(db, url)
+        page = next(s for s in seen["steps"] if s["step"] == "page")  # type: ignore[union-attr]
+        assert "not a page" in page["summary"]
+        assert page["events"] == []
+        con = connect(db)
+        try:
+            result = run_gates(con, "security.csp", Subject(service="shop")).results[0]
+        finally:
+            con.close()
+        assert result.status is Status.UNKNOWN, result.reason
