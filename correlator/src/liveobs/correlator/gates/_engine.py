@@ -8,8 +8,15 @@ how to judge it:
 
 * ``observed``, ``evidence``, ``detail``: a value against the budget's bounds;
 * ``bounds``, ``counts``, ``top``, ``evidence``: a histogram, read at the budget's percentile;
-* ``current``, ``baseline``: samples of two releases, judged by the regression test;
-* ``candidates``, ``candidate_count``, ``evidence``: rows for the secret scan.
+* ``current``, ``baseline`` (or ``current_histogram``, ``baseline_histogram``): samples of
+  two releases, judged by the regression test (median and p95, with power);
+* ``candidates``, ``candidate_count``, ``evidence``: rows for the secret scan;
+* ``judge`` and its columns: observed texts graded in Python with ``liveobs.evidence``
+  (``_judges``);
+* ``applicable`` (optional, any kind): false when the subject has nothing the check judges.
+
+The subject comes from the manifest first (``bind_manifest``), then the options, then
+the evidence (``resolve``).
 """
 
 from __future__ import annotations
