@@ -319,6 +319,26 @@ def test_one_memory_sample_or_one_stream_item_is_too_little() -> None:
         assert status is Status.UNKNOWN, reason
 
 
+@pytest.mark.parametrize(("fault", "words"), [
+    ("exemplar_orphans", "exemplars resolve"),
+    ("unrouted_metrics", "carry http.route"),
+])
+def test_metrics_without_route_or_with_unresolved_exemplars_fail_correlation(fault: str, words: str) -> None:
+    status, reason = _check(_store(lambda e: _two_releases(e, faults={fault})), "observability.metric_correlation")
+    assert status is Status.FAIL
+    assert words in reason
+
+
+def test_metrics_without_a_release_fail_correlation() -> None:
+    def build(e: seed.Evidence) -> None:
+        _two_releases(e)
+        e.histogram(None, ev.METRIC_RENDER_DURATION, [10.0] * 5, at=LATER)  # type: ignore[arg-type]
+
+    status, reason = _check(_store(build), "observability.metric_correlation")
+    assert status is Status.FAIL
+    assert "carry service.version" in reason
+
+
 # --- regression power -------------------------------------------------------------------------------
 
 
