@@ -18,7 +18,15 @@ import pytest
 from liveobs.conventions import evidence as ev
 from liveobs.conventions import keys
 from liveobs.correlator._db import connect
-from liveobs.correlator.gates import GateError, Manifest, Status, Subject, regression, run_gates
+from liveobs.correlator.gates import (
+    GateError,
+    Manifest,
+    Status,
+    Subject,
+    not_applicable_passes,
+    regression,
+    run_gates,
+)
 from liveobs.evidence import stored_form
 
 MANIFEST = Manifest(current="1.1", rollback="1.0", service="shop", environment="production")
@@ -297,6 +305,22 @@ def test_a_release_without_errors_is_not_applicable_for_the_error_checks_and_the
     assert statuses["observability.error_classes"] is Status.NOT_APPLICABLE
     assert statuses["observability.error_replies"] is Status.NOT_APPLICABLE
     assert int(report.exit_code) == 0
+
+
+def test_a_rollback_target_from_another_production_environment_does_not_count() -> None:
+    def build(e: seed.Evidence) -> None:
+        other = seed.Evidence(environment="prod", rng=e.rng)
+        seed.add_release(other, "1.0", seed.START, n=60)
+        e.spans += other.spans
+        seed.add_release(e, "1.1", LATER, n=60)
+
+    status, reason = _check(_store(build), "deploy.rollback")
+    assert status is Status.FAIL, reason
+
+
+def test_the_production_profile_lets_not_applicable_pass() -> None:
+    assert not_applicable_passes("deployment-production")
+    assert not_applicable_passes("security")
 
 
 def test_a_profile_can_hold_not_applicable_at_unknown() -> None:

@@ -14,7 +14,7 @@ from liveobs.correlator.gates._budgets import (
     read_manifest,
     select_checks,
 )
-from liveobs.correlator.gates._catalogue import Check, check_ids, load_checks
+from liveobs.correlator.gates._catalogue import Check, check_ids, load_checks, not_applicable_passes
 from liveobs.correlator.gates._engine import GateRunner, judge_value, regression, run_gates
 from liveobs.correlator.gates._model import (
     GATES,
@@ -55,6 +55,7 @@ __all__ = [
     "judge_value",
     "load_checks",
     "mann_whitney_u",
+    "not_applicable_passes",
     "profiles",
     "read_budgets_file",
     "read_manifest",

@@ -1,10 +1,11 @@
--- The release manifest names this release and a rollback target that served production (an allowed environment) before it, for min_served_minutes and min_requests, not counting probe or driven traffic.
+-- The release manifest names this release and a rollback target that served production (an allowed environment, the subject's own) before it, for min_served_minutes and min_requests, not counting probe or driven traffic.
 WITH served AS (
     SELECT ResourceAttributes[$SERVICE_VERSION] AS release, min("Timestamp") AS first_seen, max("Timestamp") AS last_seen,
            count(*) AS spans
     FROM otel_traces
     WHERE ($service IS NULL OR ServiceName = $service)
       AND list_contains($production_environments, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT])
+      AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
       AND SpanKind = 'Server'
       AND ScopeName IS DISTINCT FROM $PROBE_SCOPE
       AND ResourceAttributes[$EVIDENCE_DRIVEN] IS NULL AND SpanAttributes[$EVIDENCE_DRIVEN] IS NULL
