@@ -1,11 +1,12 @@
-"""``EvidenceMiddleware``: the security evidence the middleware can see, recorded automatically.
+"""``EvidenceMiddleware``: the evidence the middleware can see, recorded automatically.
 
 Place it inside :class:`~liveobs.sdk.LiveObsMiddleware` (so the current span is
 the request's server span or the connection span). It serves ``liveobs.js``
 and the report endpoint at their fixed paths, refuses request bodies over the
-limit with 413 (and records it), records the CSP and the SRI coverage of every HTML response,
-counts active live sessions and the replies' compression ratio, and, when given Origins or Hosts, guards
-WebSocket handshakes.
+limit with 413 (and records it), and, when given Origins or Hosts, guards
+WebSocket handshakes. HTML responses are watched by ``_evidence_html`` (their CSP
+and subresources as sent), live sockets by ``_evidence_live`` (active sessions,
+reply compression).
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from opentelemetry import trace
-
-from liveobs.conventions import keys
-from liveobs.sdk._asgi import mark_sdk_route, route_template
+from liveobs.sdk._asgi import mark_sdk_route
 from liveobs.sdk._asgi_io import (
     ASGIApp,
     BodyTooLarge,
@@ -31,28 +29,14 @@ from liveobs.sdk._asgi_io import (
 from liveobs.sdk._assets import ASSET_PATH, REPORT_PATH, serve_asset
 from liveobs.sdk._evidence import record_body_limit
 from liveobs.sdk._evidence_html import HtmlWatcher
+from liveobs.sdk._evidence_live import run_watched
 from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, refuse_websocket
-from liveobs.sdk._perf import dimensions, perf_recorder
+from liveobs.sdk._perf import perf_recorder
 from liveobs.sdk._report import ReportEndpoint
 
 DEFAULT_MAX_BODY: Final = 1024 * 1024
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _record_compression(span: trace.Span, measured: set[int]) -> None:
-    """The reply's compression ratio, from the patch sizes the middleware put on the event span."""
-    attributes = getattr(span, "attributes", None) or {}
-    raw, compressed = attributes.get(keys.PATCH_BYTES), attributes.get(keys.PATCH_COMPRESSED_BYTES)
-    span_id = span.get_span_context().span_id
-    if not isinstance(raw, int) or not isinstance(compressed, int) or raw <= 0 or span_id in measured:
-        return
-    if len(measured) > 1024:
-        measured.clear()
-    measured.add(span_id)
-    route, name = attributes.get(keys.ROUTE_ID), attributes.get(keys.EVENT_NAME)
-    perf_recorder().compression_ratio.record(
-        compressed / raw, dimensions(route if isinstance(route, str) else None, name if isinstance(name, str) else None))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -108,7 +92,7 @@ class EvidenceMiddleware:
             if self.ws_policy is not None and not self.ws_policy.check(scope):
                 await refuse_websocket(receive, send)
                 return
-            await self._websocket(scope, receive, send)
+            await run_watched(self.app, scope, receive, send)
             return
         if kind != "http":
             await self.app(scope, receive, send)
@@ -123,28 +107,6 @@ class EvidenceMiddleware:
             await self.report(scope, receive, send)
             return
         await self._http(scope, receive, send)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Count the live session as active from its accept to its end; record patch compression."""
-        route: list[str | None] = []
-        measured: set[int] = set()
-
-        async def watch(message: Message) -> None:
-            kind = message.get("type")
-            if kind == "websocket.accept" and not route:
-                route.append(route_template(scope))
-                perf_recorder().session_opened(route=route[0])
-            # The event span is current until the middleware has sent the reply, so take it first.
-            span = trace.get_current_span() if kind == "websocket.send" else None
-            await send(message)
-            if span is not None:
-                _record_compression(span, measured)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            if route:
-                perf_recorder().session_closed(route=route[0])
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body
