@@ -15,7 +15,7 @@ def _modules_after(statement: str) -> set[str]:
 
 def test_conventions_import_only_the_standard_library() -> None:
     baseline = _modules_after("")
-    extra = _modules_after("import liveobs.conventions, liveobs.redaction") - baseline
+    extra = _modules_after("import liveobs.conventions, liveobs.redaction, liveobs.evidence") - baseline
     outside = {m for m in extra if m not in sys.stdlib_module_names and m != "liveobs"}
     assert outside == set()
 

@@ -20,8 +20,8 @@ MANIFEST = '[release]\nservice = "shop"\ncurrent = "1.1"\nrollback = "1.0"\n'
 def _store(path: Path, **current: object) -> Path:
     con = connect(path)
     e = seed.Evidence()
-    seed.add_release(e, "1.0", seed.START, n=60)
-    seed.add_release(e, "1.1", seed.START + timedelta(hours=1), n=60, **current)  # type: ignore[arg-type]
+    seed.add_release(e, "1.0", seed.START, n=600)
+    seed.add_release(e, "1.1", seed.START + timedelta(hours=1), n=600, **current)  # type: ignore[arg-type]
     e.write(con)
     con.close()
     return path

@@ -89,7 +89,7 @@ def test_check_through_the_collector_gives_the_local_report(seeded: Path, manife
     statuses = {c["id"]: c["status"] for c in local["checks"]}
     assert statuses["security.csp"] == "fail"
     assert statuses["observability.span_ids"] == "fail"
-    assert statuses["security.upload_scan"] == "unknown"
+    assert statuses["security.upload_scan"] == "not_applicable"  # no uploads: nothing to judge
     assert statuses["deploy.rollback"] == "pass"
 
     running = _collector_fixtures().start_collector(seeded, token=TOKEN)
@@ -110,9 +110,9 @@ def test_check_through_the_collector_renders_junit_and_keeps_exit_codes(owned: A
     assert code == 1
     assert "security.csp" in out
     assert "<failure" in target.read_text()
-    code, out, _ = _check(owned.db, "security.upload_scan", "--json", token=TOKEN)
+    code, out, _ = _check(owned.db, "deploy.rollback", "--json", token=TOKEN)
     assert code == 2
-    assert json.loads(out)["checks"][0]["status"] == "unknown"
+    assert json.loads(out)["checks"][0]["status"] == "unknown"  # no manifest: nothing names the rollback target
 
 
 def test_a_wrong_token_is_one_line_and_exit_3(owned: Any) -> None:

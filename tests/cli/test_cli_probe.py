@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
+import secrets
 import socket
 import sys
 import threading
@@ -17,7 +20,7 @@ import uvicorn
 from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
@@ -28,15 +31,21 @@ from liveobs.correlator.gates import Status, Subject, run_gates
 
 TOKEN = "probe-token"
 WEAK_FAILS = ("security.csp", "security.sri", "security.ws_origin", "security.ws_host", "security.body_limit",
-              "security.rate_limit")
-GOOD_CSP = "default-src 'self'; script-src 'nonce-abc123'; object-src 'none'; base-uri 'none'"
-WEAK_CSP = "default-src 'self' 'unsafe-inline'"
+              "security.rate_limit", "deploy.readiness")
+GOOD_CSP = ("default-src 'self'; script-src 'nonce-{nonce}'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+# The audit's false pass: a nonce (static, too) next to 'unsafe-eval' and wildcards.
+WEAK_CSP = "default-src *; script-src * 'unsafe-eval' 'nonce-AAAA'; object-src *; base-uri *"
+ASSET = b"/* liveobs */"
 
 
 def _app(strict: bool) -> ASGIApp:
-    integrity = ' integrity="sha384-AAAA" crossorigin="anonymous"' if strict else ""
-    page = (f'<html><head><meta name="liveobs-release" content="2.0.0"></head><body>'
-            f'<script src="/static/liveobs.js"{integrity}></script></body></html>')
+    """The page, its client asset, readiness and the live socket; ``strict=False`` gets each one wrong."""
+    digest = base64.b64encode(hashlib.sha384(ASSET if strict else b"another build").digest()).decode()
+    scripts = f'<script src="/static/liveobs.js" integrity="sha384-{digest}" crossorigin="anonymous"></script>'
+    if not strict:
+        scripts += '<script src="http://tracker.invalid/t.js"></script>'
+    page = (f'<html><head><meta name="liveobs-release" content="2.0.0"></head><body>{scripts}</body></html>')
     hits: list[float] = []
 
     async def index(request: Request) -> Response:
@@ -47,18 +56,27 @@ def _app(strict: bool) -> ASGIApp:
             return PlainTextResponse("ok")
         now = time.monotonic()
         hits.append(now)
-        if strict and len([t for t in hits if now - t < 1.0]) > 20:
+        if len([t for t in hits if now - t < 1.0]) > 20 and strict:
             return PlainTextResponse("slow down", status_code=429)
-        return HTMLResponse(page, headers={"Content-Security-Policy": GOOD_CSP if strict else WEAK_CSP})
+        policy = GOOD_CSP.format(nonce=secrets.token_urlsafe(16)) if strict else WEAK_CSP
+        return HTMLResponse(page, headers={"Content-Security-Policy": policy})
 
     async def asset(request: Request) -> Response:
-        return PlainTextResponse("/* liveobs */", media_type="text/javascript")
+        if not strict:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(ASSET, media_type="text/javascript")
 
     async def readyz(request: Request) -> Response:
-        return PlainTextResponse("ok")
+        if not strict:
+            return RedirectResponse("/login", status_code=302)
+        return JSONResponse({"status": "pass", "version": "2.0.0"})
+
+    async def login(request: Request) -> Response:
+        return HTMLResponse("<form>sign in</form>")
 
     async def readiness(request: Request) -> Response:
-        return JSONResponse({"status": "pass"}, media_type="application/health+json")
+        version = {"version": "2.0.0"} if strict else {"version": "1.3.2", "releaseId": "fixture-test"}
+        return JSONResponse({"status": "pass", **version}, media_type="application/health+json")
 
     async def live(ws: WebSocket) -> None:
         origin, host = ws.headers.get("origin", ""), ws.headers.get("host", "")
@@ -70,7 +88,7 @@ def _app(strict: bool) -> ASGIApp:
 
     return Starlette(routes=[
         Route("/", index, methods=["GET", "POST"]), Route("/static/liveobs.js", asset), Route("/readyz", readyz),
-        Route("/live/readiness.json", readiness), WebSocketRoute("/live/websocket", live),
+        Route("/login", login), Route("/live/readiness.json", readiness), WebSocketRoute("/live/websocket", live),
     ])
 
 
@@ -130,10 +148,21 @@ def test_probe_of_a_good_app_records_evidence_that_passes(good_app: str, tmp_pat
 def test_probe_of_a_weak_app_turns_the_matching_checks_to_fail(weak_app: str, tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
     _probe(db, weak_app)
-    statuses = _statuses(db)
+    con = connect(db)
+    try:
+        report = run_gates(con, "all", Subject(service="shop"))
+    finally:
+        con.close()
+    reasons = {r.id: r.reason for r in report.results}
     for check in WEAK_FAILS:
-        assert statuses[check] is Status.FAIL, check
-    assert statuses["deploy.readiness"] is Status.PASS
+        assert next(r.status for r in report.results if r.id == check) is Status.FAIL, reasons[check]
+    # Why, from what was observed:
+    assert "'unsafe-eval'" in reasons["security.csp"]
+    assert "nonces served on more than one response" in reasons["security.csp"]
+    assert "the asset answered 404" in reasons["security.sri"]
+    assert "http://tracker.invalid/t.js: no integrity" in reasons["security.sri"]
+    assert "/readyz redirected 1 times" in reasons["deploy.readiness"]
+    assert "body names release 1.3.2" in reasons["deploy.readiness"]
 
 
 def test_probe_of_nothing_listening_is_one_line_and_exit_3(tmp_path: Path) -> None:
@@ -176,7 +205,6 @@ def test_probe_while_a_collector_owns_the_store_records_through_it(weak_app: str
     statuses = _statuses(db)
     for check in WEAK_FAILS:
         assert statuses[check] is Status.FAIL, check
-    assert statuses["deploy.readiness"] is Status.PASS
 
 
 def test_probe_with_a_token_the_collector_refuses_is_one_line_and_exit_3(good_app: str, tmp_path: Path) -> None:
@@ -191,3 +219,24 @@ def test_probe_with_a_token_the_collector_refuses_is_one_line_and_exit_3(good_ap
     assert len(result.stderr.strip().splitlines()) == 1
     assert "401" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_rate_limited_answer_is_no_csp_evidence(tmp_path: Path) -> None:
+    """The probe meets a 429 text/plain: that answer is not a page, so CSP is unknown, never fail."""
+
+    async def limited(request: Request) -> Response:
+        return PlainTextResponse("slow down", status_code=429)
+
+    app = Starlette(routes=[Route("/", limited, methods=["GET", "POST"])])
+    for url in _serve(app):
+        db = tmp_path / "store.duckdb"
+        seen = _probe(db, url)
+        page = next(s for s in seen["steps"] if s["step"] == "page")  # type: ignore[union-attr]
+        assert "not a page" in page["summary"]
+        assert page["events"] == []
+        con = connect(db)
+        try:
+            result = run_gates(con, "security.csp", Subject(service="shop")).results[0]
+        finally:
+            con.close()
+        assert result.status is Status.UNKNOWN, result.reason

@@ -9,6 +9,8 @@ and writes them with ``INSERT … BY NAME SELECT`` from Arrow tables.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import random
 from collections.abc import Iterable, Mapping
@@ -21,12 +23,25 @@ import pyarrow as pa
 
 from liveobs.conventions import evidence as ev
 from liveobs.conventions import keys
+from liveobs.evidence import (
+    EICAR,
+    Served,
+    asset_digests,
+    canary_of,
+    page_resources,
+    resources_json,
+    served_json,
+    stored_form,
+    upload_digest,
+)
 
 MAP = pa.map_(pa.string(), pa.string())
 TS = pa.timestamp("ns")
 START = datetime(2026, 5, 1, 12, 0, 0)
 BOUNDS = [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 10000.0]
 SIZE_BOUNDS = [0.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0]
+PATCH_BOUNDS = [0.0, 250.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0, 1100.0, 1250.0, 1500.0, 2000.0, 4000.0, 16384.0,
+                65536.0, 262144.0]
 RATIO_BOUNDS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 _TRACE_FIELDS = [
@@ -45,10 +60,13 @@ _METRIC_COMMON = [
     ("ResourceAttributes", MAP), ("ScopeName", pa.string()), ("ServiceName", pa.string()),
     ("MetricName", pa.string()), ("Attributes", MAP), ("StartTimeUnix", TS), ("TimeUnix", TS),
 ]
+_EXEMPLARS = pa.struct([("FilteredAttributes", pa.list_(MAP)), ("TimeUnix", pa.list_(TS)), ("Value", pa.list_(pa.float64())),
+                        ("SpanId", pa.list_(pa.string())), ("TraceId", pa.list_(pa.string()))])
 _METRIC_FIELDS = {
     "otel_metrics_histogram": [*_METRIC_COMMON, ("Count", pa.uint64()), ("Sum", pa.float64()),
                                ("BucketCounts", pa.list_(pa.uint64())), ("ExplicitBounds", pa.list_(pa.float64())),
-                               ("Min", pa.float64()), ("Max", pa.float64()), ("AggregationTemporality", pa.int32())],
+                               ("Min", pa.float64()), ("Max", pa.float64()), ("AggregationTemporality", pa.int32()),
+                               ("Exemplars", _EXEMPLARS)],
     "otel_metrics_sum": [*_METRIC_COMMON, ("Value", pa.float64()), ("AggregationTemporality", pa.int32()),
                          ("IsMonotonic", pa.bool_())],
     "otel_metrics_gauge": [*_METRIC_COMMON, ("Value", pa.float64())],
@@ -144,15 +162,27 @@ class Evidence:
         })
 
     def histogram(self, release: str, metric: str, values: list[float], bounds: list[float] = BOUNDS,
-                  at: datetime = START, start: datetime | None = None) -> None:
+                  at: datetime = START, start: datetime | None = None,
+                  attributes: Mapping[str, str] | None = None,
+                  exemplars: Iterable[tuple[str, str]] = ()) -> None:
+        """One histogram point; ``exemplars`` are (trace id, span id) pairs."""
+        pairs = list(exemplars)
         self._metric("otel_metrics_histogram", release, metric, at, start, Count=len(values), Sum=float(sum(values)),
                      BucketCounts=bucket_counts(values, bounds), ExplicitBounds=bounds,
-                     Min=min(values, default=0.0), Max=max(values, default=0.0), AggregationTemporality=2)
+                     Min=min(values, default=0.0), Max=max(values, default=0.0), AggregationTemporality=2,
+                     Exemplars={"FilteredAttributes": [[] for _ in pairs], "TimeUnix": [at for _ in pairs],
+                                "Value": [1.0 for _ in pairs], "SpanId": [p[1] for p in pairs],
+                                "TraceId": [p[0] for p in pairs]})
+        if attributes:
+            self.metrics["otel_metrics_histogram"][-1]["Attributes"] = _map(attributes)
 
     def counter(self, release: str, metric: str, value: float, at: datetime = START, start: datetime = START,
-                resource: Mapping[str, str] | None = None, monotonic: bool = True) -> None:
+                resource: Mapping[str, str] | None = None, monotonic: bool = True,
+                attributes: Mapping[str, str] | None = None, temporality: int = 2) -> None:
         self._metric("otel_metrics_sum", release, metric, at, start, resource, Value=float(value),
-                     AggregationTemporality=2, IsMonotonic=monotonic)
+                     AggregationTemporality=temporality, IsMonotonic=monotonic)
+        if attributes:
+            self.metrics["otel_metrics_sum"][-1]["Attributes"] = _map(attributes)
 
     def gauge(self, release: str, metric: str, value: float, at: datetime = START) -> None:
         self._metric("otel_metrics_gauge", release, metric, at, Value=float(value))
@@ -180,7 +210,25 @@ class Evidence:
 
 # Every kind of evidence add_release lays down, for skip=ALL_KINDS.
 ALL_KINDS = frozenset({"http", "csp", "sri", "logs", "live", "browser", "errors", "ws", "body", "upload", "rate",
-                       "scope", "capability", "keys", "readiness", "metrics"})
+                       "scope", "capability", "keys", "readiness", "metrics", "connections"})
+
+ORIGIN = "https://shop.example"
+STRONG_CSP = ("default-src 'self'; script-src 'nonce-{nonce}'; object-src 'none'; base-uri 'none'; "
+              "frame-ancestors 'none'")
+CLIENT_ASSET = b"/* liveobs.js */"
+
+
+def _sri_event(page: str, served: bytes = CLIENT_ASSET) -> dict[str, Any]:
+    """What the SDK records of a page (via the shared parser), with the client asset as served."""
+    found = page_resources(page)
+    return {ev.SECURITY_CHECK: ev.CHECK_SRI, ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT,
+            ev.SRI_RESOURCES: resources_json(found), ev.PAGE_ORIGIN: ORIGIN,
+            ev.SRI_SERVED: served_json([Served("/_liveobs/liveobs.js", 200, asset_digests(served))])}
+
+
+def client_script(integrity: str | None = None) -> str:
+    value = integrity if integrity is not None else "sha384-" + base64.b64encode(hashlib.sha384(CLIENT_ASSET).digest()).decode()
+    return f'<script src="/_liveobs/liveobs.js" integrity="{value}" crossorigin="anonymous"></script>'
 
 
 def add_release(
@@ -193,16 +241,18 @@ def add_release(
     skip: Iterable[str] = (),
     faults: Iterable[str] = (),
 ) -> None:
-    """A release whose evidence passes every check; ``skip`` and ``faults`` name exceptions."""
+    """A release whose evidence passes every check; ``skip`` and ``faults`` name exceptions.
+
+    The release serves for 90 minutes (its last request comes then), as a rollback target must.
+    """
     skip, faults = set(skip), set(faults)
     if "slow" in faults:
         scale *= 10
     rng = e.rng
     tick = (start + timedelta(milliseconds=i * 250) for i in itertools.count())
     session = f"s-{release}"
-    csp_ok = {ev.SECURITY_CHECK: ev.CHECK_CSP, ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT, ev.CSP_SOURCE: "nonce",
-              ev.CSP_UNSAFE_INLINE: "false", ev.CSP_DIRECTIVES: "default-src,script-src,object-src,base-uri"}
-    sri_ok = {ev.SECURITY_CHECK: ev.CHECK_SRI, ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT, ev.SRI_ALGORITHM: "sha384"}
+    render_exemplars: list[tuple[str, str]] = []
+    event_exemplars: list[tuple[str, str]] = []
     if "http" not in skip:
         for i in range(n):
             at = next(tick)
@@ -212,20 +262,27 @@ def add_release(
                 del attrs[keys.REQUEST_ID]
             events = []
             if "csp" not in skip:
-                csp = dict(csp_ok)
+                policy = STRONG_CSP.format(nonce=f"n{release}x{i}")
                 if "csp_unsafe" in faults and i == 0:
-                    csp.update({ev.CSP_UNSAFE_INLINE: "true", ev.CSP_SOURCE: "none"})
-                events.append((ev.SECURITY_EVENT, csp))
+                    policy = "script-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+                if "csp_nonce_reused" in faults:
+                    policy = STRONG_CSP.format(nonce="St4t1cN0nce")
+                events.append((ev.SECURITY_EVENT, {ev.SECURITY_CHECK: ev.CHECK_CSP, ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT,
+                                                   ev.CSP_POLICY: stored_form(policy)}))
             if "sri" not in skip:
-                events.append((ev.SECURITY_EVENT, {**sri_ok, ev.SECURITY_OUTCOME: ev.OUTCOME_MISSING}
-                               if "sri_missing" in faults and i == 0 else sri_ok))
+                page = client_script("sha256-" if "sri_missing" in faults and i == 0 else None)
+                events.append((ev.SECURITY_EVENT, _sri_event(page)))
             trace, span = e.span(release, at, attrs, name="GET /board", events=events,
                                  duration_ms=40 * scale * rng.lognormvariate(0, 0.25))
+            render_exemplars.append((trace, span))
             if "logs" not in skip:
                 log_attrs = {keys.SESSION_ID: session, keys.ROUTE_ID: "board", keys.REQUEST_ID: f"r-{release}-{i}"}
                 if "log_missing_session" in faults and i == 0:
                     del log_attrs[keys.SESSION_ID]
                 e.log(release, at, log_attrs, body="page rendered", trace_id=trace, span_id=span)
+        e.span(release, start + timedelta(minutes=90), {
+            keys.HTTP_REQUEST_METHOD: "GET", keys.HTTP_ROUTE: "/board", keys.ROUTE_ID: "board", keys.SESSION_ID: session,
+            keys.REQUEST_ID: f"r-{release}-last", keys.HTTP_RESPONSE_STATUS_CODE: 200}, name="GET /board")
     if "live" not in skip:
         for i in range(n):
             at = next(tick)
@@ -234,6 +291,7 @@ def add_release(
                      keys.ROUTE_ID: "board", keys.CONNECTION_ID: f"c-{release}"}
             trace, span = e.span(release, at, attrs, name="live click",
                                  duration_ms=20 * scale * rng.lognormvariate(0, 0.25))
+            event_exemplars.append((trace, "f" * 16) if "exemplar_orphans" in faults and i % 2 else (trace, span))
             if "browser" not in skip and not ("unjoined_actions" in faults and i % 2 == 0):
                 e.log(release, at, {keys.EVENT_ID: event_id, keys.SESSION_ID: session, keys.ROUTE_ID: "board",
                                     keys.BROWSER_LATENCY_MS: round(35 * scale * rng.lognormvariate(0, 0.25), 2)},
@@ -259,22 +317,58 @@ def add_release(
         e.log(release, next(tick), {"db.url": "postgres://app:hunter2secret@db:5432/app"}, body="connect")
     if "key_material" in faults:
         e.log(release, next(tick), {"note": "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----"})
+    _connections(e, release, tick, n, skip, faults)
     _security(e, release, tick, skip, faults)
     _readiness(e, release, tick, skip, faults)
-    _metrics(e, release, start, n, scale, skip, faults)
+    _metrics(e, release, start, n, scale, skip, faults, render_exemplars, event_exemplars)
+
+
+def _connections(e: Evidence, release: str, tick: Iterable[datetime], n: int, skip: set[str], faults: set[str]) -> None:
+    """Accepted live connections: one reconnect after its predecessor ended, one second tab, one refused handshake."""
+    if "connections" in skip:
+        return
+    at = iter(tick)
+    connect = ("websocket.connect", {})
+
+    def connection(cid: str, when: datetime, seconds: float, previous: str | None = None,
+                   accepted: bool = True) -> None:
+        attrs: dict[str, Any] = {keys.CONNECTION_ID: cid, keys.SESSION_ID: f"s-{release}"}
+        if previous:
+            attrs.update({keys.RECONNECT: "true", keys.CONNECTION_PREVIOUS_ID: previous})
+        e.span(release, when, attrs, name="live.connection", kind="Internal", duration_ms=seconds * 1000,
+               events=[connect] if accepted else [(ev.SECURITY_EVENT, {
+                   ev.SECURITY_CHECK: ev.CHECK_WS_HOST, ev.SECURITY_OUTCOME: ev.OUTCOME_REFUSED,
+                   ev.SECURITY_VALUE: "evil.example"})])
+
+    first = next(at)
+    for i in range(n):
+        connection(f"c{release}-{i}", first + timedelta(seconds=i), 0.5)
+    # A reconnect after its connection ended; a second tab (its first connection still open); a refused retry.
+    connection(f"c{release}-r", first + timedelta(seconds=n + 5), 1, previous=f"c{release}-0")
+    connection(f"c{release}-tab", first + timedelta(seconds=1.2), 1, previous=f"c{release}-1")
+    connection(f"c{release}-refused", first + timedelta(seconds=n + 6), 0.01, previous=f"c{release}-2", accepted=False)
+    if "reconnect_storm" in faults:
+        for i in range(n // 4):
+            connection(f"c{release}-storm{i}", first + timedelta(seconds=n + 10 + i), 0.5, previous=f"c{release}-{i + 3}")
 
 
 def _security(e: Evidence, release: str, tick: Iterable[datetime], skip: set[str], faults: set[str]) -> None:
     at = iter(tick)
+    host = "shop.example"
     if "ws" not in skip:
-        for check in (ev.CHECK_WS_ORIGIN, ev.CHECK_WS_HOST):
-            e.security(release, next(at), check, ev.OUTCOME_REFUSED, **{ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED,
-                                                                        ev.SECURITY_VALUE: "https://evil.example"})
-            e.security(release, next(at), check, ev.OUTCOME_ACCEPTED, **{ev.SECURITY_VALUE: "https://shop.example"})
+        e.security(release, next(at), ev.CHECK_WS_ORIGIN, ev.OUTCOME_REFUSED,
+                   **{ev.SECURITY_VALUE: "https://evil.example", ev.HANDSHAKE_HOST: host})
+        e.security(release, next(at), ev.CHECK_WS_ORIGIN, ev.OUTCOME_ACCEPTED,
+                   **{ev.SECURITY_VALUE: ORIGIN, ev.HANDSHAKE_HOST: host})
+        e.security(release, next(at), ev.CHECK_WS_HOST, ev.OUTCOME_REFUSED,
+                   **{ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED, ev.SECURITY_VALUE: "evil.example"})
+        e.security(release, next(at), ev.CHECK_WS_HOST, ev.OUTCOME_ACCEPTED, **{ev.SECURITY_VALUE: host})
     if "ws_foreign_accepted" in faults:
-        for check in (ev.CHECK_WS_ORIGIN, ev.CHECK_WS_HOST):
-            e.security(release, next(at), check, ev.OUTCOME_ACCEPTED,
-                       **{ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED, ev.SECURITY_VALUE: "https://evil.example"})
+        # As the SDK records it: no expectation, only what was seen; the Origin is not the Host's own.
+        e.security(release, next(at), ev.CHECK_WS_ORIGIN, ev.OUTCOME_ACCEPTED,
+                   **{ev.SECURITY_VALUE: "https://evil.example", ev.HANDSHAKE_HOST: host})
+        e.security(release, next(at), ev.CHECK_WS_HOST, ev.OUTCOME_ACCEPTED,
+                   **{ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED, ev.SECURITY_VALUE: "evil.example"})
     if "body" not in skip:
         e.security(release, next(at), ev.CHECK_BODY_LIMIT, ev.OUTCOME_REFUSED,
                    **{ev.LIMIT_BYTES: 1_000_000, ev.OBSERVED_BYTES: 2_000_000})
@@ -283,11 +377,17 @@ def _security(e: Evidence, release: str, tick: Iterable[datetime], skip: set[str
                    **{ev.LIMIT_BYTES: 1_000_000, ev.OBSERVED_BYTES: 5_000_000})
     if "upload" not in skip:
         e.security(release, next(at), ev.CHECK_UPLOAD_SCAN, ev.OUTCOME_CLEAN,
-                   **{ev.SECURITY_DECISION: ev.OUTCOME_ACCEPTED})
+                   **{ev.SECURITY_DECISION: ev.OUTCOME_ACCEPTED, ev.UPLOAD_SHA256: upload_digest(b"report")})
         infected_decision = ev.OUTCOME_ACCEPTED if "infected_accepted" in faults else ev.OUTCOME_REFUSED
         e.security(release, next(at), ev.CHECK_UPLOAD_SCAN, ev.OUTCOME_INFECTED,
-                   **{ev.SECURITY_DECISION: infected_decision})
-        e.histogram(release, ev.METRIC_UPLOAD_BYTES, [1000.0, 2000.0], SIZE_BOUNDS)
+                   **{ev.SECURITY_DECISION: infected_decision, ev.UPLOAD_SHA256: upload_digest(b"MZ...")})
+        # The EICAR canary: a working scanner calls it infected and the app refuses it.
+        stub = "eicar_accepted" in faults
+        e.security(release, next(at), ev.CHECK_UPLOAD_SCAN, ev.OUTCOME_CLEAN if stub else ev.OUTCOME_INFECTED,
+                   **{ev.SECURITY_DECISION: ev.OUTCOME_ACCEPTED if stub else ev.OUTCOME_REFUSED,
+                      ev.UPLOAD_SCANNER: "noop/0" if stub else "clamav", ev.UPLOAD_SHA256: upload_digest(EICAR),
+                      ev.UPLOAD_CANARY: canary_of(EICAR) or ""})
+        e.histogram(release, ev.METRIC_UPLOAD_BYTES, [1000.0, 2000.0, 68.0], SIZE_BOUNDS)
         slow = 30.0 if "slow" in faults else 1.0
         e.histogram(release, ev.METRIC_UPLOAD_DURATION, [slow * v for v in (120.0, 150.0, 200.0, 180.0, 90.0, 300.0)])
     if "rate" not in skip:
@@ -300,18 +400,26 @@ def _security(e: Evidence, release: str, tick: Iterable[datetime], skip: set[str
                    **{ev.SCOPE_REQUIRED: "board:write", ev.SCOPE_GRANTED: "board:read"})
         e.security(release, next(at), ev.CHECK_SCOPE, ev.OUTCOME_ALLOWED,
                    **{ev.SCOPE_REQUIRED: "board:read", ev.SCOPE_GRANTED: "board:read,profile"})
+        # A decision that needs two scopes, and one that needs none.
+        e.security(release, next(at), ev.CHECK_SCOPE, ev.OUTCOME_ALLOWED,
+                   **{ev.SCOPE_REQUIRED: "board:read,board:write", ev.SCOPE_GRANTED: "board:read,board:write,viewer"})
+        e.security(release, next(at), ev.CHECK_SCOPE, ev.OUTCOME_ALLOWED,
+                   **{ev.SCOPE_REQUIRED: "", ev.SCOPE_GRANTED: "viewer"})
     if "scope_overreach" in faults:
         e.security(release, next(at), ev.CHECK_SCOPE, ev.OUTCOME_ALLOWED,
-                   **{ev.SCOPE_REQUIRED: "admin", ev.SCOPE_GRANTED: "board:read"})
+                   **{ev.SCOPE_REQUIRED: "board:read,admin", ev.SCOPE_GRANTED: "board:read"})
     if "capability" not in skip:
-        e.security(release, next(at), ev.CHECK_CAPABILITY, ev.OUTCOME_DENIED, **{ev.CAPABILITY_NAME: "export"})
-    if "capability_allowed" in faults:
+        e.security(release, next(at), ev.CHECK_CAPABILITY, ev.OUTCOME_DENIED,
+                   **{ev.CAPABILITY_NAME: "board.delete", ev.CAPABILITY_GRANTED: "board.read"})
         e.security(release, next(at), ev.CHECK_CAPABILITY, ev.OUTCOME_ALLOWED,
-                   **{ev.CAPABILITY_NAME: "export", ev.SECURITY_EXPECTED: ev.OUTCOME_DENIED})
+                   **{ev.CAPABILITY_NAME: "board.read", ev.CAPABILITY_GRANTED: "board.read"})
+    if "capability_allowed" in faults:
+        # A viewer allowed board.delete, as the SDK records it: what was required and what was held.
+        e.security(release, next(at), ev.CHECK_CAPABILITY, ev.OUTCOME_ALLOWED,
+                   **{ev.CAPABILITY_NAME: "board.delete", ev.CAPABILITY_GRANTED: "board.read"})
     if "keys" not in skip:
-        age_days = 120 if "old_key" in faults else 10
-        e.security(release, next(at), ev.CHECK_SESSION_KEY, ev.OUTCOME_PRESENT,
-                   **{ev.KEY_ID: "k1", ev.KEY_AGE_SECONDS: age_days * 86400})
+        reported = {ev.KEY_AGE_SECONDS: 120 * 86400} if "old_key" in faults else {}
+        e.security(release, next(at), ev.CHECK_SESSION_KEY, ev.OUTCOME_PRESENT, **{ev.KEY_ID: "k1", **reported})
         source = "literal" if "literal_key" in faults else "kms"
         e.security(release, next(at), ev.CHECK_KEY_CUSTODY, ev.OUTCOME_PRESENT,
                    **{ev.KEY_ID: "k1", ev.KEY_SOURCE_KIND: source})
@@ -322,22 +430,35 @@ def _readiness(e: Evidence, release: str, tick: Iterable[datetime], skip: set[st
     if "readiness" in skip:
         return
     for endpoint in (keys.HEALTH_READYZ_PATH, keys.HEALTH_READINESS_PATH):
-        status = "fail" if "not_ready" in faults and endpoint == keys.HEALTH_READYZ_PATH else "pass"
+        answer = {ev.READINESS_ENDPOINT: endpoint, ev.READINESS_STATUS: "pass", ev.READINESS_HTTP_STATUS: "200",
+                  ev.READINESS_VERSION: release, ev.READINESS_REDIRECTS: "0"}
+        if "not_ready" in faults and endpoint == keys.HEALTH_READYZ_PATH:
+            answer[ev.READINESS_STATUS] = "fail"
+        if "ready_redirect" in faults and endpoint == keys.HEALTH_READYZ_PATH:
+            answer[ev.READINESS_REDIRECTS] = "1"
+        if "ready_other_release" in faults and endpoint == keys.HEALTH_READINESS_PATH:
+            answer[ev.READINESS_VERSION] = "0.9-fixture"
         e.span(release, next(at), {keys.URL_PATH: endpoint}, name=f"GET {endpoint}", kind="Client",
-               scope=ev.PROBE_SCOPE,
-               events=[(ev.READINESS_EVENT, {ev.READINESS_ENDPOINT: endpoint, ev.READINESS_STATUS: status})])
+               scope=ev.PROBE_SCOPE, events=[(ev.READINESS_EVENT, answer)])
     if "unversioned" in faults:
         e.span(None, next(at), {}, name="stray")
 
 
 def _metrics(e: Evidence, release: str, start: datetime, n: int, scale: float, skip: set[str],
-             faults: set[str]) -> None:
+             faults: set[str], render_exemplars: list[tuple[str, str]],
+             event_exemplars: list[tuple[str, str]]) -> None:
     if "metrics" in skip:
         return
     rng = e.rng
-    e.histogram(release, ev.METRIC_RENDER_DURATION, [60 * scale * rng.lognormvariate(0, 0.3) for _ in range(n)])
+    route = {keys.HTTP_ROUTE: "board"}
+    e.histogram(release, ev.METRIC_RENDER_DURATION, [60 * scale * rng.lognormvariate(0, 0.3) for _ in range(n)],
+                attributes=route, exemplars=render_exemplars[:50])
+    e.histogram(release, ev.METRIC_EVENT_DURATION, [20 * scale * rng.lognormvariate(0, 0.3) for _ in range(n)],
+                attributes={} if "unrouted_metrics" in faults else route, exemplars=event_exemplars[:50])
     e.histogram(release, ev.METRIC_CONNECT_DURATION, [80 * scale * rng.lognormvariate(0, 0.3) for _ in range(n)])
-    e.histogram(release, ev.METRIC_PATCH_SIZE, [900 * (100 if "fat_patches" in faults else 1) * rng.lognormvariate(0, 0.5) for _ in range(n)], SIZE_BOUNDS)
+    fat = 100 if "fat_patches" in faults else 1
+    e.histogram(release, ev.METRIC_PATCH_SIZE, [900 * fat * scale * rng.lognormvariate(0, 0.25) for _ in range(n)],
+                PATCH_BOUNDS)
     ratio = 0.9 if "incompressible" in faults else 0.3
     e.histogram(release, ev.METRIC_COMPRESSION_RATIO, [ratio * rng.uniform(0.9, 1.1) for _ in range(n)], RATIO_BOUNDS)
     end = start + timedelta(seconds=100)
@@ -345,7 +466,13 @@ def _metrics(e: Evidence, release: str, start: datetime, n: int, scale: float, s
     e.counter(release, ev.METRIC_STREAM_ITEMS, 100, end)
     e.counter(release, ev.METRIC_STREAM_BYTES, 100 * (50_000 if "fat_stream" in faults else 500), end)
     e.counter(release, ev.METRIC_ACTIVE_SESSIONS, 0 if "idle" in faults else 25, end, monotonic=False)
-    e.gauge(release, ev.METRIC_PROCESS_MEMORY, (900 if "memory_hog" in faults else 200) * 1048576, end)
-    cpu = 95.0 if "cpu_hog" in faults else 30.0
-    e.counter(release, ev.METRIC_PROCESS_CPU, 0.0, start)
-    e.counter(release, ev.METRIC_PROCESS_CPU, cpu, end)
+    # Memory and CPU sampled every 10 s; CPU as the SDK exports it: one series per cpu.mode, cumulative.
+    cores = 0.95 if "cpu_hog" in faults else 0.3
+    used = {"user": 0.0, "system": 0.0}
+    for i in range(n):
+        at = start + timedelta(seconds=10 * i)
+        memory = (900 if "memory_hog" in faults else 200) * rng.uniform(0.95, 1.05)
+        e.gauge(release, ev.METRIC_PROCESS_MEMORY, memory * scale * 1048576, at)
+        for mode in used:
+            used[mode] += 10 * cores / 2 * scale * rng.uniform(0.9, 1.1)
+            e.counter(release, ev.METRIC_PROCESS_CPU, used[mode], at, start, attributes={ev.CPU_MODE: mode})

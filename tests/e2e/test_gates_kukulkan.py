@@ -41,20 +41,24 @@ from kukulkan.scenario import run_baseline, run_session  # noqa: E402
 pytestmark = pytest.mark.timeout(120)
 
 MANIFEST = load_manifest(MANIFEST_PATH)
+# The demo's rollback target serves for about a minute; its budgets say so (the defaults ask an hour).
+DEMO_BUDGETS = EXAMPLE / "demo-budgets.toml"
 # The app limits sign-in, uploads and live events, not page views: the probe's GET burst
 # would be let through by design, so it is skipped; the demo's password guessing shows the limit.
 BURST = "0"
 # The weak setting: a body limit of 8 MiB lets the probe's 2 MiB body through to sign-in.
 WEAK_BODY_LIMIT = 8 * 1024 * 1024
 # What the set-up implies. The demo session is short: checks that need more samples
-# than it makes (2 socket connects, 2 uploads, 2 page renders of the rollback target)
-# are unknown, never pass. Every HTTP span names its route (the SDK's own endpoints
-# too) and carries a session: the app tells liveobs of the session it starts on a first
-# visit. The app's log line for a socket refused before sign-in (the probe's own-origin
-# handshake) carries neither session id nor route id, and its trace had none to give,
-# so log_ids passes. Error replies record the fields they sent.
+# than it makes (2 socket connects, 2 uploads, a few page renders of the rollback target,
+# the regression checks' power) are unknown, never pass. Every HTTP span names its route (the
+# SDK's own endpoints too) and carries a session: the app tells liveobs of the session it
+# starts on a first visit. The app's log line for a socket refused before sign-in (the
+# probe's own-origin handshake) carries neither session id nor route id, and its trace had
+# none to give, so log_ids passes. Error replies record the fields they sent. The page's CSP
+# and SRI, the EICAR upload's refusal, the readiness bodies' version, the capabilities held and
+# the rollback target's production traffic are judged from what was recorded.
 EXPECTED: dict[str, str] = {
-    **dict.fromkeys(["observability.browser_joins", "observability.error_classes",
+    **dict.fromkeys(["observability.browser_joins", "observability.error_classes", "observability.metric_correlation",
                      "observability.secret_scan", "observability.trace_connectivity"], "pass"),
     "observability.span_ids": "pass",
     "observability.log_ids": "pass",
@@ -64,17 +68,20 @@ EXPECTED: dict[str, str] = {
                                                "ws_host", "ws_origin")},
     **dict.fromkeys(["performance.compression", "performance.concurrent_sessions", "performance.event_client",
                      "performance.event_server", "performance.memory", "performance.patch_size",
-                     "performance.render", "performance.streams"], "pass"),
-    **dict.fromkeys(["performance.connect", "performance.reconnect_rate", "performance.uploads",
-                     "performance.regression_render"], "unknown"),
+                     "performance.render"], "pass"),
+    **dict.fromkeys(["performance.connect", "performance.reconnect_rate", "performance.uploads", "performance.streams",
+                     "performance.regression_render", "performance.regression_connect",
+                     "performance.regression_memory"], "unknown"),
     **dict.fromkeys(["deploy.readiness", "deploy.rollback", "deploy.service_version"], "pass"),
 }
 # CPU use needs two samples of one process far enough apart; the run may or may not give them.
-# The regression checks have samples enough, but the current session (two users, pushes,
-# attacks) may really be slower than the rollback target's on a busy machine.
+# The regression checks on live events are underpowered at the demo's sample size (unknown) unless
+# the current session (two users, pushes, attacks) is really slower on a busy machine (fail).
 TIMING_DEPENDENT = {"performance.cpu": {"pass", "unknown"},
-                    "performance.regression_client_latency": {"pass", "fail"},
-                    "performance.regression_event_latency": {"pass", "fail"}}
+                    "performance.regression_cpu": {"unknown"},
+                    "performance.regression_patch_size": {"pass", "unknown"},
+                    "performance.regression_client_latency": {"pass", "fail", "unknown"},
+                    "performance.regression_event_latency": {"pass", "fail", "unknown"}}
 # HTTP server spans of the current release that lack a route id although they were not
 # refused before routing: (url.path, count).
 _ROUTELESS: Final = """
@@ -114,7 +121,7 @@ def _probe(db: Path, base_url: str) -> dict[str, Any]:
 
 def _check(db: Path, selection: str) -> tuple[int, dict[str, Any]]:
     code, out, err = _cli("--db", str(db), "check", selection, "--release", MANIFEST.current, "--manifest",
-                          str(MANIFEST_PATH), "--json")
+                          str(MANIFEST_PATH), "--budgets", str(DEMO_BUDGETS), "--json")
     assert code in (0, 1, 2), err
     return code, json.loads(out)
 

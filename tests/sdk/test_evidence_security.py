@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 
 import liveobs.sdk
 from liveobs.conventions import evidence as ev
+from liveobs.evidence import grade_header, judge_resources, resources_from_json, served_from_json
 from liveobs.sdk._evidence import (
     csp_attributes,
     record_body_limit,
@@ -68,31 +69,29 @@ def _record(provider: TracerProvider, exporter: InMemorySpanExporter, action: An
     return _security(span)
 
 
-def test_csp_is_described_by_source_directives_and_unsafe_flags_without_the_nonce() -> None:
-    outcome, attrs = csp_attributes(
-        "default-src 'self'; script-src 'nonce-r4nd0mN0nce' 'strict-dynamic'; object-src 'none'; base-uri 'none'")
+def test_csp_is_kept_as_sent_with_nonces_as_digests() -> None:
+    header = "default-src 'self'; script-src 'nonce-r4nd0mN0nce' 'strict-dynamic'; object-src 'none'; base-uri 'none'"
+    outcome, attrs = csp_attributes(header)
     assert outcome == ev.OUTCOME_PRESENT
-    assert attrs == {
-        ev.CSP_SOURCE: "nonce", ev.CSP_DIRECTIVES: "default-src,script-src,object-src,base-uri",
-        ev.CSP_UNSAFE_INLINE: False, ev.CSP_UNSAFE_EVAL: False,
-    }
+    assert set(attrs) == {ev.CSP_POLICY}
     assert "r4nd0mN0nce" not in json.dumps(attrs)
-    _, hashed = csp_attributes("script-src 'sha256-abc=' 'unsafe-eval'")
-    assert (hashed[ev.CSP_SOURCE], hashed[ev.CSP_UNSAFE_EVAL]) == ("hash", True)
-    _, inline = csp_attributes("default-src 'self' 'unsafe-inline'")
-    assert (inline[ev.CSP_SOURCE], inline[ev.CSP_UNSAFE_INLINE]) == ("none", True)
-    assert csp_attributes(None) == (ev.OUTCOME_MISSING, {ev.CSP_SOURCE: "none"})
+    assert str(attrs[ev.CSP_POLICY]).startswith("default-src 'self'; script-src 'nonce-h.")
+    assert grade_header(str(attrs[ev.CSP_POLICY])) == grade_header(header)
+    assert csp_attributes(None) == (ev.OUTCOME_MISSING, {})
 
 
-def test_sri_counts_external_scripts_and_stylesheets_with_and_without_integrity() -> None:
+def test_sri_keeps_the_pages_subresources_with_their_integrity_and_origin() -> None:
     page = """<script src="/a.js" integrity="sha384-xyz" crossorigin="anonymous"></script>
-      <script>inline()</script><link rel="stylesheet" href="/s.css" integrity='sha256-abc'>
+      <script>inline()</script><link rel="stylesheet" href="https://cdn.example/s.css" integrity='sha256-abc'>
       <link rel="icon" href="/i.png"><SCRIPT SRC=/b.js></SCRIPT>"""
-    outcome, attrs = sri_attributes(page)
-    assert outcome == ev.OUTCOME_MISSING
-    assert attrs == {ev.SRI_COVERED: 2, ev.SRI_UNCOVERED: 1, ev.SRI_ALGORITHM: "sha256"}
-    assert sri_attributes('<script src="/a.js" integrity="sha512-q"></script>')[0] == ev.OUTCOME_PRESENT
-    assert sri_attributes("<p>no scripts</p>") == (ev.OUTCOME_MISSING, {ev.SRI_COVERED: 0, ev.SRI_UNCOVERED: 0})
+    outcome, attrs = sri_attributes(page, "http://app.example")
+    assert outcome == ev.OUTCOME_PRESENT  # a cross-origin stylesheet needs SRI
+    assert attrs[ev.PAGE_ORIGIN] == "http://app.example"
+    kept = resources_from_json(str(attrs[ev.SRI_RESOURCES]))
+    assert [(r.tag, r.url, r.integrity) for r in kept] == [
+        ("script", "/a.js", ("sha384-invalid",)), ("link", "https://cdn.example/s.css", ("sha256-invalid",)),
+        ("script", "/b.js", ())]
+    assert sri_attributes("<p>no scripts</p>", "http://app.example")[0] == ev.OUTCOME_MISSING
 
 
 def test_every_explicit_recorder_adds_its_check_and_outcome(spans: Any) -> None:
@@ -101,15 +100,15 @@ def test_every_explicit_recorder_adds_its_check_and_outcome(spans: Any) -> None:
     events = _record(provider, exporter, lambda: (
         record_csp(None),
         record_sri('<script src="/x.js"></script>'),
-        record_ws_origin("https://evil.example", accepted=False),
-        record_ws_origin("https://app.example", accepted=True),
+        record_ws_origin("https://evil.example", accepted=False, host="app.example"),
+        record_ws_origin("https://app.example", accepted=True, host="app.example"),
         record_ws_host("internal:8080", accepted=False),
         record_body_limit(1024, 4096),
         record_upload_scan(False, scanner="clamav", size_bytes=2048, threat="Eicar-Test-Signature", accepted=False),
         record_upload_scan(True, scanner="clamav", size_bytes=10),
         record_rate_limit(False, policy="login", per_minute=5),
         record_scope({"board:write"}, {"board:read"}),
-        record_capability("board.delete", allowed=False),
+        record_capability("board.delete", allowed=False, granted={"board.read", "card.move"}),
         record_session_key("k2", now - timedelta(days=3), now=now),
         record_key_custody("env", key_id="k2"),
     ))
@@ -122,7 +121,7 @@ def test_every_explicit_recorder_adds_its_check_and_outcome(spans: Any) -> None:
         (ev.CHECK_KEY_CUSTODY, "present"),
     ]
     assert events[2][ev.SECURITY_VALUE] == "https://evil.example"
-    assert ev.SECURITY_VALUE not in events[3]  # an accepted Origin is not kept
+    assert (events[3][ev.SECURITY_VALUE], events[3][ev.HANDSHAKE_HOST]) == ("https://app.example", "app.example")
     assert events[4][ev.SECURITY_VALUE] == "internal:8080"
     assert (events[5][ev.LIMIT_BYTES], events[5][ev.OBSERVED_BYTES]) == (1024, 4096)
     assert events[6][ev.UPLOAD_THREAT] == "Eicar-Test-Signature"
@@ -133,6 +132,7 @@ def test_every_explicit_recorder_adds_its_check_and_outcome(spans: Any) -> None:
     assert (events[8][ev.RATE_LIMIT_POLICY], events[8][ev.RATE_LIMIT_PER_MINUTE]) == ("login", 5.0)
     assert (events[9][ev.SCOPE_REQUIRED], events[9][ev.SCOPE_GRANTED]) == ("board:write", "board:read")
     assert events[10][ev.CAPABILITY_NAME] == "board.delete"
+    assert events[10][ev.CAPABILITY_GRANTED] == "board.read,card.move"
     assert (events[11][ev.KEY_ID], events[11][ev.KEY_AGE_SECONDS]) == ("k2", 3 * 86400)
     assert (events[12][ev.KEY_SOURCE_KIND], events[12][ev.KEY_ID]) == ("env", "k2")
 
@@ -173,7 +173,8 @@ def test_nothing_is_recorded_without_a_recording_span() -> None:
 
 def _app() -> Any:
     async def page(request: Request) -> Response:
-        html = "<html><head><script src='/_liveobs/liveobs.js' integrity='sha384-abc'></script></head></html>"
+        integrity = liveobs.sdk.script_tag().split('integrity="', 1)[1].split('"', 1)[0]
+        html = f"<html><head><script src='/_liveobs/liveobs.js' integrity='{integrity}'></script></head></html>"
         return HTMLResponse(html, headers={"Content-Security-Policy": "script-src 'nonce-n0nc3'; object-src 'none'"})
 
     async def bare(request: Request) -> Response:
@@ -214,12 +215,17 @@ def test_csp_and_sri_of_html_responses_are_recorded_on_the_server_span(configure
     assert httpx.get(f"{server.http}/bare", headers=cookies).status_code == 200
     page = _events(configured, "GET /page")
     assert [(e[ev.SECURITY_CHECK], e[ev.SECURITY_OUTCOME]) for e in page] == [("csp", "present"), ("sri", "present")]
-    assert page[0][ev.CSP_SOURCE] == "nonce"
-    assert page[0][ev.CSP_DIRECTIVES] == "script-src,object-src"
-    assert page[1][ev.SRI_ALGORITHM] == "sha384"
+    # What was sent survives export and redaction: the policy (nonce as a digest), the tags, the digests.
+    assert page[0][ev.CSP_POLICY].startswith("script-src 'nonce-h.")
+    assert {f.code for f in grade_header(page[0][ev.CSP_POLICY])} == {"base-uri-missing", "frame-ancestors-missing"}
+    (resource,) = resources_from_json(page[1][ev.SRI_RESOURCES])
+    assert page[1][ev.PAGE_ORIGIN] == server.http
+    served = served_from_json(page[1][ev.SRI_SERVED])
+    assert judge_resources([resource], page[1][ev.PAGE_ORIGIN], served) == []
+    assert resource.integrity[0].startswith("sha384-")
     bare = _events(configured, "GET /bare")
+    # A same-origin script that is not the client asset needs no SRI.
     assert [(e[ev.SECURITY_CHECK], e[ev.SECURITY_OUTCOME]) for e in bare] == [("csp", "missing"), ("sri", "missing")]
-    assert bare[1][ev.SRI_UNCOVERED] == 1
     _no_secrets(configured)
 
 
@@ -264,10 +270,14 @@ def test_websocket_origin_and_host_checks_refuse_with_403_and_record_both_outcom
     events = _events(configured, "live.connection", 3)
     outcomes = [(e[ev.SECURITY_CHECK], e[ev.SECURITY_OUTCOME], e.get(ev.SECURITY_VALUE)) for e in events]
     assert outcomes == [
-        ("ws_host", "accepted", None), ("ws_origin", "accepted", None),
-        ("ws_host", "accepted", None), ("ws_origin", "refused", "https://evil.example"),
-        ("ws_host", "refused", "attacker.example"), ("ws_origin", "accepted", None),  # own origin; the Host failed
+        ("ws_host", "accepted", host), ("ws_origin", "accepted", server.http),
+        ("ws_host", "accepted", host), ("ws_origin", "refused", "https://evil.example"),
+        ("ws_host", "refused", "attacker.example"),
+        ("ws_origin", "accepted", "http://attacker.example"),  # its own origin; the Host failed
     ]
+    # Each handshake keeps the Host it came to beside its Origin, so the gate judges foreign-ness itself.
+    assert [e.get(ev.HANDSHAKE_HOST) for e in events if e[ev.SECURITY_CHECK] == "ws_origin"] == [
+        host, host, "attacker.example"]
     _no_secrets(configured)
 
 

@@ -217,7 +217,7 @@ class Kukulkan:
         if not self._allow_http(request, "upload", self.http_limiter, self.settings.rate_per_second * 60):
             return JSONResponse({"message": "Slow down."}, status_code=429, headers={"Retry-After": "1"})
         allowed = CAP_UPLOAD in user.capabilities
-        obs.capability_check(CAP_UPLOAD, allowed)
+        obs.capability_check(CAP_UPLOAD, allowed, user.capabilities)
         if not allowed:
             return JSONResponse({"message": f"Not allowed: capability {CAP_UPLOAD} required."}, status_code=403)
         async with request.form() as form:
@@ -227,7 +227,7 @@ class Kukulkan:
             started = time.perf_counter()
             filename, content_type, content = file.filename, file.content_type, await file.read()
         verdict = Verdict(True) if "scanner" in self.settings.weaken else scan(content)
-        obs.upload_scanned(verdict.clean, SCANNER_NAME, len(content), verdict.signature,
+        obs.upload_scanned(verdict.clean, SCANNER_NAME, content, verdict.signature,
                            (time.perf_counter() - started) * 1000)
         if not verdict.clean:
             _log.warning("upload refused", threat=verdict.signature, size=len(content))

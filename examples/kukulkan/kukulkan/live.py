@@ -141,7 +141,7 @@ class LiveSession:
 
     def require_capability(self, capability: str) -> None:
         allowed = capability in self.user.capabilities
-        obs.capability_check(capability, allowed)
+        obs.capability_check(capability, allowed, self.user.capabilities)
         if not allowed:
             raise AccessDenied("capability", capability, self.user.scope)
 

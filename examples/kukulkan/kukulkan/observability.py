@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -110,17 +110,23 @@ def scope_check(required: str, granted: str, allowed: bool) -> None:
     record_scope({required}, held)
 
 
-def capability_check(name: str, allowed: bool) -> None:
-    record_capability(name, allowed)
+def capability_check(name: str, allowed: bool, granted: Iterable[str]) -> None:
+    """The decision with the capabilities the user held, so the gate sees an action allowed without its grant."""
+    record_capability(name, allowed, granted=granted)
 
 
 def rate_limit(allowed: bool, *, policy: str, per_minute: float) -> None:
     record_rate_limit(allowed, policy=policy, per_minute=per_minute)
 
 
-def upload_scanned(clean: bool, scanner: str, size: int, threat: str | None, duration_ms: float) -> None:
-    """The scan verdict and what we did with the file (an infected one is always refused)."""
-    record_upload_scan(clean, scanner=scanner, size_bytes=size, threat=threat or "unknown", accepted=clean)
+def upload_scanned(clean: bool, scanner: str, content: bytes, threat: str | None, duration_ms: float) -> None:
+    """The scan verdict and what we did with the file (an infected one is always refused).
+
+    liveobs keeps the file's digest, not the file: the gate sees what the scanner said about the EICAR canary.
+    """
+    size = len(content)
+    record_upload_scan(clean, scanner=scanner, size_bytes=size, threat=threat or "unknown", accepted=clean,
+                       content=content)
     perf_recorder().upload(size, duration_ms)
 
 
@@ -136,6 +142,9 @@ def session_started(session_key: str) -> None:
 
 
 def session_keys_in_use(ring: KeyRing) -> None:
-    """The key that signs new sessions, its age and where it came from."""
+    """The key that signs new sessions, where it came from, and its creation time when the key store knows it.
+
+    Keys from the environment carry no creation time: the gate dates them from their first use.
+    """
     record_session_key(ring.current.key_id, ring.current.created)
     record_key_custody(ring.source_kind, key_id=ring.current.key_id)

@@ -32,7 +32,7 @@ KEEP_OLD_KEYS: Final = 2
 class SessionKey:
     key_id: str
     secret: bytes
-    created: float
+    created: float | None  # when the key was made, if known (never the time it was loaded)
 
 
 class KeyRing:
@@ -104,7 +104,8 @@ class KeyRing:
             return cls(_parse(file.read_text(), file.stat().st_mtime), "file")
         text = environ.get("KUKULKAN_SESSION_KEYS")
         if text:
-            return cls(_parse(text, time.time()), "env")
+            # The environment says nothing of when a key was made; loading it now does not make it new.
+            return cls(_parse(text, None), "env")
         return cls([SessionKey("gen1", os.urandom(32), time.time())], "generated")
 
 
@@ -121,7 +122,7 @@ def _mac(secret: bytes, session_key: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _parse(text: str, created: float) -> list[SessionKey]:
+def _parse(text: str, created: float | None) -> list[SessionKey]:
     keys = []
     for entry in re.split(r"[,\n]", text):
         entry = entry.strip()

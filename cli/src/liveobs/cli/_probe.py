@@ -38,8 +38,9 @@ class ProbeFailed(click.ClickException):
 @click.pass_obj
 def probe(obj: CliContext, url: str, service: str | None, release: str | None, environment: str | None,
           ws_path: str, body_bytes: int, burst: int, timeout: float, as_json: bool) -> None:
-    """Fetch the page, client asset and readiness endpoints, try a foreign Origin and Host on the
-    WebSocket, an over-limit body and a burst, and record the outcomes as evidence for the gates."""
+    """Fetch the page (twice) and the scripts SRI must protect, the readiness endpoints (no redirects
+    followed), try a foreign Origin and Host on the WebSocket, an over-limit body and a burst, and record
+    what was observed (CSP text, integrity and digests, readiness bodies, handshake answers) for the gates."""
     import httpx
 
     from liveobs.correlator.gates._probe import Prober

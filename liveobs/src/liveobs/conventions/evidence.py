@@ -103,3 +103,34 @@ ERROR_REPLY_FIELDS: Final = "liveobs.error.reply.fields"
 # The probe's step that recorded a span ("page", "asset", "readyz", "ws_origin", ...).
 PROBE_STEP: Final = "liveobs.probe.step"
 PROBE_SCOPE: Final = "liveobs.probe"
+
+# --- primary evidence: what was observed, judged by the gates -------------------
+# The response's Content-Security-Policy header(s) in the stored form of liveobs.evidence.
+CSP_POLICY: Final = "liveobs.security.csp.policy"
+# The page's own origin (scheme://host[:port]), to tell cross-origin subresources apart.
+PAGE_ORIGIN: Final = "liveobs.security.page.origin"
+# The page's scripts, stylesheets and preloads with their integrity, as JSON (liveobs.evidence).
+SRI_RESOURCES: Final = "liveobs.security.sri.resources"
+# Assets as they were served (url, HTTP status, digests), as JSON.
+SRI_SERVED: Final = "liveobs.security.sri.served"
+# A WebSocket handshake's Host header, next to its Origin (SECURITY_VALUE).
+HANDSHAKE_HOST: Final = "liveobs.security.handshake.host"
+HANDSHAKE_ORIGIN: Final = "liveobs.security.handshake.origin"
+# The capabilities the caller held when a capability was decided (comma separated).
+CAPABILITY_GRANTED: Final = "liveobs.security.capability.granted"
+# An upload's SHA-256 (hex) and, when it was a test file, which one ("eicar").
+UPLOAD_SHA256: Final = "liveobs.security.upload.sha256"
+UPLOAD_CANARY: Final = "liveobs.security.upload.canary"
+# A readiness answer as observed: HTTP status, the body's version and releaseId, redirects.
+READINESS_HTTP_STATUS: Final = "liveobs.readiness.http_status"
+READINESS_VERSION: Final = "liveobs.readiness.version"
+READINESS_RELEASE_ID: Final = "liveobs.readiness.release_id"
+READINESS_REDIRECTS: Final = "liveobs.readiness.redirects"
+
+# The span event the SDK adds when a WebSocket is accepted (an accepted connect).
+WEBSOCKET_CONNECT_EVENT: Final = "websocket.connect"
+# Set (to "true") on the resource or span of evidence an evidence driver produced: it never
+# counts as production traffic (rollback service, real-traffic checks).
+EVIDENCE_DRIVEN: Final = "liveobs.evidence.driven"
+# The canary value of UPLOAD_CANARY for the EICAR test file.
+CANARY_EICAR: Final = "eicar"

@@ -10,8 +10,7 @@ The gates read these events from the store.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -19,19 +18,20 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from liveobs.conventions import evidence, valid_id
+from liveobs.evidence import (
+    Served,
+    canary_of,
+    needs_sri,
+    page_resources,
+    resources_json,
+    served_json,
+    stored_form,
+    upload_digest,
+)
 from liveobs.redaction import DEFAULT_SCRUBBER
 
 MAX_VALUE_CHARS: Final = 128
 KEY_SOURCE_KINDS: Final = frozenset({"env", "file", "kms", "vault", "literal", "generated"})
-
-_CSP_NONCE: Final = re.compile(r"'nonce-[A-Za-z0-9+/_=\-]+'")
-_CSP_HASH: Final = re.compile(r"'sha(256|384|512)-[A-Za-z0-9+/_=\-]+'")
-_DIRECTIVE_NAME: Final = re.compile(r"[a-z][a-z0-9\-]{0,40}")
-# External scripts and stylesheets, the elements SRI protects.
-_TAG: Final = re.compile(r"<(script|link)\b([^>]*)>", re.IGNORECASE)
-_ATTR: Final = re.compile(r"""([a-zA-Z\-]+)\s*(?:=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
-_SRI_ALGORITHM: Final = re.compile(r"(sha256|sha384|sha512)-")
-_SRI_STRENGTH: Final = {"sha256": 1, "sha384": 2, "sha512": 3}
 
 
 def bounded(value: object, limit: int = MAX_VALUE_CHARS) -> str:
@@ -62,65 +62,41 @@ def record_security(
 
 
 def csp_attributes(policy: str | None) -> tuple[str, dict[str, AttributeValue]]:
-    """The outcome and attributes that describe a ``Content-Security-Policy`` header value."""
+    """The outcome and attributes that keep a response's ``Content-Security-Policy`` header(s).
+
+    The header is kept as observed (nonces as digests, see :func:`liveobs.evidence.stored_form`);
+    the gate grades it.
+    """
     if not policy or not policy.strip():
-        return evidence.OUTCOME_MISSING, {evidence.CSP_SOURCE: "none"}
-    directives: list[str] = []
-    script_sources = ""
-    for part in policy.split(";"):
-        tokens = part.strip().split()
-        if not tokens:
-            continue
-        name = tokens[0].lower()
-        if _DIRECTIVE_NAME.fullmatch(name) and name not in directives:
-            directives.append(name)
-        if name == "script-src" or (name == "default-src" and not script_sources):
-            script_sources = " ".join(tokens[1:])
-    source = "nonce" if _CSP_NONCE.search(script_sources) else "hash" if _CSP_HASH.search(script_sources) else "none"
-    return evidence.OUTCOME_PRESENT, {
-        evidence.CSP_SOURCE: source,
-        evidence.CSP_DIRECTIVES: ",".join(directives),
-        evidence.CSP_UNSAFE_INLINE: "'unsafe-inline'" in script_sources,
-        evidence.CSP_UNSAFE_EVAL: "'unsafe-eval'" in script_sources,
-    }
+        return evidence.OUTCOME_MISSING, {}
+    return evidence.OUTCOME_PRESENT, {evidence.CSP_POLICY: stored_form(policy)}
 
 
 def record_csp(policy: str | None, *, span: trace.Span | None = None) -> None:
-    """Record whether a response carried a CSP, and how it protects scripts (no nonce values)."""
+    """Record the CSP a response carried (``None``: none), for the gate to grade."""
     outcome, attributes = csp_attributes(policy)
     record_security(evidence.CHECK_CSP, outcome, attributes, span=span)
 
 
-def sri_attributes(html: str) -> tuple[str, dict[str, AttributeValue]]:
-    """SRI coverage of the external scripts and stylesheets in an HTML document."""
-    covered = uncovered = 0
-    weakest: str | None = None
-    for match in _TAG.finditer(html):
-        attrs = {m.group(1).lower(): (m.group(2) or "").strip("\"'") for m in _ATTR.finditer(match.group(2))}
-        if match.group(1).lower() == "script":
-            external = "src" in attrs
-        else:
-            external = "stylesheet" in attrs.get("rel", "").lower().split() and "href" in attrs
-        if not external:
-            continue
-        algorithm = _SRI_ALGORITHM.match(attrs.get("integrity", ""))
-        if algorithm is None:
-            uncovered += 1
-            continue
-        covered += 1
-        name = algorithm.group(1)
-        if weakest is None or _SRI_STRENGTH[name] < _SRI_STRENGTH[weakest]:
-            weakest = name
-    outcome = evidence.OUTCOME_PRESENT if covered and not uncovered else evidence.OUTCOME_MISSING
-    attributes: dict[str, AttributeValue] = {evidence.SRI_COVERED: covered, evidence.SRI_UNCOVERED: uncovered}
-    if weakest is not None:
-        attributes[evidence.SRI_ALGORITHM] = weakest
+def sri_attributes(
+    html: str, page_origin: str = "", served: Sequence[Served] = ()
+) -> tuple[str, dict[str, AttributeValue]]:
+    """The page's scripts, stylesheets and preloads with their integrity, and assets as served."""
+    found = page_resources(html)
+    attributes: dict[str, AttributeValue] = {
+        evidence.SRI_RESOURCES: resources_json(found),
+        evidence.PAGE_ORIGIN: bounded(page_origin, 256),
+    }
+    if served:
+        attributes[evidence.SRI_SERVED] = served_json(served)
+    outcome = evidence.OUTCOME_PRESENT if needs_sri(found, page_origin) else evidence.OUTCOME_MISSING
     return outcome, attributes
 
 
-def record_sri(html: str, *, span: trace.Span | None = None) -> None:
-    """Record the SRI coverage of an HTML page's external scripts and stylesheets."""
-    outcome, attributes = sri_attributes(html)
+def record_sri(html: str, *, page_origin: str = "", served: Sequence[Served] = (),
+               span: trace.Span | None = None) -> None:
+    """Record an HTML page's subresources and their integrity (``served``: assets as they were served)."""
+    outcome, attributes = sri_attributes(html, page_origin, served)
     record_security(evidence.CHECK_SRI, outcome, attributes, span=span)
 
 
@@ -131,20 +107,27 @@ def _outcome(ok: bool, yes: str, no: str) -> str:
     return yes if ok else no
 
 
-def record_ws_origin(origin: str | None, accepted: bool, *, span: trace.Span | None = None) -> None:
-    """A WebSocket handshake's Origin check; the Origin is kept only when refused, bounded."""
-    attributes: dict[str, AttributeValue] = {}
-    if not accepted:
-        attributes[evidence.SECURITY_VALUE] = bounded(origin) if origin else "(none)"
+def _handshake(value: str | None, host: str | None) -> dict[str, AttributeValue]:
+    attributes: dict[str, AttributeValue] = {evidence.SECURITY_VALUE: bounded(value) if value else "(none)"}
+    if host is not None:
+        attributes[evidence.HANDSHAKE_HOST] = bounded(host) if host else "(none)"
+    return attributes
+
+
+def record_ws_origin(origin: str | None, accepted: bool, *, host: str | None = None,
+                     span: trace.Span | None = None) -> None:
+    """A WebSocket handshake's Origin check: the Origin (bounded), the Host it came to, and the answer."""
+    attributes = _handshake(origin, host)
     outcome = _outcome(accepted, evidence.OUTCOME_ACCEPTED, evidence.OUTCOME_REFUSED)
     record_security(evidence.CHECK_WS_ORIGIN, outcome, attributes, span=span)
 
 
-def record_ws_host(host: str | None, accepted: bool, *, span: trace.Span | None = None) -> None:
-    """A WebSocket handshake's Host check; the Host is kept only when refused, bounded."""
-    attributes: dict[str, AttributeValue] = {}
-    if not accepted:
-        attributes[evidence.SECURITY_VALUE] = bounded(host) if host else "(none)"
+def record_ws_host(host: str | None, accepted: bool, *, origin: str | None = None,
+                   span: trace.Span | None = None) -> None:
+    """A WebSocket handshake's Host check: the Host (bounded), its Origin, and the answer."""
+    attributes = _handshake(host, None)
+    if origin is not None:
+        attributes[evidence.HANDSHAKE_ORIGIN] = bounded(origin) if origin else "(none)"
     outcome = _outcome(accepted, evidence.OUTCOME_ACCEPTED, evidence.OUTCOME_REFUSED)
     record_security(evidence.CHECK_WS_HOST, outcome, attributes, span=span)
 
@@ -168,14 +151,24 @@ def record_upload_scan(
     size_bytes: int | None = None,
     threat: str | None = None,
     accepted: bool | None = None,
+    content: bytes | None = None,
     span: trace.Span | None = None,
 ) -> None:
     """An uploaded file's malware scan result (scanner, size, the finding when infected).
 
     ``accepted`` records what the app then did with the file (the gate requires
-    every infected upload refused).
+    every infected upload refused). ``content`` (the file) is never kept: only its
+    SHA-256 and whether it was the EICAR test file, so the gate sees what the
+    scanner said about the canary.
     """
     attributes: dict[str, AttributeValue] = {evidence.UPLOAD_SCANNER: bounded(scanner, 64)}
+    if content is not None:
+        attributes[evidence.UPLOAD_SHA256] = upload_digest(content)
+        if size_bytes is None:
+            size_bytes = len(content)
+        canary = canary_of(content)
+        if canary is not None:
+            attributes[evidence.UPLOAD_CANARY] = canary
     if accepted is not None:
         attributes[evidence.SECURITY_DECISION] = evidence.OUTCOME_ACCEPTED if accepted else evidence.OUTCOME_REFUSED
     if size_bytes is not None:
@@ -219,9 +212,16 @@ def record_scope(
     return allowed
 
 
-def record_capability(name: str, allowed: bool, *, span: trace.Span | None = None) -> None:
-    """A capability check (``board.delete``) and whether it allowed the action."""
+def record_capability(
+    name: str, allowed: bool, *, granted: Iterable[str] | None = None, span: trace.Span | None = None
+) -> None:
+    """A capability check (``board.delete``), the capabilities the caller held, and the decision.
+
+    With ``granted``, the gate can see an action allowed that the caller's grants did not cover.
+    """
     attributes: dict[str, AttributeValue] = {evidence.CAPABILITY_NAME: bounded(name, 64)}
+    if granted is not None:
+        attributes[evidence.CAPABILITY_GRANTED] = _names(granted)
     outcome = _outcome(allowed, evidence.OUTCOME_ALLOWED, evidence.OUTCOME_DENIED)
     record_security(evidence.CHECK_CAPABILITY, outcome, attributes, span=span)
 
@@ -239,20 +239,24 @@ def _key_id(key_id: str) -> str:
 
 def record_session_key(
     key_id: str,
-    created_at: datetime | float,
+    created_at: datetime | float | None = None,
     *,
     now: datetime | None = None,
     span: trace.Span | None = None,
 ) -> None:
-    """The session-secret key in use: its id and age in seconds (``created_at`` as datetime or Unix time)."""
-    created = created_at if isinstance(created_at, datetime) else datetime.fromtimestamp(created_at, UTC)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    age = ((now or datetime.now(UTC)) - created).total_seconds()
-    attributes: dict[str, AttributeValue] = {
-        evidence.KEY_ID: _key_id(key_id),
-        evidence.KEY_AGE_SECONDS: max(0, int(age)),
-    }
+    """The session-secret key in use: its id, and its age in seconds when its creation time is known.
+
+    Pass ``created_at`` only when it is the key's real creation time (a key
+    store's record), never the time the process loaded it: the gate also dates
+    each key id from the first time the evidence saw it in use.
+    """
+    attributes: dict[str, AttributeValue] = {evidence.KEY_ID: _key_id(key_id)}
+    if created_at is not None:
+        created = created_at if isinstance(created_at, datetime) else datetime.fromtimestamp(created_at, UTC)
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        age = ((now or datetime.now(UTC)) - created).total_seconds()
+        attributes[evidence.KEY_AGE_SECONDS] = max(0, int(age))
     record_security(evidence.CHECK_SESSION_KEY, evidence.OUTCOME_PRESENT, attributes, span=span)
 
 

@@ -1,11 +1,12 @@
-"""``EvidenceMiddleware``: the security evidence the middleware can see, recorded automatically.
+"""``EvidenceMiddleware``: the evidence the middleware can see, recorded automatically.
 
 Place it inside :class:`~liveobs.sdk.LiveObsMiddleware` (so the current span is
 the request's server span or the connection span). It serves ``liveobs.js``
 and the report endpoint at their fixed paths, refuses request bodies over the
-limit with 413 (and records it), records the CSP and the SRI coverage of every HTML response,
-counts active live sessions and the replies' compression ratio, and, when given Origins or Hosts, guards
-WebSocket handshakes.
+limit with 413 (and records it), and, when given Origins or Hosts, guards
+WebSocket handshakes. HTML responses are watched by ``_evidence_html`` (their CSP
+and subresources as sent), live sockets by ``_evidence_live`` (active sessions,
+reply compression).
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from opentelemetry import trace
-
-from liveobs.conventions import keys
-from liveobs.sdk._asgi import mark_sdk_route, route_template
+from liveobs.sdk._asgi import mark_sdk_route
 from liveobs.sdk._asgi_io import (
     ASGIApp,
     BodyTooLarge,
@@ -29,68 +27,16 @@ from liveobs.sdk._asgi_io import (
     send_response,
 )
 from liveobs.sdk._assets import ASSET_PATH, REPORT_PATH, serve_asset
-from liveobs.sdk._evidence import record_body_limit, record_csp, record_sri
+from liveobs.sdk._evidence import record_body_limit
+from liveobs.sdk._evidence_html import HtmlWatcher
+from liveobs.sdk._evidence_live import run_watched
 from liveobs.sdk._middleware import LiveObsMiddleware
 from liveobs.sdk._origin import OriginPolicy, refuse_websocket
-from liveobs.sdk._perf import dimensions, perf_recorder
+from liveobs.sdk._perf import perf_recorder
 from liveobs.sdk._report import ReportEndpoint
 
 DEFAULT_MAX_BODY: Final = 1024 * 1024
-SRI_SCAN_BYTES: Final = 512 * 1024
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _headers(message: Message) -> dict[bytes, bytes]:
-    return {bytes(k).lower(): bytes(v) for k, v in message.get("headers") or ()}
-
-
-class _HtmlWatcher:
-    """Wraps ``send``: records CSP at the response start and SRI once the HTML body is complete."""
-
-    def __init__(self, send: Send, csp: bool, sri: bool) -> None:
-        self._send = send
-        self._csp = csp
-        self._sri = sri
-        self._html = False
-        self._chunks: list[bytes] = []
-        self._size = 0
-
-    async def __call__(self, message: Message) -> None:
-        kind = message.get("type")
-        if kind == "http.response.start":
-            headers = _headers(message)
-            content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            self._html = content_type == b"text/html"
-            if self._html and self._csp:
-                policy = headers.get(b"content-security-policy")
-                record_csp(policy.decode("latin-1") if policy is not None else None)
-            # A compressed body is not scanned: SRI is then recorded where it is rendered.
-            self._html = self._html and self._sri and b"content-encoding" not in headers
-        elif kind == "http.response.body" and self._html:
-            chunk = message.get("body", b"")
-            if self._size < SRI_SCAN_BYTES:
-                self._chunks.append(chunk[: SRI_SCAN_BYTES - self._size])
-                self._size += len(chunk)
-            if not message.get("more_body", False):
-                self._html = False
-                record_sri(b"".join(self._chunks).decode("utf-8", "replace"))
-                self._chunks.clear()
-        await self._send(message)
-
-
-def _record_compression(span: trace.Span, measured: set[int]) -> None:
-    """The reply's compression ratio, from the patch sizes the middleware put on the event span."""
-    attributes = getattr(span, "attributes", None) or {}
-    raw, compressed = attributes.get(keys.PATCH_BYTES), attributes.get(keys.PATCH_COMPRESSED_BYTES)
-    span_id = span.get_span_context().span_id
-    if not isinstance(raw, int) or not isinstance(compressed, int) or raw <= 0 or span_id in measured:
-        return
-    if len(measured) > 1024:
-        measured.clear()
-    measured.add(span_id)
-    route, name = attributes.get(keys.ROUTE_ID), attributes.get(keys.EVENT_NAME)
-    perf_recorder().compression_ratio.record(
-        compressed / raw, dimensions(route if isinstance(route, str) else None, name if isinstance(name, str) else None))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -146,7 +92,7 @@ class EvidenceMiddleware:
             if self.ws_policy is not None and not self.ws_policy.check(scope):
                 await refuse_websocket(receive, send)
                 return
-            await self._websocket(scope, receive, send)
+            await run_watched(self.app, scope, receive, send)
             return
         if kind != "http":
             await self.app(scope, receive, send)
@@ -161,28 +107,6 @@ class EvidenceMiddleware:
             await self.report(scope, receive, send)
             return
         await self._http(scope, receive, send)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Count the live session as active from its accept to its end; record patch compression."""
-        route: list[str | None] = []
-        measured: set[int] = set()
-
-        async def watch(message: Message) -> None:
-            kind = message.get("type")
-            if kind == "websocket.accept" and not route:
-                route.append(route_template(scope))
-                perf_recorder().session_opened(route=route[0])
-            # The event span is current until the middleware has sent the reply, so take it first.
-            span = trace.get_current_span() if kind == "websocket.send" else None
-            await send(message)
-            if span is not None:
-                _record_compression(span, measured)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            if route:
-                perf_recorder().session_closed(route=route[0])
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body
@@ -203,7 +127,7 @@ class EvidenceMiddleware:
                 record_body_limit(limit, observed)
                 await send_response(send, 413, b"request body too large")
                 return
-        await self.app(scope, receive, _HtmlWatcher(send, self.csp, self.sri))
+        await self.app(scope, receive, HtmlWatcher(scope, send, self.csp, self.sri))
 
 
 def observe_live_app(

@@ -49,11 +49,12 @@ class OriginPolicy:
 
     def check(self, scope: Scope) -> bool:
         """Check and record both; ``True`` when the handshake may proceed."""
+        host, origin = header(scope, b"host"), header(scope, b"origin")
         host_ok = self.host_ok(scope)
         if self.hosts is not None:
-            record_ws_host(header(scope, b"host"), host_ok)
+            record_ws_host(host, host_ok, origin=origin or "")
         origin_ok = self.origin_ok(scope)
-        record_ws_origin(header(scope, b"origin"), origin_ok)
+        record_ws_origin(origin, origin_ok, host=host or "")
         return host_ok and origin_ok
 
 

@@ -18,7 +18,7 @@ from liveobs.correlator.gates._budgets import (
     select_checks,
     stored_services,
 )
-from liveobs.correlator.gates._catalogue import Check, check_ids, load_checks
+from liveobs.correlator.gates._catalogue import Check, check_ids, load_checks, not_applicable_passes
 from liveobs.correlator.gates._engine import GateRunner, judge_value, regression, run_gates
 from liveobs.correlator.gates._model import (
     GATES,
@@ -72,6 +72,7 @@ __all__ = [
     "judge_value",
     "load_checks",
     "mann_whitney_u",
+    "not_applicable_passes",
     "profiles",
     "read_budgets_file",
     "read_manifest",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
@@ -119,3 +120,16 @@ def bind(sql: str, params: dict[str, Any], what: str) -> dict[str, Any]:
     if missing:
         raise GateError(f"{what} needs parameters that nothing provides: {', '.join('$' + n for n in missing)}")
     return {n: params[n] for n in names}
+
+
+def not_applicable_passes(selection: str) -> bool:
+    """Whether the profile ``selection`` lets a not-applicable check pass (``not_applicable = "pass"``, the default).
+
+    A profile that must see every property exercised says ``not_applicable = "unknown"``.
+    """
+    data = tomllib.loads(_sql_text("profiles.toml"))
+    entry = data.get("profiles", {}).get(selection, {})
+    value = entry.get("not_applicable", "pass") if isinstance(entry, dict) else "pass"
+    if value not in ("pass", "unknown"):
+        raise GateError(f"profile {selection!r}: not_applicable must be 'pass' or 'unknown', not {value!r}")
+    return value == "pass"

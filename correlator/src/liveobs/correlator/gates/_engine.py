@@ -8,8 +8,15 @@ how to judge it:
 
 * ``observed``, ``evidence``, ``detail``: a value against the budget's bounds;
 * ``bounds``, ``counts``, ``top``, ``evidence``: a histogram, read at the budget's percentile;
-* ``current``, ``baseline``: samples of two releases, judged by the regression test;
-* ``candidates``, ``candidate_count``, ``evidence``: rows for the secret scan.
+* ``current``, ``baseline`` (or ``current_histogram``, ``baseline_histogram``): samples of
+  two releases, judged by the regression test (median and p95, with power);
+* ``candidates``, ``candidate_count``, ``evidence``: rows for the secret scan;
+* ``judge`` and its columns: observed texts graded in Python with ``liveobs.evidence``
+  (``_judges``);
+* ``applicable`` (optional, any kind): false when the subject has nothing the check judges.
+
+The subject comes from the manifest first (``bind_manifest``), then the options, then
+the evidence (``resolve``).
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from liveobs.correlator.gates._catalogue import (
     convention_params,
     load_checks,
     needed_statements,
+    not_applicable_passes,
 )
+from liveobs.correlator.gates._judges import judge
 from liveobs.correlator.gates._model import (
     WINDOW_END,
     WINDOW_START,
@@ -38,11 +47,19 @@ from liveobs.correlator.gates._model import (
     Status,
     Subject,
 )
-from liveobs.correlator.gates._releases import resolve, stored_time
+from liveobs.correlator.gates._releases import bind_manifest, resolve, stored_time
 from liveobs.correlator.gates._secrets import find_secrets, scan_params
-from liveobs.correlator.gates._stats import histogram_quantile, mann_whitney_u, relative_shift
+from liveobs.correlator.gates._stats import (
+    histogram_quantile,
+    histogram_samples,
+    mann_whitney_u,
+    relative_shift,
+    samples_for_median_shift,
+    tail_test,
+)
+from liveobs.evidence import EICAR_DIGESTS
 
-_MAX_DETAIL: Final = 400
+_MAX_DETAIL: Final = 600
 # A check that reads this scoped column needs the secret scan's columns filled in.
 _SECRET_TABLE: Final = "lo_secret_candidates"
 
@@ -65,8 +82,9 @@ class GateRunner:
         cur = self._con.cursor()
         try:
             needs_baseline = any("regression" in c.id for c in chosen)
+            subject, bound_notes = bind_manifest(subject, self._manifest)
             resolved = resolve(cur, subject, needs_baseline)
-            subject, notes = resolved.subject, list(resolved.notes)
+            subject, notes = resolved.subject, [*bound_notes, *resolved.notes]
             if subject.release is None:
                 reason = "no release in the evidence" + (f" for service {subject.service}" if subject.service else "")
                 results = [self._unknown(c, subject, reason) for c in chosen]
@@ -78,15 +96,21 @@ class GateRunner:
             results = [self._run_check(cur, check, subject, params, memo) for check in chosen]
         finally:
             cur.close()
-        return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes))
+        return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes),
+                          not_applicable_passes(selection))
 
     # --- the subject --------------------------------------------------------------
 
     def _params(self, subject: Subject) -> dict[str, Any]:
         manifest = self._manifest
+        origins = self._budgets.budget("security.ws_origin", subject.service).setting("allowed_origins", [])
+        hosts = self._budgets.budget("security.ws_host", subject.service).setting("allowed_hosts", [])
         return {
             **convention_params(),
             **scan_params(),
+            "eicar_digests": sorted(EICAR_DIGESTS),
+            "allowed_origins": [str(o).lower().rstrip("/") for o in origins],
+            "allowed_hosts": [str(h).lower() for h in hosts],
             "service": subject.service,
             "release": subject.release,
             "baseline": subject.baseline,
@@ -157,14 +181,23 @@ def _fmt(value: float) -> str:
 
 def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Status, str, float | None, int, str]:
     """(status, reason, observed, evidence, threshold text) for one check's answer row."""
+    if "current_histogram" in row:
+        limit = int(budget.setting("max_samples", 5000))
+        row = {"current": histogram_samples(row["current_histogram"], limit),
+               "baseline": histogram_samples(row["baseline_histogram"], limit)}
     if "current" in row:
         return _judge_regression(row, budget, subject)
     evidence = int(row.get("evidence") or 0)
     detail = str(row.get("detail") or "")
-    if "candidates" in row:
+    applicable = row.get("applicable", True) is not False
+    if "judge" in row:
+        judged = judge(row)
+        observed: float | None = judged.observed
+        evidence, detail, applicable = judged.evidence, judged.detail, judged.applicable
+    elif "candidates" in row:
         kinds = budget.setting("kinds")
         hits = find_secrets(row["candidates"] or (), frozenset(kinds) if kinds else None)
-        observed: float | None = float(len(hits))
+        observed = float(len(hits))
         detail = "; ".join(h.describe() for h in hits[:3]) or f"no secret in {evidence} rows scanned"
         if not hits and int(row.get("candidate_count") or 0) > int(budget.setting("max_candidates", 0)):
             return (Status.UNKNOWN, f"too many candidate rows to confirm ({row['candidate_count']}); raise "
@@ -177,6 +210,8 @@ def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Statu
     else:
         raw = row.get("observed")
         observed = float(raw) if raw is not None else None
+    if not applicable:
+        return Status.NOT_APPLICABLE, f"nothing to judge: {detail}", None, evidence, budget.threshold.describe()
     status, reason = judge_value(observed, evidence, detail, budget)
     return status, reason, observed, evidence, budget.threshold.describe()
 
@@ -207,29 +242,47 @@ def _judge_regression(
     alpha = float(budget.setting("alpha", 0.01))
     floor = float(budget.setting("min_effect", 0.1))
     minimum = int(budget.setting("min_samples", 30))
-    threshold = f"median +{floor:.0%} at p<{alpha:g}"
+    power = float(budget.setting("power", 0.8))
+    threshold = f"median and p95 +{floor:.0%} at p<{alpha:g}, power {power:.0%}"
     current = [float(v) for v in row.get("current") or ()]
     baseline = [float(v) for v in row.get("baseline") or ()]
     evidence = min(len(current), len(baseline))
     if subject.baseline is None:
-        return Status.UNKNOWN, "no baseline release (give --baseline, or evidence of an earlier release)", None, 0, threshold
+        return (Status.UNKNOWN, "no baseline release (the manifest's rollback target, --baseline, or evidence of an "
+                "earlier release)", None, 0, threshold)
     if evidence < minimum:
         return (Status.UNKNOWN, f"{len(current)} samples of {subject.release} and {len(baseline)} of "
                 f"{subject.baseline}, need at least {minimum} of each", None, evidence, threshold)
-    verdict = regression(current, baseline, alpha, floor)
-    return verdict[0], verdict[1], verdict[2], evidence, threshold
+    status, reason, shift = regression(current, baseline, alpha, floor, power)
+    return status, reason, shift, evidence, threshold
 
 
 def regression(
-    current: list[float], baseline: list[float], alpha: float, min_effect: float
+    current: list[float], baseline: list[float], alpha: float, min_effect: float, power: float = 0.8
 ) -> tuple[Status, str, float]:
-    """A slowdown is a regression only when significant *and* at least ``min_effect`` in size."""
+    """A slowdown of the median or the p95 is a regression when significant *and* at least ``min_effect``.
+
+    "No regression" needs the power to see one: with fewer samples than detect a
+    ``min_effect`` slowdown with the given power, the answer is unknown (inconclusive).
+    """
+    # Two tests (median, p95) share the false-alarm budget: each runs at alpha / 2.
+    each = alpha / 2
     test = mann_whitney_u(current, baseline)
     shift = relative_shift(current, baseline)
-    stats = f"median {shift:+.1%}, p={test.p_value:.2g}, Cliff's delta {test.cliffs_delta:+.2f}"
-    if test.p_value < alpha and shift >= min_effect and test.cliffs_delta > 0:
+    tail = tail_test(current, baseline, min_effect, each, power)
+    stats = (f"median {shift:+.1%} (p={test.p_value:.2g}, Cliff's delta {test.cliffs_delta:+.2f}), "
+             f"p95 {tail.shift:+.1%} ({tail.exceeding:.1%} vs {tail.baseline_exceeding:.1%} above the joint p95, "
+             f"p={tail.p_value:.2g})")
+    if test.p_value < each and shift >= min_effect and test.cliffs_delta > 0:
         return Status.FAIL, f"slower than the baseline: {stats}", shift
-    return Status.PASS, f"no regression: {stats}", shift
+    if tail.p_value < each and tail.shift >= min_effect:
+        return Status.FAIL, f"tail slower than the baseline: {stats}", tail.shift
+    needed = max(samples_for_median_shift(baseline, min_effect, each, power), tail.needed)
+    have = min(len(current), len(baseline))
+    if have < needed:
+        return (Status.UNKNOWN, f"inconclusive: {have} samples detect a +{min_effect:.0%} slowdown with less than "
+                f"{power:.0%} power, need {needed}; {stats}", shift)
+    return Status.PASS, f"no regression: {stats}", max(shift, tail.shift)
 
 
 def run_gates(

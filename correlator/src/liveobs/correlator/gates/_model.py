@@ -15,12 +15,18 @@ GATES: Final[tuple[str, ...]] = ("observability", "security", "performance", "de
 
 
 class Status(enum.StrEnum):
-    """A check's verdict. Missing or too little evidence is ``UNKNOWN``, never ``PASS``."""
+    """A check's verdict. Missing or too little evidence is ``UNKNOWN``, never ``PASS``.
+
+    ``NOT_APPLICABLE``: the subject has nothing the check judges (no errors, no
+    uploads, no page with a cross-origin script). It counts as a pass unless the
+    profile that ran says otherwise (``not_applicable = "unknown"``).
+    """
 
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
     UNKNOWN = "unknown"
+    NOT_APPLICABLE = "not_applicable"
 
 
 class ExitCode(enum.IntEnum):
@@ -126,6 +132,8 @@ class GateReport:
     results: tuple[CheckResult, ...]
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    # Whether a required check that is not applicable passes (the profile's choice).
+    not_applicable_passes: bool = True
 
     @property
     def exit_code(self) -> ExitCode:
@@ -133,6 +141,8 @@ class GateReport:
         if any(r.status is Status.FAIL for r in required):
             return ExitCode.FAILED
         if any(r.status is Status.UNKNOWN for r in required):
+            return ExitCode.UNKNOWN
+        if not self.not_applicable_passes and any(r.status is Status.NOT_APPLICABLE for r in required):
             return ExitCode.UNKNOWN
         return ExitCode.PASS
 
@@ -152,6 +162,7 @@ class GateReport:
             "subject": self.subject.to_dict(),
             "seconds": round(self.seconds, 4),
             "notes": list(self.notes),
+            "not_applicable_passes": self.not_applicable_passes,
             "checks": [r.to_dict() for r in self.results],
         }
 
@@ -162,4 +173,5 @@ class GateReport:
             results=tuple(CheckResult.from_dict(c) for c in data["checks"]),
             seconds=float(data.get("seconds", 0.0)),
             notes=tuple(data.get("notes", ())),
+            not_applicable_passes=bool(data.get("not_applicable_passes", True)),
         )

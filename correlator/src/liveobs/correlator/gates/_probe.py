@@ -1,14 +1,17 @@
 """The active half of the gates: probe a running app and record what it saw as evidence.
 
-The probe fetches the page, its client asset, ``/readyz`` and
-``/live/readiness.json``, tries a foreign Origin and a foreign Host on the
-WebSocket (only when the socket accepts our own origin: a socket that needs a
-session refuses both and proves nothing), sends an over-limit body and a burst
-past the rate limit. Each step
-becomes a span (scope ``liveobs.probe``) with the same ``liveobs.security`` and
-``liveobs.readiness`` span events the SDK records, so the gate SQL reads probe
-and SDK evidence alike. Deliberate attempts carry the outcome a correct app gives
-(``liveobs.security.expected``), so an app that accepts them fails its gate.
+The probe fetches the page twice (a nonce served twice is a finding) and every
+script or stylesheet on it that SRI must protect, ``/readyz`` and
+``/live/readiness.json`` (without following redirects), tries a foreign Origin
+and a foreign Host on the WebSocket (only when the socket accepts our own origin:
+a socket that needs a session refuses both and proves nothing), sends an
+over-limit body and a burst past the rate limit. It records what it observed, in
+the same form as the SDK (``liveobs.evidence``): the CSP header text of each
+``200 text/html`` answer, the page's subresources with their integrity and the
+assets' digests as served, each readiness answer's status, body version and
+redirects, each handshake's Origin, Host and answer. The gates judge it. Each step
+becomes a span (scope ``liveobs.probe``); deliberate attempts carry the outcome a
+correct app gives (``liveobs.security.expected``).
 """
 
 from __future__ import annotations
@@ -28,14 +31,24 @@ import httpx
 
 from liveobs.conventions import evidence as ev
 from liveobs.conventions import keys
+from liveobs.evidence import (
+    Served,
+    asset_digests,
+    is_client_asset,
+    is_cross_origin,
+    page_resources,
+    resources_json,
+    served_json,
+    stored_form,
+)
 
 FOREIGN_ORIGIN: Final = "https://probe-foreign.invalid"
 FOREIGN_HOST: Final = "probe-foreign.invalid"
 # Answers an app can only give after taking the body in (wrong credentials, invalid
 # content): an over-limit body that gets one went past the limit.
 _JUDGED_CONTENT: Final = frozenset({401, 422})
-_SRI: Final = re.compile(r"^(sha256|sha384|sha512)-")
-_NONCE_OR_HASH: Final = re.compile(r"'(nonce-[^']+|sha(256|384|512)-[^']+)'")
+# At most this many subresources of the page are fetched to compare their digests.
+MAX_ASSETS: Final = 8
 
 # One probe step as a span: (Timestamp, TraceId, SpanId, name, service, resource, attributes, duration, events).
 _INSERT_SPAN: Final = """
@@ -78,35 +91,28 @@ class ProbeReport:
                 "steps": [s.to_dict() for s in self.steps]}
 
 
-class _PageParser(HTMLParser):
+class _MetaParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.meta: dict[str, str] = {}
-        self.scripts: list[dict[str, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
         if tag == "meta" and "name" in values:
             self.meta[values["name"]] = values.get("content", "")
-        elif tag == "script" and values.get("src"):
-            self.scripts.append(values)
 
 
-def csp_event(header: str | None) -> dict[str, str]:
-    """The ``csp`` security event for one HTML response's Content-Security-Policy header."""
-    if not header:
+def csp_event(headers: list[str]) -> dict[str, str]:
+    """The ``csp`` security event for one HTML response's Content-Security-Policy header(s), as sent."""
+    if not headers:
         return {ev.SECURITY_CHECK: ev.CHECK_CSP, ev.SECURITY_OUTCOME: ev.OUTCOME_MISSING}
-    directives = [d.strip().split()[0].lower() for d in header.split(";") if d.strip()]
-    lowered = header.lower()
-    source = "nonce" if "'nonce-" in lowered else "hash" if _NONCE_OR_HASH.search(lowered) else "none"
-    return {
-        ev.SECURITY_CHECK: ev.CHECK_CSP,
-        ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT,
-        ev.CSP_SOURCE: source,
-        ev.CSP_DIRECTIVES: ",".join(directives),
-        ev.CSP_UNSAFE_INLINE: str("'unsafe-inline'" in lowered).lower(),
-        ev.CSP_UNSAFE_EVAL: str("'unsafe-eval'" in lowered).lower(),
-    }
+    return {ev.SECURITY_CHECK: ev.CHECK_CSP, ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT,
+            ev.CSP_POLICY: stored_form(", ".join(headers))}
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _handshake(url: str, path: str, origin: str, host: str, timeout: float) -> int | None:
@@ -161,40 +167,61 @@ class Prober:
 
     def _page(self, client: httpx.Client) -> tuple[Step, dict[str, str]]:
         started = time.perf_counter()
+        events: list[tuple[str, dict[str, str]]] = []
         response = client.get(self.url)
-        parser = _PageParser()
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        summary = f"{response.status_code} {content_type or '(no type)'}"
+        parser = _MetaParser()
+        if response.status_code != 200 or content_type != "text/html":
+            # Only a page answer carries the page's CSP and scripts (not a 429 or an error).
+            return (Step("page", f"{summary}: not a page, no CSP or SRI verdict", self.url,
+                         time.perf_counter() - started), parser.meta)
         parser.feed(response.text)
-        events = [(ev.SECURITY_EVENT, csp_event(response.headers.get("content-security-policy")))]
-        asset = next((s for s in parser.scripts if "liveobs" in s["src"]), parser.scripts[0] if parser.scripts else None)
-        summary = f"page {response.status_code}"
-        if asset is not None:
-            integrity = asset.get("integrity", "")
-            algorithm = _SRI.match(integrity)
-            fetched = client.get(urllib.parse.urljoin(str(response.url), asset["src"]))
-            events.append((ev.SECURITY_EVENT, {
-                ev.SECURITY_CHECK: ev.CHECK_SRI,
-                ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT if algorithm else ev.OUTCOME_MISSING,
-                ev.SRI_ALGORITHM: algorithm.group(1) if algorithm else "none",
-                ev.SECURITY_DETAIL: f"asset answered {fetched.status_code}",
-            }))
-            summary += f", client asset {fetched.status_code}, integrity {algorithm.group(1) if algorithm else 'none'}"
+        events.append((ev.SECURITY_EVENT, csp_event(response.headers.get_list("content-security-policy"))))
+        # A second fetch: a nonce that does not change between responses protects nothing.
+        again = client.get(self.url)
+        if again.status_code == 200 and again.headers.get("content-type", "").lower().startswith("text/html"):
+            events.append((ev.SECURITY_EVENT, csp_event(again.headers.get_list("content-security-policy"))))
+        origin = _origin(str(response.url))
+        found = page_resources(response.text)
+        served: list[Served] = []
+        for resource in [r for r in found if is_cross_origin(r.url, origin) or is_client_asset(r.url)][:MAX_ASSETS]:
+            try:
+                fetched = client.get(urllib.parse.urljoin(str(response.url), resource.url))
+                digests = asset_digests(fetched.content) if fetched.status_code == 200 else {}
+                served.append(Served(resource.url, fetched.status_code, digests))
+            except httpx.HTTPError:
+                served.append(Served(resource.url, 0))
+        events.append((ev.SECURITY_EVENT, {
+            ev.SECURITY_CHECK: ev.CHECK_SRI, ev.SECURITY_OUTCOME: ev.OUTCOME_PRESENT,
+            ev.SRI_RESOURCES: resources_json(found), ev.PAGE_ORIGIN: origin, ev.SRI_SERVED: served_json(served),
+        }))
+        summary += f", {len(found)} scripts and styles" + "".join(f", {s.url} {s.status}" for s in served)
         return Step("page", summary, self.url, time.perf_counter() - started, events), parser.meta
 
     def _readiness(self, client: httpx.Client) -> list[Step]:
+        """Each readiness path as answered: no redirect followed, the body's status, version and releaseId."""
         steps = []
         for path in (keys.HEALTH_READYZ_PATH, keys.HEALTH_READINESS_PATH):
             started = time.perf_counter()
             url = urllib.parse.urljoin(self.url, path)
+            event = {ev.READINESS_ENDPOINT: path}
             try:
-                response = client.get(url)
-                status = "pass" if response.status_code < 400 else "fail"
-                if status == "pass" and path == keys.HEALTH_READINESS_PATH:
-                    body = response.json()
-                    status = str(body.get("status", "fail")) if isinstance(body, dict) else "fail"
-                summary = f"{path} {response.status_code} {status}"
-            except (httpx.HTTPError, ValueError) as exc:
-                status, summary = "fail", f"{path} did not answer: {type(exc).__name__}"
-            event = {ev.READINESS_ENDPOINT: path, ev.READINESS_STATUS: status}
+                response = client.get(url, follow_redirects=False)
+                body = _json_object(response)
+                ok = response.status_code == 200
+                status = str(body.get("status", "pass" if ok else "fail")) if body else ("pass" if ok else "fail")
+                event.update({ev.READINESS_STATUS: status, ev.READINESS_HTTP_STATUS: str(response.status_code),
+                              ev.READINESS_REDIRECTS: "1" if response.is_redirect else "0"})
+                for key, name in ((ev.READINESS_VERSION, "version"), (ev.READINESS_RELEASE_ID, "releaseId")):
+                    if isinstance(body.get(name), str):
+                        event[key] = str(body[name])[:64]
+                where = f" to {response.headers.get('location', '?')}" if response.is_redirect else ""
+                summary = (f"{path} {response.status_code}{where} status {status}, "
+                           f"version {event.get(ev.READINESS_VERSION, '(none)')}")
+            except httpx.HTTPError as exc:
+                event.update({ev.READINESS_STATUS: "fail"})
+                summary = f"{path} did not answer: {type(exc).__name__}"
             steps.append(Step("readiness", summary, url, time.perf_counter() - started, [(ev.READINESS_EVENT, event)]))
         return steps
 
@@ -213,6 +240,10 @@ class Prober:
         outcome = ev.OUTCOME_ACCEPTED if status == 101 else ev.OUTCOME_REFUSED
         event = {ev.SECURITY_CHECK: check, ev.SECURITY_OUTCOME: outcome, ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED,
                  ev.SECURITY_VALUE: tried, ev.SECURITY_DETAIL: f"handshake answered {status}"}
+        if check == ev.CHECK_WS_ORIGIN:
+            event[ev.HANDSHAKE_HOST] = host
+        else:
+            event[ev.HANDSHAKE_ORIGIN] = origin
         return Step(name, f"foreign {check.removeprefix('ws_')} {outcome} ({status})", self.ws_path,
                     time.perf_counter() - started, [(ev.SECURITY_EVENT, event)])
 
@@ -241,6 +272,14 @@ class Prober:
                  ev.SECURITY_EXPECTED: ev.OUTCOME_REFUSED, ev.SECURITY_DETAIL: f"{limited} of {self.burst} answered 429"}
         return Step("rate_limit", f"burst of {self.burst}: {limited} answered 429", self.url,
                     time.perf_counter() - started, [(ev.SECURITY_EVENT, event)])
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def record(con: duckdb.DuckDBPyConnection, report: ProbeReport) -> int:

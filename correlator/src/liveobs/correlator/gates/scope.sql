@@ -18,7 +18,7 @@
 CREATE OR REPLACE TEMP TABLE lo_spans AS
 WITH scoped AS (
     SELECT
-        TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
+        "Timestamp", TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
         CASE WHEN len(Events."Name") > 0 THEN Events END AS Events,
         map_keys(SpanAttributes) AS k, map_values(SpanAttributes) AS v,
         CASE WHEN $scan_secrets THEN list_filter(map_entries(SpanAttributes), lambda e:
@@ -45,7 +45,7 @@ WITH scoped AS (
     FROM classified
 )
 SELECT
-    TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
+    "Timestamp", TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
     CASE WHEN principal THEN v[list_position(k, $SESSION_ID)] END AS SessionId,
     CASE WHEN principal THEN v[list_position(k, $REQUEST_ID)] END AS RequestId,
     EventId,
@@ -58,6 +58,8 @@ SELECT
     HttpMethod,
     ErrorReplyFields,
     CASE WHEN principal THEN TRY_CAST(v[list_position(k, $HTTP_RESPONSE_STATUS_CODE)] AS INTEGER) END AS HttpStatus,
+    CASE WHEN principal THEN v[list_position(k, $RECONNECT)] END AS Reconnect,
+    CASE WHEN principal THEN v[list_position(k, $CONNECTION_PREVIOUS_ID)] END AS PreviousConnectionId,
     Events,
     CASE WHEN Events IS NOT NULL
          THEN coalesce(len(list_filter(Events.Attributes, lambda a: a[$SECURITY_CHECK] = $CHECK_CSP)) > 0, false)
@@ -105,7 +107,7 @@ SELECT
 FROM scoped;
 CREATE OR REPLACE TEMP TABLE lo_histograms AS
 SELECT MetricName, TimeUnix, StartTimeUnix, Attributes, "Count", "Sum", "Min", "Max", BucketCounts, ExplicitBounds,
-       AggregationTemporality
+       AggregationTemporality, CASE WHEN len(Exemplars.TraceId) > 0 THEN Exemplars END AS Exemplars
 FROM otel_metrics_histogram
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $release
@@ -202,24 +204,63 @@ WITH resources AS (
 )
 SELECT * FROM candidates;
 
--- The WebSocket Origin and Host guards' outcomes, one row per check: refusals of a
--- foreign value are the evidence; a foreign value accepted is a violation.
+-- The WebSocket Origin and Host guards' outcomes, one row per check, judged from each handshake's
+-- Origin and Host. A refusal of a foreign value (present, and for an Origin not the Host's own)
+-- is the evidence. A violation: a deliberate foreign attempt accepted, an Origin accepted that is
+-- not the Host's own and not in $allowed_origins, a Host accepted outside $allowed_hosts (when listed).
 CREATE OR REPLACE TEMP TABLE lo_ws_guards AS
 WITH attempts AS (
     SELECT Attributes[$SECURITY_CHECK] AS check_id, Attributes[$SECURITY_OUTCOME] AS outcome,
-           Attributes[$SECURITY_EXPECTED] AS expected, left(coalesce(Attributes[$SECURITY_VALUE], '?'), 80) AS value
+           Attributes[$SECURITY_EXPECTED] AS expected, left(coalesce(Attributes[$SECURITY_VALUE], '(none)'), 80) AS value,
+           lower(Attributes[$HANDSHAKE_HOST]) AS host
     FROM lo_span_events
     WHERE EventName = $SECURITY_EVENT AND Attributes[$SECURITY_CHECK] IN ($CHECK_WS_ORIGIN, $CHECK_WS_HOST)
+), judged AS (
+    SELECT check_id, outcome, value,
+           value <> '(none)' AND (check_id = $CHECK_WS_HOST OR host IS NULL
+               OR lower(value) = 'null' OR coalesce(regexp_extract(lower(value), '^[a-z][a-z0-9+.\-]*://([^/]+)', 1), '') <> host)
+               AND NOT list_contains($allowed_origins, lower(rtrim(value, '/'))) AS foreign_value,
+           outcome = $OUTCOME_ACCEPTED AND (
+               expected = $OUTCOME_REFUSED
+               OR (check_id = $CHECK_WS_ORIGIN AND host IS NOT NULL AND value <> '(none)' AND (lower(value) = 'null'
+                   OR coalesce(regexp_extract(lower(value), '^[a-z][a-z0-9+.\-]*://([^/]+)', 1), '') <> host)
+                   AND NOT list_contains($allowed_origins, lower(rtrim(value, '/'))))
+               OR (check_id = $CHECK_WS_HOST AND len($allowed_hosts) > 0
+                   AND NOT list_contains($allowed_hosts, lower(value))
+                   AND NOT list_contains($allowed_hosts, lower(split_part(value, ':', 1))))
+           ) AS violation
+    FROM attempts
 )
 SELECT
     check_id AS CheckId,
-    count(*) FILTER (WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED) AS observed,
-    count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED) AS evidence,
+    count(*) FILTER (WHERE violation) AS observed,
+    count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED AND foreign_value) AS evidence,
     format('{} foreign {}(s) refused, {} accepted{}',
-           count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED),
+           count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED AND foreign_value),
            replace(check_id, 'ws_', ''),
-           count(*) FILTER (WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED),
-           coalesce(': ' || array_to_string(list_slice(list(DISTINCT value) FILTER (
-               WHERE expected = $OUTCOME_REFUSED AND outcome = $OUTCOME_ACCEPTED), 1, 3), ', '), '')) AS detail
-FROM attempts
+           count(*) FILTER (WHERE violation),
+           coalesce(': ' || array_to_string(list_slice(list(DISTINCT value) FILTER (WHERE violation), 1, 3), ', '), '')) AS detail
+FROM judged
 GROUP BY check_id;
+
+-- CPU use per measured interval and process, in cores, every cpu.mode added up: a delta point
+-- holds its interval's CPU seconds; a cumulative series grows between consecutive points.
+CREATE OR REPLACE TEMP TABLE lo_cpu_intervals AS
+WITH points AS (
+    SELECT ResourceAttributes AS process, Attributes, StartTimeUnix, TimeUnix, "Value", AggregationTemporality AS t,
+           lag("Value") OVER w AS previous_value, lag(TimeUnix) OVER w AS previous_time,
+           row_number() OVER (PARTITION BY ResourceAttributes, Attributes ORDER BY TimeUnix) AS nth
+    FROM lo_sums WHERE MetricName = $METRIC_PROCESS_CPU
+    WINDOW w AS (PARTITION BY ResourceAttributes, Attributes, StartTimeUnix ORDER BY TimeUnix)
+), spans AS (
+    -- A process's first delta point also holds the CPU spent before its meter started: not an interval.
+    SELECT process, TimeUnix,
+           CASE WHEN t = 1 AND nth > 1 THEN "Value" WHEN t = 2 THEN "Value" - previous_value END AS cpu_seconds,
+           CASE WHEN t = 1 AND nth > 1 THEN epoch(TimeUnix) - epoch(StartTimeUnix)
+                WHEN t = 2 THEN epoch(TimeUnix) - epoch(previous_time) END AS wall_seconds
+    FROM points
+)
+SELECT process, TimeUnix, sum(cpu_seconds) AS cpu_seconds, max(wall_seconds) AS wall_seconds,
+       sum(cpu_seconds) / max(wall_seconds) AS cores
+FROM spans WHERE cpu_seconds IS NOT NULL AND wall_seconds > 0
+GROUP BY process, TimeUnix;

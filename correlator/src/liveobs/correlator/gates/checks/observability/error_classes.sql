@@ -1,4 +1,4 @@
--- Share of server errors (error status or an exception event) carrying an error class and fingerprint.
+-- Share of server errors (error status or an exception event) carrying an error class and fingerprint (not applicable without errors).
 WITH errors AS (
     SELECT SpanId, ErrorType, Fingerprint, coalesce(HttpRoute, RouteId, '(no route)') AS route
     FROM lo_spans
@@ -11,7 +11,10 @@ WITH errors AS (
 SELECT
     CASE WHEN count(*) > 0 THEN count(*) FILTER (WHERE complete) / count(*) END AS observed,
     count(*) AS evidence,
-    format('{} of {} errors lack {} or {}{}', count(*) FILTER (WHERE NOT complete), count(*), $ERROR_TYPE,
+    count(*) > 0 OR (SELECT count(*) FROM lo_spans) = 0 AS applicable,
+    CASE WHEN count(*) = 0 THEN format('no server errors in {} spans', (SELECT count(*) FROM lo_spans))
+         ELSE format('{} of {} errors lack {} or {}{}', count(*) FILTER (WHERE NOT complete), count(*), $ERROR_TYPE,
            $ERROR_FINGERPRINT,
-           coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE NOT complete), 1, 3), ', ') || ')', '')) AS detail
+           coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE NOT complete), 1, 3), ', ') || ')', ''))
+    END AS detail
 FROM judged;

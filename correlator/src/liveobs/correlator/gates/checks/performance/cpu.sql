@@ -1,11 +1,11 @@
--- CPU use in cores (CPU seconds over wall seconds), the busiest process.
+-- CPU use in cores of the busiest process: CPU seconds of every cpu.mode over wall seconds, for delta and cumulative temporality.
+-- Measured intervals come from the scope (lo_cpu_intervals): consecutive points of a cumulative
+-- series, or delta points after a process's first (which also holds the CPU spent before measuring).
 WITH per_process AS (
-    SELECT max("Value") - min("Value") AS cpu_seconds,
-           epoch(max(TimeUnix)) - epoch(min(TimeUnix)) AS wall_seconds, count(*) AS n
-    FROM lo_sums WHERE MetricName = $METRIC_PROCESS_CPU
-    GROUP BY ResourceAttributes, StartTimeUnix
+    SELECT process, sum(cpu_seconds) AS cpu_seconds, sum(wall_seconds) AS wall_seconds, count(*) AS intervals
+    FROM lo_cpu_intervals GROUP BY process
 )
-SELECT max(cpu_seconds / wall_seconds) FILTER (WHERE wall_seconds > 0) AS observed,
-       coalesce(sum(n) FILTER (WHERE wall_seconds > 0), 0) AS evidence,
-       format('{} processes with CPU samples', count(*)) AS detail
+SELECT max(cpu_seconds / wall_seconds) AS observed,
+       coalesce(sum(intervals), 0) AS evidence,
+       format('{} processes, {} measured intervals', count(*), coalesce(sum(intervals), 0)) AS detail
 FROM per_process;

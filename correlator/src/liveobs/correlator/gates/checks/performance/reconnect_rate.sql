@@ -1,9 +1,16 @@
--- Reconnects per WebSocket connect.
-WITH c AS (
-    SELECT coalesce((SELECT sum(Total) FROM lo_counters WHERE MetricName = $METRIC_RECONNECTS), 0) AS reconnects,
-           coalesce((SELECT sum("Count") FROM lo_histograms WHERE MetricName = $METRIC_CONNECT_DURATION), 0) AS connects
+-- Reconnects per accepted WebSocket connect: an accepted connection that replaced one of its session's that had ended (refused handshakes and second tabs are no reconnects).
+WITH connections AS (
+    SELECT ConnectionId, "Timestamp" AS started, "Timestamp" + to_microseconds(CAST(Duration / 1000 AS BIGINT)) AS ended,
+           Reconnect = 'true' AS flagged, PreviousConnectionId
+    FROM lo_spans
+    WHERE Events IS NOT NULL AND list_contains(Events."Name", $WEBSOCKET_CONNECT_EVENT)
+), judged AS (
+    SELECT c.flagged AND (p.ConnectionId IS NULL OR p.ended <= c.started) AS reconnect
+    FROM connections AS c
+    LEFT JOIN (SELECT ConnectionId, max(ended) AS ended FROM connections GROUP BY ConnectionId) AS p
+        ON p.ConnectionId = c.PreviousConnectionId
 )
-SELECT CASE WHEN connects > 0 THEN reconnects / connects END AS observed,
-       connects AS evidence,
-       format('{} reconnects over {} connects', reconnects, connects) AS detail
-FROM c;
+SELECT CASE WHEN count(*) > 0 THEN count(*) FILTER (WHERE reconnect) / count(*) END AS observed,
+       count(*) AS evidence,
+       format('{} reconnects over {} accepted connects', count(*) FILTER (WHERE reconnect), count(*)) AS detail
+FROM judged;

@@ -1,7 +1,8 @@
--- Scope denials recorded, and nothing granted outside the caller's scopes.
+-- Scope denials recorded, and nothing allowed that the caller's scopes did not cover (every scope a decision required).
 WITH decisions AS (
     SELECT Attributes[$SECURITY_OUTCOME] AS outcome, Attributes[$SECURITY_EXPECTED] AS expected,
-           Attributes[$SCOPE_REQUIRED] AS required_scope,
+           list_filter(list_transform(string_split(coalesce(Attributes[$SCOPE_REQUIRED], ''), ','), lambda s: trim(s)),
+                       lambda s: s <> '') AS required_scopes,
            list_transform(string_split(coalesce(Attributes[$SCOPE_GRANTED], ''), ','), lambda s: trim(s)) AS granted,
            coalesce(RouteId, HttpRoute, '(no route)') AS route
     FROM lo_span_events
@@ -9,7 +10,7 @@ WITH decisions AS (
 ), judged AS (
     SELECT route, outcome = $OUTCOME_DENIED AS denied,
            outcome = $OUTCOME_ALLOWED AND (expected = $OUTCOME_DENIED
-               OR (required_scope IS NOT NULL AND NOT list_contains(granted, required_scope))) AS overreach
+               OR NOT list_has_all(granted, required_scopes)) AS overreach
     FROM decisions
 )
 SELECT count(*) FILTER (WHERE overreach) AS observed,
