@@ -147,7 +147,7 @@ def test_probe_and_driven_traffic_do_not_make_a_rollback_target() -> None:
     def build(e: seed.Evidence) -> None:
         for i in range(150):
             at = seed.START + timedelta(minutes=i)
-            e.span("1.0", at, {ev.EVIDENCE_DRIVEN: "true", keys.HTTP_REQUEST_METHOD: "GET"})
+            e.span("1.0", at, {keys.EVIDENCE_SOURCE: keys.EVIDENCE_DRIVEN, keys.HTTP_REQUEST_METHOD: "GET"})
             e.span("1.0", at, {}, scope=ev.PROBE_SCOPE)
         seed.add_release(e, "1.1", LATER + timedelta(hours=3), n=60)
 

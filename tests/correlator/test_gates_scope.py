@@ -112,3 +112,15 @@ def test_every_scoped_table_a_check_reads_is_created_by_the_scope() -> None:
     created = {s.creates for script in ("scope.sql", "baseline.sql") for s in scope_statements(script)}
     for check in load_checks():
         assert scoped_tables(check.body) <= created, check.id
+
+
+def test_no_convention_name_means_two_keys() -> None:
+    """The gates bind every constant of ``keys`` and ``evidence`` by name: one name, one value."""
+    from liveobs.conventions import evidence, keys
+
+    def constants(module: object) -> dict[str, str]:
+        return {n: v for n, v in vars(module).items() if n.isupper() and isinstance(v, str)}
+
+    shared = constants(keys).keys() & constants(evidence).keys()
+    assert {n: (constants(keys)[n], constants(evidence)[n]) for n in shared
+            if constants(keys)[n] != constants(evidence)[n]} == {}

@@ -129,8 +129,8 @@ READINESS_REDIRECTS: Final = "liveobs.readiness.redirects"
 
 # The span event the SDK adds when a WebSocket is accepted (an accepted connect).
 WEBSOCKET_CONNECT_EVENT: Final = "websocket.connect"
-# Set (to "true") on the resource or span of evidence an evidence driver produced: it never
+# Evidence an evidence driver produced carries keys.EVIDENCE_SOURCE = keys.EVIDENCE_DRIVEN
+# on its spans (the SDK records it from the driver's X-Liveobs-Evidence header): it never
 # counts as production traffic (rollback service, real-traffic checks).
-EVIDENCE_DRIVEN: Final = "liveobs.evidence.driven"
 # The canary value of UPLOAD_CANARY for the EICAR test file.
 CANARY_EICAR: Final = "eicar"

@@ -8,7 +8,7 @@ WITH served AS (
       AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
       AND SpanKind = 'Server'
       AND ScopeName IS DISTINCT FROM $PROBE_SCOPE
-      AND ResourceAttributes[$EVIDENCE_DRIVEN] IS NULL AND SpanAttributes[$EVIDENCE_DRIVEN] IS NULL
+      AND ResourceAttributes[$EVIDENCE_SOURCE] IS NULL AND SpanAttributes[$EVIDENCE_SOURCE] IS NULL
       AND ResourceAttributes[$SERVICE_VERSION] IN ($manifest_current, $manifest_rollback)
     GROUP BY 1
 ), facts AS (
