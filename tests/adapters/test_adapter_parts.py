@@ -1,0 +1,86 @@
+"""The adapters' server parts without a browser: the reply marker, the companion asset, the session cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import re
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+import liveobs.sdk
+from liveobs.sdk.adapters._companion import companion
+from liveobs.sdk.adapters.htmx import COMPANION, htmx_head_tags, observe_htmx_app, reply_marker
+
+
+def test_reply_marker_is_one_html_comment_whose_json_decodes_to_the_reply() -> None:
+    lo = {"event_id": "01a24537-a23d-76d8-8f4a-0442a7ac8da8", "ok": True, "note": "a --> b <!-- c"}
+    marker = reply_marker(lo)
+    assert marker.startswith("<!--lo:")
+    assert marker.endswith("-->")
+    inner = marker[len("<!--lo:"):-len("-->")]
+    assert "--" not in inner
+    assert ">" not in inner
+    assert json.loads(inner) == lo
+
+
+def _app() -> Any:
+    async def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(f"<html><head>{htmx_head_tags(nonce='n1')}</head></html>")
+
+    return observe_htmx_app(Starlette(routes=[Route("/board", page)]))
+
+
+async def _requests(app: Any, *calls: tuple[str, str, dict[str, str]]) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        return [await client.request(method, url, headers=headers) for method, url, headers in calls]
+
+
+def test_the_companion_is_served_with_the_hash_its_tag_names() -> None:
+    liveobs.sdk.configure("parts", "1.0.0", "test", configure_structlog=False, set_global=False)
+    app = _app()
+    try:
+        page, = asyncio.run(_requests(app, ("GET", "/board", {})))
+        tag = re.search(r'<script src="(/_liveobs/liveobs-htmx\.js\?v=\w+)" integrity="([^"]+)"[^>]*nonce="n1"',
+                        page.text)
+        assert tag is not None, page.text
+        etag = companion(COMPANION).etag
+        served, again, posted = asyncio.run(_requests(app,
+            ("GET", tag.group(1), {}), ("GET", tag.group(1), {"If-None-Match": etag}), ("POST", tag.group(1), {})))
+        assert served.status_code == 200
+        assert served.headers["content-type"].startswith("text/javascript")
+        assert served.headers["etag"] == etag
+        digest = base64.b64encode(hashlib.sha384(served.content).digest()).decode()
+        assert tag.group(2) == f"sha384-{digest}"
+        assert again.status_code == 304
+        assert posted.status_code == 405
+    finally:
+        liveobs.sdk.shutdown()
+    assert companion(COMPANION).body == served.content
+
+
+def test_a_first_visit_gets_a_session_cookie_and_its_page_the_session_id() -> None:
+    liveobs.sdk.configure("parts", "1.0.0", "test", configure_structlog=False, set_global=False)
+    app = _app()
+    try:
+        first, = asyncio.run(_requests(app, ("GET", "/board", {})))
+        cookie = first.headers["set-cookie"]
+        assert cookie.startswith("liveobs_sid=")
+        assert "HttpOnly" in cookie
+        session = re.search(r'name="liveobs-session-id" content="([^"]+)"', first.text)
+        assert session is not None, first.text
+        second, = asyncio.run(_requests(app, ("GET", "/board", {"Cookie": cookie.split(";")[0]})))
+        assert "set-cookie" not in second.headers
+        again = re.search(r'name="liveobs-session-id" content="([^"]+)"', second.text)
+        assert again is not None
+        assert again.group(1) == session.group(1)
+    finally:
+        liveobs.sdk.shutdown()
