@@ -56,6 +56,8 @@ def test_htmx_clicks_are_live_events_and_the_failure_is_found_by_its_reference(b
         procs.stop(app)  # flushes the app's spans and logs
         trace = liveobs_json(db, "trace", "--event-id", reference)
         (tmp_path / "trace.json").write_text(json.dumps(trace, indent=1))
+        incidents = liveobs_json(db, "incidents")
+        (tmp_path / "incidents.json").write_text(json.dumps(incidents, indent=1))
     finally:
         procs.stop_all()
 
@@ -91,3 +93,7 @@ def test_htmx_clicks_are_live_events_and_the_failure_is_found_by_its_reference(b
     assert [e["event_name"] for e in events] == ["add_card", "add_card", "sort_by_due"]
     assert [e["error_class"] for e in events] == [None, None, "TypeError"]
     assert not [line for line in console if line.startswith("error")], console
+    # One incident for the one failing click, whichever of span, log line and browser report saw it.
+    assert [(i["error_class"], i["count"], i["routes"]) for i in incidents] == [("TypeError", 1, ["/board"])], incidents
+    assert {"span", "browser"} <= set(incidents[0]["sources"])
+    assert reference in incidents[0]["sample_event_ids"]

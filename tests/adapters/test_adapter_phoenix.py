@@ -62,6 +62,8 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
         procs.stop(app)  # flushes the app's spans and logs
         trace = liveobs_json(db, "trace", "--event-id", reference)
         (tmp_path / "trace.json").write_text(json.dumps(trace, indent=1))
+        incidents = liveobs_json(db, "incidents")
+        (tmp_path / "incidents.json").write_text(json.dumps(incidents, indent=1))
     finally:
         procs.stop_all()
 
@@ -103,3 +105,7 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
     # Everything that saw the crash saw it on the event's span: the server span, its log line, the browser.
     assert {e["error_class"] for e in trace["errors"]} == {"TypeError"}
     assert {e["span_id"] for e in trace["errors"]} == {server[0]["span_id"]}
+    # One incident for the one failing click, whichever of span, log line and browser report saw it.
+    assert [(i["error_class"], i["count"], i["routes"]) for i in incidents] == [("TypeError", 1, ["/board"])], incidents
+    assert {"span", "browser"} <= set(incidents[0]["sources"])
+    assert reference in incidents[0]["sample_event_ids"]
