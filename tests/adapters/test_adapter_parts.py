@@ -84,3 +84,21 @@ def test_a_first_visit_gets_a_session_cookie_and_its_page_the_session_id() -> No
         assert again.group(1) == session.group(1)
     finally:
         liveobs.sdk.shutdown()
+
+
+def test_a_page_rendered_without_a_session_logs_one_warning() -> None:
+    from structlog.testing import capture_logs
+
+    from liveobs.sdk.adapters import _session
+
+    _session._warned.clear()
+    liveobs.sdk.configure("parts", "1.0.0", "test", configure_structlog=False, set_global=False)
+    try:
+        with capture_logs() as logs:
+            htmx_head_tags()
+            htmx_head_tags()
+    finally:
+        liveobs.sdk.shutdown()
+        _session._warned.clear()
+    assert [entry["event"] for entry in logs] == [_session.NO_SESSION_WARNING]
+    assert logs[0]["log_level"] == "warning"

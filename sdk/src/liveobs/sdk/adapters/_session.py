@@ -11,12 +11,34 @@ head tags already carry the session. It must run inside the liveobs middleware;
 from __future__ import annotations
 
 import secrets
+import threading
 from typing import Final
+
+import structlog
 
 import liveobs.sdk
 from liveobs.sdk.adapters._companion import ASGIApp, Message, Receive, Scope, Send
 
 SESSION_COOKIE: Final = "liveobs_sid"
+NO_SESSION_WARNING: Final = (
+    "liveobs: a page was rendered without a session id, so liveobs.js cannot send browser reports from it; "
+    "keep the adapter's session cookie (session_cookie=...) or pass session=... for the app's own"
+)
+_log = structlog.get_logger("liveobs.sdk.adapters")
+_warned = threading.Event()
+
+
+def warn_without_session() -> bool:
+    """Log :data:`NO_SESSION_WARNING` once per process when the page being rendered has no session id.
+
+    Returns whether the page has a session id.
+    """
+    if liveobs.sdk.current_ids().session_id:
+        return True
+    if not _warned.is_set():
+        _warned.set()
+        _log.warning(NO_SESSION_WARNING)
+    return False
 
 
 def _has_cookie(scope: Scope, wanted: bytes) -> bool:

@@ -36,7 +36,7 @@ from liveobs.sdk.adapters._companion import (
     flush_on_shutdown,
     serve_companion,
 )
-from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie
+from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie, warn_without_session
 
 COMPANION: Final = "liveobs-htmx.js"
 MARKER_OPEN: Final = "<!--lo:"
@@ -114,5 +114,6 @@ def htmx_head_tags(*, nonce: str | None = None, timeout_ms: int | None = None) -
 
     Put it after the ``<script>`` tags of htmx and its ws extension.
     """
+    warn_without_session()
     return (liveobs.sdk.head_tags() + liveobs.sdk.script_tag(nonce=nonce, timeout_ms=timeout_ms)
             + companion_tag(COMPANION, nonce=nonce))

@@ -42,7 +42,7 @@ from liveobs.sdk.adapters._companion import (
     flush_on_shutdown,
     serve_companion,
 )
-from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie
+from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie, warn_without_session
 
 COMPANION: Final = "liveobs-phoenix.js"
 CLOSE_HANDLER_FAILED: Final = 4500
@@ -230,6 +230,7 @@ def phoenix_head_tags(*, nonce: str | None = None, timeout_ms: int | None = None
 
     Put it before the script that creates the ``LiveSocket`` (both are deferred, in order).
     """
+    warn_without_session()
     return (liveobs.sdk.head_tags() + liveobs.sdk.script_tag(nonce=nonce, timeout_ms=timeout_ms)
             + companion_tag(COMPANION, nonce=nonce))
 

@@ -15,6 +15,12 @@
     return;
   }
 
+  // Without the page's session id liveobs.js drops its reports: say so once, where a developer looks.
+  if (!liveobs.ids.session_id && global.console) {
+    global.console.warn("liveobs: this page has no session id (meta liveobs-session-id), so no browser report " +
+      "will be sent; see the liveobs adapter's session_cookie option");
+  }
+
   var MARKER = /<!--lo:(\{[^]*?\})-->/g;
 
   // The socket the ws extension opens: named by the browser, timed from here to its open.

@@ -14,6 +14,12 @@
     return;
   }
 
+  // Without the page's session id liveobs.js drops its reports: say so once, where a developer looks.
+  if (!liveobs.ids.session_id && global.console) {
+    global.console.warn("liveobs: this page has no session id (meta liveobs-session-id), so no browser report " +
+      "will be sent; see the liveobs adapter's session_cookie option");
+  }
+
   function isPhoenix(url) {
     var path = String(url).split("?")[0];
     return /\/websocket$/.test(path) && /[?&]vsn=/.test(String(url));
