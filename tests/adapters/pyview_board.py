@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 import liveobs.sdk  # liveobs
 from liveobs.sdk.adapters.phoenix import observe_phoenix_app, phoenix_root_template  # liveobs
+from liveobs.sdk.adapters.pyview import LiveObsInstrumentation  # liveobs
 
 liveobs.sdk.configure("pyview-board", "1.0.0", "test")  # liveobs
 log = structlog.get_logger("board")
@@ -48,7 +49,7 @@ class BoardLiveView(LiveView[Board]):
             cards.sort(key=lambda c: c.due)
 
 
-pyview_app = PyView()
+pyview_app = PyView(instrumentation=LiveObsInstrumentation())  # liveobs
 pyview_app.mount("/static", StaticFiles(packages=[("pyview", "static")]), name="static")
 pyview_app.rootTemplate = phoenix_root_template(defaultRootTemplate, head_content=SHOW_REFERENCE, timeout_ms=2000)  # liveobs
 pyview_app.add_live_view("/board", BoardLiveView)

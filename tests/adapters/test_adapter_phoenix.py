@@ -63,6 +63,8 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
         trace = liveobs_json(db, "trace", "--event-id", reference)
         (tmp_path / "trace.json").write_text(json.dumps(trace, indent=1))
         incidents = liveobs_json(db, "incidents")
+        first_add = next(e["event_id"] for e in trace["context"]["events"] if e["event_name"] == "add_card")
+        added = liveobs_json(db, "trace", "--event-id", first_add)
         (tmp_path / "incidents.json").write_text(json.dumps(incidents, indent=1))
     finally:
         procs.stop_all()
@@ -84,6 +86,12 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
     assert trace["request_id"]
     server = [s for s in trace["spans"] if s["name"].startswith("live.event")]
     assert len(server) == 1, trace["spans"]
+    # pyview's own timings, through its instrumentation interface, are children of the event's span.
+    handling = [s for s in trace["spans"] if s["name"] == "pyview.handle_event"]
+    assert len(handling) == 1, trace["spans"]
+    assert handling[0]["parent_span_id"] == server[0]["span_id"]
+    assert sorted(s["name"] for s in added["spans"]) == ["live.event add_card", "pyview.handle_event", "pyview.render"]
+    assert added["error_class"] is None
     assert server[0]["name"] == "live.event sort_by_due"
     assert server[0]["attributes"][keys.EVENT_ID] == reference
     assert server[0]["attributes"][keys.ERROR_TYPE] == "TypeError"
