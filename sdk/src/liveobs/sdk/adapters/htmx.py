@@ -92,7 +92,8 @@ def mark_reply(message: Message) -> Message:
     if body.startswith("{") and body.endswith("}"):
         return message  # JSON: the middleware adds the envelope itself
     encoded = len(text.encode("utf-8", "surrogatepass"))
-    return {**message, "text": text + reply_marker(event.reply(encoded))}
+    lo = event.reply_json(encoded, None).translate(_COMMENT_SAFE)
+    return {**message, "text": f"{text}{MARKER_OPEN}{lo}{MARKER_CLOSE}"}
 
 
 def observe_htmx_app(app: ASGIApp, *, session_cookie: str | None = SESSION_COOKIE, **options: Any) -> ASGIApp:
