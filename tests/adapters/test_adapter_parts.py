@@ -71,13 +71,16 @@ def test_a_first_visit_gets_a_session_cookie_and_its_page_the_session_id() -> No
     liveobs.sdk.configure("parts", "1.0.0", "test", configure_structlog=False, set_global=False)
     app = _app()
     try:
-        first, = asyncio.run(_requests(app, ("GET", "/board", {})))
+        script, first = asyncio.run(_requests(app, ("GET", "/board", {"Accept": "*/*"}),
+                                              ("GET", "/board", {"Accept": "text/html,*/*;q=0.8"})))
+        assert "set-cookie" not in script.headers  # not a page: no second session racing the page's
         cookie = first.headers["set-cookie"]
         assert cookie.startswith("liveobs_sid=")
         assert "HttpOnly" in cookie
         session = re.search(r'name="liveobs-session-id" content="([^"]+)"', first.text)
         assert session is not None, first.text
-        second, = asyncio.run(_requests(app, ("GET", "/board", {"Cookie": cookie.split(";")[0]})))
+        second, = asyncio.run(_requests(app, ("GET", "/board", {"Cookie": cookie.split(";")[0],
+                                                                  "Accept": "text/html"})))
         assert "set-cookie" not in second.headers
         again = re.search(r'name="liveobs-session-id" content="([^"]+)"', second.text)
         assert again is not None

@@ -2,7 +2,7 @@
 
 liveobs.js reports only for a page with a session id, and the live socket joins
 the page's session by it. :class:`SessionCookie` gives every browser a random,
-HttpOnly ``SameSite=Lax`` cookie on its first request and tells liveobs about
+HttpOnly ``SameSite=Lax`` cookie on its first page request and tells liveobs about
 it (:func:`liveobs.sdk.start_session`) before the app renders, so the page's
 head tags already carry the session. It must run inside the liveobs middleware;
 ``session=liveobs.sdk.cookie_session(name)`` then reads it on later requests.
@@ -41,6 +41,13 @@ def warn_without_session() -> bool:
     return False
 
 
+def _is_page_request(scope: Scope) -> bool:
+    """A ``GET`` whose ``Accept`` asks for HTML: a navigation, the request that renders a page."""
+    if scope.get("method") != "GET":
+        return False
+    return any(key == b"accept" and b"text/html" in bytes(value) for key, value in scope.get("headers") or ())
+
+
 def _has_cookie(scope: Scope, wanted: bytes) -> bool:
     for key, value in scope.get("headers") or ():
         if key == b"cookie":
@@ -52,7 +59,7 @@ def _has_cookie(scope: Scope, wanted: bytes) -> bool:
 
 
 class SessionCookie:
-    """ASGI: set cookie ``name`` on the first HTTP request of a browser and start its liveobs session."""
+    """ASGI: set cookie ``name`` on a browser's first page request and start its liveobs session."""
 
     def __init__(self, app: ASGIApp, name: str = SESSION_COOKIE) -> None:
         self.app = app
@@ -60,7 +67,9 @@ class SessionCookie:
         self._wanted = name.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http" or _has_cookie(scope, self._wanted):
+        # Only a page gets a new cookie: a script, image or API call arriving first must not start
+        # a second session that would replace the page's cookie.
+        if scope.get("type") != "http" or not _is_page_request(scope) or _has_cookie(scope, self._wanted):
             await self.app(scope, receive, send)
             return
         raw = secrets.token_urlsafe(24)
