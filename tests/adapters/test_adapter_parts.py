@@ -105,3 +105,14 @@ def test_a_page_rendered_without_a_session_logs_one_warning() -> None:
         _session._warned.clear()
     assert [entry["event"] for entry in logs] == [_session.NO_SESSION_WARNING]
     assert logs[0]["log_level"] == "warning"
+
+
+def test_the_htmx_and_phoenix_adapters_import_no_framework() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, json, liveobs.sdk.adapters.htmx, liveobs.sdk.adapters.phoenix\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                           text=True).stdout))
+    assert not loaded & {"starlette", "fastapi", "pyview", "markupsafe", "htmx"}
