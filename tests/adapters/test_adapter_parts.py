@@ -116,3 +116,17 @@ def test_the_htmx_and_phoenix_adapters_import_no_framework() -> None:
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                            text=True).stdout))
     assert not loaded & {"starlette", "fastapi", "pyview", "markupsafe", "htmx"}
+
+
+def test_the_companion_request_span_is_named_by_its_path() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    liveobs.sdk.configure("parts", "1.0.0", "test", span_exporter=exporter, batch=False, configure_structlog=False,
+                          set_global=False)
+    try:
+        served, = asyncio.run(_requests(_app(), ("GET", companion(COMPANION).path, {})))
+    finally:
+        liveobs.sdk.shutdown()
+    assert served.status_code == 200
+    assert [s.name for s in exporter.get_finished_spans()] == ["GET /_liveobs/liveobs-htmx.js"]

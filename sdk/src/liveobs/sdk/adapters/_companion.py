@@ -75,8 +75,16 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class CompanionRoute:
+    """The route a companion's request matched, in the shape routers leave in ``scope["route"]``."""
+
+    path: str
+
+
 async def serve_companion(asset: Companion, scope: Scope, send: Send) -> None:
     """ASGI: answer ``GET``/``HEAD`` for ``asset``; 304 on a matching ``If-None-Match``."""
+    scope["route"] = CompanionRoute(asset.path)  # the request's span is named by it, as any route's
     method = scope.get("method")
     headers: list[tuple[bytes, bytes]] = [
         (b"etag", asset.etag.encode()),
