@@ -1,0 +1,9 @@
+"""Adapters for live frameworks that do not speak the ``lo`` envelope themselves.
+
+Each adapter is a module of its own, imported only by the apps that use it, so
+the SDK installs none of these frameworks (``pip install "liveobs-sdk[pyview]"``
+adds one): :mod:`liveobs.sdk.adapters.htmx` for the htmx ws extension (HTML
+over WebSocket), :mod:`liveobs.sdk.adapters.phoenix` for the Phoenix LiveView
+protocol (pyview, with :mod:`liveobs.sdk.adapters.pyview` for pyview's own
+timings). Every adapter uses the public SDK only.
+"""
