@@ -40,7 +40,12 @@ from liveobs.sdk._dropped import (
 from liveobs.sdk._histogram import BYTE_BUCKETS, MS_BUCKETS, LeanHistogram, LiveMeterProvider
 from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider, LogBridge
 from liveobs.sdk._processors import LiveObsChain
-from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
+from liveobs.sdk._redact import (
+    FastScrubber,
+    RedactingLogRecordExporter,
+    RedactingLogRecordProcessor,
+    RedactingSpanExporter,
+)
 
 SCOPE_NAME: Final = "liveobs.sdk"
 _ENDPOINT_VARS: Final = {
@@ -241,6 +246,8 @@ def _build(
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
         log_exporter = OTLPLogExporter(endpoint=logs_url, headers=headers)
+    if log_exporter is not None:  # every record is scrubbed at export, whichever path queued it
+        log_exporter = RedactingLogRecordExporter(log_exporter, scrubber)
     readers = list(metric_readers)
     if not readers and metrics_url is not None:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
