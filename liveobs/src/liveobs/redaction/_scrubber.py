@@ -24,7 +24,7 @@ from liveobs.redaction._vendors import VENDORS
 
 _NAME_CACHE_MAX: Final = 4096
 # Files put in text as base64 (data: URLs, images): long and random, but not keys.
-_DATA_MAGIC: Final = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "PHN2Zy", "JVBERi0", "AAABAA", "T2dnUw")
+_DATA_MAGIC: Final = ("iVBORw0KGg", "/9j/", "R0lGOD", "UklGR", "PHN2Zy", "JVBERi0", "AAABAA", "T2dnUw")
 _MAX_DEPTH: Final = 32
 _MAX_JSON_IN_STRING: Final = 256 * 1024
 

@@ -90,6 +90,8 @@ _SETTING: Final = re.compile(
 )
 _QUOTED: Final = re.compile(r"(\\?[\"'])([^\"'\r\n\\]{1,4096})")
 _BARE: Final = re.compile(r"[^\s&,;\"'<>\\]{1,4096}")
+# After ":" in prose ("reset your password: click the link") a short lower-case word is not a value.
+_PROSE_WORD: Final = re.compile(r"[a-z]{1,12}")
 _COOKIE_ATTRIBUTES: Final = frozenset(
     {"path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "priority", "partitioned", "version"}
 )
@@ -118,6 +120,8 @@ def settings(text: str, secret_name: Callable[[str], bool], marker: Callable[[st
             if bare is None:
                 continue
             v_start, v_end = bare.start(), bare.end()
+            if "=" not in m.group(0) and _PROSE_WORD.fullmatch(text, v_start, v_end):
+                continue
         if text.startswith("[REDACTED", v_start):
             continue
         out.append(text[pos:v_start])
@@ -127,6 +131,9 @@ def settings(text: str, secret_name: Callable[[str], bool], marker: Callable[[st
         return text
     out.append(text[pos:])
     return "".join(out)
+
+
+_COOKIE_VALUE_MIN: Final = 8  # shorter values are settings ("theme=dark"), not session cookies
 
 
 def cookie_string(text: str, marker: Callable[[str], str]) -> str:
@@ -146,7 +153,7 @@ def cookie_string(text: str, marker: Callable[[str], str]) -> str:
             return text
         if not bare or any(c in bare for c in " \t,\"'()<>@[]{}/?\\"):
             return text
-        if bare.lower() in _COOKIE_ATTRIBUTES or not value.strip() or value.startswith("[REDACTED"):
+        if bare.lower() in _COOKIE_ATTRIBUTES or len(value.strip()) < _COOKIE_VALUE_MIN or value.startswith("[REDACTED"):
             cleaned.append(part)
             continue
         cookies += 1

@@ -60,7 +60,7 @@ _USERINFO: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://([^\s\"'<>]{0,512
 _HOST_PORT: Final = re.compile(r"[^:/?#@]*:[0-9]{1,5}")
 _ASSIGNED: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,63})[\"']?[ \t]{0,4}[=:][ \t]{0,4}[\"']?([^\s\"'&;,<>]{6,512})")
 _WORDS: Final = re.compile(r"[A-Z]{2,}(?=[A-Z][a-z]|[0-9]|\b|_)|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_DATA_MAGIC: Final = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "PHN2Zy", "JVBERi0")
+_DATA_MAGIC: Final = ("iVBORw0KGg", "/9j/", "R0lGOD", "UklGR", "PHN2Zy", "JVBERi0")
 _MARKER: Final = "[REDACTED"
 _RUN: Final = re.compile(r"[A-Za-z0-9_.\-]{1,4096}")
 
