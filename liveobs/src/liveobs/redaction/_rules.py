@@ -37,7 +37,7 @@ KEY_NOT_SECRET: Final = re.compile(
     r"|^(?:max|prompt|completion|total|input|output|cached|reasoning)_tokens?$"
 )
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_SEPARATORS: Final = re.compile(r"[^a-z0-9]+")
+_SEPARATORS: Final = re.compile(r"[^a-z0-9]{1,256}")
 
 
 def fold_key(key: str) -> str:

@@ -51,7 +51,7 @@ def pem_blocks(text: str, marker: Callable[[str], str]) -> str:
 # A URL-ish token: a scheme, "://", then everything up to whitespace or a quote.
 _URL_TOKEN: Final = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]{0,31})://([^\s\"'<>`]{1,16384})")
 _WEB_SCHEMES: Final = frozenset({"http", "https", "ws", "wss", "ftp", "ftps"})
-_HOST_PORT: Final = re.compile(r"[^:/?#@]*:[0-9]{1,5}")
+_HOST_PORT: Final = re.compile(r"[^:/?#@]{0,1024}:[0-9]{1,5}")
 
 
 def url_userinfo(text: str, marker: Callable[[str], str]) -> str:
