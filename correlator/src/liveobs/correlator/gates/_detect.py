@@ -95,6 +95,9 @@ def random_token(token: str) -> bool:
     core = token.rstrip("=")
     if len(core) < ENTROPY_MIN_LENGTH or core.startswith(_DATA_MAGIC):
         return False
+    parts = core.split("/")
+    if len(parts) >= 4 and max(map(len, parts)) < 24:  # a file path, not base64 (which has a "/" in 64)
+        return False
     if not (any(c.isdigit() for c in core) and any(c.islower() for c in core) and any(c.isupper() for c in core)):
         return False
     return bits(core) >= ENTROPY_MIN_BITS
@@ -161,7 +164,7 @@ def value_prefilter() -> str:
         f"(?:{prefixes})",
         re.escape(PEM_ARMOUR),
         r"eyJ[A-Za-z0-9_-]{8}",
-        r"://[^\s/?#]*:[^\s/?#]*@",
+        r"://[^\s]*:[^\s]*@",
         f"(?i)(?:{assigned})[A-Za-z0-9_.-]*[\"']?[ \t]*[=:]",
     ))
 
