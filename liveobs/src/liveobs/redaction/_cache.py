@@ -29,6 +29,7 @@ DEFAULT_CACHE_BYTES: Final = 8 << 20
 _ENTRY_BYTES: Final = 64  # the dict slot and hash, charged per remembered string
 SAFE_TEXT: Final = re.compile(r"[0-9a-f\-]{0,128}|[A-Za-z0-9_./{}\-]{0,14}")
 _SCALARS: Final = (int, float, bool)
+_SCALAR_CLASSES: Final = frozenset({int, float, bool, type(None)})
 
 
 class CachedScrubber:
@@ -46,6 +47,7 @@ class CachedScrubber:
         self._bytes = 0
         self._texts: dict[str, str] = {}  # clean text -> itself
         self._keys: dict[str, bool] = {}
+        self._plain_keys: set[str] = set()  # keys known not to name a secret
         self._key_marker = marker("key")
 
     @property
@@ -58,6 +60,7 @@ class CachedScrubber:
         if self._bytes + cost > self._max_bytes:
             self._texts.clear()
             self._keys.clear()
+            self._plain_keys.clear()
             self._bytes = 0
             if cost > self._max_bytes:
                 return False
@@ -71,6 +74,8 @@ class CachedScrubber:
             hit = self.scrubber.secret_key(key)
             if len(key) <= CACHE_ITEM_MAX and self._charge(key):
                 self._keys[key] = hit
+                if not hit:
+                    self._plain_keys.add(key)
         return hit
 
     def text(self, text: str) -> str:
@@ -100,6 +105,13 @@ class CachedScrubber:
         """Whether scrubbing ``mapping`` would change nothing (cheap for cached values)."""
         if not mapping:
             return True
+        if self._plain_keys.issuperset(mapping):  # every key known plain: compare the values in one pass
+            try:
+                unknown = set(mapping.values()).difference(self._texts)
+            except TypeError:  # an unhashable value
+                unknown = None
+            if unknown is not None and (not unknown or _SCALAR_CLASSES.issuperset(map(type, unknown))):
+                return True
         texts, secret = self._texts, self._keys
         for k, v in mapping.items():
             if secret.get(k) is not False and self.secret_key(k):

@@ -84,23 +84,25 @@ class RedactingSpanExporter(SpanExporter):
     def _clean(self, span: ReadableSpan) -> ReadableSpan:
         scrub = self._scrub
         status = span.status
+        events, links = span.events, span.links
         if scrub.clean_mapping(span.attributes) and scrub.text(span.name) == span.name \
                 and not (status.description and scrub.text(status.description) != status.description) \
-                and all(scrub.clean_mapping(e.attributes) and scrub.text(e.name) == e.name for e in span.events) \
-                and all(scrub.clean_mapping(link.attributes) for link in span.links):
+                and (not events or all(scrub.clean_mapping(e.attributes) and scrub.text(e.name) == e.name
+                                       for e in events)) \
+                and (not links or all(scrub.clean_mapping(link.attributes) for link in links)):
             return span  # the common case: nothing to remove, no copy
         if status.description:
             status = Status(status.status_code, scrub.text(status.description))
-        events = [Event(scrub.text(e.name), _scrub_attributes(scrub, e.attributes), e.timestamp) for e in span.events]
-        links = [Link(link.context, _scrub_attributes(scrub, link.attributes)) for link in span.links]
+        cleaned_events = [Event(scrub.text(e.name), _scrub_attributes(scrub, e.attributes), e.timestamp) for e in events]
+        cleaned_links = [Link(link.context, _scrub_attributes(scrub, link.attributes)) for link in links]
         return ReadableSpan(
             name=scrub.text(span.name),
             context=span.context,
             parent=span.parent,
             resource=span.resource,
             attributes=_scrub_attributes(scrub, span.attributes),
-            events=events,
-            links=links,
+            events=cleaned_events,
+            links=cleaned_links,
             kind=span.kind,
             status=status,
             start_time=span.start_time,
