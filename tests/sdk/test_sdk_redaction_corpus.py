@@ -54,3 +54,15 @@ def test_the_harmless_corpus_survives_span_and_log_attributes(configured: Any) -
     ]
     print(f"\nSDK harmless corpus: {len(HARMLESS) - len(changed)} of {len(HARMLESS)} survive")
     assert changed == []
+
+
+def test_a_log_record_that_claims_to_be_redacted_is_still_scrubbed_at_export(configured: Any) -> None:
+    from liveobs.sdk._logbridge import LogBridge
+
+    secret = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    bridge = LogBridge(configured.telemetry.logger_provider, redacted=True)  # vouches for a chain that never ran
+    bridge(None, "info", {"event": "unvetted", "note": f"push with {secret}", "password": "hunter2"})
+    configured.flush()
+    (record,) = configured.receiver.logs_with("unvetted")
+    assert secret not in str(record)
+    assert record["attributes"]["password"] == "[REDACTED:key]"

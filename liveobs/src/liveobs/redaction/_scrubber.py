@@ -123,9 +123,10 @@ class Scrubber:
         if hit is None:
             folded = fold_key(key)
             hit = any(p.search(folded) for p in self._key_patterns) and not KEY_NOT_SECRET.search(folded)
-            if len(self._names) >= _NAME_CACHE_MAX:
-                self._names.clear()
-            self._names[key] = hit
+            if len(key) <= 256:
+                if len(self._names) >= _NAME_CACHE_MAX:
+                    self._names.clear()
+                self._names[key] = hit
         return hit
 
     def scrub_text(self, text: str) -> str:
