@@ -51,6 +51,8 @@ PREFIXES: Final[tuple[tuple[str, int], ...]] = (
     ("dapi", 32), ("dp.pt.", 40), ("pscale_tkn_", 30), ("sntrys_", 40), ("PMAK-", 50), ("lin_api_", 40),
     ("NRAK-", 27), ("ATATT3", 60), ("sq0csp-", 40), ("EAAA", 40), ("dckr_pat_", 25), ("tskey-", 20),
 )
+# Kinds named after the key-material budget's list; other prefixes are "vendor_token".
+_PREFIX_KIND: Final = {"AGE-SECRET-KEY-1": "age_secret_key", "AKIA": "aws_access_key", "ASIA": "aws_access_key"}
 PEM_ARMOUR: Final = "-----BEGIN "
 ENTROPY_MIN_LENGTH: Final = 32
 ENTROPY_MIN_BITS: Final = 3.6
@@ -142,7 +144,7 @@ def detect(key: str, value: str) -> list[str]:
         start = value.find(prefix)
         tail = _RUN.match(value, start + len(prefix)) if start >= 0 else None
         if tail is not None and tail.end() - tail.start() >= run:
-            found.append("vendor_token")
+            found.append(_PREFIX_KIND.get(prefix, "vendor_token"))
             break
     if "=" in value or ":" in value:
         for m in _ASSIGNED.finditer(value):
