@@ -9,15 +9,16 @@ The cache policy, in one place:
 - the cache is bounded in bytes (the size of each string plus a fixed charge
   per entry), not in entries, and is emptied whole when full.
 
-Two fast paths answer without scanning, and only under the built-in rules: lower
-case hex and dashes (uuids, trace ids, commit hashes: no rule matches them) and
-words of at most 14 characters without whitespace, ``=``, ``:`` or ``@`` (every
-built-in format needs 15 characters or one of those; a test holds this).
+Two fast paths answer without scanning, and only under the built-in rules: up to
+128 characters of lower-case hex and dashes (uuids, trace ids, commit hashes: no
+rule matches them) and words of at most 14 characters of ``[A-Za-z0-9_./{}-]``
+(every built-in format needs 15 characters or one of ``=:@`` or whitespace; a
+test holds this). Hex answers are not cached: the check costs no more than a
+lookup, and ids are mostly seen once.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
@@ -27,7 +28,8 @@ from liveobs.redaction._scrubber import DEFAULT_SCRUBBER, Scrubber, marker
 CACHE_ITEM_MAX: Final = 1024
 DEFAULT_CACHE_BYTES: Final = 8 << 20
 _ENTRY_BYTES: Final = 64  # the dict slot and hash, charged per remembered string
-SAFE_TEXT: Final = re.compile(r"[0-9a-f\-]{0,128}|[A-Za-z0-9_./{}\-]{0,14}")
+_HEX_DASH: Final = "0123456789abcdef-"
+_WORD: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./{}-"
 _SCALARS: Final = (int, float, bool)
 _SCALAR_CLASSES: Final = frozenset({int, float, bool, type(None)})
 
@@ -83,10 +85,9 @@ class CachedScrubber:
         hit = self._texts.get(text)
         if hit is not None:
             return hit
-        if self._fast and len(text) <= 128 and SAFE_TEXT.fullmatch(text):
-            out = text
-        else:
-            out = self.scrubber.scrub_text(text)
+        if self._fast and len(text) <= 128 and not text.strip(_HEX_DASH):
+            return text  # as cheap as a lookup: not worth a place in the cache (ids are mostly seen once)
+        out = text if self._fast and len(text) <= 14 and not text.strip(_WORD) else self.scrubber.scrub_text(text)
         if out == text and len(text) <= CACHE_ITEM_MAX and self._charge(text):
             self._texts[text] = text
         return out
@@ -110,8 +111,16 @@ class CachedScrubber:
                 unknown = set(mapping.values()).difference(self._texts)
             except TypeError:  # an unhashable value
                 unknown = None
-            if unknown is not None and (not unknown or _SCALAR_CLASSES.issuperset(map(type, unknown))):
-                return True
+            if unknown is not None:
+                fast = self._fast
+                for v in unknown:  # what the cache does not hold: numbers, and ids on the hex fast path
+                    if v.__class__ is str:
+                        if not fast or len(v) > 128 or v.strip(_HEX_DASH):
+                            break
+                    elif v.__class__ not in _SCALAR_CLASSES:
+                        break
+                else:
+                    return True
         texts, secret = self._texts, self._keys
         for k, v in mapping.items():
             if secret.get(k) is not False and self.secret_key(k):

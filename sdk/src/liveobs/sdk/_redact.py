@@ -74,6 +74,20 @@ def _scrub_attributes(scrub: FastScrubber, attributes: Mapping[str, Any] | None)
     return cleaned
 
 
+def _clean_span(scrub: FastScrubber, span: ReadableSpan, status: Status, events: Sequence[Event],
+                links: Sequence[Link]) -> bool:
+    """Whether scrubbing would leave ``span`` as it is: every name, attribute and message checked."""
+    clean = scrub.clean_mapping
+    if not clean(span.attributes) or scrub.text(span.name) != span.name:
+        return False
+    if status.description and scrub.text(status.description) != status.description:
+        return False
+    for event in events:
+        if not clean(event.attributes) or scrub.text(event.name) != event.name:
+            return False
+    return not links or all(clean(link.attributes) for link in links)
+
+
 class RedactingSpanExporter(SpanExporter):
     """Wraps an exporter; every span it passes on has been scrubbed."""
 
@@ -85,11 +99,7 @@ class RedactingSpanExporter(SpanExporter):
         scrub = self._scrub
         status = span.status
         events, links = span.events, span.links
-        if scrub.clean_mapping(span.attributes) and scrub.text(span.name) == span.name \
-                and not (status.description and scrub.text(status.description) != status.description) \
-                and (not events or all(scrub.clean_mapping(e.attributes) and scrub.text(e.name) == e.name
-                                       for e in events)) \
-                and (not links or all(scrub.clean_mapping(link.attributes) for link in links)):
+        if _clean_span(scrub, span, status, events, links):
             return span  # the common case: nothing to remove, no copy
         if status.description:
             status = Status(status.status_code, scrub.text(status.description))
