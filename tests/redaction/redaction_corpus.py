@@ -98,6 +98,7 @@ HAND_WRITTEN: list[tuple[str, str, str]] = [
     ("db_pass", "export DB_PASS=correcthorse42", "correcthorse42"),
     ("db_password_lower", "config db_password=hunter2hunter2 loaded", "hunter2hunter2"),
     ("passphrase", "passphrase: Tr0ub4dor&3", "Tr0ub4dor&3"),
+    ("password_word", "login ok, password: hunter", "hunter"),
     ("json_camel_password", '{"dbPassword": "s3cr3t-db-pw", "host": "db"}', "s3cr3t-db-pw"),
     ("json_in_text", 'payload={"pass":"pa55word99"}', "pa55word99"),
     ("client_secret_yaml", "clientSecret: 7f6e5d4c3b2a1908", "7f6e5d4c3b2a1908"),

@@ -90,7 +90,8 @@ _SETTING: Final = re.compile(
 )
 _QUOTED: Final = re.compile(r"(\\?[\"'])([^\"'\r\n\\]{1,4096})")
 _BARE: Final = re.compile(r"[^\s&,;\"'<>\\]{1,4096}")
-# After ":" in prose ("reset your password: click the link") a short lower-case word is not a value.
+# After ":" in prose ("reset your password: click the link") a short lower-case word that
+# more words follow is not a value; "password: hunter" at the end still is.
 _PROSE_WORD: Final = re.compile(r"[a-z]{1,12}")
 _COOKIE_ATTRIBUTES: Final = frozenset(
     {"path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "priority", "partitioned", "version"}
@@ -120,8 +121,9 @@ def settings(text: str, secret_name: Callable[[str], bool], marker: Callable[[st
             if bare is None:
                 continue
             v_start, v_end = bare.start(), bare.end()
-            if "=" not in m.group(0) and _PROSE_WORD.fullmatch(text, v_start, v_end):
-                continue
+            if "=" not in m.group(0) and _PROSE_WORD.fullmatch(text, v_start, v_end) \
+                    and _PROSE_WORD.match(text, v_end + 1) and text.startswith(" ", v_end):
+                continue  # "reset your password: click the link" (a word, then more words)
         if text.startswith("[REDACTED", v_start):
             continue
         out.append(text[pos:v_start])
