@@ -106,22 +106,17 @@ class CachedScrubber:
         """Whether scrubbing ``mapping`` would change nothing (cheap for cached values)."""
         if not mapping:
             return True
-        if self._plain_keys.issuperset(mapping):  # every key known plain: compare the values in one pass
-            try:
-                unknown = set(mapping.values()).difference(self._texts)
-            except TypeError:  # an unhashable value
-                unknown = None
-            if unknown is not None:
-                fast = self._fast
-                for v in unknown:  # what the cache does not hold: numbers, and ids on the hex fast path
-                    if v.__class__ is str:
-                        if not fast or len(v) > 128 or v.strip(_HEX_DASH):
-                            break
-                    elif v.__class__ not in _SCALAR_CLASSES:
+        texts = self._texts
+        if self._fast and self._plain_keys.issuperset(mapping):  # the common case, in one tight pass
+            for v in mapping.values():
+                if v.__class__ is str:  # cached as clean, or a hex id the fast path passes
+                    if v not in texts and (len(v) > 128 or v.strip(_HEX_DASH)):
                         break
-                else:
-                    return True
-        texts, secret = self._texts, self._keys
+                elif v.__class__ not in _SCALAR_CLASSES:
+                    break
+            else:
+                return True
+        secret = self._keys
         for k, v in mapping.items():
             if secret.get(k) is not False and self.secret_key(k):
                 return False

@@ -131,10 +131,11 @@ class RedactingSpanExporter(SpanExporter):
 
 
 def _scrub_record(scrub: FastScrubber, record: Any) -> None:
-    if record.body is not None:
-        body = scrub.value(None, record.body)
-        if body is not record.body:
-            record.body = body
+    body = record.body
+    if body is not None and not (body.__class__ is str and body in scrub._texts):
+        cleaned = scrub.value(None, body)
+        if cleaned is not body:
+            record.body = cleaned
     attributes = record.attributes
     if attributes and not scrub.clean_mapping(attributes):
         try:
