@@ -77,8 +77,9 @@ def _scrub_attributes(scrub: FastScrubber, attributes: Mapping[str, Any] | None)
 def _clean_span(scrub: FastScrubber, span: ReadableSpan, status: Status, events: Sequence[Event],
                 links: Sequence[Link]) -> bool:
     """Whether scrubbing would leave ``span`` as it is: every name, attribute and message checked."""
-    clean = scrub.clean_mapping
-    if not clean(span.attributes) or scrub.text(span.name) != span.name:
+    clean, texts = scrub.clean_mapping, scrub._texts
+    name = span.name
+    if not clean(span.attributes) or (name not in texts and scrub.text(name) != name):
         return False
     if status.description and scrub.text(status.description) != status.description:
         return False
