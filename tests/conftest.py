@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Test helper modules (gate_seed, browser_helpers, kukulkan_helpers) and the example app
+# Test helper modules (gate_seed, browser_helpers, kukulkan_helpers, redaction_corpus) and the example app
 # import by name from every test directory.
-for _path in (ROOT / "tests" / "correlator", ROOT / "tests" / "sdk", ROOT / "tests" / "e2e", ROOT / "examples" / "kukulkan"):
+for _path in (ROOT / "tests" / "correlator", ROOT / "tests" / "sdk", ROOT / "tests" / "e2e", ROOT / "tests" / "redaction",
+              ROOT / "examples" / "kukulkan"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 

@@ -30,7 +30,7 @@ def test_secret_values_are_replaced_inside_text_and_nested_json() -> None:
     cleaned = DEFAULT_SCRUBBER.scrub_text(text)
     assert GITHUB not in cleaned
     assert "s3cretpw" not in cleaned
-    assert "[REDACTED:github_token]" in cleaned
+    assert "[REDACTED:github_pat]" in cleaned
     assert "[REDACTED:url_password]" in cleaned
     nested = DEFAULT_SCRUBBER.scrub({"ctx": [{"payload": json.dumps({"token": "t0ps3cret", "ok": 1})}]})
     assert "t0ps3cret" not in json.dumps(nested)

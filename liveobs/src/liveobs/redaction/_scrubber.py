@@ -6,19 +6,25 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from liveobs.redaction._formats import FORMATS, Format, min_length
 from liveobs.redaction._rules import (
     ALLOWED_KEYS,
     HIGH_ENTROPY_MIN_BITS,
     HIGH_ENTROPY_TOKEN,
+    KEY_NOT_SECRET,
     KEY_PATTERN,
     MARKER_PREFIX,
-    VALUE_PATTERNS,
+    fold_key,
 )
+from liveobs.redaction._structure import cookie_string, pem_blocks, settings, url_userinfo
+from liveobs.redaction._vendors import VENDORS
 
-_KEY_FOLD: Final = re.compile(r"[\s.\-]+")
+_NAME_CACHE_MAX: Final = 4096
+# Files put in text as base64 (data: URLs, images): long and random, but not keys.
+_DATA_MAGIC: Final = ("iVBORw0KGg", "/9j/", "R0lGOD", "UklGR", "PHN2Zy", "JVBERi0", "AAABAA", "T2dnUw")
 _MAX_DEPTH: Final = 32
 _MAX_JSON_IN_STRING: Final = 256 * 1024
 
@@ -26,6 +32,33 @@ _MAX_JSON_IN_STRING: Final = 256 * 1024
 def marker(kind: str) -> str:
     """The text that replaces a secret: names its kind, never echoes it."""
     return f"{MARKER_PREFIX}:{kind}]"
+
+
+# Characters ranked from rare to common in ordinary text: a keyword is filed under
+# its rarest character, and looked for only when the text holds that character.
+_RARITY: Final = "~^|`$#!@%&*+<>[]{}\\0123456789_=.:-/'\" zqxjkvbpygfwmucldrhsnioate"
+
+
+def _keyword_groups(formats: tuple[Format, ...]) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for i, fmt in enumerate(formats):
+        for word in fmt.keywords:
+            char = min(word, key=lambda c: _RARITY.find(c) if c in _RARITY else -1)
+            groups.setdefault(char, []).append((word, i))
+    return tuple((c, tuple(words)) for c, words in groups.items())
+
+
+def _replacer(fmt: Format) -> str | Callable[[re.Match[str]], str]:
+    """What replaces a match of ``fmt``: the whole match, or only its ``v`` group."""
+    text = marker(fmt.kind)
+    if "v" not in fmt.pattern.groupindex:
+        return text
+
+    def value_only(m: re.Match[str]) -> str:
+        whole, start = m.group(0), m.start()
+        return whole[: m.start("v") - start] + text + whole[m.end("v") - start :]
+
+    return value_only
 
 
 def shannon_bits(text: str) -> float:
@@ -37,6 +70,8 @@ def shannon_bits(text: str) -> float:
 
 
 def _high_entropy(token: str) -> bool:
+    if token.startswith(_DATA_MAGIC):
+        return False
     classes = sum(
         (any(c.isdigit() for c in token), any(c.islower() for c in token), any(c.isupper() for c in token))
     )
@@ -59,22 +94,47 @@ class Scrubber:
         allowed_keys: Iterable[str] = ALLOWED_KEYS,
         high_entropy: bool = True,
     ) -> None:
-        self._value_patterns = VALUE_PATTERNS + tuple(
-            (kind, re.compile(p) if isinstance(p, str) else p) for kind, p in extra_value_patterns
+        extra = tuple(
+            Format(kind, (), re.compile(p) if isinstance(p, str) else p) for kind, p in extra_value_patterns
         )
+        self._formats: tuple[Format, ...] = (*FORMATS, *VENDORS, *extra)
+        self._min_lengths = tuple(min_length(f) for f in self._formats)
+        self._always = tuple(i for i, f in enumerate(self._formats) if not f.keywords)
+        self._groups = _keyword_groups(self._formats)
         self._key_patterns = (KEY_PATTERN, *tuple(re.compile(p) if isinstance(p, str) else p for p in extra_key_patterns))
         self._allowed = frozenset(allowed_keys)
         self._high_entropy = high_entropy
+        self._names: dict[str, bool] = {}
+        self._marker = marker
+
+    @property
+    def default_rules(self) -> bool:
+        """Whether this scrubber runs the built-in rules only (what the fast paths assume)."""
+        return len(self._formats) == len(FORMATS) + len(VENDORS) and len(self._key_patterns) == 1 and self._high_entropy
 
     def secret_key(self, key: str) -> bool:
         """Whether the value under ``key`` is a secret whatever it looks like."""
         if key in self._allowed:
             return False
-        folded = _KEY_FOLD.sub("_", key.lower())
-        return any(p.search(folded) for p in self._key_patterns)
+        return self._secret_name(key)
+
+    def _secret_name(self, key: str) -> bool:
+        hit = self._names.get(key)
+        if hit is None:
+            folded = fold_key(key)
+            hit = any(p.search(folded) for p in self._key_patterns) and not KEY_NOT_SECRET.search(folded)
+            if len(key) <= 256:
+                if len(self._names) >= _NAME_CACHE_MAX:
+                    self._names.clear()
+                self._names[key] = hit
+        return hit
 
     def scrub_text(self, text: str) -> str:
-        """``text`` with every secret format replaced by its marker."""
+        """``text`` with every secret format replaced by its marker.
+
+        Every step is linear in ``len(text)``: one bounded pattern or ``str.find``
+        walk each, and a format's pattern runs only when one of its literals occurs.
+        """
         if not text:
             return text
         stripped = text.lstrip()
@@ -82,13 +142,38 @@ class Scrubber:
             embedded = self._scrub_json_text(text)
             if embedded is not None:
                 return embedded
-        for kind, pattern in self._value_patterns:
-            text = pattern.sub(marker(kind), text)
-        if self._high_entropy:
-            text = HIGH_ENTROPY_TOKEN.sub(
-                lambda m: marker("high_entropy") if _high_entropy(m.group(0)) else m.group(0), text
-            )
+        mark = self._marker
+        if "-----BEGIN " in text:
+            text = pem_blocks(text, mark)
+        text = url_userinfo(text, mark)
+        text = cookie_string(text, mark)
+        for i in self._candidates(text):
+            fmt = self._formats[i]
+            text = fmt.pattern.sub(_replacer(fmt), text)
+        text = settings(text, self._secret_name, mark)
+        if self._high_entropy and len(text) >= 32:
+            text = HIGH_ENTROPY_TOKEN.sub(self._entropy_replace, text)
         return text
+
+    def _candidates(self, text: str) -> list[int]:
+        """The formats whose literals occur in ``text`` (and that fit in it), in catalogue order."""
+        low = text.lower()
+        present = set(low)
+        size = len(text)
+        lengths = self._min_lengths
+        hits = {i for i in self._always if lengths[i] <= size}
+        for char, words in self._groups:
+            if char in present:
+                for word, i in words:
+                    if i not in hits and lengths[i] <= size and word in low:
+                        hits.add(i)
+        return sorted(hits)
+
+    def _entropy_replace(self, m: re.Match[str]) -> str:
+        token = m.group(0)
+        if not _high_entropy(token) or m.string.endswith("base64,", 0, m.start()):
+            return token
+        return marker("high_entropy")
 
     def _scrub_json_text(self, text: str) -> str | None:
         try:

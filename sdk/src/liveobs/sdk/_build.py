@@ -36,8 +36,13 @@ from liveobs.sdk._faults import fault
 from liveobs.sdk._histogram import LiveMeterProvider
 from liveobs.sdk._instruments import make_instruments
 from liveobs.sdk._join import OWN_SCOPE, LiveObsLogProcessor, LiveObsSpanProcessor
-from liveobs.sdk._logbridge import BRIDGE_SCOPE, BridgedLoggerProvider
-from liveobs.sdk._redact import FastScrubber, RedactingLogRecordProcessor, RedactingSpanExporter
+from liveobs.sdk._logbridge import BridgedLoggerProvider
+from liveobs.sdk._redact import (
+    FastScrubber,
+    RedactingLogRecordExporter,
+    RedactingLogRecordProcessor,
+    RedactingSpanExporter,
+)
 from liveobs.sdk._tally import Tally, TallyLogExporter, TallyLogProcessor, TallySpanExporter, counted_sink
 from liveobs.sdk._telemetry import Flushable, Telemetry
 
@@ -158,17 +163,16 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
 
     logger_provider = BridgedLoggerProvider(resource=resource, shutdown_on_exit=False)
     if log_exporter is not None:
-        exporter = TallyLogExporter(log_exporter, tally)
+        # Every record is scrubbed at export too, whichever path queued it (the bridge's direct sink included).
+        exporter = TallyLogExporter(RedactingLogRecordExporter(log_exporter, scrubber), tally)
         logger_provider.add_log_record_processor(LiveObsLogProcessor())
         logger_provider.add_log_record_processor(TallyLogProcessor(tally))
-        logger_provider.add_log_record_processor(
-            RedactingLogRecordProcessor(scrubber, skip_scopes=frozenset({BRIDGE_SCOPE}))
-        )
+        logger_provider.add_log_record_processor(RedactingLogRecordProcessor(scrubber))
         if settings.batch:
             batching = CountingBatchLogRecordProcessor(exporter, drops)
             logger_provider.add_log_record_processor(batching)
             sink = batching.direct_sink()
-            if sink is not None:  # the bridge's records are scrubbed: they may skip the redacting processor
+            if sink is not None:  # the bridge's records are scrubbed by its chain, and again at export
                 logger_provider.feed_directly(counted_sink(sink, tally))
         else:
             logger_provider.add_log_record_processor(SimpleLogRecordProcessor(CountingLogExporter(exporter, drops)))
