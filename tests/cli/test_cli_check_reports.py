@@ -55,7 +55,7 @@ def test_json_has_a_schema_a_timestamp_numeric_bounds_and_units(store: Path) -> 
     assert checks["performance.memory"]["unit"] == "MiB"
     regression = checks["performance.regression_event_latency"]
     assert regression["unit"] == "ratio"
-    assert regression["bounds"] == {"alpha": 0.01, "min_effect": 0.1, "min_samples": 30, "min_evidence": 1}
+    assert regression["bounds"] == {"alpha": 0.01, "min_effect": 0.2, "min_samples": 30, "min_evidence": 1}
     assert all(isinstance(v, int | float) for c in doc["checks"] for v in c["bounds"].values())
 
 
