@@ -128,3 +128,13 @@ def test_printable_escapes_every_unsafe_class() -> None:
     assert shell_command("liveobs", "trace", "--event-id", "$(id)\x1b]0;t\x07") == (
         "liveobs trace --event-id '$(id)\\x1b]0;t\\x07'"
     )
+
+
+def test_the_renderers_own_colour_survives_while_stored_escapes_are_shown() -> None:
+    """A stored value is made printable first and styled after, so the style itself is never escaped."""
+    from liveobs.cli._render_text import _id_line
+
+    line = _id_line("error", "TypeError" + CLEAR, fg="red")
+    assert line.startswith("  error       \x1b[31m")  # the renderer's red, as an escape the terminal obeys
+    assert "TypeError\\x1b[2J\\x1b[5m" in line  # the stored escapes, shown
+    assert "\\x1b[31m" not in line

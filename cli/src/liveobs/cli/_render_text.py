@@ -61,8 +61,9 @@ def shell_command(*args: str) -> str:
     return printable(" ".join(shlex.quote(arg) for arg in args))
 
 
-def _id_line(label: str, value: str | None) -> str:
-    shown = printable(value) if value else click.style("-", dim=True)
+def _id_line(label: str, value: str | None, **style: Any) -> str:
+    """``label value``: the stored value made printable first, then styled (so the style is never escaped)."""
+    shown = click.style(printable(value), **style) if value else click.style("-", dim=True)
     return f"  {label:<12}{shown}"
 
 
@@ -103,7 +104,7 @@ def render_trace(result: TraceResult) -> str:
     lines.append(_id_line("release", " ".join(filter(None, (result.service, result.release, result.environment)))))
     lines.append(_id_line("started", f"{result.to_dict()['started_at']}  ({result.duration_ms:.1f} ms)"))
     if result.failed:
-        lines.append(_id_line("error", click.style(printable(result.error_class), fg="red")))
+        lines.append(_id_line("error", result.error_class, fg="red"))
         lines.append(_id_line("fingerprint", result.error_fingerprint))
         lines.append(_id_line("message", clip(result.error_message or "", MESSAGE_LIMIT)))
     stack = result.stacktrace()
