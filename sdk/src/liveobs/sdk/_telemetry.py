@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.metrics import Counter, Meter
-from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
+from liveobs.sdk._compat import LoggerProvider
 from liveobs.sdk._dropped import DropCounter
 from liveobs.sdk._histogram import LeanHistogram
 from liveobs.sdk._redact import FastScrubber
