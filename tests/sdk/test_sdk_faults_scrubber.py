@@ -139,3 +139,36 @@ def test_a_scrubber_that_raises_on_every_vetting_leaves_every_reply_and_receive_
     exported = exported_text(spans)
     assert not [value for value in POISONED | {EVENT_CLEAN} if value in exported]
     assert counts.get(_faults.SPAN_EXPORT, 0) >= 1
+
+
+def test_a_span_name_the_scrubber_cannot_vet_is_left_to_the_exporter_and_the_reply_goes_on(
+    serve: Any, build_app: Any, envelope: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    spans = InMemorySpanExporter()
+    telemetry = configure(spans)
+    text = telemetry.scrubber.text
+
+    def raising_on_the_span_name(value: str) -> str:
+        if value == "live.event add_card":
+            raise Broken("scrubber down")
+        return text(value)
+
+    monkeypatch.setattr(telemetry.scrubber, "text", raising_on_the_span_name)
+    server = serve(build_app())
+    with connect(f"{server.ws}/live-safe", additional_headers={"Cookie": "sid=abc"}) as ws:
+        ws.send(envelope("add_card", EVENT_POISON, 1))
+        assert json.loads(ws.recv())["lo"]["ok"] is True
+        ws.send(envelope("move_card", EVENT_CLEAN, 2))
+        assert json.loads(ws.recv())["lo"]["ok"] is True
+    liveobs.sdk.shutdown()
+
+    counts = _faults.fault_counts()
+    # Vetted twice: the connection's check of the event's names, then the recorder's check of its span.
+    assert counts[_faults.SCRUBBER] == 2
+    assert not {"websocket receive", "live event end"} & set(counts)
+    assert len(warnings_about(caplog, _faults.SCRUBBER)) == 1
+    # Unvetted, the span goes to the exporter's own scrubbing, which fails too: lost and counted, not raw.
+    names = [s.name for s in spans.get_finished_spans()]
+    assert "live.event add_card" not in names
+    assert "live.event move_card" in names
+    assert counts[_faults.SPAN_EXPORT] == 1
