@@ -65,7 +65,8 @@ def test_a_check_over_a_store_file_records_its_run_and_results(tmp_path: Path) -
             shown["status"], shown["required"], shown["reason"], shown["evidence"], shown["threshold"])
         assert stored.observed == shown["observed"]
     csp = next(r for r in recorded.results if r.check_id == "security.csp")
-    assert csp.status == "fail" and csp.gate == "security" and csp.evidence > 0
+    assert (csp.status, csp.gate) == ("fail", "security")
+    assert csp.evidence > 0
 
 
 def test_each_run_is_a_new_record_and_the_latest_per_release_and_gate_is_listed(tmp_path: Path) -> None:
@@ -74,7 +75,8 @@ def test_each_run_is_a_new_record_and_the_latest_per_release_and_gate_is_listed(
                  ("security", "--release", "1.0"), ("observability", "--release", "1.1")):
         _check(db, *args)
     rows = _runs(db)
-    assert len(rows) == 4 and len({r[0] for r in rows}) == 4
+    assert len(rows) == 4
+    assert len({r[0] for r in rows}) == 4
     con = duckdb.connect(str(db), read_only=True)
     try:
         latest = latest_runs(con)
@@ -100,3 +102,27 @@ def test_a_read_only_store_still_answers_and_says_the_run_was_not_recorded(tmp_p
 
 def test_retention_never_trims_the_gate_tables() -> None:
     assert not {t for t, _ in TRIMMED} & {"liveobs_gate_runs", "liveobs_gate_results"}
+
+
+def test_a_check_through_the_collector_is_recorded_in_its_store(tmp_path: Path) -> None:
+    from tests.cli.test_cli_check_remote import TOKEN, _collector_fixtures
+
+    db = _store(tmp_path / "owned.duckdb", faults={"csp_unsafe"})
+    running = _collector_fixtures().start_collector(db, token=TOKEN)
+    try:
+        result = CliRunner(env={"LIVEOBS_TOKEN": TOKEN, "LIVEOBS_TOKEN_FILE": None}).invoke(
+            main, ["--db", str(db), "check", "security", "--release", "1.1", "--json"])
+        assert result.exit_code == 1, result.output
+        assert "not recorded" not in result.stderr
+    finally:
+        running.stop(timeout=30)
+    [(run_id, selection, status, exit_code, release)] = _runs(db)
+    assert (selection, status, exit_code, release) == ("security", "fail", 1, "1.1")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        recorded = run(con, str(run_id))
+    finally:
+        con.close()
+    assert recorded is not None
+    assert recorded.generator.startswith("liveobs check via liveobs collect")
+    assert [r.check_id for r in recorded.results] == [c["id"] for c in json.loads(result.stdout)["checks"]]
