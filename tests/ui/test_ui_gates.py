@@ -21,6 +21,7 @@ from liveobs.conventions import keys
 from liveobs.correlator._db import connect
 from liveobs.correlator._store import open_local
 from liveobs.correlator._ui_server import COOKIE, UIServer
+from liveobs.correlator.gates._runlog import security_affecting
 from tests.cli.test_cli_hostile_text import _attr, _collector_fixtures
 
 SECURE_TRACE = "7a1e5ec07a1e5ec07a1e5ec07a1e5ec0"
@@ -111,6 +112,10 @@ def test_the_security_gate_answer_on_an_incident_follows_the_recorded_runs(store
     [still] = _pages(store, f"/incidents/{secure}")
     assert "security gate not run since this incident" in still
 
+    assert _check(store, "security", "--release", "1.1", "--budgets", str(_tight(store.parent))) == 1
+    [failed] = _pages(store, f"/incidents/{secure}")
+    assert "release 1.1: <span class='failed'>security gate run since this incident did not pass</span>" in failed
+
     assert _check(store, "security", "--release", "1.1", "--service", "shop") == 0
     [after] = _pages(store, f"/incidents/{secure}")
     passed = re.search(r"release 1\.1: <span class='ok'>security gate passed at (\S+)Z</span> "
@@ -170,3 +175,16 @@ def _tight(tmp_path: Path) -> Path:
     path = tmp_path / "tight.toml"
     path.write_text('[checks."security.ws_origin"]\nmin = 1000000\n')
     return path
+
+
+def test_the_security_affecting_rule_reads_decisions_error_classes_and_routes(store: Path) -> None:
+    secure, plain = _fingerprint(store, SECURE_TRACE), _fingerprint(store, PLAIN_TRACE)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        assert security_affecting(con, secure, "ValueError", ["board"])  # a liveobs.security decision in its trace
+        assert not security_affecting(con, plain, "KeyError", ["board"])
+        assert security_affecting(con, plain, "django.core.exceptions.PermissionDenied", ["board"])
+        assert security_affecting(con, plain, "KeyError", ["/accounts/csrf-failure"])
+        assert not security_affecting(con, plain, "security.KeyError", ["board"])  # the class's own name only
+    finally:
+        con.close()
