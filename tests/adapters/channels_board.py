@@ -2,7 +2,8 @@
 
 "Sort by due" has a real bug: cards without a due date cannot be ordered. The
 lines marked ``# liveobs`` are all the app adds (one more, ``{{ liveobs_head }}``,
-is in the template). The consumer is a sync one, so its handler runs in a thread.
+is in the template). ``/ws/board/`` is a sync consumer (its handler runs in a thread), ``/ws/async-board/``
+an async one (``/board/?consumer=async``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ settings.configure(
 django.setup()
 liveobs.sdk.configure("channels-board", "1.0.0", "test")  # liveobs
 
-from channels.generic.websocket import JsonWebsocketConsumer  # noqa: E402
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, JsonWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
@@ -46,7 +47,8 @@ cards: list[dict[str, Any]] = []
 
 
 def board(request: HttpRequest) -> HttpResponse:
-    return render(request, "channels_board.html", {"cards": cards})
+    socket = "/ws/async-board/" if request.GET.get("consumer") == "async" else "/ws/board/"
+    return render(request, "channels_board.html", {"cards": cards, "socket": socket})
 
 
 class Board(LiveObsConsumer, JsonWebsocketConsumer):  # type: ignore[misc]  # liveobs: the mixin
@@ -67,9 +69,25 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+class AsyncBoard(LiveObsConsumer, AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # liveobs: the mixin
+    async def connect(self) -> None:
+        await self.accept()
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        if content.get("event") == "sort_by_due":
+            log.info("sorting cards", count=len(cards))
+            cards.sort(key=lambda c: c["due"])
+        else:
+            cards.append({"title": content.get("title") or "untitled", "due": None})
+            log.info("card added", count=len(cards))
+        await self.send_json({"cards": [c["title"] for c in cards]})
+
+
 urlpatterns = [path("board/", board), path("healthz/", healthz)]
 http = get_asgi_application()
 application = observe_channels_app(ProtocolTypeRouter({  # liveobs
     "http": http,
-    "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter([path("ws/board/", Board.as_asgi())]))),
+    "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter([
+        path("ws/board/", Board.as_asgi()), path("ws/async-board/", AsyncBoard.as_asgi()),
+    ]))),
 }))

@@ -1,4 +1,4 @@
-"""The Django Channels adapter end to end: a sync JsonWebsocketConsumer under uvicorn and daphne, in headless Chromium.
+"""The Django Channels adapter end to end: JsonWebsocketConsumer (uvicorn, daphne) and its async twin, in Chromium.
 
 The board (``channels_board.py``) adds cards and fails on "Sort by due" with a
 real ``TypeError`` inside the consumer's thread; the page shows the failing
@@ -22,9 +22,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+@pytest.mark.parametrize(("server", "consumer"), [("uvicorn", "sync"), ("daphne", "sync"), ("uvicorn", "async")])
 def test_channels_events_are_traced_in_the_consumer_and_the_failure_is_found_by_its_reference(
-    browser: Any, tmp_path: Path, server: str,
+    browser: Any, tmp_path: Path, server: str, consumer: str,
 ) -> None:
     db = tmp_path / "liveobs.duckdb"
     procs = Processes()
@@ -40,7 +40,7 @@ def test_channels_events_are_traced_in_the_consumer_and_the_failure_is_found_by_
         reports: list[dict[str, Any]] = []
         page.on("request", lambda r: reports.extend(json.loads(r.post_data or "{}").get("reports", []))
                 if r.url.endswith("/_liveobs/report") else None)
-        page.goto("/board/")
+        page.goto("/board/" + ("?consumer=async" if consumer == "async" else ""))
         session_id = page.get_attribute('meta[name="liveobs-session-id"]', "content")
         assert session_id, "the page has no session"
         assert page.get_attribute('meta[name="liveobs-route-id"]', "content") == "/board/"
