@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from adapter_helpers import UUID7, Processes, liveobs_json, start_app, start_collector
 
@@ -97,6 +98,17 @@ def test_channels_events_are_traced_in_the_consumer_and_the_failure_is_found_by_
     assert clicked[0]["message"] == "'<' not supported between instances of 'NoneType' and 'NoneType'"
     assert {"span", "log", "browser"} <= set(clicked[0]["sources"])
     assert reference in clicked[0]["sample_event_ids"]
+    # The connection span is named by the URLRouter pattern, the page's request by the Django URL pattern.
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        routes = dict(con.execute(
+            "SELECT SpanName, list(DISTINCT SpanAttributes[?]) FROM otel_traces"
+            " WHERE SpanName IN ('live.connection', 'GET') AND SpanAttributes['url.path'] IS DISTINCT FROM '/healthz/'"
+            " GROUP BY SpanName", [keys.ROUTE_ID]).fetchall())
+    finally:
+        con.close()
+    socket = "/ws/async-board/" if consumer == "async" else "/ws/board/"
+    assert routes == {"live.connection": [socket], "GET": ["/board/"]}, routes
     app_log = (tmp_path / "app.log").read_text()
     assert "Failed to detach context" not in app_log
     assert "invalid close code" not in app_log
