@@ -20,8 +20,10 @@ UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 __all__ = ["HERE", "REPO", "UUID7", "Processes", "liveobs_json", "start_app", "start_collector"]
 
 
-def start_app(procs: Processes, target: str, collector_url: str, state: Path, ready_path: str) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn <target>`` (a module of this folder) on a socket bound here, exporting to the collector."""
+def start_app(
+    procs: Processes, target: str, collector_url: str, state: Path, ready_path: str, server: str = "uvicorn",
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``uvicorn <target>`` (or ``daphne``; a module of this folder) on a socket bound here, exporting to the collector."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -34,8 +36,11 @@ def start_app(procs: Processes, target: str, collector_url: str, state: Path, re
         OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
         OTEL_METRIC_EXPORT_INTERVAL="500",
     )
-    argv = [sys.executable, "-m", "uvicorn", target, "--fd", str(sock.fileno()), "--no-access-log",
-            "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5"]
+    if server == "daphne":
+        argv = [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), target]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", target, "--fd", str(sock.fileno()), "--no-access-log",
+                "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5"]
     try:
         proc = procs.start("app", argv, state / "app.log", env=env, pass_fds=[sock.fileno()])
     finally:

@@ -117,6 +117,7 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
     assert [(i["error_class"], i["count"], i["routes"]) for i in incidents] == [("TypeError", 1, ["/board"])], incidents
     assert {"span", "browser"} <= set(incidents[0]["sources"])
     assert reference in incidents[0]["sample_event_ids"]
+    assert incidents[0]["message"] == "'<' not supported between instances of 'NoneType' and 'NoneType'"
     assert "Failed to detach context" not in (tmp_path / "app.log").read_text()
     # The crash was answered and the socket closed by the adapter: uvicorn saw no exception escape the app.
     assert "Exception in ASGI application" not in (tmp_path / "app.log").read_text()

@@ -89,3 +89,57 @@ def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     result = run("--db", str(tmp_path / "none.duckdb"), "incidents", "--json")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: no store at ")
+
+
+def _failing_click(con: Any, at: str, service: str, event: str, message: str) -> None:
+    """One failing click as the collector records it: the span (the exception's text), the log line, the report."""
+    rows = [("span", message, "t" * 32), ("log", "live event failed", "t" * 32), ("browser", "reply_error", "")]
+    for offset, (source, text, trace_id) in enumerate(rows):
+        con.execute(
+            "INSERT INTO liveobs_errors VALUES (?::TIMESTAMP + INTERVAL (?) MILLISECOND, ?, ?, '1.0.0', 'prod',"
+            " 'TypeError', ?, ?, ?, '0123456789abcdef', ?, 's1', 'req-1', '/board')",
+            [at, offset, source, service, f"fp-{service}", text, trace_id, event],
+        )
+
+
+@pytest.fixture
+def two_services(tmp_path: Path) -> str:
+    from liveobs.correlator._db import connect
+
+    path = tmp_path / "two.duckdb"
+    con = connect(path)
+    try:
+        _failing_click(con, "2026-12-05 08:00:00", "board", "ev-board-1",
+                       "'<' not supported between instances of 'NoneType' and 'NoneType'")
+        _failing_click(con, "2026-12-05 08:01:00", "shop",
+                       "ev-shop-1", "charge failed with key sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    finally:
+        con.close()
+    return str(path)
+
+
+def test_the_message_is_the_exception_text_scrubbed_and_one_click_counts_once(two_services: str) -> None:
+    result = run("--db", two_services, "incidents", "--json")
+    assert result.exit_code == 0, result.stderr
+    found = {i["services"][0]: i for i in json.loads(result.stdout)}
+    assert found["board"]["message"] == "'<' not supported between instances of 'NoneType' and 'NoneType'"
+    assert (found["board"]["count"], found["board"]["records"]) == (1, 3)
+    assert found["board"]["sources"] == ["browser", "log", "span"]
+    shop = found["shop"]["message"]
+    assert shop.startswith("charge failed with key ")
+    assert "sk_live_" not in shop
+    text = run("--db", two_services, "incidents")
+    assert text.exit_code == 0, text.stderr
+    assert "not supported between instances of 'NoneType'" in text.stdout
+    assert "reply_error" not in text.stdout
+    assert "live event failed" not in text.stdout
+
+
+def test_service_keeps_one_services_incidents(two_services: str) -> None:
+    result = run("--db", two_services, "incidents", "--service", "board", "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [(i["services"], i["sample_event_ids"]) for i in found] == [(["board"], ["ev-board-1"])]
+    none = run("--db", two_services, "incidents", "--service", "nobody")
+    assert none.exit_code == 0
+    assert none.stdout.strip() == "no incidents"

@@ -2,6 +2,10 @@
 
 Exit codes: 0 pass (warnings included), 1 a required check failed, 2 a required
 check is unknown (missing or too little evidence), 3 the gate could not run.
+
+Every run that judged is recorded in the store (``liveobs_gate_runs``,
+``liveobs_gate_results``); a run that could not be recorded (read-only file, store
+held by another process) says so on stderr and keeps its exit code.
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def check(
             override = read_budgets_file(budgets_file) if budgets_file else None
             budgets = Budgets.load(override)
             manifest = read_manifest(manifest_file) if manifest_file else None
-            report = _run(obj, selection, subject, override, manifest.to_dict() if manifest else None)
+            report, not_recorded = _run(obj, selection, subject, override, manifest.to_dict() if manifest else None)
         except GateError as exc:
             raise GateNotRun(str(exc)) from None
     except GateNotRun as exc:
@@ -104,6 +108,8 @@ def check(
         click.echo(RENDERERS["text"](report, context), nl=False)
     else:
         click.echo(rendered, nl=False)
+    if not_recorded:
+        click.echo(f"liveobs check: {not_recorded}", err=True)
     click.get_current_context().exit(int(report.exit_code))
 
 
@@ -131,8 +137,11 @@ def _run(
     subject: Any,
     budgets: dict[str, Any] | None,
     manifest: dict[str, Any] | None,
-) -> GateReport:
-    """Run the gates where the store is: in this process, or in the collector that owns it."""
+) -> tuple[GateReport, str | None]:
+    """Run the gates where the store is: in this process, or in the collector that owns it.
+
+    Returns the report and, when the run could not be recorded in the store, why.
+    """
     from liveobs.cli._root import StoreMissing, StoreUnreachable
     from liveobs.correlator import LocalStore, ReadRequestError, RemoteStore, StoreUnavailableError
     from liveobs.correlator.gates import (
@@ -153,11 +162,43 @@ def _run(
         named = {subject.service, (manifest or {}).get("service")}
         check_services(budgets, stored_services(store.connection) | {n for n in named if isinstance(n, str) and n})
         runner = GateRunner(store.connection, Budgets.load(budgets), Manifest.from_dict(manifest) if manifest else None)
-        return runner.run(selection, subject)
+        report = runner.run(selection, subject)
+        return report, _record_local(obj, store, report, selection)
     if not isinstance(store, RemoteStore):
         raise GateError(f"cannot run gates on a {type(store).__name__}")
     params = {"selection": selection, "subject": subject.to_dict(), "budgets": budgets, "manifest": manifest}
     try:
-        return GateReport.from_dict(store.read("check", params))
+        answer = store.read("check", params)
+        return GateReport.from_dict(answer), answer.get("not_recorded")
     except (ReadRequestError, StoreUnavailableError) as exc:
         raise GateError(str(exc)) from None
+
+
+def _record_local(obj: CliContext, store: Any, report: GateReport, selection: str) -> str | None:
+    """Record the run in the store file; the file was opened read-only for the run, so reopen it
+    for writing when needed. Returns why it could not be recorded, or None."""
+    import duckdb
+
+    from liveobs.correlator._db import StoreBusyError, connect
+    from liveobs.correlator.gates._runlog import RunNotRecorded, record_run
+
+    program = "liveobs check"
+    try:
+        record_run(store.connection, report, selection, program)
+        return None
+    except RunNotRecorded as exc:
+        if "read-only" not in str(exc).lower():
+            return str(exc)
+    location = store.location
+    obj.close()
+    try:
+        con = connect(location)
+    except (StoreBusyError, duckdb.Error, OSError) as exc:
+        return f"the gate run was not recorded in the store: {str(exc).splitlines()[0]}"
+    try:
+        record_run(con, report, selection, program)
+    except RunNotRecorded as exc:
+        return str(exc)
+    finally:
+        con.close()
+    return None

@@ -16,11 +16,18 @@ from liveobs.cli._root import CliContext, StoreUnreachable
 @click.command()
 @click.option("--since", metavar="WHEN", help="Only errors since then: 90m, 24h, 7d or an ISO 8601 time.")
 @click.option("--release", metavar="VERSION", help="Only errors of this release (service.version).")
+@click.option("--service", metavar="NAME", help="Only errors of this service (service.name).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="At most this many incidents.")
 @click.option("--json", "as_json", is_flag=True, help="Print the incidents as JSON.")
 @click.pass_obj
-def incidents(obj: CliContext, since: str | None, release: str | None, limit: int, as_json: bool) -> None:
-    """Error occurrences grouped by fingerprint: count, first and last seen, releases, routes, sessions."""
+def incidents(
+    obj: CliContext, since: str | None, release: str | None, service: str | None, limit: int, as_json: bool,
+) -> None:
+    """Error occurrences grouped by fingerprint: count, first and last seen, releases, routes, sessions.
+
+    The message is the exception's own (scrubbed of secrets); one failing action
+    counts once, whether a span, a log line or a browser report saw it.
+    """
     from liveobs.correlator._incidents import parse_since
     from liveobs.correlator._readapi import ReadRequestError
     from liveobs.correlator._store import StoreUnavailableError
@@ -31,7 +38,7 @@ def incidents(obj: CliContext, since: str | None, release: str | None, limit: in
         raise click.BadParameter(str(exc), param_hint="--since") from None
     store = obj.store()
     try:
-        found = store.incidents(since=start, release=release, limit=limit)
+        found = store.incidents(since=start, release=release, service=service, limit=limit)
     except ReadRequestError as exc:
         raise click.UsageError(str(exc)) from None
     except StoreUnavailableError as exc:

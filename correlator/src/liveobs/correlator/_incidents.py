@@ -31,7 +31,8 @@ _RELATIVE: Final = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 # One row per fingerprint, newest last-seen first; occurrences are distinct events, and an
-# event's rows all count under its earliest server-side fingerprint.
+# event's rows all count under its earliest server-side fingerprint. The message shown is the
+# exception's own (a failing span's), else a log line's, else what the browser reported.
 # shape: (Fingerprint, ErrorType, occurrences, records, first_ns, last_ns, releases[], routes[],
 #         services[], sessions, message, sources[], sample_event_ids[], environments[],
 #         [TraceId, SpanId, ts_ns, ServiceVersion] of the newest failing span)
@@ -68,7 +69,8 @@ SELECT s.Fingerprint, mode(s.ErrorType), count(DISTINCT s.occurrence), count(*),
        list(DISTINCT s.RouteId ORDER BY s.RouteId) FILTER (WHERE s.RouteId IS NOT NULL),
        list(DISTINCT s.ServiceName ORDER BY s.ServiceName) FILTER (WHERE s.ServiceName IS NOT NULL),
        count(DISTINCT s.SessionId),
-       arg_max(s.Message, (s.Source <> 'browser', s."Timestamp")) FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
+       arg_max(s.Message, (s.Source = 'span', s.Source <> 'browser', s."Timestamp"))
+           FILTER (WHERE s.Message IS NOT NULL AND s.Message <> ''),
        list(DISTINCT s.Source ORDER BY s.Source),
        any_value(p.events),
        list(DISTINCT s.Environment ORDER BY s.Environment) FILTER (WHERE s.Environment IS NOT NULL),
@@ -223,12 +225,13 @@ def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str
 
 @read_handler("incidents")
 def incidents_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Read API: ``{"since": ISO time | "24h", "release": str, "limit": int}``."""
-    unknown = set(params) - {"since", "release", "limit"}
+    """Read API: ``{"since": ISO time | "24h", "release": str, "service": str, "limit": int}``."""
+    unknown = set(params) - {"since", "release", "service", "limit"}
     if unknown:
         raise ReadRequestError(f"unknown parameters: {', '.join(sorted(unknown))}")
     since = params.get("since")
     if since is not None and not isinstance(since, str):
         raise ReadRequestError("since must be a string")
-    found = incidents(con, since=since, release=params.get("release"), limit=params.get("limit", DEFAULT_LIMIT))
+    found = incidents(con, since=since, release=params.get("release"), service=params.get("service"),
+                      limit=params.get("limit", DEFAULT_LIMIT))
     return [incident.to_dict() for incident in found]

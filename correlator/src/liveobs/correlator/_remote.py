@@ -259,7 +259,8 @@ class RemoteStore(Store):
             raise self._malformed(exc) from None
 
     def incidents(
-        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT
+        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT,
+        service: str | None = None,
     ) -> list[Incident]:
         # A relative "since" is turned into a time here, so both paths mean the same moment.
         start = parse_since(since)
@@ -268,6 +269,8 @@ class RemoteStore(Store):
             params["since"] = start.astimezone(UTC).isoformat()
         if release is not None:
             params["release"] = release
+        if service is not None:
+            params["service"] = service
         answer = self.read("incidents", params)
         try:
             return [Incident.from_dict(item) for item in answer]

@@ -211,6 +211,39 @@ CREATE TABLE liveobs_request_digests (
 """
 
 
+# Gate runs as evidence (see gates/_runlog): one row per ``liveobs check`` run and one per
+# check it judged. Retention never trims them: they are the release's audit trail.
+_V7_GATE_RUNS: Final = """
+CREATE TABLE liveobs_gate_runs (
+    RunId VARCHAR PRIMARY KEY,
+    RanAt TIMESTAMP NOT NULL,  -- UTC
+    Selection VARCHAR NOT NULL,
+    Status VARCHAR NOT NULL,
+    ExitCode INTEGER NOT NULL,
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR,
+    Baseline VARCHAR,
+    WindowStart TIMESTAMP,
+    WindowEnd TIMESTAMP,
+    Generator VARCHAR NOT NULL,
+    Seconds DOUBLE
+);
+CREATE TABLE liveobs_gate_results (
+    RunId VARCHAR NOT NULL,
+    Position INTEGER NOT NULL,
+    CheckId VARCHAR NOT NULL,
+    Gate VARCHAR NOT NULL,
+    Status VARCHAR NOT NULL,
+    Required BOOLEAN NOT NULL,
+    Reason VARCHAR,
+    Observed DOUBLE,
+    Threshold VARCHAR,
+    Evidence BIGINT NOT NULL
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -225,6 +258,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(4, "keep only the event id index", _V4_DROP_REQUEST_ID_INDEX),
     Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
     Migration(6, "digests of recent requests for idempotent OTLP ingest", _V6_REQUEST_DIGESTS),
+    Migration(7, "gate runs and their check results", _V7_GATE_RUNS),
 )
 
 _LEDGER: Final = """

@@ -55,9 +55,10 @@ class Store(ABC):
 
     @abstractmethod
     def incidents(
-        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT
+        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT,
+        service: str | None = None,
     ) -> list[Incident]:
-        """Error occurrences grouped by fingerprint, newest first."""
+        """Error occurrences grouped by fingerprint, newest first (of one ``service.name`` when given)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -103,9 +104,10 @@ class LocalStore(Store):
         )
 
     def incidents(
-        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT
+        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT,
+        service: str | None = None,
     ) -> list[Incident]:
-        return incidents(self.connection, since=since, release=release, limit=limit)
+        return incidents(self.connection, since=since, release=release, limit=limit, service=service)
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
         """A DuckDB relation over the store (``.df()``, ``.arrow()``, ``.show()``…)."""

@@ -19,6 +19,7 @@ from typing import Final
 
 import duckdb
 
+from liveobs.correlator import _ui_gates as gate_pages
 from liveobs.correlator import _ui_pages as pages
 from liveobs.correlator._visible import h
 
@@ -93,7 +94,9 @@ def route(cur: duckdb.DuckDBPyConnection, path: str, query: dict[str, str]) -> p
         if parts in ([""], ["incidents"]):
             return pages.incidents_page(cur, query)
         if parts == ["gates"]:
-            return pages.gates_page(cur)
+            return gate_pages.gates_page(cur)
+        if len(parts) == 2 and parts[0] == "gates" and parts[1]:
+            return gate_pages.gate_run_page(cur, parts[1])
         if len(parts) == 2 and parts[0] in _ROUTES and parts[1]:
             return _ROUTES[parts[0]](cur, parts[1])
     except duckdb.Error as exc:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import urllib.parse
-from datetime import UTC, datetime
 from html import escape
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 
@@ -24,6 +23,7 @@ from liveobs.correlator._render_html import _STYLE as _TRACE_STYLE
 from liveobs.correlator._render_html import render_fragment, stack_html
 from liveobs.correlator._trace import trace
 from liveobs.correlator._traceresult import iso_from_ns
+from liveobs.correlator._ui_gates import security_section
 from liveobs.correlator._visible import h
 
 TREND_BUCKETS: Final = 24
@@ -171,7 +171,7 @@ def incident_page(con: duckdb.DuckDBPyConnection, fingerprint: str) -> Page:
     ) or "<tr><td colspan='3'>no session ids recorded</td></tr>"
     body = (
         f"<h1>incident <span class='failed'>{h(i.error_class, 200)}</span></h1><table>{table}</table>"
-        f"<h2>stack trace</h2>{stack_part}"
+        f"{security_section(con, i)}<h2>stack trace</h2>{stack_part}"
         "<h2>sample events</h2><table class='list'><tr><th>event</th><th>trace</th><th>seen</th><th>session</th>"
         f"<th>release</th></tr>{event_rows}</table>"
         f"<h2>affected sessions</h2><table class='list'><tr><th>session</th><th>records</th><th>last seen</th></tr>"
@@ -250,25 +250,3 @@ def session_page(con: duckdb.DuckDBPyConnection, session_id: str) -> Page:
             f"<table class='list'>{head}{''.join(row for _, row in entries)}</table>")
     return 200, layout(f"session {session_id}", body)
 
-
-def gates_page(con: duckdb.DuckDBPyConnection) -> Page:
-    tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'liveobs\\_gate%' ESCAPE '\\' ORDER BY 1"
-    ).fetchall()]
-    if not tables:
-        return 200, layout("gates", "<h1>gates</h1><p>no gate runs recorded in this store</p>")
-    parts = ["<h1>gates</h1>"]
-    for table in tables:
-        cur = con.execute(f'SELECT * FROM "{table}" LIMIT 200')  # a name from the catalog, not from the request
-        names = [d[0] for d in cur.description or ()]
-        rows = cur.fetchall()
-        head = "".join(f"<th>{h(n, 100)}</th>" for n in names)
-        body = "".join("<tr>" + "".join(f"<td>{h(_cell(v), 500)}</td>" for v in row) + "</tr>" for row in rows)
-        parts.append(f"<h2>{h(table, 100)}</h2><table class='list'><tr>{head}</tr>{body}</table>")
-    return 200, layout("gates", "".join(parts))
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
-    return "" if value is None else str(value)

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -25,6 +23,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from liveobs.conventions import keys
 from liveobs.redaction import Scrubber
+from liveobs.sdk._compat import (
+    LoggerProvider,
+    LogRecordExporter,
+    LogRecordProcessor,
+    SimpleLogRecordProcessor,
+    otlp_log_exporter,
+)
 from liveobs.sdk._dropped import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
@@ -94,9 +99,7 @@ def _otlp(signal: str, url: str, headers: dict[str, str] | None) -> Any:
 
             return OTLPSpanExporter(endpoint=url, headers=headers)
         if signal == "logs":
-            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-            return OTLPLogExporter(endpoint=url, headers=headers)
+            return otlp_log_exporter(url, headers)
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         return PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=url, headers=headers))

@@ -31,7 +31,13 @@ import structlog
 from opentelemetry import trace
 from opentelemetry._logs import Logger as ApiLogger
 from opentelemetry._logs import LoggerProvider as ApiLoggerProvider
-from opentelemetry._logs import LogRecord, SeverityNumber, get_logger_provider, set_logger_provider
+from opentelemetry._logs import (
+    LogRecord,
+    NoOpLogger,
+    SeverityNumber,
+    get_logger_provider,
+    set_logger_provider,
+)
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import (
@@ -59,9 +65,9 @@ from liveobs.sdk import _faults
 
 __all__ = [
     "SPAN_KEY", "ApiLogger", "ApiLoggerProvider", "BatchLogRecordProcessor", "Features", "LogRecord", "LogRecordExportResult",
-    "LogRecordExporter", "LogRecordLimits", "LogRecordProcessor", "LoggerProvider", "ReadWriteLogRecord",
+    "LogRecordExporter", "LogRecordLimits", "LogRecordProcessor", "LoggerProvider", "NoOpLogger", "ReadWriteLogRecord",
     "ReadableLogRecord", "SeverityNumber", "SimpleLogRecordProcessor", "detect", "features", "get_logger_provider",
-    "set_logger_provider",
+    "otlp_log_exporter", "set_logger_provider", "unset_provider",
 ]
 
 
@@ -424,6 +430,23 @@ def otlp_log_exporter(endpoint: str, headers: dict[str, str] | None) -> LogRecor
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
     return OTLPLogExporter(endpoint=endpoint, headers=headers)
+
+
+# --- the global providers ----------------------------------------------------------------------
+
+# What the OpenTelemetry API returns while no global provider is set: (module, class name). The meter
+# and logger ones are only published under private modules, so they are named, not imported.
+_UNSET_PROVIDERS: Final = frozenset({
+    ("opentelemetry.trace", "ProxyTracerProvider"), ("opentelemetry.trace", "NoOpTracerProvider"),
+    ("opentelemetry.metrics._internal", "_ProxyMeterProvider"), ("opentelemetry.metrics._internal", "NoOpMeterProvider"),
+    ("opentelemetry._logs._internal", "ProxyLoggerProvider"), ("opentelemetry._logs._internal", "NoOpLoggerProvider"),
+})
+
+
+def unset_provider(provider: object) -> bool:
+    """Whether ``provider`` is what the API returns while nobody set a global one (a proxy or the no-op)."""
+    cls = type(provider)
+    return (cls.__module__, cls.__name__) in _UNSET_PROVIDERS
 
 
 # --- the batch processors ---------------------------------------------------------------------

@@ -17,12 +17,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 import structlog
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from liveobs.sdk import _globals, _lifecycle
 from liveobs.sdk._build import SCOPE_NAME, Settings, build
+from liveobs.sdk._compat import LogRecordExporter
 from liveobs.sdk._faults import fault
 from liveobs.sdk._logbridge import LogBridge
 from liveobs.sdk._processors import LiveObsChain

@@ -27,6 +27,7 @@ LOG_BRIDGE: Final = "log_bridge"
 LOG_EXPORT: Final = "log_export"
 HISTOGRAM: Final = "histogram"
 COMPAT: Final = "compat"
+SCRUBBER: Final = "scrubber"  # vetting ids and names from outside (the exporters count under their own parts)
 
 _counts: dict[str, int] = {}
 _lock = threading.Lock()

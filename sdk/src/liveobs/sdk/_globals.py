@@ -18,21 +18,17 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
-from opentelemetry import _logs, metrics, trace
-from opentelemetry._logs import Logger, LoggerProvider, NoOpLogger
+from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeter
-from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import NoOpTracer, Tracer, TracerProvider
 
-# What the OpenTelemetry API returns while no provider is set: (module, class name).
-_UNSET: Final = frozenset({
-    ("opentelemetry.trace", "ProxyTracerProvider"), ("opentelemetry.trace", "NoOpTracerProvider"),
-    ("opentelemetry.metrics._internal", "_ProxyMeterProvider"), ("opentelemetry.metrics._internal", "NoOpMeterProvider"),
-    ("opentelemetry._logs._internal", "ProxyLoggerProvider"), ("opentelemetry._logs._internal", "NoOpLoggerProvider"),
-})
+from liveobs.sdk._compat import ApiLogger as Logger
+from liveobs.sdk._compat import ApiLoggerProvider as LoggerProvider
+from liveobs.sdk._compat import LoggerProvider as SdkLoggerProvider
+from liveobs.sdk._compat import NoOpLogger, get_logger_provider, set_logger_provider, unset_provider
 
 
 class _Current:
@@ -182,19 +178,14 @@ class SwitchLoggerProvider(LoggerProvider):
         return _SwitchLogger(args, kwargs)
 
 
-def _is_unset(provider: object) -> bool:
-    cls = type(provider)
-    return (cls.__module__, cls.__name__) in _UNSET
-
-
 def existing() -> tuple[SdkTracerProvider | None, SdkLoggerProvider | None, bool]:
     """The SDK tracer and logger providers someone else installed as globals, and whether any global is foreign.
 
     A foreign provider that is not the OpenTelemetry SDK's cannot take liveobs's
     processors: liveobs then runs beside it on its own providers.
     """
-    found = (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider())
-    foreign = any(not _is_unset(p) and not isinstance(p, Switches) for p in found)
+    found = (trace.get_tracer_provider(), metrics.get_meter_provider(), get_logger_provider())
+    foreign = any(not unset_provider(p) and not isinstance(p, Switches) for p in found)
     tracer = found[0] if isinstance(found[0], SdkTracerProvider) else None
     logger = found[2] if isinstance(found[2], SdkLoggerProvider) else None
     return tracer, logger, foreign
@@ -210,12 +201,12 @@ def switch_to(tracer: TracerProvider | None, meter: MeterProvider | None, logger
     with _install_lock:
         if not _installed:
             _installed = True
-            if _is_unset(trace.get_tracer_provider()):
+            if unset_provider(trace.get_tracer_provider()):
                 trace.set_tracer_provider(SwitchTracerProvider())
-            if _is_unset(metrics.get_meter_provider()):
+            if unset_provider(metrics.get_meter_provider()):
                 metrics.set_meter_provider(SwitchMeterProvider())
-            if _is_unset(_logs.get_logger_provider()):
-                _logs.set_logger_provider(SwitchLoggerProvider())
+            if unset_provider(get_logger_provider()):
+                set_logger_provider(SwitchLoggerProvider())
     for meter_switch in list(_current.meters):
         for observable in meter_switch.observables:
             observable._resolve()

@@ -360,7 +360,9 @@ class LiveMeterProvider(MeterProvider):
     def __init__(
         self, *, resource: Resource, metric_readers: Sequence[MetricReader] = (), scope_name: str
     ) -> None:
-        super().__init__(resource=resource, metric_readers=metric_readers)
+        # liveobs shuts it down (its own exit hook, shutdown(), the next configure()): the SDK's exit hook would
+        # shut it down a second time and print "shutdown can only be called once".
+        super().__init__(resource=resource, metric_readers=metric_readers, shutdown_on_exit=False)
         self._lean_resource = resource
         self._lean_scope = InstrumentationScope(scope_name)
         self._lean: list[LeanHistogram] = []

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import Span, StatusCode
 
+from liveobs.sdk._compat import LogRecordProcessor
 from liveobs.sdk._context import _CURRENT
 from liveobs.sdk._span import LeanSpan, VettedSpan
 

@@ -38,7 +38,7 @@ from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
 from liveobs.sdk._faults import fault
 from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
-from liveobs.sdk._trust import parent_and_links
+from liveobs.sdk._trust import clean, parent_and_links, unchanged
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -171,7 +171,7 @@ class EventRecorder:
         name = _span_name(self.name)
         scrub = self.telemetry.scrubber
         vetted = self.ids.vetted_by is scrub and (
-            self._vetted_extra or (scrub.text(name) == name and scrub.clean_mapping(self.attributes)))
+            self._vetted_extra or (unchanged(scrub, name) and clean(scrub, self.attributes)))
         self.span = start_span(
             self.telemetry.tracer, name, context=parent, kind=SpanKind.SERVER, attributes=self.attributes,
             links=links, start_time=self.started_ns, vetted_by=scrub if vetted else None,

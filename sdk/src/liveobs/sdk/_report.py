@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from opentelemetry import _logs, trace
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
@@ -39,7 +39,7 @@ from liveobs.conventions import (
     valid_route,
 )
 from liveobs.sdk._asgi_io import BodyTooLarge, Receive, Scope, Send, header, own_origin, read_body, send_json
-from liveobs.sdk._compat import SeverityNumber
+from liveobs.sdk._compat import ApiLogger, ApiLoggerProvider, SeverityNumber, get_logger_provider
 from liveobs.sdk._evidence import bounded, record_body_limit, record_rate_limit
 
 SessionResolver = Callable[[Mapping[str, Any]], "str | None"]
@@ -133,7 +133,7 @@ class ReportEndpoint:
         per_minute: float = 60.0,
         burst: int = 30,
         allowed_origins: frozenset[str] = frozenset(),
-        logger_provider: _logs.LoggerProvider | None = None,
+        logger_provider: ApiLoggerProvider | None = None,
     ) -> None:
         self.session_id = session_id
         self.owns_session = owns_session
@@ -141,7 +141,7 @@ class ReportEndpoint:
         self.buckets = TokenBuckets(per_minute, burst)
         self.allowed_origins = allowed_origins
         self._provider = logger_provider
-        self._logger: _logs.Logger | None = None
+        self._logger: ApiLogger | None = None
         self._logger_of: object = None
 
     def _telemetry(self) -> Any:
@@ -149,11 +149,11 @@ class ReportEndpoint:
 
         return current_telemetry()
 
-    def logger(self) -> _logs.Logger:
+    def logger(self) -> ApiLogger:
         provider = self._provider
         if provider is None:
             telemetry = self._telemetry()
-            provider = telemetry.logger_provider if telemetry is not None else _logs.get_logger_provider()
+            provider = telemetry.logger_provider if telemetry is not None else get_logger_provider()
         if self._logger is None or self._logger_of is not provider:
             self._logger, self._logger_of = provider.get_logger(SCOPE_NAME), provider
         return self._logger

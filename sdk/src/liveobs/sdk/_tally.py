@@ -9,9 +9,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from opentelemetry.sdk._logs import LogRecordProcessor
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from liveobs.sdk._compat import LogRecordExporter, LogRecordExportResult, LogRecordProcessor
 
 
 class Tally:

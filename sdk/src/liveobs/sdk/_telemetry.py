@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.metrics import Counter, Meter
-from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
+from liveobs.sdk._compat import LoggerProvider
 from liveobs.sdk._dropped import DropCounter
 from liveobs.sdk._histogram import LeanHistogram
 from liveobs.sdk._redact import FastScrubber
@@ -109,8 +109,8 @@ class Telemetry:
             return
         self._closed = True
         timeout_millis = int(self.shutdown_timeout * 1000)
-        # Every part flushes and stops on its own thread, all at once: a slow one holds up no other, and
-        # the meter provider's own exit hook (the SDK's) then finds it stopped already.
+        # Every part flushes and stops on its own thread, all at once: a slow one holds up no other. The
+        # providers are built with shutdown_on_exit=False: this is the only shutdown they get.
         workers = [_start(functools.partial(_flush_and_stop, part, timeout_millis)) for part in self.parts]
         deadline = time.monotonic() + self.shutdown_timeout
         for worker, _ in workers:

@@ -19,6 +19,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 from liveobs.conventions import TraceParent, format_traceparent, keys, parse_traceparent, valid_id
+from liveobs.sdk._faults import SCRUBBER, fault
 from liveobs.sdk._redact import FastScrubber
 from liveobs.sdk._span import link
 
@@ -29,9 +30,32 @@ _UNTRUSTED: Final = {keys.LINK_KIND: "untrusted_parent"}
 def accept_id(value: object, scrub: FastScrubber) -> str | None:
     """An id from outside if it is well-formed and looks like no secret, else ``None``."""
     checked = valid_id(value)
-    if checked is None or scrub.text(checked) != checked:
+    if checked is None or not unchanged(scrub, checked):
         return None
     return checked
+
+
+def unchanged(scrub: FastScrubber, text: str) -> bool:
+    """Whether the scrubber leaves ``text`` as it is.
+
+    A scrubber that raises vets nothing: the caller drops or replaces the value
+    (an id from outside is minted anew), the failure is counted and warned
+    about once, and the app's call goes on.
+    """
+    try:
+        return scrub.text(text) == text
+    except Exception as error:
+        fault(SCRUBBER, error)
+        return False
+
+
+def clean(scrub: FastScrubber, mapping: Mapping[str, Any] | None) -> bool:
+    """Whether the scrubber leaves every value of ``mapping`` as it is; ``False`` (counted) if it raises."""
+    try:
+        return scrub.clean_mapping(mapping)
+    except Exception as error:
+        fault(SCRUBBER, error)
+        return False
 
 
 class TrustPolicy:

@@ -58,7 +58,8 @@ from liveobs.sdk._faults import fault
 from liveobs.sdk._live import EventRecorder, _span_name, connection_link_to, record_failure
 from liveobs.sdk._reply import OPAQUE, PUSH, classify, inject
 from liveobs.sdk._span import start_span
-from liveobs.sdk._trust import accept_id, enclosing_span, parent_within, propagate_inward
+from liveobs.sdk._trust import accept_id, enclosing_span, parent_within, propagate_inward, unchanged
+from liveobs.sdk._trust import clean as vetted_clean
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -260,8 +261,8 @@ class Connection:
             self.span.set_attribute(keys.SESSION_ID, self.session_id)
             self._note_reconnect()
         # parse_envelope validated the event id; it must still look like no secret.
-        event_id = env.event_id if env.event_id_minted or scrub.text(env.event_id) == env.event_id else None
-        route_id = env.route_id if env.route_id and scrub.text(env.route_id) == env.route_id else self.route_id
+        event_id = env.event_id if env.event_id_minted or unchanged(scrub, env.event_id) else None
+        route_id = env.route_id if env.route_id and unchanged(scrub, env.route_id) else self.route_id
         ids = LiveIds(
             event_id=event_id or mint_event_id(), session_id=self.session_id, request_id=self.request_id,
             route_id=route_id, connection_id=self.connection_id,
@@ -283,7 +284,7 @@ class Connection:
         vetted_extra = self._names_clean.get(name)
         if vetted_extra is None:
             span_name = _span_name(name)
-            vetted_extra = name is None or (scrub.text(name) == name and scrub.text(span_name) == span_name)
+            vetted_extra = name is None or (unchanged(scrub, name) and unchanged(scrub, span_name))
             if len(self._names_clean) < 256:  # event names: a small set per connection
                 self._names_clean[name] = vetted_extra
         self.pending = EventRecorder(
@@ -298,7 +299,7 @@ class Connection:
         seen, clean = self._vetted
         if seen != key:
             names = (keys.SESSION_ID, keys.REQUEST_ID, keys.ROUTE_ID, keys.CONNECTION_ID)
-            clean = self.tel.scrubber.clean_mapping({n: v for n, v in zip(names, key, strict=True) if v is not None})
+            clean = vetted_clean(self.tel.scrubber, {n: v for n, v in zip(names, key, strict=True) if v is not None})
             self._vetted = (key, clean)
         return clean
 

@@ -5,5 +5,7 @@ the SDK installs none of these frameworks (``pip install "liveobs-sdk[pyview]"``
 adds one): :mod:`liveobs.sdk.adapters.htmx` for the htmx ws extension (HTML
 over WebSocket), :mod:`liveobs.sdk.adapters.phoenix` for the Phoenix LiveView
 protocol (pyview, with :mod:`liveobs.sdk.adapters.pyview` for pyview's own
-timings). Every adapter uses the public SDK only.
+timings), :mod:`liveobs.sdk.adapters.channels` for Django Channels consumers,
+:mod:`liveobs.sdk.adapters.socketio` for python-socketio and the socket.io client.
+Every adapter uses the public SDK only.
 """
