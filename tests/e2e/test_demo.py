@@ -53,8 +53,6 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     # not asserted: with --refreshes 5 the rollback target serves fewer requests than the demo budget asks.)
     for gate in ("observability", "security"):
         assert re.search(rf"^  {gate}\s+pass\s+exit 0", out, re.MULTILINE), out
-    # Performance is decided, or honestly inconclusive when a loaded machine's latency tail needs more samples.
-    assert re.search(r"^  performance\s+(pass\s+exit 0|unknown\s+exit 2)", out, re.MULTILINE), out
     # The driver ran against both releases and got the answers a correct app gives.
     driven = re.findall(r"^liveobs drive +120 sessions, (\d+) live connects", out, re.MULTILINE)
     assert len(driven) == 2, out
