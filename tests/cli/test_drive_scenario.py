@@ -22,9 +22,9 @@ def _base() -> dict[str, object]:
 def test_kukulkans_scenario_reads_with_credentials_from_the_environment() -> None:
     scenario = load_scenario(KUKULKAN, ENV)
     assert scenario.passwords == {"ana": "a-secret", "vic": "v-secret"}
-    assert scenario.load.sessions == 20
+    assert scenario.load.sessions == 120
     assert scenario.load.reconnects == 1
-    assert [a.user for a in scenario.load.actions] == [None, "ana", "ana", None]
+    assert [a.user for a in scenario.load.actions] == [None] * 14 + ["ana", "ana"] + [None] * 14
     assert scenario.uploads[0].eicar
     assert scenario.uploads[0].clean == 5
     assert [(a.check, a.required, a.event or f"{a.method} {a.path}") for a in scenario.attempts] == [

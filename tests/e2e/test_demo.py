@@ -49,8 +49,12 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     assert web is not None, out
     for gate in GATES:
         assert re.search(rf"^  {gate}\s+\S", out, re.MULTILINE), out
+    # Kukulkan 1.4.0 is correct but for the one bug: the driven evidence decides these gates. (Deploy is
+    # not asserted: with --refreshes 5 the rollback target serves fewer requests than the demo budget asks.)
+    for gate in ("observability", "security"):
+        assert re.search(rf"^  {gate}\s+pass\s+exit 0", out, re.MULTILINE), out
     # The driver ran against both releases and got the answers a correct app gives.
-    driven = re.findall(r"^liveobs drive +(?:20|12) sessions, (\d+) live connects", out, re.MULTILINE)
+    driven = re.findall(r"^liveobs drive +120 sessions, (\d+) live connects", out, re.MULTILINE)
     assert len(driven) == 2, out
     assert all(int(n) >= 12 for n in driven), out
     assert out.count("EICAR canary → 422; 4 of 4 scope and capability attempts denied; signed-in socket: "

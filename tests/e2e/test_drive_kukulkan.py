@@ -60,9 +60,9 @@ def test_drive_runs_kukulkans_scenario_and_the_app_records_every_span_as_driven(
     assert report["sessions"] == 4
     assert report["connects"] == 5
     assert report["reconnects"] == 1
-    assert report["page_loads"] == 8
-    # refresh twice per session, ana's two moves in her two sessions, the reconnect's first action.
-    assert report["actions"] == 4 * 2 + 2 * 2 + 1
+    assert report["page_loads"] == 20
+    # refresh 28 times per session, ana's two moves in her two sessions, the reconnect's first action.
+    assert report["actions"] == 4 * 28 + 2 * 2 + 1
     assert report["failed_actions"] == 0
     canary = [u for u in report["uploads"] if u["canary"]]
     assert [u["status"] for u in report["uploads"] if not u["canary"]] == [200] * 5
