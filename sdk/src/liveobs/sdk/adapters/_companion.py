@@ -117,3 +117,23 @@ def flush_on_shutdown(send: Send) -> Send:
             liveobs.sdk.shutdown()
 
     return send_then_flush
+
+
+async def handled_outside_the_socket(app: ASGIApp, asset: Companion, scope: Scope, receive: Receive,
+                                     send: Send) -> bool:
+    """Serve the companion asset, flush liveobs at lifespan shutdown, pass plain HTTP to ``app``.
+
+    ``True`` when the message was handled here (anything but a WebSocket), so the adapter's
+    own socket handling runs only for ``False``.
+    """
+    kind = scope.get("type")
+    if kind == "http" and scope.get("path") == asset.path:
+        await serve_companion(asset, scope, send)
+        return True
+    if kind == "lifespan":
+        await app(scope, receive, flush_on_shutdown(send))
+        return True
+    if kind != "websocket":
+        await app(scope, receive, send)
+        return True
+    return False

@@ -33,8 +33,7 @@ from liveobs.sdk.adapters._companion import (
     Send,
     companion,
     companion_tag,
-    flush_on_shutdown,
-    serve_companion,
+    handled_outside_the_socket,
 )
 from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie, warn_without_session
 
@@ -63,15 +62,7 @@ class HtmxReplies:
         self.asset = companion(COMPANION)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope.get("type")
-        if kind == "http" and scope.get("path") == self.asset.path:
-            await serve_companion(self.asset, scope, send)
-            return
-        if kind == "lifespan":
-            await self.app(scope, receive, flush_on_shutdown(send))
-            return
-        if kind != "websocket":
-            await self.app(scope, receive, send)
+        if await handled_outside_the_socket(self.app, self.asset, scope, receive, send):
             return
 
         async def send_marked(message: Message) -> None:

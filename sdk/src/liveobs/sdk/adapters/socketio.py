@@ -44,8 +44,7 @@ from liveobs.sdk.adapters._companion import (
     Send,
     companion,
     companion_tag,
-    flush_on_shutdown,
-    serve_companion,
+    handled_outside_the_socket,
 )
 from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie, warn_without_session
 
@@ -158,11 +157,8 @@ class SocketIOAssets:
         self.asset = companion(COMPANION)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope.get("type")
-        if kind == "http" and scope.get("path") == self.asset.path:
-            await serve_companion(self.asset, scope, send)
-            return
-        await self.app(scope, receive, flush_on_shutdown(send) if kind == "lifespan" else send)
+        if not await handled_outside_the_socket(self.app, self.asset, scope, receive, send):
+            await self.app(scope, receive, send)  # socket.io's own WebSocket transport
 
 
 def observe_socketio_app(app: ASGIApp, *, session_cookie: str | None = SESSION_COOKIE, **options: Any) -> ASGIApp:
