@@ -231,3 +231,31 @@ def test_a_page_without_a_session_sends_no_reports_but_still_shows_a_reference(
     assert UUID7.fullmatch(page.evaluate("liveobs.lastErrorReference()"))
     assert not [url for url in requests if "/_liveobs/report" in url]
     assert _browser_logs(configured, keys.BROWSER_ERROR_EVENT, 1, timeout=0.5) == []
+
+
+def test_a_page_without_a_session_warns_once_in_the_console_and_a_page_with_one_does_not(
+    board: Callable[..., Any]
+) -> None:
+    warnings: list[str] = []
+
+    def listen(page: Any) -> None:
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+
+    page, _ = board(before=listen, session_key="")
+    page.evaluate("setTimeout(() => { throw new TypeError('first'); }, 0)")
+    page.wait_for_function("() => document.getElementById('ref').textContent.includes('reference')")
+    page.evaluate("liveobs.flush()")
+    page.evaluate("setTimeout(() => { throw new TypeError('second'); }, 0)")
+    page.wait_for_timeout(100)
+    page.evaluate("liveobs.flush()")
+    assert [w for w in warnings if "liveobs" in w] == [
+        "liveobs: this page has no session id (meta liveobs-session-id), so no browser report will be sent; "
+        "give LiveObsMiddleware a session= and put head_tags() in <head>"
+    ]
+
+    warnings.clear()
+    page, _ = board(before=listen)
+    page.evaluate("setTimeout(() => { throw new TypeError('with a session'); }, 0)")
+    page.wait_for_function("() => document.getElementById('ref').textContent.includes('reference')")
+    page.evaluate("liveobs.flush()")
+    assert [w for w in warnings if "liveobs" in w] == []

@@ -75,6 +75,7 @@
   var refilled = Date.now();
   var flushTimer = null;
   var pausedUntil = 0;
+  var warnedNoSession = false;
 
   function take() {
     var now = Date.now();
@@ -119,6 +120,12 @@
     if (flushTimer) { clearTimeout(flushTimer); flushTimer = null; }
     // Without the page's session id, or while the endpoint asked to wait, nothing would be heard.
     if (!ids.session_id || Date.now() < pausedUntil) {
+      // Say once, where a developer looks, why this page's reports never arrive.
+      if (!ids.session_id && queue.length && !warnedNoSession && global.console) {
+        warnedNoSession = true;
+        global.console.warn("liveobs: this page has no session id (meta liveobs-session-id), so no browser " +
+          "report will be sent; give LiveObsMiddleware a session= and put head_tags() in <head>");
+      }
       dropped += queue.length;
       queue.length = 0;
       return;
