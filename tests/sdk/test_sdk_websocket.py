@@ -70,7 +70,7 @@ def test_a_failing_event_replies_with_the_class_only_and_records_the_exception(
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
     assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4500
+    assert closed.value.rcvd.code == 1011
     assert reply == {"lo": {
         "event_id": EVENT_1, "ok": False, "error_class": "LookupError", "error_code": "internal",
         "trace_id": reply["lo"]["trace_id"], "span_id": reply["lo"]["span_id"], "server_time": reply["lo"]["server_time"],

@@ -17,8 +17,7 @@ Rules, in ASGI terms:
   deflated as permessage-deflate would (window 12 bits, context takeover).
 * An exception escaping the app while an event is pending becomes an
   ``exception`` span event (with ``error.type`` and fingerprint) and an error
-  reply with the class and code only, then close code 4500 (every ASGI
-  server accepts it; daphne refuses 1011). A close the app
+  reply with the class and code only, then close code 1011. A close the app
   sends while an event is unanswered is held until the app returns, so the
   error reply can still go out first.
 * A message over ``max_message_bytes`` is not passed to the app: the socket is
@@ -67,7 +66,7 @@ Send = Callable[[Message], Awaitable[None]]
 _LO_TEXT: Final = '"' + keys.ENVELOPE_KEY + '"'
 _LO_BYTES: Final = _LO_TEXT.encode()
 CLOSE_TOO_BIG: Final = 1009
-CLOSE_INTERNAL: Final = 4500
+CLOSE_INTERNAL: Final = 1011
 CONNECTION_ID_QUERY: Final = "lo_cid"
 _EVIDENCE_HEADER: Final = keys.HEADER_EVIDENCE_SOURCE.lower().encode()
 _MAX_QUERY: Final = 4096
