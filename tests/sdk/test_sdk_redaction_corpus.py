@@ -5,36 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from opentelemetry.trace import Link
 from redaction_corpus import harmless_corpus, secret_corpus
 
-import liveobs.sdk
+from tests.sdk.secret_signals import leaked_kinds
 
 SECRETS = secret_corpus()
 HARMLESS = harmless_corpus()
 
 
 def test_no_corpus_secret_leaves_through_any_signal(configured: Any) -> None:
-    log = structlog.get_logger("corpus")
-    tracer = configured.telemetry.tracer
-    with tracer.start_as_current_span("anchor") as anchor:
-        anchor_context = anchor.get_span_context()
-    for kind, text, _ in SECRETS:
-        with tracer.start_as_current_span(f"corpus {kind}", links=[Link(anchor_context, {"why": text})]) as span:
-            span.set_attribute("note", text)
-            span.add_event("checkpoint", {"detail": text})
-            log.info(text)
-            log.info("field", detail=text, nested={"inner": [text]})
-            try:
-                with liveobs.sdk.live_event("corpus"):
-                    raise ValueError(f"failed with {text}")
-            except ValueError:
-                log.exception("event failed")
-    configured.flush()
-    exported = configured.receiver.all_bytes().decode("utf-8", "replace")
-    written = configured.log_lines.getvalue()
-    assert len(configured.receiver.spans_named("corpus", count=len(SECRETS))) == len(SECRETS)
-    leaked = [kind for kind, _, secret in SECRETS if secret in exported or secret in written]
+    leaked = leaked_kinds(configured, SECRETS)
     print(f"\nSDK, every signal: {len(SECRETS)} formats, {len(SECRETS) - len(leaked)} caught, leaked: {leaked}")
     assert leaked == []
 
