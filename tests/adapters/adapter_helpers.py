@@ -23,7 +23,8 @@ __all__ = ["HERE", "REPO", "UUID7", "Processes", "liveobs_json", "start_app", "s
 def start_app(
     procs: Processes, target: str, collector_url: str, state: Path, ready_path: str, server: str = "uvicorn",
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn <target>`` (or ``daphne``; a module of this folder) on a socket bound here, exporting to the collector."""
+    """``uvicorn <target>`` (or ``daphne``, or ``python <target>.py <fd>`` for an app that runs its own server;
+    a module of this folder) on a socket bound here, exporting to the collector."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -31,12 +32,15 @@ def start_app(
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
     env = dict(os.environ)
+    env.pop("PYTEST_CURRENT_TEST", None)  # the app is not under test itself (NiceGUI changes its ports when it is)
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
         OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
         OTEL_METRIC_EXPORT_INTERVAL="500",
     )
-    if server == "daphne":
+    if server == "python":
+        argv = [sys.executable, str(HERE / f"{target}.py"), str(sock.fileno())]
+    elif server == "daphne":
         argv = [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), target]
     else:
         argv = [sys.executable, "-m", "uvicorn", target, "--fd", str(sock.fileno()), "--no-access-log",
