@@ -1,13 +1,27 @@
-"""CPU per live event of the framework adapters, against the same ASGI app without liveobs.
+"""CPU per live event of each framework adapter, against the same framework app without liveobs.
 
-Three apps answer one message per event, in process (no sockets, so only the
-app and liveobs are measured): a JSON app under ``observe_live_app`` (the
-baseline adapter-free path), an htmx-style app sending an HTML fragment under
-``observe_htmx_app``, and a Phoenix-protocol app answering ``phx_reply`` under
-``observe_phoenix_app``. Each runs with and without liveobs in interleaved
-rounds; the median CPU per event is printed (the same machine and run, so
-compare the ratios). Spans and log records go through the batch processors to
-exporters that discard them. ``python benchmarks/bench_adapters.py [events]``.
+Each case is a small app in its framework's idiom, driven in process through the
+framework's own ASGI dispatch (its router, its WebSocket handling, its protocol
+parsing and replies; no sockets, so only the framework and liveobs are measured):
+
+  core       a bare ASGI WebSocket loop answering JSON, under observe_live_app
+  htmx       a Starlette WebSocketRoute answering HTML fragments, under observe_htmx_app
+  pyview     a pyview LiveView (Phoenix frames: phx_join, then event/phx_reply),
+             under observe_phoenix_app with pyview's LiveObsInstrumentation
+  channels   a Django Channels JsonWebsocketConsumer (sync: a thread per message)
+             behind ProtocolTypeRouter/URLRouter/SessionMiddlewareStack, with the
+             LiveObsConsumer mixin under observe_channels_app
+  socketio   a python-socketio AsyncServer (engine.io packets, acknowledgements),
+             under observe_socketio and observe_socketio_app
+
+A client sends one message at a time and waits for its reply, as a browser
+does. The observed run's messages carry the ``lo`` envelope its companion adds;
+the plain run's do not. Each case alternates plain and observed rounds in the
+same process; the figures are medians of CPU time (process_time: all threads,
+so Channels' worker threads count) per event, and the ratio compares the two
+within the run. Spans and log records go through the batch processors to
+exporters that discard them; the handlers write no log line (bench_sdk.py
+measures the log bridge). ``python benchmarks/bench_adapters.py [events]``.
 """
 
 from __future__ import annotations
@@ -17,17 +31,19 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import liveobs.sdk
-from liveobs.sdk.adapters.htmx import observe_htmx_app
-from liveobs.sdk.adapters.phoenix import observe_phoenix_app
 
 ROUNDS = 5
-HEADERS = {"HX-Request": "true", "HX-Trigger": "add", "HX-Trigger-Name": "add_card"}
+REPLY_TIMEOUT_S = 10.0
+COOKIE = (b"cookie", b"liveobs_sid=bench")
+HX_HEADERS = {"HX-Request": "true", "HX-Trigger": "add", "HX-Trigger-Name": "add_card"}
+Frames = list[tuple[str, Callable[[str], bool] | None]]
 
 
 class DiscardSpans(SpanExporter):
@@ -47,90 +63,286 @@ class DiscardLogs(LogRecordExporter):
 
 
 def _lo(i: int) -> dict[str, Any]:
-    return {"event_id": f"01a24537-a23d-7{i % 4096:03x}-8f4a-{i:012x}", "event_name": "add_card", "seq": i + 1}
+    return {"event_id": f"01a24537-a23d-7{i % 4096:03x}-8f4a-{i:012x}", "event_name": "add_card", "seq": i + 1,
+            "route_id": "/board"}
 
 
-def _serve(answer: Callable[[str], str]) -> Any:
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            await send({"type": "websocket.send", "text": answer(message["text"])})
-
-    return app
+def _any(text: str) -> bool:
+    return True
 
 
-def _json_answer(text: str) -> str:
-    return json.dumps({"patch": f"<li>{json.loads(text)['title']}</li>"})
+@dataclass
+class Case:
+    """One framework: its app without and with liveobs, the socket's path, the conversation."""
+
+    name: str
+    plain: Any
+    observed: Any
+    path: str
+    query: bytes
+    frames: Callable[[int, bool], Frames]
 
 
-def _html_answer(text: str) -> str:
-    return f'<ul id="cards" hx-swap-oob="true"><li>{json.loads(text)["title"]}</li></ul>'
+async def _talk(app: Any, path: str, query: bytes, frames: Frames) -> None:
+    """Open the socket, send each frame after the reply to the one before, then disconnect."""
+    answered = asyncio.Event()
+    answered.set()
+    expected: list[Callable[[str], bool] | None] = [None]
+    pending = iter(frames)
+    opened = False
+    seen: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal opened
+        if not opened:
+            opened = True
+            return {"type": "websocket.connect"}
+        try:
+            await asyncio.wait_for(answered.wait(), REPLY_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(f"{path}: no reply within {REPLY_TIMEOUT_S} s; last sent: {seen[-3:]}") from None
+        step = next(pending, None)
+        if step is None:
+            return {"type": "websocket.disconnect", "code": 1000}
+        text, expect = step
+        if expect is not None:
+            answered.clear()
+            expected[0] = expect
+        return {"type": "websocket.receive", "text": text}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            text = message.get("text") or ""
+            if len(seen) < 64:
+                seen.append(text[:200])
+            check = expected[0]
+            if check is not None and check(text):
+                expected[0] = None
+                answered.set()
+        elif message["type"] == "websocket.close":
+            raise RuntimeError(f"{path}: the app closed the socket ({message.get('code')}, {message.get('reason')}); "
+                               f"it sent {seen[-3:]}")
+
+    scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "query_string": query, "scheme": "ws",
+             "headers": [(b"host", b"127.0.0.1"), (b"connection", b"Upgrade"), (b"upgrade", b"websocket"),
+                         (b"origin", b"http://127.0.0.1"), COOKIE],
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "subprotocols": [],
+             "asgi": {"version": "3.0", "spec_version": "2.4"}}
+    await app(scope, receive, send)
 
 
-def _phx_answer(text: str) -> str:
-    frame = json.loads(text)
-    return json.dumps([frame[0], frame[1], frame[2], "phx_reply",
-                       {"status": "ok", "response": {"diff": {"0": {"0": "card"}}}}])
-
-
-def _json_messages(n: int, lo: bool) -> list[str]:
-    return [json.dumps({"title": "card", "HEADERS": HEADERS, **({"lo": _lo(i)} if lo else {})}) for i in range(n)]
-
-
-def _phx_messages(n: int, lo: bool) -> list[str]:
-    join = json.dumps(["4", "4", "lv:phx-1", "phx_join", {"url": "http://127.0.0.1/board", "params": {}}])
-    events = [json.dumps(["4", str(i + 5), "lv:phx-1", "event",
-                          {"type": "click", "event": "add_card", "value": {}, **({"lo": _lo(i)} if lo else {})}])
-              for i in range(n)]
-    return [join, *events]
-
-
-def _cpu(app: Any, texts: list[str]) -> float:
-    incoming = iter([{"type": "websocket.connect"}, *({"type": "websocket.receive", "text": t} for t in texts),
-                     {"type": "websocket.disconnect", "code": 1000}])
-
-    async def receive() -> Any:
-        return next(incoming)
-
-    async def send(message: Any) -> None:
-        return None
-
-    scope = {"type": "websocket", "path": "/ws", "raw_path": b"/ws", "query_string": b"", "scheme": "ws",
-             "headers": [(b"host", b"127.0.0.1"), (b"cookie", b"liveobs_sid=bench")],
-             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "subprotocols": []}
+def _cpu(app: Any, case: Case, n: int, lo: bool) -> float:
+    frames = case.frames(n, lo)
     start = time.process_time()
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(_talk(app, case.path, case.query, frames))
     return time.process_time() - start
 
 
-def main(n: int) -> None:
+# --- core: the lo envelope over a bare ASGI WebSocket loop ----------------------------------------------------------
+
+def core_case() -> Case:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] != "websocket.disconnect":
+            title = json.loads(message["text"])["title"]
+            await send({"type": "websocket.send", "text": json.dumps({"patch": f"<li>{title}</li>"})})
+
+    def frames(n: int, lo: bool) -> Frames:
+        return [(json.dumps({"title": "card", **({"lo": _lo(i)} if lo else {})}), _any) for i in range(n)]
+
+    observed = liveobs.sdk.observe_live_app(app, session=liveobs.sdk.cookie_session("liveobs_sid"))
+    return Case("core (observe_live_app)", app, observed, "/ws", b"", frames)
+
+
+# --- htmx: Starlette's WebSocketRoute answering HTML fragments ------------------------------------------------------
+
+def htmx_case() -> Case:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from liveobs.sdk.adapters.htmx import observe_htmx_app
+
+    async def live(websocket: WebSocket) -> None:
+        await websocket.accept()
+        count = 0
+        try:
+            while True:
+                data = await websocket.receive_json()
+                count += 1
+                await websocket.send_text(f'<ul id="cards" hx-swap-oob="true"><li>{data["title"]} {count}</li></ul>')
+        except WebSocketDisconnect:
+            pass
+
+    def frames(n: int, lo: bool) -> Frames:
+        return [(json.dumps({"title": "card", "HEADERS": HX_HEADERS, **({"lo": _lo(i)} if lo else {})}), _any)
+                for i in range(n)]
+
+    def app() -> Any:
+        return Starlette(routes=[WebSocketRoute("/ws", live)])
+
+    return Case("htmx ws (Starlette, observe_htmx_app)", app(), observe_htmx_app(app()), "/ws", b"", frames)
+
+
+# --- pyview: a LiveView over the Phoenix channel protocol ------------------------------------------------------------
+
+def pyview_case() -> Case:
+    from dataclasses import dataclass as data
+
+    from pyview import LiveView, LiveViewSocket, PyView
+    from pyview.csrf import generate_csrf_token
+    from pyview.template.live_template import LiveRender, LiveTemplate
+    from pyview.vendor.ibis import Template
+
+    from liveobs.sdk.adapters.phoenix import observe_phoenix_app
+    from liveobs.sdk.adapters.pyview import LiveObsInstrumentation
+
+    @data
+    class Board:
+        count: int = 0
+
+    class BoardLiveView(LiveView[Board]):
+        async def mount(self, socket: LiveViewSocket[Board], session: dict[str, Any]) -> None:
+            socket.context = Board()
+
+        async def handle_event(self, event: str, payload: dict[str, Any], socket: LiveViewSocket[Board]) -> None:
+            socket.context.count += 1
+
+        async def render(self, assigns: Board, meta: Any) -> Any:
+            return LiveRender(template, assigns, meta)
+
+    template = LiveTemplate(Template("<ul id='cards'><li>{{ count }} cards</li></ul>", template_id="bench-board"))
+
+    topic = "lv:phx-bench"
+
+    def reply_to(ref: str) -> Callable[[str], bool]:
+        marker = f'"{ref}", "{topic}", "phx_reply"'
+        return lambda text: marker in text or f'"{ref}","{topic}","phx_reply"' in text
+
+    def frames(n: int, lo: bool) -> Frames:
+        join = json.dumps(["4", "4", topic, "phx_join", {"url": "http://127.0.0.1/board",
+                                                           "params": {"_csrf_token": generate_csrf_token(topic)}}])
+        events = [(json.dumps(["4", str(i + 5), topic, "event",
+                               {"type": "click", "event": "add_card", "value": {},
+                                **({"lo": _lo(i)} if lo else {})}]), reply_to(str(i + 5))) for i in range(n)]
+        return [(join, reply_to("4")), *events]
+
+    def app(instrumentation: Any = None) -> Any:
+        pyview_app = PyView(instrumentation=instrumentation) if instrumentation else PyView()
+        pyview_app.add_live_view("/board", BoardLiveView)
+        return pyview_app
+
+    return Case("pyview (Phoenix LiveView, observe_phoenix_app)", app(),
+                observe_phoenix_app(app(LiveObsInstrumentation())), "/live/websocket",
+                b"_csrf_token=x&vsn=2.0.0", frames)
+
+
+# --- Django Channels: a sync JsonWebsocketConsumer behind Channels' routing and sessions -----------------------------
+
+def channels_case() -> Case:
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DEBUG=False, SECRET_KEY="bench-only", ALLOWED_HOSTS=["127.0.0.1"], ROOT_URLCONF=__name__,
+        INSTALLED_APPS=["django.contrib.sessions", "channels"],
+        SESSION_ENGINE="django.contrib.sessions.backends.cache",
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        DATABASES={}, USE_TZ=True, LOGGING_CONFIG=None,
+    )
+    django.setup()
+    from channels.generic.websocket import JsonWebsocketConsumer
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from channels.security.websocket import AllowedHostsOriginValidator
+    from channels.sessions import SessionMiddlewareStack
+    from django.urls import path
+
+    from liveobs.sdk.adapters.channels import LiveObsConsumer, observe_channels_app
+
+    class Board(JsonWebsocketConsumer):  # type: ignore[misc]
+        count = 0
+
+        def connect(self) -> None:
+            self.accept()
+
+        def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+            self.count += 1
+            self.send_json({"cards": [content.get("title"), self.count]})
+
+    class ObservedBoard(LiveObsConsumer, Board):  # type: ignore[misc]
+        pass
+
+    def router(consumer: Any) -> Any:
+        return ProtocolTypeRouter({"websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter([
+            path("ws/board/", consumer.as_asgi())])))})
+
+    def frames(n: int, lo: bool) -> Frames:
+        return [(json.dumps({"event": "add_card", "title": "card", **({"lo": _lo(i)} if lo else {})}), _any)
+                for i in range(n)]
+
+    return Case("Django Channels (sync consumer, LiveObsConsumer)", router(Board),
+                observe_channels_app(router(ObservedBoard)), "/ws/board/", b"", frames)
+
+
+# --- python-socketio: engine.io packets and acknowledgements --------------------------------------------------------
+
+def socketio_case() -> Case:
+    import socketio
+
+    from liveobs.sdk.adapters.socketio import observe_socketio, observe_socketio_app
+
+    def server() -> Any:
+        sio = socketio.AsyncServer(async_mode="asgi")
+        count = [0]
+
+        @sio.event
+        async def add_card(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+            count[0] += 1
+            return {"count": count[0], "title": data.get("title")}
+
+        return sio
+
+    def frames(n: int, lo: bool) -> Frames:
+        def ack(i: int) -> Callable[[str], bool]:
+            prefix = f"43{i}["
+            return lambda text: text.startswith(prefix)
+
+        events = [(f"42{i}" + json.dumps(["add_card", {"title": "card", **({"lo": _lo(i)} if lo else {})}]), ack(i))
+                  for i in range(n)]
+        return [("40", lambda text: text.startswith("40")), *events]
+
+    return Case("python-socketio (observe_socketio)", socketio.ASGIApp(server()),
+                observe_socketio_app(socketio.ASGIApp(observe_socketio(server()))), "/socket.io/",
+                b"EIO=4&transport=websocket", frames)
+
+
+CASES: dict[str, Callable[[], Case]] = {
+    "core": core_case, "htmx": htmx_case, "pyview": pyview_case, "channels": channels_case, "socketio": socketio_case,
+}
+
+
+def main(n: int, only: Sequence[str]) -> None:
     liveobs.sdk.configure("bench-adapters", "1.0.0", "test", span_exporter=DiscardSpans(), log_exporter=DiscardLogs(),
                           configure_structlog=False, set_global=False)
-    cases = [
-        ("lo envelope (observe_live_app)", _serve(_json_answer), _json_messages,
-         lambda app: liveobs.sdk.observe_live_app(app, session=liveobs.sdk.cookie_session("liveobs_sid"))),
-        ("htmx ws (observe_htmx_app)", _serve(_html_answer), _json_messages, observe_htmx_app),
-        ("Phoenix LiveView (observe_phoenix_app)", _serve(_phx_answer), _phx_messages, observe_phoenix_app),
-    ]
     try:
-        for name, app, messages, observe in cases:
-            observed_app = observe(app)
+        for key in only or CASES:
+            case = CASES[key]()
+            _cpu(case.plain, case, 50, False)  # warm-up: imports, caches
+            _cpu(case.observed, case, 50, True)
             plain: list[float] = []
             observed: list[float] = []
             for _ in range(ROUNDS):
-                plain.append(_cpu(app, messages(n, False)))
-                observed.append(_cpu(observed_app, messages(n, True)))
+                plain.append(_cpu(case.plain, case, n, False))
+                observed.append(_cpu(case.observed, case, n, True))
             without = sorted(plain)[ROUNDS // 2] / n * 1e6
             with_liveobs = sorted(observed)[ROUNDS // 2] / n * 1e6
-            print(f"{name:40} {without:6.1f} us/event without liveobs, {with_liveobs:6.1f} with "
-                  f"(+{with_liveobs - without:.1f} us/event; median of {ROUNDS} rounds of {n} events)")
+            print(f"{case.name:50} {without:7.1f} us/event without liveobs, {with_liveobs:7.1f} with: "
+                  f"+{with_liveobs - without:5.1f} us/event, x{with_liveobs / without:4.2f} "
+                  f"(median of {ROUNDS} rounds of {n} events)", flush=True)
     finally:
         liveobs.sdk.shutdown()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, sys.argv[2:])
