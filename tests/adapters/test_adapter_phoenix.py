@@ -86,11 +86,12 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
     assert trace["request_id"]
     server = [s for s in trace["spans"] if s["name"].startswith("live.event")]
     assert len(server) == 1, trace["spans"]
-    # pyview's own timings, through its instrumentation interface, are children of the event's span.
-    handling = [s for s in trace["spans"] if s["name"] == "pyview.handle_event"]
-    assert len(handling) == 1, trace["spans"]
-    assert handling[0]["parent_span_id"] == server[0]["span_id"]
-    assert sorted(s["name"] for s in added["spans"]) == ["live.event add_card", "pyview.handle_event", "pyview.render"]
+    # pyview's own timings, through its instrumentation interface, are on the event's span.
+    assert float(server[0]["attributes"]["pyview.handle_event.duration_ms"]) > 0, server[0]["attributes"]
+    assert [s["name"] for s in added["spans"]] == ["live.event add_card"], added["spans"]
+    timed = added["spans"][0]["attributes"]
+    assert float(timed["pyview.handle_event.duration_ms"]) > 0, timed  # attributes come back as text
+    assert float(timed["pyview.render.duration_ms"]) > 0, timed
     assert added["error_class"] is None
     assert server[0]["name"] == "live.event sort_by_due"
     assert server[0]["attributes"][keys.EVENT_ID] == reference
