@@ -35,7 +35,7 @@ class LiveObsInstrumentation(NoOpInstrumentation):  # type: ignore[misc]
     def time_histogram(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[None]:
         key = ATTRIBUTES.get(name)
         recorder = liveobs.sdk.current_event() if key is not None else None
-        if recorder is None:
+        if key is None or recorder is None:
             yield
             return
         started = time.perf_counter_ns()
