@@ -40,13 +40,19 @@ from liveobs.sdk.adapters._session import SESSION_COOKIE, SessionCookie, warn_wi
 COMPANION: Final = "liveobs-htmx.js"
 MARKER_OPEN: Final = "<!--lo:"
 MARKER_CLOSE: Final = "-->"
-# Inside an HTML comment the JSON must never hold "--" or ">": JSON's escapes keep it parseable.
-_COMMENT_SAFE: Final = str.maketrans({"-": "\\u002d", ">": "\\u003e", "<": "\\u003c"})
+
+
+def _comment_safe(text: str) -> str:
+    """JSON text that may sit inside an HTML comment: no "-", ">" or "<" (JSON's escapes keep it parseable).
+
+    Three ``str.replace`` calls: ``str.translate`` with a mapping costs ten times more on every reply.
+    """
+    return text.replace("-", "\\u002d").replace(">", "\\u003e").replace("<", "\\u003c")
 
 
 def reply_marker(lo: dict[str, Any]) -> str:
     """The reply's ``lo`` object as the HTML comment the companion reads."""
-    return MARKER_OPEN + json.dumps(lo, separators=(",", ":")).translate(_COMMENT_SAFE) + MARKER_CLOSE
+    return MARKER_OPEN + _comment_safe(json.dumps(lo, separators=(",", ":"))) + MARKER_CLOSE
 
 
 class HtmxReplies:
@@ -79,11 +85,12 @@ def mark_reply(message: Message) -> Message:
     event = liveobs.sdk.current_event()
     if event is None or event.replied or not isinstance(text, str):
         return message
-    body = text.strip()
-    if body.startswith("{") and body.endswith("}"):
-        return message  # JSON: the middleware adds the envelope itself
+    if not text.startswith("<"):  # an HTML fragment starts with its tag: no copy of it to strip
+        body = text.strip()
+        if body.startswith("{") and body.endswith("}"):
+            return message  # JSON: the middleware adds the envelope itself
     encoded = len(text.encode("utf-8", "surrogatepass"))
-    lo = event.reply_json(encoded, None).translate(_COMMENT_SAFE)
+    lo = _comment_safe(event.reply_json(encoded, None))
     return {**message, "text": f"{text}{MARKER_OPEN}{lo}{MARKER_CLOSE}"}
 
 
