@@ -38,6 +38,7 @@ from channels.exceptions import StopConsumer  # type: ignore[import-untyped,impo
 
 import liveobs.sdk
 from liveobs.conventions import keys, valid_route
+from liveobs.sdk.adapters._close import AcceptedCloseCodes
 from liveobs.sdk.adapters._companion import ASGIApp, Message, Receive, Scope, Send
 from liveobs.sdk.adapters._session import warn_without_session
 
@@ -212,7 +213,7 @@ def observe_channels_app(application: ASGIApp, *, session_cookie: str | None = N
         session_cookie = str(settings.SESSION_COOKIE_NAME)
     options.setdefault("session", liveobs.sdk.cookie_session(session_cookie))
     options.setdefault("route_id", http_route)
-    return liveobs.sdk.observe_live_app(ChannelsRoutes(application), **options)
+    return AcceptedCloseCodes(liveobs.sdk.observe_live_app(ChannelsRoutes(application), **options))
 
 
 def liveobs_head(request: Any) -> dict[str, str]:

@@ -25,6 +25,7 @@ import json
 from typing import Any, Final
 
 import liveobs.sdk
+from liveobs.sdk.adapters._close import AcceptedCloseCodes
 from liveobs.sdk.adapters._companion import (
     ASGIApp,
     Message,
@@ -105,7 +106,7 @@ def observe_htmx_app(app: ASGIApp, *, session_cookie: str | None = SESSION_COOKI
     if session_cookie is not None:
         inner = SessionCookie(inner, session_cookie)
         options.setdefault("session", liveobs.sdk.cookie_session(session_cookie))
-    return liveobs.sdk.observe_live_app(inner, **options)
+    return AcceptedCloseCodes(liveobs.sdk.observe_live_app(inner, **options))
 
 
 def htmx_head_tags(*, nonce: str | None = None, timeout_ms: int | None = None) -> str:

@@ -41,6 +41,7 @@ import structlog
 
 import liveobs.sdk
 from liveobs.conventions import keys, parse_envelope
+from liveobs.sdk.adapters._close import AcceptedCloseCodes
 from liveobs.sdk.adapters._companion import (
     ASGIApp,
     Receive,
@@ -174,7 +175,7 @@ class NiceGUIObserved:
         if session_cookie is not None:
             inner = SessionCookie(inner, session_cookie)
             options.setdefault("session", liveobs.sdk.cookie_session(session_cookie))
-        self.observed = liveobs.sdk.observe_live_app(inner, **options)
+        self.observed = AcceptedCloseCodes(liveobs.sdk.observe_live_app(inner, **options))
 
     async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not await handled_outside_the_socket(self.app, self.asset, scope, receive, send):

@@ -31,6 +31,7 @@ import structlog
 
 import liveobs.sdk
 from liveobs.conventions import parse_envelope, valid_route
+from liveobs.sdk.adapters._close import AcceptedCloseCodes
 from liveobs.sdk.adapters._companion import (
     ASGIApp,
     Message,
@@ -213,7 +214,7 @@ def observe_phoenix_app(
     if session_cookie is not None:
         inner = SessionCookie(inner, session_cookie)
         options.setdefault("session", liveobs.sdk.cookie_session(session_cookie))
-    return liveobs.sdk.observe_live_app(inner, **options)
+    return AcceptedCloseCodes(liveobs.sdk.observe_live_app(inner, **options))
 
 
 def phoenix_head_tags(*, nonce: str | None = None, timeout_ms: int | None = None) -> str:

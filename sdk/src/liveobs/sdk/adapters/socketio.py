@@ -37,6 +37,7 @@ import structlog
 
 import liveobs.sdk
 from liveobs.conventions import keys, parse_envelope
+from liveobs.sdk.adapters._close import AcceptedCloseCodes
 from liveobs.sdk.adapters._companion import (
     ASGIApp,
     Receive,
@@ -172,7 +173,7 @@ def observe_socketio_app(app: ASGIApp, *, session_cookie: str | None = SESSION_C
     if session_cookie is not None:
         inner = SessionCookie(inner, session_cookie)
         options.setdefault("session", liveobs.sdk.cookie_session(session_cookie))
-    return liveobs.sdk.observe_live_app(inner, **options)
+    return AcceptedCloseCodes(liveobs.sdk.observe_live_app(inner, **options))
 
 
 def socketio_head_tags(*, nonce: str | None = None, timeout_ms: int | None = None) -> str:
