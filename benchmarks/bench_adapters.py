@@ -30,7 +30,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,12 @@ class Case:
     path: str
     query: bytes
     frames: Callable[[int, bool], Frames]
+    # For a framework whose socket needs a page first: (app, events, observed) -> the socket's query and frames.
+    page: Callable[[Any, int, bool], Awaitable[tuple[bytes, Frames]]] | None = None
+
+    async def run(self, app: Any, n: int, lo: bool) -> None:
+        query, frames = (self.query, self.frames(n, lo)) if self.page is None else await self.page(app, n, lo)
+        await _talk(app, self.path, query, frames)
 
 
 async def _talk(app: Any, path: str, query: bytes, frames: Frames) -> None:
@@ -132,9 +138,8 @@ async def _talk(app: Any, path: str, query: bytes, frames: Frames) -> None:
 
 
 def _cpu(app: Any, case: Case, n: int, lo: bool) -> float:
-    frames = case.frames(n, lo)
     start = time.process_time()
-    asyncio.run(_talk(app, case.path, case.query, frames))
+    asyncio.run(case.run(app, n, lo))
     return time.process_time() - start
 
 
@@ -317,8 +322,89 @@ def socketio_case() -> Case:
                 b"EIO=4&transport=websocket", frames)
 
 
+# --- NiceGUI: its page, then its own socket.io "event" messages -----------------------------------------------------
+
+async def _get_page(app: Any, path: str) -> str:
+    """``GET path`` through ``app`` in process: the page's HTML."""
+    body: list[bytes] = []
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "scheme": "http", "http_version": "1.1", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"accept", b"text/html"), COOKIE],
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "asgi": {"version": "3.0"}}
+    await app(scope, receive, send)
+    return b"".join(body).decode()
+
+
+def nicegui_case() -> Case:
+    import re
+    import urllib.parse
+
+    from fastapi import FastAPI
+    from nicegui import core, ui
+    from nicegui.client import Client
+
+    from liveobs.sdk.adapters.nicegui import NiceGUIObserved, live_events, nicegui_head_tags, record_failure
+
+    @ui.page("/board")
+    def board() -> None:
+        if liveobs.sdk.current_ids().session_id:  # the page under liveobs
+            ui.add_head_html(nicegui_head_tags())
+        count = [0]
+
+        def add_card() -> None:
+            count[0] += 1
+
+        ui.button("Add card", on_click=add_card)
+
+    handlers = core.sio.handlers["/"]
+    plain_handler = handlers["event"]
+    observed_handler = live_events(plain_handler)
+    core.app.on_exception(record_failure)
+    host = FastAPI()
+    ui.run_with(host, show_welcome_message=False)  # NiceGUI's run configuration, without starting a server
+
+    async def page(app: Any, n: int, lo: bool) -> tuple[bytes, Frames]:
+        handlers["event"] = observed_handler if lo else plain_handler
+        found = re.search(r"client_id['\"]: ?['\"]([0-9a-f-]+)", await _get_page(app, "/board"))
+        if found is None:
+            raise RuntimeError("NiceGUI's page names no client")
+        client = Client.instances[found.group(1)]
+        core.loop = asyncio.get_running_loop()  # for the task NiceGUI starts at disconnect (cancelled at the end)
+        button = next(e for e in client.elements.values() if getattr(e, "_event_listeners", None))
+        listener = next(iter(button._event_listeners))
+        query = urllib.parse.urlencode({"client_id": client.id, "tab_id": f"tab-{client.id}",
+                                        "document_id": f"doc-{client.id}", "implicit_handshake": "true",
+                                        "EIO": "4", "transport": "websocket"}).encode()
+
+        def ack(i: int) -> Callable[[str], bool]:
+            prefix = f"43{i}["
+            return lambda text: text.startswith(prefix)
+
+        message = {"id": button.id, "client_id": client.id, "listener_id": listener, "args": []}
+        events = [(f"42{i}" + json.dumps(["event", {**message, **({"lo": _lo(i)} if lo else {})}]), ack(i))
+                  for i in range(n)]
+        return query, [("40", lambda text: text.startswith("40")), *events]
+
+    return Case("NiceGUI (observe_nicegui)", host, NiceGUIObserved(host), "/_nicegui_ws/socket.io/", b"",
+                lambda n, lo: [], page)
+
+
 CASES: dict[str, Callable[[], Case]] = {
     "core": core_case, "htmx": htmx_case, "pyview": pyview_case, "channels": channels_case, "socketio": socketio_case,
+    "nicegui": nicegui_case,
 }
 
 
