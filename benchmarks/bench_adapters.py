@@ -13,13 +13,17 @@ parsing and replies; no sockets, so only the framework and liveobs are measured)
              LiveObsConsumer mixin under observe_channels_app
   socketio   a python-socketio AsyncServer (engine.io packets, acknowledgements),
              under observe_socketio and observe_socketio_app
+  nicegui    a NiceGUI page with a button (its page request, the implicit handshake
+             of its socket.io client, its "event" messages), under observe_nicegui's
+             middleware and event handler
 
 A client sends one message at a time and waits for its reply, as a browser
 does. The observed run's messages carry the ``lo`` envelope its companion adds;
 the plain run's do not. Each case alternates plain and observed rounds in the
 same process; the figures are medians of CPU time (process_time: all threads,
 so Channels' worker threads count) per event, and the ratio compares the two
-within the run. Spans and log records go through the batch processors to
+within the run (NiceGUI's is one global app: the event handler is swapped
+between rounds). Spans and log records go through the batch processors to
 exporters that discard them; the handlers write no log line (bench_sdk.py
 measures the log bridge). ``python benchmarks/bench_adapters.py [events]``.
 """

@@ -38,6 +38,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import structlog
+from nicegui import background_tasks, core
+from nicegui.client import Client
 
 import liveobs.sdk
 from liveobs.conventions import keys, parse_envelope
@@ -71,8 +73,6 @@ def record_failure(exception: Exception) -> None:
 
 def _listener(msg: dict[str, Any]) -> Any:
     """The NiceGUI event listener ``msg`` is for, or ``None``."""
-    from nicegui.client import Client
-
     client = Client.instances.get(msg.get("client_id"))  # type: ignore[arg-type]
     element = client.elements.get(msg.get("id")) if client is not None else None  # type: ignore[arg-type]
     listeners = getattr(element, "_event_listeners", None)
@@ -119,13 +119,6 @@ def event_name(msg: dict[str, Any], browser_name: str | None) -> str | None:
     return kind if isinstance(kind, str) and kind else browser_name
 
 
-def _running_tasks() -> set[asyncio.Task[Any]]:
-    from nicegui import background_tasks
-
-    tasks: set[asyncio.Task[Any]] = background_tasks.running_tasks
-    return tasks
-
-
 def live_events(handler: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
     """NiceGUI's ``event`` handler (``(sid, msg)``), each message with ``lo`` run as a live event."""
     if getattr(handler, _WRAPPED, False):
@@ -144,7 +137,7 @@ def live_events(handler: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]
                 event_name(msg, env.event_name), event_id=env.event_id, seq=env.seq, route_id=env.route_id,
                 traceparent=traceparent if isinstance(traceparent, str) else None,
             ) as recorder:
-                running = _running_tasks()
+                running: set[asyncio.Task[Any]] = background_tasks.running_tasks
                 before = set(running)
                 handler(sid, msg)
                 started = running - before  # an async UI handler's task, started inside this event's context
@@ -195,8 +188,6 @@ def observe_nicegui(app: Any = None, *, session_cookie: str | None = SESSION_COO
     when the app passes ``session=``. ``options`` go to
     :func:`liveobs.sdk.observe_live_app`.
     """
-    from nicegui import core
-
     if app is None:
         app = core.app
     handlers = core.sio.handlers.setdefault(NAMESPACE, {})
