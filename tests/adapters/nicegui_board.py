@@ -2,7 +2,7 @@
 
 "Sort by due" has a real bug: cards without a due date cannot be ordered. It is
 an async handler, which NiceGUI runs as a background task; "Add card" is a plain
-function. The lines marked ``# liveobs`` are all the app adds. Run it as
+function, and so is "Archive first", whose bug is a card without an owner. The lines marked ``# liveobs`` are all the app adds. Run it as
 ``python nicegui_board.py <fd>``: NiceGUI's own server (uvicorn, started by
 ``ui.run``) on a listening socket bound to 127.0.0.1.
 """
@@ -44,8 +44,13 @@ def board() -> None:
         await asyncio.sleep(0.01)
         cards.sort(key=lambda c: c["due"])
 
+    def archive_first() -> None:
+        log.info("archiving", count=len(cards))
+        ui.notify(f"archived for {cards[0]['owner']}")
+
     ui.button("Add card", on_click=add_card)
     ui.button("Sort by due", on_click=sort_by_due)
+    ui.button("Archive first", on_click=archive_first)
 
 
 @ui.page("/readyz")

@@ -2,8 +2,9 @@
 
 The board (``nicegui_board.py``) adds cards with a plain handler and fails on
 "Sort by due", an async handler NiceGUI runs as a background task, with a real
-``TypeError``; the page shows the failing click's reference, and ``liveobs trace
---event-id`` against a real ``liveobs collect`` answers it.
+``TypeError``, and on "Archive first", a plain handler, with a ``KeyError``; the
+page shows each failing click's reference, and ``liveobs trace --event-id``
+against a real ``liveobs collect`` answers it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def test_nicegui_clicks_are_live_events_and_the_failure_is_found_by_its_referenc
         page.wait_for_function("() => document.getElementById('ref').textContent.length > 0", timeout=10_000)
         reference = page.inner_text("#ref")
         assert re.fullmatch(UUID7, reference), reference
+        page.get_by_role("button", name="Archive first").click()
+        page.wait_for_function(f"() => !['', '{reference}'].includes(document.getElementById('ref').textContent)",
+                               timeout=10_000)
+        archived = page.inner_text("#ref")
+        assert re.fullmatch(UUID7, archived), archived
         page.wait_for_timeout(500)
         page.evaluate("liveobs.flush()")
         page.wait_for_timeout(300)
@@ -61,6 +67,7 @@ def test_nicegui_clicks_are_live_events_and_the_failure_is_found_by_its_referenc
         procs.stop(app)  # flushes the app's spans and logs
         trace = liveobs_json(db, "trace", "--event-id", reference)
         (tmp_path / "trace.json").write_text(json.dumps(trace, indent=1))
+        archive_trace = liveobs_json(db, "trace", "--event-id", archived)
         incidents = liveobs_json(db, "incidents")
         (tmp_path / "incidents.json").write_text(json.dumps(incidents, indent=1))
     finally:
@@ -70,7 +77,7 @@ def test_nicegui_clicks_are_live_events_and_the_failure_is_found_by_its_referenc
     assert "/_nicegui_ws/socket.io/" in sockets[0]
     assert "lo_cid=" in sockets[0]
     events_sent = [s for s in sent if s.startswith("42") and '"event"' in s]
-    assert len(events_sent) >= 5, sent  # 3 clicks, the typed titles
+    assert len(events_sent) >= 6, sent  # 4 clicks, the typed titles
     assert all('"lo":' in s for s in events_sent), sent
     assert not [s for s in sent if '"handshake"' in s and '"lo":' in s], sent  # NiceGUI's own messages untouched
     assert trace["event_id"] == reference
@@ -98,18 +105,29 @@ def test_nicegui_clicks_are_live_events_and_the_failure_is_found_by_its_referenc
     kinds = sorted((r["type"], r.get("error_kind") or r.get("event_name")) for r in reports
                    if not str(r.get("event_name")).startswith("update:"))  # the typed titles
     assert kinds == [("browser.action", "click"), ("browser.action", "click"),
-                     ("browser.error", "reply_error")], reports
+                     ("browser.error", "reply_error"), ("browser.error", "reply_error")], reports
     assert {r.get("connection_id") for r in reports} == {trace["connection_id"]}, reports
-    assert next(r for r in reports if r["type"] == "browser.error").get("event_id") == reference
+    assert [r.get("event_id") for r in reports if r["type"] == "browser.error"] == [reference, archived], reports
     events = [e for e in trace["context"]["events"] if e["kind"] == "event"]
     assert len(events) == len(events_sent), events  # one trace per event
     assert len({e["event_id"] for e in events}) == len(events_sent), events
     clicks = [e for e in events if not e["event_name"].startswith("update:")]
     assert [(e["event_name"], e["error_class"]) for e in clicks] == [
-        ("add_card", None), ("add_card", None), ("sort_by_due", "TypeError")], events
+        ("add_card", None), ("add_card", None), ("sort_by_due", "TypeError"), ("archive_first", "KeyError")], events
+    # The plain handler's failure: its own trace, its log line inside, the browser's report under its id.
+    assert archive_trace["event_id"] == archived
+    assert archive_trace["error_class"] == "KeyError"
+    assert archive_trace["connection_id"] == trace["connection_id"]
+    assert [s["name"] for s in archive_trace["spans"] if s["name"].startswith("live.event")] == [
+        "live.event archive_first"]
+    assert [entry for entry in archive_trace["logs"] if "archiving" in str(entry)], archive_trace["logs"]
+    assert [e["attributes"].get(keys.EVENT_ID) for e in archive_trace["browser"]["errors"]] == [archived]
     assert not [line for line in console if line.startswith("error")], console
-    clicked = [i for i in incidents if i["error_class"] == "TypeError" or reference in i["sample_event_ids"]]
-    assert [(i["error_class"], i["count"], i["routes"]) for i in clicked] == [("TypeError", 1, ["/board"])], incidents
-    assert clicked[0]["message"] == "'<' not supported between instances of 'NoneType' and 'NoneType'"
-    assert reference in clicked[0]["sample_event_ids"]
+    # One incident per failing click, whichever of span, log line and browser report saw it.
+    assert sorted((i["error_class"], i["count"], i["routes"]) for i in incidents) == [
+        ("KeyError", 1, ["/board"]), ("TypeError", 1, ["/board"])], incidents
+    sort_incident = next(i for i in incidents if i["error_class"] == "TypeError")
+    assert sort_incident["message"] == "'<' not supported between instances of 'NoneType' and 'NoneType'"
+    assert reference in sort_incident["sample_event_ids"]
+    assert archived in next(i for i in incidents if i["error_class"] == "KeyError")["sample_event_ids"]
     assert "Failed to detach context" not in (tmp_path / "app.log").read_text()
