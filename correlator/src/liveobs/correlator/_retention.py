@@ -15,8 +15,11 @@ before it frees the old ones (the event id index is rewritten whole), so the fil
 holds about as many free blocks as used ones: hence the low marks. The file may
 pass the limit by what arrives during a pass (one commit group, about 23 MB of
 spans, is the smallest step). Only the bulk tables are trimmed: error
-occurrences (incidents and their sample events), the ingest ledger and
-migrations are small and kept.
+occurrences (incidents and their sample events), gate runs, the ingest ledger and
+migrations are small and kept. Spans and log records are folded, before they go,
+into the release facts, baseline samples and incident stacks of ``_rollups``,
+which are kept too: the gates still find a release and judge against a baseline
+whose raw rows are gone, and an incident still shows its stack.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Final
 import duckdb
 
 from liveobs.correlator._dedup import expire_digests
+from liveobs.correlator._rollups import KEPT_SAMPLES, fold_logs, fold_spans
 
 log = logging.getLogger("liveobs.correlator.retention")
 
@@ -59,6 +63,8 @@ TRIMMED: Final = (
     ("otel_metrics_exp_histogram", "TimeUnix"),
     ("otel_metrics_summary", "TimeUnix"),
 )
+# Folded into the kept tables (release facts, baseline samples, incident stacks) before their rows go.
+_FOLDS: Final = {"otel_traces": fold_spans, "otel_logs": fold_logs}
 # Shape: (block size, total blocks, used blocks) of the store file.
 DATABASE_SIZE: Final = "SELECT block_size, total_blocks, used_blocks FROM pragma_database_size() LIMIT 1"
 # Shape: the file of the main database (one row).
@@ -134,8 +140,10 @@ class Retention:
         max_age: float | None,
         max_bytes: int | None,
         interval: float = DEFAULT_INTERVAL_S,
+        kept_samples: int = KEPT_SAMPLES,
     ) -> None:
         self._con = con
+        self.kept_samples = kept_samples
         self.max_age = max_age
         self.max_bytes = max_bytes
         self.interval = interval
@@ -200,12 +208,23 @@ class Retention:
         return deleted
 
     def _delete_before(self, cutoff_ns: int, deleted: dict[str, int]) -> bool:
-        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction."""
+        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction; spans
+        and log records are first folded into what the gates and incidents keep (``_rollups``), in the same
+        transaction as their delete."""
         any_deleted = False
         for table, column in TRIMMED:
-            rows = self._con.execute(
-                f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [cutoff_ns]
-            ).fetchall()
+            fold = _FOLDS.get(table)
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                if fold is not None:
+                    fold(self._con, cutoff_ns, self.kept_samples)
+                rows = self._con.execute(
+                    f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [cutoff_ns]
+                ).fetchall()
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
             count = int(rows[0][0]) if rows else 0
             if count:
                 deleted[table] = deleted.get(table, 0) + count

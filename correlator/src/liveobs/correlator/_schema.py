@@ -244,6 +244,50 @@ CREATE TABLE liveobs_gate_results (
 """
 
 
+# What outlives retention (see _rollups): per release, its first and last span and the requests it served;
+# the baseline samples of the regression checks (the spans and browser actions with the smallest key hash,
+# as those checks sample them); the stack trace of each incident's newest failing span.
+_V9_KEPT_EVIDENCE: Final = """
+CREATE TABLE liveobs_release_facts (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    Spans BIGINT NOT NULL,
+    FirstSeen TIMESTAMP_NS NOT NULL,
+    LastSeen TIMESTAMP_NS NOT NULL,
+    Requests BIGINT NOT NULL,  -- server spans, not probe or driven traffic
+    FirstRequest TIMESTAMP_NS,
+    LastRequest TIMESTAMP_NS
+);
+CREATE TABLE liveobs_kept_spans (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    SpanId VARCHAR NOT NULL,
+    Duration UBIGINT,
+    LiveEventName VARCHAR,
+    HttpMethod VARCHAR,
+    Html BOOLEAN NOT NULL
+);
+CREATE TABLE liveobs_kept_actions (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    EventId VARCHAR,
+    EventName VARCHAR,
+    BrowserLatencyMs DOUBLE
+);
+CREATE TABLE liveobs_kept_stacks (
+    TraceId VARCHAR NOT NULL,
+    SpanId VARCHAR NOT NULL,
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    StackTrace VARCHAR NOT NULL
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -259,6 +303,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
     Migration(6, "digests of recent requests for idempotent OTLP ingest", _V6_REQUEST_DIGESTS),
     Migration(7, "gate runs and their check results", _V7_GATE_RUNS),
+    Migration(9, "release facts, baseline samples and incident stacks kept past retention", _V9_KEPT_EVIDENCE),
 )
 
 _LEDGER: Final = """

@@ -1,0 +1,164 @@
+"""What outlives retention: release facts, baseline samples and incident stacks.
+
+Before retention deletes the spans or log records older than a cutoff, it folds
+them, in the same transaction, into small tables that it never trims:
+
+* ``liveobs_release_facts``: per service, environment and release, how many spans
+  and when the first and last; how many requests it served (server spans, not
+  probe or driven traffic) and when. The gates' release lookup reads them beside
+  the spans, so a release and its baseline are still found once their spans are gone.
+* ``liveobs_kept_spans`` and ``liveobs_kept_actions``: the baseline samples of the
+  regression checks. Those checks sample a release by the smallest ``hash`` of a
+  key (span id, event id), at most ``max_samples`` of them; keeping, per release,
+  the :data:`KEPT_SAMPLES` deleted rows with the smallest hashes keeps every row
+  such a sample can pick, so the checks judge a baseline whose raw rows are gone
+  exactly as before (``baseline.sql`` reads the kept rows beside the raw ones).
+* ``liveobs_kept_stacks``: the stack trace of the newest failing span of each
+  incident (fingerprint, release, service and environment) among the deleted spans,
+  so an incident still shows its stack.
+
+Error occurrences (``liveobs_errors``: the incidents with their sample event ids)
+and gate runs are not trimmed at all.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import duckdb
+
+from liveobs.conventions import evidence, keys
+
+# Kept baseline samples per release, environment and kind: at least any budget's max_samples (5000 by default).
+KEPT_SAMPLES: Final = 10_000
+_PARAM: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+# The spans before $cutoff, per service, environment and release.
+_FOLD_FACTS: Final = """
+INSERT INTO liveobs_release_facts
+SELECT ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT], ResourceAttributes[$SERVICE_VERSION],
+       count(*), min("Timestamp"), max("Timestamp"),
+       count(*) FILTER (WHERE served), min("Timestamp") FILTER (WHERE served), max("Timestamp") FILTER (WHERE served)
+FROM (
+    SELECT ServiceName, ResourceAttributes, "Timestamp",
+           SpanKind = 'Server' AND ScopeName IS DISTINCT FROM $PROBE_SCOPE
+               AND ResourceAttributes[$EVIDENCE_SOURCE] IS NULL AND SpanAttributes[$EVIDENCE_SOURCE] IS NULL AS served
+    FROM otel_traces
+    WHERE "Timestamp" < $cutoff AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+)
+GROUP BY ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT], ResourceAttributes[$SERVICE_VERSION]
+"""
+
+# The live event and page spans before $cutoff, in the shape of baseline.sql's lo_baseline_spans,
+# the KEPT_SAMPLES with the smallest hash(SpanId) of each kind per release.
+_FOLD_SPANS: Final = """
+INSERT INTO liveobs_kept_spans
+SELECT ServiceName, Environment, Release, "Timestamp", SpanId, Duration, LiveEventName, HttpMethod, Html
+FROM (
+    SELECT *,
+           row_number() OVER (PARTITION BY ServiceName, Environment, Release, LiveEventName IS NOT NULL
+                              ORDER BY hash(SpanId)) AS nth
+    FROM (
+        SELECT ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] AS Environment,
+               ResourceAttributes[$SERVICE_VERSION] AS Release, "Timestamp", SpanId, Duration,
+               SpanAttributes[$EVENT_NAME] AS LiveEventName, SpanAttributes[$HTTP_REQUEST_METHOD] AS HttpMethod,
+               coalesce(len(list_filter(Events.Attributes, lambda a: a[$SECURITY_CHECK] = $CHECK_CSP)) > 0, false)
+                   AS Html
+        FROM otel_traces
+        WHERE "Timestamp" < $cutoff AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+          AND (SpanAttributes[$EVENT_NAME] IS NOT NULL OR SpanAttributes[$HTTP_REQUEST_METHOD] = 'GET')
+    )
+    WHERE LiveEventName IS NOT NULL OR Html
+)
+WHERE nth <= $kept
+"""
+
+# Of the kept spans, again only the KEPT_SAMPLES smallest hashes of each kind per release.
+_PRUNE_SPANS: Final = """
+DELETE FROM liveobs_kept_spans WHERE rowid IN (
+    SELECT id FROM (
+        SELECT rowid AS id, row_number() OVER (PARTITION BY ServiceName, Environment, Release, LiveEventName IS NOT NULL
+                                          ORDER BY hash(SpanId)) AS nth
+        FROM liveobs_kept_spans
+    )
+    WHERE nth > $kept
+)
+"""
+
+# The browser actions with a latency before $cutoff, as baseline.sql's lo_baseline_logs, by hash(EventId).
+_FOLD_ACTIONS: Final = """
+INSERT INTO liveobs_kept_actions
+SELECT ServiceName, Environment, Release, "Timestamp", EventId, EventName, BrowserLatencyMs
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY ServiceName, Environment, Release ORDER BY hash(EventId)) AS nth
+    FROM (
+        SELECT ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] AS Environment,
+               ResourceAttributes[$SERVICE_VERSION] AS Release, "Timestamp", LogAttributes[$EVENT_ID] AS EventId,
+               EventName, TRY_CAST(LogAttributes[$BROWSER_LATENCY_MS] AS DOUBLE) AS BrowserLatencyMs
+        FROM otel_logs
+        WHERE "Timestamp" < $cutoff AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+          AND EventName = $BROWSER_ACTION_EVENT
+    )
+    WHERE BrowserLatencyMs IS NOT NULL
+)
+WHERE nth <= $kept
+"""
+
+_PRUNE_ACTIONS: Final = """
+DELETE FROM liveobs_kept_actions WHERE rowid IN (
+    SELECT id FROM (
+        SELECT rowid AS id, row_number() OVER (PARTITION BY ServiceName, Environment, Release ORDER BY hash(EventId)) AS nth
+        FROM liveobs_kept_actions
+    )
+    WHERE nth > $kept
+)
+"""
+
+# The stack of the newest failing span per incident (fingerprint, release, service, environment) before $cutoff.
+_FOLD_STACKS: Final = """
+INSERT INTO liveobs_kept_stacks
+SELECT t.TraceId, t.SpanId, t."Timestamp", stacks[1]
+FROM (
+    SELECT TraceId, SpanId,
+           list_filter(list_transform(Events.Attributes, lambda a: a[$EXCEPTION_STACKTRACE]),
+                       lambda s: s IS NOT NULL AND s <> '') AS stacks, "Timestamp"
+    FROM otel_traces
+    WHERE "Timestamp" < $cutoff AND len(Events."Name") > 0
+) AS t
+JOIN (
+    SELECT arg_max(TraceId, "Timestamp") AS TraceId, arg_max(SpanId, "Timestamp") AS SpanId
+    FROM liveobs_errors
+    WHERE Source = 'span' AND "Timestamp" < $cutoff AND TraceId IS NOT NULL AND SpanId IS NOT NULL
+    GROUP BY Fingerprint, ServiceVersion, ServiceName, Environment
+) AS e ON e.TraceId = t.TraceId AND e.SpanId = t.SpanId
+WHERE len(t.stacks) > 0
+  AND NOT EXISTS (SELECT 1 FROM liveobs_kept_stacks AS k WHERE k.TraceId = t.TraceId AND k.SpanId = t.SpanId)
+"""
+
+
+def _params(sql: str, cutoff_ns: int, kept: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        name: value for module in (keys, evidence) for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    values.update(cutoff=cutoff_ns, kept=kept)
+    return {name: values[name] for name in dict.fromkeys(_PARAM.findall(sql))}
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, cutoff_ns: int, kept: int) -> None:
+    # The cutoff is bound as epoch ns and compared as a timestamp.
+    text = sql.replace("$cutoff", "make_timestamp_ns($cutoff)")
+    con.execute(text, _params(text, cutoff_ns, kept))
+
+
+def fold_spans(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_SAMPLES) -> None:
+    """Fold the spans older than ``cutoff_ns`` into the release facts, baseline samples and incident stacks."""
+    for sql in (_FOLD_FACTS, _FOLD_SPANS, _PRUNE_SPANS, _FOLD_STACKS):
+        _run(con, sql, cutoff_ns, kept)
+
+
+def fold_logs(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_SAMPLES) -> None:
+    """Fold the log records older than ``cutoff_ns`` into the baseline samples of browser actions."""
+    for sql in (_FOLD_ACTIONS, _PRUNE_ACTIONS):
+        _run(con, sql, cutoff_ns, kept)
