@@ -11,6 +11,7 @@ import duckdb
 import gate_seed as seed
 import pytest
 
+from liveobs.conventions import evidence as ev
 from liveobs.conventions import keys
 from liveobs.correlator._db import connect
 from liveobs.correlator._incidents import incidents
@@ -20,9 +21,10 @@ from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._writer import Writer
 from liveobs.correlator.gates import Budgets, GateReport, Subject, run_gates
 
-# The checks that sample the baseline's spans and browser actions, which retention keeps samples of.
+# The regression checks whose baseline evidence retention keeps (CPU intervals are not kept).
 KEPT_CHECKS = ("performance.regression_event_latency", "performance.regression_render",
-               "performance.regression_client_latency")
+               "performance.regression_client_latency", "performance.regression_connect",
+               "performance.regression_patch_size", "performance.regression_memory")
 HOUR = timedelta(hours=1)
 
 
@@ -36,6 +38,24 @@ def _store(n: int, scale: float = 1.0) -> duckdb.DuckDBPyConnection:
     e = seed.Evidence()
     seed.add_release(e, "1.0", seed.START, n=n)
     seed.add_release(e, "1.1", seed.START + 3 * HOUR, n=n, scale=scale)
+    # The seed dates every release's histograms at its base time; 1.1's come when it serves.
+    for point in e.metrics["otel_metrics_histogram"]:
+        if (keys.SERVICE_VERSION, "1.1") in point["ResourceAttributes"]:
+            point["StartTimeUnix"] += 3 * HOUR
+            point["TimeUnix"] += 3 * HOUR
+    # The baseline's connect histogram goes on as a cumulative series past the first pass's cutoff (its later
+    # point holds the earlier one), and its patch sizes also come as a delta series of two points.
+    rng = e.rng
+    connects = [80 * rng.lognormvariate(0, 0.3) for _ in range(2 * n)]
+    e.histogram("1.0", ev.METRIC_CONNECT_DURATION, connects[:n], at=seed.START, start=seed.START,
+                attributes={"series": "cumulative"})
+    e.histogram("1.0", ev.METRIC_CONNECT_DURATION, connects, at=seed.START + HOUR, start=seed.START,
+                attributes={"series": "cumulative"})
+    for minute in (0, 2):
+        e.histogram("1.0", ev.METRIC_PATCH_SIZE, [900 * rng.lognormvariate(0, 0.25) for _ in range(n)],
+                    seed.PATCH_BOUNDS, at=seed.START + timedelta(minutes=minute, seconds=5),
+                    start=seed.START + timedelta(minutes=minute), attributes={"series": "delta"})
+        e.metrics["otel_metrics_histogram"][-1]["AggregationTemporality"] = 1
     e.write(con)
     return con
 
@@ -88,7 +108,7 @@ def test_regression_checks_judge_a_deleted_baseline_as_they_judged_its_raw_rows(
 def test_a_partly_deleted_baseline_pruned_below_its_rows_samples_the_same_rows() -> None:
     """Kept samples fewer than the rows (but at least max_samples), retention in two passes: same judgement."""
     con = _store(n=200)
-    budgets = Budgets.load({"checks": {c: {"max_samples": 40} for c in KEPT_CHECKS}})
+    budgets = Budgets.load({"checks": {c: {"max_samples": 40} for c in KEPT_CHECKS if "connect" not in c and "patch" not in c}})
     before = _gates(con, budgets)
     _retain_before(con, seed.START + timedelta(seconds=20), kept=50)
     assert _raw_rows(con, "1.0") > 0
@@ -97,6 +117,8 @@ def test_a_partly_deleted_baseline_pruned_below_its_rows_samples_the_same_rows()
     kept = con.execute("SELECT count(*) FILTER (WHERE LiveEventName IS NOT NULL), count(*) FILTER (WHERE Html) "
                        "FROM liveobs_kept_spans WHERE Release = '1.0'").fetchone()
     assert kept == (50, 50)
+    memory = con.execute("SELECT count(*) FROM liveobs_kept_process WHERE Release = '1.0'").fetchone()
+    assert memory == (50,)
     assert _judged(_gates(con, budgets)) == _judged(before)
 
 

@@ -36,7 +36,14 @@ from typing import Final
 import duckdb
 
 from liveobs.correlator._dedup import expire_digests
-from liveobs.correlator._rollups import KEPT_SAMPLES, fold_logs, fold_spans
+from liveobs.correlator._rollups import (
+    KEPT_SAMPLES,
+    fold_gauges,
+    fold_histograms,
+    fold_logs,
+    fold_spans,
+    fold_sums,
+)
 
 log = logging.getLogger("liveobs.correlator.retention")
 
@@ -64,7 +71,8 @@ TRIMMED: Final = (
     ("otel_metrics_summary", "TimeUnix"),
 )
 # Folded into the kept tables (release facts, baseline samples, incident stacks) before their rows go.
-_FOLDS: Final = {"otel_traces": fold_spans, "otel_logs": fold_logs}
+_FOLDS: Final = {"otel_traces": fold_spans, "otel_logs": fold_logs, "otel_metrics_gauge": fold_gauges,
+                 "otel_metrics_sum": fold_sums, "otel_metrics_histogram": fold_histograms}
 # Shape: (block size, total blocks, used blocks) of the store file.
 DATABASE_SIZE: Final = "SELECT block_size, total_blocks, used_blocks FROM pragma_database_size() LIMIT 1"
 # Shape: the file of the main database (one row).

@@ -13,6 +13,9 @@ them, in the same transaction, into small tables that it never trims:
   the :data:`KEPT_SAMPLES` deleted rows with the smallest hashes keeps every row
   such a sample can pick, so the checks judge a baseline whose raw rows are gone
   exactly as before (``baseline.sql`` reads the kept rows beside the raw ones).
+* ``liveobs_kept_histograms`` and ``liveobs_kept_process``: the connect and patch-size
+  histograms merged as the regression checks merge them (a cumulative series' latest
+  point, delta points added up), and memory points sampled like spans.
 * ``liveobs_kept_stacks``: the stack trace of the newest failing span of each
   incident (fingerprint, release, service and environment) among the deleted spans,
   so an incident still shows its stack.
@@ -115,6 +118,78 @@ DELETE FROM liveobs_kept_actions WHERE rowid IN (
 )
 """
 
+# The connect and patch-size histogram points before $cutoff, as baseline.sql merges them: of a cumulative
+# series (same attributes and start) only its latest point, which holds the rest; delta points added up
+# bucket by bucket into one per release, metric and bounds (they are only ever added up).
+_FOLD_HISTOGRAMS: Final = """
+INSERT INTO liveobs_kept_histograms
+WITH points AS (
+    SELECT ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] AS Environment,
+           ResourceAttributes[$SERVICE_VERSION] AS Release, MetricName, Attributes, StartTimeUnix, TimeUnix, "Count",
+           BucketCounts, ExplicitBounds, "Max", AggregationTemporality
+    FROM otel_metrics_histogram
+    WHERE TimeUnix < $cutoff AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+      AND MetricName IN ($METRIC_CONNECT_DURATION, $METRIC_PATCH_SIZE) AND "Count" > 0
+), latest AS (
+    SELECT *, row_number() OVER (PARTITION BY ServiceName, Environment, Release, MetricName, Attributes, StartTimeUnix
+                                 ORDER BY TimeUnix DESC) AS nth
+    FROM points WHERE AggregationTemporality = 2
+), deltas AS (
+    SELECT * FROM points WHERE AggregationTemporality IS DISTINCT FROM 2
+), buckets AS (
+    SELECT ServiceName, Environment, Release, MetricName, ExplicitBounds, i, sum(n) AS n
+    FROM (SELECT ServiceName, Environment, Release, MetricName, ExplicitBounds,
+                 unnest(generate_series(1, len(BucketCounts))) AS i, unnest(BucketCounts) AS n FROM deltas)
+    GROUP BY ServiceName, Environment, Release, MetricName, ExplicitBounds, i
+), merged AS (
+    SELECT ServiceName, Environment, Release, MetricName, ExplicitBounds, list(n ORDER BY i) AS BucketCounts
+    FROM buckets GROUP BY ServiceName, Environment, Release, MetricName, ExplicitBounds
+), totals AS (
+    SELECT ServiceName, Environment, Release, MetricName, ExplicitBounds, min(StartTimeUnix) AS StartTimeUnix,
+           max(TimeUnix) AS TimeUnix, sum("Count") AS "Count", max("Max") AS "Max"
+    FROM deltas GROUP BY ServiceName, Environment, Release, MetricName, ExplicitBounds
+)
+SELECT ServiceName, Environment, Release, MetricName, Attributes, StartTimeUnix, TimeUnix, "Count", BucketCounts,
+       ExplicitBounds, "Max", AggregationTemporality
+FROM latest WHERE nth = 1
+UNION ALL
+SELECT m.ServiceName, m.Environment, m.Release, m.MetricName, MAP {}, s.StartTimeUnix, s.TimeUnix, s."Count",
+       m.BucketCounts, m.ExplicitBounds, s."Max", 1
+FROM merged AS m
+JOIN totals AS s ON s.ServiceName IS NOT DISTINCT FROM m.ServiceName AND s.Environment IS NOT DISTINCT FROM m.Environment
+    AND s.Release = m.Release AND s.MetricName = m.MetricName AND s.ExplicitBounds = m.ExplicitBounds
+"""
+
+# The process memory points before $cutoff (sums or gauges: $table), the KEPT_SAMPLES with the smallest
+# hash(TimeUnix, "Value") per release, as regression_memory samples them.
+_FOLD_MEMORY: Final = """
+INSERT INTO liveobs_kept_process
+SELECT ServiceName, Environment, Release, MetricName, ResourceAttributes, Attributes, StartTimeUnix, TimeUnix, "Value",
+       AggregationTemporality
+FROM (
+    SELECT ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] AS Environment,
+           ResourceAttributes[$SERVICE_VERSION] AS Release, MetricName, ResourceAttributes, Attributes, StartTimeUnix,
+           TimeUnix, "Value", {temporality} AS AggregationTemporality,
+           row_number() OVER (PARTITION BY ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT],
+                              ResourceAttributes[$SERVICE_VERSION] ORDER BY hash(TimeUnix, "Value")) AS nth
+    FROM {table}
+    WHERE TimeUnix < $cutoff AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+      AND MetricName = $METRIC_PROCESS_MEMORY
+)
+WHERE nth <= $kept
+"""
+
+_PRUNE_MEMORY: Final = """
+DELETE FROM liveobs_kept_process WHERE rowid IN (
+    SELECT id FROM (
+        SELECT rowid AS id, row_number() OVER (PARTITION BY ServiceName, Environment, Release, MetricName
+                                               ORDER BY hash(TimeUnix, "Value")) AS nth
+        FROM liveobs_kept_process
+    )
+    WHERE nth > $kept
+)
+"""
+
 # The stack of the newest failing span per incident (fingerprint, release, service, environment) before $cutoff.
 _FOLD_STACKS: Final = """
 INSERT INTO liveobs_kept_stacks
@@ -162,3 +237,20 @@ def fold_logs(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_S
     """Fold the log records older than ``cutoff_ns`` into the baseline samples of browser actions."""
     for sql in (_FOLD_ACTIONS, _PRUNE_ACTIONS):
         _run(con, sql, cutoff_ns, kept)
+
+
+def fold_histograms(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_SAMPLES) -> None:
+    """Fold the histogram points older than ``cutoff_ns`` into the kept connect and patch-size histograms."""
+    _run(con, _FOLD_HISTOGRAMS, cutoff_ns, kept)
+
+
+def fold_sums(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_SAMPLES) -> None:
+    """Fold the counter points older than ``cutoff_ns`` into the kept memory samples."""
+    _run(con, _FOLD_MEMORY.format(table="otel_metrics_sum", temporality="AggregationTemporality"), cutoff_ns, kept)
+    _run(con, _PRUNE_MEMORY, cutoff_ns, kept)
+
+
+def fold_gauges(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_SAMPLES) -> None:
+    """Fold the gauge points older than ``cutoff_ns`` into the kept memory samples."""
+    _run(con, _FOLD_MEMORY.format(table="otel_metrics_gauge", temporality="NULL"), cutoff_ns, kept)
+    _run(con, _PRUNE_MEMORY, cutoff_ns, kept)

@@ -245,9 +245,10 @@ CREATE TABLE liveobs_gate_results (
 
 
 # What outlives retention (see _rollups): per release, its first and last span and the requests it served;
-# the baseline samples of the regression checks (the spans and browser actions with the smallest key hash,
-# as those checks sample them); the stack trace of each incident's newest failing span.
-_V9_KEPT_EVIDENCE: Final = """
+# the baseline samples of the regression checks (the spans, browser actions and memory points with the
+# smallest key hash, as those checks sample them; the connect and patch histograms merged); the stack
+# trace of each incident's newest failing span.
+_V9_KEPT_EVIDENCE: Final = f"""
 CREATE TABLE liveobs_release_facts (
     ServiceName VARCHAR,
     Environment VARCHAR,
@@ -278,6 +279,32 @@ CREATE TABLE liveobs_kept_actions (
     EventId VARCHAR,
     EventName VARCHAR,
     BrowserLatencyMs DOUBLE
+);
+CREATE TABLE liveobs_kept_histograms (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    MetricName VARCHAR NOT NULL,
+    Attributes {_MAP},
+    StartTimeUnix TIMESTAMP_NS,
+    TimeUnix TIMESTAMP_NS NOT NULL,
+    "Count" UBIGINT,
+    BucketCounts UBIGINT[],
+    ExplicitBounds DOUBLE[],
+    "Max" DOUBLE,
+    AggregationTemporality INTEGER
+);
+CREATE TABLE liveobs_kept_process (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    MetricName VARCHAR NOT NULL,
+    ResourceAttributes {_MAP},
+    Attributes {_MAP},
+    StartTimeUnix TIMESTAMP_NS,
+    TimeUnix TIMESTAMP_NS NOT NULL,
+    "Value" DOUBLE,
+    AggregationTemporality INTEGER
 );
 CREATE TABLE liveobs_kept_stacks (
     TraceId VARCHAR NOT NULL,

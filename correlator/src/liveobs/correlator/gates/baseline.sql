@@ -40,12 +40,11 @@ WHERE ($service IS NULL OR ServiceName = $service)
   AND ($environment IS NULL OR Environment = $environment)
   AND "Timestamp" >= $since AND "Timestamp" < $until;
 
--- The baseline's histograms, merged per metric as lo_histogram_totals merges the release's.
+-- The baseline's histograms, merged per metric as lo_histogram_totals merges the release's, with
+-- those retention kept of deleted points (a cumulative series' latest point, delta points added up).
 CREATE OR REPLACE TEMP TABLE lo_baseline_histogram_totals AS
-WITH points AS (
-    SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
-           AggregationTemporality = 2 AND row_number() OVER (
-               PARTITION BY MetricName, Attributes, StartTimeUnix ORDER BY TimeUnix DESC) > 1 AS superseded
+WITH stored AS (
+    SELECT MetricName, ExplicitBounds, BucketCounts, "Max", AggregationTemporality, Attributes, StartTimeUnix, TimeUnix
     FROM otel_metrics_histogram
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ResourceAttributes[$SERVICE_VERSION] = $baseline
@@ -53,6 +52,18 @@ WITH points AS (
       AND TimeUnix >= $since AND TimeUnix < $until
       AND MetricName IN ($METRIC_CONNECT_DURATION, $METRIC_PATCH_SIZE)
       AND "Count" > 0
+    UNION ALL
+    SELECT MetricName, ExplicitBounds, BucketCounts, "Max", AggregationTemporality, Attributes, StartTimeUnix, TimeUnix
+    FROM liveobs_kept_histograms
+    WHERE ($service IS NULL OR ServiceName = $service)
+      AND Release = $baseline
+      AND ($environment IS NULL OR Environment = $environment)
+      AND TimeUnix >= $since AND TimeUnix < $until
+), points AS (
+    SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
+           AggregationTemporality = 2 AND row_number() OVER (
+               PARTITION BY MetricName, Attributes, StartTimeUnix, AggregationTemporality ORDER BY TimeUnix DESC) > 1 AS superseded
+    FROM stored
 ), buckets AS (
     SELECT MetricName, unnest(generate_series(1, len(counts))) AS i, unnest(counts) AS n
     FROM points WHERE NOT superseded
@@ -82,7 +93,14 @@ WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $baseline
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
   AND TimeUnix >= $since AND TimeUnix < $until
-  AND MetricName = $METRIC_PROCESS_MEMORY;
+  AND MetricName = $METRIC_PROCESS_MEMORY
+UNION ALL
+SELECT MetricName, ResourceAttributes, Attributes, StartTimeUnix, TimeUnix, "Value", AggregationTemporality
+FROM liveobs_kept_process
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND Release = $baseline
+  AND ($environment IS NULL OR Environment = $environment)
+  AND TimeUnix >= $since AND TimeUnix < $until;
 
 CREATE OR REPLACE TEMP TABLE lo_baseline_cpu_intervals AS
 WITH points AS (

@@ -121,7 +121,7 @@ CREATE OR REPLACE TEMP TABLE lo_histogram_totals AS
 WITH points AS (
     SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
            AggregationTemporality = 2 AND row_number() OVER (
-               PARTITION BY MetricName, Attributes, StartTimeUnix ORDER BY TimeUnix DESC) > 1 AS superseded
+               PARTITION BY MetricName, Attributes, StartTimeUnix, AggregationTemporality ORDER BY TimeUnix DESC) > 1 AS superseded
     FROM lo_histograms
     WHERE "Count" > 0
 ), buckets AS (
