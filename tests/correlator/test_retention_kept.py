@@ -128,7 +128,7 @@ def test_the_release_lookup_still_finds_a_release_whose_spans_are_gone() -> None
     assert _raw_rows(con, "1.0") == _raw_rows(con, "1.1") == 0
     report = run_gates(con, "performance.regression_event_latency", Subject(service="shop"))
     assert (report.subject.release, report.subject.baseline) == ("1.1", "1.0")
-    facts = con.execute("SELECT Release, Environment, Requests > 0 FROM liveobs_release_facts ORDER BY Release").fetchall()
+    facts = con.execute("SELECT Release, Environment, Requests > 0 FROM liveobs_releases ORDER BY Release").fetchall()
     assert facts == [("1.0", "production", True), ("1.1", "production", True)]
 
 

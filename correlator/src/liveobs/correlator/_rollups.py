@@ -3,10 +3,12 @@
 Before retention deletes the spans or log records older than a cutoff, it folds
 them, in the same transaction, into small tables that it never trims:
 
-* ``liveobs_release_facts``: per service, environment and release, how many spans
-  and when the first and last; how many requests it served (server spans, not
-  probe or driven traffic) and when. The gates' release lookup reads them beside
-  the spans, so a release and its baseline are still found once their spans are gone.
+* ``liveobs_releases``: per service, environment and release, when its first and
+  last span came and how many; how many requests it served (server spans, not
+  probe or driven traffic) and when. The gates' release lookup reads the first and
+  last beside the spans' (a minimum and maximum, so a table that also covers the
+  spans still stored, as ClickHouse's view-filled one does, gives the same answer),
+  so a release and its baseline are still found once their spans are gone.
 * ``liveobs_kept_spans`` and ``liveobs_kept_actions``: the baseline samples of the
   regression checks. Those checks sample a release by the smallest ``hash`` of a
   key (span id, event id), at most ``max_samples`` of them; keeping, per release,
@@ -39,9 +41,9 @@ _PARAM: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # The spans before $cutoff, per service, environment and release.
 _FOLD_FACTS: Final = """
-INSERT INTO liveobs_release_facts
+INSERT INTO liveobs_releases
 SELECT ServiceName, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT], ResourceAttributes[$SERVICE_VERSION],
-       count(*), min("Timestamp"), max("Timestamp"),
+       min("Timestamp"), max("Timestamp"), count(*),
        count(*) FILTER (WHERE served), min("Timestamp") FILTER (WHERE served), max("Timestamp") FILTER (WHERE served)
 FROM (
     SELECT ServiceName, ResourceAttributes, "Timestamp",

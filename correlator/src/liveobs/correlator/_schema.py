@@ -249,13 +249,13 @@ CREATE TABLE liveobs_gate_results (
 # smallest key hash, as those checks sample them; the connect and patch histograms merged); the stack
 # trace of each incident's newest failing span.
 _V9_KEPT_EVIDENCE: Final = f"""
-CREATE TABLE liveobs_release_facts (
+CREATE TABLE liveobs_releases (
     ServiceName VARCHAR,
     Environment VARCHAR,
     Release VARCHAR NOT NULL,
-    Spans BIGINT NOT NULL,
     FirstSeen TIMESTAMP_NS NOT NULL,
     LastSeen TIMESTAMP_NS NOT NULL,
+    Spans BIGINT NOT NULL,
     Requests BIGINT NOT NULL,  -- server spans, not probe or driven traffic
     FirstRequest TIMESTAMP_NS,
     LastRequest TIMESTAMP_NS

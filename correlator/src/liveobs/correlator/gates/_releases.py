@@ -35,7 +35,7 @@ FROM (
     GROUP BY 1, 2
     UNION ALL
     SELECT Release, Environment, greatest(FirstSeen, $since), least(LastSeen, $until)
-    FROM liveobs_release_facts
+    FROM liveobs_releases
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ($environment IS NULL OR Environment = $environment)
       AND LastSeen >= $since AND FirstSeen < $until
@@ -56,7 +56,7 @@ GROUP BY 1
 # The services in the store, at most three: (service name).
 _SERVICES: Final = """
 SELECT DISTINCT ServiceName FROM (
-    SELECT ServiceName FROM otel_traces UNION ALL SELECT ServiceName FROM liveobs_release_facts
+    SELECT ServiceName FROM otel_traces UNION ALL SELECT ServiceName FROM liveobs_releases
 ) WHERE ServiceName IS NOT NULL LIMIT 3
 """
 _EPOCH: Final = datetime(1970, 1, 1)
