@@ -207,6 +207,8 @@ JOIN (
     SELECT arg_max(TraceId, "Timestamp") AS TraceId, arg_max(SpanId, "Timestamp") AS SpanId
     FROM liveobs_errors
     WHERE Source = 'span' AND "Timestamp" < $cutoff AND TraceId IS NOT NULL AND SpanId IS NOT NULL
+      -- Occurrences whose spans an earlier pass deleted were folded then.
+      AND "Timestamp" >= (SELECT min("Timestamp") - INTERVAL 1 SECOND FROM otel_traces)
     GROUP BY Fingerprint, ServiceVersion, ServiceName, Environment
 ) AS e ON e.TraceId = t.TraceId AND e.SpanId = t.SpanId
 WHERE len(t.stacks) > 0
