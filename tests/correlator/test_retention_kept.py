@@ -119,6 +119,8 @@ def test_a_partly_deleted_baseline_pruned_below_its_rows_samples_the_same_rows()
     assert kept == (50, 50)
     memory = con.execute("SELECT count(*) FROM liveobs_kept_process WHERE Release = '1.0'").fetchone()
     assert memory == (50,)
+    # Each pass's release facts are merged: one row per release.
+    assert con.execute("SELECT count(*) FROM liveobs_releases WHERE Release = '1.0'").fetchone() == (1,)
     assert _judged(_gates(con, budgets)) == _judged(before)
 
 
@@ -130,6 +132,20 @@ def test_the_release_lookup_still_finds_a_release_whose_spans_are_gone() -> None
     assert (report.subject.release, report.subject.baseline) == ("1.1", "1.0")
     facts = con.execute("SELECT Release, Environment, Requests > 0 FROM liveobs_releases ORDER BY Release").fetchall()
     assert facts == [("1.0", "production", True), ("1.1", "production", True)]
+
+
+def test_kept_samples_expire_after_the_kept_horizon_and_release_facts_stay() -> None:
+    con = _store(n=40)
+    _retain_before(con, seed.START + 2 * HOUR)
+    kept = "SELECT (SELECT count(*) FROM liveobs_kept_spans) + (SELECT count(*) FROM liveobs_kept_actions)"
+    assert con.execute(kept).fetchone() != (0,)
+    retention = Retention(con.cursor(), max_age=None, max_bytes=None, kept_for=3600.0)
+    retention.run_once(now_ns=_ns(seed.START + 3 * HOUR))
+    retention.close()
+    assert con.execute(kept).fetchone() == (0,)
+    report = run_gates(con, "performance.regression_event_latency", Subject(service="shop", release="1.1"))
+    assert report.subject.baseline == "1.0"
+    assert report.results[0].status.value == "unknown"
 
 
 def test_an_incident_keeps_its_stack_and_sample_events_after_its_spans_are_deleted(tmp_path: Path) -> None:

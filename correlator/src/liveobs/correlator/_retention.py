@@ -37,7 +37,9 @@ import duckdb
 
 from liveobs.correlator._dedup import expire_digests
 from liveobs.correlator._rollups import (
+    KEPT_FOR_S,
     KEPT_SAMPLES,
+    expire_kept,
     fold_gauges,
     fold_histograms,
     fold_logs,
@@ -149,9 +151,11 @@ class Retention:
         max_bytes: int | None,
         interval: float = DEFAULT_INTERVAL_S,
         kept_samples: int = KEPT_SAMPLES,
+        kept_for: float = KEPT_FOR_S,
     ) -> None:
         self._con = con
         self.kept_samples = kept_samples
+        self.kept_for = kept_for
         self.max_age = max_age
         self.max_bytes = max_bytes
         self.interval = interval
@@ -200,6 +204,7 @@ class Retention:
                     self._checkpoint()
                     reasons.append(f"over {self.max_bytes / 1e9:g} GB")
         expire_digests(self._con)
+        expire_kept(self._con, now - int(self.kept_for * 1e9))
         self.stats.file_bytes, self.stats.used_bytes = self._measure()
         self.stats.passes += 1
         self.stats.last_pass_seconds = time.perf_counter() - started

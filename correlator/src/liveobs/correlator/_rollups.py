@@ -22,8 +22,10 @@ them, in the same transaction, into small tables that it never trims:
   incident (fingerprint, release, service and environment) among the deleted spans,
   so an incident still shows its stack.
 
-Error occurrences (``liveobs_errors``: the incidents with their sample event ids)
-and gate runs are not trimmed at all.
+The samples and stacks go once their evidence is older than the kept horizon
+(:data:`KEPT_FOR_S`, 90 days by default: a baseline is a recent release); the
+release facts, error occurrences (``liveobs_errors``: the incidents with their
+sample event ids) and gate runs are not trimmed at all.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from liveobs.conventions import evidence, keys
 
 # Kept baseline samples per release, environment and kind: at least any budget's max_samples (5000 by default).
 KEPT_SAMPLES: Final = 10_000
+# How long kept samples and stacks outlive their evidence's time.
+KEPT_FOR_S: Final = 90 * 86400.0
 _PARAM: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # The spans before $cutoff, per service, environment and release.
@@ -216,6 +220,27 @@ WHERE len(t.stacks) > 0
 """
 
 
+# One row per service, environment and release: each pass appends the facts of what it deleted, merged here.
+_MERGE_RELEASES: Final = (
+    """CREATE OR REPLACE TEMP TABLE lo_merged_releases AS
+       SELECT ServiceName, Environment, Release, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen,
+              sum(Spans) AS Spans, sum(Requests) AS Requests, min(FirstRequest) AS FirstRequest,
+              max(LastRequest) AS LastRequest
+       FROM liveobs_releases GROUP BY ServiceName, Environment, Release""",
+    "DELETE FROM liveobs_releases",
+    "INSERT INTO liveobs_releases SELECT * FROM lo_merged_releases",
+    "DROP TABLE lo_merged_releases",
+)
+# Kept samples and stacks of evidence older than the kept horizon go; the release facts stay.
+EXPIRED: Final = (
+    ("liveobs_kept_spans", '"Timestamp"'),
+    ("liveobs_kept_actions", '"Timestamp"'),
+    ("liveobs_kept_stacks", '"Timestamp"'),
+    ("liveobs_kept_process", "TimeUnix"),
+    ("liveobs_kept_histograms", "TimeUnix"),
+)
+
+
 def _params(sql: str, cutoff_ns: int, kept: int) -> dict[str, Any]:
     values: dict[str, Any] = {
         name: value for module in (keys, evidence) for name, value in vars(module).items()
@@ -235,6 +260,17 @@ def fold_spans(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_
     """Fold the spans older than ``cutoff_ns`` into the release facts, baseline samples and incident stacks."""
     for sql in (_FOLD_FACTS, _FOLD_SPANS, _PRUNE_SPANS, _FOLD_STACKS):
         _run(con, sql, cutoff_ns, kept)
+    for sql in _MERGE_RELEASES:
+        con.execute(sql)
+
+
+def expire_kept(con: duckdb.DuckDBPyConnection, horizon_ns: int) -> int:
+    """Delete the kept samples and stacks of evidence older than ``horizon_ns``; the rows deleted."""
+    deleted = 0
+    for table, column in EXPIRED:
+        rows = con.execute(f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [horizon_ns]).fetchall()
+        deleted += int(rows[0][0]) if rows else 0
+    return deleted
 
 
 def fold_logs(con: duckdb.DuckDBPyConnection, cutoff_ns: int, kept: int = KEPT_SAMPLES) -> None:
