@@ -16,10 +16,11 @@ holds about as many free blocks as used ones: hence the low marks. The file may
 pass the limit by what arrives during a pass (one commit group, about 23 MB of
 spans, is the smallest step). Only the bulk tables are trimmed: error
 occurrences (incidents and their sample events), gate runs, the ingest ledger and
-migrations are small and kept. Spans and log records are folded, before they go,
-into the release facts, baseline samples and incident stacks of ``_rollups``,
-which are kept too: the gates still find a release and judge against a baseline
-whose raw rows are gone, and an incident still shows its stack.
+migrations are small and kept. Spans, log records and metric points are folded,
+before they go, into the release facts, baseline samples and incident stacks of
+``_rollups``, which are kept too (the samples and stacks for 90 days): the gates
+still find a release and judge against a baseline whose raw rows are gone, and an
+incident still shows its stack.
 """
 
 from __future__ import annotations
@@ -221,9 +222,9 @@ class Retention:
         return deleted
 
     def _delete_before(self, cutoff_ns: int, deleted: dict[str, int]) -> bool:
-        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction; spans
-        and log records are first folded into what the gates and incidents keep (``_rollups``), in the same
-        transaction as their delete."""
+        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction; spans,
+        log records and metric points are first folded into what the gates and incidents keep (``_rollups``),
+        in the same transaction as their delete."""
         any_deleted = False
         for table, column in TRIMMED:
             fold = _FOLDS.get(table)

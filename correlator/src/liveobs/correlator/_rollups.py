@@ -1,7 +1,7 @@
 """What outlives retention: release facts, baseline samples and incident stacks.
 
-Before retention deletes the spans or log records older than a cutoff, it folds
-them, in the same transaction, into small tables that it never trims:
+Before retention deletes the spans, log records or metric points older than a
+cutoff, it folds them, in the same transaction, into small tables it keeps:
 
 * ``liveobs_releases``: per service, environment and release, when its first and
   last span came and how many; how many requests it served (server spans, not
