@@ -10,7 +10,7 @@ the same store, one after the other. Prints each total (the best of ``--repeat``
 runs, wall and CPU seconds: the machine may be shared), each gate's seconds and
 the slowest checks.
 
-    python benchmarks/bench_gates.py [--rows 10000000] [--db PATH] [--repeat 3] [--before 13cb834]
+    python benchmarks/bench_gates.py [--rows 10000000] [--db PATH] [--repeat 3] [--before 13cb834] [--profile]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from liveobs.conventions import evidence as ev
 from liveobs.conventions import keys
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import GATES, GateRunner, Manifest, Subject
+from liveobs.correlator.gates._catalogue import bind, load_checks, needed_statements
+from liveobs.correlator.gates._releases import bind_manifest, resolve
 from liveobs.evidence import Served, asset_digests, page_resources, resources_json, served_json, stored_form
 
 TARGET_S = 2.0
@@ -110,6 +112,29 @@ def run_all(db: Path, repeat: int) -> dict[str, Any]:
         con.close()
 
 
+def profile_scope(db: Path) -> list[tuple[str, float, float]]:
+    """Wall and CPU seconds of the release lookup and of each scope statement, run one by one as the engine runs
+    them for every gate: where the time goes before any check reads the scoped tables."""
+    con = connect(db)
+    try:
+        manifest = Manifest(current=RELEASES[-1], rollback=RELEASES[0], service=SERVICE, environment="production")
+        runner = GateRunner(con, manifest=manifest)
+        chosen = list(load_checks())
+        subject, _ = bind_manifest(Subject(service=SERVICE), manifest)
+        timings = []
+        began, cpu = time.perf_counter(), _cpu_seconds()
+        resolved = resolve(con, subject, needs_baseline=True)
+        timings.append(("release lookup", time.perf_counter() - began, _cpu_seconds() - cpu))
+        params = {**runner._params(resolved.subject), **resolved.bounds, "scan_secrets": True}
+        for statement in needed_statements(*chosen):
+            began, cpu = time.perf_counter(), _cpu_seconds()
+            con.execute(statement.sql, bind(statement.sql, params, statement.creates))
+            timings.append((statement.creates, time.perf_counter() - began, _cpu_seconds() - cpu))
+        return timings
+    finally:
+        con.close()
+
+
 def run_before(commit: str, db: Path, repeat: int) -> dict[str, Any]:
     """The gates of ``commit`` over ``db``, in a subprocess that imports that commit's sources."""
     with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
@@ -148,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="runs of all gates; the best counts")
     parser.add_argument("--before", default="13cb834", help="the commit to compare with ('' to skip)")
+    parser.add_argument("--profile", action="store_true", help="also time the release lookup and each scope statement")
     args = parser.parse_args(argv)
     db = args.db or Path("var/bench") / f"gates-{args.rows}.duckdb"
     if not db.exists():
@@ -181,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  release lookup and scoping {after['total'] - sum(s for _, _, s in checks):.2f}s")
     slowest = sorted(checks, key=lambda c: c[2], reverse=True)[:5]
     print("  slowest checks: " + ", ".join(f"{cid} {s:.2f}s" for cid, _, s in slowest))
+    if args.profile:
+        steps = profile_scope(db)
+        print("  scope, statement by statement (wall / CPU): " + ", ".join(
+            f"{name} {wall:.2f}/{cpu:.2f}s" for name, wall, cpu in steps if wall >= 0.05))
     print(f"total {after['total']:.2f}s against a target of {TARGET_S:.1f}s: "
           f"{'met' if after['total'] < TARGET_S else 'MISSED'}")
     return 0

@@ -52,7 +52,7 @@ DEFAULT_MAX_CONNECTIONS = 1024
               help="Open connections; past it the one waiting longest on its client is closed.")
 @click.option("--retention", default="7d", show_default=True,
               help="Delete spans, log records and metric points older than this (e.g. 12h, 30d, or off); "
-                   "error occurrences (incidents) are kept.")
+                   "error occurrences (incidents), gate runs, release facts and regression baselines are kept.")
 @click.option("--max-size", default="20GB", show_default=True,
               help="Keep the store file under this size (e.g. 500MB, 20GB, or off): the oldest spans, log records "
                    "and metric points are deleted once the data fills half of it (the file also holds the free "

@@ -209,6 +209,12 @@ FROM otel_traces
 WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) AND TraceId = ? AND SpanId = ?
 LIMIT 1
 """
+# The same stack as retention kept it once the span was deleted (see _rollups).
+_KEPT_STACK: Final = """
+SELECT [StackTrace] FROM liveobs_kept_stacks
+WHERE "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) AND TraceId = ? AND SpanId = ?
+LIMIT 1
+"""
 
 
 def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str | None:
@@ -218,6 +224,8 @@ def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str
     trace_id, span_id, ts, _release = sample
     at = int(ts)
     row = cur.execute(_SPAN_STACK, [keys.EXCEPTION_STACKTRACE, at - 1_000, at + 1_000, trace_id, span_id]).fetchone()
+    if row is None:
+        row = cur.execute(_KEPT_STACK, [at - 1_000, at + 1_000, trace_id, span_id]).fetchone()
     if row is None or not row[0]:
         return None
     return DEFAULT_SCRUBBER.scrub_text(str(row[0][0]))

@@ -15,8 +15,12 @@ before it frees the old ones (the event id index is rewritten whole), so the fil
 holds about as many free blocks as used ones: hence the low marks. The file may
 pass the limit by what arrives during a pass (one commit group, about 23 MB of
 spans, is the smallest step). Only the bulk tables are trimmed: error
-occurrences (incidents and their sample events), the ingest ledger and
-migrations are small and kept.
+occurrences (incidents and their sample events), gate runs, the ingest ledger and
+migrations are small and kept. Spans, log records and metric points are folded,
+before they go, into the release facts, baseline samples and incident stacks of
+``_rollups``, which are kept too (the samples and stacks for 90 days): the gates
+still find a release and judge against a baseline whose raw rows are gone, and an
+incident still shows its stack.
 """
 
 from __future__ import annotations
@@ -33,6 +37,16 @@ from typing import Final
 import duckdb
 
 from liveobs.correlator._dedup import expire_digests
+from liveobs.correlator._rollups import (
+    KEPT_FOR_S,
+    KEPT_SAMPLES,
+    expire_kept,
+    fold_gauges,
+    fold_histograms,
+    fold_logs,
+    fold_spans,
+    fold_sums,
+)
 
 log = logging.getLogger("liveobs.correlator.retention")
 
@@ -59,6 +73,9 @@ TRIMMED: Final = (
     ("otel_metrics_exp_histogram", "TimeUnix"),
     ("otel_metrics_summary", "TimeUnix"),
 )
+# Folded into the kept tables (release facts, baseline samples, incident stacks) before their rows go.
+_FOLDS: Final = {"otel_traces": fold_spans, "otel_logs": fold_logs, "otel_metrics_gauge": fold_gauges,
+                 "otel_metrics_sum": fold_sums, "otel_metrics_histogram": fold_histograms}
 # Shape: (block size, total blocks, used blocks) of the store file.
 DATABASE_SIZE: Final = "SELECT block_size, total_blocks, used_blocks FROM pragma_database_size() LIMIT 1"
 # Shape: the file of the main database (one row).
@@ -134,8 +151,12 @@ class Retention:
         max_age: float | None,
         max_bytes: int | None,
         interval: float = DEFAULT_INTERVAL_S,
+        kept_samples: int = KEPT_SAMPLES,
+        kept_for: float = KEPT_FOR_S,
     ) -> None:
         self._con = con
+        self.kept_samples = kept_samples
+        self.kept_for = kept_for
         self.max_age = max_age
         self.max_bytes = max_bytes
         self.interval = interval
@@ -184,6 +205,7 @@ class Retention:
                     self._checkpoint()
                     reasons.append(f"over {self.max_bytes / 1e9:g} GB")
         expire_digests(self._con)
+        expire_kept(self._con, now - int(self.kept_for * 1e9))
         self.stats.file_bytes, self.stats.used_bytes = self._measure()
         self.stats.passes += 1
         self.stats.last_pass_seconds = time.perf_counter() - started
@@ -200,12 +222,23 @@ class Retention:
         return deleted
 
     def _delete_before(self, cutoff_ns: int, deleted: dict[str, int]) -> bool:
-        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction."""
+        """Delete the rows of every trimmed table older than ``cutoff_ns``, one table per transaction; spans,
+        log records and metric points are first folded into what the gates and incidents keep (``_rollups``),
+        in the same transaction as their delete."""
         any_deleted = False
         for table, column in TRIMMED:
-            rows = self._con.execute(
-                f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [cutoff_ns]
-            ).fetchall()
+            fold = _FOLDS.get(table)
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                if fold is not None:
+                    fold(self._con, cutoff_ns, self.kept_samples)
+                rows = self._con.execute(
+                    f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [cutoff_ns]
+                ).fetchall()
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
             count = int(rows[0][0]) if rows else 0
             if count:
                 deleted[table] = deleted.get(table, 0) + count

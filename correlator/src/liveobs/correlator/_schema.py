@@ -244,6 +244,77 @@ CREATE TABLE liveobs_gate_results (
 """
 
 
+# What outlives retention (see _rollups): per release, its first and last span and the requests it served;
+# the baseline samples of the regression checks (the spans, browser actions and memory points with the
+# smallest key hash, as those checks sample them; the connect and patch histograms merged); the stack
+# trace of each incident's newest failing span.
+_V9_KEPT_EVIDENCE: Final = f"""
+CREATE TABLE liveobs_releases (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    FirstSeen TIMESTAMP_NS NOT NULL,
+    LastSeen TIMESTAMP_NS NOT NULL,
+    Spans BIGINT NOT NULL,
+    Requests BIGINT NOT NULL,  -- server spans, not probe or driven traffic
+    FirstRequest TIMESTAMP_NS,
+    LastRequest TIMESTAMP_NS
+);
+CREATE TABLE liveobs_kept_spans (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    SpanId VARCHAR NOT NULL,
+    Duration UBIGINT,
+    LiveEventName VARCHAR,
+    HttpMethod VARCHAR,
+    Html BOOLEAN NOT NULL
+);
+CREATE TABLE liveobs_kept_actions (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    EventId VARCHAR,
+    EventName VARCHAR,
+    BrowserLatencyMs DOUBLE
+);
+CREATE TABLE liveobs_kept_histograms (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    MetricName VARCHAR NOT NULL,
+    Attributes {_MAP},
+    StartTimeUnix TIMESTAMP_NS,
+    TimeUnix TIMESTAMP_NS NOT NULL,
+    "Count" UBIGINT,
+    BucketCounts UBIGINT[],
+    ExplicitBounds DOUBLE[],
+    "Max" DOUBLE,
+    AggregationTemporality INTEGER
+);
+CREATE TABLE liveobs_kept_process (
+    ServiceName VARCHAR,
+    Environment VARCHAR,
+    Release VARCHAR NOT NULL,
+    MetricName VARCHAR NOT NULL,
+    ResourceAttributes {_MAP},
+    Attributes {_MAP},
+    StartTimeUnix TIMESTAMP_NS,
+    TimeUnix TIMESTAMP_NS NOT NULL,
+    "Value" DOUBLE,
+    AggregationTemporality INTEGER
+);
+CREATE TABLE liveobs_kept_stacks (
+    TraceId VARCHAR NOT NULL,
+    SpanId VARCHAR NOT NULL,
+    "Timestamp" TIMESTAMP_NS NOT NULL,
+    StackTrace VARCHAR NOT NULL
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -259,6 +330,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
     Migration(6, "digests of recent requests for idempotent OTLP ingest", _V6_REQUEST_DIGESTS),
     Migration(7, "gate runs and their check results", _V7_GATE_RUNS),
+    Migration(9, "release facts, baseline samples and incident stacks kept past retention", _V9_KEPT_EVIDENCE),
 )
 
 _LEDGER: Final = """

@@ -21,15 +21,25 @@ from liveobs.correlator.gates._catalogue import bind, convention_params
 from liveobs.correlator.gates._model import WINDOW_END, WINDOW_START, GateError, Subject
 
 # Releases seen in spans, per environment, with their first and last span in ns since the epoch:
-# (release, environment, first_ns, last_ns).
+# (release, environment, first_ns, last_ns). The release facts retention kept of deleted spans count too.
 _SPAN_RELEASES: Final = """
-SELECT ResourceAttributes[$SERVICE_VERSION] AS release, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] AS environment,
-       epoch_ns(min("Timestamp")), epoch_ns(max("Timestamp"))
-FROM otel_traces
-WHERE ($service IS NULL OR ServiceName = $service)
-  AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
-  AND "Timestamp" >= $since AND "Timestamp" < $until
-  AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+SELECT release, environment, epoch_ns(min(first_seen)), epoch_ns(max(last_seen))
+FROM (
+    SELECT ResourceAttributes[$SERVICE_VERSION] AS release, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] AS environment,
+           min("Timestamp") AS first_seen, max("Timestamp") AS last_seen
+    FROM otel_traces
+    WHERE ($service IS NULL OR ServiceName = $service)
+      AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND "Timestamp" >= $since AND "Timestamp" < $until
+      AND nullif(ResourceAttributes[$SERVICE_VERSION], '') IS NOT NULL
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT Release, Environment, greatest(FirstSeen, $since), least(LastSeen, $until)
+    FROM liveobs_releases
+    WHERE ($service IS NULL OR ServiceName = $service)
+      AND ($environment IS NULL OR Environment = $environment)
+      AND LastSeen >= $since AND FirstSeen < $until
+)
 GROUP BY 1, 2
 ORDER BY 3
 """
@@ -44,7 +54,11 @@ WHERE ($service IS NULL OR ServiceName = $service)
 GROUP BY 1
 """
 # The services in the store, at most three: (service name).
-_SERVICES: Final = "SELECT DISTINCT ServiceName FROM otel_traces WHERE ServiceName IS NOT NULL LIMIT 3"
+_SERVICES: Final = """
+SELECT DISTINCT ServiceName FROM (
+    SELECT ServiceName FROM otel_traces UNION ALL SELECT ServiceName FROM liveobs_releases
+) WHERE ServiceName IS NOT NULL LIMIT 3
+"""
 _EPOCH: Final = datetime(1970, 1, 1)
 # Bounds that select nothing, for a release with no records in a table.
 _NOTHING: Final = (WINDOW_END, WINDOW_START)

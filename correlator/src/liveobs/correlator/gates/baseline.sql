@@ -1,6 +1,9 @@
 -- The baseline release's samples for the regression checks (same service, environment and window).
 -- Parameters: $service, $baseline (NULL = none: the tables stay empty), $environment, $since, $until,
 -- and the baseline's first and last span and log record ($baseline_span_from, ...).
+-- The spans and browser actions of a baseline whose raw rows retention deleted come from the
+-- samples it kept (liveobs_kept_spans, liveobs_kept_actions): for each release, the rows with the
+-- smallest hash of the key the regression checks sample by, so those checks pick the same rows.
 
 CREATE OR REPLACE TEMP TABLE lo_baseline_spans AS
 SELECT SpanId, Duration, SpanAttributes[$EVENT_NAME] AS LiveEventName, SpanAttributes[$HTTP_REQUEST_METHOD] AS HttpMethod,
@@ -11,7 +14,14 @@ WHERE ($service IS NULL OR ServiceName = $service)
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
   AND "Timestamp" >= $since AND "Timestamp" < $until
   AND "Timestamp" >= $baseline_span_from AND "Timestamp" < $baseline_span_to
-  AND (SpanAttributes[$EVENT_NAME] IS NOT NULL OR SpanAttributes[$HTTP_REQUEST_METHOD] = 'GET');
+  AND (SpanAttributes[$EVENT_NAME] IS NOT NULL OR SpanAttributes[$HTTP_REQUEST_METHOD] = 'GET')
+UNION ALL
+SELECT SpanId, Duration, LiveEventName, HttpMethod, Html
+FROM liveobs_kept_spans
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND Release = $baseline
+  AND ($environment IS NULL OR Environment = $environment)
+  AND "Timestamp" >= $since AND "Timestamp" < $until;
 
 CREATE OR REPLACE TEMP TABLE lo_baseline_logs AS
 SELECT LogAttributes[$EVENT_ID] AS EventId, EventName, TRY_CAST(LogAttributes[$BROWSER_LATENCY_MS] AS DOUBLE) AS BrowserLatencyMs
@@ -21,14 +31,20 @@ WHERE ($service IS NULL OR ServiceName = $service)
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
   AND "Timestamp" >= $since AND "Timestamp" < $until
   AND "Timestamp" >= $baseline_log_from AND "Timestamp" < $baseline_log_to
-  AND EventName = $BROWSER_ACTION_EVENT;
+  AND EventName = $BROWSER_ACTION_EVENT
+UNION ALL
+SELECT EventId, EventName, BrowserLatencyMs
+FROM liveobs_kept_actions
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND Release = $baseline
+  AND ($environment IS NULL OR Environment = $environment)
+  AND "Timestamp" >= $since AND "Timestamp" < $until;
 
--- The baseline's histograms, merged per metric as lo_histogram_totals merges the release's.
+-- The baseline's histograms, merged per metric as lo_histogram_totals merges the release's, with
+-- those retention kept of deleted points (a cumulative series' latest point, delta points added up).
 CREATE OR REPLACE TEMP TABLE lo_baseline_histogram_totals AS
-WITH points AS (
-    SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
-           AggregationTemporality = 2 AND row_number() OVER (
-               PARTITION BY MetricName, Attributes, StartTimeUnix ORDER BY TimeUnix DESC) > 1 AS superseded
+WITH stored AS (
+    SELECT MetricName, ExplicitBounds, BucketCounts, "Max", AggregationTemporality, Attributes, StartTimeUnix, TimeUnix
     FROM otel_metrics_histogram
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ResourceAttributes[$SERVICE_VERSION] = $baseline
@@ -36,6 +52,18 @@ WITH points AS (
       AND TimeUnix >= $since AND TimeUnix < $until
       AND MetricName IN ($METRIC_CONNECT_DURATION, $METRIC_PATCH_SIZE)
       AND "Count" > 0
+    UNION ALL
+    SELECT MetricName, ExplicitBounds, BucketCounts, "Max", AggregationTemporality, Attributes, StartTimeUnix, TimeUnix
+    FROM liveobs_kept_histograms
+    WHERE ($service IS NULL OR ServiceName = $service)
+      AND Release = $baseline
+      AND ($environment IS NULL OR Environment = $environment)
+      AND TimeUnix >= $since AND TimeUnix < $until
+), points AS (
+    SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
+           AggregationTemporality = 2 AND row_number() OVER (
+               PARTITION BY MetricName, Attributes, StartTimeUnix, AggregationTemporality ORDER BY TimeUnix DESC) > 1 AS superseded
+    FROM stored
 ), buckets AS (
     SELECT MetricName, unnest(generate_series(1, len(counts))) AS i, unnest(counts) AS n
     FROM points WHERE NOT superseded
@@ -65,7 +93,14 @@ WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $baseline
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
   AND TimeUnix >= $since AND TimeUnix < $until
-  AND MetricName = $METRIC_PROCESS_MEMORY;
+  AND MetricName = $METRIC_PROCESS_MEMORY
+UNION ALL
+SELECT MetricName, ResourceAttributes, Attributes, StartTimeUnix, TimeUnix, "Value", AggregationTemporality
+FROM liveobs_kept_process
+WHERE ($service IS NULL OR ServiceName = $service)
+  AND Release = $baseline
+  AND ($environment IS NULL OR Environment = $environment)
+  AND TimeUnix >= $since AND TimeUnix < $until;
 
 CREATE OR REPLACE TEMP TABLE lo_baseline_cpu_intervals AS
 WITH points AS (

@@ -12,8 +12,9 @@
 -- rest (internal and client child spans).
 --
 -- With $scan_secrets (set when a chosen check reads them), each row also keeps what
--- the secret scan judges: its entries outside the allow-list, its resource and its
--- status message or body, so that scan reads no table a second time.
+-- the secret scan judges: its attribute keys and values (filtered by the scan after
+-- unnesting, cheaper than a lambda per row), its resource and its status message or
+-- body, so that scan reads no table a second time.
 
 CREATE OR REPLACE TEMP TABLE lo_spans AS
 WITH scoped AS (
@@ -21,8 +22,7 @@ WITH scoped AS (
         "Timestamp", TraceId, SpanId, ParentSpanId, SpanKind, ScopeName, Duration, StatusCode,
         CASE WHEN len(Events."Name") > 0 THEN Events END AS Events,
         map_keys(SpanAttributes) AS k, map_values(SpanAttributes) AS v,
-        CASE WHEN $scan_secrets THEN list_filter(map_entries(SpanAttributes), lambda e:
-            NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL) END AS SecretEntries,
+        $scan_secrets AS scan_secrets,
         CASE WHEN $scan_secrets THEN ResourceAttributes END AS Resource,
         CASE WHEN $scan_secrets THEN nullif(StatusMessage, '') END AS StatusMessage
     FROM otel_traces
@@ -65,7 +65,8 @@ SELECT
          THEN coalesce(len(list_filter(Events.Attributes, lambda a: a[$SECURITY_CHECK] = $CHECK_CSP)) > 0, false)
          ELSE false
     END AS Html,
-    SecretEntries, Resource, StatusMessage
+    CASE WHEN scan_secrets THEN k END AS SecretKeys, CASE WHEN scan_secrets THEN v END AS SecretValues,
+    Resource, StatusMessage
 FROM marked;
 
 CREATE OR REPLACE TEMP TABLE lo_span_events AS
@@ -82,8 +83,8 @@ WITH scoped AS (
     SELECT
         TraceId, ScopeName, EventName,
         map_keys(LogAttributes) AS k, map_values(LogAttributes) AS v,
-        CASE WHEN $scan_secrets THEN list_filter(map_entries(LogAttributes), lambda e:
-            NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL) END AS SecretEntries,
+        CASE WHEN $scan_secrets THEN k END AS SecretKeys,
+        CASE WHEN $scan_secrets THEN v END AS SecretValues,
         CASE WHEN $scan_secrets THEN ResourceAttributes END AS Resource,
         CASE WHEN $scan_secrets THEN nullif(Body, '') END AS Body,
         CASE WHEN $scan_secrets THEN coalesce(nullif(TraceId, ''), CAST("Timestamp" AS VARCHAR)) END AS Origin
@@ -103,7 +104,7 @@ SELECT
     v[list_position(k, $HTTP_ROUTE)] AS HttpRoute,
     CASE WHEN EventName = $BROWSER_ACTION_EVENT THEN TRY_CAST(v[list_position(k, $BROWSER_LATENCY_MS)] AS DOUBLE) END
         AS BrowserLatencyMs,
-    SecretEntries, Resource, Body, Origin
+    SecretKeys, SecretValues, Resource, Body, Origin
 FROM scoped;
 CREATE OR REPLACE TEMP TABLE lo_histograms AS
 SELECT MetricName, TimeUnix, StartTimeUnix, Attributes, "Count", "Sum", "Min", "Max", BucketCounts, ExplicitBounds,
@@ -120,7 +121,7 @@ CREATE OR REPLACE TEMP TABLE lo_histogram_totals AS
 WITH points AS (
     SELECT MetricName, ExplicitBounds AS bounds, BucketCounts AS counts, "Max" AS top,
            AggregationTemporality = 2 AND row_number() OVER (
-               PARTITION BY MetricName, Attributes, StartTimeUnix ORDER BY TimeUnix DESC) > 1 AS superseded
+               PARTITION BY MetricName, Attributes, StartTimeUnix, AggregationTemporality ORDER BY TimeUnix DESC) > 1 AS superseded
     FROM lo_histograms
     WHERE "Count" > 0
 ), buckets AS (
@@ -167,7 +168,7 @@ GROUP BY MetricName;
 
 -- Candidate secrets of the stored evidence, for the secret-scan and key-material checks:
 -- Each distinct (place, key, value) is judged once; the id keys the shared rules allow-list are skipped.
--- The scope keeps each record's entries outside the allow-list (SecretEntries); resources, the
+-- The scope keeps each record's attribute keys and values (SecretKeys, SecretValues); resources, the
 -- same for every record of a process, are grouped before their entries are read.
 -- The shared redaction rules then judge each candidate in Python.
 CREATE OR REPLACE TEMP TABLE lo_secret_candidates AS
@@ -177,18 +178,20 @@ WITH resources AS (
     UNION ALL
     SELECT 'log resource attribute', 'log record ' || any_value(Origin), Resource, count(*) FROM lo_logs GROUP BY Resource
 ), entries AS (
-    SELECT 'span attribute' AS place, SpanId AS origin, unnest(SecretEntries) AS e FROM lo_spans WHERE len(SecretEntries) > 0
-    UNION ALL SELECT 'span event attribute', SpanId, unnest(flatten(list_transform(Events.Attributes, lambda m: map_entries(m))))
-              FROM lo_spans WHERE Events IS NOT NULL
-    UNION ALL SELECT 'span status message', SpanId, {'key': 'status.message', 'value': StatusMessage}
-              FROM lo_spans WHERE StatusMessage IS NOT NULL
-    UNION ALL SELECT 'log attribute', Origin, unnest(SecretEntries) FROM lo_logs WHERE len(SecretEntries) > 0
-    UNION ALL SELECT 'log body', Origin, {'key': 'body', 'value': Body} FROM lo_logs WHERE Body IS NOT NULL
+    SELECT 'span attribute' AS place, SpanId AS origin, unnest(SecretKeys) AS key, unnest(SecretValues) AS value
+    FROM lo_spans WHERE len(SecretKeys) > 0
+    UNION ALL SELECT place, origin, e.key, e.value FROM (
+        SELECT 'span event attribute' AS place, SpanId AS origin,
+               unnest(flatten(list_transform(Events.Attributes, lambda m: map_entries(m)))) AS e
+        FROM lo_spans WHERE Events IS NOT NULL)
+    UNION ALL SELECT 'span status message', SpanId, 'status.message', StatusMessage FROM lo_spans WHERE StatusMessage IS NOT NULL
+    UNION ALL SELECT 'log attribute', Origin, unnest(SecretKeys), unnest(SecretValues) FROM lo_logs WHERE len(SecretKeys) > 0
+    UNION ALL SELECT 'log body', Origin, 'body', Body FROM lo_logs WHERE Body IS NOT NULL
 ), distinct_entries AS MATERIALIZED (
-    SELECT place, e.key AS key, e.value AS value, count(*) AS n,
+    SELECT place, key, value, count(*) AS n,
            CASE WHEN starts_with(place, 'span') THEN 'span ' ELSE 'log record ' END || any_value(origin) AS origin
     FROM entries
-    WHERE NOT list_contains($secret_allowed_keys, e.key) AND nullif(e.value, '') IS NOT NULL
+    WHERE NOT list_contains($secret_allowed_keys, key) AND nullif(value, '') IS NOT NULL
     GROUP BY place, key, value
     UNION ALL
     SELECT place, e.key, e.value, sum(n), any_value(origin)

@@ -26,5 +26,7 @@ WITH lacking AS (
 SELECT
     min(carried / n) AS observed,
     (SELECT count(*) FROM logs) AS evidence,
-    arg_min(format('{} on {:.1f}% of {} log records of route {}', id_key, 100 * carried / n, n, route), carried / n) AS detail
+    -- The worst share; of equal shares (every route at 100%), the first route and id by name, so runs agree.
+    arg_min(format('{} on {:.1f}% of {} log records of route {}', id_key, 100 * carried / n, n, route),
+            {'share': carried / n, 'route': route, 'id': id_key}) AS detail
 FROM shares;

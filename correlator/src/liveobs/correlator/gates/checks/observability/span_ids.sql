@@ -26,5 +26,7 @@ WITH http AS (
 SELECT
     min(carried / n) AS observed,
     (SELECT count(*) FROM http) + (SELECT count(*) FROM live) AS evidence,
-    arg_min(format('{} on {:.1f}% of {} {} spans of route {}', id_key, 100 * carried / n, n, kind, route), carried / n) AS detail
+    -- The worst share; of equal shares (every route at 100%), the first route and id by name, so runs agree.
+    arg_min(format('{} on {:.1f}% of {} {} spans of route {}', id_key, 100 * carried / n, n, kind, route),
+            {'share': carried / n, 'kind': kind, 'route': route, 'id': id_key}) AS detail
 FROM shares;
