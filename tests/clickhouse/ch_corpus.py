@@ -9,7 +9,7 @@ int, double, bool, array, map, bytes) sit in the attribute maps.
 
 from __future__ import annotations
 
-import os
+import random
 from typing import Any
 
 from ch_loader import OtlpInput
@@ -52,7 +52,7 @@ def resource(service: str, version: str) -> dict[str, Any]:
 
 
 def otlp_input(base_ns: int, *, seed: int = 1) -> OtlpInput:
-    """The corpus, starting at ``base_ns``; ``seed`` varies every id so two inputs never collide."""
+    """The corpus, starting at ``base_ns``. The same seed gives the same ids; another seed, other ids."""
     rand = _Ids(seed)
     page_trace, event_trace, conn_trace = rand.trace(), rand.trace(), rand.trace()
     page_span, conn_span, event_span, child_span = rand.span(), rand.span(), rand.span(), rand.span()
@@ -168,15 +168,16 @@ def otlp_input(base_ns: int, *, seed: int = 1) -> OtlpInput:
 
 
 class _Ids:
-    """Distinct, valid ids from a seed (random-looking, never all zero)."""
+    """Distinct, valid ids drawn from a seed: the same seed gives the same ids (never all zero)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.count = 0
+        self.random = random.Random(seed)
 
     def _next(self, size: int) -> bytes:
         self.count += 1
-        raw = os.urandom(size - 4)
+        raw = self.random.randbytes(size - 4)
         return self.seed.to_bytes(2, "big") + self.count.to_bytes(2, "big") + raw
 
     def trace(self) -> bytes:
