@@ -221,3 +221,15 @@ def test_cli_names_an_unreachable_server_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "clickhouse://reader@127.0.0.1:9/otel" in result.output
     assert "s3cret" not in result.output
+
+
+def test_liveobs_db_names_the_clickhouse_store(tmp_path: Path) -> None:
+    with open_store(chdb_url(tmp_path / "ch"), create=True) as store:
+        create_exporter_tables(store, layout="legacy")
+    result = run("clickhouse", "init", "--dry-run", "--json", env={"LIVEOBS_DB": chdb_url(tmp_path / "ch")})
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["store"] == f"chdb://{tmp_path / 'ch'}?database=otel"
+    views = [s for s in plan["statements"] if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert len(views) == 5
+    assert not any("EventName, ''" in s for s in views)  # the legacy logs table has no EventName column
