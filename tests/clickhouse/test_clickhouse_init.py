@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from ch_corpus import otlp_input
 from ch_loader import load_clickhouse, load_duckdb
+from ch_stores import chdb_url, create_exporter_tables
 from click.testing import CliRunner
-from conftest import chdb_url, create_exporter_tables
 
 from liveobs.cli import main
 from liveobs.conventions import error_fingerprint
