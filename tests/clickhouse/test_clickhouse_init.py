@@ -209,6 +209,12 @@ def test_cli_refuses_duckdb_paths_password_urls_and_missing_exporter_tables(tmp_
     assert secret.exit_code == 2
     assert PASSWORD_FILE_ENV in secret.output
     assert "hunter2" not in secret.output
+    missing = run("--db", chdb_url(tmp_path / "absent"), "clickhouse", "init")
+    assert missing.exit_code == 2
+    assert "no chdb data folder" in missing.output
+    assert not (tmp_path / "absent").exists()
+    with open_store(chdb_url(tmp_path / "empty"), create=True):
+        pass
     empty = run("--db", chdb_url(tmp_path / "empty"), "clickhouse", "init")
     assert empty.exit_code == 2
     assert "neither otel_traces nor otel_logs" in empty.output
