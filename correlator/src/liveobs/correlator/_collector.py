@@ -66,8 +66,9 @@ SWITCH_INTERVAL_S: Final = 0.001
 DEFAULT_THREADS: Final = 1
 # glibc's mallopt parameters. Each thread that frees memory keeps it in its own arena, and after a large
 # block is freed the threshold for serving blocks from mmap rises to its size, so large request bodies
-# and values end up in arenas that never shrink: 160 MB of distinct 1 MB values left a peak of 600 MiB.
-# Two arenas and a fixed 128 KiB threshold (large blocks mapped, and unmapped when freed): 440 MiB.
+# and values end up in arenas that never shrink. Two arenas and a fixed 128 KiB threshold (large blocks
+# mapped, and unmapped when freed): 160 MB of distinct 1 MB values peaked at 440-570 MiB instead of
+# 480-610 MiB (same code otherwise; a loaded two-core machine, so the ranges overlap).
 _M_MMAP_THRESHOLD: Final = -3
 _M_ARENA_MAX: Final = -8
 MALLOC_ARENAS: Final = 2
