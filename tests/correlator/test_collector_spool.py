@@ -304,3 +304,72 @@ def test_a_spool_left_beside_a_store_that_is_gone_is_refused_not_replayed(tmp_pa
     )
     assert again.returncode == result.returncode
     assert not db.exists()
+
+
+def _large_values_request(seed: int, spans: int, size: int) -> bytes:
+    """``spans`` spans, each with a distinct ``size``-character attribute value."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for n in range(spans):
+        span = scope.spans.add(trace_id=bytes.fromhex(f"{seed:016x}{n:016x}"), span_id=bytes.fromhex(f"{seed:08x}{n:08x}"),
+                               name="GET /x", start_time_unix_nano=1767225600000000000,
+                               end_time_unix_nano=1767225600000100000)
+        span.attributes.add(key="payload").value.string_value = f"{seed}-{n}-".ljust(size, "x")
+    return bytes(request.SerializeToString())
+
+
+def test_acknowledged_bodies_wait_for_conversion_in_the_spool_not_in_memory(tmp_path: Path) -> None:
+    import threading
+    import tracemalloc
+
+    con = connect(tmp_path / "m.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), max_delay=3600)
+    held_up = threading.Event()
+    load = writer._load
+
+    def paused(item: object) -> None:  # the converter stops at its first request until released
+        held_up.wait(60)
+        load(item)  # type: ignore[arg-type]
+
+    writer._load = paused  # type: ignore[method-assign]
+    writer.start()
+    requests, size = 24, 1_000_000
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        for seed in range(requests):  # 24 MB acknowledged while nothing is converted
+            assert writer.write(TRACES, _large_values_request(seed, 1, size), timeout=60) == WriteResult(1, 0)
+        held = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+        held_up.set()
+    try:
+        assert writer.stats.backlog_bytes >= requests * size
+        # Before, each acknowledged body stayed in memory until converted (24 MB here).
+        assert held < 4 * size, f"{held / 2**20:.1f} MiB held"
+        assert writer.flush(timeout=120)
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*), sum(length(SpanAttributes['payload'])) FROM otel_traces").fetchone() == (
+        requests, requests * size)
+    con.close()
+
+
+def test_converted_rows_are_committed_once_they_hold_the_commit_bytes(tmp_path: Path) -> None:
+    con = connect(tmp_path / "c.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), max_delay=3600, commit_bytes=2_000_000,
+                         max_pending_bytes=3_000_000).start()
+    try:
+        for seed in range(12):  # about 500 kB of Arrow data each; far from a row group, no flush asked for
+            writer.write(TRACES, _large_values_request(seed, 5, 100_000), timeout=60)
+        deadline = time.monotonic() + 60
+        while writer.stats.commits < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert writer.stats.commits >= 2
+        assert writer.stats.max_commit_rows < 60
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (60,)
+    con.close()

@@ -62,3 +62,30 @@ def test_common_string_attributes_take_the_fast_path() -> None:
 def test_ids_are_hexed_as_one_column_exactly_as_one_by_one(ids, parents) -> None:
     assert hex_ids(ids, 8).to_pylist() == [i.hex() for i in ids]
     assert hex_ids(parents).to_pylist() == [p.hex() for p in parents]
+
+
+@given(key=st.sampled_from(["session.id", "password", "http.route", "k" * 126]), values=st.lists(st.text(max_size=140),
+       max_size=8), flip=st.tuples(st.integers(0, 300), st.integers(0, 255)))
+def test_a_new_value_under_a_known_key_is_interned_as_a_first_decode_would(key, values, flip) -> None:
+    from liveobs.correlator._otlp import MalformedBody
+    from liveobs.correlator._rawspans import AttributeInterner
+    from liveobs.correlator._scrub import IngestScrubber
+
+    scrubber = IngestScrubber()
+    raws = [KeyValue(key=key, value={"string_value": "a-first-value"}).SerializeToString()]
+    raws += [KeyValue(key=key, value={"string_value": v}).SerializeToString() for v in values]
+    raws.append(_flipped(raws[-1], *flip))
+    warm = AttributeInterner(scrubber)  # learns the key's head from the first value, then takes the fast path
+    for raw in raws:
+        fresh = AttributeInterner(scrubber)  # decodes each attribute from scratch
+        try:
+            expected: object = fresh.pair_values[fresh[raw]], fresh.pair_keys[fresh[raw]]
+        except MalformedBody:
+            expected = MalformedBody
+        try:
+            got: object = warm.pair_values[warm[raw]], warm.pair_keys[warm[raw]]
+        except MalformedBody:
+            got = MalformedBody
+        assert got == expected
+        if got is not MalformedBody:
+            assert warm.key_codes[warm[raw]] == warm.key_numbers[warm.pair_keys[warm[raw]]]

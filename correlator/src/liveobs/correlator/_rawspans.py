@@ -34,6 +34,8 @@ DEFAULT_INTERNED_BYTES: Final = 16 * 1024 * 1024
 MAX_REMEMBERED_ATTRIBUTE: Final = 1024
 # What a remembered pair costs beyond its text: the dict slot, two str and one bytes header, list slots.
 _PAIR_OVERHEAD: Final = 200
+# Distinct attribute heads (key and value length) remembered for the fast path, at most.
+MAX_HEADS: Final = 4096
 
 
 def _message_classes() -> dict[str, type[Message]]:
@@ -159,6 +161,10 @@ class AttributeInterner(dict[bytes, int]):
         self.pair_values: list[str] = []
         self.key_codes: list[int] = []
         self.key_numbers: dict[str, int] = {}
+        # The bytes before a string value (``0a <len> key 12 <len> 0a <len>``) -> (key, its code, whether it
+        # names a secret, the attribute's whole size): a new value under a known key is then one decode and
+        # one scrub of its text. Keys are few; their heads per value length too (at most MAX_HEADS kept).
+        self._heads: dict[bytes, tuple[str, int, bool, int]] = {}
 
     def start_request(self) -> None:
         for number in self._long:
@@ -173,8 +179,31 @@ class AttributeInterner(dict[bytes, int]):
             self.pair_values.clear()
             self.key_codes.clear()
             self.key_numbers.clear()
+            self._heads.clear()
 
     def __missing__(self, raw: bytes) -> int:
+        size = len(raw)
+        if size > 6 and raw[0] == 0x0A:
+            end = raw[1] + 6
+            head = self._heads.get(raw[:end])
+            if head is not None and head[3] == size:
+                try:
+                    text = raw[end:].decode()
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    key, code, secret, _ = head
+                    number = len(self.pair_keys)
+                    value = self.scrubber.key_marker if secret and text else self.scrubber.text(text)
+                    self.pair_keys.append(key)
+                    self.pair_values.append(value)
+                    self.key_codes.append(code)
+                    self.held_bytes += size + len(key) + len(value) + _PAIR_OVERHEAD
+                    self[raw] = number
+                    return number
+        return self._decode(raw)
+
+    def _decode(self, raw: bytes) -> int:
         pair = string_pair(raw)
         if pair is None:
             kv = parse_part(KeyValue, raw, "attribute")
@@ -189,6 +218,9 @@ class AttributeInterner(dict[bytes, int]):
         if code is None:
             code = self.key_numbers[key] = len(self.key_numbers)
         self.key_codes.append(code)
+        if pair is not None and text and len(self._heads) < MAX_HEADS:
+            # A canonical string attribute (see string_pair): its text starts after the six bytes of framing.
+            self._heads[raw[:raw[1] + 6]] = (key, code, self.scrubber.secret_key(key), len(raw))
         if len(raw) > MAX_REMEMBERED_ATTRIBUTE:
             self.held_bytes += len(key) + len(value) + _PAIR_OVERHEAD
             self._long.append(number)

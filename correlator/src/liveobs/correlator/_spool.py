@@ -332,6 +332,20 @@ class Spool:
         self._size = len(SEGMENT_HEADER)
         _fsync_dir(self.directory)  # the new file's name must survive a crash too
 
+    def read(self, end: Position, size: int) -> bytes:
+        """The last ``size`` bytes of the record that ends at ``end`` (its body), read back from its segment.
+
+        Safe beside :meth:`append` in another thread: it reads bytes already written, through its own descriptor.
+        """
+        fd = os.open(self._path(end.segment), os.O_RDONLY)
+        try:
+            data = os.pread(fd, size, end.offset - size)
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            raise OSError(f"segment {end.segment}: {len(data)} of {size} bytes at offset {end.offset - size}")
+        return data
+
     def release(self, committed: Position) -> None:
         """Delete the segments before the one holding ``committed`` (all their records are stored)."""
         for segment in self.segments():

@@ -5,18 +5,24 @@ checks each with a parse (a bad body is refused here, before anything is
 written; a body with some unreadable items keeps the others, see _validate),
 drops a request already received (see _dedup), appends the rest to the spool
 with one fdatasync and answers them 200: acknowledgement latency is a parse and
-an fsync, not a conversion. The converter then builds each request's Arrow
-batch, and the committer inserts what was converted once it holds
-``commit_rows`` rows, or after ``max_delay``, or when a reader asks for a
-flush, recording the spool position in the same transaction. At DuckDB's row
+an fsync, not a conversion. Once spooled, a request's body is no longer held
+in memory: the converter reads it back from the spool (from the page cache, as
+a rule) and builds its Arrow batch, and the committer inserts what was
+converted once it holds ``commit_rows`` rows or ``commit_bytes`` bytes, or
+after ``max_delay``, or when a reader asks for a flush, recording the spool
+position in the same transaction. At DuckDB's row
 group size (122,880 rows) an insert is written straight to the database file
 instead of twice (write-ahead log, then checkpoint), which is what makes large
 commits cheaper per row.
 
-Two bounds: converted rows waiting for their commit (``max_pending_rows``: past
-it the converter waits), and acknowledged bytes waiting for conversion
-(``max_backlog_bytes``, 64 MiB by default): a request that would pass it is
-answered 429 with Retry-After instead of being acknowledged.
+Bounds: converted rows waiting for their commit (``max_pending_rows``, one
+commit's worth, and ``max_pending_bytes`` of Arrow data: past either the
+converter waits), and acknowledged bytes waiting for conversion
+(``max_backlog_bytes``, 128 MiB by default, on disk in the spool rather than in
+memory): a request that would pass it is answered 429 with Retry-After instead
+of being acknowledged. So the writer holds at most about ``max_pending_bytes``
+of converted rows, one group being committed (at most as much again) and the
+converter's current batch, whatever the backlog on disk.
 """
 
 from __future__ import annotations
@@ -43,8 +49,14 @@ log = logging.getLogger("liveobs.correlator.spool")
 # One DuckDB row group: from this size an insert skips the write-ahead log.
 DEFAULT_COMMIT_ROWS: Final = 122_880
 DEFAULT_MAX_DELAY_S: Final = 1.0
-# Acknowledged request bytes not yet converted, at most; past it new requests get 429.
-DEFAULT_MAX_BACKLOG_BYTES: Final = 64 * 1024 * 1024
+# A commit is also due once the converted rows hold this many bytes of Arrow data (large values), and the
+# converter waits while this many bytes wait for their commit. A row group of spans as apps send them
+# (unique ids, 8 attributes) is about 92 MB of Arrow data, so it still commits whole.
+DEFAULT_COMMIT_BYTES: Final = 96 * 1024 * 1024
+DEFAULT_MAX_PENDING_BYTES: Final = 128 * 1024 * 1024
+# Acknowledged request bytes not yet converted (held in the spool on disk, not in memory), at most; past it
+# new requests get 429. A read first commits them all: at 10-20 MB/s of conversion that is up to 10 s.
+DEFAULT_MAX_BACKLOG_BYTES: Final = 128 * 1024 * 1024
 RETRY_DELAY_S: Final = 1.0
 # When stopping, a store that keeps failing is given up on after this many tries
 # (the records stay in the spool and are replayed on the next start).
@@ -68,6 +80,15 @@ def _retryable(exc: BaseException) -> bool:
     # A transaction conflict (with the retention's deletes) is tried again, too.
     return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError
                       | duckdb.TransactionException)
+
+
+def _arrow_bytes(converted: Converted) -> int:
+    """The Arrow bytes a converted request holds (its slices of shared batches counted by their rows)."""
+    size = 0
+    for table in (*converted.tables.values(), converted.span_error_candidates, converted.log_error_candidates):
+        if table is not None:
+            size += int(table.nbytes)
+    return size
 
 
 def _acknowledged(result: WriteResult | BaseException) -> None:
@@ -94,18 +115,24 @@ class SpoolWriter(Writer):
         max_delay: float = DEFAULT_MAX_DELAY_S,
         max_pending_rows: int | None = None,
         max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
+        commit_bytes: int = DEFAULT_COMMIT_BYTES,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         super().__init__(con, scrubber=scrubber)
         self._spool = spool
         self._commit_rows = commit_rows
+        self._commit_bytes = commit_bytes
         self._max_delay = max_delay
-        self._max_pending = max_pending_rows or 2 * commit_rows
+        # One commit's worth: the converter fills the next group while the committer inserts this one.
+        self._max_pending = max_pending_rows or commit_rows
+        self._max_pending_bytes = max(max_pending_bytes, commit_bytes)
         self._max_backlog = max_backlog_bytes
         self._to_convert: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._convert_source = self._to_convert
         self._cond = threading.Condition()
         self._pending: list[_Item] = []  # converted, not yet committed, in spool order
         self._pending_rows = 0
+        self._pending_bytes = 0
         self._backlog = 0  # acknowledged bytes not yet converted
         self._backlog_rows = 0
         self._appended = 0
@@ -275,6 +302,7 @@ class SpoolWriter(Writer):
             for item, position in zip(kept, positions, strict=True):
                 self._appended += 1
                 item.seq, item.position = self._appended, position
+                item.payload = b""  # durable: the converter reads it back from the spool (see _load)
                 self._backlog_rows += item.acked_rows
             self.stats.pending_rows = self._pending_rows + self._backlog_rows
         for item in kept:
@@ -285,9 +313,20 @@ class SpoolWriter(Writer):
 
     # -- converter -> committer ---------------------------------------------------
 
+    def _load(self, item: _Item) -> None:
+        """The spooled body read back for conversion; a failure is kept for :meth:`_convert_one` to report."""
+        if item.position is None or item.payload or not item.size or item.unreadable is not None:
+            return
+        try:
+            item.payload = self._spool.read(item.position, item.size)
+        except OSError as exc:
+            item.unreadable = exc
+
     def _convert_one(self, item: _Item) -> list[_Item]:
         """Converted; a request acknowledged and then failing conversion is logged, counted and passed over."""
         try:
+            if item.unreadable is not None:
+                raise ConversionFailed(f"cannot read the request back from the spool: {item.unreadable}"[:300])
             _convert(item, self._scrubber, self._interner)
         except Exception as exc:
             failure = exc if isinstance(exc, BodyError) else ConversionFailed(
@@ -308,13 +347,16 @@ class SpoolWriter(Writer):
             return
         item.payload = b""
         item.spooled_at = time.monotonic()
+        item.nbytes = _arrow_bytes(item.converted)
         with self._cond:
-            self._cond.wait_for(lambda: self._pending_rows < self._max_pending or self._broken)
+            self._cond.wait_for(lambda: (self._pending_rows < self._max_pending
+                                         and self._pending_bytes < self._max_pending_bytes) or self._broken)
             self._backlog -= item.size
             self._backlog_rows -= item.acked_rows
             self.stats.backlog_bytes = self._backlog
             self._pending.append(item)
             self._pending_rows += item.accepted
+            self._pending_bytes += item.nbytes
             if item.source_key is not None:  # answered after its commit: commit soon
                 self._flush_target = max(self._flush_target, item.seq)
             self.stats.pending_rows = self._pending_rows + self._backlog_rows
@@ -326,7 +368,8 @@ class SpoolWriter(Writer):
         """0 when the pending requests should be committed now, else how long to wait (None: no limit)."""
         if not self._pending:
             return None
-        if self._pending_rows >= self._commit_rows or self._stopping or self._flush_target > self._committed:
+        if (self._pending_rows >= self._commit_rows or self._pending_bytes >= self._commit_bytes or self._stopping
+                or self._flush_target > self._committed):
             return 0.0
         # Below a row group a commit costs about twice as much per row (log, then checkpoint), so
         # under load (half a row group already waiting) the delay is doubled, and it counts from
@@ -344,7 +387,7 @@ class SpoolWriter(Writer):
                         return
                     self._cond.wait(wait)
                 group, self._pending = self._pending, []
-                self._pending_rows = 0
+                self._pending_rows = self._pending_bytes = 0
             done = self._commit_spooled(group)
             rest = group[done:]
             with self._cond:
@@ -352,6 +395,7 @@ class SpoolWriter(Writer):
                     self._committed = group[done - 1].seq
                 self._pending[:0] = rest
                 self._pending_rows += sum(i.accepted for i in rest)
+                self._pending_bytes += sum(i.nbytes for i in rest)
                 self._last_commit_end = time.monotonic()
                 self.stats.pending_rows = self._pending_rows + self._backlog_rows
                 self._cond.notify_all()

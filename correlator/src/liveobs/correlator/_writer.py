@@ -100,6 +100,9 @@ class _Item:
     position: Any = None
     seq: int = 0
     spooled_at: float = 0.0
+    # Spool mode: the Arrow bytes of the converted tables, and why the body could not be read back.
+    nbytes: int = 0
+    unreadable: BaseException | None = None
 
 
 @dataclass(slots=True)
@@ -132,7 +135,8 @@ class WriterStats:
 
 
 def _batchable(item: Any) -> bool:
-    return item.signal is TRACES and item.media == PROTOBUF and isinstance(item.payload, bytes | bytearray)
+    return (item.signal is TRACES and item.media == PROTOBUF and isinstance(item.payload, bytes | bytearray)
+            and item.unreadable is None)
 
 
 def _convert(item: _Item, scrubber: IngestScrubber, interner: AttributeInterner) -> None:
@@ -271,6 +275,7 @@ class Writer:
             if item is _STOP:
                 self._converted(_STOP)
                 return
+            self._load(item)
             self._digest(item)
             batch = [item]
             if _batchable(item):
@@ -281,6 +286,8 @@ class Writer:
                         nxt = self._convert_source.get_nowait()
                     except queue.Empty:
                         break
+                    if nxt is not _STOP:
+                        self._load(nxt)
                     if nxt is _STOP or not _batchable(nxt) or size + len(nxt.payload) > BATCH_BYTES:
                         held = nxt
                         break
@@ -294,6 +301,9 @@ class Writer:
             self.stats.convert_cpu_seconds += time.thread_time() - cpu
             for done in converted:
                 self._converted(done)
+
+    def _load(self, item: _Item) -> None:
+        """Make the request's body available to the converter (here it is always held)."""
 
     def _digest(self, item: _Item) -> None:
         if not item.claimed and item.source_key is None and isinstance(item.payload, bytes | bytearray):
