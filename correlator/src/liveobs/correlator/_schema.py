@@ -244,6 +244,86 @@ CREATE TABLE liveobs_gate_results (
 """
 
 
+# Releases as evidence (see releases/): the facts ``liveobs release record`` reads from a deploy
+# root, and what ``liveobs release dry-run`` heard from the release's units on side ports.
+_V8_RELEASES: Final = f"""
+CREATE TABLE liveobs_release_manifests (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Environment VARCHAR NOT NULL,
+    RollbackVersion VARCHAR NOT NULL,
+    Reversible BOOLEAN NOT NULL,
+    Digest VARCHAR,  -- sha256:<hex> of the first artifact, computed
+    Directory VARCHAR NOT NULL,
+    DeployRoot VARCHAR NOT NULL,
+    CurrentVersion VARCHAR,  -- where `current` pointed when recorded
+    SchemaVersion INTEGER,
+    NotesEntry VARCHAR,
+    RollbackDirectory VARCHAR,  -- NULL: the rollback target had no release directory
+    RollbackDigest VARCHAR,
+    Problems VARCHAR[] NOT NULL,
+    SecurityErrorClasses VARCHAR[] NOT NULL,
+    SecurityRoutes VARCHAR[] NOT NULL,
+    RecordedAt TIMESTAMP NOT NULL,  -- UTC
+    PRIMARY KEY (ServiceName, Version)
+);
+CREATE TABLE liveobs_release_artifacts (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Position INTEGER NOT NULL,
+    Path VARCHAR NOT NULL,
+    DeclaredSha256 VARCHAR NOT NULL,
+    Sha256 VARCHAR  -- NULL: the file is missing
+);
+CREATE TABLE liveobs_release_units (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Unit VARCHAR NOT NULL,
+    File VARCHAR NOT NULL,
+    ExecStart VARCHAR NOT NULL,
+    Program VARCHAR NOT NULL,
+    Environment {_MAP},
+    Readiness VARCHAR[] NOT NULL,
+    PortEnv VARCHAR NOT NULL,
+    Problems VARCHAR[] NOT NULL
+);
+CREATE TABLE liveobs_release_surface (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Kind VARCHAR NOT NULL,  -- route | live_event | scope | capability | migration
+    Name VARCHAR NOT NULL,  -- the route's path, the event's, scope's, capability's name, the migration's path
+    Method VARCHAR,
+    Route VARCHAR,
+    Auth VARCHAR,
+    Scope VARCHAR,
+    Doc VARCHAR
+);
+CREATE TABLE liveobs_release_docs (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Path VARCHAR NOT NULL,
+    Sha256 VARCHAR NOT NULL
+);
+CREATE TABLE liveobs_release_dryruns (
+    RunId VARCHAR NOT NULL,
+    RanAt TIMESTAMP NOT NULL,  -- UTC
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Kind VARCHAR NOT NULL,  -- readiness | persistence
+    Unit VARCHAR NOT NULL,
+    Path VARCHAR NOT NULL,
+    Port INTEGER,
+    HttpStatus INTEGER,
+    HealthStatus VARCHAR,
+    ReportedVersion VARCHAR,
+    ReportedDigest VARCHAR,
+    ReportedSource VARCHAR,
+    ReportedDirectory VARCHAR,
+    Problem VARCHAR  -- NULL: the probe answered as it should
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -259,6 +339,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
     Migration(6, "digests of recent requests for idempotent OTLP ingest", _V6_REQUEST_DIGESTS),
     Migration(7, "gate runs and their check results", _V7_GATE_RUNS),
+    Migration(8, "releases: manifests, artifacts, units, surface, docs and dry runs", _V8_RELEASES),
 )
 
 _LEDGER: Final = """
