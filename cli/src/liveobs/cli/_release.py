@@ -87,26 +87,41 @@ def record(obj: CliContext, root: Path, version: str | None, as_json: bool) -> N
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--version", "version", required=True, metavar="V", help="The release to start on side ports.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for every unit to be ready.")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+              help="The rollback target's SQLite data: also apply V's new migrations to a copy and start the "
+                   "rollback target on it (the persistence dry run).")
 @click.pass_obj
-def dry_run(obj: CliContext, root: Path, version: str, timeout: float) -> None:
+def dry_run(obj: CliContext, root: Path, version: str, timeout: float, data: Path | None) -> None:
     """Start each unit of release V from its release directory on a side port, probe its readiness paths,
     record the answers as dry-run evidence, and stop the units."""
     from liveobs.correlator.releases import ReleaseError, read_release
     from liveobs.correlator.releases._dryrun import dry_run as run
+    from liveobs.correlator.releases._persistence import persistence_dry_run
 
+    target = None
     try:
         found = read_release(root.absolute(), version)
+        probes = run(found, timeout)
+        if data is not None:
+            target = read_release(root.absolute(), found.manifest.rollback)
+            probes += persistence_dry_run(found, target, data, timeout)
     except ReleaseError as exc:
         raise ReleaseNotDone(str(exc)) from None
-    probes = run(found, timeout)
     params = {"run_id": uuid.uuid4().hex, "service": found.manifest.service, "version": version,
               "probes": [dataclasses.asdict(p) for p in probes]}
     _call(obj, "release_dry_run", params)
     failed = 0
     for p in probes:
-        wrong = p.problem or _mismatch(p.reported_digest, found.digest, p.reported_version, version)
+        wanted = (found.digest, version) if p.kind == "readiness" or target is None else (target.digest, target.version)
+        if p.unit == "migrations":
+            wrong = p.problem
+            click.echo(f"persistence: migration {p.path} on a copy of {data}: " + (f"PROBLEM: {wrong}" if wrong else "ok"))
+            failed += bool(wrong)
+            continue
+        wrong = p.problem or _mismatch(p.reported_digest, wanted[0], p.reported_version, wanted[1])
         failed += bool(wrong)
-        click.echo(f"{p.unit} :{p.port}{p.path}  {p.http_status or '-'} {p.health_status or '-'}  "
+        label = p.unit if p.kind == "readiness" else f"persistence: {wanted[1]} {p.unit}"
+        click.echo(f"{label} :{p.port}{p.path}  {p.http_status or '-'} {p.health_status or '-'}  "
                    f"version {p.reported_version or '-'}  {p.reported_digest or 'no digest'}"
                    + (f"  PROBLEM: {wrong}" if wrong else "  ok"))
     click.echo(f"dry run of {found.manifest.service} {version}: {len(probes) - failed} of {len(probes)} probes "

@@ -321,6 +321,35 @@ CREATE TABLE liveobs_release_dryruns (
     ReportedDirectory VARCHAR,
     Problem VARCHAR  -- NULL: the probe answered as it should
 );
+-- What changed between each recorded release and its rollback target: one row per route, live event,
+-- scope, capability or migration added, removed or changed (method, auth, scope or route).
+-- RollbackRecorded is false when the target's facts are not in the store (then every item reads as added).
+CREATE VIEW liveobs_release_changes AS
+WITH pairs AS (
+    SELECT m.ServiceName, m.Version, m.RollbackVersion,
+           EXISTS (SELECT 1 FROM liveobs_release_manifests r
+                   WHERE r.ServiceName = m.ServiceName AND r.Version = m.RollbackVersion) AS RollbackRecorded
+    FROM liveobs_release_manifests m
+), cur AS (
+    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Doc
+    FROM pairs p JOIN liveobs_release_surface s ON s.ServiceName = p.ServiceName AND s.Version = p.Version
+), old AS (
+    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Doc
+    FROM pairs p JOIN liveobs_release_surface s ON s.ServiceName = p.ServiceName AND s.Version = p.RollbackVersion
+), joined AS (
+    SELECT coalesce(c.ServiceName, o.ServiceName) AS ServiceName, coalesce(c.Version, o.Version) AS Version,
+           coalesce(c.Kind, o.Kind) AS Kind, coalesce(c.Name, o.Name) AS Name, coalesce(c.Method, o.Method) AS Method,
+           CASE WHEN o.Name IS NULL THEN 'added' WHEN c.Name IS NULL THEN 'removed' ELSE 'changed' END AS Change,
+           coalesce(c.Route, o.Route) AS Route, coalesce(c.Auth, o.Auth) AS Auth, coalesce(c.Scope, o.Scope) AS Scope,
+           c.Doc AS Doc, o.Auth AS RollbackAuth, o.Scope AS RollbackScope, o.Route AS RollbackRoute
+    FROM cur c FULL JOIN old o
+      ON c.ServiceName = o.ServiceName AND c.Version = o.Version AND c.Kind = o.Kind AND c.Name = o.Name
+     AND c.Method IS NOT DISTINCT FROM o.Method
+    WHERE o.Name IS NULL OR c.Name IS NULL
+       OR c.Auth IS DISTINCT FROM o.Auth OR c.Scope IS DISTINCT FROM o.Scope OR c.Route IS DISTINCT FROM o.Route
+)
+SELECT j.*, p.RollbackVersion, p.RollbackRecorded
+FROM joined j JOIN pairs p ON p.ServiceName = j.ServiceName AND p.Version = j.Version;
 """
 
 

@@ -52,34 +52,41 @@ class _Started:
     log: Path
 
 
-def dry_run(release: Release, timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
-    """Start every unit of ``release`` on a side port, probe each readiness path, stop them; the probes."""
-    with tempfile.TemporaryDirectory(prefix="liveobs-dry-run-") as scratch, _units(release, Path(scratch)) as started:
+def dry_run(release: Release, timeout: float = DEFAULT_TIMEOUT, extra_env: dict[str, str] | None = None,
+            kind: str = "readiness") -> list[Probe]:
+    """Start every unit of ``release`` on a side port, probe each readiness path, stop them; the probes.
+
+    ``extra_env`` is added to each unit's environment (a persistence dry run points the
+    data at a copy); ``kind`` labels the probes.
+    """
+    with tempfile.TemporaryDirectory(prefix="liveobs-dry-run-") as scratch, \
+            _units(release, Path(scratch), extra_env or {}) as started:
         deadline = time.monotonic() + timeout
         probes: list[Probe] = []
         for s in started:
-            probes += [_probe(s, path, deadline) for path in s.fact.spec.readiness]
+            probes += [_probe(s, path, deadline, kind) for path in s.fact.spec.readiness]
         return probes
 
 
 @contextlib.contextmanager
-def _units(release: Release, scratch: Path) -> Iterator[list[_Started]]:
+def _units(release: Release, scratch: Path, extra_env: dict[str, str]) -> Iterator[list[_Started]]:
     started: list[_Started] = []
     try:
         for fact in release.units:
-            started.append(_start(release, fact, scratch))
+            started.append(_start(release, fact, scratch, extra_env))
         yield started
     finally:
         for s in started:
             stop(s.process)
 
 
-def _start(release: Release, fact: UnitFact, scratch: Path) -> _Started:
+def _start(release: Release, fact: UnitFact, scratch: Path, extra_env: dict[str, str]) -> _Started:
     argv, env, workdir = fact.unit.command(release.root, release.directory)
     port = free_port()
     report = scratch / f"{fact.spec.name}.release.json"
     log = scratch / f"{fact.spec.name}.log"
-    environment = {**os.environ, **env, fact.spec.port_env: str(port), keys.ENV_RELEASE_REPORT: str(report)}
+    environment = {**os.environ, **env, **extra_env, fact.spec.port_env: str(port),
+                   keys.ENV_RELEASE_REPORT: str(report)}
     environment.setdefault(keys.ENV_UNIT, fact.spec.name)
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=environment, cwd=workdir if workdir and workdir.is_dir() else None,
@@ -102,7 +109,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _probe(s: _Started, path: str, deadline: float) -> Probe:
+def _probe(s: _Started, path: str, deadline: float, kind: str) -> Probe:
     url = f"http://{HOST}:{s.port}{path}"
     status: int | None = None
     body: Any = None
@@ -128,7 +135,7 @@ def _probe(s: _Started, path: str, deadline: float) -> Probe:
     problem = _problem(s, status, failure, reported, version)
     return Probe(s.fact.spec.name, path, s.port, status, health if isinstance(health, str) else None,
                  str(version) if version else None, reported.get(keys.RELEASE_DIGEST),
-                 reported.get(keys.RELEASE_SOURCE), reported.get(keys.RELEASE_DIR), problem)
+                 reported.get(keys.RELEASE_SOURCE), reported.get(keys.RELEASE_DIR), problem, kind)
 
 
 def _problem(s: _Started, status: int | None, failure: str, reported: dict[str, str], version: Any) -> str | None:

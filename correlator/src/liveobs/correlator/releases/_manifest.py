@@ -79,6 +79,7 @@ class ReleaseManifest:
     artifacts: tuple[Artifact, ...]
     units: tuple[UnitSpec, ...]
     surface: Surface
+    data_env: str | None = None
 
 
 class _Reader:
@@ -150,11 +151,14 @@ def parse_manifest(text: str, source: Path) -> ReleaseManifest:
     names = [u.name for u in units]
     if len(set(names)) != len(names):
         raise ReleaseError(f"{source}: [[units]] names repeat: {', '.join(sorted(names))}")
+    data_env = release.optional("data_env")
+    if data_env is not None and not _ENV_NAME.fullmatch(data_env):
+        raise release.fail("data_env", f"{data_env!r} is not an environment variable name")
     return ReleaseManifest(
         service=release.text("service"), version=version, environment=release.text("environment"),
         rollback=rollback, notes=release.inside("notes", "CHANGELOG.md"), docs=release.inside("docs", "docs"),
         reversible=reversible, artifacts=artifacts, units=units,
-        surface=_surface(_Reader(data.get("surface", {}), "[surface]", source)),
+        surface=_surface(_Reader(data.get("surface", {}), "[surface]", source)), data_env=data_env,
     )
 
 
