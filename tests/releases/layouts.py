@@ -107,6 +107,8 @@ class Spec:
     docs: dict[str, str] = field(default_factory=dict)
     notes: str = ""
     reversible: bool = True
+    security_error_classes: list[str] = field(default_factory=list)
+    security_routes: list[str] = field(default_factory=list)
 
 
 def _toml_value(value: Any) -> str:
@@ -134,7 +136,9 @@ def manifest_text(spec: Spec, wheel_name: str, digest: str) -> str:
     lines += ["[surface]", f"routes = {_toml_value(spec.routes)}", f"live_events = {_toml_value(spec.live_events)}",
               f"scopes = {_toml_value(spec.scopes)}", f"capabilities = {_toml_value(spec.capabilities)}",
               f"schema_version = {spec.schema_version}",
-              f"migrations = {_toml_value([f'migrations/{m}' for m in spec.migrations])}", ""]
+              f"migrations = {_toml_value([f'migrations/{m}' for m in spec.migrations])}",
+              f"security_error_classes = {_toml_value(spec.security_error_classes)}",
+              f"security_routes = {_toml_value(spec.security_routes)}", ""]
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 import duckdb
 
 from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator.releases import _changed as _changed  # registers the "release_changed" handler
 from liveobs.correlator.releases._errors import ReleaseError
 from liveobs.correlator.releases._layout import Release, read_release
 from liveobs.correlator.releases._record import Probe, record_dry_run, record_release
