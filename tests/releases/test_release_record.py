@@ -109,3 +109,19 @@ def test_rollback_repoints_current_and_names_the_same_units(good_root: Path, tmp
     assert f"pointed current at releases/{OLD} (was {NEW})" in done.stdout
     assert "restart units: relapp-api, relapp-ui" in done.stdout
 
+
+
+def test_a_secret_in_a_unit_file_is_scrubbed_before_it_is_recorded(good_root: Path, tmp_path: Path) -> None:
+    unit = good_root / "units" / "relapp-api.service"
+    unit.write_text(unit.read_text(encoding="utf-8") + "Environment=RELAPP_DB_PASSWORD=hunter2secret\n",
+                    encoding="utf-8")
+    db = tmp_path / "store.duckdb"
+    assert cli(db, "record", str(good_root)).exit_code == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        env = con.execute("SELECT Environment FROM liveobs_release_units WHERE Unit = 'relapp-api'").fetchone()
+    finally:
+        con.close()
+    assert env is not None
+    assert env[0]["RELAPP_DB_PASSWORD"] == "[REDACTED:key]"
+    assert env[0]["LIVEOBS_UNIT"] == "relapp-api"

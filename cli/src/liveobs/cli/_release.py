@@ -94,9 +94,8 @@ def record(obj: CliContext, root: Path, version: str | None, as_json: bool) -> N
 def dry_run(obj: CliContext, root: Path, version: str, timeout: float, data: Path | None) -> None:
     """Start each unit of release V from its release directory on a side port, probe its readiness paths,
     record the answers as dry-run evidence, and stop the units."""
-    from liveobs.correlator.releases import ReleaseError, read_release
-    from liveobs.correlator.releases._dryrun import dry_run as run
-    from liveobs.correlator.releases._persistence import persistence_dry_run
+    from liveobs.correlator.releases import ReleaseError, persistence_dry_run, read_release
+    from liveobs.correlator.releases import dry_run as run
 
     target = None
     try:
@@ -142,9 +141,8 @@ def _mismatch(digest: str | None, expected: str | None, version: str | None, wan
 @click.option("--plan", is_flag=True, help="Say what a rollback would do without moving `current`.")
 def rollback(root: Path, plan: bool) -> None:
     """Point ROOT/current at the current release's rollback target (atomically) and name the units to restart."""
-    from liveobs.correlator.releases import ReleaseError
-    from liveobs.correlator.releases._rollback import plan_rollback
-    from liveobs.correlator.releases._rollback import rollback as roll
+    from liveobs.correlator.releases import ReleaseError, plan_rollback
+    from liveobs.correlator.releases import rollback as roll
 
     try:
         done = plan_rollback(root) if plan else roll(root)

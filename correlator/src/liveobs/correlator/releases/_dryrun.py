@@ -8,6 +8,13 @@ readiness path is then asked until it answers 200 or the deadline passes; each
 answer (HTTP status, the health body's status and version, the digest the process
 reported) is one :class:`Probe`. The processes are stopped whatever happens
 (SIGTERM to the process group, SIGKILL after a grace period), so none is left behind.
+
+A persistence dry run (:func:`persistence_dry_run`) copies the rollback target's
+SQLite data (the path the units find in the manifest's ``data_env``) to a scratch
+directory, applies the migrations the judged release ships and its rollback target
+does not, in order, each in one script, then starts the rollback target's units on
+the copy and probes them. The original file is only read; a migration that fails is a
+probe with its error, and the units are not started on a half-migrated copy.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -29,6 +38,7 @@ import httpx
 
 from liveobs.conventions import keys
 from liveobs.correlator.releases._layout import Release, UnitFact
+from liveobs.correlator.releases._manifest import ReleaseError
 from liveobs.correlator.releases._record import Probe
 
 HOST: Final = "127.0.0.1"
@@ -132,13 +142,13 @@ def _probe(s: _Started, path: str, deadline: float, kind: str) -> Probe:
     reported = _report(s.report)
     health = body.get("status") if isinstance(body, dict) else None
     version = body.get("version") or body.get("releaseId") if isinstance(body, dict) else None
-    problem = _problem(s, status, failure, reported, version)
+    problem = _problem(status, failure, reported)
     return Probe(s.fact.spec.name, path, s.port, status, health if isinstance(health, str) else None,
                  str(version) if version else None, reported.get(keys.RELEASE_DIGEST),
                  reported.get(keys.RELEASE_SOURCE), reported.get(keys.RELEASE_DIR), problem, kind)
 
 
-def _problem(s: _Started, status: int | None, failure: str, reported: dict[str, str], version: Any) -> str | None:
+def _problem(status: int | None, failure: str, reported: dict[str, str]) -> str | None:
     if status is None:
         return failure
     if status != 200:
@@ -167,3 +177,52 @@ def _tail(log: Path, limit: int = 300) -> str:
     except OSError:
         return ""
     return text[-limit:].replace("\n", " | ")
+
+
+# --- the persistence dry run -------------------------------------------------------
+
+KIND: Final = "persistence"
+MIGRATIONS_UNIT: Final = "migrations"
+
+
+def new_migrations(release: Release, target: Release) -> list[str]:
+    """The release's migrations that its rollback target does not ship, in order."""
+    shipped = set(target.manifest.surface.migrations)
+    return [m for m in release.manifest.surface.migrations if m not in shipped]
+
+
+def persistence_dry_run(release: Release, target: Release, data: Path,
+                        timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
+    """Apply ``release``'s new migrations to a copy of ``data``; start ``target`` on the copy; the probes."""
+    data_env = release.manifest.data_env or target.manifest.data_env
+    if data_env is None:
+        raise ReleaseError(f"release {release.version}: [release] data_env must name the variable that points the "
+                           "units at their data for a persistence dry run")
+    if not data.is_file():
+        raise ReleaseError(f"data file {data} does not exist")
+    with tempfile.TemporaryDirectory(prefix="liveobs-persistence-") as scratch:
+        copy = Path(scratch) / data.name
+        shutil.copy2(data, copy)
+        probes: list[Probe] = []
+        for path in new_migrations(release, target):
+            problem = _apply(copy, release.directory / path)
+            probes.append(Probe(MIGRATIONS_UNIT, path, None, None, None, release.version, None, None, None,
+                                problem, KIND))
+            if problem is not None:
+                return probes
+        return probes + dry_run(target, timeout, {data_env: str(copy)}, KIND)
+
+
+def _apply(database: Path, script: Path) -> str | None:
+    try:
+        sql = script.read_text(encoding="utf-8")
+    except OSError as exc:
+        return f"cannot read {script}: {exc}"
+    con = sqlite3.connect(database)
+    try:
+        con.executescript(f"BEGIN;\n{sql}\nCOMMIT;")
+    except sqlite3.Error as exc:
+        return f"failed on a copy of the data: {exc}"
+    finally:
+        con.close()
+    return None

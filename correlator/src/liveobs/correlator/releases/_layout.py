@@ -1,4 +1,4 @@
-"""A deploy root read as facts: the release's directory, artifacts, units, notes, docs, `current` and rollback.
+"""A deploy root: one release read as facts, and a rollback that re-points `current`.
 
 :func:`read_release` reads one release of a deploy root (``docs/releases.md``).
 A malformed manifest or unit file, or a release directory that does not exist, is a
@@ -6,6 +6,12 @@ A malformed manifest or unit file, or a release directory that does not exist, i
 (a directory that is a checkout or a fixture, an artifact whose digest differs from
 the manifest, a unit that runs a shim, a rollback target without a directory) is a
 *problem*: recorded with the facts, so that the deploy gate fails with the reason.
+
+:func:`rollback` points ``<root>/current`` at the current release's rollback target: the
+new link is made next to the old one and renamed over it, so ``current`` always names a
+release. A target without a release directory, or a current release that declares its
+migrations irreversible, is refused. The same unit files run the target (they start
+``<root>/current/venv/bin/<entry point>``), and the answer names them to restart.
 """
 
 from __future__ import annotations
@@ -18,8 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from liveobs.correlator.releases._errors import ReleaseError
-from liveobs.correlator.releases._manifest import MANIFEST, ReleaseManifest, UnitSpec, read_manifest
+from liveobs.correlator.releases._manifest import (
+    MANIFEST,
+    ReleaseError,
+    ReleaseManifest,
+    UnitSpec,
+    read_manifest,
+)
 from liveobs.correlator.releases._units import UnitFile, read_unit, unit_problems
 
 CHECKOUT_MARKERS: Final = (".git", "pyproject.toml", "setup.py", "setup.cfg")
@@ -141,6 +152,56 @@ def read_release(root: Path, version: str | None = None) -> Release:
             problems.append(f"rollback target {manifest.rollback}: {exc}")
     return Release(root.absolute(), directory.absolute(), manifest, digest, artifacts, units, current, notes_entry,
                    docs, rollback_dir.absolute() if rollback_dir.is_dir() else None, rollback_digest, tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """What a rollback did: ``current`` moved from one release to another; these units must restart."""
+
+    service: str
+    from_version: str
+    to_version: str
+    units: tuple[str, ...]
+    unit_files: tuple[str, ...]
+
+
+def plan_rollback(root: Path) -> Rollback:
+    """What :func:`rollback` would do, or a :class:`ReleaseError` saying why it cannot."""
+    version = current_version(root)
+    if version is None:
+        raise ReleaseError(f"{root}/current is not a link to releases/<version>: nothing to roll back")
+    manifest = read_manifest(release_dir(root, version))
+    if not manifest.reversible:
+        raise ReleaseError(f"release {version} declares its migrations irreversible (reversible = false): "
+                           f"rolling back to {manifest.rollback} would run it on data it cannot read")
+    target_dir = release_dir(root, manifest.rollback)
+    if not (target_dir / MANIFEST).is_file():
+        raise ReleaseError(f"rollback target {manifest.rollback} has no release directory ({target_dir} with "
+                           f"{MANIFEST})")
+    target = read_manifest(target_dir)
+    if target.version != manifest.rollback:
+        raise ReleaseError(f"{target_dir / MANIFEST} names version {target.version}, not {manifest.rollback}")
+    ours = {u.name: u.file for u in manifest.units}
+    theirs = {u.name: u.file for u in target.units}
+    if ours != theirs:
+        raise ReleaseError(f"release {version} and its rollback target {target.version} name different units "
+                           f"({sorted(ours.items())} vs {sorted(theirs.items())}): a rollback restarts the same units")
+    return Rollback(manifest.service, version, target.version, tuple(ours), tuple(ours.values()))
+
+
+def rollback(root: Path) -> Rollback:
+    """Point ``current`` at the rollback target (atomically); returns what moved and the units to restart."""
+    plan = plan_rollback(root)
+    link = root / "current"
+    staged = root / f".current.{os.getpid()}.tmp"
+    try:
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(Path("releases") / plan.to_version)
+        os.replace(staged, link)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise ReleaseError(f"cannot re-point {link}: {exc}") from exc
+    return plan
 
 
 def directory_problems(directory: Path) -> list[str]:

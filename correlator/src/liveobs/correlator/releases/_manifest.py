@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from liveobs.correlator.releases._errors import ReleaseError
-
 MANIFEST: Final = "release.toml"
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _UNIT_NAME: Final = re.compile(r"[A-Za-z0-9@_.-]+")
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MIGRATION: Final = re.compile(r"(\d{4})_[A-Za-z0-9_-]+\.sql")
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WS"})
+
+
+class ReleaseError(ValueError):
+    """The release cannot be read or acted on; the message names the file, the key and what is wrong."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,18 +2,25 @@
 
 Recording a version again replaces its facts in one transaction: a release directory
 is immutable, so only a correction changes them. Dry-run evidence is appended and
-kept. Every value is a bound parameter.
+kept. A unit's ``ExecStart`` and environment pass the scrubber first (a unit file may
+carry a password). Every value is a bound parameter. The read handlers
+``release_record`` and ``release_dry_run`` write the same rows through a running
+collector that owns the store.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import duckdb
 
-from liveobs.correlator.releases._layout import Release
+from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator.releases._layout import Release, read_release
+from liveobs.correlator.releases._manifest import ReleaseError
+from liveobs.redaction import Scrubber
 
 FACT_TABLES: Final = ("liveobs_release_manifests", "liveobs_release_artifacts", "liveobs_release_units",
                       "liveobs_release_surface", "liveobs_release_docs")
@@ -45,6 +52,8 @@ def record_release(con: duckdb.DuckDBPyConnection, release: Release, now: dateti
     """Write ``release``'s facts, replacing an earlier record of the same service and version."""
     m = release.manifest
     key = [m.service, m.version]
+    scrubber = Scrubber()
+    units = [(u, scrubber.scrub_mapping(u.unit.environment)) for u in release.units]
     when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     cur = con.cursor()
     try:
@@ -66,9 +75,9 @@ def record_release(con: duckdb.DuckDBPyConnection, release: Release, now: dateti
             )
             cur.executemany(
                 "INSERT INTO liveobs_release_units VALUES (?, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::VARCHAR[]), ?, ?, ?)",
-                [[*key, u.spec.name, str(u.unit.path), u.unit.exec_start, u.unit.program,
-                  list(u.unit.environment), list(u.unit.environment.values()), list(u.spec.readiness),
-                  u.spec.port_env, list(u.problems)] for u in release.units],
+                [[*key, u.spec.name, str(u.unit.path), scrubber.scrub_text(u.unit.exec_start), u.unit.program,
+                  list(env), [str(v) for v in env.values()], list(u.spec.readiness), u.spec.port_env,
+                  list(u.problems)] for u, env in units],
             )
             surface = surface_rows(release)
             if surface:
@@ -126,3 +135,51 @@ def recorded(con: duckdb.DuckDBPyConnection, service: str, version: str) -> dict
     if row is None:
         return None
     return dict(zip([d[0] for d in cur.description or ()], row, strict=True))
+
+
+# --- recording through a collector that owns the store ---------------------------
+
+_PROBE_FIELDS: Final = frozenset(Probe.__dataclass_fields__)
+
+
+def summary(release: Release) -> dict[str, Any]:
+    """What was recorded, as the CLI prints it."""
+    m = release.manifest
+    return {
+        "service": m.service, "version": m.version, "environment": m.environment, "digest": release.digest,
+        "directory": str(release.directory), "current": release.current, "rollback": m.rollback,
+        "rollback_directory": str(release.rollback_dir) if release.rollback_dir else None,
+        "rollback_digest": release.rollback_digest, "reversible": m.reversible,
+        "notes_entry": release.notes_entry is not None, "docs": len(release.docs),
+        "units": [{"name": u.spec.name, "exec_start": u.unit.exec_start, "problems": list(u.problems)}
+                  for u in release.units],
+        "routes": len(m.surface.routes), "live_events": len(m.surface.live_events),
+        "scopes": list(m.surface.scopes), "capabilities": list(m.surface.capabilities),
+        "migrations": list(m.surface.migrations), "schema_version": m.surface.schema_version,
+        "problems": list(release.problems),
+    }
+
+
+@read_handler("release_record")
+def record_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+    """``{"root", "version"?}`` -> the summary of the release recorded."""
+    root, version = params.get("root"), params.get("version")
+    if not isinstance(root, str) or (version is not None and not isinstance(version, str)):
+        raise ReadRequestError("release_record needs root (a path) and an optional version (a string)")
+    try:
+        release = read_release(Path(root), version)
+    except ReleaseError as exc:
+        raise ReadRequestError(str(exc)) from exc
+    record_release(con, release)
+    return summary(release)
+
+
+@read_handler("release_dry_run")
+def dry_run_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+    """``{"run_id", "service", "version", "probes": [Probe fields]}`` -> ``{"recorded": n}``."""
+    try:
+        probes = [Probe(**{k: v for k, v in p.items() if k in _PROBE_FIELDS}) for p in params["probes"]]
+        record_dry_run(con, str(params["run_id"]), str(params["service"]), str(params["version"]), probes)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ReadRequestError(f"bad release_dry_run request: {exc}") from exc
+    return {"recorded": len(probes)}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from liveobs.correlator.releases._errors import ReleaseError
+from liveobs.correlator.releases._manifest import ReleaseError
 
 SECTION: Final = "Service"
 ROOT_SPECIFIER: Final = "%R"
