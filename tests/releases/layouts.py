@@ -50,7 +50,7 @@ def main():
     if data:  # this release reads the cards table as it knows it; a migration that breaks that stops it here
         import sqlite3
         sqlite3.connect(data).execute("SELECT id, title FROM cards LIMIT 1").fetchall()
-    liveobs.sdk.configure(SERVICE, VERSION, "production", set_global=False, cache_logger=False)
+    liveobs.sdk.configure(SERVICE, VERSION, "production")
     served = liveobs.sdk.LiveObsMiddleware(app, health=liveobs.sdk.Health(version=VERSION))
     uvicorn.run(served, host="127.0.0.1", port=int(os.environ["RELAPP_PORT"]), log_level="warning",
                 lifespan="off")
