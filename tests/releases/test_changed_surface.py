@@ -17,7 +17,7 @@ from traffic import START, ReleaseEvidence, anonymous, process_attributes, serve
 from liveobs.cli import main
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import Budgets, CheckResult, GateReport, Status, Subject
-from liveobs.correlator.gates._runlog import SECURITY_MARKERS, record_run
+from liveobs.correlator.gates._runlog import SECURITY_MARKERS, record_run, security_affecting
 
 
 def check(db: Path, *args: str) -> tuple[int, dict[str, object]]:
@@ -162,3 +162,21 @@ def test_a_failed_security_gate_run_does_not_clear_an_incident(good_root: Path, 
     status, reason = judge(db, "deploy.security_incidents")["deploy.security_incidents"]
     assert status == "fail"
     assert "none for this release" in reason
+
+
+def test_the_incident_pages_rule_reads_the_manifests_marking_too(tmp_path: Path, wheels: dict[str, Path]) -> None:
+    new = copy.deepcopy(SPEC_NEW)
+    new.security_error_classes, new.security_routes = ["BoardLocked"], ["board-admin"]
+    root = make_root(tmp_path / "deploy", wheels, new=new)
+    db = tmp_path / "store.duckdb"
+    prepare(root, db)
+    for error_type, route in (("relapp.errors.BoardLocked", "board"), ("KeyError", "board-admin"),
+                              ("KeyError", "board")):
+        _incident(db, datetime(2026, 5, 2, 9, 0), error_type, route)
+    con = connect(db)
+    try:
+        assert security_affecting(con, "fp-relapp.errors.BoardLocked-board", "relapp.errors.BoardLocked", ["board"])
+        assert security_affecting(con, "fp-KeyError-board-admin", "KeyError", ["board-admin"])
+        assert not security_affecting(con, "fp-KeyError-board", "KeyError", ["board"])
+    finally:
+        con.close()

@@ -176,10 +176,20 @@ def security_runs(con: duckdb.DuckDBPyConnection, release: str, after: datetime)
 
 def security_affecting(con: duckdb.DuckDBPyConnection, fingerprint: str, error_class: str,
                        routes: tuple[str, ...] | list[str]) -> bool:
-    """Whether an incident touches security: a ``liveobs.security`` decision in one of its traces, or
-    a marker word (:data:`SECURITY_MARKERS`) in its error class or one of its routes."""
+    """Whether an incident touches security: a ``liveobs.security`` decision in one of its traces, a
+    marker word (:data:`SECURITY_MARKERS`) in its error class or one of its routes, or its class or a
+    route listed in the recorded manifest of its release (``[surface] security_error_classes``,
+    ``security_routes``; see ``docs/releases.md``)."""
     named = [error_class.rsplit(".", 1)[-1], *routes]
     if any(marker in text.lower() for text in named for marker in SECURITY_MARKERS):
+        return True
+    marked = con.execute(
+        """SELECT count(*) FROM liveobs_release_manifests m
+           WHERE (m.ServiceName, m.Version) IN (SELECT ServiceName, ServiceVersion FROM liveobs_errors WHERE Fingerprint = ?)
+             AND (list_contains(m.SecurityErrorClasses, ?) OR list_has_any(m.SecurityRoutes, ?))""",
+        [fingerprint, named[0], list(routes)],
+    ).fetchone()
+    if marked and marked[0]:
         return True
     row = con.execute(
         """SELECT count(*) FROM otel_traces
