@@ -88,8 +88,8 @@ def select_changed(con: duckdb.DuckDBPyConnection, service: str, release: str) -
                                  _why(scoped, "scopes and capabilities")))
     if auth or scoped or unseen or any("added" in e for e in endpoints):
         selected.append(Selected("security", ("security.*",),
-                                 _why(auth + scoped + [e for e in endpoints if "added" in e] + unseen,
-                                      "new attack surface")))
+                                 _why([e for e in endpoints if e.endswith(" added")] + unseen
+                                      + [a for a in auth if "(added" not in a] + scoped, "new attack surface")))
     if endpoints or unseen or persistence:
         selected.append(Selected("performance", ("performance.*",),
                                  _why(endpoints + unseen + persistence, "new or changed work per request")))
