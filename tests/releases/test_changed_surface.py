@@ -80,6 +80,15 @@ def test_check_changed_needs_a_recorded_release(tmp_path: Path) -> None:
     assert f"release {NEW} of relapp is not recorded" in str(report["error"])
 
 
+def test_check_changed_needs_the_rollback_target_recorded_too(good_root: Path, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    assert CliRunner().invoke(main, ["--db", str(db), "release", "record", str(good_root)]).exit_code == 0
+    code, report = check(db, "--release", NEW)
+    assert code == 3
+    assert f"the rollback target {OLD} is not recorded: run liveobs release record ROOT --version {OLD}" in str(
+        report["error"])
+
+
 def test_without_recorded_releases_every_release_check_is_unknown_and_says_so(good_root: Path, tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
     write(db, evidence(good_root))
