@@ -117,6 +117,15 @@ def test_rollback_repoints_current_and_names_the_same_units(good_root: Path, tmp
 
 
 
+def test_rollback_refuses_a_target_that_is_a_fixture_or_checkout(good_root: Path) -> None:
+    (good_root / "releases" / OLD / ".git").mkdir()
+    done = CliRunner().invoke(main, ["release", "rollback", str(good_root)])
+    assert done.exit_code == 3
+    assert f"rollback target {OLD} is not a release built from its artifact" in done.output
+    assert "holds .git: a source checkout or fixture" in done.output
+    assert os.readlink(good_root / "current") == f"releases/{NEW}"
+
+
 def test_a_secret_in_a_unit_file_is_scrubbed_before_it_is_recorded(good_root: Path, tmp_path: Path) -> None:
     unit = good_root / "units" / "relapp-api.service"
     unit.write_text(unit.read_text(encoding="utf-8") + "Environment=RELAPP_DB_PASSWORD=hunter2secret\n",
