@@ -27,6 +27,7 @@ port_env = "RELAPP_PORT"
 
 [surface]
 routes = [{{ method = "GET", path = "/board", auth = "session", doc = "docs/board.md" }}]
+live_events = [{{ name = "archive", route = "/board", scope = "viewer", capability = "cards.archive" }}]
 migrations = ["migrations/0001_init.sql", "migrations/0002_sort.sql"]
 """.format(sha="a" * 64)
 SOURCE = Path("releases/1.4.0/release.toml")
@@ -38,6 +39,7 @@ def test_the_good_manifest_parses() -> None:
         "relapp", "1.4.0", "1.3.2", "CHANGELOG.md", "docs", True)
     assert m.units[0].readiness == ("/readyz", "/live/readiness.json")
     assert m.surface.routes[0].doc == "docs/board.md"
+    assert (m.surface.live_events[0].scope, m.surface.live_events[0].capability) == ("viewer", "cards.archive")
 
 
 @pytest.mark.parametrize(("old", "new", "error"), [
@@ -60,8 +62,18 @@ def test_the_good_manifest_parses() -> None:
      "[surface] migrations must be listed once each, in ascending order"),
     ('"migrations/0001_init.sql"', '"migrations/init.sql"', "[surface] migrations 'migrations/init.sql' must be"),
     ("[surface]", "[surface]\nschema_version = \"3\"", "[surface] schema_version must be an integer"),
-    ("[[units]]", "[[unitz]]", "no [[units]]: a release names the service units that run it"),
-    ("[[artifacts]]", "[[artefacts]]", "no [[artifacts]]: a release names the artifact it runs"),
+    ("[[units]]", "[[unitz]]", "unknown key 'unitz' in the manifest's top level (did you mean units?)"),
+    ('rollback = "1.3.2"', 'rolback = "1.3.2"', "unknown key 'rolback' in [release] (did you mean rollback?)"),
+    ('environment = "production"', 'environment = "production"\nenvironnement = "x"',
+     "unknown key 'environnement' in [release] (did you mean environment?)"),
+    ('port_env = "RELAPP_PORT"', 'port_env = "RELAPP_PORT"\nreadyness = ["/x"]',
+     "unknown key 'readyness' in [[units]] #1 (did you mean readiness?)"),
+    ("routes = [{", "rutes = [{", "unknown key 'rutes' in [surface] (did you mean routes?)"),
+    ('auth = "session"', 'auth = "session", dock = "x"', "unknown key 'dock' in [[routes]] #1 (did you mean doc?)"),
+    (GOOD[GOOD.index("[[units]]"):GOOD.index("[surface]")], "",
+     "no [[units]]: a release names the service units that run it"),
+    (GOOD[GOOD.index("[[artifacts]]"):GOOD.index("[[units]]")], "",
+     "no [[artifacts]]: a release names the artifact it runs"),
     ("[release]", "[release", "not valid TOML"),
 ])
 def test_a_malformed_manifest_is_refused_with_a_clear_error(old: str, new: str, error: str) -> None:

@@ -35,13 +35,15 @@ class SurfaceRow:
     auth: str | None = None
     scope: str | None = None
     doc: str | None = None
+    capability: str | None = None
 
 
 def surface_rows(release: Release) -> list[SurfaceRow]:
     """The release's declared surface as rows of ``liveobs_release_surface``."""
     s = release.manifest.surface
     rows = [SurfaceRow("route", r.path, method=r.method, auth=r.auth, doc=r.doc) for r in s.routes]
-    rows += [SurfaceRow("live_event", e.name, route=e.route, scope=e.scope, doc=e.doc) for e in s.live_events]
+    rows += [SurfaceRow("live_event", e.name, route=e.route, scope=e.scope, doc=e.doc, capability=e.capability)
+             for e in s.live_events]
     rows += [SurfaceRow("scope", name) for name in s.scopes]
     rows += [SurfaceRow("capability", name) for name in s.capabilities]
     rows += [SurfaceRow("migration", path) for path in s.migrations]
@@ -82,8 +84,8 @@ def record_release(con: duckdb.DuckDBPyConnection, release: Release, now: dateti
             surface = surface_rows(release)
             if surface:
                 cur.executemany(
-                    "INSERT INTO liveobs_release_surface VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [[*key, r.kind, r.name, r.method, r.route, r.auth, r.scope, r.doc] for r in surface],
+                    "INSERT INTO liveobs_release_surface VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[*key, r.kind, r.name, r.method, r.route, r.auth, r.scope, r.capability, r.doc] for r in surface],
                 )
             if release.docs:
                 cur.executemany("INSERT INTO liveobs_release_docs VALUES (?, ?, ?, ?)",
