@@ -93,14 +93,19 @@ def _unit(tmp_path: Path, service: str) -> Path:
 
 def test_a_unit_file_gives_argv_environment_and_the_command_for_a_release(tmp_path: Path) -> None:
     root = tmp_path / "deploy"
+    env_file = tmp_path / "relapp.env"
+    env_file.write_text('# secrets\nRELAPP_DB="/srv/relapp/cards.sqlite"\n\nRELAPP_MODE=prod\n', encoding="utf-8")
     path = _unit(tmp_path, "[Unit]\nDescription=api\n# a comment\n[Service]\n"
                            "ExecStart=%R/current/venv/bin/relapp --role api \\\n  --workers 2\n"
                            'Environment=RELAPP_PORT=8101 "RELAPP_GREETING=hello world"\n'
+                           f"EnvironmentFile={env_file}\nEnvironmentFile=-{tmp_path}/absent.env\n"
                            "Environment=LIVEOBS_UNIT=relapp-api\nWorkingDirectory=%R/current\n")
     unit = read_unit(path, root)
     assert unit.name == "relapp-api"
     assert unit.argv == (f"{root.absolute()}/current/venv/bin/relapp", "--role", "api", "--workers", "2")
-    assert unit.environment == {"RELAPP_PORT": "8101", "RELAPP_GREETING": "hello world", "LIVEOBS_UNIT": "relapp-api"}
+    assert unit.environment == {"RELAPP_PORT": "8101", "RELAPP_GREETING": "hello world",
+                                "RELAPP_DB": "/srv/relapp/cards.sqlite", "RELAPP_MODE": "prod",
+                                "LIVEOBS_UNIT": "relapp-api"}
     argv, env, workdir = unit.command(root, root / "releases" / "1.3.2")
     assert argv[0] == f"{root.absolute()}/releases/1.3.2/venv/bin/relapp"
     assert workdir == root.absolute() / "releases" / "1.3.2"
@@ -115,6 +120,8 @@ def test_a_unit_file_gives_argv_environment_and_the_command_for_a_release(tmp_pa
     ("[Service]\nExecStart=/srv/app\nEnvironment=NOVALUE\n", "Environment= needs NAME=value pairs, got 'NOVALUE'"),
     ("[Service]\nExecStart=/srv/app 'unclosed\n", "ExecStart= cannot be split"),
     ("[Service]\njust words\n", "expected Key=value or [Section]"),
+    ("[Service]\nExecStart=/srv/app\nEnvironmentFile=/nonexistent/app.env\n",
+     "EnvironmentFile= /nonexistent/app.env does not exist"),
 ])
 def test_a_malformed_unit_file_is_refused(tmp_path: Path, service: str, error: str) -> None:
     with pytest.raises(ReleaseError) as raised:
