@@ -142,3 +142,16 @@ def test_a_script_shim_in_the_release_venv_is_a_shim(tmp_path: Path) -> None:
                          root)
     assert unit_problems(python_c, root) == ["ExecStart runs python -c, a shell shim: run the release's entry point "
                                              "directly"]
+
+
+def test_a_unit_naming_the_resolved_root_runs_the_release_asked_for(tmp_path: Path) -> None:
+    real = tmp_path / "real-deploy"
+    (real / "releases" / "1.0" / "venv" / "bin").mkdir(parents=True)
+    (real / "releases" / "1.0" / "venv" / "bin" / "relapp").write_text("#!/usr/bin/python3\n", encoding="utf-8")
+    (real / "current").symlink_to("releases/1.0")
+    root = tmp_path / "deploy"
+    root.symlink_to(real)  # the operator names the root through a link; the unit file names it resolved
+    unit = read_unit(_unit(tmp_path, f"[Service]\nExecStart={real.resolve()}/current/venv/bin/relapp\n"), root)
+    assert unit_problems(unit, root) == []
+    argv, _, _ = unit.command(root, root / "releases" / "1.0")
+    assert argv == [f"{root.absolute()}/releases/1.0/venv/bin/relapp"]
