@@ -17,7 +17,7 @@ from traffic import START, ReleaseEvidence, anonymous, process_attributes, serve
 from liveobs.cli import main
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import Budgets, CheckResult, GateReport, Status, Subject
-from liveobs.correlator.gates._runlog import SECURITY_MARKERS, record_run, security_affecting
+from liveobs.correlator.gates._runlog import SECURITY_MARKERS, record_run, security_affecting, security_runs
 
 
 def check(db: Path, *args: str) -> tuple[int, dict[str, object]]:
@@ -187,5 +187,17 @@ def test_the_incident_pages_rule_reads_the_manifests_marking_too(tmp_path: Path,
         assert security_affecting(con, "fp-relapp.errors.BoardLocked-board", "relapp.errors.BoardLocked", ["board"])
         assert security_affecting(con, "fp-KeyError-board-admin", "KeyError", ["board-admin"])
         assert not security_affecting(con, "fp-KeyError-board", "KeyError", ["board"])
+    finally:
+        con.close()
+
+
+def test_a_changed_run_that_selected_security_counts_as_a_security_gate_run(tmp_path: Path) -> None:
+    result = CheckResult("security.scope", "security", Status.PASS, True, "ok", 0.0, "<= 0", 3)
+    con = connect(tmp_path / "store.duckdb")
+    try:
+        for selection, day in (("deploy.*,security.*", 2), ("deploy.*,deploy.surface_endpoint", 3)):
+            record_run(con, GateReport(Subject("relapp", NEW), (result,)), selection, "liveobs check",
+                       ran_at=datetime(2026, 5, day))
+        assert [r.selection for r in security_runs(con, NEW, datetime(2026, 5, 1))] == ["deploy.*,security.*"]
     finally:
         con.close()

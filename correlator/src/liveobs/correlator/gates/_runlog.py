@@ -169,9 +169,10 @@ def latest_runs(con: duckdb.DuckDBPyConnection, limit: int = 100) -> list[GateRu
 
 
 def security_runs(con: duckdb.DuckDBPyConnection, release: str, after: datetime) -> list[GateRun]:
-    """Runs of the whole security gate for ``release`` after ``after`` (UTC), newest first."""
-    return _runs(con, "Release = ? AND list_contains(?, Selection) AND RanAt > ?",
-                 [release, list(SECURITY_SELECTIONS), _utc(after)], 50)
+    """Runs of the whole security gate for ``release`` after ``after`` (UTC), newest first: ``security``,
+    ``all``, or a list of checks (``liveobs check changed``) that holds ``security.*``."""
+    return _runs(con, "Release = ? AND (list_contains(?, Selection) OR list_contains(string_split(Selection, ','), ?))"
+                      " AND RanAt > ?", [release, list(SECURITY_SELECTIONS), "security.*", _utc(after)], 50)
 
 
 def security_affecting(con: duckdb.DuckDBPyConnection, fingerprint: str, error_class: str,
