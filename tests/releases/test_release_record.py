@@ -33,6 +33,8 @@ def test_record_stores_the_release_facts(good_root: Path, tmp_path: Path) -> Non
     wheel = good_root / "releases" / NEW / "artifacts" / f"relapp-{NEW}-py3-none-any.whl"
     digest = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert (summary["version"], summary["digest"], summary["current"], summary["problems"]) == (NEW, digest, NEW, [])
+    assert summary["rollback_recorded"] is False
+    assert f"note: rollback target {OLD} is not recorded: record it too (--version {OLD})" in result.stderr
     con = duckdb.connect(str(db), read_only=True)
     try:
         row = con.execute("SELECT Digest, RollbackVersion, RollbackDigest IS NOT NULL, CurrentVersion, SchemaVersion,"

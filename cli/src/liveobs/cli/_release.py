@@ -77,6 +77,9 @@ def record(obj: CliContext, root: Path, version: str | None, as_json: bool) -> N
         click.echo(f"  {summary['routes']} routes, {summary['live_events']} live events, "
                    f"{len(summary['scopes'])} scopes, {len(summary['migrations'])} migrations, "
                    f"{summary['docs']} docs; release notes entry: {'yes' if summary['notes_entry'] else 'no'}")
+    if not summary.get("rollback_recorded"):
+        click.echo(f"note: rollback target {summary['rollback']} is not recorded: record it too "
+                   f"(--version {summary['rollback']}) to compare the changed surface", err=True)
     problems = [*summary["problems"], *(f"unit {u['name']}: {p}" for u in summary["units"] for p in u["problems"])]
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)

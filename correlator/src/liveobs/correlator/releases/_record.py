@@ -153,8 +153,8 @@ def summary(release: Release) -> dict[str, Any]:
         "rollback_directory": str(release.rollback_dir) if release.rollback_dir else None,
         "rollback_digest": release.rollback_digest, "reversible": m.reversible,
         "notes_entry": release.notes_entry is not None, "docs": len(release.docs),
-        "units": [{"name": u.spec.name, "exec_start": u.unit.exec_start, "problems": list(u.problems)}
-                  for u in release.units],
+        "units": [{"name": u.spec.name, "exec_start": Scrubber().scrub_text(u.unit.exec_start),
+                   "problems": list(u.problems)} for u in release.units],
         "routes": len(m.surface.routes), "live_events": len(m.surface.live_events),
         "scopes": list(m.surface.scopes), "capabilities": list(m.surface.capabilities),
         "migrations": list(m.surface.migrations), "schema_version": m.surface.schema_version,
@@ -173,7 +173,8 @@ def record_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> di
     except ReleaseError as exc:
         raise ReadRequestError(str(exc)) from exc
     record_release(con, release)
-    return summary(release)
+    return {**summary(release),
+            "rollback_recorded": recorded(con, release.manifest.service, release.manifest.rollback) is not None}
 
 
 @read_handler("release_dry_run")
