@@ -177,3 +177,10 @@ def test_through_a_collector_the_units_export_the_release_they_run(
     # What the units exported carries the release they ran: the artifact's digest, from the release, per unit.
     assert resources == [(NEW, digest, "release", "relapp-api"), (NEW, digest, "release", "relapp-ui")]
     assert recorded == (4,)
+
+
+def test_release_facts_go_to_a_duckdb_store_only(good_root: Path) -> None:
+    result = CliRunner().invoke(main, ["--db", "chdb:///srv/store", "release", "record", str(good_root)])
+    assert result.exit_code in (2, 3)
+    assert "chdb" in result.output
+

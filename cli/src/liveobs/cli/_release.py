@@ -41,6 +41,8 @@ def _call(obj: CliContext, name: str, params: dict[str, Any]) -> Any:
     from liveobs.correlator._readapi import read_handlers
     from liveobs.correlator._remote import discover
 
+    if "://" in obj.db:
+        raise ReleaseNotDone(f"release facts are recorded in a DuckDB store (a file path), not {obj.db.split('://')[0]}://")
     try:
         found = None if obj.url else discover(Path(obj.db))
         url = obj.url or (found.url if found is not None else None)
