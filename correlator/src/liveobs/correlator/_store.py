@@ -20,12 +20,12 @@ import duckdb
 
 from liveobs.correlator._db import StoreBusyError, connect, default_db_path
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, incidents
-from liveobs.correlator._schema import latest_version
+from liveobs.correlator._schema import MIGRATIONS
 from liveobs.correlator._trace import DEFAULT_CONTEXT, trace
 from liveobs.correlator._traceresult import TraceResult
 
 # shape: (latest applied migration,)
-_SCHEMA_VERSION: Final = "SELECT max(Version) FROM liveobs_migrations"
+_SCHEMA_VERSIONS: Final = "SELECT Version FROM liveobs_migrations"
 
 
 class StoreNotFoundError(FileNotFoundError):
@@ -129,10 +129,11 @@ class LocalStore(Store):
 
 def _schema_current(con: duckdb.DuckDBPyConnection) -> bool:
     try:
-        row = con.execute(_SCHEMA_VERSION).fetchone()
+        applied = {int(row[0]) for row in con.execute(_SCHEMA_VERSIONS).fetchall()}
     except duckdb.CatalogException:
         return False
-    return row is not None and row[0] is not None and int(row[0]) >= latest_version()
+    # Every migration, not just the newest: a store may hold a later one without an earlier one.
+    return {migration.version for migration in MIGRATIONS} <= applied
 
 
 def open_local(path: str | os.PathLike[str]) -> LocalStore:
