@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import NEW, OLD, SPEC_NEW, SPEC_OLD, make_root
 from gate_seed import RELEASE_FACT_CHECKS
+from release_specs import NEW, OLD, SPEC_NEW, SPEC_OLD, make_root
 from test_deploy_checks import evidence, judge, prepare
 from traffic import START, ReleaseEvidence, anonymous, process_attributes, serve, write
 

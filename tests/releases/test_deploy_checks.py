@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import NEW, OLD, SPEC_NEW, SPEC_OLD, make_root
 from layouts import write_units
+from release_specs import NEW, OLD, SPEC_NEW, SPEC_OLD, make_root
 from traffic import START, ReleaseEvidence, anonymous, denial, process_attributes, serve, write
 
 from liveobs.cli import main

@@ -15,7 +15,7 @@ import duckdb
 import psutil
 import pytest
 from click.testing import CliRunner, Result
-from conftest import NEW, OLD
+from release_specs import NEW, OLD
 
 from liveobs.cli import main
 from liveobs.conventions import keys
