@@ -439,5 +439,10 @@ def hex_ids(context: SpanContext) -> tuple[str, str, str]:
 
 
 def link(context: SpanContext, attributes: Mapping[str, types.AnyValue]) -> Link:
-    """A link whose attributes are bounded as the SDK bounds them, to reuse across spans."""
-    return Link(context, BoundedAttributes(None, attributes, immutable=True))
+    """A link to reuse across spans: its attributes cleaned as the SDK cleans them, read-only.
+
+    A read-only view of a plain dict, not the SDK's ``BoundedAttributes``:
+    the exporter's scrubber reads it several times faster, and nothing can
+    change it after it was made.
+    """
+    return Link(context, MappingProxyType(_compat.clean_attributes(attributes)))
