@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
 from liveobs.redaction import CachedScrubber, Scrubber
+from liveobs.redaction._cache import _HEX_DASH
 from liveobs.sdk._compat import (
     LogRecordExporter,
     LogRecordExportResult,
@@ -40,13 +41,15 @@ class FastScrubber(CachedScrubber):
     """
 
     def text(self, text: str) -> str:
-        hit = self._texts.get(text)
+        texts = self._texts
+        hit = texts.get(text)
         if hit is not None:
             return hit
-        out = super().text(text)
-        if out is text and len(text) <= 128 and text not in self._texts and self._charge(text):
-            self._texts[text] = text  # clean (returned unchanged), and short: what the cache may hold
-        return out
+        if self._fast and len(text) <= 128 and not text.strip(_HEX_DASH):  # the shared fast path's answer
+            if self._charge(text):
+                texts[text] = text  # clean, and short: what the cache may hold
+            return text
+        return super().text(text)
 
 
 # Fields the structlog chain itself writes (level, timestamp, trace context in hex).
