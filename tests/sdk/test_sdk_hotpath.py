@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import threading
 from collections.abc import Sequence
@@ -443,6 +444,12 @@ def test_liveobs_links_are_read_only_and_cleaned_as_the_sdk_cleans_them() -> Non
         keys.LINK_KIND: "connection", "app.tags": ("a", "b"), "app.n": 3}
     with pytest.raises(TypeError):
         made.attributes[keys.LINK_KIND] = "other"  # type: ignore[index]  # read-only by design
+    with pytest.raises(TypeError):
+        made.attributes.update({keys.LINK_KIND: "other"})  # type: ignore[union-attr]  # read-only by design
+    copied = copy.deepcopy(made)  # exporters that keep a copy of a span can
+    assert dict(copied.attributes or {}) == dict(made.attributes or {})
+    with pytest.raises(TypeError):
+        copied.attributes[keys.LINK_KIND] = "other"  # type: ignore[index]  # still read-only
 
 @settings(max_examples=300, deadline=None)
 @given(trace_id=st.integers(0, 2**128 - 1), span_id=st.integers(0, 2**64 - 1), flags=st.integers(0, 255))
