@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import threading
 from collections.abc import Sequence
@@ -408,6 +409,47 @@ def test_no_flag_lets_a_span_skip_the_exporters_scrubbing() -> None:
     clean = export(scrub)
     assert export(scrub).attributes == clean.attributes
 
+
+
+def test_the_sdk_scrubber_remembers_the_ids_it_passed_and_never_a_secret() -> None:
+    from liveobs.redaction import Scrubber
+    from liveobs.sdk import FastScrubber
+
+    scrub, plain = FastScrubber(), Scrubber()
+    ids = ["01a245b4-256d-7c9d-b263-3da31c76931a", "0190a1b2c3d47e5f8a9b0c1d2e3f0000", "4bf92f3577b34da6"]
+    for text in ids:
+        before = scrub.cached_bytes
+        assert scrub.text(text) == text == plain.scrub_text(text)
+        assert scrub.cached_bytes > before  # remembered: its next check at export is a lookup
+        after = scrub.cached_bytes
+        assert scrub.text(text) == text
+        assert scrub.cached_bytes == after
+    secret = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    for text in (secret, f"token {secret}", "01A245B4-256D" + secret.lower()):
+        before = scrub.cached_bytes
+        assert scrub.text(text) == plain.scrub_text(text)
+        assert scrub.cached_bytes == before  # a text the rules change is never kept
+    assert secret not in scrub.text(secret)
+    # Not lower-case hex (or too long): the scrubber's own path, as before.
+    for text in ("01A245B4-256D-7C9D-B263-3DA31C76931A", "a" * 129):
+        assert scrub.text(text) == plain.scrub_text(text)
+
+
+def test_liveobs_links_are_read_only_and_cleaned_as_the_sdk_cleans_them() -> None:
+    from opentelemetry.attributes import BoundedAttributes
+
+    given = {keys.LINK_KIND: "connection", "app.tags": ["a", "b"], "app.n": 3}
+    made = link(REMOTE, given)
+    assert dict(made.attributes or {}) == dict(BoundedAttributes(None, given)) == {
+        keys.LINK_KIND: "connection", "app.tags": ("a", "b"), "app.n": 3}
+    with pytest.raises(TypeError):
+        made.attributes[keys.LINK_KIND] = "other"  # type: ignore[index]  # read-only by design
+    with pytest.raises(TypeError):
+        made.attributes.update({keys.LINK_KIND: "other"})  # type: ignore[union-attr]  # read-only by design
+    copied = copy.deepcopy(made)  # exporters that keep a copy of a span can
+    assert dict(copied.attributes or {}) == dict(made.attributes or {})
+    with pytest.raises(TypeError):
+        copied.attributes[keys.LINK_KIND] = "other"  # type: ignore[index]  # still read-only
 
 @settings(max_examples=300, deadline=None)
 @given(trace_id=st.integers(0, 2**128 - 1), span_id=st.integers(0, 2**64 - 1), flags=st.integers(0, 255))

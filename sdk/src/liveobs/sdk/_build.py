@@ -49,7 +49,7 @@ from liveobs.sdk._redact import (
     RedactingSpanExporter,
 )
 from liveobs.sdk._release import release_attributes
-from liveobs.sdk._tally import Tally, TallyLogExporter, TallyLogProcessor, TallySpanExporter, counted_sink
+from liveobs.sdk._tally import Tally, TallyLogExporter, TallyLogProcessor, TallySpanExporter
 from liveobs.sdk._telemetry import Flushable, Telemetry
 
 SCOPE_NAME: Final = OWN_SCOPE
@@ -175,9 +175,9 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
         if settings.batch:
             batching = CountingBatchLogRecordProcessor(exporter, drops)
             logger_provider.add_log_record_processor(batching)
-            sink = batching.direct_sink()
+            sink = batching.direct_sink(tally.count_bridged)
             if sink is not None:  # the bridge's records are scrubbed by its chain, and again at export
-                logger_provider.feed_directly(counted_sink(sink, tally))
+                logger_provider.feed_directly(sink)
         else:
             logger_provider.add_log_record_processor(SimpleLogRecordProcessor(CountingLogExporter(exporter, drops)))
         if join_logger is not None:

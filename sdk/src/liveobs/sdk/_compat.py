@@ -342,6 +342,7 @@ def clean_value(key: str, value: Any) -> Any:
 
 
 _new = object.__new__
+_set = object.__setattr__
 
 
 def readable_span(
@@ -351,11 +352,11 @@ def readable_span(
     """``cls(...)`` (a :class:`ReadableSpan` or subclass); with ``fill`` (``Features.fill_span``) filled directly."""
     if fill:  # what ReadableSpan.__init__ sets, set directly (its fields were checked by detect())
         ended = _new(cls)
-        ended.__dict__.update(
-            _name=name, _context=context, _kind=kind, _instrumentation_info=info, _instrumentation_scope=scope,
-            _parent=parent, _start_time=start, _end_time=end, _attributes=attributes, _events=events,
-            _links=links, _resource=resource, _status=status,
-        )
+        ended.__dict__ = {  # one dict made whole: cheaper than filling the instance's own
+            "_name": name, "_context": context, "_kind": kind, "_instrumentation_info": info,
+            "_instrumentation_scope": scope, "_parent": parent, "_start_time": start, "_end_time": end,
+            "_attributes": attributes, "_events": events, "_links": links, "_resource": resource, "_status": status,
+        }
         return ended
     return cls(name=name, context=context, parent=parent, resource=resource, attributes=attributes, events=events,
                links=links, kind=kind, instrumentation_info=info, status=status, start_time=start, end_time=end,
@@ -405,15 +406,18 @@ def build_log_record(
     """
     if fill:
         record = _new(LogRecord)
-        record.__dict__.update(
-            timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, trace_id=span.trace_id,
-            span_id=span.span_id, trace_flags=span.trace_flags, severity_text=text, severity_number=severity,
-            body=body, attributes=attributes, event_name=event_name,
-        )
+        fields = {  # one dict made whole: cheaper than filling the instance's own
+            "timestamp": timestamp, "observed_timestamp": timestamp, "context": _EMPTY_CONTEXT,
+            "trace_id": span.trace_id, "span_id": span.span_id, "trace_flags": span.trace_flags,
+            "severity_text": text, "severity_number": severity, "body": body, "attributes": attributes,
+            "event_name": event_name,
+        }
         if _record_extra:
-            record.__dict__.update(_record_extra)
+            fields.update(_record_extra)
+        record.__dict__ = fields
         readable = _new(ReadableLogRecord)
-        readable.__dict__.update(log_record=record, resource=resource, instrumentation_scope=scope, limits=limits)
+        _set(readable, "__dict__", {"log_record": record, "resource": resource, "instrumentation_scope": scope,
+                                    "limits": limits})  # a frozen dataclass: through object's own setattr
         return readable
     made = LogRecord(timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, severity_text=text,
                      severity_number=severity, body=body, attributes=attributes, event_name=event_name)
@@ -476,13 +480,15 @@ def queue_full(processor: Any) -> Callable[[], bool] | None:
 
 
 def fast_queue(processor: Any, queue_type: type[collections.deque[Any]],
-               append: Callable[[Any, Any], None]) -> Callable[[Any], None] | None:
+               append: Callable[[Any, Any], None], count: Callable[[], object] | None = None,
+               ) -> Callable[[Any], None] | None:
     """``batch.emit`` for the common case, or ``None`` when the processor's batch looks different.
 
     Appends to the counting queue (of ``queue_type``) and wakes the worker at a
     full batch; everything else (shut down, queue full) goes through ``emit``.
-    The SDK re-creates the worker in a forked child through
-    ``os.register_at_fork``, which ``_batch_queue`` found present.
+    ``count``, when given, is called first for every item handed in. The SDK
+    re-creates the worker in a forked child through ``os.register_at_fork``,
+    which ``_batch_queue`` found present.
     """
     batch = batch_of(processor)
     if batch is None or not isinstance(batch._queue, queue_type):
@@ -491,6 +497,8 @@ def fast_queue(processor: Any, queue_type: type[collections.deque[Any]],
     export_at = batch._max_export_batch_size
 
     def queue(item: Any) -> None:
+        if count is not None:
+            count()
         pending = batch._queue
         if batch._shutdown or len(pending) >= batch._max_queue_size:
             emit(item)

@@ -29,7 +29,7 @@ from liveobs.sdk._compat import (
     ReadableLogRecord,
     ReadWriteLogRecord,
 )
-from liveobs.sdk._logbridge import PendingLogRecord, materialize
+from liveobs.sdk._logbridge import PendingLogRecord, materialize_all
 
 SPANS: Final = "spans"
 LOGS: Final = "logs"
@@ -164,13 +164,14 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             self._drops.add(LOGS)
         super().on_emit(log_record)
 
-    def direct_sink(self) -> Callable[[PendingLogRecord], None] | None:
+    def direct_sink(self, count: Callable[[], object] | None = None) -> Callable[[PendingLogRecord], None] | None:
         """Where the bridge queues a finished record without ``on_emit``'s copy, counted alike; ``None`` if unknown.
 
-        The exporter in front (:class:`CountingLogExporter`) builds the SDK
-        records from what was queued, a batch at a time.
+        ``count`` is called for every record handed in. The exporter in front
+        (:class:`CountingLogExporter`) builds the SDK records from what was
+        queued, a batch at a time.
         """
-        return _compat.fast_queue(self, _CountingQueue, _appendleft)
+        return _compat.fast_queue(self, _CountingQueue, _appendleft, count)
 
 
 def _export_counted(exporter: Any, batch: Sequence[Any], counter: DropCounter, signal: str, part: str,
@@ -219,7 +220,7 @@ class CountingLogExporter(LogRecordExporter):
 
     def export(self, batch: Sequence[ReadableLogRecord | PendingLogRecord]) -> LogRecordExportResult:
         try:
-            records = [materialize(r) if r.__class__ is tuple else r for r in batch]
+            records = materialize_all(batch)
         except Exception as error:  # an SDK record class that changed: the batch is lost, counted
             self._drops.add(LOGS, len(batch))
             _faults.fault(_faults.LOG_BRIDGE, error)

@@ -19,7 +19,7 @@ time. Once anybody adds a processor, every record takes the ordinary
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Final, TypeAlias
 
 from opentelemetry import context as otel_context
@@ -86,6 +86,21 @@ def materialize(pending: PendingLogRecord) -> ReadableLogRecord:
     timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = pending
     return _compat.build_log_record(_compat.features().fill_log_record, timestamp, severity, text, body, attributes,
                                     event_name, span, resource, scope, limits)
+
+
+def materialize_all(batch: Sequence[ReadableLogRecord | PendingLogRecord]) -> list[ReadableLogRecord]:
+    """A batch as SDK records: :func:`materialize` for each :data:`PendingLogRecord`, SDK records as they are."""
+    fill = _compat.features().fill_log_record
+    build = _compat.build_log_record
+    records: list[ReadableLogRecord] = []
+    for item in batch:
+        if item.__class__ is tuple:
+            timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = item
+            records.append(build(fill, timestamp, severity, text, body, attributes, event_name, span, resource,
+                                 scope, limits))
+        else:
+            records.append(item)  # type: ignore[arg-type]  # a ReadableLogRecord
+    return records
 
 
 class BridgedLoggerProvider(SdkLoggerProvider):

@@ -25,7 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
@@ -438,6 +438,24 @@ def hex_ids(context: SpanContext) -> tuple[str, str, str]:
     return fields
 
 
+class FrozenAttributes(dict[str, Any]):
+    """A link's attributes: a plain dict (the exporter's scrubber reads it at C speed) that refuses every change.
+
+    The SDK's ``BoundedAttributes`` is read through the ``Mapping`` ABC, several
+    times slower; a copy (``copy.deepcopy``, pickling) is a new frozen dict.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a link's attributes are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[FrozenAttributes], tuple[dict[str, Any]]]:
+        return (type(self), (dict(self),))
+
+
 def link(context: SpanContext, attributes: Mapping[str, types.AnyValue]) -> Link:
-    """A link whose attributes are bounded as the SDK bounds them, to reuse across spans."""
-    return Link(context, BoundedAttributes(None, attributes, immutable=True))
+    """A link to reuse across spans: its attributes cleaned as the SDK cleans them, read-only."""
+    return Link(context, FrozenAttributes(_compat.clean_attributes(attributes)))

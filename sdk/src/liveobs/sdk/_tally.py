@@ -6,7 +6,7 @@ import itertools
 import os
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -22,6 +22,8 @@ class Tally:
         self.handed = {"spans": 0, "logs": 0}
         self.exported = {"spans": 0, "logs": 0}
         self.bridged = itertools.count()  # records the structlog bridge queued directly
+        # Counts one bridged record (``next`` on a counter: atomic, no lock); the bridge's direct sink calls it.
+        self.count_bridged = self.bridged.__next__
         self._bridged_before = 0
         global _hooked
         if not _hooked and hasattr(os, "register_at_fork"):
@@ -128,15 +130,3 @@ class TallyLogProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
-
-
-def counted_sink(sink: Callable[[Any], None], tally: Tally) -> Callable[[Any], None]:
-    """The bridge's direct sink, counting each record it queues (``next`` on a counter: atomic, no lock)."""
-    counter = tally.bridged
-    step = counter.__next__
-
-    def queue(record: Any) -> None:
-        step()
-        sink(record)
-
-    return queue

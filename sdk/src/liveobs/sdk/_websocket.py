@@ -299,7 +299,11 @@ class Connection:
         seen, clean = self._vetted
         if seen != key:
             names = (keys.SESSION_ID, keys.REQUEST_ID, keys.ROUTE_ID, keys.CONNECTION_ID)
-            clean = vetted_clean(self.tel.scrubber, {n: v for n, v in zip(names, key, strict=True) if v is not None})
+            scrub = self.tel.scrubber
+            ids = {n: v for n, v in zip(names, key, strict=True) if v is not None}
+            clean = vetted_clean(scrub, ids)
+            if clean:  # each through the scrubber's text cache too: the exporters check them again on every event
+                clean = all(unchanged(scrub, v) for v in ids.values())
             self._vetted = (key, clean)
         return clean
 
