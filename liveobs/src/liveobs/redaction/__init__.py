@@ -5,7 +5,7 @@ again on ingest. Both use this one definition and one cache
 (:class:`CachedScrubber`).
 """
 
-from liveobs.redaction._cache import CACHE_ITEM_MAX, DEFAULT_CACHE_BYTES, CachedScrubber
+from liveobs.redaction._cache import CACHE_ITEM_MAX, DEFAULT_CACHE_BYTES, HEX_ID_CHARS, CachedScrubber
 from liveobs.redaction._formats import FORMATS, Format
 from liveobs.redaction._rules import (
     ALLOWED_KEYS,
@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_CACHE_BYTES",
     "DEFAULT_SCRUBBER",
     "FORMATS",
+    "HEX_ID_CHARS",
     "KEY_PATTERN",
     "MARKER_PREFIX",
     "VALUE_PATTERNS",

@@ -28,7 +28,8 @@ from liveobs.redaction._scrubber import DEFAULT_SCRUBBER, Scrubber, marker
 CACHE_ITEM_MAX: Final = 1024
 DEFAULT_CACHE_BYTES: Final = 8 << 20
 _ENTRY_BYTES: Final = 64  # the dict slot and hash, charged per remembered string
-_HEX_DASH: Final = "0123456789abcdef-"
+# The characters of hex ids (trace, span, event ids, UUIDs): a text of only these needs no rule.
+HEX_ID_CHARS: Final = "0123456789abcdef-"
 _WORD: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./{}-"
 _SCALARS: Final = (int, float, bool)
 _SCALAR_CLASSES: Final = frozenset({int, float, bool, type(None)})
@@ -85,7 +86,7 @@ class CachedScrubber:
         hit = self._texts.get(text)
         if hit is not None:
             return hit
-        if self._fast and len(text) <= 128 and not text.strip(_HEX_DASH):
+        if self._fast and len(text) <= 128 and not text.strip(HEX_ID_CHARS):
             return text  # as cheap as a lookup: not worth a place in the cache (ids are mostly seen once)
         out = text if self._fast and len(text) <= 14 and not text.strip(_WORD) else self.scrubber.scrub_text(text)
         if out == text and len(text) <= CACHE_ITEM_MAX and self._charge(text):
@@ -110,7 +111,7 @@ class CachedScrubber:
         if self._fast and self._plain_keys.issuperset(mapping):  # the common case, in one tight pass
             for v in mapping.values():
                 if v.__class__ is str:  # cached as clean, or a hex id the fast path passes
-                    if v not in texts and (len(v) > 128 or v.strip(_HEX_DASH)):
+                    if v not in texts and (len(v) > 128 or v.strip(HEX_ID_CHARS)):
                         break
                 elif v.__class__ not in _SCALAR_CLASSES:
                     break

@@ -18,8 +18,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-from liveobs.redaction import CachedScrubber, Scrubber
-from liveobs.redaction._cache import _HEX_DASH
+from liveobs.redaction import HEX_ID_CHARS, CachedScrubber, Scrubber
 from liveobs.sdk._compat import (
     LogRecordExporter,
     LogRecordExportResult,
@@ -45,7 +44,7 @@ class FastScrubber(CachedScrubber):
         hit = texts.get(text)
         if hit is not None:
             return hit
-        if self._fast and len(text) <= 128 and not text.strip(_HEX_DASH):  # the shared fast path's answer
+        if self._fast and len(text) <= 128 and not text.strip(HEX_ID_CHARS):  # the shared fast path's answer
             if self._charge(text):
                 texts[text] = text  # clean, and short: what the cache may hold
             return text
