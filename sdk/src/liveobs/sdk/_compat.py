@@ -557,3 +557,15 @@ def json_default(value: Any) -> Any:
         return value.__structlog__()
     except AttributeError:
         return repr(value)
+
+
+# --- framework adapters ------------------------------------------------------------------------
+
+
+def nicegui_listeners(element: Any) -> Mapping[Any, Any] | None:
+    """A NiceGUI element's event listeners by id (its private ``_event_listeners``), or ``None``.
+
+    Only names a live event after the app's handler; without it the event is named by its type.
+    """
+    listeners = getattr(element, "_event_listeners", None)
+    return listeners if isinstance(listeners, Mapping) else None

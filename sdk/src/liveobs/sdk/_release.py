@@ -15,6 +15,7 @@ through :func:`~liveobs.sdk._faults.fault`; it never raises into the app.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -78,7 +79,8 @@ def _attributes() -> dict[str, str]:
 
 def _app_file() -> Path | None:
     """The file of the code that called ``configure()``: the first frame outside liveobs and OpenTelemetry."""
-    frame: FrameType | None = sys._getframe(1)
+    here = inspect.currentframe()
+    frame: FrameType | None = here.f_back if here is not None else None
     depth = 0
     while frame is not None and depth < _MAX_FRAMES:
         if not str(frame.f_globals.get("__name__", "")).startswith(_OUR_MODULES):

@@ -43,6 +43,7 @@ from nicegui.client import Client
 
 import liveobs.sdk
 from liveobs.conventions import keys, parse_envelope
+from liveobs.sdk._compat import nicegui_listeners
 from liveobs.sdk.adapters._close import AcceptedCloseCodes
 from liveobs.sdk.adapters._companion import (
     ASGIApp,
@@ -75,8 +76,8 @@ def _listener(msg: dict[str, Any]) -> Any:
     """The NiceGUI event listener ``msg`` is for, or ``None``."""
     client = Client.instances.get(msg.get("client_id"))  # type: ignore[arg-type]
     element = client.elements.get(msg.get("id")) if client is not None else None  # type: ignore[arg-type]
-    listeners = getattr(element, "_event_listeners", None)
-    return listeners.get(msg.get("listener_id")) if isinstance(listeners, dict) else None
+    listeners = nicegui_listeners(element)
+    return listeners.get(msg.get("listener_id")) if listeners is not None else None
 
 
 def _named(fn: Any) -> str | None:
@@ -193,9 +194,8 @@ def observe_nicegui(app: Any = None, *, session_cookie: str | None = SESSION_COO
     handlers = core.sio.handlers.setdefault(NAMESPACE, {})
     if "event" in handlers:
         handlers["event"] = live_events(handlers["event"])
-    if record_failure not in getattr(app, "_exception_handlers", ()):
-        app.on_exception(record_failure)
     if not getattr(app, "_liveobs_observed", False):
+        app.on_exception(record_failure)
         app.add_middleware(NiceGUIObserved, session_cookie=session_cookie, options=options)
         app._liveobs_observed = True
     return app
