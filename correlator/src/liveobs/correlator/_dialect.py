@@ -1,0 +1,327 @@
+"""The one place where DuckDB SQL and ClickHouse SQL differ.
+
+Every query and check is written once, in DuckDB's dialect (the embedded default).
+For ClickHouse it is parsed with SQLGlot and rewritten by the rules below, then
+printed in ClickHouse's dialect: lambdas and list functions become array functions,
+``FILTER (WHERE …)`` becomes an ``-If`` combinator, ordered ``list()`` an array sort,
+struct literals named tuples, ``$name`` and ``?`` typed query parameters.
+
+Where the engines' semantics differ, the rules keep DuckDB's: a missing map key
+reads as NULL (ClickHouse gives ``''``), ``list_position`` of a missing element is
+NULL (ClickHouse's ``indexOf`` gives 0), an empty aggregate is NULL and an outer
+join fills NULLs (:data:`SESSION_SETTINGS`). A new check in DuckDB SQL runs on
+ClickHouse through these rules; a function they do not know fails
+:func:`to_clickhouse` with its name, and the test over every packaged query says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Final
+
+import sqlglot
+from sqlglot import exp
+
+# Settings under which the rewritten SQL keeps DuckDB's NULL semantics.
+SESSION_SETTINGS: Final[dict[str, Any]] = {
+    "join_use_nulls": 1,
+    "aggregate_functions_null_for_empty": 1,
+    "enable_named_columns_in_function_tuple": 1,
+    "session_timezone": "UTC",
+}
+_SETTINGS_CLAUSE: Final = " SETTINGS " + ", ".join(
+    f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in SESSION_SETTINGS.items()
+)
+
+_TYPE_SLOT: Final = "\x1f"
+_SLOT_RE: Final = re.compile(r"\{(\w+):\s*\}")
+_POSITIONAL_RE: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?")
+_TEMP_RE: Final = re.compile(r"^CREATE OR REPLACE TEMPORARY TABLE (\w+) AS", re.IGNORECASE)
+
+
+class UnsupportedSQLError(ValueError):
+    """The query uses a DuckDB construct that no rule rewrites for ClickHouse."""
+
+
+def _call(name: str, *args: exp.Expression) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _ch(node: exp.Expression) -> str:
+    return node.sql(dialect="clickhouse")
+
+
+def _lit(text: str) -> exp.Literal:
+    return exp.Literal.string(text)
+
+
+def _map_get(container: exp.Expression, key: exp.Expression) -> exp.Expression:
+    """DuckDB's ``m[k]``: NULL for a missing key (ClickHouse reads the type's default)."""
+    value = exp.Bracket(this=container.copy(), expressions=[key.copy()], offset=1)
+    return exp.If(this=_call("mapContains", container, key), true=value, false=exp.Null())
+
+
+def _is_key(node: exp.Expression) -> bool:
+    """A map key: a bound parameter (the convention keys are strings) or a string literal."""
+    return isinstance(node, exp.Placeholder) or (isinstance(node, exp.Literal) and node.is_string)
+
+
+def _bracket(node: exp.Bracket) -> exp.Expression:
+    keys = node.expressions
+    if len(keys) == 1 and _is_key(keys[0]):
+        return _map_get(node.this, keys[0])
+    return node
+
+
+def _ordered_list(value: exp.Expression, order: list[exp.Ordered], condition: exp.Expression | None) -> exp.Expression:
+    """``list(x ORDER BY k…)``: the pairs gathered, sorted by the keys, the values kept."""
+    distinct = isinstance(value, exp.Distinct)
+    item = value.expressions[0] if isinstance(value, exp.Distinct) else value
+    if distinct:
+        if len(order) != 1 or order[0].this != item:
+            raise UnsupportedSQLError("list(DISTINCT x ORDER BY y) with y other than x")
+        gathered = _gather("groupUniqArray", [item], condition)
+        return _call("arrayReverseSort" if order[0].args.get("desc") else "arraySort", gathered)
+    keys = []
+    for position, ordered in enumerate(order, start=2):
+        key: exp.Expression = exp.Var(this=f"_t.{position}")
+        if ordered.args.get("desc"):
+            key = exp.Neg(this=_call("toFloat64", key))
+        keys.append(key)
+    pairs = _gather("groupArray", [exp.Tuple(expressions=[item, *(o.this for o in order)])], condition)
+    sort_key = keys[0] if len(keys) == 1 else exp.Tuple(expressions=keys)
+    sorted_pairs = _call("arraySort", exp.Var(this=f"_t -> {_ch(sort_key)}"), pairs)
+    return _call("arrayMap", exp.Var(this="_t -> _t.1"), sorted_pairs)
+
+
+def _gather(name: str, args: list[exp.Expression], condition: exp.Expression | None) -> exp.Expression:
+    return _call(name + "If", *args, condition) if condition is not None else _call(name, *args)
+
+
+def _aggregate(node: exp.Expression, condition: exp.Expression | None = None) -> exp.Expression | None:
+    """An aggregate in ClickHouse's terms, with ``condition`` as its ``-If`` combinator; None if not one."""
+    if isinstance(node, exp.ArrayAgg):
+        inner = node.this
+        if isinstance(inner, exp.Order):
+            return _ordered_list(inner.this, list(inner.expressions), condition)
+        if isinstance(inner, exp.Distinct):
+            return _gather("groupUniqArray", list(inner.expressions), condition)
+        return _gather("groupArray", [inner], condition)
+    if isinstance(node, exp.Count):
+        inner = node.this
+        if isinstance(inner, exp.Distinct):
+            return _gather("uniqExact", list(inner.expressions), condition)
+        if isinstance(inner, exp.Star) or inner is None:
+            return _call("countIf", condition) if condition is not None else _call("count")
+        return _gather("count", [inner], condition)
+    simple: dict[type[exp.Expression], str] = {
+        exp.Min: "min", exp.Max: "max", exp.Sum: "sum", exp.Avg: "avg", exp.AnyValue: "any",
+    }
+    for kind, name in simple.items():
+        if isinstance(node, kind):
+            return _gather(name, [node.this], condition)
+    for kind, name in ((exp.ArgMax, "argMax"), (exp.ArgMin, "argMin")):
+        if isinstance(node, kind):
+            return _gather(name, [node.this, node.expression], condition)
+    if isinstance(node, exp.LogicalOr | exp.LogicalAnd):
+        name = "max" if isinstance(node, exp.LogicalOr) else "min"
+        return exp.Cast(this=_gather(name, [_call("toUInt8", node.this)], condition),
+                        to=exp.DataType.build("Nullable(Bool)", dialect="clickhouse"))
+    if isinstance(node, exp.Mode) and condition is None:
+        return exp.Bracket(this=exp.Var(this=f"topK(1)({_ch(node.this)})"), expressions=[exp.Literal.number(1)], offset=1)
+    if isinstance(node, exp.PercentileCont) and condition is None:
+        return exp.Var(this=f"quantileExactInclusive({_ch(node.expression)})({_ch(node.this)})")
+    return None
+
+
+def _epoch_ns(value: exp.Expression) -> exp.Expression:
+    return _call("toUnixTimestamp64Nano", _call("toDateTime64", value, exp.Literal.number(9)))
+
+
+def _list_slice(node: exp.Anonymous) -> exp.Expression:
+    items, begin, end = node.expressions
+    length = exp.Add(this=exp.Sub(this=end.copy(), expression=begin.copy()), expression=exp.Literal.number(1))
+    return _call("arraySlice", items, begin, exp.Paren(this=length))
+
+
+def _try_cast(node: exp.TryCast) -> exp.Expression:
+    target = node.to.sql(dialect="duckdb").upper()
+    if target in ("INTEGER", "INT", "INT4"):
+        return _call("toInt32OrNull", _call("toString", node.this))
+    if target in ("BIGINT", "INT8"):
+        return _call("toInt64OrNull", _call("toString", node.this))
+    if target in ("DOUBLE", "FLOAT8"):
+        return _call("toFloat64OrNull", _call("toString", node.this))
+    raise UnsupportedSQLError(f"TRY_CAST to {target}")
+
+
+def _struct(node: exp.Struct) -> exp.Expression:
+    fields = []
+    for item in node.expressions:
+        if not isinstance(item, exp.PropertyEQ):
+            raise UnsupportedSQLError("struct literal without field names")
+        fields.append(f"{_ch(item.expression)} AS {item.this.name}")
+    return exp.Var(this=f"tuple({', '.join(fields)})")
+
+
+# DuckDB functions SQLGlot leaves as they are named, by lower-case name.
+_ANONYMOUS: Final[dict[str, Callable[[exp.Anonymous], exp.Expression]]] = {
+    "epoch_ns": lambda n: _epoch_ns(n.expressions[0]),
+    "make_timestamp_ns": lambda n: _call("fromUnixTimestamp64Nano", _call("toInt64", n.expressions[0])),
+    "list_position": lambda n: _call("nullIf", _call("indexOf", *n.expressions), exp.Literal.number(0)),
+    "map_values": lambda n: _call("mapValues", *n.expressions),
+    "map_entries": lambda n: exp.Cast(
+        this=n.expressions[0], to=exp.DataType.build("Array(Tuple(key String, value String))", dialect="clickhouse")),
+    "map_extract_value": lambda n: _map_get(*n.expressions),
+    "list_slice": _list_slice,
+}
+
+
+def _anonymous(node: exp.Anonymous) -> exp.Expression:
+    rule = _ANONYMOUS.get(node.name.lower())
+    return rule(node) if rule else node
+
+
+def _trim(node: exp.Trim) -> exp.Expression:
+    position = (node.args.get("position") or "").upper()
+    name = {"TRAILING": "trimRight", "LEADING": "trimLeft"}.get(position, "trimBoth")
+    chars = node.expression
+    return _call(name, node.this, chars) if chars is not None else _call(name, node.this)
+
+
+def _join(node: exp.Join) -> exp.Expression:
+    if (node.args.get("kind") or "").upper() in ("SEMI", "ANTI") and not node.args.get("side"):
+        node.set("side", "LEFT")
+    return node
+
+
+def _cte(node: exp.CTE) -> exp.Expression:
+    node.set("materialized", None)
+    return node
+
+
+_RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
+    exp.Anonymous: _anonymous,
+    exp.Bracket: _bracket,
+    exp.Struct: _struct,
+    exp.TryCast: _try_cast,
+    exp.Trim: _trim,
+    exp.Join: _join,
+    exp.CTE: _cte,
+    exp.Length: lambda n: _call("length", n.this),
+    exp.Flatten: lambda n: _call("arrayFlatten", n.this),
+    exp.MapKeys: lambda n: _call("mapKeys", n.this),
+    exp.ArrayToString: lambda n: _call("arrayStringConcat", n.this, n.expression),
+    exp.GenerateSeries: lambda n: _call(
+        "range", n.args["start"], exp.Add(this=n.args["end"], expression=exp.Literal.number(1))),
+    exp.RegexpExtractAll: lambda n: _call("extractAll", n.this, n.expression),
+    exp.RegexpExtract: lambda n: _call("regexpExtract", n.this, n.expression, n.args.get("group") or exp.Literal.number(0)),
+    exp.SplitPart: lambda n: exp.Bracket(
+        this=_call("splitByString", n.args["delimiter"], n.this), expressions=[n.args["part_index"]], offset=1),
+    exp.TimeToUnix: lambda n: exp.Div(this=_epoch_ns(n.this), expression=exp.Literal.number("1e9")),
+}
+
+
+def _zip_unnests(tree: exp.Expression) -> None:
+    """Several ``unnest()`` in one select list walk their lists side by side, as in DuckDB."""
+    for select in tree.find_all(exp.Select):
+        found = [u for p in select.expressions for u in p.find_all(exp.Unnest, exp.Explode)]
+        if len(found) < 2:
+            continue
+        lists = [u.expressions[0] if isinstance(u, exp.Unnest) else u.this for u in found]
+        zipped = _call("arrayJoin", _call("arrayZip", *(item.copy() for item in lists)))
+        for position, node in enumerate(found, start=1):
+            node.replace(_call("tupleElement", zipped.copy(), exp.Literal.number(position)))
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    """Children first, then the node's own rule (a rule sees its arguments already rewritten)."""
+    under_filter = isinstance(node.parent, exp.Filter) and node.arg_key == "this"
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expression):
+            node.set(key, _rewrite(value))
+        elif isinstance(value, list):
+            node.set(key, [_rewrite(v) if isinstance(v, exp.Expression) else v for v in value])
+    if isinstance(node, exp.Filter):
+        where = node.expression
+        converted = _aggregate(node.this, where.this if isinstance(where, exp.Where) else where)
+        if converted is None:
+            raise UnsupportedSQLError(f"FILTER on {node.this.sql(dialect='duckdb')}")
+        return converted
+    if not under_filter:
+        converted = _aggregate(node)
+        if converted is not None:
+            return converted
+    rule = _RULES.get(type(node))
+    return rule(node) if rule else node
+
+
+def _named_positionals(sql: str) -> str:
+    """``?`` placeholders as ``$p1``, ``$p2``… (strings and comments left alone)."""
+    count = 0
+
+    def name(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group() != "?":
+            return match.group()
+        count += 1
+        return f"$p{count}"
+
+    return _POSITIONAL_RE.sub(name, sql)
+
+
+@functools.lru_cache(maxsize=512)
+def to_clickhouse(sql: str) -> str:
+    """One DuckDB statement as ClickHouse SQL; parameters are left as ``{name:\\x1f}`` for :func:`bind`."""
+    try:
+        tree = sqlglot.parse_one(_named_positionals(sql), read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise UnsupportedSQLError(f"cannot parse: {str(exc).splitlines()[0]}") from exc
+    _zip_unnests(tree)
+    tree = _rewrite(tree)
+    text = tree.sql(dialect="clickhouse", unsupported_level=sqlglot.ErrorLevel.RAISE)
+    text = _TEMP_RE.sub(r"CREATE OR REPLACE TEMPORARY TABLE \1 ENGINE = Memory AS", text)
+    text = _SLOT_RE.sub(lambda m: "{" + m.group(1) + ":" + _TYPE_SLOT + "}", text)
+    return text + _SETTINGS_CLAUSE
+
+
+def clickhouse_type(value: object) -> str:
+    """The ClickHouse type of a bound Python value."""
+    if value is None:
+        return "Nullable(String)"
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int64"
+    if isinstance(value, float):
+        return "Float64"
+    if isinstance(value, datetime):
+        return "DateTime64(6)"
+    if isinstance(value, date):
+        return "Date"
+    if isinstance(value, list | tuple):
+        inner = next((clickhouse_type(v) for v in value if v is not None), "String")
+        return f"Array({inner})"
+    return "String"
+
+
+def bind(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """ClickHouse SQL from :func:`to_clickhouse` with each parameter typed by its value, and the values by name."""
+    if params is None:
+        values: dict[str, Any] = {}
+    elif isinstance(params, Mapping):
+        values = dict(params)
+    else:
+        values = {f"p{i}": v for i, v in enumerate(params, start=1)}
+
+    def typed(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise UnsupportedSQLError(f"no value for parameter {name}")
+        return "{" + name + ":" + clickhouse_type(values[name]) + "}"
+
+    text = re.sub(r"\{(\w+):" + _TYPE_SLOT + "}", typed, sql)
+    return text, {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

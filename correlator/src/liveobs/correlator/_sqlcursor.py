@@ -1,0 +1,107 @@
+"""One cursor shape for both engines, so trace, incidents and the gates run their DuckDB SQL anywhere.
+
+The correlator's queries use a small part of DuckDB's cursor: ``execute(sql,
+params)``, ``fetchone``, ``fetchall``, ``description``, ``cursor()`` and
+``close()``. :class:`ClickHouseCursor` offers the same over any function that runs
+one ClickHouse statement with named parameters, rewriting each statement with
+:mod:`liveobs.correlator._dialect` first. A DuckDB connection is used as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, Self
+
+import duckdb
+
+from liveobs.correlator._dialect import UnsupportedSQLError, bind, to_clickhouse
+
+# Runs one ClickHouse statement with named, typed parameters: (column names, rows).
+Runner = Callable[[str, dict[str, Any]], tuple[list[str], list[tuple[Any, ...]]]]
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+class QueryError(RuntimeError):
+    """A query failed on ClickHouse (or could not be rewritten for it)."""
+
+
+# What a failing query raises on either engine.
+QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, QueryError)
+
+
+class Cursor(Protocol):
+    """The part of a DuckDB cursor that the correlator's queries use."""
+
+    @property
+    def description(self) -> Any: ...
+
+    def execute(self, query: str, parameters: Any = ..., /) -> Any: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+    def cursor(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class ClickHouseCursor:
+    """A DuckDB-shaped cursor over ClickHouse: each statement is rewritten, typed and run."""
+
+    engine = "clickhouse"
+
+    def __init__(self, run: Runner) -> None:
+        self._run = run
+        self._columns: list[str] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._next = 0
+
+    @property
+    def description(self) -> list[tuple[str, None, None, None, None, None, None]]:
+        return [(name, None, None, None, None, None, None) for name in self._columns]
+
+    def execute(self, query: str, parameters: Params = None) -> Self:
+        try:
+            sql, values = bind(to_clickhouse(query), parameters)
+        except UnsupportedSQLError as exc:
+            raise QueryError(f"cannot run on ClickHouse: {exc}") from exc
+        try:
+            self._columns, rows = self._run(sql, values)
+        except QueryError:
+            raise
+        except Exception as exc:  # the driver's own errors vary by transport (HTTP, chdb)
+            raise QueryError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+        self._rows = [tuple(row) for row in rows]
+        self._next = 0
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._next = self._rows[self._next:], len(self._rows)
+        return rows
+
+    def cursor(self) -> ClickHouseCursor:
+        """Another cursor on the same session (temporary tables are shared, as DuckDB's are)."""
+        return ClickHouseCursor(self._run)
+
+    def close(self) -> None:
+        self._rows = []
+
+
+def client_runner(client: Any) -> Runner:
+    """A :data:`Runner` over a ``clickhouse_connect`` client (``chdb://`` or HTTP)."""
+
+    def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        if sql.lstrip().upper().startswith(("CREATE", "DROP", "INSERT")):
+            client.command(sql, parameters=params)
+            return [], []
+        result = client.query(sql, parameters=params)
+        return list(result.column_names), [tuple(row) for row in result.result_rows]
+
+    return run
