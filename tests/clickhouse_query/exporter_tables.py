@@ -79,22 +79,6 @@ def create_tables(client: Any) -> None:
         client.command(statement)
 
 
-def _flatten(names: list[str], row: tuple[Any, ...]) -> tuple[list[str], list[Any]]:
-    """A struct of lists (DuckDB's form of a Nested column) as the exporter's ``Name.Field`` columns."""
-    columns: list[str] = []
-    values: list[Any] = []
-    for name, value in zip(names, row, strict=True):
-        if isinstance(value, dict) and name in ("Events", "Links", "Exemplars", "ValueAtQuantiles"):
-            for field, items in value.items():
-                columns.append(f"{name}.{field}")
-                values.append([v if v is not None else {} for v in items or []] if field in (
-                    "Attributes", "FilteredAttributes") else list(items or []))
-        else:
-            columns.append(name)
-            values.append("" if value is None and name not in _NULLABLE else value)
-    return columns, values
-
-
 _NULLABLE = frozenset({"ServiceName", "ServiceVersion", "TraceId", "SpanId", "EventId", "SessionId", "RequestId",
                        "RouteId", "ConnectionId", "EventName", "ErrorType", "Environment", "Message"})
 
@@ -104,19 +88,16 @@ def copy_store(duck: duckdb.DuckDBPyConnection, client: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in COPIED:
         cur = duck.execute(f"SELECT {_columns(duck, table)} FROM {table}")
-        names = [d[0] for d in cur.description or ()]
+        columns = [d[0] for d in cur.description or ()]
         rows = cur.fetchall()
         counts[table] = len(rows)
         if not rows:
             continue
         exporter = table.startswith("otel_")
-        batch: list[list[Any]] = []
-        columns: list[str] = []
-        for row in rows:
-            columns, values = _flatten(names, row)
-            if exporter:
-                values = [v if v is not None else _empty(c) for c, v in zip(columns, values, strict=True)]
-            batch.append(values)
+        batch = [
+            [_empty(c) if v is None and (exporter or c not in _NULLABLE) else v for c, v in zip(columns, row, strict=True)]
+            for row in rows
+        ]
         client.insert(table, batch, column_names=columns)
     return counts
 
@@ -134,7 +115,8 @@ def _empty(column: str) -> Any:
 
 
 def _columns(duck: duckdb.DuckDBPyConnection, table: str) -> str:
-    """The table's columns with every timestamp as integer nanoseconds (a datetime keeps only microseconds)."""
+    """The table's columns with timestamps as integer nanoseconds (a datetime keeps only microseconds)
+    and each struct of lists (DuckDB's Nested) as the exporter's ``Name.Field`` array columns."""
     out = []
     for name, kind in duck.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
@@ -142,11 +124,16 @@ def _columns(duck: duckdb.DuckDBPyConnection, table: str) -> str:
     ).fetchall():
         if kind == "TIMESTAMP_NS":
             out.append(f'epoch_ns("{name}") AS "{name}"')
-        elif kind.startswith("STRUCT") and "TIMESTAMP_NS[]" in kind:
-            fields = [f.split(" ")[0].strip('"') for f in _struct_fields(kind)]
-            parts = [f"'{f}': list_transform(\"{name}\".\"{f}\", lambda t: epoch_ns(t))" if f in ("Timestamp", "TimeUnix")
-                     else f"'{f}': \"{name}\".\"{f}\"" for f in fields]
-            out.append("{" + ", ".join(parts) + f'}} AS "{name}"')
+        elif kind.startswith("STRUCT"):
+            for field in _struct_fields(kind):
+                fname, ftype = field.split(" ", 1)
+                fname = fname.strip('"')
+                value = f'coalesce("{name}"."{fname}", [])'
+                if ftype.startswith("TIMESTAMP_NS"):
+                    value = f"list_transform({value}, lambda t: epoch_ns(t))"
+                elif ftype.startswith("MAP"):
+                    value = f"list_transform({value}, lambda m: coalesce(m, MAP {{}}))"
+                out.append(f'{value} AS "{name}.{fname}"')
         else:
             out.append(f'"{name}"')
     return ", ".join(out)

@@ -28,6 +28,7 @@ from sqlglot import exp
 # Settings under which the rewritten SQL keeps DuckDB's NULL semantics.
 SESSION_SETTINGS: Final[dict[str, Any]] = {
     "join_use_nulls": 1,
+    "prefer_column_name_to_alias": 1,
     "aggregate_functions_null_for_empty": 1,
     "enable_named_columns_in_function_tuple": 1,
     "session_timezone": "UTC",
@@ -158,13 +159,27 @@ def _try_cast(node: exp.TryCast) -> exp.Expression:
     raise UnsupportedSQLError(f"TRY_CAST to {target}")
 
 
+def _named_tuple(fields: list[tuple[str, str]]) -> exp.Expression:
+    """A named tuple of (name, ClickHouse SQL) fields, typed by its values.
+
+    Not ``tuple(x AS name)``: ClickHouse's aliases are global to a query, so the field
+    names would shadow columns of the same name.
+    """
+    values = ", ".join(sql for _, sql in fields)
+    parts = ["'Tuple('"]
+    for position, (name, sql) in enumerate(fields):
+        parts += [f"'{', ' if position else ''}`{name}` '", f"toTypeName({sql})"]
+    parts.append("')'")
+    return exp.Var(this=f"CAST(tuple({values}), concat({', '.join(parts)}))")
+
+
 def _struct(node: exp.Struct) -> exp.Expression:
     fields = []
     for item in node.expressions:
         if not isinstance(item, exp.PropertyEQ):
             raise UnsupportedSQLError("struct literal without field names")
-        fields.append(f"{_ch(item.expression)} AS {item.this.name}")
-    return exp.Var(this=f"tuple({', '.join(fields)})")
+        fields.append((item.this.name, _ch(item.expression)))
+    return _named_tuple(fields)
 
 
 # DuckDB functions SQLGlot leaves as they are named, by lower-case name.
@@ -192,6 +207,25 @@ def _trim(node: exp.Trim) -> exp.Expression:
     return _call(name, node.this, chars) if chars is not None else _call(name, node.this)
 
 
+def _is_container(node: exp.Expression) -> bool:
+    """A map or an array, which ClickHouse cannot make Nullable (told apart by how it is written)."""
+    if isinstance(node, exp.Column):
+        return node.name.endswith("Attributes")
+    if isinstance(node, exp.Anonymous):
+        return node.name.startswith(("array", "map"))
+    return isinstance(node, exp.ArrayFilter | exp.Transform | exp.Array)
+
+
+def _case(node: exp.Case) -> exp.Expression:
+    """``CASE … END`` of a map or an array without ``ELSE``: empty instead of NULL (ClickHouse has no
+    Nullable containers; the checks read both as nothing)."""
+    if node.args.get("default") is None and node.args.get("ifs"):
+        then = node.args["ifs"][0].args.get("true")
+        if then is not None and _is_container(then):
+            node.set("default", _call("defaultValueOfArgumentType", then.copy()))
+    return node
+
+
 def _join(node: exp.Join) -> exp.Expression:
     if (node.args.get("kind") or "").upper() in ("SEMI", "ANTI") and not node.args.get("side"):
         node.set("side", "LEFT")
@@ -210,8 +244,10 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.TryCast: _try_cast,
     exp.Trim: _trim,
     exp.Join: _join,
+    exp.Case: _case,
     exp.CTE: _cte,
     exp.Length: lambda n: _call("length", n.this),
+    exp.Format: lambda n: _call("format", n.this, *n.expressions),
     exp.Flatten: lambda n: _call("arrayFlatten", n.this),
     exp.MapKeys: lambda n: _call("mapKeys", n.this),
     exp.ArrayToString: lambda n: _call("arrayStringConcat", n.this, n.expression),
@@ -223,6 +259,31 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
         this=_call("splitByString", n.args["delimiter"], n.this), expressions=[n.args["part_index"]], offset=1),
     exp.TimeToUnix: lambda n: exp.Div(this=_epoch_ns(n.this), expression=exp.Literal.number("1e9")),
 }
+
+
+# The exporter's Nested columns, by table: ClickHouse stores each field as its own array column
+# (``Events.Name``), DuckDB one struct of lists (``Events``). A whole one is read as a named tuple.
+_NESTED: Final[dict[str, tuple[str, ...]]] = {
+    "Events": ("Timestamp", "Name", "Attributes"),
+    "Links": ("TraceId", "SpanId", "TraceState", "Attributes"),
+    "Exemplars": ("FilteredAttributes", "TimeUnix", "Value", "SpanId", "TraceId"),
+    "ValueAtQuantiles": ("Quantile", "Value"),
+}
+_EXPORTER_TABLES: Final = ("otel_traces", "otel_metrics_")
+
+
+def _whole_nested(tree: exp.Expression) -> None:
+    """A bare ``Events`` read from an exporter table becomes a tuple of its field columns."""
+    for select in list(tree.find_all(exp.Select)):
+        source = select.args.get("from_") or select.args.get("from")
+        table = source.this if isinstance(source, exp.From) else None
+        if not isinstance(table, exp.Table) or not table.name.startswith(_EXPORTER_TABLES):
+            continue
+        for column in list(select.find_all(exp.Column)):
+            fields = _NESTED.get(column.name)
+            if fields is None or column.table or column.find_ancestor(exp.Select) is not select:
+                continue
+            column.replace(_named_tuple([(f, f"`{column.name}.{f}`") for f in fields]))
 
 
 def _zip_unnests(tree: exp.Expression) -> None:
@@ -277,11 +338,14 @@ def _named_positionals(sql: str) -> str:
 def to_clickhouse(sql: str) -> str:
     """One DuckDB statement as ClickHouse SQL; parameters are left as ``{name:\\x1f}`` for :func:`bind`."""
     try:
-        tree = sqlglot.parse_one(_named_positionals(sql), read="duckdb")
+        parsed = sqlglot.parse_one(_named_positionals(sql), read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise UnsupportedSQLError(f"cannot parse: {str(exc).splitlines()[0]}") from exc
-    _zip_unnests(tree)
-    tree = _rewrite(tree)
+    if not isinstance(parsed, exp.Expression):
+        raise UnsupportedSQLError("not one statement")
+    _whole_nested(parsed)
+    _zip_unnests(parsed)
+    tree = _rewrite(parsed)
     text = tree.sql(dialect="clickhouse", unsupported_level=sqlglot.ErrorLevel.RAISE)
     text = _TEMP_RE.sub(r"CREATE OR REPLACE TEMPORARY TABLE \1 ENGINE = Memory AS", text)
     text = _SLOT_RE.sub(lambda m: "{" + m.group(1) + ":" + _TYPE_SLOT + "}", text)

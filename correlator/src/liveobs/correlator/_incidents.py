@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import duckdb
-
 from liveobs.conventions import keys
 from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator._sqlcursor import Cursor
 from liveobs.correlator._stacktrace import StackTrace
 from liveobs.correlator._stacktrace import build as build_stack
 from liveobs.correlator._traceresult import iso_from_ns
@@ -154,7 +153,7 @@ def parse_since(value: str | datetime | None, now: datetime | None = None) -> da
 
 
 def incidents(
-    con: duckdb.DuckDBPyConnection,
+    con: Cursor,
     *,
     since: str | datetime | None = None,
     release: str | None = None,
@@ -211,7 +210,7 @@ LIMIT 1
 """
 
 
-def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str | None:
+def _stack_text(cur: Cursor, sample: list[str] | None) -> str | None:
     """The scrubbed ``exception.stacktrace`` of an incident's newest failing span."""
     if not sample:
         return None
@@ -224,7 +223,7 @@ def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str
 
 
 @read_handler("incidents")
-def incidents_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
+def incidents_handler(con: Cursor, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Read API: ``{"since": ISO time | "24h", "release": str, "service": str, "limit": int}``."""
     unknown = set(params) - {"since", "release", "service", "limit"}
     if unknown:

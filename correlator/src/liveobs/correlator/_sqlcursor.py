@@ -10,11 +10,13 @@ one ClickHouse statement with named parameters, rewriting each statement with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import duckdb
 
-from liveobs.correlator._dialect import UnsupportedSQLError, bind, to_clickhouse
+if TYPE_CHECKING:
+    from liveobs.correlator.stores import Store
+
 
 # Runs one ClickHouse statement with named, typed parameters: (column names, rows).
 Runner = Callable[[str, dict[str, Any]], tuple[list[str], list[tuple[Any, ...]]]]
@@ -62,6 +64,9 @@ class ClickHouseCursor:
         return [(name, None, None, None, None, None, None) for name in self._columns]
 
     def execute(self, query: str, parameters: Params = None) -> Self:
+        # SQLGlot is part of the ClickHouse extra: imported only when a ClickHouse store is queried.
+        from liveobs.correlator._dialect import UnsupportedSQLError, bind, to_clickhouse
+
         try:
             sql, values = bind(to_clickhouse(query), parameters)
         except UnsupportedSQLError as exc:
@@ -92,6 +97,27 @@ class ClickHouseCursor:
 
     def close(self) -> None:
         self._rows = []
+
+
+def store_runner(store: Store) -> Runner:
+    """A :data:`Runner` over an opened ClickHouse :class:`~liveobs.correlator.stores.Store`."""
+
+    def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        if sql.lstrip().upper().startswith(("CREATE", "DROP", "INSERT")):
+            store.execute(sql, params)
+            return [], []
+        rows = store.query(sql, params)
+        return list(rows.columns), list(rows)
+
+    return run
+
+
+def cursor_for(store: Store) -> Cursor:
+    """What trace, incidents and the gates query: DuckDB's own connection, or a cursor rewriting for ClickHouse."""
+    if store.engine == "duckdb":
+        connection: Cursor = getattr(store, "connection")
+        return connection
+    return ClickHouseCursor(store_runner(store))
 
 
 def client_runner(client: Any) -> Runner:
