@@ -1,7 +1,8 @@
-"""Fixtures for the query layer on ClickHouse: an embedded chdb session over the exporter's tables.
+"""Fixtures for the query layer on ClickHouse: an embedded chdb store with the exporter's tables.
 
 chdb and clickhouse-connect are imported at module level on purpose: without them these
-tests fail at collection, never skip.
+tests fail at collection, never skip. chdb opens one data folder per process at a time, so
+each fixture closes its store before another opens.
 """
 
 from __future__ import annotations
@@ -9,35 +10,30 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import chdb  # noqa: F401  (a missing chdb fails these tests, never skips them)
-import clickhouse_connect
+import clickhouse_connect  # noqa: F401
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from liveobs.correlator.stores import Store, open_store
+
+HERE = Path(__file__).resolve().parent
+for _path in (HERE, HERE.parent / "correlator"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from exporter_tables import create_tables  # noqa: E402
 
-from liveobs.correlator._sqlcursor import ClickHouseCursor, client_runner  # noqa: E402
 
-
-def open_chdb(folder: Path) -> Any:
-    """A clickhouse-connect client on an embedded chdb folder, in a fresh ``otel`` database."""
-    client = clickhouse_connect.get_client(dsn=f"chdb://{folder}")
-    client.command("CREATE DATABASE IF NOT EXISTS otel")
-    client.command("USE otel")
-    return client
+def open_chdb(folder: Path) -> Store:
+    """A chdb store in ``folder`` with the exporter's tables and liveobs's, empty."""
+    store = open_store(f"chdb://{folder}?database=otel", create=True)
+    create_tables(store)
+    return store
 
 
 @pytest.fixture
-def chdb_client(tmp_path: Path) -> Iterator[Any]:
-    client = open_chdb(tmp_path / "chdb")
-    create_tables(client)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ch_cursor(chdb_client: Any) -> ClickHouseCursor:
-    return ClickHouseCursor(client_runner(chdb_client))
+def chdb_store(tmp_path: Path) -> Iterator[Store]:
+    store = open_chdb(tmp_path / "chdb")
+    yield store
+    store.close()

@@ -1,9 +1,7 @@
-"""The OpenTelemetry Collector ClickHouse exporter's tables (its default layout), and copying a DuckDB store into them.
+"""The exporter's tables in chdb, liveobs's correlation and error tables beside them, and copying a DuckDB store in.
 
-The DDL follows the exporter's templates (``exporter/clickhouseexporter/internal/sqltemplates``):
-the same columns, types, nested columns, ordering and the trace-id lookup table with its
-materialized view. ``liveobs_correlation`` and ``liveobs_errors`` are liveobs's own, with the
-DuckDB store's columns. :func:`copy_store` writes a DuckDB store's rows into them unchanged, so
+The exporter's DDL is the store package's (the Collector's own templates). ``liveobs_correlation``
+and ``liveobs_errors`` have the DuckDB store's columns (Nullable where DuckDB allows NULL). :func:`copy_store` writes a DuckDB store's rows into them unchanged, so
 that one data set answers on both engines.
 """
 
@@ -13,49 +11,10 @@ from typing import Any
 
 import duckdb
 
-_ATTRS = "Map(LowCardinality(String), String)"
-_METRIC_COMMON = f"""
-    ResourceAttributes {_ATTRS}, ResourceSchemaUrl String, ScopeName String, ScopeVersion String,
-    ScopeAttributes {_ATTRS}, ScopeDroppedAttrCount UInt32, ScopeSchemaUrl String,
-    ServiceName LowCardinality(String), MetricName String, MetricDescription String, MetricUnit String,
-    Attributes {_ATTRS}, StartTimeUnix DateTime64(9), TimeUnix DateTime64(9),
-    Exemplars Nested(FilteredAttributes {_ATTRS}, TimeUnix DateTime64(9), Value Float64, SpanId String, TraceId String),
-    Flags UInt32"""
-_METRIC_ORDER = "PARTITION BY toDate(TimeUnix) ORDER BY (ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))"
+from liveobs.correlator.stores import Store
+from liveobs.correlator.stores._exporter import exporter_ddl
 
-DDL: tuple[str, ...] = (
-    f"""CREATE TABLE otel_traces (
-    Timestamp DateTime64(9), TraceId String, SpanId String, ParentSpanId String, TraceState String,
-    SpanName LowCardinality(String), SpanKind LowCardinality(String), ServiceName LowCardinality(String),
-    ResourceAttributes {_ATTRS}, ScopeName String, ScopeVersion String, SpanAttributes {_ATTRS},
-    Duration UInt64, StatusCode LowCardinality(String), StatusMessage String,
-    Events Nested(Timestamp DateTime64(9), Name LowCardinality(String), Attributes {_ATTRS}),
-    Links Nested(TraceId String, SpanId String, TraceState String, Attributes {_ATTRS}),
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
-ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)""",
-    """CREATE TABLE otel_traces_trace_id_ts (
-    TraceId String, Start SimpleAggregateFunction(min, DateTime), End SimpleAggregateFunction(max, DateTime)
-) ENGINE = AggregatingMergeTree PARTITION BY toStartOfWeek(Start) ORDER BY (TraceId)""",
-    """CREATE MATERIALIZED VIEW otel_traces_trace_id_ts_mv TO otel_traces_trace_id_ts AS
-SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End FROM otel_traces WHERE TraceId != '' GROUP BY TraceId""",
-    f"""CREATE TABLE otel_logs (
-    Timestamp DateTime64(9), TraceId String, SpanId String, TraceFlags UInt8, SeverityText LowCardinality(String),
-    SeverityNumber UInt8, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl LowCardinality(String),
-    ResourceAttributes {_ATTRS}, ScopeSchemaUrl LowCardinality(String), ScopeName String,
-    ScopeVersion LowCardinality(String), ScopeAttributes {_ATTRS}, LogAttributes {_ATTRS}, EventName String
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) PRIMARY KEY (ServiceName, toStartOfFiveMinutes(Timestamp))
-ORDER BY (ServiceName, toStartOfFiveMinutes(Timestamp), Timestamp)""",
-    f"CREATE TABLE otel_metrics_gauge ({_METRIC_COMMON}, Value Float64) ENGINE = MergeTree {_METRIC_ORDER}",
-    f"""CREATE TABLE otel_metrics_sum ({_METRIC_COMMON}, Value Float64, AggregationTemporality Int32, IsMonotonic Bool)
-ENGINE = MergeTree {_METRIC_ORDER}""",
-    f"""CREATE TABLE otel_metrics_histogram ({_METRIC_COMMON}, Count UInt64, Sum Float64, BucketCounts Array(UInt64),
-    ExplicitBounds Array(Float64), Min Float64, Max Float64, AggregationTemporality Int32) ENGINE = MergeTree {_METRIC_ORDER}""",
-    f"""CREATE TABLE otel_metrics_exp_histogram ({_METRIC_COMMON}, Count UInt64, Sum Float64, Scale Int32, ZeroCount UInt64,
-    PositiveOffset Int32, PositiveBucketCounts Array(UInt64), NegativeOffset Int32, NegativeBucketCounts Array(UInt64),
-    Min Float64, Max Float64, AggregationTemporality Int32) ENGINE = MergeTree {_METRIC_ORDER}""",
-    f"""CREATE TABLE otel_metrics_summary ({_METRIC_COMMON}, Count UInt64, Sum Float64,
-    ValueAtQuantiles Nested(Quantile Float64, Value Float64)) ENGINE = MergeTree {_METRIC_ORDER}""",
+LIVEOBS_DDL: tuple[str, ...] = (
     """CREATE TABLE liveobs_correlation (
     Timestamp DateTime64(9), Signal LowCardinality(String), ServiceName Nullable(String), ServiceVersion Nullable(String),
     TraceId Nullable(String), SpanId Nullable(String), EventId Nullable(String), SessionId Nullable(String),
@@ -74,17 +33,23 @@ COPIED = ("otel_traces", "otel_logs", "otel_metrics_gauge", "otel_metrics_sum", 
           "liveobs_correlation", "liveobs_errors")
 
 
-def create_tables(client: Any) -> None:
-    for statement in DDL:
-        client.command(statement)
+def create_tables(store: Store) -> None:
+    """The exporter's current tables (as the exporter creates them) and liveobs's correlation and error tables."""
+    for statement in exporter_ddl(store.database, layout="current"):
+        store.execute(statement)
+    for statement in LIVEOBS_DDL:
+        store.execute(statement)
+    store.refresh_layout()
 
 
 _NULLABLE = frozenset({"ServiceName", "ServiceVersion", "TraceId", "SpanId", "EventId", "SessionId", "RequestId",
                        "RouteId", "ConnectionId", "EventName", "ErrorType", "Environment", "Message"})
 
 
-def copy_store(duck: duckdb.DuckDBPyConnection, client: Any) -> dict[str, int]:
-    """Every row of the copied tables, from a DuckDB store into ClickHouse; rows per table."""
+def copy_store(duck: duckdb.DuckDBPyConnection, store: Any) -> dict[str, int]:
+    """Every row of the copied tables, from a DuckDB store into ClickHouse (emptied first); rows per table."""
+    for table in (*COPIED, "otel_traces_trace_id_ts"):
+        store.execute(f"TRUNCATE TABLE {table}")
     counts: dict[str, int] = {}
     for table in COPIED:
         cur = duck.execute(f"SELECT {_columns(duck, table)} FROM {table}")
@@ -98,7 +63,7 @@ def copy_store(duck: duckdb.DuckDBPyConnection, client: Any) -> dict[str, int]:
             [_empty(c) if v is None and (exporter or c not in _NULLABLE) else v for c, v in zip(columns, row, strict=True)]
             for row in rows
         ]
-        client.insert(table, batch, column_names=columns)
+        store.insert(table, batch, columns)
     return counts
 
 

@@ -176,9 +176,12 @@ def _named_tuple(fields: list[tuple[str, str]]) -> exp.Expression:
 def _struct(node: exp.Struct) -> exp.Expression:
     fields = []
     for item in node.expressions:
-        if not isinstance(item, exp.PropertyEQ):
+        if isinstance(item, exp.PropertyEQ):
+            fields.append((item.this.name, _ch(item.expression)))
+        elif isinstance(item, exp.Column):  # struct_pack(a, b): fields named after the columns
+            fields.append((item.name, _ch(item)))
+        else:
             raise UnsupportedSQLError("struct literal without field names")
-        fields.append((item.this.name, _ch(item.expression)))
     return _named_tuple(fields)
 
 
@@ -192,6 +195,12 @@ _ANONYMOUS: Final[dict[str, Callable[[exp.Anonymous], exp.Expression]]] = {
         this=n.expressions[0], to=exp.DataType.build("Array(Tuple(key String, value String))", dialect="clickhouse")),
     "map_extract_value": lambda n: _map_get(*n.expressions),
     "list_slice": _list_slice,
+    "to_microseconds": lambda n: _call("toIntervalMicrosecond", *n.expressions),
+    "to_minutes": lambda n: _call("toIntervalMinute", *n.expressions),
+    # Only the order of a sample differs: both hash the same values, each its own way.
+    "hash": lambda n: _call("cityHash64", *n.expressions),
+    "list_intersect": lambda n: _call("arrayIntersect", *n.expressions),
+    "list_has_all": lambda n: _call("hasAll", *n.expressions),
 }
 
 
@@ -226,6 +235,29 @@ def _case(node: exp.Case) -> exp.Expression:
     return node
 
 
+_SPEC_RE: Final = re.compile(r"\{(:\.(\d+)f)?\}")
+
+
+def _as_text(value: str) -> str:
+    """``value`` as DuckDB's ``format`` prints it: a float keeps a decimal point (``25.0``)."""
+    return (f"if(match(toTypeName({value}), 'Float'), if(match(toString({value}), '[.eEn]'), toString({value}), "
+            f"concat(toString({value}), '.0')), toString({value}))")
+
+
+def _format(node: exp.Format) -> exp.Expression:
+    """``format('{} {:.1f}', …)``: ClickHouse's format has no specs, so a spec becomes a rounded decimal."""
+    pattern = node.this
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise UnsupportedSQLError("format() with a pattern that is not a literal")
+    args = [_ch(a) for a in node.expressions]
+    specs = [m.group(2) for m in _SPEC_RE.finditer(pattern.name)]
+    if len(specs) != len(args):
+        raise UnsupportedSQLError(f"format({pattern.name!r}) with {len(args)} arguments")
+    texts = [f"toDecimalString(toFloat64({a}), {d})" if d is not None else _as_text(a) for a, d in zip(args, specs, strict=True)]
+    plain = _SPEC_RE.sub("{}", pattern.name).replace("'", "''")
+    return exp.Var(this=f"format('{plain}', {', '.join(texts)})")
+
+
 def _join(node: exp.Join) -> exp.Expression:
     if (node.args.get("kind") or "").upper() in ("SEMI", "ANTI") and not node.args.get("side"):
         node.set("side", "LEFT")
@@ -247,10 +279,18 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.Case: _case,
     exp.CTE: _cte,
     exp.Length: lambda n: _call("length", n.this),
-    exp.Format: lambda n: _call("format", n.this, *n.expressions),
+    exp.Format: lambda n: _format(n),
+    exp.ArrayIntersect: lambda n: _call("arrayIntersect", *n.expressions),
+    exp.ArrayContainsAll: lambda n: _call("hasAll", n.this, n.expression),
+    exp.RegexpReplace: lambda n: _call(
+        "replaceRegexpAll" if "g" in (n.args.get("modifiers") or exp.Literal.string("")).name else "replaceRegexpOne",
+        n.this, n.expression, n.args["replacement"]),
     exp.Flatten: lambda n: _call("arrayFlatten", n.this),
     exp.MapKeys: lambda n: _call("mapKeys", n.this),
-    exp.ArrayToString: lambda n: _call("arrayStringConcat", n.this, n.expression),
+    # ClickHouse has no NULL array: an empty one (a FILTER that kept nothing) joins to NULL, as DuckDB's NULL list does.
+    exp.ArrayToString: lambda n: _call("nullIf", _call("arrayStringConcat", n.this, n.expression), _lit("")),
+    # Before the first row lag() is NULL in DuckDB, the type's default in ClickHouse.
+    exp.Lag: lambda n: _call("lag", _call("toNullable", n.this), *[a for a in (n.args.get("offset"),) if a]),
     exp.GenerateSeries: lambda n: _call(
         "range", n.args["start"], exp.Add(this=n.args["end"], expression=exp.Literal.number(1))),
     exp.RegexpExtractAll: lambda n: _call("extractAll", n.this, n.expression),

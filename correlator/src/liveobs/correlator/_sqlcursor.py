@@ -115,7 +115,7 @@ def store_runner(store: Store) -> Runner:
 def cursor_for(store: Store) -> Cursor:
     """What trace, incidents and the gates query: DuckDB's own connection, or a cursor rewriting for ClickHouse."""
     if store.engine == "duckdb":
-        connection: Cursor = getattr(store, "connection")
+        connection: Cursor = store.connection
         return connection
     return ClickHouseCursor(store_runner(store))
 
