@@ -30,7 +30,7 @@ SESSION_SETTINGS: Final[dict[str, Any]] = {
     "join_use_nulls": 1,
     "prefer_column_name_to_alias": 1,
     "aggregate_functions_null_for_empty": 1,
-    "enable_named_columns_in_function_tuple": 1,
+    "enable_named_columns_in_function_tuple": 0,  # a struct literal is a CAST by position (_named_tuple)
     "session_timezone": "UTC",
 }
 _SETTINGS_CLAUSE: Final = " SETTINGS " + ", ".join(
@@ -258,6 +258,25 @@ def _format(node: exp.Format) -> exp.Expression:
     return exp.Var(this=f"format('{plain}', {', '.join(texts)})")
 
 
+def _extract_all(node: exp.RegexpExtractAll) -> exp.Expression:
+    """``regexp_extract_all(s, re[, group])``: every match, or one group of every match."""
+    group = node.args.get("group")
+    if group is None or (isinstance(group, exp.Literal) and group.name == "0"):
+        return _call("extractAll", node.this, node.expression)
+    groups = _ch(_call("extractAllGroupsHorizontal", node.this, node.expression))
+    return exp.Bracket(this=exp.Var(this=groups), expressions=[group], offset=1)
+
+
+def _cast(node: exp.Cast) -> exp.Expression:
+    """``CAST(x AS VARCHAR)`` of a time prints as DuckDB does, without trailing fractional zeros."""
+    if node.to.this not in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
+        return node
+    value = _ch(node.this)
+    return exp.Var(this=(
+        f"if(match(toTypeName({value}), 'DateTime64'), replaceRegexpOne(replaceRegexpOne(toString({value}), "
+        f"'(\\.\\d*?)0+$', '\\1'), '\\.$', ''), toString({value}))"))
+
+
 def _join(node: exp.Join) -> exp.Expression:
     if (node.args.get("kind") or "").upper() in ("SEMI", "ANTI") and not node.args.get("side"):
         node.set("side", "LEFT")
@@ -277,6 +296,7 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.Trim: _trim,
     exp.Join: _join,
     exp.Case: _case,
+    exp.Cast: _cast,
     exp.CTE: _cte,
     exp.Length: lambda n: _call("length", n.this),
     exp.Format: lambda n: _format(n),
@@ -293,7 +313,7 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.Lag: lambda n: _call("lag", _call("toNullable", n.this), *[a for a in (n.args.get("offset"),) if a]),
     exp.GenerateSeries: lambda n: _call(
         "range", n.args["start"], exp.Add(this=n.args["end"], expression=exp.Literal.number(1))),
-    exp.RegexpExtractAll: lambda n: _call("extractAll", n.this, n.expression),
+    exp.RegexpExtractAll: lambda n: _extract_all(n),
     exp.RegexpExtract: lambda n: _call("regexpExtract", n.this, n.expression, n.args.get("group") or exp.Literal.number(0)),
     exp.SplitPart: lambda n: exp.Bracket(
         this=_call("splitByString", n.args["delimiter"], n.this), expressions=[n.args["part_index"]], offset=1),

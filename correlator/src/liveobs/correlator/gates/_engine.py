@@ -188,7 +188,8 @@ def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Statu
         return _judge_regression(row, budget, subject)
     evidence = int(row.get("evidence") or 0)
     detail = str(row.get("detail") or "")
-    applicable = row.get("applicable", True) is not False
+    flag = row.get("applicable", True)
+    applicable = flag is None or bool(flag)  # ClickHouse answers a comparison as 0 or 1
     if "judge" in row:
         judged = judge(row)
         observed: float | None = judged.observed
