@@ -28,6 +28,7 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
     "probe": ("_probe", "probe", "Probe a running app and record what it saw as evidence."),
     "drive": ("_drive", "drive", "Drive scripted live sessions, uploads and attempts against a running app."),
     "ui": ("_ui", "ui", "Serve a read-only web view of the store on 127.0.0.1."),
+    "clickhouse": ("_clickhouse", "clickhouse", "Set up a ClickHouse filled by the OpenTelemetry Collector as the store."),
 }
 
 
@@ -115,7 +116,9 @@ class LazyGroup(click.Group):
     envvar="LIVEOBS_DB",
     default=DEFAULT_DB,
     show_default=True,
-    help="The store: a DuckDB file path (env LIVEOBS_DB).",
+    help="The store: a DuckDB file path, chdb:///folder, or clickhouse(s)://user@host:port/database; the "
+         "ClickHouse password comes from LIVEOBS_CLICKHOUSE_PASSWORD_FILE or LIVEOBS_CLICKHOUSE_PASSWORD, never "
+         "the URL (env LIVEOBS_DB).",
 )
 @click.option(
     "--url",
@@ -130,6 +133,12 @@ def main(ctx: click.Context, db: str, url: str | None) -> None:
     """liveobs: evidence and incident answers for live web apps."""
     if url is not None and not url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="--url")
+    from liveobs.correlator.stores._url import StoreURLError, parse_store_url
+
+    try:
+        parse_store_url(db)
+    except StoreURLError as exc:
+        raise click.BadParameter(str(exc), param_hint="--db") from None
     ctx.obj = CliContext(db=db, url=url or None)
 
 

@@ -12,6 +12,8 @@ import binascii
 import functools
 import itertools
 import json
+import math
+from decimal import Decimal
 from typing import Any, Final
 
 import pyarrow as pa
@@ -42,6 +44,35 @@ def any_json(value: Any) -> Any:
     return getattr(value, which)
 
 
+def number_text(number: float) -> str:
+    """A double as the OpenTelemetry Collector writes it (ES6 number text: ``3``, ``0.25``, ``1e-7``, ``1e+21``),
+    so a value reads the same in a DuckDB store and in the Collector's ClickHouse tables."""
+    if math.isnan(number) or math.isinf(number):
+        return "json: unsupported value: " + ("NaN" if math.isnan(number) else ("+Inf" if number > 0 else "-Inf"))
+    if number == 0:
+        return "-0" if math.copysign(1.0, number) < 0 else "0"
+    shortest = Decimal(repr(number))
+    if 1e-6 <= abs(number) < 1e21:
+        fixed = format(shortest, "f")
+        return fixed.rstrip("0").rstrip(".") if "." in fixed else fixed
+    sign, digits, exponent = shortest.normalize().as_tuple()
+    mantissa = "".join(map(str, digits))
+    power = int(exponent) + len(mantissa) - 1
+    head = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+    return f"{'-' if sign else ''}{head}e{'-' if power < 0 else '+'}{abs(power)}"
+
+
+def _json_text(raw: Any) -> str:
+    """JSON as the Collector writes an array or map value: compact, keys sorted, doubles as :func:`number_text`."""
+    if isinstance(raw, dict):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_json_text(raw[k])}" for k in sorted(raw)) + "}"
+    if isinstance(raw, list):
+        return "[" + ",".join(_json_text(v) for v in raw) + "]"
+    if isinstance(raw, float):
+        return number_text(raw)
+    return json.dumps(raw, ensure_ascii=False)
+
+
 def any_text(value: Any) -> str:
     """An OTLP ``AnyValue`` as the exporter stores it in a string column."""
     which = value.WhichOneof("value")
@@ -54,8 +85,10 @@ def any_text(value: Any) -> str:
     if which == "int_value":
         return str(value.int_value)
     if which == "double_value":
-        return repr(value.double_value)
-    return json.dumps(any_json(value), separators=(",", ":"), ensure_ascii=False)
+        return number_text(value.double_value)
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    return _json_text(any_json(value))
 
 
 def attributes_dict(attributes: Any) -> dict[str, str]:
