@@ -188,6 +188,7 @@ def _struct(node: exp.Struct) -> exp.Expression:
 # DuckDB functions SQLGlot leaves as they are named, by lower-case name.
 _ANONYMOUS: Final[dict[str, Callable[[exp.Anonymous], exp.Expression]]] = {
     "epoch_ns": lambda n: _epoch_ns(n.expressions[0]),
+    "epoch_us": lambda n: _call("toUnixTimestamp64Micro", _call("toDateTime64", n.expressions[0], exp.Literal.number(9))),
     "make_timestamp_ns": lambda n: _call("fromUnixTimestamp64Nano", _call("toInt64", n.expressions[0])),
     "list_position": lambda n: _call("nullIf", _call("indexOf", *n.expressions), exp.Literal.number(0)),
     "map_values": lambda n: _call("mapValues", *n.expressions),

@@ -114,7 +114,9 @@ def store_runner(store: Store) -> Runner:
 
 def cursor_for(store: Store) -> Cursor:
     """What trace, incidents and the gates query: DuckDB's own connection, or a cursor rewriting for ClickHouse."""
-    if store.engine == "duckdb":
+    from liveobs.correlator.stores._duckdb import DuckDBStore
+
+    if isinstance(store, DuckDBStore):
         connection: Cursor = store.connection
         return connection
     return ClickHouseCursor(store_runner(store))

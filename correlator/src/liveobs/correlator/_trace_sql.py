@@ -95,8 +95,9 @@ ORDER BY "Timestamp"
 """
 
 # shape: (ts_ns, Source, ErrorType, Fingerprint, Message, SpanId, ServiceVersion, Environment)
+# An error occurrence's time is kept to the microsecond (DuckDB's writer stores it so; an index may keep more).
 ERRORS: Final = """
-SELECT epoch_ns("Timestamp"), Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
+SELECT epoch_us("Timestamp") * 1000, Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
        ServiceVersion, Environment
 FROM liveobs_errors
 WHERE (TraceId = ? OR EventId = ?) AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
