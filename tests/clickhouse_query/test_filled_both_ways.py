@@ -53,6 +53,21 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[duckdb.Du
     store.close()
 
 
+@pytest.fixture(scope="module")
+def bare(filled: tuple[duckdb.DuckDBPyConnection, Store]) -> Iterator[Store]:
+    """The same input in another database of the same chdb folder, without ``liveobs clickhouse init``."""
+    duck, indexed = filled
+    store = open_store(f"chdb://{indexed.url.path}?database=bare", create=True)
+    for statement in exporter_ddl(store.database, layout="current"):
+        store.execute(statement)
+    store.refresh_layout()
+    for table in ("otel_traces", "otel_logs"):
+        store.execute(f"INSERT INTO bare.{table} SELECT * FROM {indexed.database}.{table}")
+    assert not store.layout.has("liveobs_correlation")
+    yield store
+    store.close()
+
+
 def _trace_ids(duck: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in duck.execute("SELECT DISTINCT TraceId FROM otel_traces ORDER BY 1").fetchall()]
 
@@ -95,3 +110,17 @@ def test_gates_judge_the_same(filled: tuple[duckdb.DuckDBPyConnection, Store]) -
     assert on_clickhouse.subject == on_duckdb.subject
     assert ([(r.id, r.status, r.reason, r.observed, r.evidence) for r in on_clickhouse.results]
             == [(r.id, r.status, r.reason, r.observed, r.evidence) for r in on_duckdb.results])
+
+
+def test_without_liveobs_tables_the_answers_are_the_same(
+    filled: tuple[duckdb.DuckDBPyConnection, Store], bare: Store
+) -> None:
+    duck, _ = filled
+    for trace_id in _trace_ids(duck):
+        assert trace(cursor_for(bare), trace_id=trace_id).to_dict() == trace(duck, trace_id=trace_id).to_dict()
+    event_ids = [r[0] for r in duck.execute(
+        "SELECT DISTINCT EventId FROM liveobs_correlation WHERE EventId IS NOT NULL ORDER BY 1").fetchall()]
+    assert len(event_ids) == len(SEEDS)
+    for event_id in event_ids:
+        assert trace(cursor_for(bare), event_id=event_id).to_dict() == trace(duck, event_id=event_id).to_dict()
+    assert [i.to_dict() for i in incidents(cursor_for(bare))] == [i.to_dict() for i in incidents(duck)]

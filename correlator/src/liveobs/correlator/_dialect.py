@@ -395,9 +395,24 @@ def _named_positionals(sql: str) -> str:
     return _POSITIONAL_RE.sub(name, sql)
 
 
+def _substitute(tree: exp.Expression, derived: tuple[tuple[str, str], ...]) -> None:
+    """Each table named in ``derived`` read from its ClickHouse ``SELECT`` instead (a table not created)."""
+    sources = dict(derived)
+    for table in list(tree.find_all(exp.Table)):
+        select = sources.get(table.name)
+        if select is None or table.db:
+            continue
+        alias = table.alias or table.name
+        table.replace(exp.Var(this=f"({select}) AS {alias}"))
+
+
 @functools.lru_cache(maxsize=512)
-def to_clickhouse(sql: str) -> str:
-    """One DuckDB statement as ClickHouse SQL; parameters are left as ``{name:\\x1f}`` for :func:`bind`."""
+def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
+    """One DuckDB statement as ClickHouse SQL; parameters are left as ``{name:\\x1f}`` for :func:`bind`.
+
+    ``derived`` names tables to read from a ClickHouse ``SELECT`` instead, as ``(table, select)``
+    pairs: liveobs's index tables on a ClickHouse where ``liveobs clickhouse init`` never ran.
+    """
     try:
         parsed = sqlglot.parse_one(_named_positionals(sql), read="duckdb")
     except sqlglot.errors.ParseError as exc:
@@ -406,6 +421,7 @@ def to_clickhouse(sql: str) -> str:
         raise UnsupportedSQLError("not one statement")
     _whole_nested(parsed)
     _zip_unnests(parsed)
+    _substitute(parsed, derived)
     tree = _rewrite(parsed)
     text = tree.sql(dialect="clickhouse", unsupported_level=sqlglot.ErrorLevel.RAISE)
     text = _TEMP_RE.sub(r"CREATE OR REPLACE TEMPORARY TABLE \1 ENGINE = Memory AS", text)

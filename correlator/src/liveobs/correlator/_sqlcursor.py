@@ -53,8 +53,9 @@ class ClickHouseCursor:
 
     engine = "clickhouse"
 
-    def __init__(self, run: Runner) -> None:
+    def __init__(self, run: Runner, derived: tuple[tuple[str, str], ...] = ()) -> None:
         self._run = run
+        self._derived = derived
         self._columns: list[str] = []
         self._rows: list[tuple[Any, ...]] = []
         self._next = 0
@@ -68,7 +69,7 @@ class ClickHouseCursor:
         from liveobs.correlator._dialect import UnsupportedSQLError, bind, to_clickhouse
 
         try:
-            sql, values = bind(to_clickhouse(query), parameters)
+            sql, values = bind(to_clickhouse(query, self._derived), parameters)
         except UnsupportedSQLError as exc:
             raise QueryError(f"cannot run on ClickHouse: {exc}") from exc
         try:
@@ -93,7 +94,7 @@ class ClickHouseCursor:
 
     def cursor(self) -> ClickHouseCursor:
         """Another cursor on the same session (temporary tables are shared, as DuckDB's are)."""
-        return ClickHouseCursor(self._run)
+        return ClickHouseCursor(self._run, self._derived)
 
     def close(self) -> None:
         self._rows = []
@@ -119,7 +120,23 @@ def cursor_for(store: Store) -> Cursor:
     if isinstance(store, DuckDBStore):
         connection: Cursor = store.connection
         return connection
-    return ClickHouseCursor(store_runner(store))
+    return ClickHouseCursor(store_runner(store), derived_tables(store))
+
+
+def derived_tables(store: Store) -> tuple[tuple[str, str], ...]:
+    """liveobs's index tables that this ClickHouse lacks, each as the ``SELECT`` its view would run.
+
+    Without ``liveobs clickhouse init`` every answer is the same, computed from the exporter's
+    tables at query time (a lookup by id then scans attribute maps).
+    """
+    from liveobs.correlator.stores._chschema import feeds
+
+    layout = store.layout
+    selects: dict[str, list[str]] = {}
+    for feed in feeds(layout):
+        if not layout.has(feed.target):
+            selects.setdefault(feed.target, []).append(feed.view_sql())
+    return tuple((table, " UNION ALL ".join(parts)) for table, parts in sorted(selects.items()))
 
 
 def client_runner(client: Any) -> Runner:
