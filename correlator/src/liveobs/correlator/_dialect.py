@@ -142,6 +142,16 @@ def _epoch_ns(value: exp.Expression) -> exp.Expression:
     return _call("toUnixTimestamp64Nano", _call("toDateTime64", value, exp.Literal.number(9)))
 
 
+def _epoch_seconds(value: exp.Expression) -> exp.Expression:
+    """``epoch(t)`` in seconds; of a difference of two times (an interval in DuckDB), its length."""
+    inner = value.this if isinstance(value, exp.Paren) else value
+    if isinstance(inner, exp.Sub):
+        nanos: exp.Expression = exp.Paren(this=exp.Sub(this=_epoch_ns(inner.this), expression=_epoch_ns(inner.expression)))
+    else:
+        nanos = _epoch_ns(value)
+    return exp.Div(this=nanos, expression=exp.Literal.number("1e9"))
+
+
 def _list_slice(node: exp.Anonymous) -> exp.Expression:
     items, begin, end = node.expressions
     length = exp.Add(this=exp.Sub(this=end.copy(), expression=begin.copy()), expression=exp.Literal.number(1))
@@ -269,8 +279,14 @@ def _extract_all(node: exp.RegexpExtractAll) -> exp.Expression:
 
 
 def _cast(node: exp.Cast) -> exp.Expression:
-    """``CAST(x AS VARCHAR)`` of a time prints as DuckDB does, without trailing fractional zeros."""
-    if node.to.this not in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
+    """``CAST(x AS VARCHAR)`` of a time prints as DuckDB does, without trailing fractional zeros;
+    ``TIMESTAMP`` keeps DuckDB's microseconds (ClickHouse's ``DateTime`` has whole seconds)."""
+    kind = node.to.this
+    if kind in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ):
+        return _call("toDateTime64", node.this, exp.Literal.number(6))
+    if kind == exp.DataType.Type.TIMESTAMP_NS:
+        return _call("toDateTime64", node.this, exp.Literal.number(9))
+    if kind not in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
         return node
     value = _ch(node.this)
     return exp.Var(this=(
@@ -318,7 +334,7 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.RegexpExtract: lambda n: _call("regexpExtract", n.this, n.expression, n.args.get("group") or exp.Literal.number(0)),
     exp.SplitPart: lambda n: exp.Bracket(
         this=_call("splitByString", n.args["delimiter"], n.this), expressions=[n.args["part_index"]], offset=1),
-    exp.TimeToUnix: lambda n: exp.Div(this=_epoch_ns(n.this), expression=exp.Literal.number("1e9")),
+    exp.TimeToUnix: lambda n: _epoch_seconds(n.this),
 }
 
 
