@@ -9,9 +9,13 @@ struct literals named tuples, ``$name`` and ``?`` typed query parameters.
 Where the engines' semantics differ, the rules keep DuckDB's: a missing map key
 reads as NULL (ClickHouse gives ``''``), ``list_position`` of a missing element is
 NULL (ClickHouse's ``indexOf`` gives 0), an empty aggregate is NULL and an outer
-join fills NULLs (:data:`SESSION_SETTINGS`). A new check in DuckDB SQL runs on
-ClickHouse through these rules; a function they do not know fails
-:func:`to_clickhouse` with its name, and the test over every packaged query says so.
+join fills NULLs (:data:`SESSION_SETTINGS`), ClickHouse's global aliases give way
+to column names, and a whole Nested column (``Events``) reads as a named tuple.
+
+A new check in DuckDB SQL runs on ClickHouse through these rules. A construct no
+rule knows either fails :func:`to_clickhouse` (:class:`UnsupportedSQLError`) or
+reaches ClickHouse under its DuckDB name and fails there; the tests run every
+packaged query on chdb, so either shows up as a failing test naming the check.
 """
 
 from __future__ import annotations

@@ -136,7 +136,14 @@ def derived_tables(store: Store) -> tuple[tuple[str, str], ...]:
     for feed in feeds(layout):
         if not layout.has(feed.target):
             selects.setdefault(feed.target, []).append(feed.view_sql())
+    if layout.has("otel_logs") and not layout.logs_event_name:
+        # The exporter's older logs table has no EventName: older SDKs sent it as the event.name attribute.
+        selects["otel_logs"] = [_LEGACY_LOGS]
     return tuple((table, " UNION ALL ".join(parts)) for table, parts in sorted(selects.items()))
+
+
+_LEGACY_LOGS = ("SELECT *, if(mapContains(LogAttributes, 'event.name'), LogAttributes['event.name'], '') AS EventName "
+                "FROM otel_logs")
 
 
 def client_runner(client: Any) -> Runner:
