@@ -15,21 +15,14 @@ import chdb  # noqa: F401  (a missing chdb fails these tests, never skips them)
 import clickhouse_connect  # noqa: F401
 import pytest
 
-from liveobs.correlator.stores import Store, open_store
+from liveobs.correlator.stores import Store
 
 HERE = Path(__file__).resolve().parent
 for _path in (HERE, HERE.parent / "correlator"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from exporter_tables import create_tables  # noqa: E402
-
-
-def open_chdb(folder: Path) -> Store:
-    """A chdb store in ``folder`` with the exporter's tables and liveobs's, empty."""
-    store = open_store(f"chdb://{folder}?database=otel", create=True)
-    create_tables(store)
-    return store
+from exporter_tables import open_chdb  # noqa: E402
 
 
 @pytest.fixture

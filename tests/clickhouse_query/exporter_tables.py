@@ -7,11 +7,12 @@ that one data set answers on both engines.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from liveobs.correlator.stores import Store
+from liveobs.correlator.stores import Store, open_store
 from liveobs.correlator.stores._exporter import exporter_ddl
 
 LIVEOBS_DDL: tuple[str, ...] = (
@@ -31,6 +32,13 @@ LIVEOBS_DDL: tuple[str, ...] = (
 
 COPIED = ("otel_traces", "otel_logs", "otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram",
           "liveobs_correlation", "liveobs_errors")
+
+
+def open_chdb(folder: Path) -> Store:
+    """A chdb store in ``folder`` with the exporter's tables and liveobs's, empty."""
+    store = open_store(f"chdb://{folder}?database=otel", create=True)
+    create_tables(store)
+    return store
 
 
 def create_tables(store: Store) -> None:

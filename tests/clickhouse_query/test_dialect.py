@@ -14,8 +14,7 @@ from liveobs.correlator._incidents import incidents
 from liveobs.correlator._readapi import NotFoundError
 from liveobs.correlator._sqlcursor import ClickHouseCursor, QueryError, cursor_for
 from liveobs.correlator._trace import trace
-from liveobs.correlator.gates import Subject, run_gates
-from liveobs.correlator.gates import _budgets, _releases
+from liveobs.correlator.gates import Subject, _budgets, _releases, run_gates
 from liveobs.correlator.gates._catalogue import load_checks, scope_statements
 from liveobs.correlator.stores import Store, open_store
 from liveobs.correlator.stores._chinit import init_plan, run_init

@@ -22,7 +22,7 @@ from liveobs.correlator.stores._exporter import exporter_ddl
 
 _LOADER = Path(__file__).resolve().parents[1] / "clickhouse"
 if str(_LOADER) not in sys.path:
-    sys.path.insert(0, str(_LOADER))
+    sys.path.append(str(_LOADER))
 
 from ch_corpus import otlp_input  # noqa: E402
 from ch_loader import load_clickhouse, load_duckdb  # noqa: E402
@@ -56,7 +56,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[duckdb.Du
 @pytest.fixture(scope="module")
 def bare(filled: tuple[duckdb.DuckDBPyConnection, Store]) -> Iterator[Store]:
     """The same input in another database of the same chdb folder, without ``liveobs clickhouse init``."""
-    duck, indexed = filled
+    _duck, indexed = filled
     store = open_store(f"chdb://{indexed.url.path}?database=bare", create=True)
     for statement in exporter_ddl(store.database, layout="current"):
         store.execute(statement)

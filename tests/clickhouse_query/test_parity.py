@@ -16,8 +16,7 @@ from typing import Any
 import duckdb
 import gate_seed as seed
 import pytest
-from conftest import open_chdb
-from exporter_tables import copy_store
+from exporter_tables import copy_store, open_chdb
 from test_gates_checks import CASES
 
 from liveobs.correlator._db import connect
