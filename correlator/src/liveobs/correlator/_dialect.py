@@ -298,6 +298,15 @@ def _cast(node: exp.Cast) -> exp.Expression:
         f"'(\\.\\d*?)0+$', '\\1'), '\\.$', ''), toString({value}))"))
 
 
+def _insert(node: exp.Insert) -> exp.Expression:
+    """``INSERT … VALUES (?, …)`` as ``INSERT … SELECT``: ClickHouse binds parameters in a query, not in VALUES."""
+    values = node.expression
+    if isinstance(values, exp.Values) and len(values.expressions) == 1:
+        row = values.expressions[0]
+        node.set("expression", exp.select(*(e.copy() for e in row.expressions)))
+    return node
+
+
 def _join(node: exp.Join) -> exp.Expression:
     if (node.args.get("kind") or "").upper() in ("SEMI", "ANTI") and not node.args.get("side"):
         node.set("side", "LEFT")
@@ -316,6 +325,7 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.TryCast: _try_cast,
     exp.Trim: _trim,
     exp.Join: _join,
+    exp.Insert: _insert,
     exp.Case: _case,
     exp.Cast: _cast,
     exp.CTE: _cte,

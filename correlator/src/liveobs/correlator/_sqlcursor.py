@@ -27,6 +27,7 @@ class QueryError(RuntimeError):
     """A query failed on ClickHouse (or could not be rewritten for it)."""
 
 
+_TRANSACTION = frozenset({"BEGIN", "BEGIN TRANSACTION", "COMMIT", "ROLLBACK"})
 # What a failing query raises on either engine.
 QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, QueryError)
 
@@ -38,6 +39,11 @@ class Cursor(Protocol):
     def description(self) -> Any: ...
 
     def execute(self, query: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, query: str, parameters: Sequence[Params]) -> Self:
+        for row in parameters:
+            self.execute(query, row)
+        return self
 
     def fetchone(self) -> tuple[Any, ...] | None: ...
 
@@ -68,6 +74,10 @@ class ClickHouseCursor:
         # SQLGlot is part of the ClickHouse extra: imported only when a ClickHouse store is queried.
         from liveobs.correlator._dialect import UnsupportedSQLError, bind, to_clickhouse
 
+        if query.strip().upper() in _TRANSACTION:
+            # ClickHouse has no multi-statement transactions; each INSERT is atomic on its own.
+            self._columns, self._rows, self._next = [], [], 0
+            return self
         try:
             sql, values = bind(to_clickhouse(query, self._derived), parameters)
         except UnsupportedSQLError as exc:
@@ -80,6 +90,11 @@ class ClickHouseCursor:
             raise QueryError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
         self._rows = [tuple(row) for row in rows]
         self._next = 0
+        return self
+
+    def executemany(self, query: str, parameters: Sequence[Params]) -> Self:
+        for row in parameters:
+            self.execute(query, row)
         return self
 
     def fetchone(self) -> tuple[Any, ...] | None:

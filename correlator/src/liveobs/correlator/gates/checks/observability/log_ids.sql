@@ -26,5 +26,5 @@ WITH lacking AS (
 SELECT
     min(carried / n) AS observed,
     (SELECT count(*) FROM logs) AS evidence,
-    arg_min(format('{} on {:.1f}% of {} log records of route {}', id_key, 100 * carried / n, n, route), carried / n) AS detail
+    arg_min(format('{} on {:.1f}% of {} log records of route {}', id_key, 100 * carried / n, n, route), (carried / n, route, id_key)) AS detail
 FROM shares;

@@ -26,5 +26,5 @@ WITH http AS (
 SELECT
     min(carried / n) AS observed,
     (SELECT count(*) FROM http) + (SELECT count(*) FROM live) AS evidence,
-    arg_min(format('{} on {:.1f}% of {} {} spans of route {}', id_key, 100 * carried / n, n, kind, route), carried / n) AS detail
+    arg_min(format('{} on {:.1f}% of {} {} spans of route {}', id_key, 100 * carried / n, n, kind, route), (carried / n, route, kind, id_key)) AS detail
 FROM shares;
