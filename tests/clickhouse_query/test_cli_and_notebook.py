@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,7 +18,7 @@ from liveobs.correlator._urlstore import UrlStore
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory, store_generator: ModuleType) -> Iterator[tuple[Any, str, str]]:
+def stores(tmp_path_factory: pytest.TempPathFactory, store_generator: ModuleType) -> tuple[Any, str, str]:
     folder = tmp_path_factory.mktemp("cli")
     made = store_generator.generate(folder / "store.duckdb", rows=3_000, seed=5)
     duck = duckdb.connect(str(made.path), read_only=True)
@@ -35,7 +34,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory, store_generator: ModuleType
                   "Status String, Required Bool, Reason Nullable(String), Observed Nullable(Float64), "
                   "Threshold Nullable(String), Evidence Int64) ENGINE = MergeTree ORDER BY (RunId, Position)")
     store.close()
-    yield made, str(made.path), f"chdb://{folder / 'chdb'}?database=otel"
+    return made, str(made.path), f"chdb://{folder / 'chdb'}?database=otel"
 
 
 def _run(db: str, *args: str) -> Any:
