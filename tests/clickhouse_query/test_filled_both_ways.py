@@ -45,8 +45,6 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[duckdb.Du
     load_clickhouse(store, inputs[0])
     run_init(store, init_plan(store))
     load_clickhouse(store, inputs[1])
-    store.execute("OPTIMIZE TABLE liveobs_correlation FINAL")
-    store.execute("OPTIMIZE TABLE liveobs_errors FINAL")
     duck = duckdb.connect(str(root / "store.duckdb"), read_only=True)
     yield duck, store
     duck.close()
