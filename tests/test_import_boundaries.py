@@ -28,7 +28,7 @@ def test_sdk_never_imports_duckdb_or_click() -> None:
 
 def test_sdk_and_duckdb_stores_never_import_clickhouse_clients() -> None:
     loaded = _modules_after(
-        "import liveobs.sdk, liveobs.correlator, liveobs.correlator.stores, liveobs.correlator._trace\n"
+        "import liveobs.sdk, liveobs.correlator, liveobs.correlator.stores, liveobs.cli, liveobs.correlator._trace\n"
         "import liveobs.correlator._incidents, liveobs.correlator.gates._engine\n"
         "from liveobs.correlator.stores import open_store\n"
         "import tempfile, os\n"

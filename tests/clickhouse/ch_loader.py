@@ -279,7 +279,7 @@ def _exact(store: Store, table: str, rows: list[list[Any]], columns: list[str]) 
 # --- into DuckDB, through liveobs collect --------------------------------------------------------
 
 
-def _collector_helpers() -> Any:
+def _collector_fixtures() -> Any:
     name = "liveobs_tests_collector_conftest"
     if name in sys.modules:
         return sys.modules[name]
@@ -294,7 +294,7 @@ def _collector_helpers() -> Any:
 
 def load_duckdb(db: Path, otlp: OtlpInput) -> None:
     """Post ``otlp`` to a real ``liveobs collect`` over ``db`` and stop it cleanly (its data committed)."""
-    running = _collector_helpers().start_collector(db)
+    running = _collector_fixtures().start_collector(db)
     try:
         with httpx.Client(timeout=30) as client:
             for path, message in (("/v1/traces", otlp.traces), ("/v1/logs", otlp.logs),

@@ -17,23 +17,12 @@ import clickhouse_connect  # noqa: F401
 import pytest
 
 from liveobs.correlator.stores import Store, open_store
-from liveobs.correlator.stores._exporter import ExporterLayout, MetricTime, exporter_ddl
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-
-def chdb_url(folder: Path, database: str = "otel") -> str:
-    return f"chdb://{folder}?database={database}"
-
-
-def create_exporter_tables(
-    store: Store, *, layout: ExporterLayout = "current", metric_time: MetricTime = "DateTime64(9)"
-) -> None:
-    for statement in exporter_ddl(store.database, layout=layout, metric_time=metric_time):
-        store.execute(statement)
-    store.refresh_layout()
+from ch_stores import chdb_url, create_exporter_tables  # noqa: E402
 
 
 @pytest.fixture

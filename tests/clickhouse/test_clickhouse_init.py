@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from ch_corpus import otlp_input
 from ch_loader import load_clickhouse, load_duckdb
+from ch_stores import chdb_url, create_exporter_tables
 from click.testing import CliRunner
-from conftest import chdb_url, create_exporter_tables
 
 from liveobs.cli import main
 from liveobs.conventions import error_fingerprint
@@ -209,6 +209,12 @@ def test_cli_refuses_duckdb_paths_password_urls_and_missing_exporter_tables(tmp_
     assert secret.exit_code == 2
     assert PASSWORD_FILE_ENV in secret.output
     assert "hunter2" not in secret.output
+    missing = run("--db", chdb_url(tmp_path / "absent"), "clickhouse", "init")
+    assert missing.exit_code == 2
+    assert "no chdb data folder" in missing.output
+    assert not (tmp_path / "absent").exists()
+    with open_store(chdb_url(tmp_path / "empty"), create=True):
+        pass
     empty = run("--db", chdb_url(tmp_path / "empty"), "clickhouse", "init")
     assert empty.exit_code == 2
     assert "neither otel_traces nor otel_logs" in empty.output

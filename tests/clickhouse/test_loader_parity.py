@@ -11,7 +11,7 @@ import pytest
 from ch_compare import exporter_columns, read_both
 from ch_corpus import otlp_input
 from ch_loader import as_string, go_float, load_clickhouse, load_duckdb
-from conftest import create_exporter_tables
+from ch_stores import create_exporter_tables
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from liveobs.correlator.stores import METRIC_TABLES, Store, open_store

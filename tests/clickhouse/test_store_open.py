@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import chdb_url, create_exporter_tables
+from ch_stores import chdb_url, create_exporter_tables
 
 from liveobs.correlator.stores import EXPORTER_TABLES, Store, StoreOpenError, StoreQueryError, open_store
 

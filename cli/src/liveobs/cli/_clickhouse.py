@@ -61,7 +61,7 @@ def init(
             "clickhouses://…, or chdb:///folder) or LIVEOBS_DB"
         )
     try:
-        store = open_store(obj.db, create=obj.db.startswith("chdb:") and not dry_run)
+        store = open_store(obj.db)
     except StoreURLError as exc:
         raise click.UsageError(str(exc)) from None
     except StoreOpenError as exc:

@@ -105,8 +105,7 @@ def _open_chdb(url: StoreURL, create: bool) -> Client:
 
     folder = Path(url.path)
     if not create and not folder.is_dir():
-        raise StoreOpenError(f"no chdb data folder at {folder} (create it with `liveobs --db {url.redacted()} "
-                             "clickhouse init`)", missing=True)
+        raise StoreOpenError(f"no chdb data folder at {folder}", missing=True)
     if create:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
