@@ -28,13 +28,14 @@ def test_sdk_never_imports_duckdb_or_click() -> None:
 
 def test_sdk_and_duckdb_stores_never_import_clickhouse_clients() -> None:
     loaded = _modules_after(
-        "import liveobs.sdk, liveobs.correlator, liveobs.correlator.stores, liveobs.cli\n"
+        "import liveobs.sdk, liveobs.correlator, liveobs.correlator.stores, liveobs.cli, liveobs.correlator._trace\n"
+        "import liveobs.correlator._incidents, liveobs.correlator.gates._engine\n"
         "from liveobs.correlator.stores import open_store\n"
         "import tempfile, os\n"
         "open_store(os.path.join(tempfile.mkdtemp(), 's.duckdb'), create=True).close()"
     )
     assert "duckdb" in loaded  # the DuckDB store really was opened
-    assert not loaded & {"clickhouse_connect", "chdb", "chdb_core"}
+    assert not loaded & {"clickhouse_connect", "chdb", "chdb_core", "sqlglot"}
 
 
 def test_clickhouse_clients_are_an_extra_of_the_correlator_only() -> None:
@@ -44,7 +45,7 @@ def test_clickhouse_clients_are_an_extra_of_the_correlator_only() -> None:
         return {r.split(">")[0].split("=")[0].split("[")[0].strip() for r in requires(dist) or [] if "extra ==" not in r}
 
     for dist in ("liveobs", "liveobs-sdk", "liveobs-correlator", "liveobs-cli"):
-        assert not hard(dist) & {"clickhouse-connect", "chdb"}, dist
+        assert not hard(dist) & {"clickhouse-connect", "chdb", "sqlglot"}, dist
     extras = [r for r in requires("liveobs-correlator") or [] if r.partition(";")[2].replace('"', "'").strip()
               == "extra == 'clickhouse'"]
-    assert {r.split(">")[0].strip() for r in extras} == {"clickhouse-connect", "chdb"}
+    assert {r.split(">")[0].strip() for r in extras} == {"clickhouse-connect", "chdb", "sqlglot"}

@@ -196,7 +196,9 @@ def _run(
         store = obj.store()
     except (StoreMissing, StoreUnreachable) as exc:
         raise GateNotRun(exc.message) from None
-    if isinstance(store, LocalStore):
+    from liveobs.correlator._urlstore import UrlStore
+
+    if isinstance(store, LocalStore | UrlStore):
         named = {subject.service, (manifest or {}).get("service")}
         check_services(budgets, stored_services(store.connection) | {n for n in named if isinstance(n, str) and n})
         runner = GateRunner(store.connection, Budgets.load(budgets), Manifest.from_dict(manifest) if manifest else None)

@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import duckdb
-
 from liveobs.conventions import keys
 from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator._sqlcursor import Cursor
 from liveobs.correlator._stacktrace import StackTrace
 from liveobs.correlator._stacktrace import build as build_stack
 from liveobs.correlator._traceresult import iso_from_ns
@@ -30,9 +29,9 @@ SAMPLE_EVENTS: Final = 5
 _RELATIVE: Final = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-# One row per fingerprint, newest last-seen first; occurrences are distinct events, and an
-# event's rows all count under its earliest server-side fingerprint. The message shown is the
-# exception's own (a failing span's), else a log line's, else what the browser reported.
+# One row per fingerprint, newest last-seen first (times to the microsecond, as DuckDB's writer keeps them);
+# occurrences are distinct events, and an event's rows all count under its earliest server-side fingerprint.
+# The message shown is the exception's own (a failing span's), else a log line's, else what the browser reported.
 # shape: (Fingerprint, ErrorType, occurrences, records, first_ns, last_ns, releases[], routes[],
 #         services[], sessions, message, sources[], sample_event_ids[], environments[],
 #         [TraceId, SpanId, ts_ns, ServiceVersion] of the newest failing span)
@@ -64,7 +63,7 @@ samples AS (
     SELECT Fingerprint, list(EventId ORDER BY seen DESC, EventId) AS events FROM newest GROUP BY Fingerprint
 )
 SELECT s.Fingerprint, mode(s.ErrorType), count(DISTINCT s.occurrence), count(*),
-       min(epoch_ns(s."Timestamp")), max(epoch_ns(s."Timestamp")),
+       min(epoch_us(s."Timestamp")) * 1000, max(epoch_us(s."Timestamp")) * 1000,
        list(DISTINCT s.ServiceVersion ORDER BY s.ServiceVersion) FILTER (WHERE s.ServiceVersion IS NOT NULL),
        list(DISTINCT s.RouteId ORDER BY s.RouteId) FILTER (WHERE s.RouteId IS NOT NULL),
        list(DISTINCT s.ServiceName ORDER BY s.ServiceName) FILTER (WHERE s.ServiceName IS NOT NULL),
@@ -74,7 +73,7 @@ SELECT s.Fingerprint, mode(s.ErrorType), count(DISTINCT s.occurrence), count(*),
        list(DISTINCT s.Source ORDER BY s.Source),
        any_value(p.events),
        list(DISTINCT s.Environment ORDER BY s.Environment) FILTER (WHERE s.Environment IS NOT NULL),
-       arg_max([s.TraceId, s.SpanId, epoch_ns(s."Timestamp")::VARCHAR, s.ServiceVersion], s."Timestamp")
+       arg_max([s.TraceId, s.SpanId, (epoch_us(s."Timestamp") * 1000)::VARCHAR, s.ServiceVersion], s."Timestamp")
            FILTER (WHERE s.Source = 'span' AND s.TraceId IS NOT NULL AND s.SpanId IS NOT NULL)
 FROM scoped s LEFT JOIN samples p USING (Fingerprint)
 WHERE ?::VARCHAR IS NULL OR s.Fingerprint = ?
@@ -154,7 +153,7 @@ def parse_since(value: str | datetime | None, now: datetime | None = None) -> da
 
 
 def incidents(
-    con: duckdb.DuckDBPyConnection,
+    con: Cursor,
     *,
     since: str | datetime | None = None,
     release: str | None = None,
@@ -217,7 +216,7 @@ LIMIT 1
 """
 
 
-def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str | None:
+def _stack_text(cur: Cursor, sample: list[str] | None) -> str | None:
     """The scrubbed ``exception.stacktrace`` of an incident's newest failing span."""
     if not sample:
         return None
@@ -232,7 +231,7 @@ def _stack_text(cur: duckdb.DuckDBPyConnection, sample: list[str] | None) -> str
 
 
 @read_handler("incidents")
-def incidents_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
+def incidents_handler(con: Cursor, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Read API: ``{"since": ISO time | "24h", "release": str, "service": str, "limit": int}``."""
     unknown = set(params) - {"since", "release", "service", "limit"}
     if unknown:

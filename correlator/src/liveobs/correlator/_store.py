@@ -165,13 +165,25 @@ def open(
 ) -> Store:
     """Open the store at ``path`` (default: ``LIVEOBS_DB`` or ``./liveobs.duckdb``).
 
+    A ``clickhouse://``, ``clickhouses://`` or ``chdb://`` URL opens ClickHouse (the
+    ``[clickhouse]`` extra) and answers with the same queries and results.
+
     When a running ``liveobs collect`` owns the file (its discovery file
     ``<path>.collector.json`` names a live process that answers), reads go to
     it over HTTP; otherwise the file is opened here.
     """
     from liveobs.correlator._remote import RemoteStore, discover
+    from liveobs.correlator.stores import StoreOpenError, is_store_url
 
-    target = Path(path if path is not None else default_db_path())
+    location = path if path is not None else default_db_path()
+    if is_store_url(location):
+        from liveobs.correlator._urlstore import open_url
+
+        try:
+            return open_url(os.fspath(location))
+        except StoreOpenError as exc:
+            raise (StoreNotFoundError if exc.missing else StoreUnavailableError)(str(exc)) from exc
+    target = Path(location)
     found = discover(target)
     if found is not None:
         return RemoteStore(found.url, db=str(target), token=token, timeout=timeout)

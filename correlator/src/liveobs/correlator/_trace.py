@@ -15,11 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-import duckdb
-
 from liveobs.conventions import keys, valid_id
 from liveobs.correlator import _trace_sql as sql
 from liveobs.correlator._readapi import NotFoundError, ReadRequestError, read_handler
+from liveobs.correlator._sqlcursor import Cursor
 from liveobs.correlator._traceresult import (
     ErrorOccurrence,
     LogLine,
@@ -66,7 +65,7 @@ def parse_query(params: dict[str, Any]) -> tuple[str, str, int]:
 
 
 def trace(
-    con: duckdb.DuckDBPyConnection,
+    con: Cursor,
     *,
     event_id: str | None = None,
     request_id: str | None = None,
@@ -90,7 +89,7 @@ def trace(
 
 
 @read_handler("trace")
-def trace_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+def trace_handler(con: Cursor, params: dict[str, Any]) -> dict[str, Any]:
     """Read API: ``{"event_id" | "request_id" | "trace_id" | "session_id": ID, "context": N}``."""
     kind, value, context = parse_query(params)
     return trace(con, **{kind: value}, context=context).to_dict()
@@ -112,7 +111,7 @@ def _failures_first(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 class _Lookup:
     """One trace lookup on one cursor; each step is one short query."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, kind: str, value: str, context: int) -> None:
+    def __init__(self, cur: Cursor, kind: str, value: str, context: int) -> None:
         self.cur = cur
         self.kind = kind
         self.value = value
@@ -242,10 +241,11 @@ class _Lookup:
         times = [r[0] for r in self.event_rows if r[1] == "log" and r[4] in _BROWSER_EVENTS]
         if not event_id or not times:
             return []
-        return self.cur.execute(
+        rows: list[tuple[Any, ...]] = self.cur.execute(
             sql.BROWSER_LOGS,
             [min(times), max(times), keys.BROWSER_ACTION_EVENT, keys.BROWSER_ERROR_EVENT, keys.EVENT_ID, event_id],
         ).fetchall()
+        return rows
 
     def _errors(self, trace_id: str, event_id: str | None, lo: int, hi: int, t0: int) -> tuple[ErrorOccurrence, ...]:
         rows = self.cur.execute(

@@ -52,8 +52,10 @@ ORDER BY 2 DESC LIMIT 1
 """
 
 # First and last time of a trace. shape: (start_ns, end_ns)
+# The exporter's table keeps whole seconds and one row per insert until its parts merge, so
+# the rows are merged here and the end widened to the end of its second.
 TRACE_BOUNDS: Final = """
-SELECT epoch_ns("Start"), epoch_ns("End") FROM otel_traces_trace_id_ts WHERE TraceId = ?
+SELECT epoch_ns(min("Start")), epoch_ns(max("End")) + 999999999 FROM otel_traces_trace_id_ts WHERE TraceId = ?
 """
 # Fallback when the trace index has no row. shape: (start_ns, end_ns)
 TRACE_BOUNDS_SCAN: Final = """
@@ -93,8 +95,9 @@ ORDER BY "Timestamp"
 """
 
 # shape: (ts_ns, Source, ErrorType, Fingerprint, Message, SpanId, ServiceVersion, Environment)
+# An error occurrence's time is kept to the microsecond (DuckDB's writer stores it so; an index may keep more).
 ERRORS: Final = """
-SELECT epoch_ns("Timestamp"), Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
+SELECT epoch_us("Timestamp") * 1000, Source, ErrorType, Fingerprint, coalesce(Message, ''), coalesce(SpanId, ''),
        ServiceVersion, Environment
 FROM liveobs_errors
 WHERE (TraceId = ? OR EventId = ?) AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)

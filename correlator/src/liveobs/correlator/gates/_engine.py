@@ -26,8 +26,7 @@ import re
 import time
 from typing import Any, Final
 
-import duckdb
-
+from liveobs.correlator._sqlcursor import QUERY_ERRORS, Cursor
 from liveobs.correlator.gates._budgets import JUDGING_KEYS, Budget, Budgets, Manifest, select_checks
 from liveobs.correlator.gates._catalogue import (
     Check,
@@ -70,7 +69,7 @@ class GateRunner:
     """Runs gates over one store connection with one set of budgets and an optional manifest."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, budgets: Budgets | None = None, manifest: Manifest | None = None
+        self, con: Cursor, budgets: Budgets | None = None, manifest: Manifest | None = None
     ) -> None:
         self._con = con
         self._budgets = budgets or Budgets.load()
@@ -123,18 +122,18 @@ class GateRunner:
             "manifest_rollback": manifest.rollback if manifest else None,
         }
 
-    def _scope(self, cur: duckdb.DuckDBPyConnection, params: dict[str, Any], chosen: list[Check]) -> None:
+    def _scope(self, cur: Cursor, params: dict[str, Any], chosen: list[Check]) -> None:
         try:
             for statement in needed_statements(*chosen):
                 cur.execute(statement.sql, bind(statement.sql, params, f"scope of {statement.creates}"))
-        except duckdb.Error as exc:
+        except QUERY_ERRORS as exc:
             raise GateError(f"cannot scope the evidence: {exc}") from exc
 
     # --- one check ----------------------------------------------------------------
 
     def _run_check(
         self,
-        cur: duckdb.DuckDBPyConnection,
+        cur: Cursor,
         check: Check,
         subject: Subject,
         params: dict[str, Any],
@@ -154,7 +153,7 @@ class GateRunner:
                 names = [d[0] for d in cur.description or ()]
                 memo[key] = dict(zip(names, cur.fetchone() or (), strict=False))
             row = memo[key]
-        except duckdb.Error as exc:
+        except QUERY_ERRORS as exc:
             return self._unknown(check, subject, f"query failed: {str(exc).splitlines()[0]}", budget)
         status, reason, observed, evidence, threshold = _judge(row, budget, subject)
         return CheckResult(
@@ -192,7 +191,8 @@ def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Statu
         return _judge_regression(row, budget, subject)
     evidence = int(row.get("evidence") or 0)
     detail = str(row.get("detail") or "")
-    applicable = row.get("applicable", True) is not False
+    flag = row.get("applicable", True)
+    applicable = flag is None or bool(flag)  # ClickHouse answers a comparison as 0 or 1
     if "judge" in row:
         judged = judge(row)
         observed: float | None = judged.observed
@@ -289,7 +289,7 @@ def regression(
 
 
 def run_gates(
-    con: duckdb.DuckDBPyConnection,
+    con: Cursor,
     selection: str,
     subject: Subject | None = None,
     budgets: Budgets | None = None,

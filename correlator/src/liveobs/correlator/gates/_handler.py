@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
-
 from liveobs.correlator._readapi import ReadRequestError, read_handler
+from liveobs.correlator._sqlcursor import Cursor
 from liveobs.correlator.gates._budgets import Budgets, Manifest, check_services, stored_services
 from liveobs.correlator.gates._engine import GateRunner
 from liveobs.correlator.gates._model import GateError, Subject
@@ -18,7 +17,7 @@ from liveobs.correlator.gates._runlog import RunNotRecorded, record_run
 
 
 @read_handler("check")
-def check_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+def check_handler(con: Cursor, params: dict[str, Any]) -> dict[str, Any]:
     """``{"selection", "subject", "budgets"?, "manifest"?}`` -> the report as JSON."""
     try:
         selection = params["selection"]

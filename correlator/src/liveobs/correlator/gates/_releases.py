@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import duckdb
-
+from liveobs.correlator._sqlcursor import QUERY_ERRORS, Cursor
 from liveobs.correlator.gates._budgets import Manifest
 from liveobs.correlator.gates._catalogue import bind, convention_params
 from liveobs.correlator.gates._model import WINDOW_END, WINDOW_START, GateError, Subject
@@ -80,7 +79,7 @@ def stored_time(value: datetime | None, default: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def resolve(cur: duckdb.DuckDBPyConnection, subject: Subject, needs_baseline: bool) -> Resolved:
+def resolve(cur: Cursor, subject: Subject, needs_baseline: bool) -> Resolved:
     """Fill in the service and environment (when the evidence has one), the release (newest seen), the baseline.
 
     Evidence of two services or two environments is never merged: when the subject
@@ -123,7 +122,7 @@ def resolve(cur: duckdb.DuckDBPyConnection, subject: Subject, needs_baseline: bo
             return Resolved(subject, tuple(notes))
         params = {**window, "release": release, "baseline": baseline}
         logs = cur.execute(_LOG_RELEASES, bind(_LOG_RELEASES, params, "release lookup")).fetchall()
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         raise GateError(f"cannot read the store: {exc}") from exc
     spans: dict[str, tuple[int, int]] = {}
     for r in rows:

@@ -17,11 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 
 from liveobs.conventions import evidence
+from liveobs.correlator._sqlcursor import QUERY_ERRORS
 from liveobs.correlator.gates._model import GateReport, Status
 
 # A run covers the security gate when it selected the whole gate (or every gate).
@@ -95,7 +96,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def record_run(
-    con: duckdb.DuckDBPyConnection, report: GateReport, selection: str, program: str,
+    con: Any, report: GateReport, selection: str, program: str,
     ran_at: datetime | None = None,
 ) -> str:
     """Write ``report`` as one run and its results; returns the run id. Raises :class:`RunNotRecorded`."""
@@ -121,7 +122,7 @@ def record_run(
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         raise RunNotRecorded(f"the gate run was not recorded in the store: {str(exc).splitlines()[0]}") from exc
     finally:
         cur.close()

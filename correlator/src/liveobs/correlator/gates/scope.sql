@@ -242,7 +242,7 @@ SELECT
            count(*) FILTER (WHERE outcome = $OUTCOME_REFUSED AND foreign_value),
            replace(check_id, 'ws_', ''),
            count(*) FILTER (WHERE violation),
-           coalesce(': ' || array_to_string(list_slice(list(DISTINCT value) FILTER (WHERE violation), 1, 3), ', '), '')) AS detail
+           coalesce(': ' || array_to_string(list_slice(list(DISTINCT value ORDER BY value) FILTER (WHERE violation), 1, 3), ', '), '')) AS detail
 FROM judged
 GROUP BY check_id;
 

@@ -15,6 +15,6 @@ SELECT
     CASE WHEN count(*) = 0 THEN format('no server errors in {} spans', (SELECT count(*) FROM lo_spans))
          ELSE format('{} of {} errors lack {} or {}{}', count(*) FILTER (WHERE NOT complete), count(*), $ERROR_TYPE,
            $ERROR_FINGERPRINT,
-           coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE NOT complete), 1, 3), ', ') || ')', ''))
+           coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route ORDER BY route) FILTER (WHERE NOT complete), 1, 3), ', ') || ')', ''))
     END AS detail
 FROM judged;

@@ -13,6 +13,6 @@ SELECT
     count(*) > 0 OR (SELECT count(*) FROM lo_spans) = 0 AS applicable,
     CASE WHEN count(*) = 0 THEN format('no error replies in {} spans', (SELECT count(*) FROM lo_spans))
          ELSE format('{} of {} error replies carried a message or stack{}', count(*) FILTER (WHERE exposed), count(*),
-           coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE exposed), 1, 3), ', ') || ')', ''))
+           coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route ORDER BY route) FILTER (WHERE exposed), 1, 3), ', ') || ')', ''))
     END AS detail
 FROM judged;

@@ -27,6 +27,5 @@ SELECT
     min(carried / n) AS observed,
     (SELECT count(*) FROM logs) AS evidence,
     -- The worst share; of equal shares (every route at 100%), the first route and id by name, so runs agree.
-    arg_min(format('{} on {:.1f}% of {} log records of route {}', id_key, 100 * carried / n, n, route),
-            {'share': carried / n, 'route': route, 'id': id_key}) AS detail
+    arg_min(format('{} on {:.1f}% of {} log records of route {}', id_key, 100 * carried / n, n, route), (carried / n, route, id_key)) AS detail
 FROM shares;

@@ -27,6 +27,5 @@ SELECT
     min(carried / n) AS observed,
     (SELECT count(*) FROM http) + (SELECT count(*) FROM live) AS evidence,
     -- The worst share; of equal shares (every route at 100%), the first route and id by name, so runs agree.
-    arg_min(format('{} on {:.1f}% of {} {} spans of route {}', id_key, 100 * carried / n, n, kind, route),
-            {'share': carried / n, 'kind': kind, 'route': route, 'id': id_key}) AS detail
+    arg_min(format('{} on {:.1f}% of {} {} spans of route {}', id_key, 100 * carried / n, n, kind, route), (carried / n, route, kind, id_key)) AS detail
 FROM shares;

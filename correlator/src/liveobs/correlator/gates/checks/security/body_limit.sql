@@ -13,5 +13,5 @@ WITH bodies AS (
 SELECT count(*) FILTER (WHERE leaked) AS observed,
        count(*) FILTER (WHERE refused) AS evidence,
        format('{} over-limit bodies refused, {} accepted{}', count(*) FILTER (WHERE refused), count(*) FILTER (WHERE leaked),
-              coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE leaked), 1, 3), ', ') || ')', '')) AS detail
+              coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route ORDER BY route) FILTER (WHERE leaked), 1, 3), ', ') || ')', '')) AS detail
 FROM judged;

@@ -16,5 +16,5 @@ SELECT count(*) FILTER (WHERE wrongly_allowed) AS observed,
        count(*) FILTER (WHERE denied) AS evidence,
        format('{} capability denials, {} allowed without the grant{}', count(*) FILTER (WHERE denied),
               count(*) FILTER (WHERE wrongly_allowed),
-              coalesce(' (' || array_to_string(list_slice(list(DISTINCT capability) FILTER (WHERE wrongly_allowed), 1, 3), ', ') || ')', '')) AS detail
+              coalesce(' (' || array_to_string(list_slice(list(DISTINCT capability ORDER BY capability) FILTER (WHERE wrongly_allowed), 1, 3), ', ') || ')', '')) AS detail
 FROM judged;

@@ -20,6 +20,6 @@ WITH csp AS (
 )
 SELECT 'csp' AS judge,
        (SELECT list({'policy': graded, 'responses': n, 'routes': routes})
-        FROM (SELECT graded, count(*) AS n, list_slice(list(DISTINCT route), 1, 3) AS routes FROM judged GROUP BY graded)) AS items,
+        FROM (SELECT graded, count(*) AS n, list_slice(list(DISTINCT route ORDER BY route), 1, 3) AS routes FROM judged GROUP BY graded)) AS items,
        (SELECT count(*) FROM nonces) AS reused_nonces,
        (SELECT count(*) FROM csp WHERE outcome = $OUTCOME_PRESENT AND policy IS NULL) AS unreadable;

@@ -16,5 +16,5 @@ WITH decisions AS (
 SELECT count(*) FILTER (WHERE overreach) AS observed,
        count(*) FILTER (WHERE denied) AS evidence,
        format('{} scope denials, {} grants outside scope{}', count(*) FILTER (WHERE denied), count(*) FILTER (WHERE overreach),
-              coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route) FILTER (WHERE overreach), 1, 3), ', ') || ')', '')) AS detail
+              coalesce(' (routes: ' || array_to_string(list_slice(list(DISTINCT route ORDER BY route) FILTER (WHERE overreach), 1, 3), ', ') || ')', '')) AS detail
 FROM judged;

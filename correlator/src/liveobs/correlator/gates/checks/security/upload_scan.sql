@@ -10,7 +10,7 @@ WITH scans AS (
            count(*) FILTER (WHERE outcome = $OUTCOME_INFECTED AND decision IS DISTINCT FROM $OUTCOME_REFUSED) AS infected_accepted,
            count(*) FILTER (WHERE canary) AS canaries,
            count(*) FILTER (WHERE canary AND (outcome IS DISTINCT FROM $OUTCOME_INFECTED OR decision = $OUTCOME_ACCEPTED)) AS canary_missed,
-           list_slice(list(DISTINCT scanner) FILTER (WHERE canary AND outcome IS DISTINCT FROM $OUTCOME_INFECTED), 1, 3) AS blind,
+           list_slice(list(DISTINCT scanner ORDER BY scanner) FILTER (WHERE canary AND outcome IS DISTINCT FROM $OUTCOME_INFECTED), 1, 3) AS blind,
            (SELECT coalesce(sum("Count"), 0) FROM lo_histograms WHERE MetricName = $METRIC_UPLOAD_BYTES) AS uploads
     FROM scans
 )
