@@ -340,6 +340,7 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.Format: lambda n: _format(n),
     exp.ArrayIntersect: lambda n: _call("arrayIntersect", *n.expressions),
     exp.ArrayContainsAll: lambda n: _call("hasAll", n.this, n.expression),
+    exp.ArrayOverlaps: lambda n: _call("hasAny", n.this, n.expression),
     exp.RegexpReplace: lambda n: _call(
         "replaceRegexpAll" if "g" in (n.args.get("modifiers") or exp.Literal.string("")).name else "replaceRegexpOne",
         n.this, n.expression, n.args["replacement"]),

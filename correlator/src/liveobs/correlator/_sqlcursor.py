@@ -142,8 +142,10 @@ def derived_tables(store: Store) -> tuple[tuple[str, str], ...]:
     """liveobs's index tables that this ClickHouse lacks, each as the ``SELECT`` its view would run.
 
     Without ``liveobs clickhouse init`` every answer is the same, computed from the exporter's
-    tables at query time (a lookup by id then scans attribute maps).
+    tables at query time (a lookup by id then scans attribute maps). The tables only liveobs's
+    own DuckDB writer fills (release records, what retention keeps) read as empty.
     """
+    from liveobs.correlator.stores._chempty import duckdb_only_tables, empty_select
     from liveobs.correlator.stores._chschema import feeds
 
     layout = store.layout
@@ -151,6 +153,9 @@ def derived_tables(store: Store) -> tuple[tuple[str, str], ...]:
     for feed in feeds(layout):
         if not layout.has(feed.target):
             selects.setdefault(feed.target, []).append(feed.view_sql())
+    for table, columns in duckdb_only_tables():
+        if table not in selects and not layout.has(table):
+            selects[table] = [empty_select(columns)]
     if layout.has("otel_logs") and not layout.logs_event_name:
         # The exporter's older logs table has no EventName: older SDKs sent it as the event.name attribute.
         selects["otel_logs"] = [_LEGACY_LOGS]

@@ -23,6 +23,6 @@ SELECT CASE WHEN (SELECT count(*) FROM rec) > 0 THEN len(problems) END AS observ
             WHEN len(problems) > 0 THEN array_to_string(problems, '; ')
             ELSE format('{} {} from {}; units {}', $release, (SELECT any_value(Digest) FROM rec),
                         (SELECT any_value(Directory) FROM rec),
-                        (SELECT string_agg(Unit || ': ' || ExecStart, ', ' ORDER BY Unit) FROM units))
+                        (SELECT array_to_string(list(Unit || ': ' || ExecStart ORDER BY Unit), ', ') FROM units))
        END AS detail
 FROM found;

@@ -1,20 +1,20 @@
 -- Docs and release notes: when the judged release changes its surface against its rollback target, its release notes have an entry for the version that names each change, and the doc of each new or changed route and live event is new or changed between the two releases.
 WITH rec AS (
     SELECT m.ServiceName, m.Version, m.RollbackVersion, m.NotesEntry FROM liveobs_release_manifests m
+    JOIN (SELECT DISTINCT ServiceName, Version FROM liveobs_release_manifests) r
+      ON r.ServiceName = m.ServiceName AND r.Version = m.RollbackVersion
     WHERE ($service IS NULL OR m.ServiceName = $service) AND m.Version = $release
-      AND EXISTS (SELECT 1 FROM liveobs_release_manifests r WHERE r.ServiceName = m.ServiceName AND r.Version = m.RollbackVersion)
 ), changed AS (
     SELECT c.*, CASE WHEN c.Kind = 'migration' THEN regexp_extract(c.Name, '([^/]+)\.sql$', 1) ELSE c.Name END AS token,
            CASE c.Kind WHEN 'route' THEN c.Method || ' ' || c.Name WHEN 'live_event' THEN 'live event ' || c.Name
                 ELSE c.Kind || ' ' || c.Name END AS what
     FROM liveobs_release_changes c JOIN rec USING (ServiceName, Version)
 ), docs AS (
-    SELECT c.what, c.Doc,
-           (SELECT any_value(d.Sha256) FROM liveobs_release_docs d
-            WHERE d.ServiceName = c.ServiceName AND d.Version = c.Version AND d.Path = c.Doc) AS now,
-           (SELECT any_value(d.Sha256) FROM liveobs_release_docs d
-            WHERE d.ServiceName = c.ServiceName AND d.Version = c.RollbackVersion AND d.Path = c.Doc) AS before
-    FROM changed c WHERE c.Kind IN ('route', 'live_event') AND c.Change <> 'removed'
+    SELECT c.what, c.Doc, n.Sha256 AS now, b.Sha256 AS before
+    FROM changed c
+    LEFT JOIN liveobs_release_docs n ON n.ServiceName = c.ServiceName AND n.Version = c.Version AND n.Path = c.Doc
+    LEFT JOIN liveobs_release_docs b ON b.ServiceName = c.ServiceName AND b.Version = c.RollbackVersion AND b.Path = c.Doc
+    WHERE c.Kind IN ('route', 'live_event') AND c.Change <> 'removed'
 ), found AS (
     SELECT list_concat(
         CASE WHEN (SELECT count(*) FROM changed) > 0 AND (SELECT any_value(NotesEntry) FROM rec) IS NULL

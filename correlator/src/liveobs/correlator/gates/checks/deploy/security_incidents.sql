@@ -44,7 +44,7 @@ SELECT count(*) FILTER (WHERE open) AS observed,
             WHEN count(*) FILTER (WHERE open) > 0
             THEN format('{} security-affecting incidents newer than the last passing security gate ({}): ',
                         count(*) FILTER (WHERE open), coalesce(strftime(any_value(last_pass), '%Y-%m-%d %H:%M:%S UTC'), 'none for this release'))
-                 || array_to_string(list(error_type || ' ' || Fingerprint[:12] || ' (' || why || ')' ORDER BY last_seen DESC) FILTER (WHERE open), '; ')
+                 || array_to_string(list(error_type || ' ' || left(Fingerprint, 12) || ' (' || why || ')' ORDER BY last_seen DESC) FILTER (WHERE open), '; ')
             ELSE format('{} security-affecting incidents, all before the security gate passed at {}', count(*),
                         strftime(any_value(last_pass), '%Y-%m-%d %H:%M:%S UTC'))
        END AS detail,

@@ -33,7 +33,7 @@ SELECT CASE WHEN (SELECT count(*) FROM rec) > 0 THEN len(problems) END AS observ
             THEN format('release {} and its rollback target are not both recorded: run liveobs release record ROOT --version V for each', $release)
             WHEN len(problems) > 0 THEN array_to_string(problems, '; ')
             ELSE format('{}: migrations applied to a copy of {}''s data, which still starts on it ({} answers)',
-                        (SELECT string_agg(what, ', ') FROM changes), (SELECT any_value(RollbackVersion) FROM rec),
+                        (SELECT array_to_string(list(what ORDER BY what), ', ') FROM changes), (SELECT any_value(RollbackVersion) FROM rec),
                         (SELECT count(*) FROM latest))
        END AS detail,
        (SELECT count(*) FROM rec) = 0 OR (SELECT count(*) FROM changes) > 0 AS applicable

@@ -13,11 +13,13 @@ WITH rec AS (
     FROM lo_span_events
     WHERE EventName = $SECURITY_EVENT AND Attributes[$SECURITY_OUTCOME] = $OUTCOME_DENIED
       AND Attributes[$SECURITY_CHECK] IN ($CHECK_SCOPE, $CHECK_CAPABILITY)
+), denied_names AS (
+    SELECT 'scope' AS Kind, unnest(scopes) AS Name FROM denials WHERE check_id = $CHECK_SCOPE
+    UNION ALL
+    SELECT 'capability' AS Kind, capability AS Name FROM denials WHERE check_id = $CHECK_CAPABILITY
 ), judged AS (
-    SELECT a.Kind, a.Name, count(d.check_id) AS denied
-    FROM added a LEFT JOIN denials d
-      ON (a.Kind = 'scope' AND d.check_id = $CHECK_SCOPE AND list_contains(d.scopes, a.Name))
-      OR (a.Kind = 'capability' AND d.check_id = $CHECK_CAPABILITY AND d.capability = a.Name)
+    SELECT a.Kind, a.Name, count(d.Name) AS denied
+    FROM added a LEFT JOIN denied_names d ON d.Kind = a.Kind AND d.Name = a.Name
     GROUP BY ALL
 )
 SELECT CASE WHEN (SELECT count(*) FROM rec) > 0 THEN count(*) FILTER (WHERE denied = 0) END AS observed,
