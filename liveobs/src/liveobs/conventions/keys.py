@@ -62,6 +62,21 @@ BROWSER_ERROR_KIND: Final = "liveobs.browser.error_kind"
 
 # --- release ------------------------------------------------------------------
 RELEASE_ID: Final = "liveobs.release.id"
+# What a process runs (resource attributes, computed by the SDK at configure time; docs/releases.md):
+# the digest of the release's artifact ("sha256:<hex>"), the release directory it runs from,
+# whether that is a release ("release"), a source checkout ("checkout") or neither ("unknown"),
+# and the service unit that started it.
+RELEASE_DIGEST: Final = "liveobs.release.digest"
+RELEASE_DIR: Final = "liveobs.release.dir"
+RELEASE_SOURCE: Final = "liveobs.release.source"
+RELEASE_UNIT: Final = "liveobs.release.unit"
+RELEASE_SOURCE_RELEASE: Final = "release"
+RELEASE_SOURCE_CHECKOUT: Final = "checkout"
+RELEASE_SOURCE_UNKNOWN: Final = "unknown"
+# The environment variables a unit sets: the unit's name (outside systemd), and a file the
+# SDK writes the attributes above to at configure time (how a dry run hears them).
+ENV_UNIT: Final = "LIVEOBS_UNIT"
+ENV_RELEASE_REPORT: Final = "LIVEOBS_RELEASE_REPORT"
 
 # --- HTTP headers and page meta names ----------------------------------------
 HEADER_REQUEST_ID: Final = "X-Request-ID"

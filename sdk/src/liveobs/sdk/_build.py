@@ -48,6 +48,7 @@ from liveobs.sdk._redact import (
     RedactingLogRecordProcessor,
     RedactingSpanExporter,
 )
+from liveobs.sdk._release import release_attributes
 from liveobs.sdk._tally import Tally, TallyLogExporter, TallyLogProcessor, TallySpanExporter, counted_sink
 from liveobs.sdk._telemetry import Flushable, Telemetry
 
@@ -113,7 +114,7 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
     """A :class:`Telemetry` for ``settings``; on ``join_tracer``/``join_logger`` (the app's) when given."""
     resource = Resource.create({
         keys.SERVICE_NAME: settings.service_name, keys.SERVICE_VERSION: settings.service_version,
-        keys.DEPLOYMENT_ENVIRONMENT: settings.environment,
+        keys.DEPLOYMENT_ENVIRONMENT: settings.environment, **release_attributes(),
     })
     custom = bool(settings.extra_value_patterns or settings.extra_key_patterns)
     scrubber = FastScrubber(
