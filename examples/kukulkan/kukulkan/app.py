@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import structlog
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -180,7 +181,9 @@ class Kukulkan:
             return Response("too many requests\n", status_code=429, headers={"Retry-After": "1"})
         async with request.form() as form:
             name, password = form.get("username"), form.get("password")
-        user = (self.accounts.authenticate(name, password)
+        # PBKDF2 takes tens of milliseconds of CPU: hashed in a worker thread (hashlib releases the GIL),
+        # so a sign-in never stalls the live events of everyone else on the event loop.
+        user = (await run_in_threadpool(self.accounts.authenticate, name, password)
                 if isinstance(name, str) and isinstance(password, str) else None)
         if user is None:
             _log.info("sign-in refused")

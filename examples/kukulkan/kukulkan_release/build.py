@@ -20,6 +20,8 @@ from typing import Final
 EXAMPLE: Final = Path(__file__).resolve().parents[1]
 SOURCE_FILES: Final = ("pyproject.toml", "surface.toml", "CHANGELOG.md")
 SOURCE_DIRS: Final = ("kukulkan", "docs")
+# The demo's own modules live beside the app but are no part of a release (pyproject.toml excludes them).
+NOT_RELEASED: Final = frozenset({"kukulkan/demo.py", "kukulkan/scenario.py", "kukulkan/client.py"})
 PATCHES: Final = EXAMPLE / "releases"
 NEWEST: Final = "1.4.0"
 
@@ -46,7 +48,8 @@ def _files(root: Path) -> list[Path]:
     out = [root / name for name in SOURCE_FILES]
     for directory in SOURCE_DIRS:
         out += sorted(p for p in (root / directory).rglob("*")
-                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+                      and p.relative_to(root).as_posix() not in NOT_RELEASED)
     return out
 
 

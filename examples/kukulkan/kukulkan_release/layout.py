@@ -3,7 +3,7 @@
     <root>/releases/<version>/   release.toml, artifacts/<wheel>, venv/, CHANGELOG.md, docs/
     <root>/current               -> releases/<version> (relative); a deploy or a rollback re-points it
     <root>/units/<unit>.service  the API and UI units, shared by every release
-    <root>/kukulkan.env          the units' secrets and endpoint (EnvironmentFile=, mode 0600)
+    <root>/secrets/session-keys  the cookie-signing keys the units name (mode 0600)
 
 A release directory is written once, into a temporary directory renamed into
 place, and kept while the source it was built from is unchanged (its digest is in
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from kukulkan_release.build import Built, BuildError
+from kukulkan_release.build import BuildError, Built
 
 SERVICE: Final = "kukulkan"
 ENVIRONMENT: Final = "production"
@@ -149,25 +149,31 @@ def unit_file(root: Path, unit: UnitSpec, port: int, environment: Mapping[str, s
              f"ExecStart={root.resolve() / 'current' / 'venv' / 'bin' / unit.entry_point}",
              f"Environment={PORT_ENV}={port}", f"Environment=LIVEOBS_UNIT={unit.name}"]
     lines += [f"Environment={k}={v}" for k, v in environment.items()]
-    lines += [f"EnvironmentFile={root.resolve() / 'kukulkan.env'}", f"WorkingDirectory={root.resolve()}",
-              "Restart=on-failure", "RestartSec=1", "TimeoutStopSec=10", "", "[Install]",
-              "WantedBy=multi-user.target", ""]
+    lines += [f"WorkingDirectory={root.resolve()}", "Restart=on-failure", "RestartSec=1", "TimeoutStopSec=10",
+              "", "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)
 
 
-def write_units(root: Path, ports: Mapping[str, int], environment: Mapping[str, str],
-                secrets: Mapping[str, str]) -> list[Path]:
-    """The unit files and their environment file (secrets stay out of the unit files)."""
+def write_session_keys(root: Path, keys: str) -> Path:
+    """The cookie-signing keys, in a file only the owner reads (the units name the file, not the secret)."""
+    secrets = root / "secrets"
+    secrets.mkdir(mode=0o700, exist_ok=True)
+    path = secrets / "session-keys"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(keys + "\n")
+    return path
+
+
+def write_units(root: Path, ports: Mapping[str, int],
+                environment: Mapping[str, Mapping[str, str]]) -> list[Path]:
+    """One unit file per unit, with its port and its ``environment`` (by unit name)."""
     units = root / "units"
     units.mkdir(parents=True, exist_ok=True)
-    env_file = root / "kukulkan.env"
-    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.writelines(f"{k}={v}\n" for k, v in secrets.items())
     written = []
     for unit in UNITS:
         path = units / f"{unit.name}.service"
-        path.write_text(unit_file(root, unit, ports[unit.name], environment))
+        path.write_text(unit_file(root, unit, ports[unit.name], environment.get(unit.name, {})))
         written.append(path)
     return written
 

@@ -143,6 +143,10 @@ class _Running:
     history: list[int] = field(default_factory=list)  # exit codes of earlier runs
 
 
+def _stopping(running: _Running) -> bool:
+    return running.stopping
+
+
 class Supervisor:
     """Start, restart and stop units; a unit that exits with failure is restarted (``Restart=on-failure``)."""
 
@@ -184,7 +188,7 @@ class Supervisor:
                     return
             time.sleep(running.unit.restart_sec)
             with self._lock:
-                if running.stopping:
+                if _stopping(running):  # stop() may have run while we slept
                     return
                 running.history.append(code)
                 running.restarts += 1
