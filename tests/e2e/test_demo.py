@@ -1,4 +1,4 @@
-"""`make demo`'s runner end to end: collector, app, session, trace, gates, and nothing left behind."""
+"""`make demo`'s runner end to end: releases, units, deploy, session, trace, gates, rollback, nothing left behind."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     event_id = reference.group(1)
     assert f"$ liveobs trace --event-id {event_id}" in out
     assert re.search(rf"FAILED TypeError\s+\(event_id {event_id}\)", out), out
+    assert "/releases/1.4.0/venv/lib/" in out  # the failing frame is the release's code, not the checkout's
     assert re.search(r"refused +foreign origin → 403, foreign host → 403, oversized body → 413, "
                      r"password guessing → 401/429", out), out
     web = re.search(r"in a browser +(http://127\.0\.0\.1:\d+)/incidents ", out)
@@ -53,12 +54,27 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     # not asserted: with --refreshes 5 the rollback target serves fewer requests than the demo budget asks.)
     for gate in ("observability", "security"):
         assert re.search(rf"^  {gate}\s+pass\s+exit 0", out, re.MULTILINE), out
-    # The driver ran against both releases and got the answers a correct app gives.
-    driven = re.findall(r"^liveobs drive +120 sessions, (\d+) live connects", out, re.MULTILINE)
-    assert len(driven) == 2, out
-    assert all(int(n) >= 12 for n in driven), out
-    assert out.count("EICAR canary → 422; 4 of 4 scope and capability attempts denied; signed-in socket: "
-                     "foreign origin → 403, foreign host → 403") == 2, out
+    # Two release directories from two wheels that differ; the units ran from the link and were restarted.
+    digests = re.findall(r"(\d\.\d\.\d) kukulkan-\1-py3-none-any\.whl sha256:([0-9a-f]{12})…", out)
+    assert [v for v, _ in digests] == ["1.3.2", "1.4.0"] and digests[0][1] != digests[1][1], out
+    root = state / "deploy"
+    assert os.readlink(root / "current") == "releases/1.3.2"  # the rollback's link stays
+    for unit in ("kukulkan-api", "kukulkan-ui"):
+        text = (root / "units" / f"{unit}.service").read_text()
+        assert f"ExecStart={root.resolve()}/current/venv/bin/{unit}\n" in text
+    steps = re.findall(r"^(units started|deployed|rolled back) +current → releases/(\S+); kukulkan-api pid (\d+) "
+                       r"http://\S+, kukulkan-ui pid (\d+) http://\S+: /readyz and /live/readiness\.json answer "
+                       r"(\S+)$", out, re.MULTILINE)
+    assert [(s[0], s[1], s[4]) for s in steps] == [("units started", "1.3.2", "1.3.2"), ("deployed", "1.4.0", "1.4.0"),
+                                                   ("rolled back", "1.3.2", "1.3.2")], out
+    assert len({s[2] for s in steps}) == len({s[3] for s in steps}) == 3  # restarted: new processes each time
+    # Load in alternating slices of both releases; the driver's full scenario against the new release.
+    slices = re.findall(r"^driven slice +(\S+) (\d): 30 sessions, (\d+) live connects", out, re.MULTILINE)
+    assert [(v, n) for v, n, _ in slices] == [("1.3.2", "1"), ("1.4.0", "1"), ("1.3.2", "2"), ("1.4.0", "2"),
+                                              ("1.3.2", "3"), ("1.4.0", "3")], out
+    assert re.search(r"^liveobs drive +8 sessions, \d+ live connects", out, re.MULTILINE), out
+    assert out.count("EICAR canary → 422; 5 of 5 scope and capability attempts denied; signed-in socket: "
+                     "foreign origin → 403, foreign host → 403") == 1, out
     assert "UNEXPECTED" not in out
 
     # What the demo printed is what the server recorded: read the store it left behind.
@@ -78,5 +94,5 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     # Nothing left running: the discovery file is gone and both ports are closed.
     assert not (state / "liveobs.duckdb.collector.json").exists()
     urls = set(re.findall(r"http://127\.0\.0\.1:\d+", out))
-    assert len(urls) == 3  # the collector and the app at each of the two releases
+    assert len(urls) == 3  # the collector and the two units (the same ports at every release)
     assert all(_port_closed(url) for url in urls)

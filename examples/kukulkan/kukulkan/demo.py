@@ -34,7 +34,7 @@ from kukulkan_release.build import BuildError
 from kukulkan_release.deploy import DeployError, Deployment, LaidOut, prepare
 
 from kukulkan.accounts import DEMO_ACCOUNTS
-from kukulkan.scenario import run_baseline, run_session
+from kukulkan.scenario import run_baseline, run_session, warm_up
 
 REPO: Final = Path(__file__).resolve().parents[3]
 EXAMPLE: Final = Path(__file__).resolve().parents[1]
@@ -149,14 +149,16 @@ def new_session_keys() -> str:
 def unit_environment(collector_url: str) -> dict[str, dict[str, str]]:
     """What each unit's file sets beside its port and name: where telemetry goes, how often metrics export.
 
-    The UI unit serves the traffic: its metrics export every 100 ms (a release lives
-    seconds here, so CPU and memory get many samples), as deltas, so counts over
-    exports add up. The API unit is quiet and keeps the SDK's default interval.
+    Metrics export as deltas, so counts over exports add up. The UI unit serves the
+    traffic: its metrics export every 100 ms (a release lives seconds here, so CPU
+    and memory get many samples). The API unit is quiet: every second, so its
+    process is measured over whole seconds (its CPU clock ticks in 10 ms) without
+    filling the CPU samples with idle ones.
     """
-    common = {"KUKULKAN_OTLP_ENDPOINT": collector_url, "KUKULKAN_ENVIRONMENT": "production"}
-    return {"kukulkan-api": dict(common),
-            "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "100",
-                            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}}
+    common = {"KUKULKAN_OTLP_ENDPOINT": collector_url, "KUKULKAN_ENVIRONMENT": "production",
+              "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
+    return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
+            "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "100"}}
 
 
 def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -346,6 +348,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             for version in (baseline_version, new_version):
                 say(*release_lines(db, "record", str(root), "--version", version))
             say(units_line(deployment, baseline_version, deployment.start(baseline_version), "units started"))
+            asyncio.run(warm_up(ui))
             baseline = asyncio.run(run_baseline(ui, refreshes=refreshes))
             say(f"kukulkan {baseline_version:<7} {ui}  the rollback target: {len(baseline.outcomes)} live events "
                 f"({sum(o.ok for o in baseline.outcomes)} ok)")
@@ -353,6 +356,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             say(*release_lines(db, "dry-run", str(root), "--version", new_version))
             extra = {"KUKULKAN_WEAKEN": weaken} if weaken else {}
             say(units_line(deployment, new_version, deployment.switch(new_version, extra), "deployed"))
+            asyncio.run(warm_up(ui))
             if weaken:
                 say(f"kukulkan {new_version:<7} deliberately weakened: KUKULKAN_WEAKEN={weaken}")
             say(probe_line(db, ui, ENVIRONMENT))
@@ -369,6 +373,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             for n in range(2, SLICES + 1):
                 for version, env in ((baseline_version, {}), (new_version, extra)):
                     deployment.switch(version, env)
+                    asyncio.run(warm_up(ui))
                     say(f"driven slice     {version} {n}: " + load_line(load_slice(ui, SLICE_SESSIONS))
                         + "  (current re-pointed, units restarted)")
             failure = report.failure

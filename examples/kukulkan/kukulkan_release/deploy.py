@@ -98,9 +98,11 @@ class Deployment:
     def point(self, version: str) -> None:
         point_current(self.root, version)
 
-    def start(self, version: str) -> dict[str, int]:
-        """Point ``current`` at ``version`` and start every unit; their pids once ready."""
+    def start(self, version: str, extra: Mapping[str, str] | None = None) -> dict[str, int]:
+        """Point ``current`` at ``version`` and start every unit (``extra``: more environment); pids once ready."""
         assert self.supervisor is not None
+        if extra is not None:
+            self.write_units(extra)
         point_current(self.root, version)
         for unit in self.units():
             self.supervisor.start(unit)
