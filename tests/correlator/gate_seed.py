@@ -208,6 +208,12 @@ class Evidence:
         self.metrics.clear()
 
 
+# Checks that judge recorded release facts (liveobs release record, dry-run) besides the evidence seeded
+# here: without them they are unknown; tests/releases covers them over real release layouts.
+RELEASE_FACT_CHECKS = frozenset({"deploy.release_layout", "deploy.release_artifact", "deploy.dry_run",
+                                 "deploy.surface_endpoint", "deploy.surface_auth", "deploy.surface_scope",
+                                 "deploy.surface_persistence", "deploy.release_notes", "deploy.security_incidents"})
+
 # Every kind of evidence add_release lays down, for skip=ALL_KINDS.
 ALL_KINDS = frozenset({"http", "csp", "sri", "logs", "live", "browser", "errors", "ws", "body", "upload", "rate",
                        "scope", "capability", "keys", "readiness", "metrics", "connections"})

@@ -10,6 +10,7 @@ held by another process) says so on stderr and keeps its exit code.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from liveobs.correlator.gates import GateReport
 
 _GATE_COULD_NOT_RUN = 3
+# The selection that runs the gates the release's changed surface selects (``liveobs release`` records it).
+CHANGED = "changed"
 
 
 class GateNotRun(click.ClickException):
@@ -30,7 +33,7 @@ class GateNotRun(click.ClickException):
 
 
 @click.command()
-@click.argument("selection", metavar="{observability|security|performance|deploy|all|PROFILE}")
+@click.argument("selection", metavar="{observability|security|performance|deploy|all|changed|PROFILE}")
 @click.option("--release", metavar="VERSION", help="The release to judge (service.version); default: the newest seen.")
 @click.option("--baseline", metavar="VERSION", help="Release to compare performance with; default: the one before.")
 @click.option("--service", metavar="NAME", help="Only this service's evidence (service.name).")
@@ -62,6 +65,10 @@ def check(
 ) -> None:
     """Run a gate (or every gate, or a profile of checks) over the evidence of one release.
 
+    ``changed`` runs the gates that the release's changed surface against its rollback
+    target selects (needs --service and --release, both recorded with liveobs release
+    record), and says why each was selected.
+
     A check is pass, warn, fail or unknown; missing or too little evidence is
     unknown, never pass. Exit 0 pass, 1 a required check failed, 2 a required
     check unknown, 3 the gate could not run.
@@ -82,15 +89,19 @@ def check(
 
     fmt = "json" if as_json else fmt
     context = RunContext(selection, budgets_file=budgets_file, manifest_file=manifest_file)
+    why: list[str] = []
     try:
         try:
-            chosen = select_checks(selection, check_ids())
             subject = Subject(service, release, environment, _moment(since, "--since"), _moment(until, "--until"),
                               baseline)
+            if selection == CHANGED:
+                selection, why = _changed(obj, service, release)
+            chosen = select_checks(selection, check_ids())
             override = read_budgets_file(budgets_file) if budgets_file else None
             budgets = Budgets.load(override)
             manifest = read_manifest(manifest_file) if manifest_file else None
             report, not_recorded = _run(obj, selection, subject, override, manifest.to_dict() if manifest else None)
+            report = dataclasses.replace(report, notes=(*why, *report.notes))
         except GateError as exc:
             raise GateNotRun(str(exc)) from None
     except GateNotRun as exc:
@@ -111,6 +122,33 @@ def check(
     if not_recorded:
         click.echo(f"liveobs check: {not_recorded}", err=True)
     click.get_current_context().exit(int(report.exit_code))
+
+
+def _changed(obj: CliContext, service: str | None, release: str | None) -> tuple[str, list[str]]:
+    """The check selection of ``changed`` and why each gate is in it."""
+    from liveobs.cli._root import StoreMissing, StoreUnreachable
+    from liveobs.correlator import LocalStore, ReadRequestError, RemoteStore, StoreUnavailableError
+    from liveobs.correlator._readapi import read_handlers
+
+    if service is None or release is None:
+        raise GateNotRun("check changed needs --service and --release (the recorded release to compare with its "
+                         "rollback target)")
+    params = {"service": service, "release": release}
+    try:
+        store = obj.store()
+        if isinstance(store, RemoteStore):
+            picked = store.read("release_changed", params)
+        elif isinstance(store, LocalStore):
+            picked = read_handlers()["release_changed"](store.connection, params)
+        else:
+            raise GateNotRun(f"cannot select gates on a {type(store).__name__}")
+    except (StoreMissing, StoreUnreachable) as exc:
+        raise GateNotRun(exc.message) from None
+    except (ReadRequestError, StoreUnavailableError) as exc:
+        raise GateNotRun(str(exc)) from None
+    patterns = list(dict.fromkeys(p for s in picked for p in s["checks"]))
+    return ",".join(patterns), [f"selected {s['gate']} ({', '.join(s['checks'])}): {s['why'].rstrip('; ')}"
+                                for s in picked]
 
 
 def _write(output: str, text: str) -> None:

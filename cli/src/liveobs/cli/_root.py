@@ -27,6 +27,7 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
     "check": ("_check", "check", "Run the release gates over the evidence."),
     "probe": ("_probe", "probe", "Probe a running app and record what it saw as evidence."),
     "drive": ("_drive", "drive", "Drive scripted live sessions, uploads and attempts against a running app."),
+    "release": ("_release", "release", "Record a release's facts, dry-run it on side ports, roll back."),
     "ui": ("_ui", "ui", "Serve a read-only web view of the store on 127.0.0.1."),
 }
 

@@ -25,6 +25,7 @@ HANDLER_MODULES: Final[tuple[str, ...]] = (
     "liveobs.correlator._trace",
     "liveobs.correlator._incidents",
     "liveobs.correlator.gates._handler",
+    "liveobs.correlator.releases",
 )
 _HANDLERS: dict[str, ReadHandler] = {}
 

@@ -244,6 +244,115 @@ CREATE TABLE liveobs_gate_results (
 """
 
 
+# Releases as evidence (see releases/): the facts ``liveobs release record`` reads from a deploy
+# root, and what ``liveobs release dry-run`` heard from the release's units on side ports.
+_V8_RELEASES: Final = f"""
+CREATE TABLE liveobs_release_manifests (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Environment VARCHAR NOT NULL,
+    RollbackVersion VARCHAR NOT NULL,
+    Reversible BOOLEAN NOT NULL,
+    Digest VARCHAR,  -- sha256:<hex> of the first artifact, computed
+    Directory VARCHAR NOT NULL,
+    DeployRoot VARCHAR NOT NULL,
+    CurrentVersion VARCHAR,  -- where `current` pointed when recorded
+    SchemaVersion INTEGER,
+    NotesEntry VARCHAR,
+    RollbackDirectory VARCHAR,  -- NULL: the rollback target had no release directory
+    RollbackDigest VARCHAR,
+    Problems VARCHAR[] NOT NULL,
+    SecurityErrorClasses VARCHAR[] NOT NULL,
+    SecurityRoutes VARCHAR[] NOT NULL,
+    RecordedAt TIMESTAMP NOT NULL,  -- UTC
+    PRIMARY KEY (ServiceName, Version)
+);
+CREATE TABLE liveobs_release_artifacts (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Position INTEGER NOT NULL,
+    Path VARCHAR NOT NULL,
+    DeclaredSha256 VARCHAR NOT NULL,
+    Sha256 VARCHAR  -- NULL: the file is missing
+);
+CREATE TABLE liveobs_release_units (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Unit VARCHAR NOT NULL,
+    File VARCHAR NOT NULL,
+    ExecStart VARCHAR NOT NULL,
+    Program VARCHAR NOT NULL,
+    Environment {_MAP},
+    Readiness VARCHAR[] NOT NULL,
+    PortEnv VARCHAR NOT NULL,
+    Problems VARCHAR[] NOT NULL
+);
+CREATE TABLE liveobs_release_surface (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Kind VARCHAR NOT NULL,  -- route | live_event | scope | capability | migration
+    Name VARCHAR NOT NULL,  -- the route's path, the event's, scope's, capability's name, the migration's path
+    Method VARCHAR,
+    Route VARCHAR,
+    Auth VARCHAR,
+    Scope VARCHAR,
+    Doc VARCHAR
+);
+CREATE TABLE liveobs_release_docs (
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Path VARCHAR NOT NULL,
+    Sha256 VARCHAR NOT NULL
+);
+CREATE TABLE liveobs_release_dryruns (
+    RunId VARCHAR NOT NULL,
+    RanAt TIMESTAMP NOT NULL,  -- UTC
+    ServiceName VARCHAR NOT NULL,
+    Version VARCHAR NOT NULL,
+    Kind VARCHAR NOT NULL,  -- readiness | persistence
+    Unit VARCHAR NOT NULL,
+    Path VARCHAR NOT NULL,
+    Port INTEGER,
+    HttpStatus INTEGER,
+    HealthStatus VARCHAR,
+    ReportedVersion VARCHAR,
+    ReportedDigest VARCHAR,
+    ReportedSource VARCHAR,
+    ReportedDirectory VARCHAR,
+    Problem VARCHAR  -- NULL: the probe answered as it should
+);
+-- What changed between each recorded release and its rollback target: one row per route, live event,
+-- scope, capability or migration added, removed or changed (method, auth, scope or route).
+-- RollbackRecorded is false when the target's facts are not in the store (then every item reads as added).
+CREATE VIEW liveobs_release_changes AS
+WITH pairs AS (
+    SELECT m.ServiceName, m.Version, m.RollbackVersion,
+           EXISTS (SELECT 1 FROM liveobs_release_manifests r
+                   WHERE r.ServiceName = m.ServiceName AND r.Version = m.RollbackVersion) AS RollbackRecorded
+    FROM liveobs_release_manifests m
+), cur AS (
+    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Doc
+    FROM pairs p JOIN liveobs_release_surface s ON s.ServiceName = p.ServiceName AND s.Version = p.Version
+), old AS (
+    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Doc
+    FROM pairs p JOIN liveobs_release_surface s ON s.ServiceName = p.ServiceName AND s.Version = p.RollbackVersion
+), joined AS (
+    SELECT coalesce(c.ServiceName, o.ServiceName) AS ServiceName, coalesce(c.Version, o.Version) AS Version,
+           coalesce(c.Kind, o.Kind) AS Kind, coalesce(c.Name, o.Name) AS Name, coalesce(c.Method, o.Method) AS Method,
+           CASE WHEN o.Name IS NULL THEN 'added' WHEN c.Name IS NULL THEN 'removed' ELSE 'changed' END AS Change,
+           coalesce(c.Route, o.Route) AS Route, coalesce(c.Auth, o.Auth) AS Auth, coalesce(c.Scope, o.Scope) AS Scope,
+           c.Doc AS Doc, o.Auth AS RollbackAuth, o.Scope AS RollbackScope, o.Route AS RollbackRoute
+    FROM cur c FULL JOIN old o
+      ON c.ServiceName = o.ServiceName AND c.Version = o.Version AND c.Kind = o.Kind AND c.Name = o.Name
+     AND c.Method IS NOT DISTINCT FROM o.Method
+    WHERE o.Name IS NULL OR c.Name IS NULL
+       OR c.Auth IS DISTINCT FROM o.Auth OR c.Scope IS DISTINCT FROM o.Scope OR c.Route IS DISTINCT FROM o.Route
+)
+SELECT j.*, p.RollbackVersion, p.RollbackRecorded
+FROM joined j JOIN pairs p ON p.ServiceName = j.ServiceName AND p.Version = j.Version;
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -259,6 +368,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(5, "the committed position of the collector's spool", _V5_SPOOL_POSITION),
     Migration(6, "digests of recent requests for idempotent OTLP ingest", _V6_REQUEST_DIGESTS),
     Migration(7, "gate runs and their check results", _V7_GATE_RUNS),
+    Migration(8, "releases: manifests, artifacts, units, surface, docs and dry runs", _V8_RELEASES),
 )
 
 _LEDGER: Final = """

@@ -243,6 +243,8 @@ def select_checks(selection: str, available: list[str]) -> list[str]:
         patterns = [f"{selection}.*"]
     elif selection in available:
         patterns = [selection]
+    elif "," in selection or "*" in selection:  # ids and patterns, comma-separated (``liveobs check changed``)
+        patterns = [p.strip() for p in selection.split(",") if p.strip()]
     else:
         known = profiles()
         if selection not in known:
