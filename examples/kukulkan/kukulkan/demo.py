@@ -46,7 +46,7 @@ MANIFEST_PATH: Final = EXAMPLE / "release-manifest.toml"
 SERVICE: Final = "kukulkan"
 ENVIRONMENT: Final = "production"
 SLICES: Final = 3  # load slices per release, alternating between the releases
-SLICE_SESSIONS: Final = 30  # sessions per slice, 60 live events each
+SLICE_SESSIONS: Final = 40  # sessions per slice, 45 live events each
 CHROMIUM: Final = Path("/usr/bin/chromium")
 START_TIMEOUT: Final = 20.0
 
@@ -169,14 +169,19 @@ def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.Completed
 def gate_lines(db: Path, manifest: Path) -> list[str]:
     """One line per gate (its status, exit code and count of checks per status), then why each check failed.
 
-    One ``liveobs check all`` run judges every check; each gate's status and exit code
-    are those ``liveobs check <gate>`` gives, by the same rule (:class:`GateReport`).
+    The security gate runs first (its run is recorded, as the deploy gate's security
+    incident check asks); then one ``liveobs check all`` run judges every check; each
+    gate's status and exit code are those ``liveobs check <gate>`` gives, by the same
+    rule (:class:`GateReport`).
     """
     from dataclasses import fields
 
     from liveobs.correlator.gates import CheckResult, GateReport
 
     budgets = manifest.parent / "demo-budgets.toml"  # a release life compressed into seconds
+    # The runbook: after an incident that touches security (the failing click's trace carries scope
+    # decisions), the security gate runs before a redeploy; its recorded run is what deploy reads.
+    liveobs(db, "check", "security", "--manifest", str(manifest), "--budgets", str(budgets), "--format", "json")
     result = liveobs(db, "check", "all", "--manifest", str(manifest), "--budgets", str(budgets), "--format", "json")
     try:
         doc = json.loads(result.stdout)
@@ -294,14 +299,14 @@ def release_lines(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
     return lines
 
 
-def changed_lines(db: Path, root: Path) -> list[str]:
-    """``liveobs check changed``: the surface 1.4.0 changed against 1.3.2 and the gates it selected."""
-    result = liveobs(db, "check", "changed", "--manifest", str(MANIFEST_PATH), "--budgets",
-                     str(EXAMPLE / "demo-budgets.toml"), "--deploy-root", str(root))
-    if result.returncode == 2 and "No such command" in result.stderr:
-        return ["$ liveobs check changed", "  (this liveobs has no `changed` selection: the step is skipped)"]
+def changed_lines(db: Path, release: str) -> list[str]:
+    """``liveobs check changed``: the surface ``release`` changed against its rollback target, the gates it selects."""
+    args = ("check", "changed", "--service", SERVICE, "--release", release, "--manifest", str(MANIFEST_PATH),
+            "--budgets", str(EXAMPLE / "demo-budgets.toml"))
+    result = liveobs(db, *args)
     out = (result.stdout.rstrip() or result.stderr.rstrip()).splitlines()
-    return ["$ liveobs check changed", *("  " + line for line in out), f"  exit {result.returncode}"]
+    return [f"$ liveobs check changed --service {SERVICE} --release {release}", *("  " + line for line in out),
+            f"  exit {result.returncode}"]
 
 
 def releases_line(laid: list[LaidOut], root: Path) -> str:
@@ -380,7 +385,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             say(f"failing click    {failure.name}: the page shows "
                 f"\"Something went wrong — reference {failure.event_id}\"")
             # The rollback: the link back to 1.3.2, the same units restarted (they flush their telemetry first).
-            say(*release_lines(db, "rollback", str(root), "--to", baseline_version))
+            say(*release_lines(db, "rollback", str(root)))
             say(units_line(deployment, baseline_version, deployment.switch(baseline_version, {}), "rolled back"))
         finally:
             deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
@@ -392,7 +397,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         say(f"in a browser     {collector_url}/incidents  (while the collector runs; afterwards: "
             f"liveobs --db {_shown(db)} ui)")
         say()
-        say(*changed_lines(db, root))
+        say(*changed_lines(db, new_version))
         say()
         say(f"$ liveobs check <gate>   (release {new_version})")
         for line in gate_lines(db, MANIFEST_PATH):

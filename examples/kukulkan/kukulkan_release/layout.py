@@ -79,9 +79,8 @@ def release_manifest(built: Built, wheel_name: str, wheel_sha256: str, rollback:
     """``release.toml`` of one release: its version, rollback target, artifact, units and surface."""
     with (built.source / "surface.toml").open("rb") as fh:
         surface = tomllib.load(fh)
-    release: dict[str, Any] = {"service": SERVICE, "version": built.version, "environment": ENVIRONMENT}
-    if rollback:
-        release["rollback"] = rollback
+    release: dict[str, Any] = {"service": SERVICE, "version": built.version, "environment": ENVIRONMENT,
+                               "rollback": rollback or _previous_patch(built.version)}
     release.update(notes="CHANGELOG.md", docs="docs", reversible=True)
     parts = [
         "# Written by kukulkan_release.layout from the release's source; do not edit a laid-out release.\n",
@@ -92,6 +91,14 @@ def release_manifest(built: Built, wheel_name: str, wheel_sha256: str, rollback:
         _table("surface", surface),
     ]
     return "\n".join(parts)
+
+
+def _previous_patch(version: str) -> str:
+    """The oldest release laid out here rolls back to the release before it, which is no longer kept."""
+    major, minor, patch = (int(part) for part in version.split("."))
+    if patch == 0:
+        raise BuildError(f"the oldest release {version} needs a rollback target: the build knows none")
+    return f"{major}.{minor}.{patch - 1}"
 
 
 def _site_packages() -> str:
