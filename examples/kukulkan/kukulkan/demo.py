@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
@@ -65,6 +65,11 @@ class Processes:
 
     def __init__(self) -> None:
         self._children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+        self._cleanups: list[Callable[[], None]] = []
+
+    def on_stop(self, cleanup: Callable[[], None]) -> None:
+        """Also run ``cleanup`` when everything stops (before the processes started here, in reverse order)."""
+        self._cleanups.append(cleanup)
 
     def start(self, name: str, argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
               pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
@@ -89,6 +94,8 @@ class Processes:
         return proc.returncode
 
     def stop_all(self) -> None:
+        while self._cleanups:
+            self._cleanups.pop()()
         for _, proc, _ in reversed(self._children):
             self.stop(proc)
         self._children.clear()
@@ -159,6 +166,20 @@ def unit_environment(collector_url: str) -> dict[str, dict[str, str]]:
               "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
     return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
             "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "100"}}
+
+
+def start_deployed(procs: Processes, collector_url: str, state: Path,
+                   version: str | None = None) -> tuple[Deployment, str]:
+    """Kukulkan laid out under ``state`` and its units started at ``version`` (default: the newest).
+
+    The units stop with ``procs``; ``Deployment.stop()`` stops them sooner (flushing their telemetry).
+    Returns the deployment and the UI unit's URL.
+    """
+    laid = prepare(state / "deploy", state / "build")
+    deployment = Deployment(state / "deploy", unit_environment(collector_url), new_session_keys())
+    procs.on_stop(deployment.stop)
+    deployment.start(version or laid[-1].version)
+    return deployment, deployment.url("kukulkan-ui")
 
 
 def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
