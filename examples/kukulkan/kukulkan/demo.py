@@ -190,19 +190,14 @@ def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.Completed
 def gate_lines(db: Path, manifest: Path) -> list[str]:
     """One line per gate (its status, exit code and count of checks per status), then why each check failed.
 
-    The security gate runs first (its run is recorded, as the deploy gate's security
-    incident check asks); then one ``liveobs check all`` run judges every check; each
-    gate's status and exit code are those ``liveobs check <gate>`` gives, by the same
-    rule (:class:`GateReport`).
+    One ``liveobs check all`` run judges every check; each gate's status and exit code
+    are those ``liveobs check <gate>`` gives, by the same rule (:class:`GateReport`).
     """
     from dataclasses import fields
 
     from liveobs.correlator.gates import CheckResult, GateReport
 
     budgets = manifest.parent / "demo-budgets.toml"  # a release life compressed into seconds
-    # The runbook: after an incident that touches security (the failing click's trace carries scope
-    # decisions), the security gate runs before a redeploy; its recorded run is what deploy reads.
-    liveobs(db, "check", "security", "--manifest", str(manifest), "--budgets", str(budgets), "--format", "json")
     result = liveobs(db, "check", "all", "--manifest", str(manifest), "--budgets", str(budgets), "--format", "json")
     try:
         doc = json.loads(result.stdout)
@@ -362,6 +357,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             print(line, file=out, flush=True)
 
     laid = prepare(root, state / "build")
+    where = str(_shown(root))  # the commands run in the repository: the deploy root as the reader knows it
     baseline_version, new_version = laid[0].version, laid[-1].version
     say(releases_line(laid, root))
     with processes() as procs:
@@ -372,14 +368,14 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             ui = deployment.url("kukulkan-ui")
             deployment.point(baseline_version)
             for version in (baseline_version, new_version):
-                say(*release_lines(db, "record", str(root), "--version", version))
+                say(*release_lines(db, "record", where, "--version", version))
             say(units_line(deployment, baseline_version, deployment.start(baseline_version), "units started"))
             asyncio.run(warm_up(ui))
             baseline = asyncio.run(run_baseline(ui, refreshes=refreshes))
             say(f"kukulkan {baseline_version:<7} {ui}  the rollback target: {len(baseline.outcomes)} live events "
                 f"({sum(o.ok for o in baseline.outcomes)} ok)")
             say(f"driven slice     {baseline_version} 1: " + load_line(load_slice(ui, SLICE_SESSIONS)))
-            say(*release_lines(db, "dry-run", str(root), "--version", new_version))
+            say(*release_lines(db, "dry-run", where, "--version", new_version))
             extra = {"KUKULKAN_WEAKEN": weaken} if weaken else {}
             say(units_line(deployment, new_version, deployment.switch(new_version, extra), "deployed"))
             asyncio.run(warm_up(ui))
@@ -406,7 +402,7 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             say(f"failing click    {failure.name}: the page shows "
                 f"\"Something went wrong — reference {failure.event_id}\"")
             # The rollback: the link back to 1.3.2, the same units restarted (they flush their telemetry first).
-            say(*release_lines(db, "rollback", str(root)))
+            say(*release_lines(db, "rollback", where))
             say(units_line(deployment, baseline_version, deployment.switch(baseline_version, {}), "rolled back"))
         finally:
             deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
@@ -417,6 +413,13 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         say()
         say(f"in a browser     {collector_url}/incidents  (while the collector runs; afterwards: "
             f"liveobs --db {_shown(db)} ui)")
+        say()
+        # The runbook: after an incident that touches security (the failing click's trace carries scope
+        # decisions), the security gate runs before a redeploy; the deploy gate reads its recorded run.
+        security = liveobs(db, "check", "security", "--manifest", str(MANIFEST_PATH), "--budgets",
+                           str(EXAMPLE / "demo-budgets.toml"), "--format", "json")
+        say(f"$ liveobs check security   (first: the failing click's trace carries security decisions) → "
+            f"exit {security.returncode}")
         say()
         say(*changed_lines(db, new_version))
         say()
