@@ -156,7 +156,7 @@ def unit_file(root: Path, unit: UnitSpec, port: int, environment: Mapping[str, s
              f"ExecStart={root.resolve() / 'current' / 'venv' / 'bin' / unit.entry_point}",
              f"Environment={PORT_ENV}={port}", f"Environment=LIVEOBS_UNIT={unit.name}"]
     lines += [f"Environment={k}={v}" for k, v in environment.items()]
-    lines += [f"WorkingDirectory={root.resolve()}", "Restart=on-failure", "RestartSec=1", "TimeoutStopSec=10",
+    lines += [f"WorkingDirectory={root.resolve()}", "Restart=on-failure", "RestartSec=1", "TimeoutStopSec=20",
               "", "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)
 

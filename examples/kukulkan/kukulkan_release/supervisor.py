@@ -218,6 +218,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+                running.log.write(f"-- did not stop within {running.unit.stop_timeout:g} s of SIGTERM: killed\n".encode())
         if running.watcher is not None:
             running.watcher.join(5)
         running.log.close()
