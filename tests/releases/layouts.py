@@ -50,7 +50,7 @@ def main():
     if data:  # this release reads the cards table as it knows it; a migration that breaks that stops it here
         import sqlite3
         sqlite3.connect(data).execute("SELECT id, title FROM cards LIMIT 1").fetchall()
-    liveobs.sdk.configure(SERVICE, VERSION, "production", set_global=False, cache_logger=False)
+    liveobs.sdk.configure(SERVICE, VERSION, "production")
     served = liveobs.sdk.LiveObsMiddleware(app, health=liveobs.sdk.Health(version=VERSION))
     uvicorn.run(served, host="127.0.0.1", port=int(os.environ["RELAPP_PORT"]), log_level="warning",
                 lifespan="off")
@@ -82,8 +82,27 @@ def _b64(data: bytes) -> str:
 
 
 def install_venv(release: Path, wheel: Path) -> None:
-    """``release/venv`` with the wheel installed by pip; the test environment's packages on its path."""
+    """``release/venv`` with the wheel installed by pip; the test environment's packages on its path.
+
+    pip runs once per wheel (into a cache next to it); each release gets a copy whose
+    scripts' interpreter lines are rewritten to its own venv, as a venv built in place has.
+    """
+    cache = wheel.parent / "venv"
+    if not cache.is_dir():
+        _pip_venv(cache, wheel)
     venv = release / "venv"
+    shutil.copytree(cache, venv, symlinks=True)
+    for script in (venv / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        text = script.read_bytes()
+        if text.startswith(b"#!") or str(cache).encode() in text:
+            script.write_bytes(text.replace(str(cache).encode(), str(venv.absolute()).encode()))
+    pyvenv = venv / "pyvenv.cfg"
+    pyvenv.write_text(pyvenv.read_text(encoding="utf-8").replace(str(cache), str(venv.absolute())), encoding="utf-8")
+
+
+def _pip_venv(venv: Path, wheel: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     site = next(venv.glob("lib/python*/site-packages"))
     (site / "_test_environment.pth").write_text(
@@ -142,7 +161,7 @@ def manifest_text(spec: Spec, wheel_name: str, digest: str) -> str:
     return "\n".join(lines)
 
 
-def write_release(root: Path, spec: Spec, wheel: Path, venv_cache: dict[str, Path] | None = None) -> Path:
+def write_release(root: Path, spec: Spec, wheel: Path) -> Path:
     """``root/releases/<version>``: manifest, artifact, venv, notes, docs, migrations."""
     release = root / "releases" / spec.version
     (release / "artifacts").mkdir(parents=True)

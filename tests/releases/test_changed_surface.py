@@ -17,7 +17,7 @@ from traffic import START, ReleaseEvidence, anonymous, process_attributes, serve
 from liveobs.cli import main
 from liveobs.correlator._db import connect
 from liveobs.correlator.gates import Budgets, CheckResult, GateReport, Status, Subject
-from liveobs.correlator.gates._runlog import SECURITY_MARKERS, record_run
+from liveobs.correlator.gates._runlog import SECURITY_MARKERS, record_run, security_affecting, security_runs
 
 
 def check(db: Path, *args: str) -> tuple[int, dict[str, object]]:
@@ -78,6 +78,15 @@ def test_check_changed_needs_a_recorded_release(tmp_path: Path) -> None:
     code, report = check(db, "--release", NEW)
     assert code == 3
     assert f"release {NEW} of relapp is not recorded" in str(report["error"])
+
+
+def test_check_changed_needs_the_rollback_target_recorded_too(good_root: Path, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    assert CliRunner().invoke(main, ["--db", str(db), "release", "record", str(good_root)]).exit_code == 0
+    code, report = check(db, "--release", NEW)
+    assert code == 3
+    assert f"the rollback target {OLD} is not recorded: run liveobs release record ROOT --version {OLD}" in str(
+        report["error"])
 
 
 def test_without_recorded_releases_every_release_check_is_unknown_and_says_so(good_root: Path, tmp_path: Path) -> None:
@@ -162,3 +171,33 @@ def test_a_failed_security_gate_run_does_not_clear_an_incident(good_root: Path, 
     status, reason = judge(db, "deploy.security_incidents")["deploy.security_incidents"]
     assert status == "fail"
     assert "none for this release" in reason
+
+
+def test_the_incident_pages_rule_reads_the_manifests_marking_too(tmp_path: Path, wheels: dict[str, Path]) -> None:
+    new = copy.deepcopy(SPEC_NEW)
+    new.security_error_classes, new.security_routes = ["BoardLocked"], ["board-admin"]
+    root = make_root(tmp_path / "deploy", wheels, new=new)
+    db = tmp_path / "store.duckdb"
+    prepare(root, db)
+    for error_type, route in (("relapp.errors.BoardLocked", "board"), ("KeyError", "board-admin"),
+                              ("KeyError", "board")):
+        _incident(db, datetime(2026, 5, 2, 9, 0), error_type, route)
+    con = connect(db)
+    try:
+        assert security_affecting(con, "fp-relapp.errors.BoardLocked-board", "relapp.errors.BoardLocked", ["board"])
+        assert security_affecting(con, "fp-KeyError-board-admin", "KeyError", ["board-admin"])
+        assert not security_affecting(con, "fp-KeyError-board", "KeyError", ["board"])
+    finally:
+        con.close()
+
+
+def test_a_changed_run_that_selected_security_counts_as_a_security_gate_run(tmp_path: Path) -> None:
+    result = CheckResult("security.scope", "security", Status.PASS, True, "ok", 0.0, "<= 0", 3)
+    con = connect(tmp_path / "store.duckdb")
+    try:
+        for selection, day in (("deploy.*,security.*", 2), ("deploy.*,deploy.surface_endpoint", 3)):
+            record_run(con, GateReport(Subject("relapp", NEW), (result,)), selection, "liveobs check",
+                       ran_at=datetime(2026, 5, day))
+        assert [r.selection for r in security_runs(con, NEW, datetime(2026, 5, 1))] == ["deploy.*,security.*"]
+    finally:
+        con.close()

@@ -27,6 +27,7 @@ port_env = "RELAPP_PORT"
 
 [surface]
 routes = [{{ method = "GET", path = "/board", auth = "session", doc = "docs/board.md" }}]
+live_events = [{{ name = "archive", route = "/board", scope = "viewer", capability = "cards.archive" }}]
 migrations = ["migrations/0001_init.sql", "migrations/0002_sort.sql"]
 """.format(sha="a" * 64)
 SOURCE = Path("releases/1.4.0/release.toml")
@@ -38,6 +39,7 @@ def test_the_good_manifest_parses() -> None:
         "relapp", "1.4.0", "1.3.2", "CHANGELOG.md", "docs", True)
     assert m.units[0].readiness == ("/readyz", "/live/readiness.json")
     assert m.surface.routes[0].doc == "docs/board.md"
+    assert (m.surface.live_events[0].scope, m.surface.live_events[0].capability) == ("viewer", "cards.archive")
 
 
 @pytest.mark.parametrize(("old", "new", "error"), [
@@ -60,8 +62,18 @@ def test_the_good_manifest_parses() -> None:
      "[surface] migrations must be listed once each, in ascending order"),
     ('"migrations/0001_init.sql"', '"migrations/init.sql"', "[surface] migrations 'migrations/init.sql' must be"),
     ("[surface]", "[surface]\nschema_version = \"3\"", "[surface] schema_version must be an integer"),
-    ("[[units]]", "[[unitz]]", "no [[units]]: a release names the service units that run it"),
-    ("[[artifacts]]", "[[artefacts]]", "no [[artifacts]]: a release names the artifact it runs"),
+    ("[[units]]", "[[unitz]]", "unknown key 'unitz' in the manifest's top level (did you mean units?)"),
+    ('rollback = "1.3.2"', 'rolback = "1.3.2"', "unknown key 'rolback' in [release] (did you mean rollback?)"),
+    ('environment = "production"', 'environment = "production"\nenvironnement = "x"',
+     "unknown key 'environnement' in [release] (did you mean environment?)"),
+    ('port_env = "RELAPP_PORT"', 'port_env = "RELAPP_PORT"\nreadyness = ["/x"]',
+     "unknown key 'readyness' in [[units]] #1 (did you mean readiness?)"),
+    ("routes = [{", "rutes = [{", "unknown key 'rutes' in [surface] (did you mean routes?)"),
+    ('auth = "session"', 'auth = "session", dock = "x"', "unknown key 'dock' in [[routes]] #1 (did you mean doc?)"),
+    (GOOD[GOOD.index("[[units]]"):GOOD.index("[surface]")], "",
+     "no [[units]]: a release names the service units that run it"),
+    (GOOD[GOOD.index("[[artifacts]]"):GOOD.index("[[units]]")], "",
+     "no [[artifacts]]: a release names the artifact it runs"),
     ("[release]", "[release", "not valid TOML"),
 ])
 def test_a_malformed_manifest_is_refused_with_a_clear_error(old: str, new: str, error: str) -> None:
@@ -81,14 +93,19 @@ def _unit(tmp_path: Path, service: str) -> Path:
 
 def test_a_unit_file_gives_argv_environment_and_the_command_for_a_release(tmp_path: Path) -> None:
     root = tmp_path / "deploy"
+    env_file = tmp_path / "relapp.env"
+    env_file.write_text('# secrets\nRELAPP_DB="/srv/relapp/cards.sqlite"\n\nRELAPP_MODE=prod\n', encoding="utf-8")
     path = _unit(tmp_path, "[Unit]\nDescription=api\n# a comment\n[Service]\n"
                            "ExecStart=%R/current/venv/bin/relapp --role api \\\n  --workers 2\n"
                            'Environment=RELAPP_PORT=8101 "RELAPP_GREETING=hello world"\n'
+                           f"EnvironmentFile={env_file}\nEnvironmentFile=-{tmp_path}/absent.env\n"
                            "Environment=LIVEOBS_UNIT=relapp-api\nWorkingDirectory=%R/current\n")
     unit = read_unit(path, root)
     assert unit.name == "relapp-api"
     assert unit.argv == (f"{root.absolute()}/current/venv/bin/relapp", "--role", "api", "--workers", "2")
-    assert unit.environment == {"RELAPP_PORT": "8101", "RELAPP_GREETING": "hello world", "LIVEOBS_UNIT": "relapp-api"}
+    assert unit.environment == {"RELAPP_PORT": "8101", "RELAPP_GREETING": "hello world",
+                                "RELAPP_DB": "/srv/relapp/cards.sqlite", "RELAPP_MODE": "prod",
+                                "LIVEOBS_UNIT": "relapp-api"}
     argv, env, workdir = unit.command(root, root / "releases" / "1.3.2")
     assert argv[0] == f"{root.absolute()}/releases/1.3.2/venv/bin/relapp"
     assert workdir == root.absolute() / "releases" / "1.3.2"
@@ -103,6 +120,8 @@ def test_a_unit_file_gives_argv_environment_and_the_command_for_a_release(tmp_pa
     ("[Service]\nExecStart=/srv/app\nEnvironment=NOVALUE\n", "Environment= needs NAME=value pairs, got 'NOVALUE'"),
     ("[Service]\nExecStart=/srv/app 'unclosed\n", "ExecStart= cannot be split"),
     ("[Service]\njust words\n", "expected Key=value or [Section]"),
+    ("[Service]\nExecStart=/srv/app\nEnvironmentFile=/nonexistent/app.env\n",
+     "EnvironmentFile= /nonexistent/app.env does not exist"),
 ])
 def test_a_malformed_unit_file_is_refused(tmp_path: Path, service: str, error: str) -> None:
     with pytest.raises(ReleaseError) as raised:
@@ -123,3 +142,16 @@ def test_a_script_shim_in_the_release_venv_is_a_shim(tmp_path: Path) -> None:
                          root)
     assert unit_problems(python_c, root) == ["ExecStart runs python -c, a shell shim: run the release's entry point "
                                              "directly"]
+
+
+def test_a_unit_naming_the_resolved_root_runs_the_release_asked_for(tmp_path: Path) -> None:
+    real = tmp_path / "real-deploy"
+    (real / "releases" / "1.0" / "venv" / "bin").mkdir(parents=True)
+    (real / "releases" / "1.0" / "venv" / "bin" / "relapp").write_text("#!/usr/bin/python3\n", encoding="utf-8")
+    (real / "current").symlink_to("releases/1.0")
+    root = tmp_path / "deploy"
+    root.symlink_to(real)  # the operator names the root through a link; the unit file names it resolved
+    unit = read_unit(_unit(tmp_path, f"[Service]\nExecStart={real.resolve()}/current/venv/bin/relapp\n"), root)
+    assert unit_problems(unit, root) == []
+    argv, _, _ = unit.command(root, root / "releases" / "1.0")
+    assert argv == [f"{root.absolute()}/releases/1.0/venv/bin/relapp"]

@@ -5,14 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import psutil
+import pytest
 from click.testing import CliRunner, Result
 from conftest import NEW, OLD
 
 from liveobs.cli import main
+from liveobs.conventions import keys
 
 
 def cli(db: Path, *args: str) -> Result:
@@ -27,6 +33,8 @@ def test_record_stores_the_release_facts(good_root: Path, tmp_path: Path) -> Non
     wheel = good_root / "releases" / NEW / "artifacts" / f"relapp-{NEW}-py3-none-any.whl"
     digest = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert (summary["version"], summary["digest"], summary["current"], summary["problems"]) == (NEW, digest, NEW, [])
+    assert summary["rollback_recorded"] is False
+    assert f"note: rollback target {OLD} is not recorded: record it too (--version {OLD})" in result.stderr
     con = duckdb.connect(str(db), read_only=True)
     try:
         row = con.execute("SELECT Digest, RollbackVersion, RollbackDigest IS NOT NULL, CurrentVersion, SchemaVersion,"
@@ -111,6 +119,15 @@ def test_rollback_repoints_current_and_names_the_same_units(good_root: Path, tmp
 
 
 
+def test_rollback_refuses_a_target_that_is_a_fixture_or_checkout(good_root: Path) -> None:
+    (good_root / "releases" / OLD / ".git").mkdir()
+    done = CliRunner().invoke(main, ["release", "rollback", str(good_root)])
+    assert done.exit_code == 3
+    assert f"rollback target {OLD} is not a release built from its artifact" in done.output
+    assert "holds .git: a source checkout or fixture" in done.output
+    assert os.readlink(good_root / "current") == f"releases/{NEW}"
+
+
 def test_a_secret_in_a_unit_file_is_scrubbed_before_it_is_recorded(good_root: Path, tmp_path: Path) -> None:
     unit = good_root / "units" / "relapp-api.service"
     unit.write_text(unit.read_text(encoding="utf-8") + "Environment=RELAPP_DB_PASSWORD=hunter2secret\n",
@@ -125,3 +142,45 @@ def test_a_secret_in_a_unit_file_is_scrubbed_before_it_is_recorded(good_root: Pa
     assert env is not None
     assert env[0]["RELAPP_DB_PASSWORD"] == "[REDACTED:key]"
     assert env[0]["LIVEOBS_UNIT"] == "relapp-api"
+
+
+def test_through_a_collector_the_units_export_the_release_they_run(
+        good_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "store.duckdb"
+    collector = subprocess.Popen([sys.executable, "-m", "liveobs.cli", "--db", str(db), "collect", "--port", "0"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert collector.stdout is not None
+        url = next(m[1] for line in collector.stdout if (m := re.search(r"listening on (http://\S+)", line)))
+        for version in (OLD, NEW):  # recorded by the collector that owns the store
+            assert cli(db, "record", str(good_root), "--version", version).exit_code == 0
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)  # the units inherit it and export their spans
+        result = cli(db, "dry-run", str(good_root), "--version", NEW)
+        assert result.exit_code == 0, result.output
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.communicate(timeout=60)
+    wheel = good_root / "releases" / NEW / "artifacts" / f"relapp-{NEW}-py3-none-any.whl"
+    digest = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        spans = con.execute("SELECT count(*) FROM otel_traces").fetchone()
+        resources = con.execute(
+            "SELECT DISTINCT ResourceAttributes[?], ResourceAttributes[?], ResourceAttributes[?], ResourceAttributes[?] "
+            "FROM otel_metrics_sum WHERE ServiceName = 'relapp' ORDER BY 4",
+            [keys.SERVICE_VERSION, keys.RELEASE_DIGEST, keys.RELEASE_SOURCE, keys.RELEASE_UNIT]).fetchall()
+        recorded = con.execute("SELECT count(*) FROM liveobs_release_dryruns WHERE Problem IS NULL").fetchone()
+    finally:
+        con.close()
+    # Readiness answers make no spans: the dry run adds no traffic to the release's evidence.
+    assert spans == (0,)
+    # What the units exported carries the release they ran: the artifact's digest, from the release, per unit.
+    assert resources == [(NEW, digest, "release", "relapp-api"), (NEW, digest, "release", "relapp-ui")]
+    assert recorded == (4,)
+
+
+def test_release_facts_go_to_a_duckdb_store_only(good_root: Path) -> None:
+    result = CliRunner().invoke(main, ["--db", "chdb:///srv/store", "release", "record", str(good_root)])
+    assert result.exit_code in (2, 3)
+    assert "chdb" in result.output
+

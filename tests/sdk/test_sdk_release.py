@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from liveobs.conventions import keys
@@ -21,12 +22,12 @@ t.shutdown()
 """
 
 
-def _run(app_dir: Path, **env: str) -> tuple[dict[str, str], str]:
+def _run(app_dir: Path, python: str = sys.executable, **env: str) -> tuple[dict[str, str], str]:
     app_dir.mkdir(parents=True, exist_ok=True)
     script = app_dir / "app.py"
     script.write_text(_APP, encoding="utf-8")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEOBS_", "OTEL_"))}
-    done = subprocess.run([sys.executable, str(script)], cwd=app_dir, env={**clean, **env}, capture_output=True,
+    done = subprocess.run([python, str(script)], cwd=app_dir, env={**clean, **env}, capture_output=True,
                           text=True, timeout=60, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
@@ -70,3 +71,21 @@ def test_unreadable_manifest_degrades_with_a_warning_and_the_app_starts(tmp_path
     attrs, stderr = _run(release / "app")
     assert attrs == {keys.RELEASE_SOURCE: "release", keys.RELEASE_DIR: str(release.resolve())}
     assert "release digest failed" in stderr
+
+
+def test_a_release_venv_running_app_code_from_a_checkout_reports_checkout(tmp_path: Path) -> None:
+    release, _ = _release(tmp_path / "deploy")
+    venv = release / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "_test_environment.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n", encoding="utf-8")
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'app'\n", encoding="utf-8")
+    attrs, _ = _run(checkout / "src", python=str(venv / "bin" / "python"))
+    assert attrs == {keys.RELEASE_SOURCE: "checkout"}
+    # The same interpreter running the release's own code reports the release.
+    attrs, _ = _run(release / "app", python=str(venv / "bin" / "python"))
+    assert attrs[keys.RELEASE_SOURCE] == "release"
+

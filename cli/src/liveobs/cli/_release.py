@@ -41,6 +41,8 @@ def _call(obj: CliContext, name: str, params: dict[str, Any]) -> Any:
     from liveobs.correlator._readapi import read_handlers
     from liveobs.correlator._remote import discover
 
+    if "://" in obj.db:
+        raise ReleaseNotDone(f"release facts are recorded in a DuckDB store (a file path), not {obj.db.split('://')[0]}://")
     try:
         found = None if obj.url else discover(Path(obj.db))
         url = obj.url or (found.url if found is not None else None)
@@ -77,6 +79,9 @@ def record(obj: CliContext, root: Path, version: str | None, as_json: bool) -> N
         click.echo(f"  {summary['routes']} routes, {summary['live_events']} live events, "
                    f"{len(summary['scopes'])} scopes, {len(summary['migrations'])} migrations, "
                    f"{summary['docs']} docs; release notes entry: {'yes' if summary['notes_entry'] else 'no'}")
+    if not summary.get("rollback_recorded"):
+        click.echo(f"note: rollback target {summary['rollback']} is not recorded: record it too "
+                   f"(--version {summary['rollback']}) to compare the changed surface", err=True)
     problems = [*summary["problems"], *(f"unit {u['name']}: {p}" for u in summary["units"] for p in u["problems"])]
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)

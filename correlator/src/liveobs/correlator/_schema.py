@@ -296,6 +296,7 @@ CREATE TABLE liveobs_release_surface (
     Route VARCHAR,
     Auth VARCHAR,
     Scope VARCHAR,
+    Capability VARCHAR,  -- a live event's capability
     Doc VARCHAR
 );
 CREATE TABLE liveobs_release_docs (
@@ -331,22 +332,24 @@ WITH pairs AS (
                    WHERE r.ServiceName = m.ServiceName AND r.Version = m.RollbackVersion) AS RollbackRecorded
     FROM liveobs_release_manifests m
 ), cur AS (
-    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Doc
+    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Capability, s.Doc
     FROM pairs p JOIN liveobs_release_surface s ON s.ServiceName = p.ServiceName AND s.Version = p.Version
 ), old AS (
-    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Doc
+    SELECT p.ServiceName, p.Version, s.Kind, s.Name, s.Method, s.Route, s.Auth, s.Scope, s.Capability, s.Doc
     FROM pairs p JOIN liveobs_release_surface s ON s.ServiceName = p.ServiceName AND s.Version = p.RollbackVersion
 ), joined AS (
     SELECT coalesce(c.ServiceName, o.ServiceName) AS ServiceName, coalesce(c.Version, o.Version) AS Version,
            coalesce(c.Kind, o.Kind) AS Kind, coalesce(c.Name, o.Name) AS Name, coalesce(c.Method, o.Method) AS Method,
            CASE WHEN o.Name IS NULL THEN 'added' WHEN c.Name IS NULL THEN 'removed' ELSE 'changed' END AS Change,
            coalesce(c.Route, o.Route) AS Route, coalesce(c.Auth, o.Auth) AS Auth, coalesce(c.Scope, o.Scope) AS Scope,
-           c.Doc AS Doc, o.Auth AS RollbackAuth, o.Scope AS RollbackScope, o.Route AS RollbackRoute
+           coalesce(c.Capability, o.Capability) AS Capability, c.Doc AS Doc, o.Auth AS RollbackAuth,
+           o.Scope AS RollbackScope, o.Capability AS RollbackCapability, o.Route AS RollbackRoute
     FROM cur c FULL JOIN old o
       ON c.ServiceName = o.ServiceName AND c.Version = o.Version AND c.Kind = o.Kind AND c.Name = o.Name
      AND c.Method IS NOT DISTINCT FROM o.Method
     WHERE o.Name IS NULL OR c.Name IS NULL
        OR c.Auth IS DISTINCT FROM o.Auth OR c.Scope IS DISTINCT FROM o.Scope OR c.Route IS DISTINCT FROM o.Route
+       OR c.Capability IS DISTINCT FROM o.Capability
 )
 SELECT j.*, p.RollbackVersion, p.RollbackRecorded
 FROM joined j JOIN pairs p ON p.ServiceName = j.ServiceName AND p.Version = j.Version;

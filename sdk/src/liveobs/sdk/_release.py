@@ -1,8 +1,11 @@
 """What the process runs: the release directory, its artifact's digest, the source kind and the unit.
 
 Computed once, when the resource is built at ``configure()``; nothing here runs per
-event. The release directory is the first directory holding ``release.toml`` above
-``sys.prefix`` (the release's ``venv``) or above the program being run; its digest is
+event. The release directory is the first directory holding ``release.toml`` above the
+file of the code that called ``configure()`` (the app's), else above ``sys.prefix`` (the
+release's ``venv``) or the program being run; app code under a checkout (``.git`` or
+``pyproject.toml`` above it, no ``release.toml``) makes the source ``checkout`` even in
+a release's venv. The digest is
 ``sha256:<hex>`` of the manifest's first artifact, hashed from the file (cached by
 path, size and modification time), never taken from an environment variable. The
 layout is described in ``docs/releases.md``. Any failure degrades to fewer attributes
@@ -17,6 +20,7 @@ import os
 import sys
 import tomllib
 from pathlib import Path
+from types import FrameType
 from typing import Final
 
 from liveobs.conventions import keys
@@ -27,6 +31,9 @@ _CHECKOUT_MARKERS: Final = (".git", "pyproject.toml")
 _CHUNK: Final = 1 << 20
 _SYSTEMD_SUFFIX: Final = ".service"
 _CGROUP: Final = "/proc/self/cgroup"
+# Frames of these modules are skipped when looking for the app's file (configure's caller).
+_OUR_MODULES: Final = ("liveobs.", "opentelemetry.")
+_MAX_FRAMES: Final = 64
 # (resolved path, size, mtime_ns) -> "sha256:<hex>"
 _digests: dict[tuple[str, int, int], str] = {}
 
@@ -47,8 +54,15 @@ def _attributes() -> dict[str, str]:
     unit = unit_name()
     if unit:
         out[keys.RELEASE_UNIT] = unit
+    app = _app_file()
+    # The app's own code decides first: a release venv that imports the app from a checkout is a checkout.
+    release_dir = find_release_dir(app.parent) if app is not None else None
+    if release_dir is None and app is not None and _under_checkout(app.parent):
+        out[keys.RELEASE_SOURCE] = keys.RELEASE_SOURCE_CHECKOUT
+        return out
     starts = _starting_points()
-    release_dir = next((d for d in (find_release_dir(p) for p in starts) if d is not None), None)
+    if release_dir is None:
+        release_dir = next((d for d in (find_release_dir(p) for p in starts) if d is not None), None)
     if release_dir is None:
         checkout = any(_under_checkout(p) for p in [*starts, Path.cwd()])
         out[keys.RELEASE_SOURCE] = keys.RELEASE_SOURCE_CHECKOUT if checkout else keys.RELEASE_SOURCE_UNKNOWN
@@ -60,6 +74,18 @@ def _attributes() -> dict[str, str]:
     except (OSError, ValueError) as exc:
         fault("configure: release digest", f"{release_dir}: {exc}")
     return out
+
+
+def _app_file() -> Path | None:
+    """The file of the code that called ``configure()``: the first frame outside liveobs and OpenTelemetry."""
+    frame: FrameType | None = sys._getframe(1)
+    depth = 0
+    while frame is not None and depth < _MAX_FRAMES:
+        if not str(frame.f_globals.get("__name__", "")).startswith(_OUR_MODULES):
+            name = frame.f_code.co_filename
+            return Path(name).absolute() if name and not name.startswith("<") else None
+        frame, depth = frame.f_back, depth + 1
+    return None
 
 
 def _starting_points() -> list[Path]:

@@ -169,17 +169,28 @@ def latest_runs(con: duckdb.DuckDBPyConnection, limit: int = 100) -> list[GateRu
 
 
 def security_runs(con: duckdb.DuckDBPyConnection, release: str, after: datetime) -> list[GateRun]:
-    """Runs of the whole security gate for ``release`` after ``after`` (UTC), newest first."""
-    return _runs(con, "Release = ? AND list_contains(?, Selection) AND RanAt > ?",
-                 [release, list(SECURITY_SELECTIONS), _utc(after)], 50)
+    """Runs of the whole security gate for ``release`` after ``after`` (UTC), newest first: ``security``,
+    ``all``, or a list of checks (``liveobs check changed``) that holds ``security.*``."""
+    return _runs(con, "Release = ? AND (list_contains(?, Selection) OR list_contains(string_split(Selection, ','), ?))"
+                      " AND RanAt > ?", [release, list(SECURITY_SELECTIONS), "security.*", _utc(after)], 50)
 
 
 def security_affecting(con: duckdb.DuckDBPyConnection, fingerprint: str, error_class: str,
                        routes: tuple[str, ...] | list[str]) -> bool:
-    """Whether an incident touches security: a ``liveobs.security`` decision in one of its traces, or
-    a marker word (:data:`SECURITY_MARKERS`) in its error class or one of its routes."""
+    """Whether an incident touches security: a ``liveobs.security`` decision in one of its traces, a
+    marker word (:data:`SECURITY_MARKERS`) in its error class or one of its routes, or its class or a
+    route listed in the recorded manifest of its release (``[surface] security_error_classes``,
+    ``security_routes``; see ``docs/releases.md``)."""
     named = [error_class.rsplit(".", 1)[-1], *routes]
     if any(marker in text.lower() for text in named for marker in SECURITY_MARKERS):
+        return True
+    marked = con.execute(
+        """SELECT count(*) FROM liveobs_release_manifests m
+           WHERE (m.ServiceName, m.Version) IN (SELECT ServiceName, ServiceVersion FROM liveobs_errors WHERE Fingerprint = ?)
+             AND (list_contains(m.SecurityErrorClasses, ?) OR list_has_any(m.SecurityRoutes, ?))""",
+        [fingerprint, named[0], list(routes)],
+    ).fetchone()
+    if marked and marked[0]:
         return True
     row = con.execute(
         """SELECT count(*) FROM otel_traces

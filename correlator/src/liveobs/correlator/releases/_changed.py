@@ -19,7 +19,8 @@ from liveobs.correlator._readapi import ReadRequestError, read_handler
 
 ALWAYS: Final = ("deploy.*",)
 _CHANGES: Final = """
-SELECT Kind, Name, Method, Change, Auth, RollbackAuth, Scope, RollbackScope, RollbackVersion, RollbackRecorded
+SELECT Kind, Name, Method, Change, Auth, RollbackAuth, Scope, RollbackScope, RollbackVersion, RollbackRecorded,
+       Capability, RollbackCapability
 FROM liveobs_release_changes WHERE ServiceName = ? AND Version = ? ORDER BY Kind, Name, Method
 """
 _SCHEMA: Final = """
@@ -69,8 +70,10 @@ def select_changed(con: duckdb.DuckDBPyConnection, service: str, release: str) -
     auth = [f"{m} {n} ({c}, auth {a})" for k, n, m, c, a, ra, *_ in rows
             if k == "route" and c != "removed" and a != "public" and (c == "added" or a != ra)]
     scoped = [f"{_label(k, n, m)} {c}" for k, n, m, c, *_ in rows if k in ("scope", "capability")]
-    scoped += [f"live event {n} scope {rs} -> {s}" for k, n, m, c, a, ra, s, rs, *_ in rows
-               if k == "live_event" and c == "changed" and s != rs]
+    scoped += [f"live event {r[1]} scope {r[7]} -> {r[6]}" for r in rows
+               if r[0] == "live_event" and r[3] == "changed" and r[6] != r[7]]
+    scoped += [f"live event {r[1]} capability {r[11]} -> {r[10]}" for r in rows
+               if r[0] == "live_event" and r[3] == "changed" and r[10] != r[11]]
     persistence = [f"migration {n} {c}" for k, n, m, c, *_ in rows if k == "migration"]
     if version_now != version_before:
         persistence.append(f"schema version {version_before} -> {version_now}")
@@ -88,8 +91,8 @@ def select_changed(con: duckdb.DuckDBPyConnection, service: str, release: str) -
                                  _why(scoped, "scopes and capabilities")))
     if auth or scoped or unseen or any("added" in e for e in endpoints):
         selected.append(Selected("security", ("security.*",),
-                                 _why(auth + scoped + [e for e in endpoints if "added" in e] + unseen,
-                                      "new attack surface")))
+                                 _why([e for e in endpoints if e.endswith(" added")] + unseen
+                                      + [a for a in auth if "(added" not in a] + scoped, "new attack surface")))
     if endpoints or unseen or persistence:
         selected.append(Selected("performance", ("performance.*",),
                                  _why(endpoints + unseen + persistence, "new or changed work per request")))

@@ -124,7 +124,9 @@ def _probe(s: _Started, path: str, deadline: float, kind: str) -> Probe:
     status: int | None = None
     body: Any = None
     failure = "never answered"
-    with httpx.Client(timeout=2.0, follow_redirects=False) as client:
+    # Marked as driven evidence: if the unit exports telemetry, its answers never count as production traffic.
+    headers = {keys.HEADER_EVIDENCE_SOURCE: keys.EVIDENCE_DRIVEN}
+    with httpx.Client(timeout=2.0, follow_redirects=False, headers=headers) as client:
         while True:
             if s.process.poll() is not None:
                 failure = f"the unit exited with code {s.process.returncode}: {_tail(s.log)}"

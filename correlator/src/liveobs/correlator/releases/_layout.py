@@ -178,6 +178,10 @@ def plan_rollback(root: Path) -> Rollback:
     if not (target_dir / MANIFEST).is_file():
         raise ReleaseError(f"rollback target {manifest.rollback} has no release directory ({target_dir} with "
                            f"{MANIFEST})")
+    unfit = directory_problems(target_dir)
+    if unfit:
+        raise ReleaseError(f"rollback target {manifest.rollback} is not a release built from its artifact: "
+                           + "; ".join(unfit))
     target = read_manifest(target_dir)
     if target.version != manifest.rollback:
         raise ReleaseError(f"{target_dir / MANIFEST} names version {target.version}, not {manifest.rollback}")

@@ -7,6 +7,7 @@ files they name except to read the manifest itself.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class LiveEvent:
     route: str
     scope: str | None
     doc: str | None
+    capability: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,14 @@ class _Reader:
     def fail(self, key: str, what: str) -> ReleaseError:
         return ReleaseError(f"{self.source}: {self.where} {key} {what}")
 
+    def only(self, *known: str) -> None:
+        """Refuse a key this table does not have (a typo would otherwise drop a fact silently)."""
+        for key in self.data:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {near[0]}?" if near else f"known: {', '.join(known)}"
+                raise ReleaseError(f"{self.source}: unknown key {key!r} in {self.where} ({hint})")
+
     def text(self, key: str, default: str | None = None) -> str:
         value = self.data.get(key, default)
         if not isinstance(value, str) or not value.strip():
@@ -124,11 +134,14 @@ class _Reader:
         return value
 
 
-def _tables(data: dict[str, Any], key: str, source: Path) -> list[_Reader]:
+def _tables(data: dict[str, Any], key: str, source: Path, *known: str) -> list[_Reader]:
     value = data.get(key, [])
     if not isinstance(value, list):
         raise ReleaseError(f"{source}: {key} must be an array of tables ([[{key}]])")
-    return [_Reader(item, f"[[{key}]] #{n}", source) for n, item in enumerate(value, 1)]
+    tables = [_Reader(item, f"[[{key}]] #{n}", source) for n, item in enumerate(value, 1)]
+    for table in tables:
+        table.only(*known)
+    return tables
 
 
 def parse_manifest(text: str, source: Path) -> ReleaseManifest:
@@ -137,17 +150,19 @@ def parse_manifest(text: str, source: Path) -> ReleaseManifest:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ReleaseError(f"{source}: not valid TOML ({exc})") from exc
+    _Reader(data, "the manifest's top level", source).only("release", "artifacts", "units", "surface")
     release = _Reader(data.get("release"), "[release]", source)
+    release.only("service", "version", "environment", "rollback", "notes", "docs", "reversible", "data_env")
     version, rollback = release.text("version"), release.text("rollback")
     if rollback == version:
         raise release.fail("rollback", f"names the release itself ({version}): it must be an earlier release")
     reversible = release.data.get("reversible", True)
     if not isinstance(reversible, bool):
         raise release.fail("reversible", "must be true or false")
-    artifacts = tuple(Artifact(t.inside("path"), _sha256(t)) for t in _tables(data, "artifacts", source))
+    artifacts = tuple(Artifact(t.inside("path"), _sha256(t)) for t in _tables(data, "artifacts", source, "path", "sha256"))
     if not artifacts:
         raise ReleaseError(f"{source}: no [[artifacts]]: a release names the artifact it runs")
-    units = tuple(_unit(t) for t in _tables(data, "units", source))
+    units = tuple(_unit(t) for t in _tables(data, "units", source, "name", "file", "readiness", "port_env"))
     if not units:
         raise ReleaseError(f"{source}: no [[units]]: a release names the service units that run it")
     names = [u.name for u in units]
@@ -201,13 +216,16 @@ def _unit(t: _Reader) -> UnitSpec:
 
 def _surface(s: _Reader) -> Surface:
     routes = []
-    for t in _tables(s.data, "routes", s.source):
+    s.only("routes", "live_events", "scopes", "capabilities", "schema_version", "migrations", "security_error_classes",
+           "security_routes")
+    for t in _tables(s.data, "routes", s.source, "method", "path", "auth", "doc"):
         method = t.text("method").upper()
         if method not in _METHODS:
             raise t.fail("method", f"{method!r} is not one of {', '.join(sorted(_METHODS))}")
         routes.append(Route(method, t.url_path("path"), t.text("auth"), t.optional("doc")))
-    events = [LiveEvent(t.text("name"), t.url_path("route"), t.optional("scope"), t.optional("doc"))
-              for t in _tables(s.data, "live_events", s.source)]
+    events = [LiveEvent(t.text("name"), t.url_path("route"), t.optional("scope"), t.optional("doc"),
+                        t.optional("capability"))
+              for t in _tables(s.data, "live_events", s.source, "name", "route", "scope", "capability", "doc")]
     schema_version = s.data.get("schema_version")
     if schema_version is not None and (not isinstance(schema_version, int) or isinstance(schema_version, bool)):
         raise s.fail("schema_version", "must be an integer")

@@ -35,13 +35,15 @@ class SurfaceRow:
     auth: str | None = None
     scope: str | None = None
     doc: str | None = None
+    capability: str | None = None
 
 
 def surface_rows(release: Release) -> list[SurfaceRow]:
     """The release's declared surface as rows of ``liveobs_release_surface``."""
     s = release.manifest.surface
     rows = [SurfaceRow("route", r.path, method=r.method, auth=r.auth, doc=r.doc) for r in s.routes]
-    rows += [SurfaceRow("live_event", e.name, route=e.route, scope=e.scope, doc=e.doc) for e in s.live_events]
+    rows += [SurfaceRow("live_event", e.name, route=e.route, scope=e.scope, doc=e.doc, capability=e.capability)
+             for e in s.live_events]
     rows += [SurfaceRow("scope", name) for name in s.scopes]
     rows += [SurfaceRow("capability", name) for name in s.capabilities]
     rows += [SurfaceRow("migration", path) for path in s.migrations]
@@ -82,8 +84,8 @@ def record_release(con: duckdb.DuckDBPyConnection, release: Release, now: dateti
             surface = surface_rows(release)
             if surface:
                 cur.executemany(
-                    "INSERT INTO liveobs_release_surface VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [[*key, r.kind, r.name, r.method, r.route, r.auth, r.scope, r.doc] for r in surface],
+                    "INSERT INTO liveobs_release_surface VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[*key, r.kind, r.name, r.method, r.route, r.auth, r.scope, r.capability, r.doc] for r in surface],
                 )
             if release.docs:
                 cur.executemany("INSERT INTO liveobs_release_docs VALUES (?, ?, ?, ?)",
@@ -151,8 +153,8 @@ def summary(release: Release) -> dict[str, Any]:
         "rollback_directory": str(release.rollback_dir) if release.rollback_dir else None,
         "rollback_digest": release.rollback_digest, "reversible": m.reversible,
         "notes_entry": release.notes_entry is not None, "docs": len(release.docs),
-        "units": [{"name": u.spec.name, "exec_start": u.unit.exec_start, "problems": list(u.problems)}
-                  for u in release.units],
+        "units": [{"name": u.spec.name, "exec_start": Scrubber().scrub_text(u.unit.exec_start),
+                   "problems": list(u.problems)} for u in release.units],
         "routes": len(m.surface.routes), "live_events": len(m.surface.live_events),
         "scopes": list(m.surface.scopes), "capabilities": list(m.surface.capabilities),
         "migrations": list(m.surface.migrations), "schema_version": m.surface.schema_version,
@@ -171,7 +173,8 @@ def record_handler(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> di
     except ReleaseError as exc:
         raise ReadRequestError(str(exc)) from exc
     record_release(con, release)
-    return summary(release)
+    return {**summary(release),
+            "rollback_recorded": recorded(con, release.manifest.service, release.manifest.rollback) is not None}
 
 
 @read_handler("release_dry_run")

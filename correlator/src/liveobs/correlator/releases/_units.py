@@ -1,7 +1,7 @@
 """Explicit systemd-style unit files: parsed, judged (release artifact, no checkout, no shim), and made runnable.
 
-Only the ``[Service]`` section is read: one ``ExecStart=``, any ``Environment=``
-lines, an optional ``WorkingDirectory=``. ``%R`` in a value stands for the deploy
+Only the ``[Service]`` section is read: one ``ExecStart=``, any ``Environment=`` and
+``EnvironmentFile=`` lines, an optional ``WorkingDirectory=``. ``%R`` in a value stands for the deploy
 root. A unit is *proper* when its program is a file of ``<root>/current/venv/bin``:
 not a shell or ``env`` wrapper, not ``python -c``, not a shell script, and not a
 path into a source checkout. :func:`UnitFile.command` gives the argv and
@@ -51,11 +51,14 @@ class UnitFile:
 
     def command(self, root: Path, release_dir: Path | None = None) -> tuple[list[str], dict[str, str], Path | None]:
         """(argv, environment, working directory) of the unit, ``<root>/current`` replaced by ``release_dir``."""
-        current = str(root.absolute() / "current")
-        target = str(release_dir.absolute()) if release_dir is not None else current
+        currents = {str(root.absolute() / "current"), str(root.resolve() / "current")}
+        target = str(release_dir.absolute()) if release_dir is not None else str(root.absolute() / "current")
 
         def place(value: str) -> str:
-            return target + value[len(current):] if value == current or value.startswith(current + "/") else value
+            for current in currents:
+                if value == current or value.startswith(current + "/"):
+                    return target + value[len(current):]
+            return value
 
         argv = [place(a) for a in self.argv]
         workdir = Path(place(self.working_directory)) if self.working_directory else None
@@ -82,6 +85,8 @@ def read_unit(path: Path, root: Path, name: str | None = None) -> UnitFile:
             exec_starts.append(value)
         elif key == "Environment":
             env.update(_environment(value, where))
+        elif key == "EnvironmentFile":
+            env.update(_environment_file(value, where))
         elif key == "WorkingDirectory":
             workdir = value
     if section is None and not exec_starts:
@@ -140,6 +145,25 @@ def _environment(value: str, where: str) -> dict[str, str]:
     return out
 
 
+def _environment_file(value: str, where: str) -> dict[str, str]:
+    """``EnvironmentFile=[-]PATH``: its ``NAME=value`` lines (``-``: the file may be missing)."""
+    optional = value.startswith("-")
+    path = Path(value.removeprefix("-"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if optional:
+            return {}
+        raise ReleaseError(f"{where}: EnvironmentFile= {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"{where}: EnvironmentFile= {path} cannot be read ({exc})") from exc
+    env: dict[str, str] = {}
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line and line[0] not in "#;":
+            env.update(_environment(line, f"{where} ({path})"))
+    return env
+
+
 def unit_problems(unit: UnitFile, root: Path, release_dir: Path | None = None) -> list[str]:
     """What is wrong with how ``unit`` starts the release in ``release_dir`` (default: the one ``current``
     points at); empty when it runs the release's artifact from the release tree."""
@@ -150,7 +174,7 @@ def unit_problems(unit: UnitFile, root: Path, release_dir: Path | None = None) -
     if _PYTHON.fullmatch(base) and "-c" in unit.argv[1:]:
         return [f"ExecStart runs {base} -c, a shell shim: run the release's entry point directly"]
     bin_dir = root.absolute() / "current" / "venv" / "bin"
-    if program.parent != bin_dir:
+    if program.parent not in (bin_dir, root.resolve() / "current" / "venv" / "bin"):
         checkout = _checkout_of(program)
         where = f"a source checkout ({checkout})" if checkout else "outside the release tree"
         return [f"ExecStart runs {program} from {where}, not from {bin_dir}"]

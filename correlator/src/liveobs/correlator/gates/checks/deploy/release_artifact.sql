@@ -28,6 +28,7 @@ SELECT CASE WHEN (SELECT count(*) FROM rec) > 0 THEN count(problem) END AS obser
        coalesce(sum(spans), 0) AS evidence,
        CASE WHEN (SELECT count(*) FROM rec) = 0
             THEN format('release {} is not recorded: run liveobs release record ROOT --version {}', $release, $release)
+            WHEN count(*) = 0 THEN format('no spans of release {} in the window: its processes reported nothing yet', $release)
             WHEN count(problem) > 0 THEN array_to_string(list(problem ORDER BY spans DESC), '; ')
             ELSE format('{} spans from units {} running {}', sum(spans), string_agg(DISTINCT unit, ', ' ORDER BY unit),
                         (SELECT any_value(Digest) FROM rec))
