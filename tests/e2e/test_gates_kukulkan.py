@@ -154,7 +154,7 @@ def _record(state: Path, build: Path, keys: str, *, weak: bool) -> tuple[int, di
                 deployment.start(MANIFEST.current, {"KUKULKAN_BODY_LIMIT": str(WEAK_BODY_LIMIT)})
             base = deployment.url("kukulkan-ui")
             probed = _probe(db, base)  # first: the demo's password guessing then uses up the sign-in budget
-            asyncio.run(run_session(base, refreshes=40))
+            asyncio.run(run_session(base, refreshes=30))  # within the live-event burst: the sort runs
         finally:
             deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
         code, report = _check(db, "security" if weak else "all")
