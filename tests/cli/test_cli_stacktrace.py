@@ -142,3 +142,27 @@ def test_incidents_show_the_failing_frame(store: Path) -> None:
                      result.stdout), result.stdout
     data = json.loads(_run(store, "incidents", "--json").stdout)
     assert data[0]["stack"]["failing_frame"]["function"] == "_failing_hook"
+
+
+def test_an_app_installed_from_its_wheel_keeps_its_frames_as_the_apps() -> None:
+    from liveobs.correlator._stacktrace import build
+
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/releases/1.4.0/venv/lib/python3.11/site-packages/starlette/routing.py", line 10, in handle\n'
+        "    await self.app(scope)\n"
+        '  File "/srv/app/releases/1.4.0/venv/lib/python3.11/site-packages/kukulkan/live.py", line 20, in sort\n'
+        "    cards = self.board.sort_by_due(column)\n"
+        '  File "/srv/app/releases/1.4.0/venv/lib/python3.11/site-packages/kukulkan/board.py", line 95, in sort_by_due\n'
+        "    ordered = sorted(cards)\n"
+        "TypeError: boom\n"
+    )
+    stack = build(text, error_class="TypeError", message="boom", release="1.4.0", service="kukulkan")
+    assert [f.function for f in stack.app_frames] == ["sort_by_due", "sort"]
+    assert stack.failing_frame is not None
+    assert stack.failing_frame.path.endswith("site-packages/kukulkan/board.py")
+    assert stack.library_packages() == [("starlette", 1)]
+    # Another service's view of the same text: kukulkan is a library there.
+    other = build(text, error_class="TypeError", message="boom", release="1.4.0", service="billing")
+    assert other.app_frames == ()
+    assert other.library_packages() == [("kukulkan", 2), ("starlette", 1)]

@@ -29,7 +29,7 @@ def test_kukulkans_scenario_reads_with_credentials_from_the_environment() -> Non
     assert scenario.uploads[0].clean == 5
     assert [(a.check, a.required, a.event or f"{a.method} {a.path}") for a in scenario.attempts] == [
         ("scope", "editor", "add_card"), ("capability", "cards.archive", "archive_card"),
-        ("scope", "editor", "POST /admin/session-key/rotate"), ("capability", "cards.upload", "POST /cards/c3/attachments")]
+        ("capability", "cards.clear", "clear_done"), ("scope", "editor", "POST /admin/session-key/rotate"), ("capability", "cards.upload", "POST /cards/c3/attachments")]
     assert scenario.sockets is not None
     assert scenario.sockets.user == "vic"
     assert scenario.rate_limit is not None

@@ -24,7 +24,6 @@ if str(EXAMPLE) not in sys.path:
     sys.path.insert(0, str(EXAMPLE))
 
 from kukulkan.app import Settings, build  # noqa: E402
-from kukulkan.release import load_manifest  # noqa: E402
 from kukulkan.sessions import KeyRing, SessionKey  # noqa: E402
 
 
@@ -58,7 +57,7 @@ def serve(*, tls: tuple[Path, Path] | None = None, **overrides: Any) -> Iterator
     """
     config_settings = settings(**overrides)
     spans = InMemorySpanExporter()
-    app = build(config_settings, load_manifest(), span_exporter=spans, batch=False, configure_structlog=False,
+    app = build(config_settings, span_exporter=spans, batch=False, configure_structlog=False,
                 set_global=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -1,15 +1,17 @@
 """The gates over Kukulkan's evidence, recorded through the real stack.
 
-A real ``liveobs collect`` subprocess owns the store; the app runs under uvicorn
-as the demo runs it (its own process, exporting OTLP to the collector): first
-the rollback target with ordinary traffic, then the current release with the
-demo's user session and attacks, then ``liveobs probe`` against it (recorded
-through the collector). The gates then run through the collector as well.
+A real ``liveobs collect`` subprocess owns the store; the app runs as the demo
+deploys it (both releases built from source and laid out as release directories,
+their API and UI units started from the ``current`` link under the supervisor,
+exporting OTLP to the collector): first the rollback target with ordinary
+traffic, then, the link re-pointed and the units restarted, the current release
+with the demo's user session and attacks, then ``liveobs probe`` against it
+(recorded through the collector). The gates then run through the collector as well.
 
-The same release is then served once more with a deliberately weak setting,
-an environment variable the app already reads: ``KUKULKAN_BODY_LIMIT`` raised to
-8 MiB, so the probe's 2 MiB body reaches the sign-in handler. Only
-``security.body_limit`` may change, and it must turn to fail.
+The current release is then served once more with a deliberately weak setting,
+an environment variable the app already reads, set in its unit files:
+``KUKULKAN_BODY_LIMIT`` raised to 8 MiB, so the probe's 2 MiB body reaches the
+sign-in handler. Only ``security.body_limit`` may change, and it must turn to fail.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kukulkan"
 if str(EXAMPLE) not in sys.path:
     sys.path.insert(0, str(EXAMPLE))
 
-from kukulkan.demo import Processes, new_session_keys, processes, start_app, start_collector  # noqa: E402
-from kukulkan.release import MANIFEST_PATH, load_manifest  # noqa: E402
+from kukulkan.demo import MANIFEST_PATH, new_session_keys, processes, start_collector, unit_environment  # noqa: E402
 from kukulkan.scenario import run_baseline, run_session  # noqa: E402
+from kukulkan_release.deploy import Deployment, prepare  # noqa: E402
+
+from liveobs.correlator.gates import read_manifest  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
-MANIFEST = load_manifest(MANIFEST_PATH)
+MANIFEST = read_manifest(MANIFEST_PATH)
 # The demo's rollback target serves for about a minute; its budgets say so (the defaults ask an hour).
 DEMO_BUDGETS = EXAMPLE / "demo-budgets.toml"
 # The app limits sign-in, uploads and live events, not page views: the probe's GET burst
@@ -73,6 +77,12 @@ EXPECTED: dict[str, str] = {
                      "performance.regression_render", "performance.regression_connect",
                      "performance.regression_memory"], "unknown"),
     **dict.fromkeys(["deploy.readiness", "deploy.rollback", "deploy.service_version"], "pass"),
+    # The releases' facts are not recorded here (the demo's test records them): unknown, never pass.
+    **dict.fromkeys(["deploy.dry_run", "deploy.release_artifact", "deploy.release_layout", "deploy.release_notes",
+                     "deploy.surface_auth", "deploy.surface_endpoint", "deploy.surface_persistence",
+                     "deploy.surface_scope"], "unknown"),
+    # The failing click's trace carries scope decisions: a security incident no security gate run followed.
+    "deploy.security_incidents": "fail",
 }
 # CPU use needs two samples of one process far enough apart; the run may or may not give them.
 # The regression checks on live events are underpowered at the demo's sample size (unknown) unless
@@ -126,29 +136,27 @@ def _check(db: Path, selection: str) -> tuple[int, dict[str, Any]]:
     return code, json.loads(out)
 
 
-def _serve(procs: Processes, collector_url: str, state: Path, release: str, keys: str,
-           monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, str]:
-    with monkeypatch.context() as patched:
-        for name, value in env.items():
-            patched.setenv(name, value)
-        return start_app(procs, collector_url, state, release, keys)
-
-
-def _record(state: Path, keys: str, *, weak: bool) -> tuple[int, dict[str, Any], dict[str, Any]]:
-    """Serve the app (after its rollback target, unless weak), probe it, run the gates through the collector."""
+def _record(state: Path, build: Path, keys: str, *, weak: bool) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Deploy the app (after its rollback target, unless weak), probe it, run the gates through the collector."""
     state.mkdir()
     db = state / "liveobs.duckdb"
-    with processes() as procs, pytest.MonkeyPatch.context() as monkeypatch:
+    root = state / "deploy"
+    prepare(root, build)
+    with processes() as procs:
         collector, url = start_collector(procs, db, state)
-        if not weak:
-            app, base = _serve(procs, url, state, MANIFEST.rollback, keys, monkeypatch)
-            asyncio.run(run_baseline(base, refreshes=40))
-            procs.stop(app)
-        env = {"KUKULKAN_BODY_LIMIT": str(WEAK_BODY_LIMIT)} if weak else {}
-        app, base = _serve(procs, url, state, MANIFEST.current, keys, monkeypatch, **env)
-        probed = _probe(db, base)  # first: the demo's password guessing then uses up the sign-in budget
-        asyncio.run(run_session(base, refreshes=40))
-        procs.stop(app)  # a graceful stop flushes the app's last spans, logs and metrics
+        deployment = Deployment(root, unit_environment(url), keys)
+        try:
+            if not weak:
+                deployment.start(MANIFEST.rollback)
+                asyncio.run(run_baseline(deployment.url("kukulkan-ui"), refreshes=40))
+                deployment.switch(MANIFEST.current)
+            else:
+                deployment.start(MANIFEST.current, {"KUKULKAN_BODY_LIMIT": str(WEAK_BODY_LIMIT)})
+            base = deployment.url("kukulkan-ui")
+            probed = _probe(db, base)  # first: the demo's password guessing then uses up the sign-in budget
+            asyncio.run(run_session(base, refreshes=30))  # within the live-event burst: the sort runs
+        finally:
+            deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
         code, report = _check(db, "security" if weak else "all")
         assert procs.stop(collector) == 0
     return code, report, probed
@@ -161,8 +169,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     started = time.monotonic()
     codes: dict[str, int] = {}
     reports: dict[str, dict[str, Any]] = {}
-    codes["current"], reports["current"], reports["probe"] = _record(root / "current", keys, weak=False)
-    codes["weak"], reports["weak"], reports["weak probe"] = _record(root / "weak", keys, weak=True)
+    build = root / "build"  # both records deploy the same wheels
+    codes["current"], reports["current"], reports["probe"] = _record(root / "current", build, keys, weak=False)
+    codes["weak"], reports["weak"], reports["weak probe"] = _record(root / "weak", build, keys, weak=True)
     return Recorded(root, reports, codes, time.monotonic() - started)
 
 

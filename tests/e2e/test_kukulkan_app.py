@@ -284,7 +284,10 @@ def test_readiness_answers_with_the_release_and_the_app_checks() -> None:
         doc = client.get("/live/readiness.json").json()
         assert doc["status"] == "pass"
         assert doc["version"] == "1.4.0"
-        assert {"board:cards", "sessions:signing-key", "release:manifest"} <= set(doc["checks"])
+        assert {"board:cards", "sessions:signing-key", "release:directory"} <= set(doc["checks"])
+    # The settings claim a release the code is not: not ready.
     with h.serve(release="9.9.9") as served, httpx.Client(base_url=served.url) as client:
         assert client.get("/readyz").status_code == 503
-        assert client.get("/live/readiness.json").json()["checks"]["release:manifest"][0]["status"] == "fail"
+        check = client.get("/live/readiness.json").json()["checks"]["release:directory"][0]
+        assert check["status"] == "fail"
+        assert check["output"].startswith("running 1.4.0 from a source tree")

@@ -24,7 +24,7 @@ if str(EXAMPLE) not in sys.path:
     sys.path.insert(0, str(EXAMPLE))
 
 from kukulkan.accounts import DEMO_ACCOUNTS  # noqa: E402
-from kukulkan.demo import processes, start_app, start_collector  # noqa: E402
+from kukulkan.demo import processes, start_collector, start_deployed  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -45,7 +45,7 @@ def test_failing_click_in_the_browser_is_found_by_its_reference(browser: Any, tm
     liveobs = str(Path(sys.executable).parent / "liveobs")
     with processes() as procs:
         collector, collector_url = start_collector(procs, db, tmp_path)
-        app, base_url = start_app(procs, collector_url, tmp_path)
+        app, base_url = start_deployed(procs, collector_url, tmp_path)
 
         page = browser.new_page()
         console_errors: list[str] = []
@@ -80,7 +80,7 @@ def test_failing_click_in_the_browser_is_found_by_its_reference(browser: Any, tm
         page.close()
         assert not [e for e in console_errors if "Content Security Policy" in e or "integrity" in e]
 
-        procs.stop(app)  # flushes the app's last spans and the browser's report
+        app.stop()  # flushes the app's last spans and the browser's report
         result = subprocess.run([liveobs, "--db", str(db), "trace", "--event-id", reference, "--json"],
                                 capture_output=True, text=True, timeout=30, check=False)
         assert result.returncode == 0, result.stderr

@@ -18,7 +18,7 @@ if str(EXAMPLE) not in sys.path:
     sys.path.insert(0, str(EXAMPLE))
 
 from kukulkan.accounts import DEMO_ACCOUNTS  # noqa: E402
-from kukulkan.demo import processes, start_app, start_collector  # noqa: E402
+from kukulkan.demo import processes, start_collector, start_deployed  # noqa: E402
 
 from liveobs.correlator._store import open_local  # noqa: E402
 from liveobs.correlator._ui_pages import CSP  # noqa: E402
@@ -35,7 +35,7 @@ def _record_failing_click(browser: Any, db: Path, tmp_path: Path) -> tuple[str, 
     """Sign in to Kukulkan, sort the to-do column (the real bug), and return (reference, session id)."""
     with processes() as procs:
         collector, collector_url = start_collector(procs, db, tmp_path)
-        app, base_url = start_app(procs, collector_url, tmp_path)
+        app, base_url = start_deployed(procs, collector_url, tmp_path)
         page = browser.new_page()
         page.goto(base_url + "/")
         page.fill("#username", "ana")
@@ -49,7 +49,7 @@ def _record_failing_click(browser: Any, db: Path, tmp_path: Path) -> tuple[str, 
         assert found is not None
         page.evaluate("liveobs.flush()")
         page.close()
-        procs.stop(app)
+        app.stop()
         procs.stop(collector)
     return found.group(1), session_id
 

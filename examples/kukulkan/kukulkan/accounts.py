@@ -1,8 +1,8 @@
 """Who may do what: demo accounts, their scope, and capabilities.
 
 Two scopes: ``viewer`` reads the board, ``editor`` also changes it. The
-``cards.archive`` capability is granted to editors only, so a viewer is refused
-by scope (writes) and by capability (archive).
+``cards.archive`` and ``cards.clear`` capabilities are granted to editors only,
+so a viewer is refused by scope (writes) and by capability (archive, clear).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ SCOPE_VIEWER: Final = "viewer"
 SCOPE_EDITOR: Final = "editor"
 CAP_ARCHIVE: Final = "cards.archive"
 CAP_UPLOAD: Final = "cards.upload"
+CAP_CLEAR: Final = "cards.clear"
 
 _CAPABILITIES: Final[dict[str, frozenset[str]]] = {
     SCOPE_VIEWER: frozenset(),
-    SCOPE_EDITOR: frozenset({CAP_ARCHIVE, CAP_UPLOAD}),
+    SCOPE_EDITOR: frozenset({CAP_ARCHIVE, CAP_UPLOAD, CAP_CLEAR}),
 }
 _RANK: Final = {SCOPE_VIEWER: 0, SCOPE_EDITOR: 1}
 _ITERATIONS: Final = 50_000

@@ -1,7 +1,9 @@
 """The Kukulkan app: routes, pages, sign-in, uploads and the live socket.
 
 ``create_app()`` reads its settings from the environment (uvicorn's
-``--factory``); tests pass :class:`Settings` directly.
+``--factory``); tests pass :class:`Settings` directly. The same artifact runs as
+two units: ``ui`` (pages, sign-in, the live socket, uploads) and ``api`` (the
+JSON API); both answer ``/readyz`` and ``/live/readiness.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Final
 
 import structlog
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -26,12 +29,13 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
+from kukulkan import __version__
 from kukulkan import observability as obs
 from kukulkan.accounts import CAP_UPLOAD, SCOPE_EDITOR, AccessDenied, Accounts, User, demo_accounts
 from kukulkan.board import COLUMNS, Attachment, Board, BoardError
 from kukulkan.guards import RateLimiter, content_security_policy, new_nonce
 from kukulkan.live import Hub, LiveSession
-from kukulkan.release import ReleaseManifest, load_manifest
+from kukulkan.release import RunningRelease, running_release
 from kukulkan.scanner import SCANNER_NAME, Verdict, scan
 from kukulkan.sessions import COOKIE_NAME, KeyRing, SessionStore
 
@@ -42,8 +46,8 @@ _log = structlog.get_logger("kukulkan")
 
 @dataclass(frozen=True)
 class Settings:
-    release: str
     environment: str
+    release: str = __version__
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     body_limit: int = 256 * 1024
     rate_per_second: float = 20.0
@@ -56,11 +60,10 @@ class Settings:
     weaken: frozenset[str] = frozenset()
 
     @classmethod
-    def from_environment(cls, manifest: ReleaseManifest) -> Settings:
+    def from_environment(cls) -> Settings:
         env = os.environ
         return cls(
-            release=env.get("KUKULKAN_RELEASE", manifest.current),
-            environment=env.get("KUKULKAN_ENVIRONMENT", manifest.environment),
+            environment=env.get("KUKULKAN_ENVIRONMENT", "production"),
             allowed_hosts=tuple(h for h in env.get("KUKULKAN_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h),
             body_limit=int(env.get("KUKULKAN_BODY_LIMIT", 256 * 1024)),
             rate_per_second=float(env.get("KUKULKAN_RATE_PER_SECOND", 20)),
@@ -92,9 +95,10 @@ def _integrity(data: bytes) -> str:
 class Kukulkan:
     """The app's state and request handlers."""
 
-    def __init__(self, settings: Settings, manifest: ReleaseManifest, accounts: Accounts | None = None) -> None:
+    def __init__(self, settings: Settings, running: RunningRelease | None = None,
+                 accounts: Accounts | None = None) -> None:
         self.settings = settings
-        self.manifest = manifest
+        self.running = running or running_release()
         self.accounts = accounts or demo_accounts()
         self.board = Board.seeded()
         self.sessions = SessionStore()
@@ -177,7 +181,9 @@ class Kukulkan:
             return Response("too many requests\n", status_code=429, headers={"Retry-After": "1"})
         async with request.form() as form:
             name, password = form.get("username"), form.get("password")
-        user = (self.accounts.authenticate(name, password)
+        # PBKDF2 takes tens of milliseconds of CPU: hashed in a worker thread (hashlib releases the GIL),
+        # so a sign-in never stalls the live events of everyone else on the event loop.
+        user = (await run_in_threadpool(self.accounts.authenticate, name, password)
                 if isinstance(name, str) and isinstance(password, str) else None)
         if user is None:
             _log.info("sign-in refused")
@@ -280,20 +286,38 @@ class Kukulkan:
             "board:cards": lambda: obs.ok(True, f"{len(self.board.cards())} cards"),
             "sessions:signing-key": lambda: obs.ok(bool(self.settings.keys.current.secret),
                                                    self.settings.keys.current.key_id),
-            "release:manifest": lambda: obs.ok(self.settings.release in (self.manifest.current,
-                                                                         self.manifest.rollback),
-                                               f"running {self.settings.release}"),
+            "release:directory": self._release_check,
         }
 
+    def _release_check(self) -> Any:
+        """Fails when the code that runs is not the release its directory's manifest names."""
+        running = self.running
+        where = str(running.directory) if running.directory else "a source tree (no release directory)"
+        return obs.ok(running.consistent and running.version == self.settings.release,
+                      f"running {running.version} from {where}"
+                      + ("" if running.consistent else f", whose release.toml names {running.manifest_version}"))
 
-def build(settings: Settings, manifest: ReleaseManifest, **telemetry: Any) -> ASGIApp:
-    """The instrumented app; ``telemetry`` options go to ``liveobs.sdk.configure``."""
+    async def release_info(self, request: Request) -> Response:
+        """``GET /api/release``: what this process runs, for deploy tooling and operators."""
+        running = self.running
+        return JSONResponse({"service": obs.SERVICE_NAME, "version": running.version,
+                             "environment": self.settings.environment,
+                             "release_dir": str(running.directory) if running.directory else None})
+
+
+ROLES: Final = ("ui", "api")
+
+
+def build(settings: Settings, *, role: str = "ui", **telemetry: Any) -> ASGIApp:
+    """The instrumented app in ``role`` (``ui`` or ``api``); ``telemetry`` options go to ``liveobs.sdk.configure``."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     obs.setup(settings.release, settings.environment, **telemetry)
     if settings.weaken:
         _log.warning("guards deliberately weakened", weakened=",".join(sorted(settings.weaken)))
-    app = Kukulkan(settings, manifest)
+    app = Kukulkan(settings)
     health = obs.readiness(settings.release, app.checks())
-    routes = [
+    routes = [Route("/api/release", app.release_info)] if role == "api" else [
         Route("/", app.home),
         Route("/signin", app.signin_page, methods=["GET"]),
         Route("/signin", app.signin, methods=["POST"]),
@@ -311,10 +335,14 @@ def build(settings: Settings, manifest: ReleaseManifest, **telemetry: Any) -> AS
                           guard_sockets="sockets" not in settings.weaken)
 
 
-def create_app() -> ASGIApp:
-    """The app as configured by the environment and the release manifest."""
-    manifest = load_manifest()
-    return build(Settings.from_environment(manifest), manifest)
+def create_app(role: str = "ui") -> ASGIApp:
+    """The app in ``role``, as configured by the environment."""
+    return build(Settings.from_environment(), role=role)
+
+
+def create_api() -> ASGIApp:
+    """The API unit's app (uvicorn's ``--factory kukulkan.app:create_api``)."""
+    return create_app("api")
 
 
 __all__ = ["Kukulkan", "Settings", "build", "create_app"]

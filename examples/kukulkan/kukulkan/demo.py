@@ -1,12 +1,16 @@
-"""``make demo``: the collector, the app, a user session with a failing click, and the answer.
+"""``make demo``: Kukulkan deployed as an operator would, a user session with a failing click, and the answer.
 
-Starts ``liveobs collect`` (its store under ``var/kukulkan/``) and the app on
-127.0.0.1, drives a scripted session over the live protocol and ``liveobs drive``
-with Kukulkan's scenario against both releases (the evidence the gates need), then
-prints ``liveobs trace --event-id <reference>`` for the failing click and one line
-per gate, with the reason of each failing check. ``--weaken`` serves the new release
-with guards deliberately weakened. Everything it starts is stopped on the way out,
-also on failure or Ctrl+C.
+Builds the wheels of Kukulkan 1.3.2 and 1.4.0 from source and lays them out as
+release directories (cached by the digest of their sources), starts
+``liveobs collect``, starts the API and UI units of 1.3.2 from the ``current`` link
+under a small supervisor, records the releases, dry-runs 1.4.0, re-points the link
+and restarts the same units, drives a scripted session with a failing click and
+``liveobs drive`` (the performance evidence in alternating slices of both releases,
+so both see the same machine load), prints ``liveobs trace --event-id <reference>``,
+the changed surface and one line per gate, and rolls back to 1.3.2 by re-pointing the
+link and restarting the same units. ``--weaken`` serves the new release with guards
+deliberately weakened. Everything it starts is stopped on the way out, also on
+failure or Ctrl+C.
 """
 
 from __future__ import annotations
@@ -14,29 +18,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
-import httpx
+from kukulkan_release.build import BuildError
+from kukulkan_release.deploy import DeployError, Deployment, LaidOut, prepare
 
 from kukulkan.accounts import DEMO_ACCOUNTS
-from kukulkan.release import MANIFEST_PATH, load_manifest
-from kukulkan.scenario import run_baseline, run_session
+from kukulkan.scenario import run_baseline, run_session, warm_up
 
 REPO: Final = Path(__file__).resolve().parents[3]
 EXAMPLE: Final = Path(__file__).resolve().parents[1]
 DEFAULT_STATE: Final = REPO / "var" / "kukulkan"
 GATES: Final = ("observability", "security", "performance", "deploy")
 DRIVE_SCENARIO: Final = EXAMPLE / "drive.toml"
+LOAD_SCENARIO: Final = EXAMPLE / "drive-load.toml"
+MANIFEST_PATH: Final = EXAMPLE / "release-manifest.toml"
+SERVICE: Final = "kukulkan"
+ENVIRONMENT: Final = "production"
+SLICES: Final = 3  # load slices per release, alternating between the releases
+SLICE_SESSIONS: Final = 40  # sessions per slice, 45 live events each
 CHROMIUM: Final = Path("/usr/bin/chromium")
 START_TIMEOUT: Final = 20.0
 
@@ -55,6 +65,11 @@ class Processes:
 
     def __init__(self) -> None:
         self._children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+        self._cleanups: list[Callable[[], None]] = []
+
+    def on_stop(self, cleanup: Callable[[], None]) -> None:
+        """Also run ``cleanup`` when everything stops (before the processes started here, in reverse order)."""
+        self._cleanups.append(cleanup)
 
     def start(self, name: str, argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
               pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
@@ -79,6 +94,8 @@ class Processes:
         return proc.returncode
 
     def stop_all(self) -> None:
+        while self._cleanups:
+            self._cleanups.pop()()
         for _, proc, _ in reversed(self._children):
             self.stop(proc)
         self._children.clear()
@@ -131,56 +148,38 @@ def start_collector(procs: Processes, db: Path, state: Path) -> tuple[subprocess
     return proc, str(found["url"])
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
 def new_session_keys() -> str:
     """``KUKULKAN_SESSION_KEYS`` for one demo run: both releases share it, as a deploy would."""
     return "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 
 
-def start_app(procs: Processes, collector_url: str, state: Path, release: str | None = None,
-              session_keys: str | None = None, weaken: str = "") -> tuple[subprocess.Popen[bytes], str]:
-    """The app under uvicorn on a socket bound here (no port race), exporting to the collector."""
-    sock = _listening_socket()
-    port = sock.getsockname()[1]
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLE), env.get("PYTHONPATH")])),
-        KUKULKAN_OTLP_ENDPOINT=collector_url,
-        KUKULKAN_SESSION_KEYS=session_keys or new_session_keys(),
-        OTEL_METRIC_EXPORT_INTERVAL="100",  # a release lives seconds here: 100 ms gives CPU and memory 100+ samples
-        # Each export then carries only its own interval, so counts over exports add up.
-        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta",
-    )
-    if release:
-        env["KUKULKAN_RELEASE"] = release
-    env.pop("KUKULKAN_WEAKEN", None)
-    if weaken:
-        env["KUKULKAN_WEAKEN"] = weaken
-    log = state / "app.log"
-    argv = [sys.executable, "-m", "uvicorn", "kukulkan.app:create_app", "--factory", "--fd", str(sock.fileno()),
-            "--no-access-log", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5"]
-    try:
-        proc = procs.start("app", argv, log, env=env, pass_fds=[sock.fileno()])
-    finally:
-        sock.close()
-    base_url = f"http://127.0.0.1:{port}"
+def unit_environment(collector_url: str) -> dict[str, dict[str, str]]:
+    """What each unit's file sets beside its port and name: where telemetry goes, how often metrics export.
 
-    def ready() -> bool:
-        try:
-            return httpx.get(base_url + "/readyz", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+    Metrics export as deltas, so counts over exports add up. The UI unit serves the
+    traffic: its metrics export every 100 ms (a release lives seconds here, so CPU
+    and memory get many samples). The API unit is quiet: every second, so its
+    process is measured over whole seconds (its CPU clock ticks in 10 ms) without
+    filling the CPU samples with idle ones.
+    """
+    common = {"KUKULKAN_OTLP_ENDPOINT": collector_url, "KUKULKAN_ENVIRONMENT": "production",
+              "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
+    return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
+            "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "100"}}
 
-    _wait_for("the app", ready, proc, log, START_TIMEOUT)
-    return proc, base_url
+
+def start_deployed(procs: Processes, collector_url: str, state: Path,
+                   version: str | None = None) -> tuple[Deployment, str]:
+    """Kukulkan laid out under ``state`` and its units started at ``version`` (default: the newest).
+
+    The units stop with ``procs``; ``Deployment.stop()`` stops them sooner (flushing their telemetry).
+    Returns the deployment and the UI unit's URL.
+    """
+    laid = prepare(state / "deploy", state / "build")
+    deployment = Deployment(state / "deploy", unit_environment(collector_url), new_session_keys())
+    procs.on_stop(deployment.stop)
+    deployment.start(version or laid[-1].version)
+    return deployment, deployment.url("kukulkan-ui")
 
 
 def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -242,24 +241,51 @@ def drive_credentials() -> dict[str, str]:
     return {f"KUKULKAN_DRIVE_{name.upper()}_PASSWORD": password for name, password, _ in DEMO_ACCOUNTS}
 
 
-def drive_lines(db: Path, base_url: str, environment: str, *, browser: bool, sessions: int | None = None) -> list[str]:
-    """``liveobs drive`` with Kukulkan's scenario: the evidence a quiet window lacks, recorded as driven."""
-    argv = [_bin("liveobs"), "--db", str(db), "drive", base_url, "--scenario", str(DRIVE_SCENARIO),
-            "--service", "kukulkan", "--environment", environment, "--json", *(["--browser"] if browser else []),
+def drive(db: Path, base_url: str, scenario: Path, *, browser: bool = False,
+          sessions: int | None = None) -> dict[str, Any]:
+    """``liveobs drive`` with one of Kukulkan's scenarios: evidence a quiet window lacks, recorded as driven."""
+    argv = [_bin("liveobs"), "--db", str(db), "drive", base_url, "--scenario", str(scenario),
+            "--service", SERVICE, "--environment", ENVIRONMENT, "--json", *(["--browser"] if browser else []),
             *(["--sessions", str(sessions)] if sessions is not None else [])]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO, check=False,
                             env={**os.environ, **drive_credentials()})
     if result.returncode not in (0, 1):
         raise DemoError(f"liveobs drive failed (exit {result.returncode}): {result.stderr.strip()}")
-    data = json.loads(result.stdout)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def load_slice(base_url: str, sessions: int) -> dict[str, Any]:
+    """One slice of the load-only scenario, driven from this process (no start-up gap between slices).
+
+    The evidence is the app's own telemetry (the driver marks its traffic as driven);
+    the outside observations ``liveobs drive`` records are the full drive's.
+    """
+    from liveobs.cli._driver import load_scenario, run_driver
+
+    scenario = load_scenario(LOAD_SCENARIO, {**os.environ, **drive_credentials()})
+    load = dataclasses.replace(scenario.load, sessions=sessions, reconnects=min(scenario.load.reconnects, sessions))
+    report = run_driver(base_url, dataclasses.replace(scenario, load=load))
+    if report.unexpected:
+        raise DemoError(f"the load slice saw what a correct app does not do: {'; '.join(report.unexpected)}")
+    data: dict[str, Any] = report.to_dict()
+    return data
+
+
+def load_line(data: dict[str, Any]) -> str:
+    return (f"{data['sessions']} sessions, {data['connects']} live connects ({data['reconnects']} reconnect), "
+            f"{data['page_loads']} page loads, {data['actions']} live actions")
+
+
+def drive_lines(data: dict[str, Any]) -> list[str]:
+    """What a full drive did: its load, uploads, attempts, socket checks, guesses and browser pass."""
     uploads = data["uploads"]
     clean = [u for u in uploads if not u["canary"]]
     canary = next((u for u in uploads if u["canary"]), None)
     denied = sum(a["outcome"] == "denied" for a in data["attempts"])
     sockets = {s["attempt"]: s["status"] for s in data["sockets"]}
     lines = [
-        f"liveobs drive    {data['sessions']} sessions, {data['connects']} live connects "
-        f"({data['reconnects']} reconnect), {data['page_loads']} page loads, {data['actions']} live actions",
+        "liveobs drive    " + load_line(data),
         f"                 uploads {len(clean)} clean → {'/'.join(sorted({str(u['status']) for u in clean}))}"
         + (f", EICAR canary → {canary['status']}" if canary else "")
         + f"; {denied} of {len(data['attempts'])} scope and capability attempts denied"
@@ -276,6 +302,40 @@ def drive_lines(db: Path, base_url: str, environment: str, *, browser: bool, ses
     return lines
 
 
+def release_lines(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
+    """``liveobs release ...`` (record, dry-run, rollback), its output indented; says so when it is missing."""
+    shown = "$ liveobs release " + " ".join(args)
+    result = liveobs(db, "release", *args, timeout=timeout)
+    if result.returncode == 2 and "No such command" in result.stderr:
+        return [shown, "  (this liveobs has no `release` command: the step is skipped)"]
+    out = (result.stdout.rstrip() or result.stderr.rstrip()).splitlines()
+    lines = [shown, *("  " + line for line in out)]
+    if result.returncode != 0:
+        lines.append(f"  exit {result.returncode}")
+    return lines
+
+
+def changed_lines(db: Path, release: str) -> list[str]:
+    """``liveobs check changed``: the surface ``release`` changed against its rollback target, the gates it selects."""
+    args = ("check", "changed", "--service", SERVICE, "--release", release, "--manifest", str(MANIFEST_PATH),
+            "--budgets", str(EXAMPLE / "demo-budgets.toml"))
+    result = liveobs(db, *args)
+    out = (result.stdout.rstrip() or result.stderr.rstrip()).splitlines()
+    return [f"$ liveobs check changed --service {SERVICE} --release {release}", *("  " + line for line in out),
+            f"  exit {result.returncode}"]
+
+
+def releases_line(laid: list[LaidOut], root: Path) -> str:
+    parts = [f"{r.version} {r.wheel.name} sha256:{r.digest[:12]}… "
+             f"({'built' if r.seconds > 0.5 else 'cached'})" for r in laid]
+    return f"releases         {_shown(root)}: " + "; ".join(parts)
+
+
+def units_line(deployment: Deployment, version: str, pids: dict[str, int], verb: str) -> str:
+    units = ", ".join(f"{name} pid {pid} {deployment.url(name)}" for name, pid in pids.items())
+    return f"{verb:<16} current → releases/{version}; {units}: /readyz and /live/readiness.json answer {version}"
+
+
 def _clean_store(db: Path) -> None:
     for path in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".collector.json")):
         path.unlink(missing_ok=True)
@@ -289,40 +349,63 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
     started = time.monotonic()
     state.mkdir(parents=True, exist_ok=True)
     db = state / "liveobs.duckdb"
-    manifest = load_manifest(MANIFEST_PATH)
+    root = state / "deploy"
     _clean_store(db)
 
-    def say(line: str = "") -> None:
-        print(line, file=out, flush=True)
+    def say(*lines: str) -> None:
+        for line in lines or ("",):
+            print(line, file=out, flush=True)
 
+    laid = prepare(root, state / "build")
+    where = str(_shown(root))  # the commands run in the repository: the deploy root as the reader knows it
+    baseline_version, new_version = laid[0].version, laid[-1].version
+    say(releases_line(laid, root))
     with processes() as procs:
         collector, collector_url = start_collector(procs, db, state)
         say(f"liveobs collect  {collector_url}  store {_shown(db)}")
-        keys = new_session_keys()
-        app, base_url = start_app(procs, collector_url, state, manifest.rollback, keys)
-        baseline = asyncio.run(run_baseline(base_url, refreshes=refreshes))
-        driven = drive_lines(db, base_url, manifest.environment, browser=False)
-        procs.stop(app)
-        say(f"kukulkan {manifest.rollback:<7} {base_url}  the rollback target: "
-            f"{len(baseline.outcomes)} live events ({sum(o.ok for o in baseline.outcomes)} ok)")
-        for line in driven:
-            say(line)
-        app, base_url = start_app(procs, collector_url, state, manifest.current, keys, weaken)
-        if weaken:
-            say(f"kukulkan {manifest.current:<7} deliberately weakened: KUKULKAN_WEAKEN={weaken}")
-        say(probe_line(db, base_url, manifest.environment))
-        report = asyncio.run(run_session(base_url, refreshes=refreshes))
-        ok = sum(o.ok for o in report.outcomes)
-        say(f"kukulkan {manifest.current:<7} {base_url}  the new release: {len(report.outcomes)} live events "
-            f"({ok} ok), uploads " + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
-        say("refused          " + ", ".join(
-            f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
-        for line in drive_lines(db, base_url, manifest.environment, browser=CHROMIUM.exists()):
-            say(line)
-        failure = report.failure
-        say(f"failing click    {failure.name}: the page shows "
-            f"\"Something went wrong — reference {failure.event_id}\"")
-        procs.stop(app)  # a graceful stop flushes the app's last spans and logs to the collector
+        deployment = Deployment(root, unit_environment(collector_url), new_session_keys())
+        try:
+            ui = deployment.url("kukulkan-ui")
+            deployment.point(baseline_version)
+            for version in (baseline_version, new_version):
+                say(*release_lines(db, "record", where, "--version", version))
+            say(units_line(deployment, baseline_version, deployment.start(baseline_version), "units started"))
+            asyncio.run(warm_up(ui))
+            baseline = asyncio.run(run_baseline(ui, refreshes=refreshes))
+            say(f"kukulkan {baseline_version:<7} {ui}  the rollback target: {len(baseline.outcomes)} live events "
+                f"({sum(o.ok for o in baseline.outcomes)} ok)")
+            say(f"driven slice     {baseline_version} 1: " + load_line(load_slice(ui, SLICE_SESSIONS)))
+            say(*release_lines(db, "dry-run", where, "--version", new_version))
+            extra = {"KUKULKAN_WEAKEN": weaken} if weaken else {}
+            say(units_line(deployment, new_version, deployment.switch(new_version, extra), "deployed"))
+            asyncio.run(warm_up(ui))
+            if weaken:
+                say(f"kukulkan {new_version:<7} deliberately weakened: KUKULKAN_WEAKEN={weaken}")
+            say(probe_line(db, ui, ENVIRONMENT))
+            report = asyncio.run(run_session(ui, refreshes=refreshes))
+            ok = sum(o.ok for o in report.outcomes)
+            say(f"kukulkan {new_version:<7} {ui}  the new release: {len(report.outcomes)} live events "
+                f"({ok} ok), uploads " + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
+            say("refused          " + ", ".join(
+                f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
+            say(*drive_lines(drive(db, ui, DRIVE_SCENARIO, browser=CHROMIUM.exists(), sessions=8)))
+            say(f"driven slice     {new_version} 1: " + load_line(load_slice(ui, SLICE_SESSIONS)))
+            # More slices, alternating: both releases measured under the same machine load. Each switch
+            # re-points `current` and restarts the same units.
+            for n in range(2, SLICES + 1):
+                for version, env in ((baseline_version, {}), (new_version, extra)):
+                    deployment.switch(version, env)
+                    asyncio.run(warm_up(ui))
+                    say(f"driven slice     {version} {n}: " + load_line(load_slice(ui, SLICE_SESSIONS))
+                        + "  (current re-pointed, units restarted)")
+            failure = report.failure
+            say(f"failing click    {failure.name}: the page shows "
+                f"\"Something went wrong — reference {failure.event_id}\"")
+            # The rollback: the link back to 1.3.2, the same units restarted (they flush their telemetry first).
+            say(*release_lines(db, "rollback", where))
+            say(units_line(deployment, baseline_version, deployment.switch(baseline_version, {}), "rolled back"))
+        finally:
+            deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
         say()
         say(f"$ liveobs trace --event-id {failure.event_id}")
         trace = liveobs(db, "trace", "--event-id", failure.event_id)
@@ -331,7 +414,16 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         say(f"in a browser     {collector_url}/incidents  (while the collector runs; afterwards: "
             f"liveobs --db {_shown(db)} ui)")
         say()
-        say("$ liveobs check <gate>   (release " + manifest.current + ")")
+        # The runbook: after an incident that touches security (the failing click's trace carries scope
+        # decisions), the security gate runs before a redeploy; the deploy gate reads its recorded run.
+        security = liveobs(db, "check", "security", "--manifest", str(MANIFEST_PATH), "--budgets",
+                           str(EXAMPLE / "demo-budgets.toml"), "--format", "json")
+        say(f"$ liveobs check security   (first: the failing click's trace carries security decisions) → "
+            f"exit {security.returncode}")
+        say()
+        say(*changed_lines(db, new_version))
+        say()
+        say(f"$ liveobs check <gate>   (release {new_version})")
         for line in gate_lines(db, MANIFEST_PATH):
             say(line)
         procs.stop(collector)
@@ -350,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args.state, refreshes=args.refreshes, weaken=args.weaken)
-    except DemoError as exc:
+    except (DemoError, DeployError, BuildError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kukulkan import observability as obs
-from kukulkan.accounts import CAP_ARCHIVE, SCOPE_EDITOR, SCOPE_VIEWER, AccessDenied, User
+from kukulkan.accounts import CAP_ARCHIVE, CAP_CLEAR, SCOPE_EDITOR, SCOPE_VIEWER, AccessDenied, User
 from kukulkan.board import Board, BoardError
 from kukulkan.guards import RateLimiter
 from liveobs.sdk import error_reply
@@ -68,6 +68,7 @@ class LiveSession:
             "move_card": self.move_card,
             "archive_card": self.archive_card,
             "sort_by_due": self.sort_by_due,
+            "clear_done": self.clear_done,
             "refresh": self.refresh,
         }
 
@@ -173,6 +174,15 @@ class LiveSession:
         _log.info("column sorted", column=message.get("column"), cards=len(cards))
         await self.broadcast()
         return None
+
+    async def clear_done(self, message: dict[str, Any]) -> str | None:
+        """Archive every card in the done column (a capability editors hold)."""
+        self.require_scope(SCOPE_VIEWER)
+        self.require_capability(CAP_CLEAR)
+        cleared = [self.board.archive(card.id) for card in self.board.cards("done")]
+        _log.info("done column cleared", cards=len(cleared))
+        await self.broadcast()
+        return f"Cleared {len(cleared)} done card{'s' if len(cleared) != 1 else ''}."
 
     async def refresh(self, message: dict[str, Any]) -> str | None:
         self.require_scope(SCOPE_VIEWER)

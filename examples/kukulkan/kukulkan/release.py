@@ -1,40 +1,51 @@
-"""The release manifest: which release runs now and which one a rollback returns to."""
+"""Which release this process runs: the package's own version and, when deployed, its release directory.
+
+A deployed Kukulkan runs from ``<root>/releases/<version>/venv``; the release
+directory above it holds ``release.toml``. A process started from a source
+checkout has no release directory.
+"""
 
 from __future__ import annotations
 
-import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
-MANIFEST_PATH: Final = Path(__file__).resolve().parent.parent / "release-manifest.toml"
-_VERSION_RE: Final = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.\-]+)?")
+from kukulkan import __version__
+
+MANIFEST_NAME = "release.toml"
 
 
 @dataclass(frozen=True, slots=True)
-class ReleaseManifest:
-    service: str
-    current: str
-    rollback: str
-    environment: str
+class RunningRelease:
+    version: str  # the version of the code that runs (the package's own)
+    directory: Path | None  # the release directory it was started from, if any
+    manifest_version: str | None  # the version that directory's release.toml names
+
+    @property
+    def consistent(self) -> bool:
+        """The code is the release its directory says it is (or runs outside any release directory)."""
+        return self.directory is None or self.manifest_version == self.version
 
 
-def load_manifest(path: Path = MANIFEST_PATH) -> ReleaseManifest:
-    """Read and validate the manifest's ``[release]`` table; a missing or bad field is a ``ValueError``."""
-    with path.open("rb") as fh:
-        data = tomllib.load(fh).get("release")
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a [release] table is required")
-    fields = {}
-    for name in ("service", "current", "rollback", "environment"):
-        value = data.get(name)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{path}: {name} must be a non-empty string")
-        fields[name] = value
-    for name in ("current", "rollback"):
-        if not _VERSION_RE.fullmatch(fields[name]):
-            raise ValueError(f"{path}: {name} {fields[name]!r} is not a semantic version")
-    if fields["current"] == fields["rollback"]:
-        raise ValueError(f"{path}: rollback must differ from current")
-    return ReleaseManifest(**fields)
+def release_directory(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` that holds a release manifest."""
+    for candidate in (start, *start.parents):
+        if (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    return None
+
+
+def running_release(prefix: str | None = None) -> RunningRelease:
+    """The release of this process, from ``sys.prefix`` (the release's virtual environment)."""
+    directory = release_directory(Path(prefix or sys.prefix).resolve())
+    if directory is None:
+        return RunningRelease(__version__, None, None)
+    try:
+        with (directory / MANIFEST_NAME).open("rb") as fh:
+            table = tomllib.load(fh).get("release", {})
+        named = table.get("version") if isinstance(table, dict) else None
+    except (OSError, tomllib.TOMLDecodeError):
+        named = None
+    return RunningRelease(__version__, directory, named if isinstance(named, str) else None)

@@ -93,3 +93,16 @@ async def run_baseline(base_url: str, *, refreshes: int = 20) -> SessionReport:
             await ana.send("refresh")
         report.outcomes += ana.outcomes
     return report
+
+
+async def warm_up(base_url: str, *, events: int = 3) -> None:
+    """What a deploy does before a restarted unit takes traffic: a signed-in visit that opens the live socket.
+
+    The first request of a fresh process compiles templates and loads code paths;
+    after this, the traffic that follows meets a warm process.
+    """
+    async with LiveClient(base_url) as ana:
+        await ana.sign_in("ana", _PASSWORDS["ana"])
+        await ana.open_live()
+        for _ in range(events):
+            await ana.send("refresh")

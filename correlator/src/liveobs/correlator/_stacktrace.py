@@ -105,18 +105,31 @@ class StackTrace:
         }
 
 
-def classify(path: str) -> tuple[bool, str]:
-    """``(app, package)`` of a frame's file path."""
+def classify(path: str, own: str | None = None) -> tuple[bool, str]:
+    """``(app, package)`` of a frame's file path; ``own``: the service's own package, app code when installed."""
     found = _LIBRARY_DIR.search(path)
     if found:
-        return False, found.group("package").split(".")[0].removesuffix(".py")
+        package = found.group("package").split(".")[0].removesuffix(".py")
+        if own is not None and package == own:
+            return True, ""  # the app installed from its release artifact (a wheel) into site-packages
+        return False, package
     if path.startswith("<frozen") or _STDLIB_DIR.search(path):
         return False, "stdlib"
     return True, ""  # the app's own code (also <string>, <stdin>: code made at run time)
 
 
-def parse_frames(text: str) -> tuple[tuple[Frame, ...], int, bool]:
-    """The frames of the last exception in a formatted traceback, how many were chained, and truncation."""
+def own_package(service: str | None) -> str | None:
+    """The import name a service's own package has when it is installed (``my-app`` -> ``my_app``)."""
+    return service.strip().lower().replace("-", "_").replace(".", "_") if service and service.strip() else None
+
+
+def parse_frames(text: str, service: str | None = None) -> tuple[tuple[Frame, ...], int, bool]:
+    """The frames of the last exception in a formatted traceback, how many were chained, and truncation.
+
+    Frames of the service's own package count as the app's even when it runs installed (from
+    ``site-packages`` of a release's virtual environment), as a deployed app does.
+    """
+    own = own_package(service)
     truncated = len(text) > MAX_CHARS
     lines = text[:MAX_CHARS].splitlines()
     starts = [i for i, line in enumerate(lines) if _CHAIN.match(line.strip())]
@@ -137,7 +150,7 @@ def parse_frames(text: str) -> tuple[tuple[Frame, ...], int, bool]:
             while i < len(lines) and _MARKERS.match(lines[i]) and lines[i].strip():
                 i += 1
         path = found.group("path")
-        app, package = classify(path)
+        app, package = classify(path, own)
         frames.append(Frame(path, int(found.group("line")), found.group("function") or "?", code, app, package))
     if len(frames) > MAX_FRAMES:
         frames = frames[:10] + frames[-(MAX_FRAMES - 10):]
@@ -148,7 +161,7 @@ def parse_frames(text: str) -> tuple[tuple[Frame, ...], int, bool]:
 def build(
     text: str, *, error_class: str, message: str, release: str | None, service: str | None, span_id: str = ""
 ) -> StackTrace:
-    frames, chained, truncated = parse_frames(text)
+    frames, chained, truncated = parse_frames(text, service)
     return StackTrace(
         error_class=error_class, message=message, frames=frames, release=release, service=service,
         span_id=span_id, chained=chained, truncated=truncated, text=text[:MAX_CHARS],
