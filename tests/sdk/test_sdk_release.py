@@ -89,3 +89,16 @@ def test_a_release_venv_running_app_code_from_a_checkout_reports_checkout(tmp_pa
     attrs, _ = _run(release / "app", python=str(venv / "bin" / "python"))
     assert attrs[keys.RELEASE_SOURCE] == "release"
 
+
+
+def test_a_dry_run_process_marks_its_telemetry_as_dry_run_evidence(tmp_path: Path) -> None:
+    release, _ = _release(tmp_path)
+    script = tmp_path / "evidence.py"
+    script.write_text(_APP.replace('str(k).startswith("liveobs.release.")', f'k == "{keys.EVIDENCE_SOURCE}"'),
+                      encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEOBS_", "OTEL_"))}
+    for env, expected in (({}, {}), ({keys.ENV_RELEASE_REPORT: str(tmp_path / "r.json")},
+                                     {keys.EVIDENCE_SOURCE: keys.EVIDENCE_DRY_RUN})):
+        done = subprocess.run([sys.executable, str(script)], cwd=release, env={**clean, **env}, capture_output=True,
+                              text=True, timeout=60, check=True)
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == expected

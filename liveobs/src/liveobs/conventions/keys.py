@@ -123,3 +123,7 @@ TELEMETRY_SIGNAL: Final = "liveobs.telemetry.signal"
 HEADER_EVIDENCE_SOURCE: Final = "X-Liveobs-Evidence"
 EVIDENCE_SOURCE: Final = "liveobs.evidence.source"
 EVIDENCE_DRIVEN: Final = "driven"
+# A process started by ``liveobs release dry-run`` (it sets ENV_RELEASE_REPORT) carries EVIDENCE_SOURCE =
+# EVIDENCE_DRY_RUN on its resource: its readiness answers are dry-run evidence, its telemetry is no
+# traffic of the release, so the gates leave it out of their scope.
+EVIDENCE_DRY_RUN: Final = "dry-run"

@@ -47,6 +47,8 @@ def release_attributes() -> dict[str, str]:
         fault("configure: release attributes", exc)
         return {keys.RELEASE_SOURCE: keys.RELEASE_SOURCE_UNKNOWN}
     _report(attributes)
+    if os.environ.get(keys.ENV_RELEASE_REPORT):  # started by a dry run: its telemetry is no traffic
+        return {**attributes, keys.EVIDENCE_SOURCE: keys.EVIDENCE_DRY_RUN}
     return attributes
 
 

@@ -12,6 +12,7 @@ FROM otel_traces
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $baseline
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND "Timestamp" >= $since AND "Timestamp" < $until
   AND "Timestamp" >= $baseline_span_from AND "Timestamp" < $baseline_span_to
   AND (SpanAttributes[$EVENT_NAME] IS NOT NULL OR SpanAttributes[$HTTP_REQUEST_METHOD] = 'GET')
@@ -29,6 +30,7 @@ FROM otel_logs
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $baseline
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND "Timestamp" >= $since AND "Timestamp" < $until
   AND "Timestamp" >= $baseline_log_from AND "Timestamp" < $baseline_log_to
   AND EventName = $BROWSER_ACTION_EVENT
@@ -49,6 +51,7 @@ WITH stored AS (
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ResourceAttributes[$SERVICE_VERSION] = $baseline
       AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
       AND TimeUnix >= $since AND TimeUnix < $until
       AND MetricName IN ($METRIC_CONNECT_DURATION, $METRIC_PATCH_SIZE)
       AND "Count" > 0
@@ -84,6 +87,7 @@ FROM otel_metrics_sum
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $baseline
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND TimeUnix >= $since AND TimeUnix < $until
   AND MetricName IN ($METRIC_PROCESS_CPU, $METRIC_PROCESS_MEMORY)
 UNION ALL
@@ -92,6 +96,7 @@ FROM otel_metrics_gauge
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $baseline
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND TimeUnix >= $since AND TimeUnix < $until
   AND MetricName = $METRIC_PROCESS_MEMORY
 UNION ALL

@@ -29,6 +29,7 @@ WITH scoped AS (
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ResourceAttributes[$SERVICE_VERSION] = $release
       AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
       AND "Timestamp" >= $since AND "Timestamp" < $until
       AND "Timestamp" >= $span_from AND "Timestamp" < $span_to
 ), classified AS (
@@ -92,6 +93,7 @@ WITH scoped AS (
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ResourceAttributes[$SERVICE_VERSION] = $release
       AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
       AND "Timestamp" >= $since AND "Timestamp" < $until
       AND "Timestamp" >= $log_from AND "Timestamp" < $log_to
 )
@@ -113,6 +115,7 @@ FROM otel_metrics_histogram
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $release
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND TimeUnix >= $since AND TimeUnix < $until;
 
 -- One merged histogram per metric: delta points add up; of a cumulative series
@@ -143,6 +146,7 @@ FROM otel_metrics_sum
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $release
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND TimeUnix >= $since AND TimeUnix < $until;
 
 CREATE OR REPLACE TEMP TABLE lo_gauges AS
@@ -151,6 +155,7 @@ FROM otel_metrics_gauge
 WHERE ($service IS NULL OR ServiceName = $service)
   AND ResourceAttributes[$SERVICE_VERSION] = $release
   AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+  AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
   AND TimeUnix >= $since AND TimeUnix < $until;
 
 -- Counter totals per metric: deltas add up; a cumulative series counts its last value

@@ -15,6 +15,7 @@ WITH rec AS (
     WHERE ($service IS NULL OR ServiceName = $service)
       AND list_contains($production_environments, ResourceAttributes[$DEPLOYMENT_ENVIRONMENT])
       AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
       AND SpanKind = 'Server'
       AND ScopeName IS DISTINCT FROM $PROBE_SCOPE
       AND ResourceAttributes[$EVIDENCE_SOURCE] IS NULL AND SpanAttributes[$EVIDENCE_SOURCE] IS NULL

@@ -18,6 +18,7 @@ WITH points AS (
     FROM otel_metrics_histogram
     WHERE ($service IS NULL OR ServiceName = $service)
       AND ($environment IS NULL OR ResourceAttributes[$DEPLOYMENT_ENVIRONMENT] = $environment)
+      AND coalesce(ResourceAttributes[$EVIDENCE_SOURCE], '') <> $EVIDENCE_DRY_RUN
       AND TimeUnix >= $since AND TimeUnix < $until AND starts_with(MetricName, 'liveobs.')
 ), counts AS (
     SELECT (SELECT count(*) FROM points WHERE routable) AS points,
