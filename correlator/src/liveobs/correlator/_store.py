@@ -21,6 +21,7 @@ import duckdb
 from liveobs.correlator._db import StoreBusyError, connect, default_db_path
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, incidents
 from liveobs.correlator._schema import MIGRATIONS
+from liveobs.correlator._sqlcursor import Cursor
 from liveobs.correlator._trace import DEFAULT_CONTEXT, trace
 from liveobs.correlator._traceresult import TraceResult
 
@@ -78,12 +79,13 @@ class Store(ABC):
         self.close()
 
 
-class LocalStore(Store):
-    """A store file opened by this process; also gives DuckDB relations for notebooks."""
+class QueryingStore(Store):
+    """A store this process queries itself (a DuckDB file, or ClickHouse by URL): trace and incidents over its cursor."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, location: str) -> None:
-        self.connection = con
-        self.location = location
+    @property
+    @abstractmethod
+    def cursor(self) -> Cursor:
+        """What trace, incidents and the gates query."""
 
     @property
     def is_remote(self) -> bool:
@@ -99,7 +101,7 @@ class LocalStore(Store):
         context: int = DEFAULT_CONTEXT,
     ) -> TraceResult:
         return trace(
-            self.connection, event_id=event_id, request_id=request_id, trace_id=trace_id,
+            self.cursor, event_id=event_id, request_id=request_id, trace_id=trace_id,
             session_id=session_id, context=context,
         )
 
@@ -107,7 +109,19 @@ class LocalStore(Store):
         self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT,
         service: str | None = None,
     ) -> list[Incident]:
-        return incidents(self.connection, since=since, release=release, limit=limit, service=service)
+        return incidents(self.cursor, since=since, release=release, limit=limit, service=service)
+
+
+class LocalStore(QueryingStore):
+    """A store file opened by this process; also gives DuckDB relations for notebooks."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, location: str) -> None:
+        self.connection = con
+        self.location = location
+
+    @property
+    def cursor(self) -> Cursor:
+        return self.connection
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
         """A DuckDB relation over the store (``.df()``, ``.arrow()``, ``.show()``…)."""

@@ -8,20 +8,16 @@ takes DuckDB SQL the same way and answers rows with their column names.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, incidents
 from liveobs.correlator._sqlcursor import Cursor, cursor_for
-from liveobs.correlator._store import Store
-from liveobs.correlator._trace import DEFAULT_CONTEXT, trace
-from liveobs.correlator._traceresult import TraceResult
+from liveobs.correlator._store import QueryingStore
 
 if TYPE_CHECKING:
     from liveobs.correlator import stores
 
 
-class UrlStore(Store):
+class UrlStore(QueryingStore):
     """Read access to a store opened by URL; ``backend`` is the opened :class:`~liveobs.correlator.stores.Store`."""
 
     def __init__(self, backend: stores.Store) -> None:
@@ -34,28 +30,8 @@ class UrlStore(Store):
         return self.backend.engine
 
     @property
-    def is_remote(self) -> bool:
-        return False
-
-    def trace(
-        self,
-        *,
-        event_id: str | None = None,
-        request_id: str | None = None,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        context: int = DEFAULT_CONTEXT,
-    ) -> TraceResult:
-        return trace(
-            self.connection, event_id=event_id, request_id=request_id, trace_id=trace_id,
-            session_id=session_id, context=context,
-        )
-
-    def incidents(
-        self, *, since: str | datetime | None = None, release: str | None = None, limit: int = DEFAULT_LIMIT,
-        service: str | None = None,
-    ) -> list[Incident]:
-        return incidents(self.connection, since=since, release=release, limit=limit, service=service)
+    def cursor(self) -> Cursor:
+        return self.connection
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> stores.Rows:
         """Rows of one query written in DuckDB's dialect (as for a DuckDB store), with ``.columns`` and ``.dicts()``."""
