@@ -124,3 +124,25 @@ def test_no_convention_name_means_two_keys() -> None:
     shared = constants(keys).keys() & constants(evidence).keys()
     assert {n: (constants(keys)[n], constants(evidence)[n]) for n in shared
             if constants(keys)[n] != constants(evidence)[n]} == {}
+
+
+def _cpu_with_a_second_process(tmp_path: Path, name: str, resource: dict[str, str]) -> float | None:
+    """performance.cpu of a release whose evidence also holds a process busy at two cores."""
+    con = connect(tmp_path / f"{name}.duckdb")
+    e = seed.Evidence()
+    seed.add_release(e, "1.1", seed.START, n=40)
+    start = seed.START + timedelta(minutes=31)
+    for second in range(1, 5):
+        e.counter("1.1", ev.METRIC_PROCESS_CPU, 2.0 * second, start + timedelta(seconds=second), start,
+                  resource={"process.pid": "4242", **resource}, attributes={ev.CPU_MODE: "user"})
+    e.write(con)
+    return run_gates(con, "performance.cpu", Subject(release="1.1")).results[0].observed
+
+
+def test_a_dry_run_process_is_no_evidence_of_the_release(tmp_path: Path) -> None:
+    served = _cpu_with_a_second_process(tmp_path, "served", {})
+    dry_run = _cpu_with_a_second_process(tmp_path, "dry-run", {keys.EVIDENCE_SOURCE: keys.EVIDENCE_DRY_RUN})
+    # The busy process counts when it served; started by liveobs release dry-run it is left out of the scope.
+    assert served == pytest.approx(2.0, rel=0.01)
+    assert dry_run is not None
+    assert dry_run < 1.0
