@@ -47,6 +47,12 @@ SESSION_SETTINGS: Final[dict[str, Any]] = {
 _SETTINGS_CLAUSE: Final = " SETTINGS " + ", ".join(
     f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in SESSION_SETTINGS.items()
 )
+# Without the empty-aggregate rule, for statements that aggregate only in groups (a group is never
+# empty, so the rule changes nothing there): ClickHouse reads a table's projections only without it.
+_GROUPED_SETTINGS_CLAUSE: Final = " SETTINGS " + ", ".join(
+    f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
+    for k, v in SESSION_SETTINGS.items() if k != "aggregate_functions_null_for_empty"
+)
 
 _TYPE_SLOT: Final = "\x1f"
 _SLOT_RE: Final = re.compile(r"\{(\w+):\s*\}")
@@ -457,6 +463,7 @@ def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
         raise UnsupportedSQLError(f"cannot parse: {str(exc).splitlines()[0]}") from exc
     if not isinstance(parsed, exp.Expression):
         raise UnsupportedSQLError("not one statement")
+    grouped = not derived and _only_grouped_aggregates(parsed)
     _whole_nested(parsed)
     _zip_unnests(parsed)
     _substitute(parsed, derived)
@@ -464,7 +471,18 @@ def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
     text = tree.sql(dialect="clickhouse", unsupported_level=sqlglot.ErrorLevel.RAISE)
     text = _TEMP_RE.sub(r"CREATE OR REPLACE TEMPORARY TABLE \1 ENGINE = Memory AS", text)
     text = _SLOT_RE.sub(lambda m: "{" + m.group(1) + ":" + _TYPE_SLOT + "}", text)
-    return text + _SETTINGS_CLAUSE
+    return text + (_GROUPED_SETTINGS_CLAUSE if grouped else _SETTINGS_CLAUSE)
+
+
+def _only_grouped_aggregates(tree: exp.Expression) -> bool:
+    """Whether no ``SELECT`` of the statement can aggregate an empty input: each one that calls an
+    aggregate, a window or a function SQLGlot does not know (it may be an aggregate) has a ``GROUP BY``."""
+    for select in tree.find_all(exp.Select):
+        if select.args.get("group"):
+            continue
+        if select.find(exp.AggFunc, exp.Window, exp.Filter, exp.Anonymous) is not None:
+            return False
+    return True
 
 
 def clickhouse_type(value: object) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from liveobs.correlator.stores._base import Store, StoreOpenError
 from liveobs.correlator.stores._chschema import Feed
-from liveobs.correlator.stores._chtables import Plan, exporter_ttl, plan
+from liveobs.correlator.stores._chtables import PROJECTIONS, Plan, exporter_ttl, plan
 from liveobs.correlator.stores._clickhouse import quote_identifier
 
 DEFAULT_BATCH_ROWS: Final = 1_000_000
@@ -80,10 +80,34 @@ def run_init(
             report.created.append(statement.name)
         store.execute(statement.sql)
     report.created = sorted(set(report.created) - existing)
+    if "liveobs_correlation" in existing:
+        report.created += add_projections(store)
     store.refresh_layout()
     for feed in built.feeds:
         report.feeds.append(backfill(store, feed, batch_rows=batch_rows, progress=progress))
     return report
+
+
+def add_projections(store: Store) -> list[str]:
+    """Give a correlation index created before its projections existed the ones it lacks, built for the
+    rows it holds already (a table created by this version has them: nothing to do)."""
+    tables = [r[0] for r in store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' "
+        "AND name IN ('liveobs_correlation', 'liveobs_correlation_local')", {"db": store.database})]
+    added: list[str] = []
+    for table in tables:
+        have = {r[0] for r in store.query(
+            "SELECT name FROM system.projections WHERE database = {db:String} AND table = {t:String}",
+            {"db": store.database, "t": table})}
+        name = quote_identifier(table)
+        for projection, select in PROJECTIONS.items():
+            if projection in have:
+                continue
+            store.execute(f"ALTER TABLE {name} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'")
+            store.execute(f"ALTER TABLE {name} ADD PROJECTION IF NOT EXISTS {projection} ({select})")
+            store.execute(f"ALTER TABLE {name} MATERIALIZE PROJECTION {projection} SETTINGS mutations_sync = 1")
+            added.append(f"{table}.{projection}")
+    return added
 
 
 def _state(store: Store, feed: Feed) -> tuple[int, int, int] | None:
