@@ -30,11 +30,11 @@ from typing import Any
 
 import duckdb
 
-from liveobs.correlator._sqlcursor import cursor_for
+from liveobs.correlator._sqlcursor import ClickHouseCursor, cursor_for, derived_tables, store_runner
 from liveobs.correlator._trace import trace
 from liveobs.correlator.gates import GATES, Manifest, Subject, run_gates
 from liveobs.correlator.stores import Store, open_store
-from liveobs.correlator.stores._chinit import init_plan, run_init
+from liveobs.correlator.stores._chinit import add_projections, init_plan, run_init
 from liveobs.correlator.stores._exporter import exporter_ddl
 
 HERE = Path(__file__).resolve().parent
@@ -171,6 +171,10 @@ def native_store(folder: Path, spans: int, indexed: bool) -> Store:
     database = "native" if indexed else "native_bare"
     store = open_store(f"chdb://{folder}?database={database}", create=True)
     if store.layout.has("otel_traces") and store.query("SELECT count() FROM otel_traces")[0][0] > 0:
+        if indexed:
+            added = add_projections(store)  # a folder made before the index had its projections
+            if added:
+                print(f"chdb {database}: added {', '.join(added)}", flush=True)
         return store
     for statement in exporter_ddl(store.database, layout="current"):
         store.execute(statement)
@@ -184,6 +188,13 @@ def native_store(folder: Path, spans: int, indexed: bool) -> Store:
         print(f"chdb {database}: generated in {time.perf_counter() - began:.0f} s", flush=True)
     store.refresh_layout()
     return store
+
+
+def without_projections(store: Store) -> Any:
+    """A cursor whose queries never read the correlation index's projections (the index as it was before)."""
+    run = store_runner(store)
+    return ClickHouseCursor(lambda sql, params: run(sql.replace(" SETTINGS ", " SETTINGS optimize_use_projections = 0, ", 1),
+                                                    params), derived_tables(store))
 
 
 def lookups(cur: Any, event_ids: list[str]) -> dict[str, float]:
@@ -219,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bare-lookups", type=int, default=10)
     parser.add_argument("--native-spans", type=int, default=0,
                         help="instead: this many spans generated in chdb by ClickHouse (no DuckDB side)")
+    parser.add_argument("--skip-gates", action="store_true", help="trace lookups only")
     args = parser.parse_args(argv)
     VAR.mkdir(parents=True, exist_ok=True)
     if args.native_spans:
@@ -259,7 +271,10 @@ def native(args: argparse.Namespace) -> int:
             key = "chdb_with_index" if indexed else "chdb_without_index"
             result[key] = {"trace": lookups(cur, ids if indexed else ids[: args.bare_lookups])}
             if indexed:
-                result[key]["gates"] = gates(cur)
+                result[key]["trace_without_projections"] = lookups(without_projections(store), ids)
+                result[key]["trace_again"] = lookups(cur, ids)
+                if not args.skip_gates:
+                    result[key]["gates"] = gates(cur)
         finally:
             store.close()
     print(json.dumps(result, indent=2))
