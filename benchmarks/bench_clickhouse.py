@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bare-lookups", type=int, default=10)
     parser.add_argument("--native-spans", type=int, default=0,
                         help="instead: this many spans generated in chdb by ClickHouse (no DuckDB side)")
+    parser.add_argument("--with-duckdb", action="store_true",
+                        help="with --native-spans: also the DuckDB store of --rows, in the same run")
     parser.add_argument("--skip-gates", action="store_true", help="trace lookups only")
     args = parser.parse_args(argv)
     VAR.mkdir(parents=True, exist_ok=True)
@@ -277,6 +279,19 @@ def native(args: argparse.Namespace) -> int:
                     result[key]["gates"] = gates(cur)
         finally:
             store.close()
+    if args.with_duckdb:
+        db = duckdb_store(args.rows, args.seed)
+        duck = duckdb.connect(str(db), read_only=True)
+        try:
+            spans = duck.execute("SELECT count(*) FROM otel_traces").fetchone()
+            ids = [r[0] for r in duck.execute(
+                "SELECT EventId FROM liveobs_correlation WHERE EventId IS NOT NULL AND Signal = 'span' "
+                "AND hash(SpanId) % 1000 = 7 LIMIT ?", [args.lookups]).fetchall()]
+            result["duckdb"] = {"spans": spans[0] if spans else 0, "trace": lookups(duck, ids)}
+            if not args.skip_gates:
+                result["duckdb"]["gates"] = gates(duck)
+        finally:
+            duck.close()
     print(json.dumps(result, indent=2))
     return 0
 
