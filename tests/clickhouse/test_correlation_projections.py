@@ -11,6 +11,7 @@ from ch_loader import load_clickhouse
 
 from liveobs.correlator import _trace_sql as sql
 from liveobs.correlator._dialect import bind, to_clickhouse
+from liveobs.correlator._sqlcursor import derived_tables
 from liveobs.correlator.stores import Store
 from liveobs.correlator.stores._chinit import init_plan, run_init
 
@@ -29,8 +30,9 @@ def _index_rows(store: Store) -> int:
 
 
 def _run(store: Store, query: str, params: list[object], setting: str) -> list[tuple[object, ...]]:
-    """``query`` as trace runs it on ClickHouse, with one more setting."""
-    text, values = bind(to_clickhouse(query), params)
+    """``query`` as trace runs it on ClickHouse (liveobs's tables the store lacks read as SELECTs), with one
+    more setting."""
+    text, values = bind(to_clickhouse(query, derived_tables(store)), params)
     return list(store.query(text.replace(" SETTINGS ", f" SETTINGS {setting}, ", 1), values))
 
 

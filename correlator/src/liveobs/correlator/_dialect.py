@@ -463,7 +463,9 @@ def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
         raise UnsupportedSQLError(f"cannot parse: {str(exc).splitlines()[0]}") from exc
     if not isinstance(parsed, exp.Expression):
         raise UnsupportedSQLError("not one statement")
-    grouped = not derived and _only_grouped_aggregates(parsed)
+    substituted = {name for name, _ in derived}
+    grouped = _only_grouped_aggregates(parsed) and not any(
+        t.name in substituted and not t.db for t in parsed.find_all(exp.Table))
     _whole_nested(parsed)
     _zip_unnests(parsed)
     _substitute(parsed, derived)
