@@ -477,12 +477,14 @@ def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
 
 
 def _only_grouped_aggregates(tree: exp.Expression) -> bool:
-    """Whether no ``SELECT`` of the statement can aggregate an empty input: each one that calls an
-    aggregate, a window or a function SQLGlot does not know (it may be an aggregate) has a ``GROUP BY``."""
+    """Whether no ``SELECT`` of the statement can aggregate an empty input: each one whose own columns,
+    ``HAVING`` or ``ORDER BY`` call an aggregate, a window or a function SQLGlot does not know (it may be an
+    aggregate) has a ``GROUP BY``."""
     for select in tree.find_all(exp.Select):
         if select.args.get("group"):
             continue
-        if select.find(exp.AggFunc, exp.Window, exp.Filter, exp.Anonymous) is not None:
+        own = [*select.expressions, *(select.args.get(k) for k in ("having", "order", "qualify"))]
+        if any(e is not None and e.find(exp.AggFunc, exp.Window, exp.Filter, exp.Anonymous) for e in own):
             return False
     return True
 
