@@ -14,6 +14,11 @@ open store, as ``liveobs trace`` runs them) at p50 and p95, and every gate's tot
 checks. Goal: p95 at most 50 ms with the correlation index.
 
     python benchmarks/bench_clickhouse.py [--rows 17500000] [--lookups 200] [--bare-lookups 10]
+    python benchmarks/bench_clickhouse.py --native-spans 10000000 --with-duckdb [--skip-gates]
+
+With ``--native-spans`` the indexed store is also measured with its projections left unread
+(``trace_without_projections``: the correlation index as it was before them), and
+``--with-duckdb`` adds the DuckDB store of ``--rows`` (generated once) in the same run.
 """
 
 from __future__ import annotations
