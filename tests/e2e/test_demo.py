@@ -56,7 +56,7 @@ def test_demo_finds_the_failing_click_from_its_reference_and_stops_everything(tm
     for gate in ("observability", "security"):
         assert re.search(rf"^  {gate}\s+pass\s+exit 0", out, re.MULTILINE), out
     # The changed surface: 1.4.0 adds two live events and a capability; the dry run answered for 1.4.0.
-    assert "dry run of kukulkan 1.4.0: 4 of 4 probes answered as they should; every unit stopped" in out
+    assert "dry run of kukulkan 1.4.0: 4 of 4 probes answered as they should; every unit stopped" in out, out
     assert re.search(r"note: selected scope .*capability cards\.clear added", out), out
     assert "kukulkan: pointed current at releases/1.3.2 (was 1.4.0)" in out
     # The deploy gate finds the failing click's bug: the new live event sort_by_due failed in its traffic.

@@ -182,7 +182,8 @@ def start_deployed(procs: Processes, collector_url: str, state: Path,
     return deployment, deployment.url("kukulkan-ui")
 
 
-def liveobs(db: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def liveobs(db: Path, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    # Longer than a read through the collector may take (READ_TIMEOUT_S: it commits its backlog first).
     return subprocess.run([_bin("liveobs"), "--db", str(db), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, check=False)
 
@@ -302,7 +303,7 @@ def drive_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def release_lines(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
+def release_lines(db: Path, *args: str, timeout: float = 180.0) -> list[str]:
     """``liveobs release ...`` (record, dry-run, rollback), its output indented; says so when it is missing."""
     shown = "$ liveobs release " + " ".join(args)
     result = liveobs(db, "release", *args, timeout=timeout)

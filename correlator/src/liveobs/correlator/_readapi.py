@@ -19,6 +19,10 @@ import duckdb
 ReadHandler = Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], Any]
 
 READ_PATH_PREFIX: Final = "/api/v1/read/"
+# A collector commits its acknowledged backlog before it answers a read, for at most FLUSH_TIMEOUT_S
+# (then it answers 503). A client waits READ_TIMEOUT_S, so the collector's answer always arrives.
+FLUSH_TIMEOUT_S: Final = 60.0
+READ_TIMEOUT_S: Final = FLUSH_TIMEOUT_S + 30.0
 # The modules whose import registers read handlers; imported on first use so that
 # this registry stays light. Add a module here when it defines handlers.
 HANDLER_MODULES: Final[tuple[str, ...]] = (

@@ -33,7 +33,7 @@ from liveobs.correlator._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load
 from liveobs.correlator._discovery import discovery_path, read_discovery
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, parse_since
 from liveobs.correlator._origin import is_loopback
-from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError
+from liveobs.correlator._readapi import READ_PATH_PREFIX, READ_TIMEOUT_S, NotFoundError, ReadRequestError
 from liveobs.correlator._store import Store, StoreUnavailableError
 from liveobs.correlator._trace import DEFAULT_CONTEXT
 from liveobs.correlator._traceresult import TraceResult
@@ -195,7 +195,7 @@ def _error_text(body: bytes) -> str:
 class RemoteStore(Store):
     """A store owned by a running collector, read over its local HTTP API."""
 
-    def __init__(self, url: str, *, db: str = "", token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, db: str = "", token: str | None = None, timeout: float = READ_TIMEOUT_S) -> None:
         self.url = url.rstrip("/")
         self.location = f"{db} (via collector {self.url})" if db else self.url
         self._token = token if token is not None else read_token()

@@ -40,7 +40,13 @@ from liveobs.correlator._otlp import (
     response_body,
     status_body,
 )
-from liveobs.correlator._readapi import READ_PATH_PREFIX, NotFoundError, ReadRequestError, read_handlers
+from liveobs.correlator._readapi import (
+    FLUSH_TIMEOUT_S,
+    READ_PATH_PREFIX,
+    NotFoundError,
+    ReadRequestError,
+    read_handlers,
+)
 from liveobs.correlator._spoolwriter import Backlogged
 from liveobs.correlator._ui_asgi import CollectorPages
 from liveobs.correlator._ui_http import is_page
@@ -59,7 +65,6 @@ RETRY_AFTER_SECONDS: Final = "1"
 # ``liveobs ingest`` names each chunk it sends, so that a chunk is stored once.
 MAX_SOURCE_KEY: Final = 200
 # How long a read or a flush waits for acknowledged requests to be committed.
-FLUSH_TIMEOUT_S: Final = 60.0
 # Bodies inflated at once, in worker threads; each holds at most max_body_bytes beyond the byte budget.
 MAX_INFLATING: Final = 2
 log = logging.getLogger("liveobs.correlator.server")

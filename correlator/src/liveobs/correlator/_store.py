@@ -20,6 +20,7 @@ import duckdb
 
 from liveobs.correlator._db import StoreBusyError, connect, default_db_path
 from liveobs.correlator._incidents import DEFAULT_LIMIT, Incident, incidents
+from liveobs.correlator._readapi import READ_TIMEOUT_S
 from liveobs.correlator._schema import MIGRATIONS
 from liveobs.correlator._sqlcursor import Cursor
 from liveobs.correlator._trace import DEFAULT_CONTEXT, trace
@@ -175,7 +176,7 @@ def open_local(path: str | os.PathLike[str]) -> LocalStore:
 
 
 def open(
-    path: str | os.PathLike[str] | None = None, *, token: str | None = None, timeout: float = 30.0
+    path: str | os.PathLike[str] | None = None, *, token: str | None = None, timeout: float = READ_TIMEOUT_S
 ) -> Store:
     """Open the store at ``path`` (default: ``LIVEOBS_DB`` or ``./liveobs.duckdb``).
 

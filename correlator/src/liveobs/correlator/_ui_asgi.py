@@ -15,15 +15,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any
 
 import duckdb
 
 from liveobs.correlator import _ui_http as http
 from liveobs.correlator import _ui_pages as pages
+from liveobs.correlator._readapi import FLUSH_TIMEOUT_S
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-FLUSH_TIMEOUT_S: Final = 60.0
 
 
 def _header(scope: MutableMapping[str, Any], name: bytes) -> str:
