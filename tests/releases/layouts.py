@@ -179,15 +179,16 @@ def write_release(root: Path, spec: Spec, wheel: Path) -> Path:
     return release
 
 
-def write_units(root: Path, exec_start: dict[str, str] | None = None) -> None:
-    """The two unit files; ``exec_start`` overrides a unit's ExecStart= line."""
+def write_units(root: Path, exec_start: dict[str, str] | None = None, environment: str = "") -> None:
+    """The two unit files; ``exec_start`` overrides a unit's ExecStart= line, ``environment`` adds NAME=value pairs."""
     (root / "units").mkdir(parents=True, exist_ok=True)
     for n, unit in enumerate(UNITS):
         role = unit.split("-")[1]
         command = (exec_start or {}).get(unit, f"{root.absolute()}/current/venv/bin/relapp --role {role}")
         (root / "units" / f"{unit}.service").write_text(
             f"[Unit]\nDescription=relapp {role}\n\n[Service]\nExecStart={command}\n"
-            f"Environment=RELAPP_PORT={18100 + n} LIVEOBS_UNIT={unit}\nRestart=on-failure\n", encoding="utf-8")
+            f"Environment=RELAPP_PORT={18100 + n} LIVEOBS_UNIT={unit} {environment}\nRestart=on-failure\n",
+            encoding="utf-8")
 
 
 def point_current(root: Path, version: str) -> None:

@@ -15,6 +15,7 @@ import duckdb
 import psutil
 import pytest
 from click.testing import CliRunner, Result
+from layouts import write_units
 from release_specs import NEW, OLD
 
 from liveobs.cli import main
@@ -154,7 +155,13 @@ def test_through_a_collector_the_units_export_the_release_they_run(
         url = next(m[1] for line in collector.stdout if (m := re.search(r"listening on (http://\S+)", line)))
         for version in (OLD, NEW):  # recorded by the collector that owns the store
             assert cli(db, "record", str(good_root), "--version", version).exit_code == 0
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)  # the units inherit it and export their spans
+        # The units export to it because their unit files say so (a dry run passes on no environment of its own).
+        write_units(good_root, environment=f"OTEL_EXPORTER_OTLP_ENDPOINT={url}")
+        # The caller's environment reaches no unit: a shadowing package on its PYTHONPATH is never imported.
+        shadow = tmp_path / "elsewhere" / "relapp"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text("raise SystemExit('imported from the caller PYTHONPATH')\n", encoding="utf-8")
+        monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
         result = cli(db, "dry-run", str(good_root), "--version", NEW)
         assert result.exit_code == 0, result.output
     finally:

@@ -41,6 +41,7 @@ from liveobs.correlator.releases._layout import Release, UnitFact
 from liveobs.correlator.releases._manifest import ReleaseError
 from liveobs.correlator.releases._record import Probe
 
+_INHERITED: Final = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 HOST: Final = "127.0.0.1"
 DEFAULT_TIMEOUT: Final = 30.0
 _GRACE: Final = 5.0
@@ -95,7 +96,10 @@ def _start(release: Release, fact: UnitFact, scratch: Path, extra_env: dict[str,
     port = free_port()
     report = scratch / f"{fact.spec.name}.release.json"
     log = scratch / f"{fact.spec.name}.log"
-    environment = {**os.environ, **env, **extra_env, fact.spec.port_env: str(port),
+    # As systemd starts a unit: its own Environment= and little else, never the caller's environment
+    # (a PYTHONPATH or virtualenv of the shell that runs the dry run would change what the unit imports).
+    inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    environment = {**inherited, **env, **extra_env, fact.spec.port_env: str(port),
                    keys.ENV_RELEASE_REPORT: str(report)}
     environment.setdefault(keys.ENV_UNIT, fact.spec.name)
     with log.open("wb") as out:
