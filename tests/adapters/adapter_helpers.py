@@ -69,3 +69,12 @@ def liveobs_json(db: Path, *args: str) -> Any:
     result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False, cwd=REPO)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def trace_and_incidents(db: Path, out: Path, reference: str) -> tuple[Any, Any]:
+    """``liveobs trace --event-id reference`` and ``liveobs incidents``, each also kept as JSON in ``out``."""
+    trace = liveobs_json(db, "trace", "--event-id", reference)
+    (out / "trace.json").write_text(json.dumps(trace, indent=1))
+    incidents = liveobs_json(db, "incidents")
+    (out / "incidents.json").write_text(json.dumps(incidents, indent=1))
+    return trace, incidents

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_helpers import UUID7, Processes, liveobs_json, start_app, start_collector
+from adapter_helpers import UUID7, Processes, liveobs_json, start_app, start_collector, trace_and_incidents
 
 from liveobs.conventions import keys
 
@@ -65,11 +65,8 @@ def test_nicegui_clicks_are_live_events_and_the_failure_is_found_by_its_referenc
         page.wait_for_timeout(300)
         context.close()
         procs.stop(app)  # flushes the app's spans and logs
-        trace = liveobs_json(db, "trace", "--event-id", reference)
-        (tmp_path / "trace.json").write_text(json.dumps(trace, indent=1))
+        trace, incidents = trace_and_incidents(db, tmp_path, reference)
         archive_trace = liveobs_json(db, "trace", "--event-id", archived)
-        incidents = liveobs_json(db, "incidents")
-        (tmp_path / "incidents.json").write_text(json.dumps(incidents, indent=1))
     finally:
         procs.stop_all()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_helpers import UUID7, Processes, liveobs_json, start_app, start_collector
+from adapter_helpers import UUID7, Processes, liveobs_json, start_app, start_collector, trace_and_incidents
 
 from liveobs.conventions import keys
 
@@ -60,12 +60,9 @@ def test_liveview_events_are_live_events_and_the_crash_is_found_by_its_reference
         page.wait_for_timeout(300)
         context.close()
         procs.stop(app)  # flushes the app's spans and logs
-        trace = liveobs_json(db, "trace", "--event-id", reference)
-        (tmp_path / "trace.json").write_text(json.dumps(trace, indent=1))
-        incidents = liveobs_json(db, "incidents")
+        trace, incidents = trace_and_incidents(db, tmp_path, reference)
         first_add = next(e["event_id"] for e in trace["context"]["events"] if e["event_name"] == "add_card")
         added = liveobs_json(db, "trace", "--event-id", first_add)
-        (tmp_path / "incidents.json").write_text(json.dumps(incidents, indent=1))
     finally:
         procs.stop_all()
 
