@@ -7,11 +7,13 @@ The index the views and the backfill build from the exporter's tables must equal
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from ch_corpus import otlp_input
 from ch_loader import load_clickhouse, load_duckdb
@@ -20,9 +22,11 @@ from click.testing import CliRunner
 
 from liveobs.cli import main
 from liveobs.conventions import error_fingerprint
+from liveobs.correlator._rollups import fold_spans
 from liveobs.correlator.stores import PASSWORD_FILE_ENV, Store, open_store
 from liveobs.correlator.stores._chinit import init_plan, run_init
-from liveobs.correlator.stores._chschema import fingerprint_sql
+from liveobs.correlator.stores._chmirror import liveobs_tables
+from liveobs.correlator.stores._chschema import SCHEMA_VERSION, fingerprint_sql
 
 HOUR_NS = 3_600_000_000_000
 CORRELATION = ("epoch_ns(\"Timestamp\")", "toUnixTimestamp64Nano(Timestamp)",
@@ -97,8 +101,34 @@ def test_init_twice_adds_nothing(exporter_store: Store) -> None:
     assert all(f.already_done and f.rows == 0 for f in second.feeds)
     assert [exporter_store.query(f"SELECT count() FROM {t}")[0][0]
             for t in ("liveobs_correlation", "liveobs_errors")] == counts
-    assert len(first.created) == 12
-    assert exporter_store.query("SELECT Version FROM liveobs_clickhouse_schema") == [(1,)]
+    # Every liveobs table and view of the DuckDB store (the bookkeeping aside) exists on ClickHouse too.
+    assert {name for name, _ in liveobs_tables()} <= set(first.created)
+    assert len(first.created) == 24
+    assert exporter_store.query("SELECT Version FROM liveobs_clickhouse_schema") == [(SCHEMA_VERSION,)]
+
+
+def test_release_facts_equal_what_duckdb_retention_folds(
+    exporter_store: Store, duckdb_reference: tuple[Path, int], tmp_path: Path
+) -> None:
+    path, base = duckdb_reference
+    load_clickhouse(exporter_store, otlp_input(base))
+    init(exporter_store)
+    copy = tmp_path / "folded.duckdb"
+    shutil.copy(path, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        fold_spans(con, time.time_ns())
+        folded = sorted(con.execute(
+            "SELECT ServiceName, Environment, Release, epoch_ns(FirstSeen), epoch_ns(LastSeen), Spans, Requests, "
+            "epoch_ns(FirstRequest), epoch_ns(LastRequest) FROM liveobs_releases").fetchall())
+    finally:
+        con.close()
+    indexed = exporter_store.query(
+        "SELECT ServiceName, Environment, Release, toUnixTimestamp64Nano(min(FirstSeen)), "
+        "toUnixTimestamp64Nano(max(LastSeen)), sum(Spans), sum(Requests), toUnixTimestamp64Nano(min(FirstRequest)), "
+        "toUnixTimestamp64Nano(max(LastRequest)) FROM liveobs_releases GROUP BY ALL ORDER BY ALL")
+    assert folded
+    assert sorted(indexed) == folded
 
 
 def test_backfill_runs_in_bounded_batches_with_progress_and_resumes(exporter_store: Store) -> None:
@@ -239,3 +269,26 @@ def test_liveobs_db_names_the_clickhouse_store(tmp_path: Path) -> None:
     views = [s for s in plan["statements"] if s.startswith("CREATE MATERIALIZED VIEW")]
     assert len(views) == 5
     assert not any("EventName, ''" in s for s in views)  # the legacy logs table has no EventName column
+
+
+def test_init_upgrades_the_release_table_of_schema_version_1(exporter_store: Store) -> None:
+    """A store initialised before the release counts: the table gains them, its view counts from then on."""
+    exporter_store.execute(
+        "CREATE TABLE liveobs_releases (ServiceName LowCardinality(String), Environment LowCardinality(String), "
+        "Release String, FirstSeen SimpleAggregateFunction(min, DateTime64(9)), "
+        "LastSeen SimpleAggregateFunction(max, DateTime64(9))) "
+        "ENGINE = AggregatingMergeTree ORDER BY (ServiceName, Environment, Release)")
+    exporter_store.execute(
+        "CREATE MATERIALIZED VIEW liveobs_releases_mv TO liveobs_releases AS SELECT ServiceName, "
+        "ResourceAttributes['deployment.environment.name'] AS Environment, ResourceAttributes['service.version'] "
+        "AS Release, min(Timestamp) AS FirstSeen, max(Timestamp) AS LastSeen FROM otel_traces "
+        "WHERE ResourceAttributes['service.version'] != '' GROUP BY ServiceName, Environment, Release")
+    exporter_store.refresh_layout()
+    built = init_plan(exporter_store)
+    assert [s.kind for s in built.statements[:2]] == ["alter", "alter"]
+    run_init(exporter_store, built)
+    assert {"Spans", "Requests", "FirstRequest", "LastRequest"} <= set(exporter_store.layout.columns("liveobs_releases"))
+    load_clickhouse(exporter_store, otlp_input(time.time_ns() - HOUR_NS, seed=5))
+    spans = exporter_store.query("SELECT count() FROM otel_traces WHERE ResourceAttributes['service.version'] != ''")
+    assert exporter_store.query("SELECT sum(Spans) FROM liveobs_releases") == spans
+    assert init_plan(exporter_store).statements[0].kind != "alter"

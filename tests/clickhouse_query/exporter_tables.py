@@ -1,7 +1,8 @@
 """The exporter's tables in chdb, liveobs's correlation and error tables beside them, and copying a DuckDB store in.
 
 The exporter's DDL is the store package's (the Collector's own templates). ``liveobs_correlation``
-and ``liveobs_errors`` have the DuckDB store's columns (Nullable where DuckDB allows NULL). :func:`copy_store` writes a DuckDB store's rows into them unchanged, so
+and ``liveobs_errors`` have the DuckDB store's columns (Nullable where DuckDB allows NULL); the
+other liveobs tables are ``liveobs clickhouse init``'s. :func:`copy_store` writes a DuckDB store's rows into them unchanged, so
 that one data set answers on both engines.
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 import duckdb
 
 from liveobs.correlator.stores import Store, open_store
+from liveobs.correlator.stores._chinit import init_plan
+from liveobs.correlator.stores._chmirror import mirrored_tables
 from liveobs.correlator.stores._exporter import exporter_ddl
 
 LIVEOBS_DDL: tuple[str, ...] = (
@@ -32,6 +35,9 @@ LIVEOBS_DDL: tuple[str, ...] = (
 
 COPIED = ("otel_traces", "otel_logs", "otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram",
           "liveobs_correlation", "liveobs_errors")
+# liveobs's tables that only liveobs writes: copied as they are (their columns are Nullable on ClickHouse).
+RECORDED = ("liveobs_releases", "liveobs_gate_runs", "liveobs_gate_results",
+            *(m.name for m in mirrored_tables()))
 
 
 def open_chdb(folder: Path) -> Store:
@@ -42,11 +48,19 @@ def open_chdb(folder: Path) -> Store:
 
 
 def create_tables(store: Store) -> None:
-    """The exporter's current tables (as the exporter creates them) and liveobs's correlation and error tables."""
+    """The exporter's current tables (as the exporter creates them), liveobs's correlation and error tables,
+    and every other liveobs table and view as ``liveobs clickhouse init`` creates it (without the views that
+    would index the exporter's tables: the copied index is the DuckDB store's)."""
     for statement in exporter_ddl(store.database, layout="current"):
         store.execute(statement)
     for statement in LIVEOBS_DDL:
         store.execute(statement)
+    store.refresh_layout()
+    built = init_plan(store, ttl_days=0)
+    feeds = {feed.view for feed in built.feeds}
+    for created in built.statements:
+        if created.name not in feeds and not store.layout.has(created.name):
+            store.execute(created.sql)
     store.refresh_layout()
 
 
@@ -56,10 +70,10 @@ _NULLABLE = frozenset({"ServiceName", "ServiceVersion", "TraceId", "SpanId", "Ev
 
 def copy_store(duck: duckdb.DuckDBPyConnection, store: Any) -> dict[str, int]:
     """Every row of the copied tables, from a DuckDB store into ClickHouse (emptied first); rows per table."""
-    for table in (*COPIED, "otel_traces_trace_id_ts"):
+    for table in (*COPIED, *RECORDED, "otel_traces_trace_id_ts"):
         store.execute(f"TRUNCATE TABLE {table}")
     counts: dict[str, int] = {}
-    for table in COPIED:
+    for table in (*COPIED, *RECORDED):
         cur = duck.execute(f"SELECT {_columns(duck, table)} FROM {table}")
         columns = [d[0] for d in cur.description or ()]
         rows = cur.fetchall()
@@ -67,8 +81,10 @@ def copy_store(duck: duckdb.DuckDBPyConnection, store: Any) -> dict[str, int]:
         if not rows:
             continue
         exporter = table.startswith("otel_")
+        kept = table in RECORDED and table != "liveobs_releases"
         batch = [
-            [_empty(c) if v is None and (exporter or c not in _NULLABLE) else v for c, v in zip(columns, row, strict=True)]
+            [_empty(c) if v is None and not kept and (exporter or c not in _NULLABLE) else v
+             for c, v in zip(columns, row, strict=True)]
             for row in rows
         ]
         store.insert(table, batch, columns)

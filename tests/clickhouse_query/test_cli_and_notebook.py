@@ -25,14 +25,6 @@ def stores(tmp_path_factory: pytest.TempPathFactory, store_generator: ModuleType
     store = open_chdb(folder / "chdb")
     copy_store(duck, store)
     duck.close()
-    store.execute("CREATE TABLE liveobs_gate_runs (RunId String, RanAt DateTime64(6, 'UTC'), Selection String, "
-                  "Status String, ExitCode Int32, ServiceName Nullable(String), Environment Nullable(String), "
-                  "Release Nullable(String), Baseline Nullable(String), WindowStart Nullable(DateTime64(6, 'UTC')), "
-                  "WindowEnd Nullable(DateTime64(6, 'UTC')), Generator String, Seconds Nullable(Float64)) "
-                  "ENGINE = MergeTree ORDER BY RunId")
-    store.execute("CREATE TABLE liveobs_gate_results (RunId String, Position Int32, CheckId String, Gate String, "
-                  "Status String, Required Bool, Reason Nullable(String), Observed Nullable(Float64), "
-                  "Threshold Nullable(String), Evidence Int64) ENGINE = MergeTree ORDER BY (RunId, Position)")
     store.close()
     return made, str(made.path), f"chdb://{folder / 'chdb'}?database=otel"
 

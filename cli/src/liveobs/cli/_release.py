@@ -42,7 +42,7 @@ def _call(obj: CliContext, name: str, params: dict[str, Any]) -> Any:
     from liveobs.correlator._remote import discover
 
     if "://" in obj.db:
-        raise ReleaseNotDone(f"release facts are recorded in a DuckDB store (a file path), not {obj.db.split('://')[0]}://")
+        return _call_url(obj, name, params)
     try:
         found = None if obj.url else discover(Path(obj.db))
         url = obj.url or (found.url if found is not None else None)
@@ -58,6 +58,27 @@ def _call(obj: CliContext, name: str, params: dict[str, Any]) -> Any:
         raise ReleaseNotDone(str(exc)) from None
     except duckdb.Error as exc:
         raise ReleaseNotDone(f"cannot write the store {obj.db}: {str(exc).splitlines()[0]}") from None
+
+
+def _call_url(obj: CliContext, name: str, params: dict[str, Any]) -> Any:
+    """Run the handler ``name`` on a ClickHouse store (its release tables are made by ``liveobs clickhouse init``)."""
+    from liveobs.correlator import ReadRequestError
+    from liveobs.correlator._readapi import read_handlers
+    from liveobs.correlator._sqlcursor import QUERY_ERRORS
+    from liveobs.correlator._urlstore import UrlStore
+
+    store = obj.store()
+    if not isinstance(store, UrlStore):
+        raise ReleaseNotDone(f"release facts cannot be recorded in {obj.db}")
+    if not store.backend.layout.has("liveobs_release_manifests"):
+        raise ReleaseNotDone(f"{store.location} has no release tables: run liveobs --db URL clickhouse init first")
+    try:
+        # The handlers use only the cursor shape both engines share (see liveobs.correlator._sqlcursor).
+        return read_handlers()[name](store.connection, params)  # type: ignore[arg-type]
+    except ReadRequestError as exc:
+        raise ReleaseNotDone(str(exc)) from None
+    except QUERY_ERRORS as exc:
+        raise ReleaseNotDone(f"cannot write the store {store.location}: {str(exc).splitlines()[0]}") from None
 
 
 @release.command()

@@ -352,6 +352,8 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
         n.this, n.expression, n.args["replacement"]),
     exp.Flatten: lambda n: _call("arrayFlatten", n.this),
     exp.MapKeys: lambda n: _call("mapKeys", n.this),
+    # MAP(keys, values) of two lists (a literal map is exp.ToMap, printed by SQLGlot).
+    exp.Map: lambda n: _call("mapFromArrays", n.args["keys"], n.args["values"]),
     # ClickHouse has no NULL array: an empty one (a FILTER that kept nothing) joins to NULL, as DuckDB's NULL list does.
     exp.ArrayToString: lambda n: _call("nullIf", _call("arrayStringConcat", n.this, n.expression), _lit("")),
     # Before the first row lag() is NULL in DuckDB, the type's default in ClickHouse.

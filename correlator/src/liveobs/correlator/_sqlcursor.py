@@ -27,6 +27,8 @@ class QueryError(RuntimeError):
     """A query failed on ClickHouse (or could not be rewritten for it)."""
 
 
+# Statements that return no rows: run as commands.
+_STATEMENTS = ("CREATE", "DROP", "INSERT", "DELETE", "ALTER", "TRUNCATE")
 _TRANSACTION = frozenset({"BEGIN", "BEGIN TRANSACTION", "COMMIT", "ROLLBACK"})
 # What a failing query raises on either engine.
 QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, QueryError)
@@ -119,7 +121,7 @@ def store_runner(store: Store) -> Runner:
     """A :data:`Runner` over an opened ClickHouse :class:`~liveobs.correlator.stores.Store`."""
 
     def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        if sql.lstrip().upper().startswith(("CREATE", "DROP", "INSERT")):
+        if sql.lstrip().upper().startswith(_STATEMENTS):
             store.execute(sql, params)
             return [], []
         rows = store.query(sql, params)
@@ -142,10 +144,10 @@ def derived_tables(store: Store) -> tuple[tuple[str, str], ...]:
     """liveobs's index tables that this ClickHouse lacks, each as the ``SELECT`` its view would run.
 
     Without ``liveobs clickhouse init`` every answer is the same, computed from the exporter's
-    tables at query time (a lookup by id then scans attribute maps). The tables only liveobs's
-    own DuckDB writer fills (release records, what retention keeps) read as empty.
+    tables at query time (a lookup by id then scans attribute maps). The tables only liveobs
+    writes (gate runs, release records, kept samples) read as empty: nothing was recorded there.
     """
-    from liveobs.correlator.stores._chempty import duckdb_only_tables, empty_select
+    from liveobs.correlator.stores._chmirror import empty_select, liveobs_tables
     from liveobs.correlator.stores._chschema import feeds
 
     layout = store.layout
@@ -153,7 +155,7 @@ def derived_tables(store: Store) -> tuple[tuple[str, str], ...]:
     for feed in feeds(layout):
         if not layout.has(feed.target):
             selects.setdefault(feed.target, []).append(feed.view_sql())
-    for table, columns in duckdb_only_tables():
+    for table, columns in liveobs_tables():
         if table not in selects and not layout.has(table):
             selects[table] = [empty_select(columns)]
     if layout.has("otel_logs") and not layout.logs_event_name:
@@ -170,7 +172,7 @@ def client_runner(client: Any) -> Runner:
     """A :data:`Runner` over a ``clickhouse_connect`` client (``chdb://`` or HTTP)."""
 
     def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        if sql.lstrip().upper().startswith(("CREATE", "DROP", "INSERT")):
+        if sql.lstrip().upper().startswith(_STATEMENTS):
             client.command(sql, parameters=params)
             return [], []
         result = client.query(sql, parameters=params)

@@ -29,7 +29,8 @@ _TARGET_COLUMNS: Final = {
                             "SessionId", "RequestId", "RouteId", "ConnectionId", "EventName", "ErrorType"),
     "liveobs_errors": ("Timestamp", "Source", "ServiceName", "ServiceVersion", "Environment", "ErrorType",
                        "Fingerprint", "Message", "TraceId", "SpanId", "EventId", "SessionId", "RequestId", "RouteId"),
-    "liveobs_releases": ("ServiceName", "Environment", "Release", "FirstSeen", "LastSeen"),
+    "liveobs_releases": ("ServiceName", "Environment", "Release", "FirstSeen", "LastSeen", "Spans", "Requests",
+                         "FirstRequest", "LastRequest"),
 }
 
 

@@ -10,8 +10,11 @@ insert as it arrives, so nothing but the Collector ingests:
 * ``liveobs_errors``: error occurrences (spans with Error status or an ``exception``
   event, logs with an error class, browser error reports), fingerprinted in SQL by
   the rule of ``liveobs.conventions.error_fingerprint``.
-* ``liveobs_releases``: first and last span of each (service, environment, release).
+* ``liveobs_releases``: first and last span of each (service, environment, release), how
+  many spans, and the requests it served (the DuckDB store's columns).
 * ``liveobs_gate_runs`` / ``liveobs_gate_results``: gate runs as evidence (as in DuckDB).
+* release records and kept samples, as the DuckDB migrations define them (``_chmirror``),
+  and the ``liveobs_release_changes`` view.
 * ``liveobs_backfill`` and ``liveobs_clickhouse_schema``: how far ``init`` has backfilled,
   and which schema version it created.
 
@@ -25,13 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from liveobs.conventions import keys
+from liveobs.conventions import evidence, keys
 from liveobs.correlator.stores._clickhouse import quote_identifier
 from liveobs.correlator.stores._layout import Layout
 
-SCHEMA_VERSION: Final = 1
+# 2: release counts in liveobs_releases; release records, kept samples and liveobs_release_changes.
+SCHEMA_VERSION: Final = 2
 UNKNOWN_ERROR_CLASS: Final = "_OTHER"  # as the DuckDB writer names an error without a class
-Kind = Literal["table", "view"]
+Kind = Literal["table", "view", "alter"]
 
 
 def literal(text: str) -> str:
@@ -166,11 +170,19 @@ WHERE ({carries}) {{batch}}"""
 
 
 def _releases(db: str) -> str:
+    """Per release its first and last span and how many, and the requests it served: server spans that are
+    neither the probe's nor driven or dry-run traffic (the rule of the DuckDB store's retention fold)."""
     version = f"ResourceAttributes[{literal(keys.SERVICE_VERSION)}]"
-    return f"""SELECT ServiceName, ResourceAttributes[{literal(keys.DEPLOYMENT_ENVIRONMENT)}] AS Environment,
-    {version} AS Release, min(Timestamp) AS FirstSeen, max(Timestamp) AS LastSeen
-FROM {db}.otel_traces
-WHERE {version} != '' {{batch}}
+    served = (f"SpanKind = 'Server' AND ScopeName != {literal(evidence.PROBE_SCOPE)} "
+              f"AND NOT mapContains(ResourceAttributes, {literal(keys.EVIDENCE_SOURCE)}) "
+              f"AND NOT mapContains(SpanAttributes, {literal(keys.EVIDENCE_SOURCE)})")
+    return f"""SELECT ServiceName, Environment, Release, min(Timestamp) AS FirstSeen, max(Timestamp) AS LastSeen,
+    count() AS Spans, countIf(served) AS Requests, minIf(toNullable(Timestamp), served) AS FirstRequest,
+    maxIf(toNullable(Timestamp), served) AS LastRequest
+FROM (SELECT ServiceName, {_attr('ResourceAttributes', keys.DEPLOYMENT_ENVIRONMENT)} AS Environment,
+    {version} AS Release, Timestamp, {served} AS served
+    FROM {db}.otel_traces
+    WHERE {version} != '' {{batch}})
 GROUP BY ServiceName, Environment, Release"""
 
 

@@ -5,7 +5,9 @@ repeated after a crash, a late Collector insert also seen by a view): identical 
 collapse on merge. ``Options.replicated`` gives the ``Replicated*`` engines with the
 usual ``{shard}``/``{replica}`` macros, ``Options.cluster`` adds ``ON CLUSTER``, and
 ``Options.distributed`` keeps the data in ``<name>_local`` tables on every shard with a
-``Distributed`` table under the name queries use.
+``Distributed`` table under the name queries use. The tables only liveobs writes (release
+records, kept samples; see ``_chmirror``) are plain ``MergeTree``: ``liveobs release record``
+replaces a release's rows with a lightweight ``DELETE`` and an ``INSERT``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from liveobs.correlator.stores._chmirror import mirrored_tables, mirrored_views
 from liveobs.correlator.stores._chschema import SCHEMA_VERSION, Feed, Statement, feeds
 from liveobs.correlator.stores._clickhouse import quote_identifier
 from liveobs.correlator.stores._layout import Layout
@@ -42,6 +45,12 @@ PROJECTIONS: Final = {
     "by_request": "SELECT * ORDER BY RequestId, Timestamp",
 }
 _PROJECTION_CLAUSES: Final = ",\n    ".join(f"PROJECTION {name} ({sql})" for name, sql in PROJECTIONS.items())
+
+# The columns of ``liveobs_releases`` that schema version 1 lacked (``upgrade_releases`` adds them).
+RELEASE_COUNTS: Final = """Spans SimpleAggregateFunction(sum, UInt64),
+    Requests SimpleAggregateFunction(sum, UInt64),
+    FirstRequest SimpleAggregateFunction(min, Nullable(DateTime64(9))),
+    LastRequest SimpleAggregateFunction(max, Nullable(DateTime64(9)))"""
 
 TABLES: Final = (
     Table("liveobs_correlation", f"""
@@ -87,13 +96,15 @@ TABLES: Final = (
           "ReplacingMergeTree", order_by="(ServiceName, Fingerprint, Timestamp, Source, TraceId, SpanId)",
           partition_by="toDate(Timestamp)", ttl_column="Timestamp",
           settings="index_granularity = 8192, ttl_only_drop_parts = 1"),
-    Table("liveobs_releases", """
+    Table("liveobs_releases", f"""
     ServiceName LowCardinality(String),
-    Environment LowCardinality(String),
+    Environment {_LOW},
     Release String,
     FirstSeen SimpleAggregateFunction(min, DateTime64(9)),
-    LastSeen SimpleAggregateFunction(max, DateTime64(9))""",
-          "AggregatingMergeTree", order_by="(ServiceName, Environment, Release)"),
+    LastSeen SimpleAggregateFunction(max, DateTime64(9)),
+    {RELEASE_COUNTS}""",
+          "AggregatingMergeTree", order_by="(ServiceName, Environment, Release)",
+          settings="allow_nullable_key = 1, index_granularity = 8192"),
     Table("liveobs_gate_runs", """
     RunId String,
     RanAt DateTime64(6, 'UTC'),
@@ -168,8 +179,9 @@ def plan(
         raise ValueError("Distributed tables need a cluster (--cluster NAME)")
     db = quote_identifier(layout.database)
     on_cluster = f" ON CLUSTER {quote_identifier(cluster)}" if cluster else ""
-    statements: list[Statement] = []
-    for table in TABLES:
+    statements = upgrade_releases(layout, db, on_cluster)
+    mirrored = tuple(Table(m.name, f"\n    {m.columns}", "MergeTree") for m in mirrored_tables())
+    for table in (*TABLES, *mirrored):
         local = f"{table.name}_local" if distributed and table.name in SHARDED else table.name
         engine = table.engine
         args = table.engine_args
@@ -202,9 +214,27 @@ def plan(
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{quote_identifier(feed.view)}{on_cluster}\n"
             f"TO {db}.{quote_identifier(target)}\nAS {feed.view_sql()}"
         )))
+    for name, select in mirrored_views().items():
+        # Replaced on every run: the view is the migration's SELECT as this version rewrites it.
+        statements.append(Statement(name, "view", (
+            f"CREATE OR REPLACE VIEW {db}.{quote_identifier(name)}{on_cluster} AS\n{select}"
+        )))
     statements.append(Statement("liveobs_clickhouse_schema", "table", (
         f"INSERT INTO {db}.liveobs_clickhouse_schema (Version, Name, AppliedAt) "
         f"SELECT {SCHEMA_VERSION}, 'liveobs tables and views', now() "
         f"WHERE {SCHEMA_VERSION} NOT IN (SELECT Version FROM {db}.liveobs_clickhouse_schema)"
     )))
     return Plan(statements, chosen)
+
+
+def upgrade_releases(layout: Layout, db: str, on_cluster: str) -> list[Statement]:
+    """For a ``liveobs_releases`` of schema version 1: its count columns, and its view dropped so that the plan
+    creates it again with the counts (they start then; rows indexed before hold 0)."""
+    tables = [t for t in ("liveobs_releases", "liveobs_releases_local") if layout.has(t)]
+    if not tables or all(layout.has_column(t, "Spans") for t in tables):
+        return []
+    columns = ", ".join(f"ADD COLUMN IF NOT EXISTS {c.strip()}" for c in RELEASE_COUNTS.split(",\n"))
+    out = [Statement(t, "alter", f"ALTER TABLE {db}.{quote_identifier(t)}{on_cluster} {columns}") for t in tables]
+    out.append(Statement("liveobs_releases_mv", "alter",
+                         f"DROP VIEW IF EXISTS {db}.{quote_identifier('liveobs_releases_mv')}{on_cluster}"))
+    return out

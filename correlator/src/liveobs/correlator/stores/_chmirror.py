@@ -1,26 +1,34 @@
-"""liveobs's DuckDB-only tables, read on ClickHouse as empty relations of the same columns.
+"""liveobs's tables that no exporter table feeds, on ClickHouse as the DuckDB migrations define them.
 
-Some of liveobs's tables exist only where liveobs writes the store itself: what retention
-keeps past its horizon (on ClickHouse the exporter's TTL expires rows, nothing is folded)
-and the release records of ``liveobs release record`` (which writes DuckDB stores). A query
-that reads them beside the exporter's tables must still run on a ClickHouse that lacks
-them, and there they hold nothing. Their columns come from the DuckDB migrations
-themselves, so a table added there is covered here without a second definition.
+The release records of ``liveobs release record`` and ``dry-run`` (migration 8, with the
+``liveobs_release_changes`` view), and the baseline samples and incident stacks kept past
+retention (migration 9), are written by liveobs itself, never by a materialized view.
+``liveobs clickhouse init`` creates them with the columns the migrations give them, so a
+table added there is created here without a second definition; the view is the migration's
+own ``SELECT``, rewritten by :mod:`liveobs.correlator._dialect`.
+
+On a ClickHouse where ``init`` never ran, a query still reads them (and gate runs) as
+empty relations of the same columns (:func:`empty_select`): nothing was recorded there.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Final
 
 import duckdb
 
-from liveobs.correlator._schema import migrate
+from liveobs.correlator._schema import MIGRATIONS, migrate
 
 # The store's own bookkeeping, never read by trace, incidents or the gates.
 _BOOKKEEPING: Final = frozenset(
     {"liveobs_migrations", "liveobs_spool", "liveobs_ingest_ledger", "liveobs_request_digests"}
+)
+# Tables ``init`` defines itself (fed by views, or with ClickHouse types of their own).
+OWN_DEFINITIONS: Final = frozenset(
+    {"liveobs_correlation", "liveobs_errors", "liveobs_releases", "liveobs_gate_runs", "liveobs_gate_results"}
 )
 _SCALARS: Final = {
     "VARCHAR": "String",
@@ -42,6 +50,9 @@ _SCALARS: Final = {
     "BLOB": "String",
 }
 _MAP: Final = re.compile(r"MAP\((.+), (.+)\)")
+_VIEW: Final = re.compile(r"^CREATE VIEW (\w+) AS\n(.*?);$", re.S | re.M)
+
+Columns = tuple[tuple[str, str], ...]  # ((column, DuckDB type), ...)
 
 
 class UnmappedTypeError(ValueError):
@@ -67,8 +78,8 @@ def _scalar(duckdb_type: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def duckdb_only_tables() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    """Every liveobs table and view of a migrated DuckDB store: ``(name, ((column, duckdb type), ...))``."""
+def liveobs_tables() -> tuple[tuple[str, Columns], ...]:
+    """Every liveobs table and view of a migrated DuckDB store but the bookkeeping: ``(name, columns)``."""
     con = duckdb.connect()
     try:
         migrate(con)
@@ -85,7 +96,37 @@ def duckdb_only_tables() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     return tuple((name, tuple(columns)) for name, columns in tables.items())
 
 
-def empty_select(columns: tuple[tuple[str, str], ...]) -> str:
+def duckdb_views() -> dict[str, str]:
+    """The migrations' views, as their ``SELECT`` in DuckDB SQL, by name."""
+    return {name: body for migration in MIGRATIONS for name, body in _VIEW.findall(migration.sql)}
+
+
+@dataclass(frozen=True, slots=True)
+class Mirrored:
+    """One table ``init`` creates as its migration defines it: the column list in ClickHouse DDL."""
+
+    name: str
+    columns: str
+
+
+def mirrored_tables() -> list[Mirrored]:
+    """The tables liveobs alone writes, with ClickHouse column types (views and own definitions left out)."""
+    views = duckdb_views()
+    return [
+        Mirrored(name, ",\n    ".join(f"`{column}` {clickhouse_type(kind)}" for column, kind in columns))
+        for name, columns in liveobs_tables()
+        if name not in views and name not in OWN_DEFINITIONS
+    ]
+
+
+def mirrored_views() -> dict[str, str]:
+    """The migrations' views as ClickHouse ``SELECT`` statements (with the settings that keep DuckDB's NULLs)."""
+    from liveobs.correlator._dialect import to_clickhouse
+
+    return {name: to_clickhouse(body) for name, body in duckdb_views().items()}
+
+
+def empty_select(columns: Columns) -> str:
     """A ClickHouse ``SELECT`` of no rows with these columns and types."""
     fields = ", ".join(f"CAST({_empty(t)}, '{clickhouse_type(t)}') AS `{c}`" for c, t in columns)
     return f"SELECT {fields} WHERE 0"
