@@ -29,14 +29,14 @@ def _index_rows(store: Store) -> int:
     return int(store.query("SELECT count() FROM liveobs_correlation")[0][0])
 
 
-def _run(store: Store, query: str, params: list[object], setting: str) -> list[tuple[object, ...]]:
+def _run(store: Store, query: str, params: list[object] | dict[str, object], setting: str) -> list[tuple[object, ...]]:
     """``query`` as trace runs it on ClickHouse (liveobs's tables the store lacks read as SELECTs), with one
     more setting."""
     text, values = bind(to_clickhouse(query, derived_tables(store)), params)
     return list(store.query(text.replace(" SETTINGS ", f" SETTINGS {setting}, ", 1), values))
 
 
-def _read_through(store: Store, projection: str, query: str, params: list[object]) -> list[tuple[object, ...]]:
+def _read_through(store: Store, projection: str, query: str, params: list[object] | dict[str, object]) -> list[tuple[object, ...]]:
     """The rows of ``query`` read through ``projection`` (ClickHouse refuses the query if it cannot use it),
     checked against the same query on the index itself."""
     found = _run(store, query, params, f"force_optimize_projection_name = '{projection}'")
@@ -70,7 +70,9 @@ def test_session_and_request_lookups_read_their_projection(exporter_store: Store
         "concat('ev-', hex(MD5(toString(number)))), concat('s-', toString(number % 5000)), "
         "concat('r-', toString(number % 5000)) FROM numbers(200000)")
     at = time.time_ns()
-    around = _read_through(exporter_store, "by_session", sql.SESSION_AROUND, ["s-7", at - HOUR_NS, at + HOUR_NS])
+    around = _read_through(exporter_store, "by_session", sql.SESSION_CONTEXT,
+                           {"session": "s-7", "page_from": at - 2 * HOUR_NS, "around_from": at - HOUR_NS,
+                            "until": at + HOUR_NS})
     assert len(around) == 40
     assert len(_read_through(exporter_store, "by_session", sql.TRACES_BY_SESSION, ["s-7"])) == 40
     assert len(_read_through(exporter_store, "by_request", sql.TRACES_BY_REQUEST, ["r-7"])) == 40

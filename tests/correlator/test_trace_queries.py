@@ -385,3 +385,23 @@ def test_a_request_without_a_route_is_not_taken_for_the_page_render(blank: Any) 
     assert (result.page_render.trace_id, result.page_render.request_id) == (page, "r-page")
     assert result.page_render.offset_ms == -9.0
     assert [c.kind for c in trace(blank, session_id="s-6").candidates] == ["event", "request", "page"]
+
+
+def test_a_page_render_before_the_context_window_is_the_newest_within_six_hours(blank: Any) -> None:
+    """Beyond the ten minutes around the event: the newest routed request without event or connection
+    (a request without a route, and a page render older than six hours, are not taken)."""
+    minute = 60_000_000_000
+    old_page, page, report, event = (uuid.uuid4().hex for _ in range(4))
+    add_span(blank, old_page, "1" * 16, {keys.SESSION_ID: "s-7", keys.REQUEST_ID: "r-old", keys.ROUTE_ID: "board"},
+             offset_ns=-7 * 60 * minute)
+    add_span(blank, page, "2" * 16, {keys.SESSION_ID: "s-7", keys.REQUEST_ID: "r-page", keys.ROUTE_ID: "board"},
+             offset_ns=-45 * minute)
+    add_span(blank, report, "3" * 16, {keys.SESSION_ID: "s-7", keys.REQUEST_ID: "r-report"}, offset_ns=-20 * minute)
+    add_span(blank, event, "4" * 16, {keys.SESSION_ID: "s-7", keys.EVENT_ID: "ev-7", keys.REQUEST_ID: "r-join"})
+    result = trace(blank, event_id="ev-7")
+    assert result.page_render is not None
+    assert (result.page_render.trace_id, result.page_render.request_id) == (page, "r-page")
+    assert result.page_render.offset_ms == -45 * 60_000.0
+    assert [e.trace_id for e in result.session_events] == [event]
+    blank.execute("DELETE FROM liveobs_correlation WHERE TraceId = ?", [page])
+    assert trace(blank, event_id="ev-7").page_render is None

@@ -264,9 +264,13 @@ class _Lookup:
         """The session's page render before this trace, and its events before and after."""
         if not session_id:
             return None, ()
-        rows = self.cur.execute(
-            sql.SESSION_AROUND, [session_id, t0 - CONTEXT_WINDOW_NS, t0 + CONTEXT_WINDOW_NS]
-        ).fetchall()
+        found_rows = self.cur.execute(sql.SESSION_CONTEXT, {
+            "session": session_id, "page_from": t0 - PAGE_WINDOW_NS, "around_from": t0 - CONTEXT_WINDOW_NS,
+            "until": t0 + CONTEXT_WINDOW_NS,
+        }).fetchall()
+        rows = [r[1:] for r in found_rows if r[0]]
+        # Page renders before the window, newest first (the trace id breaks a tie).
+        older = sorted((r[1:] for r in found_rows if not r[0]), key=lambda r: (-int(r[1]), r[0]))
         # The browser's reports name the page they came from: its request id, when known.
         page_request = next(
             (r[7] for r in self.event_rows if r[1] == "log" and r[4] in _BROWSER_EVENTS and r[7]), None
@@ -285,10 +289,8 @@ class _Lookup:
             named = self.cur.execute(sql.TRACES_BY_REQUEST, [page_request]).fetchall()
             if len(named) == 1:
                 page = _with_offset(_candidate(named[0], "before"), t0)
-        if page is None:
-            older = self.cur.execute(sql.PAGE_BEFORE, [session_id, t0 - PAGE_WINDOW_NS, t0 - CONTEXT_WINDOW_NS]).fetchone()
-            if older is not None:
-                page = _with_offset(_candidate(older, "before"), t0)
+        if page is None and older:
+            page = _with_offset(_candidate(older[0], "before"), t0)
         around = before[-self.context:] if self.context else []
         around += after[: self.context + 1]
         return page, tuple(around)

@@ -28,27 +28,23 @@ GROUP BY TraceId ORDER BY 2 DESC
 TRACES_BY_REQUEST: Final = _TRACES_BY.format(column="RequestId")
 TRACES_BY_SESSION: Final = _TRACES_BY.format(column="SessionId")
 
-# The same, bounded in time around one trace, for the session context.
-# shape: as TRACES_BY_REQUEST
-SESSION_AROUND: Final = """
-SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
+# The session context in one read of the index: the traces around one trace, and the page renders
+# (routed request traces without event or connection) further back. Each trace's rows are grouped
+# by which side of the window's start they fall on: ``around`` groups hold the rows within the
+# window (from $around_from to $until), the others the rows with a request id from $page_from up to
+# the window's start, kept only when they make a page render.
+# shape: (around, TraceId, first_ts_ns, EventId, EventName, RequestId, ErrorType, has_connection, RouteId)
+SESSION_CONTEXT: Final = """
+SELECT "Timestamp" >= make_timestamp_ns($around_from) AS around,
+       TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
        bool_or(ConnectionId IS NOT NULL), max(RouteId)
 FROM liveobs_correlation
-WHERE SessionId = ? AND Signal = 'span' AND TraceId <> ''
-  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-GROUP BY TraceId ORDER BY 2
-"""
-
-# The session's latest page render (a routed request trace without event or connection) in a window.
-# shape: as TRACES_BY_REQUEST
-PAGE_BEFORE: Final = """
-SELECT TraceId, min(epoch_ns("Timestamp")), max(EventId), max(EventName), max(RequestId), max(ErrorType),
-       bool_or(ConnectionId IS NOT NULL), max(RouteId)
-FROM liveobs_correlation
-WHERE SessionId = ? AND Signal = 'span' AND TraceId <> '' AND RequestId IS NOT NULL
-  AND "Timestamp" BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-GROUP BY TraceId HAVING max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL) AND max(RouteId) IS NOT NULL
-ORDER BY 2 DESC LIMIT 1
+WHERE SessionId = $session AND Signal = 'span' AND TraceId <> ''
+  AND "Timestamp" BETWEEN make_timestamp_ns($page_from) AND make_timestamp_ns($until)
+  AND ("Timestamp" >= make_timestamp_ns($around_from) OR RequestId IS NOT NULL)
+GROUP BY around, TraceId
+HAVING around OR (max(EventId) IS NULL AND NOT bool_or(ConnectionId IS NOT NULL) AND max(RouteId) IS NOT NULL)
+ORDER BY 3
 """
 
 # First and last time of a trace. shape: (start_ns, end_ns)
