@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import duckdb
+import httpx
 import pytest
 from click.testing import CliRunner
 from exporter_tables import copy_store, open_chdb
 
 import liveobs.correlator as correlator
 from liveobs.cli._root import main
+from liveobs.correlator._ui_http import route
 from liveobs.correlator._urlstore import UrlStore
 
 
@@ -45,6 +53,28 @@ def test_trace_and_incidents_print_the_same_json(stores: tuple[Any, str, str]) -
         assert json.loads(on_clickhouse.stdout) == json.loads(on_duckdb.stdout)
 
 
+def test_the_web_view_pages_read_the_same_on_both_engines(stores: tuple[Any, str, str]) -> None:
+    # Before any gate run is recorded: each engine records its own run, with its own id and time.
+    made, duck, chdb = stores
+    local = duckdb.connect(duck, read_only=True)
+    fingerprint = local.execute("SELECT Fingerprint FROM liveobs_errors ORDER BY Fingerprint LIMIT 1").fetchone()
+    session = local.execute("SELECT SessionId FROM liveobs_correlation WHERE SessionId IS NOT NULL "
+                            "ORDER BY SessionId LIMIT 1").fetchone()
+    assert fingerprint is not None
+    assert session is not None
+    paths = ["/incidents", f"/incidents/{fingerprint[0]}", f"/traces/{made.sample_failing_trace_id}",
+             f"/sessions/{session[0]}", "/gates"]
+    try:
+        with correlator.open(chdb) as store:
+            assert isinstance(store, UrlStore)
+            for path in paths:
+                on_duckdb, on_clickhouse = route(local.cursor(), path, {}), route(store.connection.cursor(), path, {})
+                assert on_duckdb[0] == 200, path
+                assert on_clickhouse == on_duckdb, path
+    finally:
+        local.close()
+
+
 def test_check_judges_the_same_and_records_the_run_in_clickhouse(stores: tuple[Any, str, str]) -> None:
     _, duck, chdb = stores
     on_duckdb, on_clickhouse = _run(duck, "check", "all", "--json"), _run(chdb, "check", "all", "--json")
@@ -70,3 +100,27 @@ def test_the_notebook_api_opens_a_clickhouse_url(stores: tuple[Any, str, str]) -
         spans = local.connection.cursor().execute("SELECT count(*) FROM otel_traces WHERE ServiceName = 'shop'")
         assert rows[0][0] == spans.fetchall()[0][0] > 0
         assert len(store.spans(made.sample_failing_trace_id)) > 0
+
+
+def test_liveobs_ui_serves_a_clickhouse_store(stores: tuple[Any, str, str]) -> None:
+    made, _, chdb = stores
+    env = {k: v for k, v in os.environ.items() if k not in ("LIVEOBS_TOKEN", "LIVEOBS_TOKEN_FILE")}
+    process = subprocess.Popen([sys.executable, "-m", "liveobs.cli", "--db", chdb, "ui"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        line = process.stdout.readline() if ready else ""
+        found = re.fullmatch(r"liveobs ui: (http://127\.0\.0\.1:\d+)/incidents\?key=(\S+)\n", line)
+        assert found is not None, line
+        with httpx.Client(timeout=30) as client:
+            assert client.get(f"{found.group(1)}/incidents").status_code == 401
+            listing = client.get(line.split(": ", 1)[1].strip(), follow_redirects=True)
+            assert listing.status_code == 200
+            page = client.get(f"{found.group(1)}/traces/{made.sample_failing_trace_id}")
+            assert page.status_code == 200
+            assert made.sample_failing_trace_id in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr

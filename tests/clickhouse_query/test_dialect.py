@@ -104,3 +104,15 @@ def test_an_engine_error_is_a_query_error(layouts: dict[str, Store]) -> None:
     with pytest.raises(QueryError, match="no_such_table"):
         cur.execute("SELECT * FROM no_such_table")
 
+
+
+def test_catalogue_maps_and_filtered_any_value_run_on_chdb(layouts: dict[str, Store]) -> None:
+    """What the web view, the gate-run log and ``release record`` ask besides the packaged queries."""
+    cur = cursor_for(layouts["current"])
+    found = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", ["liveobs_gate_runs"]).fetchall()
+    assert found == [(1,)]
+    assert cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'nope'").fetchall() == [(0,)]
+    assert cur.execute("SELECT MAP(?::VARCHAR[], ?::VARCHAR[]) AS m", [["k"], ["v"]]).fetchall() == [({"k": "v"},)]
+    row = cur.execute("SELECT any_value(x) FILTER (WHERE x > 1), any_value(x) FROM "
+                      "(SELECT unnest([NULL, 1, 2]) AS x)").fetchall()
+    assert row == [(2, 1)]

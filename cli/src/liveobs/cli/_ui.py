@@ -1,4 +1,4 @@
-"""``liveobs ui``: a read-only web view of a store file on 127.0.0.1.
+"""``liveobs ui``: a read-only web view of a store (a DuckDB file, or ClickHouse by URL) on 127.0.0.1.
 
 Pages: ``/incidents`` (filter by service, release, environment and time),
 ``/incidents/<fingerprint>``, ``/traces/<trace_id>``, ``/sessions/<session_id>``
@@ -9,9 +9,15 @@ store is held by a running collector.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
 
 from liveobs.cli._root import CliContext, StoreMissing, StoreUnreachable
+
+if TYPE_CHECKING:
+    from liveobs.correlator._ui_server import UIServer
 
 
 @click.command()
@@ -28,6 +34,9 @@ def ui(obj: CliContext, host: str, port: int, open_browser: bool) -> None:
     from liveobs.correlator._store import open_local
     from liveobs.correlator._ui_server import UIServer
 
+    if "://" in obj.db:
+        _serve_url(obj.db, host, port, open_browser)
+        return
     try:
         store = open_local(obj.db)
     except StoreNotFoundError as exc:
@@ -39,6 +48,10 @@ def ui(obj: CliContext, host: str, port: int, open_browser: bool) -> None:
     except (ValueError, OSError) as exc:
         store.close()
         raise click.UsageError(str(exc)) from None
+    _run(server, open_browser, store.close)
+
+
+def _run(server: UIServer, open_browser: bool, close: Callable[[], None]) -> None:
     click.echo(f"liveobs ui: {server.start_url}")
     click.echo("read-only; Ctrl-C stops it", err=True)
     if open_browser:
@@ -49,4 +62,28 @@ def ui(obj: CliContext, host: str, port: int, open_browser: bool) -> None:
         pass
     finally:
         server.close()
+        close()
+
+
+def _serve_url(db: str, host: str, port: int, open_browser: bool) -> None:
+    """The same pages over a ClickHouse store (``chdb://`` or ``clickhouse(s)://``), its queries rewritten."""
+    from liveobs.correlator._ui_server import UIServer
+    from liveobs.correlator._urlstore import open_url
+    from liveobs.correlator.stores import StoreOpenError, StoreURLError
+
+    try:
+        store = open_url(db)
+    except StoreURLError as exc:
+        raise click.UsageError(str(exc)) from None
+    except StoreOpenError as exc:
+        if exc.missing:
+            raise StoreMissing(str(exc)) from None
+        raise StoreUnreachable(str(exc)) from None
+    try:
+        # The pages use the cursor shape both engines share (see liveobs.correlator._sqlcursor); no
+        # discovery file, which names a store file's web view.
+        server = UIServer(store.connection, host=host, port=port)  # type: ignore[arg-type]
+    except (ValueError, OSError) as exc:
         store.close()
+        raise click.UsageError(str(exc)) from None
+    _run(server, open_browser, store.close)

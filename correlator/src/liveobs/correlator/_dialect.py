@@ -121,6 +121,8 @@ def _gather(name: str, args: list[exp.Expression], condition: exp.Expression | N
 
 def _aggregate(node: exp.Expression, condition: exp.Expression | None = None) -> exp.Expression | None:
     """An aggregate in ClickHouse's terms, with ``condition`` as its ``-If`` combinator; None if not one."""
+    if isinstance(node, exp.IgnoreNulls):  # any_value(x) FILTER (…): ClickHouse's aggregates skip NULLs anyway
+        return _aggregate(node.this, condition)
     if isinstance(node, exp.ArrayAgg):
         inner = node.this
         if isinstance(inner, exp.Order):
@@ -343,6 +345,7 @@ _RULES: Final[dict[type[exp.Expression], Callable[[Any], exp.Expression]]] = {
     exp.Cast: _cast,
     exp.CTE: _cte,
     exp.Length: lambda n: _call("length", n.this),
+    exp.IgnoreNulls: lambda n: n.this,
     exp.Format: lambda n: _format(n),
     exp.ArrayIntersect: lambda n: _call("arrayIntersect", *n.expressions),
     exp.ArrayContainsAll: lambda n: _call("hasAll", n.this, n.expression),
@@ -407,7 +410,9 @@ def _zip_unnests(tree: exp.Expression) -> None:
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
     """Children first, then the node's own rule (a rule sees its arguments already rewritten)."""
-    under_filter = isinstance(node.parent, exp.Filter) and node.arg_key == "this"
+    parent = node.parent
+    under_filter = (isinstance(parent, exp.Filter) and node.arg_key == "this") or (
+        isinstance(parent, exp.IgnoreNulls) and isinstance(parent.parent, exp.Filter))
     for key, value in list(node.args.items()):
         if isinstance(value, exp.Expression):
             node.set(key, _rewrite(value))
@@ -452,6 +457,20 @@ def _substitute(tree: exp.Expression, derived: tuple[tuple[str, str], ...]) -> N
         table.replace(exp.Var(this=f"({select}) AS {alias}"))
 
 
+# DuckDB's catalogue of tables, as far as the queries ask it (whether a table exists): this database's.
+_DUCKDB_TABLES: Final = (
+    "(SELECT database AS schema_name, name AS table_name FROM system.tables WHERE database = currentDatabase())"
+)
+
+
+def _catalogue(tree: exp.Expression) -> None:
+    """``FROM duckdb_tables()`` reads ClickHouse's ``system.tables`` of the current database."""
+    for table in list(tree.find_all(exp.Table)):
+        if isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "duckdb_tables":
+            alias = f" AS {table.alias}" if table.alias else ""
+            table.replace(exp.Var(this=_DUCKDB_TABLES + alias))
+
+
 @functools.lru_cache(maxsize=512)
 def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
     """One DuckDB statement as ClickHouse SQL; parameters are left as ``{name:\\x1f}`` for :func:`bind`.
@@ -471,6 +490,7 @@ def to_clickhouse(sql: str, derived: tuple[tuple[str, str], ...] = ()) -> str:
     _whole_nested(parsed)
     _zip_unnests(parsed)
     _substitute(parsed, derived)
+    _catalogue(parsed)
     tree = _rewrite(parsed)
     text = tree.sql(dialect="clickhouse", unsupported_level=sqlglot.ErrorLevel.RAISE)
     text = _TEMP_RE.sub(r"CREATE OR REPLACE TEMPORARY TABLE \1 ENGINE = Memory AS", text)

@@ -9,6 +9,7 @@ one ClickHouse statement with named parameters, rewriting each statement with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -118,14 +119,20 @@ class ClickHouseCursor:
 
 
 def store_runner(store: Store) -> Runner:
-    """A :data:`Runner` over an opened ClickHouse :class:`~liveobs.correlator.stores.Store`."""
+    """A :data:`Runner` over an opened ClickHouse :class:`~liveobs.correlator.stores.Store`.
+
+    One statement at a time: the cursors of one store may be used from several threads (the web
+    view's), and a client is not made for concurrent statements.
+    """
+    lock = threading.Lock()
 
     def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        if sql.lstrip().upper().startswith(_STATEMENTS):
-            store.execute(sql, params)
-            return [], []
-        rows = store.query(sql, params)
-        return list(rows.columns), list(rows)
+        with lock:
+            if sql.lstrip().upper().startswith(_STATEMENTS):
+                store.execute(sql, params)
+                return [], []
+            rows = store.query(sql, params)
+            return list(rows.columns), list(rows)
 
     return run
 

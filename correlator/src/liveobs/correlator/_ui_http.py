@@ -21,6 +21,7 @@ import duckdb
 
 from liveobs.correlator import _ui_gates as gate_pages
 from liveobs.correlator import _ui_pages as pages
+from liveobs.correlator._sqlcursor import QUERY_ERRORS
 from liveobs.correlator._visible import h
 
 COOKIE: Final = "liveobs_ui"
@@ -99,7 +100,7 @@ def route(cur: duckdb.DuckDBPyConnection, path: str, query: dict[str, str]) -> p
             return gate_pages.gate_run_page(cur, parts[1])
         if len(parts) == 2 and parts[0] in _ROUTES and parts[1]:
             return _ROUTES[parts[0]](cur, parts[1])
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         return 500, pages.layout("error", f"<h1>the store could not answer</h1><p>{h(exc, 500)}</p>")
     return 404, pages.layout("not found", "<h1>no such page</h1><p><a href='/incidents'>incidents</a></p>")
 
