@@ -9,6 +9,7 @@ surface must judge the same on both engines.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -202,3 +203,15 @@ def test_regression_checks_read_kept_baselines_the_same_on_both_engines(
     judged = [j for j in _judged(on_duckdb) if j[0] in KEPT_CHECKS]
     assert {status for _, status, *_ in judged} == {"fail"}
     assert [j for j in _judged(on_clickhouse) if j[0] in KEPT_CHECKS] == judged
+
+
+def test_check_changed_selects_and_judges_the_same_on_both_engines(recorded: tuple[Path, str]) -> None:
+    db, chdb = recorded
+    args = ("check", "changed", "--service", "relapp", "--release", NEW, "--json")
+    on_duckdb, on_clickhouse = _cli(str(db), *args), _cli(chdb, *args)
+    assert on_clickhouse.exit_code == on_duckdb.exit_code, on_clickhouse.output
+    d, c = json.loads(on_duckdb.stdout), json.loads(on_clickhouse.stdout)
+    assert [(r["id"], r["status"], r["reason"]) for r in c["checks"]] == [
+        (r["id"], r["status"], r["reason"]) for r in d["checks"]]
+    assert any(r["id"] == "deploy.surface_auth" for r in d["checks"])
+    assert "not recorded" not in on_clickhouse.stderr

@@ -129,6 +129,7 @@ def _changed(obj: CliContext, service: str | None, release: str | None) -> tuple
     from liveobs.cli._root import StoreMissing, StoreUnreachable
     from liveobs.correlator import LocalStore, ReadRequestError, RemoteStore, StoreUnavailableError
     from liveobs.correlator._readapi import read_handlers
+    from liveobs.correlator._urlstore import UrlStore
 
     if service is None or release is None:
         raise GateNotRun("check changed needs --service and --release (the recorded release to compare with its "
@@ -138,8 +139,9 @@ def _changed(obj: CliContext, service: str | None, release: str | None) -> tuple
         store = obj.store()
         if isinstance(store, RemoteStore):
             picked = store.read("release_changed", params)
-        elif isinstance(store, LocalStore):
-            picked = read_handlers()["release_changed"](store.connection, params)
+        elif isinstance(store, LocalStore | UrlStore):
+            # On ClickHouse the handler's queries go through the cursor both engines share.
+            picked = read_handlers()["release_changed"](store.connection, params)  # type: ignore[arg-type]
         else:
             raise GateNotRun(f"cannot select gates on a {type(store).__name__}")
     except (StoreMissing, StoreUnreachable) as exc:
