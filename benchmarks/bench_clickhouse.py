@@ -14,11 +14,12 @@ open store, as ``liveobs trace`` runs them) at p50 and p95, and every gate's tot
 checks. Goal: p95 at most 50 ms with the correlation index.
 
     python benchmarks/bench_clickhouse.py [--rows 17500000] [--lookups 200] [--bare-lookups 10]
-    python benchmarks/bench_clickhouse.py --native-spans 10000000 --with-duckdb [--skip-gates]
+    python benchmarks/bench_clickhouse.py --native-spans 10000000 --with-duckdb [--skip-gates] [--profile]
 
 With ``--native-spans`` the indexed store is also measured with its projections left unread
 (``trace_without_projections``: the correlation index as it was before them), and
-``--with-duckdb`` adds the DuckDB store of ``--rows`` (generated once) in the same run.
+``--with-duckdb`` adds the DuckDB store of ``--rows`` (generated once) in the same run; ``--profile``
+times each statement of the lookups (which ones dominate). On a shared machine compare figures of one run.
 """
 
 from __future__ import annotations
@@ -202,6 +203,31 @@ def without_projections(store: Store) -> Any:
                                                     params), derived_tables(store))
 
 
+def profiled(store: Store) -> tuple[Any, dict[str, list[float]]]:
+    """A cursor over ``store`` that times each statement it runs, by the statement's first words."""
+    run = store_runner(store)
+    times: dict[str, list[float]] = {}
+
+    def timed(sql: str, params: dict[str, Any]) -> Any:
+        began = time.perf_counter()
+        try:
+            return run(sql, params)
+        finally:
+            times.setdefault(" ".join(sql.split())[:100], []).append((time.perf_counter() - began) * 1000)
+
+    return ClickHouseCursor(timed, derived_tables(store)), times
+
+
+def per_query(times: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Each statement's engine time per run (p50, p95) and count, the most expensive in total first."""
+    out = []
+    for sql, found in sorted(times.items(), key=lambda kv: -sum(kv[1])):
+        found.sort()
+        out.append({"sql": sql, "n": len(found), "p50_ms": round(statistics.median(found), 1),
+                    "p95_ms": round(found[min(len(found) - 1, int(len(found) * 0.95))], 1)})
+    return out
+
+
 def lookups(cur: Any, event_ids: list[str]) -> dict[str, float]:
     times = []
     for event_id in event_ids:
@@ -238,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-duckdb", action="store_true",
                         help="with --native-spans: also the DuckDB store of --rows, in the same run")
     parser.add_argument("--skip-gates", action="store_true", help="trace lookups only")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --native-spans: each of the trace's statements timed on the indexed store")
     args = parser.parse_args(argv)
     VAR.mkdir(parents=True, exist_ok=True)
     if args.native_spans:
@@ -280,6 +308,10 @@ def native(args: argparse.Namespace) -> int:
             if indexed:
                 result[key]["trace_without_projections"] = lookups(without_projections(store), ids)
                 result[key]["trace_again"] = lookups(cur, ids)
+                if args.profile:
+                    timed, times = profiled(store)
+                    lookups(timed, ids)
+                    result[key]["trace_queries"] = per_query(times)
                 if not args.skip_gates:
                     result[key]["gates"] = gates(cur)
         finally:
