@@ -65,6 +65,8 @@ from liveobs.evidence import EICAR_DIGESTS
 
 _MAX_DETAIL: Final = 600
 _COMMENT_LINE: Final = re.compile(r"^\s*--[^\n]*\n?", re.MULTILINE)
+# Where an answer row keeps the secrets found among its candidates.
+_HITS: Final = "_secret_hits"
 
 
 class GateRunner:
@@ -222,7 +224,9 @@ def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Statu
         evidence, detail, applicable = judged.evidence, judged.detail, judged.applicable
     elif "candidates" in row:
         kinds = budget.setting("kinds")
-        hits = find_secrets(row["candidates"] or (), frozenset(kinds) if kinds else None)
+        if _HITS not in row:  # secret_scan and key_material share one answer row: its values are judged once
+            row[_HITS] = find_secrets(row["candidates"] or ())
+        hits = [h for h in row[_HITS] if not kinds or h.kind in kinds]
         observed = float(len(hits))
         detail = "; ".join(h.describe() for h in hits[:3]) or f"no secret in {evidence} rows scanned"
         if not hits and int(row.get("candidate_count") or 0) > int(budget.setting("max_candidates", 0)):
