@@ -168,3 +168,19 @@ def test_a_time_window_scans_its_rows_and_leaves_the_kept_scan_alone() -> None:
     (result,) = run_gates(con, "observability.secret_scan", windowed).results
     assert result.status.value == "pass"
     assert _marks(con) == marks
+
+
+def test_each_release_keeps_its_own_scan() -> None:
+    con = connect()
+    _first(con)
+    _judged(con)
+    older = Subject(service="shop", release="1.0")
+    (before,) = run_gates(con, "observability.secret_scan", older).results
+    assert sorted(r[0] for r in con.execute("SELECT Release FROM liveobs_secret_scans").fetchall()) == ["1.0", "1.1"]
+    con.execute("INSERT INTO liveobs_secret_candidates VALUES ('shop', '1.0', 'production', 'log attribute', ?, ?, 1, "
+                "'log record planted')", [PLANTED, SECRET[1]])
+    assert [r[1].value for r in _judged(con)] == ["pass", "pass"]
+    (after,) = run_gates(con, "observability.secret_scan", older).results
+    assert before.status.value == "pass"
+    assert after.status.value == "fail"
+    assert repr(PLANTED) in after.reason
