@@ -184,3 +184,13 @@ def test_each_release_keeps_its_own_scan() -> None:
     assert before.status.value == "pass"
     assert after.status.value == "fail"
     assert repr(PLANTED) in after.reason
+
+
+def test_a_store_without_the_kept_scan_tables_scans_every_row() -> None:
+    con = connect()
+    _first(con)
+    _more(con, secret=True)
+    full = _judged(con)
+    con.execute("DROP TABLE liveobs_secret_scans")
+    con.execute("DROP TABLE liveobs_secret_candidates")
+    assert _judged(con) == full

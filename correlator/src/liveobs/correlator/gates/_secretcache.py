@@ -43,6 +43,12 @@ _NEW_TABLES: Final = {"lo_spans": "lo_secret_new_spans", "lo_logs": "lo_secret_n
 _TABLE_NAME: Final = re.compile(r"\b(" + "|".join(_NEW_TABLES) + r")\b")
 _SCOPE: Final = ("(ServiceName IS NOT DISTINCT FROM $service AND Release = $release "
                  "AND Environment IS NOT DISTINCT FROM $environment)")
+# Whether the store has the kept scan's tables (a store of an older schema, opened read-only, has not).
+_TABLES: Final = """
+SELECT count(*) FROM duckdb_tables()
+WHERE database_name = current_database() AND schema_name = current_schema()
+  AND table_name IN ('liveobs_secret_scans', 'liveobs_secret_candidates')
+"""
 _STATE: Final = f"SELECT Rules, SpanMark, SpanCount, LogMark, LogCount FROM liveobs_secret_scans WHERE {_SCOPE}"
 _BELOW: Final = "SELECT (SELECT count(*) FROM otel_traces WHERE rowid < $span), (SELECT count(*) FROM otel_logs WHERE rowid < $log)"
 # The next marks: one past the last row of each table, with the row counts they cover.
@@ -97,19 +103,19 @@ class KeptScan:
     @classmethod
     def begin(cls, cur: Cursor, params: dict[str, Any]) -> KeptScan | None:
         """The kept scan for this run's scope, or None when it cannot serve (another engine, a time window,
-        a store without the table). Runs inside the transaction that builds the scope, so the marks and
+        a store without its tables). Runs inside the transaction that builds the scope, so the marks and
         the scoped rows are one snapshot."""
         if not isinstance(cur, duckdb.DuckDBPyConnection):
             return None
         if params["since"] != WINDOW_START or params["until"] != WINDOW_END:
             return None
+        # Looked up, not tried: a failed statement would abort the transaction the scope is built in.
+        if cur.execute(_TABLES).fetchone() != (2,):
+            return None
         key = {"service": params["service"], "release": params["release"], "environment": params["environment"]}
         rules = rules_digest(params)
-        try:
-            state = cur.execute(_STATE, key).fetchall()
-            marks = cur.execute(_MARKS).fetchone()
-        except duckdb.CatalogException:
-            return None
+        state = cur.execute(_STATE, key).fetchall()
+        marks = cur.execute(_MARKS).fetchone()
         assert marks is not None
         scan = cls(key, rules, 0, 0, (int(marks[0]), int(marks[1]), int(marks[2]), int(marks[3])))
         if len(state) == 1 and state[0][0] == rules:
