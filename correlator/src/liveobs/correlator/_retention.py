@@ -76,6 +76,10 @@ TRIMMED: Final = (
 # Folded into the kept tables (release facts, baseline samples, incident stacks) before their rows go.
 _FOLDS: Final = {"otel_traces": fold_spans, "otel_logs": fold_logs, "otel_metrics_gauge": fold_gauges,
                  "otel_metrics_sum": fold_sums, "otel_metrics_histogram": fold_histograms}
+# The gates' kept secret scans mark the spans and log records they covered by row number; deleting rows
+# (and the checkpoint's vacuum after) breaks those marks, so a delete forgets every kept scan with it.
+FORGET_SECRET_SCANS: Final = ("DELETE FROM liveobs_secret_candidates", "DELETE FROM liveobs_secret_scans")
+_MARKED: Final = frozenset({"otel_traces", "otel_logs"})
 # Shape: (block size, total blocks, used blocks) of the store file.
 DATABASE_SIZE: Final = "SELECT block_size, total_blocks, used_blocks FROM pragma_database_size() LIMIT 1"
 # Shape: the file of the main database (one row).
@@ -235,6 +239,9 @@ class Retention:
                 rows = self._con.execute(
                     f"DELETE FROM {table} WHERE {column} < make_timestamp_ns(?)", [cutoff_ns]
                 ).fetchall()
+                if table in _MARKED and rows and rows[0][0]:
+                    for sql in FORGET_SECRET_SCANS:
+                        self._con.execute(sql)
                 self._con.execute("COMMIT")
             except BaseException:
                 self._con.execute("ROLLBACK")

@@ -427,6 +427,35 @@ CREATE TABLE liveobs_kept_stacks (
 """
 
 
+# The gates' secret scan, kept per scope (service, release, environment as the gate binds them) so a
+# repeat run scans only the rows added since (see gates/_secretcache): the candidates found in the rows
+# below each table's mark, and the mark with the row count it was taken at, which shows the marks still
+# hold (retention forgets both when it deletes rows). Rules is a digest of the scan's rules and SQL.
+_V10_SECRET_SCANS: Final = """
+CREATE TABLE liveobs_secret_scans (
+    ServiceName VARCHAR,
+    Release VARCHAR NOT NULL,
+    Environment VARCHAR,
+    Rules VARCHAR NOT NULL,
+    SpanMark BIGINT NOT NULL,
+    SpanCount BIGINT NOT NULL,
+    LogMark BIGINT NOT NULL,
+    LogCount BIGINT NOT NULL,
+    ScannedAt TIMESTAMP NOT NULL
+);
+CREATE TABLE liveobs_secret_candidates (
+    ServiceName VARCHAR,
+    Release VARCHAR NOT NULL,
+    Environment VARCHAR,
+    Place VARCHAR NOT NULL,
+    "Key" VARCHAR,
+    "Value" VARCHAR,
+    N BIGINT NOT NULL,
+    Origin VARCHAR
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -444,6 +473,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(7, "gate runs and their check results", _V7_GATE_RUNS),
     Migration(8, "releases: manifests, artifacts, units, surface, docs and dry runs", _V8_RELEASES),
     Migration(9, "release facts, baseline samples and incident stacks kept past retention", _V9_KEPT_EVIDENCE),
+    Migration(10, "the gates' secret scan kept per scope, with the marks it reached", _V10_SECRET_SCANS),
 )
 
 _LEDGER: Final = """

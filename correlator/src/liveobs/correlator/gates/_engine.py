@@ -21,10 +21,13 @@ the evidence (``resolve``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
 from typing import Any, Final
+
+import duckdb
 
 from liveobs.correlator._sqlcursor import QUERY_ERRORS, Cursor
 from liveobs.correlator.gates._budgets import JUDGING_KEYS, Budget, Budgets, Manifest, select_checks
@@ -48,6 +51,7 @@ from liveobs.correlator.gates._model import (
     Subject,
 )
 from liveobs.correlator.gates._releases import bind_manifest, resolve, stored_time
+from liveobs.correlator.gates._secretcache import SCAN_TABLE, KeptScan
 from liveobs.correlator.gates._secrets import find_secrets, scan_params
 from liveobs.correlator.gates._stats import (
     histogram_quantile,
@@ -60,9 +64,9 @@ from liveobs.correlator.gates._stats import (
 from liveobs.evidence import EICAR_DIGESTS
 
 _MAX_DETAIL: Final = 600
-# A check that reads this scoped column needs the secret scan's columns filled in.
-_SECRET_TABLE: Final = "lo_secret_candidates"
 _COMMENT_LINE: Final = re.compile(r"^\s*--[^\n]*\n?", re.MULTILINE)
+# Where an answer row keeps the secrets found among its candidates.
+_HITS: Final = "_secret_hits"
 
 
 class GateRunner:
@@ -80,8 +84,13 @@ class GateRunner:
         started = time.perf_counter()
         subject = subject or Subject()
         chosen = [c for c in load_checks() if c.id in set(select_checks(selection, check_ids()))]
+        scanning = any(SCAN_TABLE in c.body for c in chosen)
         cur = self._con.cursor()
+        # On DuckDB the release lookup, the scope and the kept secret scan's marks are one snapshot.
+        in_transaction = scanning and isinstance(cur, duckdb.DuckDBPyConnection)
         try:
+            if in_transaction:
+                cur.execute("BEGIN TRANSACTION")
             needs_baseline = any("regression" in c.id for c in chosen)
             subject, bound_notes = bind_manifest(subject, self._manifest)
             resolved = resolve(cur, subject, needs_baseline)
@@ -90,12 +99,23 @@ class GateRunner:
                 reason = "no release in the evidence" + (f" for service {subject.service}" if subject.service else "")
                 results = [self._unknown(c, subject, reason) for c in chosen]
                 return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes))
-            params = {**self._params(subject), **resolved.bounds,
-                      "scan_secrets": any(_SECRET_TABLE in c.body for c in chosen)}
-            self._scope(cur, params, chosen)
+            params = {**self._params(subject), **resolved.bounds, "scan_secrets": scanning}
+            kept = KeptScan.begin(cur, params) if scanning else None
+            if kept is not None and not kept.cold:
+                # Only the rows added since the kept scan are scanned, by the same statement.
+                params["scan_secrets"] = False
+            self._scope(cur, params, chosen, kept)
+            if in_transaction:
+                cur.execute("COMMIT")
+                in_transaction = False
+            if kept is not None:
+                kept.keep(cur)
             memo: dict[tuple[str, str], dict[str, Any]] = {}
             results = [self._run_check(cur, check, subject, params, memo) for check in chosen]
         finally:
+            if in_transaction:
+                with contextlib.suppress(*QUERY_ERRORS):
+                    cur.execute("ROLLBACK")
             cur.close()
         return GateReport(subject, tuple(results), time.perf_counter() - started, tuple(notes),
                           not_applicable_passes(selection))
@@ -122,10 +142,15 @@ class GateRunner:
             "manifest_rollback": manifest.rollback if manifest else None,
         }
 
-    def _scope(self, cur: Cursor, params: dict[str, Any], chosen: list[Check]) -> None:
+    def _scope(self, cur: Cursor, params: dict[str, Any], chosen: list[Check], kept: KeptScan | None) -> None:
+        warm = kept is not None and not kept.cold
         try:
             for statement in needed_statements(*chosen):
+                if warm and statement.creates == SCAN_TABLE:
+                    continue
                 cur.execute(statement.sql, bind(statement.sql, params, f"scope of {statement.creates}"))
+            if warm and kept is not None:
+                kept.scan_new_rows(cur, params)
         except QUERY_ERRORS as exc:
             raise GateError(f"cannot scope the evidence: {exc}") from exc
 
@@ -199,7 +224,9 @@ def _judge(row: dict[str, Any], budget: Budget, subject: Subject) -> tuple[Statu
         evidence, detail, applicable = judged.evidence, judged.detail, judged.applicable
     elif "candidates" in row:
         kinds = budget.setting("kinds")
-        hits = find_secrets(row["candidates"] or (), frozenset(kinds) if kinds else None)
+        if _HITS not in row:  # secret_scan and key_material share one answer row: its values are judged once
+            row[_HITS] = find_secrets(row["candidates"] or ())
+        hits = [h for h in row[_HITS] if not kinds or h.kind in kinds]
         observed = float(len(hits))
         detail = "; ".join(h.describe() for h in hits[:3]) or f"no secret in {evidence} rows scanned"
         if not hits and int(row.get("candidate_count") or 0) > int(budget.setting("max_candidates", 0)):

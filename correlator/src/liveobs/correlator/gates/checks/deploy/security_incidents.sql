@@ -12,6 +12,12 @@ WITH rec AS (
       AND ($environment IS NULL OR Environment = $environment)
       AND "Timestamp" >= $since AND "Timestamp" < $until
     GROUP BY Fingerprint
+), secured AS (
+    -- The incidents one of whose traces carries a liveobs.security decision: one join on the trace id.
+    SELECT DISTINCT x.Fingerprint
+    FROM (SELECT Fingerprint, unnest(traces) AS TraceId FROM incidents) AS x
+    JOIN otel_traces AS t ON t.TraceId = x.TraceId
+    WHERE list_contains(t.Events."Name", $SECURITY_EVENT)
 ), marked AS (
     SELECT i.*, CASE
         WHEN list_contains(coalesce((SELECT any_value(SecurityErrorClasses) FROM rec), []), error_class)
@@ -21,8 +27,7 @@ WITH rec AS (
         WHEN len(list_filter($security_markers, lambda m: contains(lower(error_class), m)
                              OR len(list_filter(routes, lambda r: contains(lower(r), m))) > 0)) > 0
             THEN 'its error class or route names a security marker'
-        WHEN EXISTS (SELECT 1 FROM otel_traces t WHERE list_contains(i.traces, t.TraceId)
-                     AND list_contains(t.Events."Name", $SECURITY_EVENT))
+        WHEN i.Fingerprint IN (SELECT Fingerprint FROM secured)
             THEN 'its traces carry liveobs.security decisions'
     END AS why
     FROM incidents i
