@@ -98,6 +98,7 @@ class Features:
     batch_queue: bool = False       # the batch processor's queue and worker fields
     collect_hook: bool = False      # MetricReader._collect, _set_collect_callback, _instrument_class_temporality
     structlog_vars: bool = False    # structlog.contextvars._CONTEXT_VARS with the Ellipsis default
+    context_var: bool = False       # opentelemetry.context._RUNTIME_CONTEXT._current_context: the current Context
 
 
 _detected: Features | None = None
@@ -268,11 +269,42 @@ def _structlog_vars() -> bool:
         bound.pop(structlog.contextvars.STRUCTLOG_KEY_PREFIX + name, None)
 
 
+def _runtime_var() -> Any:
+    from opentelemetry import context
+
+    return getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+
+
+def _context_var() -> bool:
+    from opentelemetry import context
+
+    var = _runtime_var()
+    if not isinstance(var, contextvars.ContextVar):
+        return False
+
+    def probe() -> bool:
+        mine = Context({"liveobs.sdk.probe": True})
+        token = context.attach(mine)
+        try:
+            attached = var.get() is mine and context.get_current() is mine
+        finally:
+            context.detach(token)
+        ours = var.set(mine)  # what attach() would do, undone as detach() would
+        try:
+            read = context.get_current() is mine and context.get_value("liveobs.sdk.probe") is True
+        finally:
+            var.reset(ours)
+        return attached and read and context.get_current() is not mine
+
+    return contextvars.copy_context().run(probe)
+
+
 _PROBES: Final[Mapping[str, Callable[[], bool]]] = {
     "lean_tracer": _lean_tracer, "tracer_enabled": _tracer_enabled, "tracer_metrics": _tracer_metrics,
     "on_ending": _on_ending, "sampler_delegates": _sampler_delegates, "fill_span": _fill_span,
     "fill_log_record": _fill_log_record, "logger_enabled": _logger_enabled, "provider_limits": _provider_limits,
     "batch_queue": _batch_queue, "collect_hook": _collect_hook, "structlog_vars": _structlog_vars,
+    "context_var": _context_var,
 }
 
 
@@ -557,6 +589,22 @@ def json_default(value: Any) -> Any:
         return value.__structlog__()
     except AttributeError:
         return repr(value)
+
+
+# --- the current OpenTelemetry context ---------------------------------------------------------
+
+
+def context_var() -> contextvars.ContextVar[Context] | None:
+    """The context variable that holds OpenTelemetry's current ``Context``, or ``None`` (use the API).
+
+    ``var.get()`` is ``opentelemetry.context.get_current()`` and ``var.set(ctx)``
+    is ``attach(ctx)``, without the two calls in between; its tokens are undone
+    by ``detach`` (or ``token.var.reset``).
+    """
+    if not features().context_var:
+        return None
+    var: contextvars.ContextVar[Context] = _runtime_var()
+    return var
 
 
 # --- framework adapters ------------------------------------------------------------------------

@@ -180,7 +180,8 @@ class EventRecorder:
         # The parent context holds nothing but its span (parent_and_links made it): the event's replaces it.
         current = Context({_SPAN_KEY: self.span}) if not parent or (len(parent) == 1 and _SPAN_KEY in parent) \
             else trace.set_span_in_context(self.span, parent)
-        self._otel_token = otel_context.attach(current)
+        var = self.telemetry.context_var
+        self._otel_token = var.set(current) if var is not None else otel_context.attach(current)
         # The context carries the ids, and the ids lead to their event (no registry to bound or forget).
         object.__setattr__(self.ids, "event", self)
         return self

@@ -41,7 +41,7 @@ from liveobs.sdk._redact import _GENERATED_FIELDS, FastScrubber, Redactor
 from liveobs.sdk._span import LeanSpan, hex_ids
 
 _get_current_span = trace.get_current_span
-_get_value = otel_context.get_value
+_get_current = otel_context.get_current
 
 
 def add_correlation_ids(
@@ -157,6 +157,8 @@ class LiveObsChain:
         self._default = _compat.json_default
         # structlog's context variables by their prefixed names, where this structlog keeps them so.
         self._vars = _compat.structlog_vars()
+        # OpenTelemetry's current-context variable, where this OpenTelemetry keeps it so.
+        self._context_var = _compat.context_var()
         # The ids seen last and whether they passed the scrubber unchanged.
         self._clean_ids: tuple[LiveIds | None, bool] = (None, False)
 
@@ -240,7 +242,8 @@ class LiveObsChain:
             route = route_template(scope) if scope is not None else None
             if route is not None:
                 event_dict[keys.ROUTE_ID] = attributes[keys.ROUTE_ID] = scrub.value(keys.ROUTE_ID, route)
-        current = _get_value(SPAN_KEY)
+        var = self._context_var
+        current = (var.get() if var is not None else _get_current()).get(SPAN_KEY)
         span = (current if current.__class__ is LeanSpan else _get_current_span()).get_span_context()
         if span.is_valid:
             event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = hex_ids(span)

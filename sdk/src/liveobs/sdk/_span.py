@@ -48,6 +48,7 @@ _NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
 _RANDOM: Final[int] = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
+_INVALID_CONTEXT: Final = trace.INVALID_SPAN_CONTEXT
 
 
 class _Lean:
@@ -153,7 +154,8 @@ def _start_lean(
     links: Sequence[Link], start_time: int | None, vetted_by: object,
 ) -> Span:
     tracer = lean.tracer
-    parent = _get_current_span(context).get_span_context()
+    # An empty context has no span (the new trace of a live event): its parent is known without a look-up.
+    parent = _INVALID_CONTEXT if context is not None and not context else _get_current_span(context).get_span_context()
     if parent.is_valid:
         trace_id = parent.trace_id
         random_id = bool(parent.trace_flags & _RANDOM)
