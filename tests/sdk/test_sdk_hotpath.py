@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
 import liveobs.sdk
 from liveobs.conventions import keys
+from liveobs.sdk import _compat
 from liveobs.sdk._dropped import CountingBatchLogRecordProcessor, DropCounter
 from liveobs.sdk._logbridge import BridgedLoggerProvider
 from liveobs.sdk._span import LeanSpan, lean_tracer, link, start_span
@@ -112,6 +113,53 @@ def test_a_lean_span_parented_by_a_trusted_context_joins_its_trace() -> None:
     assert exported.context is not None
     assert exported.context.trace_id == REMOTE.trace_id
     assert exported.parent == REMOTE
+
+
+class _Seen(SpanProcessor):
+    """A processor that notes what it is called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.calls.append(("start", span.name))
+
+    def _on_ending(self, span: Any) -> None:
+        self.calls.append(("ending", span.name))
+
+    def on_end(self, span: Any) -> None:
+        self.calls.append(("end", span.name))
+
+
+def test_liveobs_alone_ends_its_lean_spans_straight_into_its_export_and_an_added_processor_sees_the_next() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = liveobs.sdk.configure("direct", span_exporter=exporter, log_file=io.StringIO(), set_global=False,
+                                      batch=False)
+    provider = telemetry.tracer_provider
+    chain = provider._active_span_processor  # the SDK's, watched here
+    passed: list[str] = []
+    real_on_end = chain.on_end
+
+    def watched(span: Any) -> None:
+        passed.append(span.name)
+        real_on_end(span)
+
+    chain.on_end = watched  # type: ignore[method-assign]
+    first = start_span(telemetry.tracer, "live.event one", context=Context(), kind=SpanKind.SERVER, attributes={})
+    first.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["live.event one"]
+    assert passed == []  # liveobs's processor is the only one: the chain was not walked
+    seen = _Seen()
+    provider.add_span_processor(seen)
+    second = start_span(telemetry.tracer, "live.event two", context=Context(), kind=SpanKind.SERVER, attributes={})
+    second.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["live.event one", "live.event two"]
+    assert passed == ["live.event two"]
+    expected = [("start", "live.event two"), ("end", "live.event two")]
+    if _compat.features().on_ending:
+        expected.insert(1, ("ending", "live.event two"))
+    assert seen.calls == expected
+    liveobs.sdk.shutdown()
 
 
 def test_set_number_is_set_attribute_for_counts() -> None:

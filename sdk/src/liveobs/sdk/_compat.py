@@ -22,6 +22,7 @@ import collections
 import contextvars
 import dataclasses
 import inspect
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -99,6 +100,7 @@ class Features:
     collect_hook: bool = False      # MetricReader._collect, _set_collect_callback, _instrument_class_temporality
     structlog_vars: bool = False    # structlog.contextvars._CONTEXT_VARS with the Ellipsis default
     context_var: bool = False       # opentelemetry.context._RUNTIME_CONTEXT._current_context: the current Context
+    multi_processor: bool = False   # SynchronousMultiSpanProcessor._span_processors: a tuple replaced on each add
 
 
 _detected: Features | None = None
@@ -299,12 +301,29 @@ def _context_var() -> bool:
     return contextvars.copy_context().run(probe)
 
 
+_PROCESSORS: Final = operator.attrgetter("_span_processors")
+
+
+def _multi_processor() -> bool:
+    from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    multi = provider.get_tracer("liveobs.sdk.probe").span_processor  # type: ignore[attr-defined]  # the SDK's
+    first, second = SpanProcessor(), SpanProcessor()
+    provider.add_span_processor(first)
+    before = _PROCESSORS(multi)
+    provider.add_span_processor(second)
+    after = _PROCESSORS(multi)
+    return type(multi) is SynchronousMultiSpanProcessor and before == (first,) and after == (first, second) \
+        and after is not before and isinstance(before, tuple)
+
+
 _PROBES: Final[Mapping[str, Callable[[], bool]]] = {
     "lean_tracer": _lean_tracer, "tracer_enabled": _tracer_enabled, "tracer_metrics": _tracer_metrics,
     "on_ending": _on_ending, "sampler_delegates": _sampler_delegates, "fill_span": _fill_span,
     "fill_log_record": _fill_log_record, "logger_enabled": _logger_enabled, "provider_limits": _provider_limits,
     "batch_queue": _batch_queue, "collect_hook": _collect_hook, "structlog_vars": _structlog_vars,
-    "context_var": _context_var,
+    "context_var": _context_var, "multi_processor": _multi_processor,
 }
 
 
@@ -352,6 +371,19 @@ def span_metrics_start(tracer: SdkTracer, found: Features) -> Callable[[Any, Any
 def on_ending(processor: Any, found: Features) -> Callable[[Any], None] | None:
     """The processor's ``_on_ending`` hook (``None`` where the SDK has none)."""
     return getattr(processor, "_on_ending", None) if found.on_ending else None
+
+
+def span_processors(processor: Any, found: Features) -> Callable[[Any], tuple[Any, ...]] | None:
+    """How to read the processors the tracer's ``processor`` forwards to (call it with ``processor``), or ``None``.
+
+    Only for the SDK's ``SynchronousMultiSpanProcessor``, which replaces its tuple
+    whenever a processor is added: a tuple read once stays what it was.
+    """
+    from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
+
+    if not found.multi_processor or type(processor) is not SynchronousMultiSpanProcessor:
+        return None
+    return _PROCESSORS
 
 
 def default_sampler(sampler: Any, *, probing: bool = False) -> bool:

@@ -54,7 +54,10 @@ _INVALID_CONTEXT: Final = trace.INVALID_SPAN_CONTEXT
 class _Lean:
     """What the lean path reads from one SDK tracer, looked up once through :mod:`liveobs.sdk._compat`."""
 
-    __slots__ = ("default_sampler", "enabled", "fill", "limits", "metrics_start", "on_ending", "scope", "tracer")
+    __slots__ = (
+        "default_sampler", "enabled", "fill", "limits", "metrics_start", "multi", "on_ending", "processors_of", "scope",
+        "seen", "sole_end", "tracer",
+    )
 
     def __init__(self, tracer: SdkTracer, found: _compat.Features, enabled: Callable[[], bool],
                  metrics_start: Callable[[Any, Any], Callable[[], None]]) -> None:
@@ -66,6 +69,27 @@ class _Lean:
         self.default_sampler = _compat.default_sampler(tracer.sampler)
         self.fill = found.fill_span
         self.enabled = None if enabled is _compat.always else enabled
+        self.multi = tracer.span_processor
+        self.processors_of = _compat.span_processors(self.multi, found)
+        self.seen: tuple[Any, ...] | None = None
+        self.sole_end: Callable[[ReadableSpan], None] | None = None
+
+    def sole(self) -> Callable[[ReadableSpan], None] | None:
+        """Where an ended lean span goes when the tracer's only processor takes lean spans directly, else ``None``.
+
+        Such a processor (liveobs's own, ``lean_on_end``) has nothing to do when
+        a lean span starts or is ending: the SDK's processor chain is skipped.
+        Read again on every span: a processor added later is called as usual.
+        """
+        get = self.processors_of
+        if get is None:
+            return None
+        processors = get(self.multi)
+        if processors is not self.seen:
+            self.seen = processors
+            sole = processors[0] if len(processors) == 1 else None
+            self.sole_end = getattr(sole, "lean_on_end", None)
+        return self.sole_end
 
 
 # By id(tracer), with the tracer itself so the id cannot be taken by another (tracers are few and long-lived);
@@ -184,10 +208,11 @@ def _start_lean(
     span = LeanSpan(lean, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
     span._start_time = start_time if start_time is not None else _time_ns()
     span._vetted = vetted_by
-    try:
-        tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
-    except Exception as error:  # a processor's bug: the span and the app go on
-        _faults.fault(_faults.SPAN_PROCESSOR, error)
+    if lean.sole() is None:
+        try:
+            tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
+        except Exception as error:  # a processor's bug: the span and the app go on
+            _faults.fault(_faults.SPAN_PROCESSOR, error)
     return span
 
 
@@ -391,6 +416,10 @@ class LeanSpan(Span):
             _turn_off(lean.tracer, error)
             return
         try:
+            sole = lean.sole()
+            if sole is not None:
+                sole(ended)
+                return
             if lean.on_ending is not None:
                 lean.on_ending(self)
             lean.tracer.span_processor.on_end(ended)
