@@ -182,6 +182,30 @@ def test_set_number_is_set_attribute_for_counts() -> None:
     assert exported.dropped_attributes == 1
 
 
+@pytest.mark.parametrize(("present", "ended"), [(29, False), (30, False), (31, False), (32, False), (3, True)])
+def test_set_numbers_is_set_number_twice(present: int, ended: bool) -> None:
+    def exported(both: bool) -> tuple[dict[str, Any], int]:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=32))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        span = start_span(provider.get_tracer("x"), "s", context=Context(), kind=SpanKind.SERVER,
+                          attributes={f"a{i}": i for i in range(present)})
+        assert isinstance(span, LeanSpan)
+        if ended:
+            span.end()
+        if both:
+            span.set_numbers("patch", 10, "a0" if present == 32 else "compressed", 4)
+        else:
+            span.set_number("patch", 10)
+            span.set_number("a0" if present == 32 else "compressed", 4)
+        if not ended:
+            span.end()
+        (ended_span,) = exporter.get_finished_spans()
+        return dict(ended_span.attributes or {}), ended_span.dropped_attributes
+
+    assert exported(both=True) == exported(both=False)
+
+
 def test_the_default_sampler_is_answered_as_it_would_answer_itself() -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace.sampling import DEFAULT_ON, ParentBased, TraceIdRatioBased

@@ -205,14 +205,18 @@ class EventRecorder:
         """Mark the event answered and record the patch sizes, without building the ``lo`` object."""
         self.replied = True
         span = self.span
-        set_number = span.set_number if isinstance(span, LeanSpan) else span.set_attribute
-        set_number(keys.PATCH_BYTES, patch_bytes)
         inst = self.telemetry.instruments
         # The sizes are on the event span already: recorded without an exemplar.
         inst.patch_size.record_in(patch_bytes, None, None)
-        if compressed_bytes is not None:
-            set_number(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
-            inst.patch_compressed_size.record_in(compressed_bytes, None, None)
+        if compressed_bytes is None:
+            (span.set_number if span.__class__ is LeanSpan else span.set_attribute)(keys.PATCH_BYTES, patch_bytes)
+            return
+        if span.__class__ is LeanSpan:
+            span.set_numbers(keys.PATCH_BYTES, patch_bytes, keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+        else:
+            span.set_attribute(keys.PATCH_BYTES, patch_bytes)
+            span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+        inst.patch_compressed_size.record_in(compressed_bytes, None, None)
 
     def record(self, exc: BaseException) -> tuple[str, str]:
         """Record ``exc`` on the event's span once (later calls keep the first); its class and fingerprint."""

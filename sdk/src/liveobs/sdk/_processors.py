@@ -21,6 +21,7 @@ pass over the event.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Callable, MutableMapping
@@ -131,6 +132,7 @@ def liveobs_processors(
 
 _STRUCTLOG_PREFIX: Final = len(structlog.contextvars.STRUCTLOG_KEY_PREFIX)
 _merge_contextvars = structlog.contextvars.merge_contextvars
+_var_get = contextvars.ContextVar.get
 _format_exc_info = structlog.processors.format_exc_info
 _LEVELS: Final = {"warn": "warning", "exception": "error"}
 _INVALID_SPAN: Final = trace.INVALID_SPAN_CONTEXT
@@ -168,11 +170,13 @@ class LiveObsChain:
             _merge_contextvars(None, "", event_dict)
             return
         try:
-            for name, var in bound.items():
-                value = var.get()
+            values = list(map(_var_get, bound.values()))  # every variable ever bound, most unset (Ellipsis) now
+            if values.count(Ellipsis) == len(values):
+                return
+            for name, value in zip(bound, values, strict=True):
                 if value is not Ellipsis:
                     event_dict.setdefault(name[_STRUCTLOG_PREFIX:], value)
-        except RuntimeError:  # another thread bound a new key meanwhile
+        except (RuntimeError, ValueError):  # another thread bound a new key meanwhile
             _merge_contextvars(None, "", event_dict)
 
     def _ids_clean(self, ids: LiveIds) -> bool:

@@ -343,6 +343,16 @@ class LeanSpan(Span):
         else:
             self.set_attribute(key, value)  # ended or full: warned about and counted as set_attribute does
 
+    def set_numbers(self, first: str, one: int, second: str, other: int) -> None:
+        """:meth:`set_number` for two counts at once (a reply's raw and compressed sizes)."""
+        attributes = self._attributes
+        if self._end_time is None and len(attributes) + 2 <= (self._lean.limits.max_span_attributes or 0):
+            attributes[first] = one
+            attributes[second] = other
+        else:
+            self.set_number(first, one)
+            self.set_number(second, other)
+
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         for key, value in attributes.items():
             self.set_attribute(key, value)
