@@ -507,6 +507,32 @@ def test_the_sdk_scrubber_remembers_the_ids_it_passed_and_never_a_secret() -> No
         assert scrub.text(text) == plain.scrub_text(text)
 
 
+_SECRET = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+_ATTRIBUTE_VALUES = st.one_of(
+    st.sampled_from(["add_card", "/board/{id}", "01a245b4-256d-7c9d-b263-3da31c76931a", _SECRET, f"token={_SECRET}",
+                     "", "x" * 200]),
+    st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
+    st.lists(st.sampled_from(["a", _SECRET]), max_size=2), st.tuples(st.sampled_from(["a", _SECRET])),
+)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.sampled_from(["liveobs.event.name", "liveobs.route.id", "password", "app.note", "seq"]),
+                       _ATTRIBUTE_VALUES, max_size=5), st.booleans())
+def test_the_sdk_scrubbers_clean_check_agrees_with_the_shared_one(mapping: dict[str, Any], warm: bool) -> None:
+    from liveobs.redaction import CachedScrubber
+    from liveobs.sdk import FastScrubber
+
+    scrub = FastScrubber()
+    if warm:  # values and keys seen before: the short first pass answers from the cache
+        for key, value in mapping.items():
+            scrub.value(key, value)
+    expected = CachedScrubber.clean_mapping(scrub, mapping)
+    assert scrub.clean_mapping(mapping) is expected
+    if expected:  # clean: scrubbing changes nothing
+        assert scrub.mapping(mapping) == mapping
+
+
 def test_liveobs_links_are_read_only_and_cleaned_as_the_sdk_cleans_them() -> None:
     from opentelemetry.attributes import BoundedAttributes
 
