@@ -175,13 +175,19 @@ class LeanHistogram(Histogram):
             return
         if not amount >= 0 or amount == _INF:
             return  # a histogram takes finite non-negative values only, as the SDK's does
-        if span is None and self._exemplars is not EXEMPLARS_ALWAYS_ON:  # no exemplar: the common case
-            queued = self._queued
-            queued.append((amount, attributes, None))
-            if len(queued) >= _BATCH:
-                self._aggregate()
+        mode = self._exemplars
+        exemplar: tuple[float, int, SpanContext | None] | None
+        if span is None:
+            exemplar = (amount, at or time_ns(), None) if mode is EXEMPLARS_ALWAYS_ON else None
+        elif mode is EXEMPLARS_TRACE_BASED:  # what _enqueue decides, without the call (once per live event)
+            exemplar = (amount, at or time_ns(), span) if span.trace_flags & _SAMPLED and span.is_valid else None
+        else:
+            self._enqueue(amount, attributes, span, at)
             return
-        self._enqueue(amount, attributes, span, at)
+        queued = self._queued
+        queued.append((amount, attributes, exemplar))
+        if len(queued) >= _BATCH:
+            self._aggregate()
 
     def _enqueue(self, amount: float, attributes: _Attributes, span: SpanContext | None, at: int = 0) -> None:
         exemplar: tuple[float, int, SpanContext | None] | None = None

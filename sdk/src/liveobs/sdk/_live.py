@@ -38,7 +38,7 @@ from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
 from liveobs.sdk._faults import fault
 from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
-from liveobs.sdk._trust import clean, parent_and_links, unchanged
+from liveobs.sdk._trust import NO_PARENT, clean, parent_and_links, unchanged
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -166,7 +166,10 @@ class EventRecorder:
         """Open the span and bind the ids; ``connection_link`` is a ready link to ``connection``."""
         if connection_link is None and connection is not None:
             connection_link = connection_link_to(connection)
-        parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
+        if traceparent is None:  # the common event: a new trace, linked to its connection
+            parent, links = NO_PARENT, [connection_link] if connection_link else []
+        else:
+            parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
         self.started_ns = time.time_ns()
         name = _span_name(self.name)
         scrub = self.telemetry.scrubber

@@ -46,6 +46,8 @@ _UNSET: Final = Status(StatusCode.UNSET)
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
 _RANDOM: Final[int] = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+_SAMPLED_RANDOM: Final = TraceFlags(_SAMPLED | _RANDOM)
+_NOT_SAMPLED_RANDOM: Final = TraceFlags(_NOT_SAMPLED | _RANDOM)
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
 _INVALID_CONTEXT: Final = trace.INVALID_SPAN_CONTEXT
@@ -180,7 +182,7 @@ def _start_lean(
     tracer = lean.tracer
     # An empty context has no span (the new trace of a live event): its parent is known without a look-up.
     parent = _INVALID_CONTEXT if context is not None and not context else _get_current_span(context).get_span_context()
-    if parent.is_valid:
+    if parent is not _INVALID_CONTEXT and parent.is_valid:
         trace_id = parent.trace_id
         random_id = bool(parent.trace_flags & _RANDOM)
         parent_context: SpanContext | None = parent
@@ -198,9 +200,11 @@ def _start_lean(
         sampled = result.attributes
         if decision is not Decision.DROP and sampled != attributes:
             attributes = _compat.clean_attributes(sampled or {})  # the sampler changed them
-    flags = _SAMPLED if decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
+    sampled_flags = decision is Decision.RECORD_AND_SAMPLE
     if random_id:
-        flags = TraceFlags(flags | _RANDOM)
+        flags = _SAMPLED_RANDOM if sampled_flags else _NOT_SAMPLED_RANDOM
+    else:
+        flags = _SAMPLED if sampled_flags else _NOT_SAMPLED
     span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), False, flags, trace_state)
     on_end_metrics = lean.metrics_start(parent_context, decision)
     if decision is Decision.DROP:
