@@ -490,6 +490,39 @@ def build_log_record(
     return ReadableLogRecord(made, resource, scope, limits)
 
 
+def build_log_records(fill: bool, batch: Iterable[Any]) -> list[ReadableLogRecord]:
+    """The SDK records of a batch: each bridged record (a tuple of its fields) built as :func:`build_log_record`
+    builds it, a ``ReadableLogRecord`` as it is; with ``fill`` the loop fills the objects itself."""
+    records: list[ReadableLogRecord] = []
+    append = records.append
+    extra = _record_extra
+    empty = _EMPTY_CONTEXT
+    for item in batch:
+        if item.__class__ is not tuple:
+            append(item)
+            continue
+        timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = item
+        if not fill:
+            append(build_log_record(False, timestamp, severity, text, body, attributes, event_name, span, resource,
+                                    scope, limits))
+            continue
+        record = _new(LogRecord)
+        fields = {  # what build_log_record fills in
+            "timestamp": timestamp, "observed_timestamp": timestamp, "context": empty,
+            "trace_id": span.trace_id, "span_id": span.span_id, "trace_flags": span.trace_flags,
+            "severity_text": text, "severity_number": severity, "body": body, "attributes": attributes,
+            "event_name": event_name,
+        }
+        if extra:
+            fields.update(extra)
+        record.__dict__ = fields
+        readable = _new(ReadableLogRecord)
+        _set(readable, "__dict__", {"log_record": record, "resource": resource, "instrumentation_scope": scope,
+                                    "limits": limits})
+        append(readable)
+    return records
+
+
 _EMPTY_CONTEXT: Final = Context()
 
 
