@@ -253,9 +253,20 @@ class EventRecorder:
             self.span.get_span_context(), at=end,
         )
         object.__setattr__(self.ids, "event", None)
-        detach_quietly(self._otel_token)
-        reset_ids(self._ids_token)
+        otel_token, ids_token = self._otel_token, self._ids_token
         self._ids_token = None
+        # The common case first (tokens made in this context), as detach_quietly and reset_ids try it.
+        if otel_token.__class__ is contextvars.Token:
+            try:
+                otel_token.var.reset(otel_token)
+            except ValueError:  # made in another context: detached quietly
+                detach_quietly(otel_token)
+        else:
+            detach_quietly(otel_token)
+        try:
+            _CURRENT.reset(ids_token)
+        except ValueError:
+            reset_ids(ids_token)
 
 
 def current_event() -> EventRecorder | None:
