@@ -141,3 +141,31 @@ def test_the_one_reply_encoder_writes_what_parse_reply_reads_for_plain_and_escap
             assert parsed is not None
             assert parsed.patch_bytes == 12
             assert json.loads(reply_message(parsed))["lo"] == parsed.to_wire()
+
+
+valid_fields = st.fixed_dictionaries({}, optional={
+    "event_id": st.sampled_from(["01J0000000000000000000000F", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "e 1", ""]),
+    "event_name": st.sampled_from(["add_card", "board.move", "1add", None]),
+    "seq": st.one_of(st.integers(min_value=-2, max_value=2**53 + 1), st.booleans(), st.floats(allow_nan=False)),
+    "session_id": st.sampled_from(["k1.abc", "k1 abc", None]),
+    "connection_id": st.sampled_from(["c-1", "c\n1"]),
+    "route_id": st.sampled_from(["/board/{id}", "/board/ {id}"]),
+    "traceparent": st.sampled_from(["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-xyz"]),
+    "client_time": st.one_of(st.integers(min_value=946_684_799_999, max_value=946_684_800_001), st.floats()),
+})
+
+
+@given(st.one_of(valid_fields, hostile_envelopes, st.tuples(valid_fields, hostile_envelopes).map(
+    lambda pair: {**pair[1], **pair[0]})))
+def test_the_one_pass_parse_of_a_common_envelope_agrees_with_the_field_by_field_parse(raw: dict[str, Any]) -> None:
+    from liveobs.conventions._envelope import _common_envelope, _field_by_field
+
+    one_pass, by_field = parse_envelope(raw), _field_by_field(raw)
+    if by_field.event_id_minted:
+        assert one_pass.event_id_minted
+        assert valid_id(one_pass.event_id) == one_pass.event_id
+        one_pass, by_field = one_pass._replace(event_id=""), by_field._replace(event_id="")
+    assert one_pass == by_field
+    assert [type(v) for v in one_pass] == [type(v) for v in by_field]
+    common = _common_envelope(raw)
+    assert common is None or (common == by_field and not by_field.rejected)

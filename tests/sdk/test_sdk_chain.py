@@ -161,9 +161,9 @@ def test_a_pending_record_is_built_alike_with_and_without_the_constructor_shortc
     origin = (Resource.create({"service.name": "x"}), InstrumentationScope("scope"), LogRecordLimits())
     pending = (17, SeverityNumber.WARN, "WARN", "body", {"a": 1}, "browser.action", span, origin)
 
-    def fields(direct: bool) -> dict[str, Any]:
+    def fields(direct: bool, batch: bool = False) -> dict[str, Any]:
         monkeypatch.setattr(_compat, "_detected", dataclasses.replace(found, fill_log_record=direct))
-        readable = _logbridge.materialize(pending)
+        readable = _logbridge.materialize_all([pending])[0] if batch else _logbridge.materialize(pending)
         return {**vars(readable.log_record), "context": dict(readable.log_record.context or {}),
                 "resource": readable.resource, "scope": readable.instrumentation_scope, "limits": readable.limits}
 
@@ -171,6 +171,7 @@ def test_a_pending_record_is_built_alike_with_and_without_the_constructor_shortc
     assert found.fill_log_record  # the SDK installed here has the plain record classes
     built, constructed = fields(True), fields(False)
     assert built == constructed
+    assert fields(True, batch=True) == fields(False, batch=True) == built  # a batch is built alike
     assert (built["trace_id"], built["span_id"], built["timestamp"]) == (span.trace_id, span.span_id, 17)
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
 import liveobs.sdk
 from liveobs.conventions import keys
+from liveobs.sdk import _compat
 from liveobs.sdk._dropped import CountingBatchLogRecordProcessor, DropCounter
 from liveobs.sdk._logbridge import BridgedLoggerProvider
 from liveobs.sdk._span import LeanSpan, lean_tracer, link, start_span
@@ -114,6 +115,53 @@ def test_a_lean_span_parented_by_a_trusted_context_joins_its_trace() -> None:
     assert exported.parent == REMOTE
 
 
+class _Seen(SpanProcessor):
+    """A processor that notes what it is called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.calls.append(("start", span.name))
+
+    def _on_ending(self, span: Any) -> None:
+        self.calls.append(("ending", span.name))
+
+    def on_end(self, span: Any) -> None:
+        self.calls.append(("end", span.name))
+
+
+def test_liveobs_alone_ends_its_lean_spans_straight_into_its_export_and_an_added_processor_sees_the_next() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = liveobs.sdk.configure("direct", span_exporter=exporter, log_file=io.StringIO(), set_global=False,
+                                      batch=False)
+    provider = telemetry.tracer_provider
+    chain = provider._active_span_processor  # the SDK's, watched here
+    passed: list[str] = []
+    real_on_end = chain.on_end
+
+    def watched(span: Any) -> None:
+        passed.append(span.name)
+        real_on_end(span)
+
+    chain.on_end = watched  # type: ignore[method-assign]
+    first = start_span(telemetry.tracer, "live.event one", context=Context(), kind=SpanKind.SERVER, attributes={})
+    first.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["live.event one"]
+    assert passed == []  # liveobs's processor is the only one: the chain was not walked
+    seen = _Seen()
+    provider.add_span_processor(seen)
+    second = start_span(telemetry.tracer, "live.event two", context=Context(), kind=SpanKind.SERVER, attributes={})
+    second.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["live.event one", "live.event two"]
+    assert passed == ["live.event two"]
+    expected = [("start", "live.event two"), ("end", "live.event two")]
+    if _compat.features().on_ending:
+        expected.insert(1, ("ending", "live.event two"))
+    assert seen.calls == expected
+    liveobs.sdk.shutdown()
+
+
 def test_set_number_is_set_attribute_for_counts() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=32))
@@ -132,6 +180,30 @@ def test_set_number_is_set_attribute_for_counts() -> None:
     assert "one.too.many" not in attributes
     assert "after.end" not in attributes
     assert exported.dropped_attributes == 1
+
+
+@pytest.mark.parametrize(("present", "ended"), [(29, False), (30, False), (31, False), (32, False), (3, True)])
+def test_set_numbers_is_set_number_twice(present: int, ended: bool) -> None:
+    def exported(both: bool) -> tuple[dict[str, Any], int]:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=32))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        span = start_span(provider.get_tracer("x"), "s", context=Context(), kind=SpanKind.SERVER,
+                          attributes={f"a{i}": i for i in range(present)})
+        assert isinstance(span, LeanSpan)
+        if ended:
+            span.end()
+        if both:
+            span.set_numbers("patch", 10, "a0" if present == 32 else "compressed", 4)
+        else:
+            span.set_number("patch", 10)
+            span.set_number("a0" if present == 32 else "compressed", 4)
+        if not ended:
+            span.end()
+        (ended_span,) = exporter.get_finished_spans()
+        return dict(ended_span.attributes or {}), ended_span.dropped_attributes
+
+    assert exported(both=True) == exported(both=False)
 
 
 def test_the_default_sampler_is_answered_as_it_would_answer_itself() -> None:
@@ -433,6 +505,32 @@ def test_the_sdk_scrubber_remembers_the_ids_it_passed_and_never_a_secret() -> No
     # Not lower-case hex (or too long): the scrubber's own path, as before.
     for text in ("01A245B4-256D-7C9D-B263-3DA31C76931A", "a" * 129):
         assert scrub.text(text) == plain.scrub_text(text)
+
+
+_SECRET = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+_ATTRIBUTE_VALUES = st.one_of(
+    st.sampled_from(["add_card", "/board/{id}", "01a245b4-256d-7c9d-b263-3da31c76931a", _SECRET, f"token={_SECRET}",
+                     "", "x" * 200]),
+    st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
+    st.lists(st.sampled_from(["a", _SECRET]), max_size=2), st.tuples(st.sampled_from(["a", _SECRET])),
+)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.sampled_from(["liveobs.event.name", "liveobs.route.id", "password", "app.note", "seq"]),
+                       _ATTRIBUTE_VALUES, max_size=5), st.booleans())
+def test_the_sdk_scrubbers_clean_check_agrees_with_the_shared_one(mapping: dict[str, Any], warm: bool) -> None:
+    from liveobs.redaction import CachedScrubber
+    from liveobs.sdk import FastScrubber
+
+    scrub = FastScrubber()
+    if warm:  # values and keys seen before: the short first pass answers from the cache
+        for key, value in mapping.items():
+            scrub.value(key, value)
+    expected = CachedScrubber.clean_mapping(scrub, mapping)
+    assert scrub.clean_mapping(mapping) is expected
+    if expected:  # clean: scrubbing changes nothing
+        assert scrub.mapping(mapping) == mapping
 
 
 def test_liveobs_links_are_read_only_and_cleaned_as_the_sdk_cleans_them() -> None:

@@ -28,6 +28,7 @@ from liveobs.sdk._compat import (
     LogRecordExporter,
     LogRecordProcessor,
     SimpleLogRecordProcessor,
+    context_var,
     otlp_log_exporter,
 )
 from liveobs.sdk._dropped import (
@@ -204,6 +205,7 @@ def build(settings: Settings, join_tracer: TracerProvider | None = None,
         shutdown_timeout=settings.shutdown_timeout,
         parts=parts,
         exported=lambda: tally.counts(spans_handed=spans.handed),
+        context_var=context_var(),
     )
 
 

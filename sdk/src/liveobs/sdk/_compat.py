@@ -22,6 +22,7 @@ import collections
 import contextvars
 import dataclasses
 import inspect
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -98,6 +99,8 @@ class Features:
     batch_queue: bool = False       # the batch processor's queue and worker fields
     collect_hook: bool = False      # MetricReader._collect, _set_collect_callback, _instrument_class_temporality
     structlog_vars: bool = False    # structlog.contextvars._CONTEXT_VARS with the Ellipsis default
+    context_var: bool = False       # opentelemetry.context._RUNTIME_CONTEXT._current_context: the current Context
+    multi_processor: bool = False   # SynchronousMultiSpanProcessor._span_processors: a tuple replaced on each add
 
 
 _detected: Features | None = None
@@ -268,11 +271,59 @@ def _structlog_vars() -> bool:
         bound.pop(structlog.contextvars.STRUCTLOG_KEY_PREFIX + name, None)
 
 
+def _runtime_var() -> Any:
+    from opentelemetry import context
+
+    return getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+
+
+def _context_var() -> bool:
+    from opentelemetry import context
+
+    var = _runtime_var()
+    if not isinstance(var, contextvars.ContextVar):
+        return False
+
+    def probe() -> bool:
+        mine = Context({"liveobs.sdk.probe": True})
+        token = context.attach(mine)
+        try:
+            attached = var.get() is mine and context.get_current() is mine
+        finally:
+            context.detach(token)
+        ours = var.set(mine)  # what attach() would do, undone as detach() would
+        try:
+            read = context.get_current() is mine and context.get_value("liveobs.sdk.probe") is True
+        finally:
+            var.reset(ours)
+        return attached and read and context.get_current() is not mine
+
+    return contextvars.copy_context().run(probe)
+
+
+_PROCESSORS: Final = operator.attrgetter("_span_processors")
+
+
+def _multi_processor() -> bool:
+    from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    multi = provider.get_tracer("liveobs.sdk.probe").span_processor  # type: ignore[attr-defined]  # the SDK's
+    first, second = SpanProcessor(), SpanProcessor()
+    provider.add_span_processor(first)
+    before = _PROCESSORS(multi)
+    provider.add_span_processor(second)
+    after = _PROCESSORS(multi)
+    return type(multi) is SynchronousMultiSpanProcessor and before == (first,) and after == (first, second) \
+        and after is not before and isinstance(before, tuple)
+
+
 _PROBES: Final[Mapping[str, Callable[[], bool]]] = {
     "lean_tracer": _lean_tracer, "tracer_enabled": _tracer_enabled, "tracer_metrics": _tracer_metrics,
     "on_ending": _on_ending, "sampler_delegates": _sampler_delegates, "fill_span": _fill_span,
     "fill_log_record": _fill_log_record, "logger_enabled": _logger_enabled, "provider_limits": _provider_limits,
     "batch_queue": _batch_queue, "collect_hook": _collect_hook, "structlog_vars": _structlog_vars,
+    "context_var": _context_var, "multi_processor": _multi_processor,
 }
 
 
@@ -320,6 +371,19 @@ def span_metrics_start(tracer: SdkTracer, found: Features) -> Callable[[Any, Any
 def on_ending(processor: Any, found: Features) -> Callable[[Any], None] | None:
     """The processor's ``_on_ending`` hook (``None`` where the SDK has none)."""
     return getattr(processor, "_on_ending", None) if found.on_ending else None
+
+
+def span_processors(processor: Any, found: Features) -> Callable[[Any], tuple[Any, ...]] | None:
+    """How to read the processors the tracer's ``processor`` forwards to (call it with ``processor``), or ``None``.
+
+    Only for the SDK's ``SynchronousMultiSpanProcessor``, which replaces its tuple
+    whenever a processor is added: a tuple read once stays what it was.
+    """
+    from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
+
+    if not found.multi_processor or type(processor) is not SynchronousMultiSpanProcessor:
+        return None
+    return _PROCESSORS
 
 
 def default_sampler(sampler: Any, *, probing: bool = False) -> bool:
@@ -424,6 +488,39 @@ def build_log_record(
     made.trace_id, made.span_id, made.trace_flags = span.trace_id, span.span_id, span.trace_flags
     made.context = _EMPTY_CONTEXT
     return ReadableLogRecord(made, resource, scope, limits)
+
+
+def build_log_records(fill: bool, batch: Iterable[Any]) -> list[ReadableLogRecord]:
+    """The SDK records of a batch: each bridged record (a tuple of its fields) built as :func:`build_log_record`
+    builds it, a ``ReadableLogRecord`` as it is; with ``fill`` the loop fills the objects itself."""
+    records: list[ReadableLogRecord] = []
+    append = records.append
+    extra = _record_extra
+    empty = _EMPTY_CONTEXT
+    for item in batch:
+        if item.__class__ is not tuple:
+            append(item)
+            continue
+        timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = item
+        if not fill:
+            append(build_log_record(False, timestamp, severity, text, body, attributes, event_name, span, resource,
+                                    scope, limits))
+            continue
+        record = _new(LogRecord)
+        fields = {  # what build_log_record fills in
+            "timestamp": timestamp, "observed_timestamp": timestamp, "context": empty,
+            "trace_id": span.trace_id, "span_id": span.span_id, "trace_flags": span.trace_flags,
+            "severity_text": text, "severity_number": severity, "body": body, "attributes": attributes,
+            "event_name": event_name,
+        }
+        if extra:
+            fields.update(extra)
+        record.__dict__ = fields
+        readable = _new(ReadableLogRecord)
+        _set(readable, "__dict__", {"log_record": record, "resource": resource, "instrumentation_scope": scope,
+                                    "limits": limits})
+        append(readable)
+    return records
 
 
 _EMPTY_CONTEXT: Final = Context()
@@ -557,6 +654,22 @@ def json_default(value: Any) -> Any:
         return value.__structlog__()
     except AttributeError:
         return repr(value)
+
+
+# --- the current OpenTelemetry context ---------------------------------------------------------
+
+
+def context_var() -> contextvars.ContextVar[Context] | None:
+    """The context variable that holds OpenTelemetry's current ``Context``, or ``None`` (use the API).
+
+    ``var.get()`` is ``opentelemetry.context.get_current()`` and ``var.set(ctx)``
+    is ``attach(ctx)``, without the two calls in between; its tokens are undone
+    by ``detach`` (or ``token.var.reset``).
+    """
+    if not features().context_var:
+        return None
+    var: contextvars.ContextVar[Context] = _runtime_var()
+    return var
 
 
 # --- framework adapters ------------------------------------------------------------------------

@@ -22,12 +22,16 @@ version) or the SDK is disabled, :meth:`LiveMeterProvider.histogram` returns a
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import os
 import threading
 import weakref
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import repeat as _repeat
+from itertools import starmap as _starmap
 from time import time_ns
 from typing import Any, Final
 
@@ -137,6 +141,7 @@ class LeanHistogram(Histogram):
         self._interned: dict[int, tuple[Mapping[str, Any], _Series]] = {}
         self._queued: collections.deque[tuple[float, _Attributes, Any]] = collections.deque()
         self._readers: weakref.WeakKeyDictionary[MetricReader, _ReaderState] = weakref.WeakKeyDictionary()
+        self._bucket = functools.partial(bisect_left, self.bounds)  # an amount's bucket index
 
     # --- recording -----------------------------------------------------------------
     def record(self, amount: float, attributes: Attributes = None, context: Context | None = None) -> None:
@@ -170,13 +175,19 @@ class LeanHistogram(Histogram):
             return
         if not amount >= 0 or amount == _INF:
             return  # a histogram takes finite non-negative values only, as the SDK's does
-        if span is None and self._exemplars is not EXEMPLARS_ALWAYS_ON:  # no exemplar: the common case
-            queued = self._queued
-            queued.append((amount, attributes, None))
-            if len(queued) >= _BATCH:
-                self._aggregate()
+        mode = self._exemplars
+        exemplar: tuple[float, int, SpanContext | None] | None
+        if span is None:
+            exemplar = (amount, at or time_ns(), None) if mode is EXEMPLARS_ALWAYS_ON else None
+        elif mode is EXEMPLARS_TRACE_BASED:  # what _enqueue decides, without the call (once per live event)
+            exemplar = (amount, at or time_ns(), span) if span.trace_flags & _SAMPLED and span.is_valid else None
+        else:
+            self._enqueue(amount, attributes, span, at)
             return
-        self._enqueue(amount, attributes, span, at)
+        queued = self._queued
+        queued.append((amount, attributes, exemplar))
+        if len(queued) >= _BATCH:
+            self._aggregate()
 
     def _enqueue(self, amount: float, attributes: _Attributes, span: SpanContext | None, at: int = 0) -> None:
         exemplar: tuple[float, int, SpanContext | None] | None = None
@@ -200,41 +211,64 @@ class LeanHistogram(Histogram):
 
     def _fold(self) -> None:
         queued = self._queued
-        take = queued.popleft
-        bounds = self.bounds
-        last: Any = queued  # no attributes are this object: the first measurement looks its series up
-        series: Any = None
-        with self._lock:
-            interned = self._interned
-            for _ in range(len(queued)):  # what was queued before now; later ones wait for the next batch
-                amount, attributes, exemplar = take()
-                if attributes is not last:  # runs of one attribute set (patch sizes have none) skip the lookup
-                    hit = interned.get(id(attributes))
-                    if hit is not None and hit[0] is attributes:
-                        series = hit[1]
-                    else:
-                        series = self._lookup_locked(attributes)
-                        if attributes is not None and not isinstance(attributes, frozenset):  # record()'s: keys
-                            if len(interned) >= _INTERNED_LIMIT:
-                                interned.clear()
-                            interned[id(attributes)] = (attributes, series)
-                    last = attributes
-                index = bisect_left(bounds, amount)
-                series.counts[index] += 1
-                series.total += amount
-                series.count += 1
-                if amount < series.min:
-                    series.min = amount
-                if amount > series.max:
-                    series.max = amount
-                if series.intervals:
-                    for interval in series.intervals.values():
-                        if amount < interval[0]:
-                            interval[0] = amount
-                        if amount > interval[1]:
-                            interval[1] = amount
-                if exemplar is not None:
-                    series.exemplars[index] = exemplar
+        with self._lock:  # one folder at a time: what it counted is still there to take
+            count = len(queued)  # what was queued before now; later ones wait for the next batch
+            if not count:
+                return
+            amounts, attributes, exemplars = zip(*_starmap(queued.popleft, _repeat((), count)), strict=True)
+            first = attributes[0]
+            if attributes.count(first) == count:  # one attribute set (patch sizes have none): all at C speed
+                self._fold_run(self._series_locked(first), amounts, exemplars)
+                return
+            start = 0
+            for end in range(1, count + 1):  # runs of one attribute set
+                if end == count or attributes[end] is not attributes[start]:
+                    self._fold_run(self._series_locked(attributes[start]), amounts[start:end], exemplars[start:end])
+                    start = end
+
+    def _series_locked(self, attributes: _Attributes) -> _Series:
+        """The series of ``attributes``: found by identity for a caller's mapping seen before."""
+        interned = self._interned
+        hit = interned.get(id(attributes))
+        if hit is not None and hit[0] is attributes:
+            return hit[1]
+        series = self._lookup_locked(attributes)
+        if attributes is not None and not isinstance(attributes, frozenset):  # record_in()'s: kept by identity
+            if len(interned) >= _INTERNED_LIMIT:
+                interned.clear()
+            interned[id(attributes)] = (attributes, series)
+        return series
+
+    def _fold_run(self, series: _Series, amounts: Sequence[float],
+                  exemplars: Sequence[tuple[float, int, SpanContext | None] | None]) -> None:
+        """Add ``amounts`` (in the order recorded) to ``series``; the last exemplar per bucket wins."""
+        index = list(map(self._bucket, amounts))
+        counts = series.counts
+        for bucket, many in Counter(index).items():
+            counts[bucket] += many
+        series.total = sum(amounts, series.total)  # added in order, as one at a time would
+        series.count += len(amounts)
+        low, high = min(amounts), max(amounts)
+        if low < series.min:
+            series.min = low
+        if high > series.max:
+            series.max = high
+        for interval in series.intervals.values():
+            if low < interval[0]:
+                interval[0] = low
+            if high > interval[1]:
+                interval[1] = high
+        missing = exemplars.count(None)
+        if missing == len(exemplars):
+            return
+        kept = series.exemplars
+        if not missing:
+            for bucket, exemplar in dict(zip(index, exemplars, strict=True)).items():  # the last per bucket
+                kept[bucket] = exemplar
+            return
+        for bucket, exemplar in zip(index, exemplars, strict=True):
+            if exemplar is not None:
+                kept[bucket] = exemplar
 
     def _lookup_locked(self, attributes: _Attributes) -> _Series:
         key: frozenset[tuple[str, Any]] = (

@@ -199,6 +199,20 @@ class LiveObsSpanProcessor(SpanProcessor):
         self.handed += 1
         export.on_end(span)
 
+    def lean_on_end(self, span: ReadableSpan) -> None:
+        """:meth:`on_end` of liveobs's own lean span while this is its provider's only processor.
+
+        The lean span path calls it instead of the provider's processor chain
+        (this processor does nothing when a lean span starts or is ending).
+        """
+        if self._resource is not None:  # a joined provider's spans take liveobs's resource
+            self.on_end(span)
+            return
+        export = self._export
+        if export is not None:
+            self.handed += 1
+            export.on_end(span)
+
     def _joined(self, span: ReadableSpan) -> ReadableSpan:
         extra: dict[str, Any] = {}
         if span.status.status_code is StatusCode.ERROR or span.events:

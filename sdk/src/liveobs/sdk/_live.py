@@ -38,7 +38,7 @@ from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
 from liveobs.sdk._faults import fault
 from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
-from liveobs.sdk._trust import clean, parent_and_links, unchanged
+from liveobs.sdk._trust import NO_PARENT, clean, parent_and_links, unchanged
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -166,7 +166,10 @@ class EventRecorder:
         """Open the span and bind the ids; ``connection_link`` is a ready link to ``connection``."""
         if connection_link is None and connection is not None:
             connection_link = connection_link_to(connection)
-        parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
+        if traceparent is None:  # the common event: a new trace, linked to its connection
+            parent, links = NO_PARENT, [connection_link] if connection_link else []
+        else:
+            parent, links = parent_and_links(traceparent, trusted, [connection_link] if connection_link else None)
         self.started_ns = time.time_ns()
         name = _span_name(self.name)
         scrub = self.telemetry.scrubber
@@ -180,7 +183,8 @@ class EventRecorder:
         # The parent context holds nothing but its span (parent_and_links made it): the event's replaces it.
         current = Context({_SPAN_KEY: self.span}) if not parent or (len(parent) == 1 and _SPAN_KEY in parent) \
             else trace.set_span_in_context(self.span, parent)
-        self._otel_token = otel_context.attach(current)
+        var = self.telemetry.context_var
+        self._otel_token = var.set(current) if var is not None else otel_context.attach(current)
         # The context carries the ids, and the ids lead to their event (no registry to bound or forget).
         object.__setattr__(self.ids, "event", self)
         return self
@@ -204,14 +208,18 @@ class EventRecorder:
         """Mark the event answered and record the patch sizes, without building the ``lo`` object."""
         self.replied = True
         span = self.span
-        set_number = span.set_number if isinstance(span, LeanSpan) else span.set_attribute
-        set_number(keys.PATCH_BYTES, patch_bytes)
         inst = self.telemetry.instruments
         # The sizes are on the event span already: recorded without an exemplar.
         inst.patch_size.record_in(patch_bytes, None, None)
-        if compressed_bytes is not None:
-            set_number(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
-            inst.patch_compressed_size.record_in(compressed_bytes, None, None)
+        if compressed_bytes is None:
+            (span.set_number if span.__class__ is LeanSpan else span.set_attribute)(keys.PATCH_BYTES, patch_bytes)
+            return
+        if span.__class__ is LeanSpan:
+            span.set_numbers(keys.PATCH_BYTES, patch_bytes, keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+        else:
+            span.set_attribute(keys.PATCH_BYTES, patch_bytes)
+            span.set_attribute(keys.PATCH_COMPRESSED_BYTES, compressed_bytes)
+        inst.patch_compressed_size.record_in(compressed_bytes, None, None)
 
     def record(self, exc: BaseException) -> tuple[str, str]:
         """Record ``exc`` on the event's span once (later calls keep the first); its class and fingerprint."""
@@ -245,9 +253,20 @@ class EventRecorder:
             self.span.get_span_context(), at=end,
         )
         object.__setattr__(self.ids, "event", None)
-        detach_quietly(self._otel_token)
-        reset_ids(self._ids_token)
+        otel_token, ids_token = self._otel_token, self._ids_token
         self._ids_token = None
+        # The common case first (tokens made in this context), as detach_quietly and reset_ids try it.
+        if otel_token.__class__ is contextvars.Token:
+            try:
+                otel_token.var.reset(otel_token)
+            except ValueError:  # made in another context: detached quietly
+                detach_quietly(otel_token)
+        else:
+            detach_quietly(otel_token)
+        try:
+            _CURRENT.reset(ids_token)
+        except ValueError:
+            reset_ids(ids_token)
 
 
 def current_event() -> EventRecorder | None:

@@ -90,17 +90,7 @@ def materialize(pending: PendingLogRecord) -> ReadableLogRecord:
 
 def materialize_all(batch: Sequence[ReadableLogRecord | PendingLogRecord]) -> list[ReadableLogRecord]:
     """A batch as SDK records: :func:`materialize` for each :data:`PendingLogRecord`, SDK records as they are."""
-    fill = _compat.features().fill_log_record
-    build = _compat.build_log_record
-    records: list[ReadableLogRecord] = []
-    for item in batch:
-        if item.__class__ is tuple:
-            timestamp, severity, text, body, attributes, event_name, span, (resource, scope, limits) = item
-            records.append(build(fill, timestamp, severity, text, body, attributes, event_name, span, resource,
-                                 scope, limits))
-        else:
-            records.append(item)  # type: ignore[arg-type]  # a ReadableLogRecord
-    return records
+    return _compat.build_log_records(_compat.features().fill_log_record, batch)
 
 
 class BridgedLoggerProvider(SdkLoggerProvider):

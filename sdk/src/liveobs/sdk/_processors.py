@@ -21,6 +21,7 @@ pass over the event.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Callable, MutableMapping
@@ -41,7 +42,7 @@ from liveobs.sdk._redact import _GENERATED_FIELDS, FastScrubber, Redactor
 from liveobs.sdk._span import LeanSpan, hex_ids
 
 _get_current_span = trace.get_current_span
-_get_value = otel_context.get_value
+_get_current = otel_context.get_current
 
 
 def add_correlation_ids(
@@ -131,6 +132,7 @@ def liveobs_processors(
 
 _STRUCTLOG_PREFIX: Final = len(structlog.contextvars.STRUCTLOG_KEY_PREFIX)
 _merge_contextvars = structlog.contextvars.merge_contextvars
+_var_get = contextvars.ContextVar.get
 _format_exc_info = structlog.processors.format_exc_info
 _LEVELS: Final = {"warn": "warning", "exception": "error"}
 _INVALID_SPAN: Final = trace.INVALID_SPAN_CONTEXT
@@ -157,6 +159,8 @@ class LiveObsChain:
         self._default = _compat.json_default
         # structlog's context variables by their prefixed names, where this structlog keeps them so.
         self._vars = _compat.structlog_vars()
+        # OpenTelemetry's current-context variable, where this OpenTelemetry keeps it so.
+        self._context_var = _compat.context_var()
         # The ids seen last and whether they passed the scrubber unchanged.
         self._clean_ids: tuple[LiveIds | None, bool] = (None, False)
 
@@ -166,11 +170,13 @@ class LiveObsChain:
             _merge_contextvars(None, "", event_dict)
             return
         try:
-            for name, var in bound.items():
-                value = var.get()
+            values = list(map(_var_get, bound.values()))  # every variable ever bound, most unset (Ellipsis) now
+            if values.count(Ellipsis) == len(values):
+                return
+            for name, value in zip(bound, values, strict=True):
                 if value is not Ellipsis:
                     event_dict.setdefault(name[_STRUCTLOG_PREFIX:], value)
-        except RuntimeError:  # another thread bound a new key meanwhile
+        except (RuntimeError, ValueError):  # another thread bound a new key meanwhile
             _merge_contextvars(None, "", event_dict)
 
     def _ids_clean(self, ids: LiveIds) -> bool:
@@ -240,7 +246,8 @@ class LiveObsChain:
             route = route_template(scope) if scope is not None else None
             if route is not None:
                 event_dict[keys.ROUTE_ID] = attributes[keys.ROUTE_ID] = scrub.value(keys.ROUTE_ID, route)
-        current = _get_value(SPAN_KEY)
+        var = self._context_var
+        current = (var.get() if var is not None else _get_current()).get(SPAN_KEY)
         span = (current if current.__class__ is LeanSpan else _get_current_span()).get_span_context()
         if span.is_valid:
             event_dict[keys.LOG_TRACE_ID], event_dict[keys.LOG_SPAN_ID], event_dict[keys.LOG_TRACE_FLAGS] = hex_ids(span)

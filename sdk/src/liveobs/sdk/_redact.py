@@ -50,6 +50,30 @@ class FastScrubber(CachedScrubber):
             return text
         return super().text(text)
 
+    def clean_mapping(self, mapping: Mapping[str, Any] | None) -> bool:
+        """Whether scrubbing ``mapping`` would change nothing: the shared check, with a shorter first pass.
+
+        Under the built-in rules, a mapping whose keys are all known plain and
+        whose values are each a cached clean text or a plain scalar is clean
+        (the SDK's cache holds the ids it passed too); anything else takes the
+        shared check.
+        """
+        if mapping and self._fast and self._plain_keys.issuperset(mapping):
+            texts = self._texts
+            try:
+                for v in mapping.values():
+                    if v not in texts and v.__class__ not in _SCALAR_CLASSES:
+                        break
+                else:
+                    return True
+            except TypeError:  # an unhashable value: the shared check looks at it
+                pass
+        return super().clean_mapping(mapping)
+
+
+# Values that are clean whatever they hold, under a key that names no secret.
+_SCALAR_CLASSES: Final = frozenset({int, float, bool, type(None)})
+
 
 # Fields the structlog chain itself writes (level, timestamp, trace context in hex).
 _GENERATED_FIELDS: Final = frozenset({"level", "timestamp", "trace_id", "span_id", "trace_flags"})

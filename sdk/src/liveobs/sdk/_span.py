@@ -46,14 +46,20 @@ _UNSET: Final = Status(StatusCode.UNSET)
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
 _RANDOM: Final[int] = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+_SAMPLED_RANDOM: Final = TraceFlags(_SAMPLED | _RANDOM)
+_NOT_SAMPLED_RANDOM: Final = TraceFlags(_NOT_SAMPLED | _RANDOM)
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
+_INVALID_CONTEXT: Final = trace.INVALID_SPAN_CONTEXT
 
 
 class _Lean:
     """What the lean path reads from one SDK tracer, looked up once through :mod:`liveobs.sdk._compat`."""
 
-    __slots__ = ("default_sampler", "enabled", "fill", "limits", "metrics_start", "on_ending", "scope", "tracer")
+    __slots__ = (
+        "default_sampler", "enabled", "fill", "limits", "metrics_start", "multi", "on_ending", "processors_of", "scope",
+        "seen", "sole_end", "tracer",
+    )
 
     def __init__(self, tracer: SdkTracer, found: _compat.Features, enabled: Callable[[], bool],
                  metrics_start: Callable[[Any, Any], Callable[[], None]]) -> None:
@@ -65,6 +71,27 @@ class _Lean:
         self.default_sampler = _compat.default_sampler(tracer.sampler)
         self.fill = found.fill_span
         self.enabled = None if enabled is _compat.always else enabled
+        self.multi = tracer.span_processor
+        self.processors_of = _compat.span_processors(self.multi, found)
+        self.seen: tuple[Any, ...] | None = None
+        self.sole_end: Callable[[ReadableSpan], None] | None = None
+
+    def sole(self) -> Callable[[ReadableSpan], None] | None:
+        """Where an ended lean span goes when the tracer's only processor takes lean spans directly, else ``None``.
+
+        Such a processor (liveobs's own, ``lean_on_end``) has nothing to do when
+        a lean span starts or is ending: the SDK's processor chain is skipped.
+        Read again on every span: a processor added later is called as usual.
+        """
+        get = self.processors_of
+        if get is None:
+            return None
+        processors = get(self.multi)
+        if processors is not self.seen:
+            self.seen = processors
+            sole = processors[0] if len(processors) == 1 else None
+            self.sole_end = getattr(sole, "lean_on_end", None)
+        return self.sole_end
 
 
 # By id(tracer), with the tracer itself so the id cannot be taken by another (tracers are few and long-lived);
@@ -153,8 +180,9 @@ def _start_lean(
     links: Sequence[Link], start_time: int | None, vetted_by: object,
 ) -> Span:
     tracer = lean.tracer
-    parent = _get_current_span(context).get_span_context()
-    if parent.is_valid:
+    # An empty context has no span (the new trace of a live event): its parent is known without a look-up.
+    parent = _INVALID_CONTEXT if context is not None and not context else _get_current_span(context).get_span_context()
+    if parent is not _INVALID_CONTEXT and parent.is_valid:
         trace_id = parent.trace_id
         random_id = bool(parent.trace_flags & _RANDOM)
         parent_context: SpanContext | None = parent
@@ -172,9 +200,11 @@ def _start_lean(
         sampled = result.attributes
         if decision is not Decision.DROP and sampled != attributes:
             attributes = _compat.clean_attributes(sampled or {})  # the sampler changed them
-    flags = _SAMPLED if decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
+    sampled_flags = decision is Decision.RECORD_AND_SAMPLE
     if random_id:
-        flags = TraceFlags(flags | _RANDOM)
+        flags = _SAMPLED_RANDOM if sampled_flags else _NOT_SAMPLED_RANDOM
+    else:
+        flags = _SAMPLED if sampled_flags else _NOT_SAMPLED
     span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), False, flags, trace_state)
     on_end_metrics = lean.metrics_start(parent_context, decision)
     if decision is Decision.DROP:
@@ -182,10 +212,11 @@ def _start_lean(
     span = LeanSpan(lean, name, span_context, parent_context, kind, attributes, links, on_end_metrics)
     span._start_time = start_time if start_time is not None else _time_ns()
     span._vetted = vetted_by
-    try:
-        tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
-    except Exception as error:  # a processor's bug: the span and the app go on
-        _faults.fault(_faults.SPAN_PROCESSOR, error)
+    if lean.sole() is None:
+        try:
+            tracer.span_processor.on_start(span, parent_context=context)  # type: ignore[arg-type]  # reads it like a Span
+        except Exception as error:  # a processor's bug: the span and the app go on
+            _faults.fault(_faults.SPAN_PROCESSOR, error)
     return span
 
 
@@ -316,6 +347,16 @@ class LeanSpan(Span):
         else:
             self.set_attribute(key, value)  # ended or full: warned about and counted as set_attribute does
 
+    def set_numbers(self, first: str, one: int, second: str, other: int) -> None:
+        """:meth:`set_number` for two counts at once (a reply's raw and compressed sizes)."""
+        attributes = self._attributes
+        if self._end_time is None and len(attributes) + 2 <= (self._lean.limits.max_span_attributes or 0):
+            attributes[first] = one
+            attributes[second] = other
+        else:
+            self.set_number(first, one)
+            self.set_number(second, other)
+
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         for key, value in attributes.items():
             self.set_attribute(key, value)
@@ -389,6 +430,10 @@ class LeanSpan(Span):
             _turn_off(lean.tracer, error)
             return
         try:
+            sole = lean.sole()
+            if sole is not None:
+                sole(ended)
+                return
             if lean.on_ending is not None:
                 lean.on_ending(self)
             lean.tracer.span_processor.on_end(ended)

@@ -10,6 +10,7 @@ writes one last line to standard error when anything could not be exported.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import sys
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import Counter, Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -77,6 +79,8 @@ class Telemetry:
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     parts: list[Flushable] = field(default_factory=list, repr=False)
     exported: Callable[[], dict[str, int]] = field(default=dict, repr=False)
+    # OpenTelemetry's current-context variable where _compat found it (setting it is attach()), else None.
+    context_var: contextvars.ContextVar[Context] | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     @property

@@ -105,7 +105,7 @@ def remote_span_context(parent: TraceParent) -> SpanContext:
 
 
 # A new trace's parent: the empty context (contexts are never changed, only copied).
-_NO_PARENT: Final = Context()
+NO_PARENT: Final = Context()
 
 
 def parent_and_links(
@@ -115,11 +115,11 @@ def parent_and_links(
     links = extra_links or []
     parent = parse_traceparent(raw_traceparent) if not isinstance(raw_traceparent, TraceParent) else raw_traceparent
     if parent is None:
-        return _NO_PARENT, links
+        return NO_PARENT, links
     remote = remote_span_context(parent)
     if trusted:
         return trace.set_span_in_context(NonRecordingSpan(remote), Context()), links
-    return _NO_PARENT, [*links, link(remote, _UNTRUSTED)]
+    return NO_PARENT, [*links, link(remote, _UNTRUSTED)]
 
 
 _PROPAGATED: Final = (b"traceparent", b"tracestate")

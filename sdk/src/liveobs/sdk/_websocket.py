@@ -217,7 +217,8 @@ class Connection:
         """Note a message from the browser; the size of one over the limit (to refuse), else ``None``."""
         kind = message.get("type")
         if kind == "websocket.receive":
-            self._finish_pending()
+            if self.pending is not None:
+                self._finish_pending()
             data = message.get("text")
             if data is None:
                 data = message.get("bytes")
