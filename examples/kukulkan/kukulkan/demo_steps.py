@@ -147,7 +147,7 @@ def drive_lines(data: dict[str, Any]) -> list[str]:
     denied = sum(a["outcome"] == "denied" for a in data["attempts"])
     sockets = {s["attempt"]: s["status"] for s in data["sockets"]}
     lines = [
-        "liveobs drive    " + load_line(data),
+        "liveobs drive    " + (load_line(data) if data["sessions"] else "drive.toml --sessions 0 (the load slices bring the load)"),
         f"                 uploads {len(clean)} clean → {'/'.join(sorted({str(u['status']) for u in clean}))}"
         + (f", EICAR canary → {canary['status']}" if canary else "")
         + f"; {denied} of {len(data['attempts'])} scope and capability attempts denied"
