@@ -203,7 +203,7 @@ def _manifest(path: Path) -> tuple[str, str]:
 
 
 class Run:
-    """One demo run: the store, the deployment, and what it printed."""
+    """One demo run: its store, its deployment, where it prints, and how many slices each release had."""
 
     def __init__(self, state: Path, deployment: Deployment, out: IO[str], refreshes: int, weaken: str) -> None:
         self.db = state / "liveobs.duckdb"
