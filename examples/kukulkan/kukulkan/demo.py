@@ -236,14 +236,17 @@ class Run:
         n = self.slices[version] = self.slices.get(version, 0) + 1
         self.say(f"driven slice     {version} {n}: " + load_line(load_slice(self.ui, SLICE_SESSIONS)) + how)
 
-    def ship(self, version: str, rollback_target: str, role: str, *, browser: bool) -> SessionReport:
-        """Deploy ``version`` (re-point ``current``, restart the units), probe it, a scripted user, the full drive."""
+    def deploy(self, version: str, rollback_target: str) -> None:
+        """Deploy ``version`` (re-point ``current``, restart the units) and probe it."""
         pids = self.deployment.switch(version, self.env(version, rollback_target))
         self.say(units_line(self.deployment, version, pids, "deployed"))
         asyncio.run(warm_up(self.ui))
         if self.weaken:
             self.say(f"kukulkan {version:<7} deliberately weakened: KUKULKAN_WEAKEN={self.weaken['KUKULKAN_WEAKEN']}")
         self.say(probe_line(self.db, self.ui, ENVIRONMENT))
+
+    def exercise(self, version: str, role: str, *, browser: bool) -> SessionReport:
+        """The scripted user on the running ``version``, then the full drive (uploads, attempts, foreign handshakes)."""
         report = asyncio.run(run_session(self.ui, refreshes=self.refreshes))
         ok = sum(o.ok for o in report.outcomes)
         self.say(f"kukulkan {version:<7} {self.ui}  {role}: {len(report.outcomes)} live events ({ok} ok), uploads "
@@ -286,7 +289,8 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             baseline = asyncio.run(run_baseline(ui, refreshes=refreshes))
             say(f"kukulkan {target:<7} {ui}  the rollback target: {len(baseline.outcomes)} live events "
                 f"({sum(o.ok for o in baseline.outcomes)} ok)")
-            failure = demo.ship(faulty, target, "the new release", browser=False).failure
+            demo.deploy(faulty, target)
+            failure = demo.exercise(faulty, "the new release", browser=False).failure
             say(f"failing click    {failure.name}: the page shows "
                 f"\"Something went wrong — reference {failure.event_id}\"")
             # The rollback: the link back to the target, the same units restarted (they flush their telemetry
@@ -295,14 +299,17 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
             say(units_line(deployment, target, deployment.switch(target, {}), "rolled back"))
             asyncio.run(warm_up(ui))
             demo.slice(target, target, switch=False)
-            # The fix: recorded, dry-run, deployed; then load alternating with the rollback target, ending on the fix.
+            # The fix: recorded, dry-run, deployed; load alternating with the rollback target, ending on the fix, each
+            # slice after a restart and a warm-up visit; then the scripted user and the full drive, whose browser and
+            # burst of telemetry then slow no slice of one release only.
             say(f"the fix          {fix}: sort_by_due puts cards without a due date last; it rolls back to "
                 f"{fix_target}, not to the rolled-back {faulty}")
             demo.release("record", demo.where, "--version", fix)
             demo.release("dry-run", demo.where, "--version", fix)
-            demo.ship(fix, target, "the fix", browser=CHROMIUM.exists())
+            demo.deploy(fix, target)
             for version in (fix, target, fix, target, fix):
                 demo.slice(version, target)
+            demo.exercise(fix, "the fix", browser=CHROMIUM.exists())
         finally:
             deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
         say()
