@@ -168,14 +168,14 @@ def unit_environment(collector_url: str) -> dict[str, dict[str, str]]:
     and one window in seven reads zero, noise that the CPU regression's power rule
     (the spread of log CPU) charges as hundreds of extra samples. The UI unit serves
     the traffic: its metrics export every 300 ms, where a busy window holds several
-    ticks. The API unit serves no traffic in the demo: it exports every 60 s, so it is
-    measured over its whole life, and its idle seconds do not fill the CPU samples
-    with zeros (a process's first point, which also holds its start, is no measured
-    interval: a unit living less than a minute adds none).
+    ticks. The API unit serves no traffic in the demo: every 5 s, so its idle windows
+    are few. (Not less often: a unit that never exports before it stops is measured
+    only over the moment between its two exports at shutdown, which reads as cores
+    busy flushing.)
     """
     common = {"KUKULKAN_OTLP_ENDPOINT": collector_url, "KUKULKAN_ENVIRONMENT": "production",
               "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
-    return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "60000"},
+    return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "5000"},
             "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "300"}}
 
 
