@@ -144,7 +144,14 @@ def _record(state: Path, build: Path, keys: str, *, weak: bool) -> tuple[int, di
     prepare(root, build)
     with processes() as procs:
         collector, url = start_collector(procs, db, state)
-        deployment = Deployment(root, unit_environment(url), keys)
+        # The demo's units, exporting metrics as often as a run of a few seconds needs (the demo's 300 ms and 5 s
+        # windows suit its minutes of load): the scripted session keeps its sockets open for less than 300 ms (the
+        # open-sessions gauge is read at each export), and a unit living a few seconds would have only the
+        # window of its shutdown flush measured.
+        environment = unit_environment(url)
+        environment["kukulkan-ui"]["OTEL_METRIC_EXPORT_INTERVAL"] = "100"
+        environment["kukulkan-api"]["OTEL_METRIC_EXPORT_INTERVAL"] = "1000"
+        deployment = Deployment(root, environment, keys)
         try:
             if not weak:
                 deployment.start(MANIFEST.rollback)

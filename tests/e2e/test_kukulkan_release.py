@@ -1,14 +1,15 @@
-"""Kukulkan's release tooling: two wheels that differ in code, a layout liveobs accepts, and the supervisor.
+"""Kukulkan's release tooling: wheels that differ in code, a layout liveobs accepts, and the supervisor.
 
-The wheels are built by ``pip wheel`` from copies of the source tree (1.3.2 with its
-patch applied), laid out as release directories and read back with liveobs's own
-release reader; the supervisor runs real processes from unit files.
+The wheels are built by ``pip wheel`` from copies of the source tree (1.3.2 and 1.4.1
+with their patches applied), laid out as release directories and read back with
+liveobs's own release reader; the supervisor runs real processes from unit files.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import zipfile
@@ -22,7 +23,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kukulkan"
 if str(EXAMPLE) not in sys.path:
     sys.path.insert(0, str(EXAMPLE))
 
-from kukulkan_release.build import build, source_digest  # noqa: E402
+from kukulkan_release.build import BuildError, Built, build, source_digest, versions  # noqa: E402
 from kukulkan_release.deploy import Deployment, prepare  # noqa: E402
 from kukulkan_release.layout import point_current  # noqa: E402
 from kukulkan_release.supervisor import Supervisor, UnitError, parse_unit  # noqa: E402
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """Both releases built and laid out once for the module, with their unit files; units stopped after."""
+    """Every release built and laid out once for the module, with their unit files; units stopped after."""
     base = tmp_path_factory.mktemp("kukulkan-release")
     prepare(base / "deploy", base / "build")
     deployed = Deployment(base / "deploy", {"kukulkan-api": {}, "kukulkan-ui": {}}, "k1:" + "A" * 43)
@@ -64,6 +65,43 @@ def test_the_two_wheels_differ_in_code_and_a_rebuild_is_cached(deployment: Deplo
     assert again.wheel == new.wheel
     assert again.wheel.stat().st_mtime_ns == built  # not rebuilt
     assert source_digest("1.3.2") != source_digest("1.4.0")
+
+
+def test_the_fix_release_sorts_undated_cards_last_and_rolls_back_past_the_rolled_back_release(
+        deployment: Deployment) -> None:
+    assert versions() == ("1.3.2", "1.4.0", "1.4.1")  # by version, not by name
+    work = deployment.root.parent / "build"
+    fixed, faulty = build("1.4.1", work), build("1.4.0", work)
+    assert fixed.wheel.name == "kukulkan-1.4.1-py3-none-any.whl"
+    sort = ("from kukulkan.board import Board; b = Board.seeded(); "
+            "print([c.title for c in b.sort_by_due('todo')])")
+    for built, expected in ((fixed, "['Write the release notes', 'Triage the bug reports']\n"), (faulty, None)):
+        ran = subprocess.run([sys.executable, "-c", sort], capture_output=True, text=True, timeout=30, check=False,
+                             env={**os.environ, "PYTHONPATH": str(built.source)})
+        if expected is None:  # 1.4.0's bug: a card without a due date cannot be compared with a dated one
+            assert ran.returncode == 1, ran.stdout
+            assert "TypeError" in ran.stderr
+        else:
+            assert (ran.returncode, ran.stdout) == (0, expected), ran.stderr
+    # 1.4.0 was rolled back: the fix names 1.3.2 as its rollback target, its notes name what 1.3.2 lacks.
+    assert fixed.declared_rollback() == "1.3.2"
+    assert faulty.declared_rollback() is None
+    release = read_release(deployment.root, "1.4.1")
+    assert release.problems == ()
+    assert release.manifest.rollback == "1.3.2"
+    assert release.rollback_dir == deployment.root / "releases" / "1.3.2"
+    assert release.notes_entry is not None
+    for named in ("sort_by_due", "clear_done", "cards.clear"):
+        assert named in release.notes_entry
+    assert read_release(deployment.root, "1.4.0").manifest.rollback == "1.3.2"
+
+
+@pytest.mark.parametrize("declared", ['"1.4.1"', '""', "3"])
+def test_a_release_naming_itself_or_nothing_as_its_rollback_target_is_refused(tmp_path: Path, declared: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.kukulkan.release]\nrollback = {declared}\n")
+    built = Built("1.4.1", tmp_path, tmp_path / "kukulkan-1.4.1-py3-none-any.whl", "0" * 64)
+    with pytest.raises(BuildError, match="not another release"):
+        built.declared_rollback()
 
 
 def test_liveobs_reads_the_layout_without_problems(deployment: Deployment) -> None:

@@ -1,16 +1,17 @@
-"""``make demo``: Kukulkan deployed as an operator would, a user session with a failing click, and the answer.
+"""``make demo``: Kukulkan deployed as an operator would, a failing click, the rollback, the fix, and the gates.
 
-Builds the wheels of Kukulkan 1.3.2 and 1.4.0 from source and lays them out as
-release directories (cached by the digest of their sources), starts
-``liveobs collect``, starts the API and UI units of 1.3.2 from the ``current`` link
-under a small supervisor, records the releases, dry-runs 1.4.0, re-points the link
-and restarts the same units, drives a scripted session with a failing click and
-``liveobs drive`` (the performance evidence in alternating slices of both releases,
-so both see the same machine load), prints ``liveobs trace --event-id <reference>``,
-the changed surface and one line per gate, and rolls back to 1.3.2 by re-pointing the
-link and restarting the same units. ``--weaken`` serves the new release with guards
-deliberately weakened. Everything it starts is stopped on the way out, also on
-failure or Ctrl+C.
+Builds the wheels of Kukulkan 1.3.2, 1.4.0 and 1.4.1 from source and lays them out
+as release directories (cached by the digest of their sources), starts ``liveobs
+collect`` and runs a release's life under a small supervisor: 1.3.2 serves; 1.4.0
+is recorded, dry-run and deployed (``current`` re-pointed, the same units
+restarted), probed and driven, and a scripted user's click fails; it is rolled back
+to 1.3.2. The fix, 1.4.1, is recorded, dry-run, deployed, probed and driven, and
+the performance evidence comes in load slices alternating between it and its
+rollback target 1.3.2, so both see the same machine load. Then it prints
+``liveobs trace --event-id <reference>`` of the failing click, 1.4.0's gates (the
+deploy gate fails and says why), 1.4.1's changed surface and its four gates.
+``--weaken`` serves the new releases with guards deliberately weakened.
+Everything it starts is stopped on the way out, also on failure or Ctrl+C.
 """
 
 from __future__ import annotations
@@ -18,47 +19,52 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
-from kukulkan_release.build import BuildError
-from kukulkan_release.deploy import DeployError, Deployment, LaidOut, prepare
+from kukulkan_release.build import TREE, BuildError
+from kukulkan_release.deploy import DeployError, Deployment, prepare
 
-from kukulkan.accounts import DEMO_ACCOUNTS
-from kukulkan.scenario import run_baseline, run_session, warm_up
+from kukulkan.demo_steps import (
+    BUDGETS,
+    DRIVE_SCENARIO,
+    ENVIRONMENT,
+    EXAMPLE,
+    REPO,
+    DemoError,
+    changed_lines,
+    drive,
+    drive_lines,
+    gate_lines,
+    liveobs,
+    load_line,
+    load_slice,
+    probe_line,
+    release_lines,
+    releases_line,
+    shown,
+    tool,
+    units_line,
+)
+from kukulkan.scenario import SessionReport, run_baseline, run_session, warm_up
 
-REPO: Final = Path(__file__).resolve().parents[3]
-EXAMPLE: Final = Path(__file__).resolve().parents[1]
 DEFAULT_STATE: Final = REPO / "var" / "kukulkan"
-GATES: Final = ("observability", "security", "performance", "deploy")
-DRIVE_SCENARIO: Final = EXAMPLE / "drive.toml"
-LOAD_SCENARIO: Final = EXAMPLE / "drive-load.toml"
-MANIFEST_PATH: Final = EXAMPLE / "release-manifest.toml"
-SERVICE: Final = "kukulkan"
-ENVIRONMENT: Final = "production"
-SLICES: Final = 3  # load slices per release, alternating between the releases
-SLICE_SESSIONS: Final = 40  # sessions per slice, 45 live events each
+MANIFEST_PATH: Final = EXAMPLE / "release-manifest.toml"  # 1.4.0, rolling back to 1.3.2
+FIX_MANIFEST_PATH: Final = EXAMPLE / "release-manifest-1.4.1.toml"  # 1.4.1, rolling back to 1.3.2
+SLICE_SESSIONS: Final = 60  # sessions per load slice (drive-load.toml: 2 page loads, 30 live events each)
+DRIVE_SESSIONS: Final = 0  # the full scenario's uploads, attempts and sockets; the load is the slices'
 CHROMIUM: Final = Path("/usr/bin/chromium")
 START_TIMEOUT: Final = 20.0
-
-
-class DemoError(RuntimeError):
-    """A step of the demo failed; the message says which."""
-
-
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
+COLLECTOR_NICE: Final = 10
 
 class Processes:
     """The child processes the demo started, stopped in reverse order whatever happens."""
@@ -127,11 +133,12 @@ def _wait_for(what: str, check: object, proc: subprocess.Popen[bytes], log: Path
     raise DemoError(f"{what} did not start within {timeout:.0f} s; see {log}")
 
 
-def start_collector(procs: Processes, db: Path, state: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``liveobs collect --port 0``; its URL comes from the discovery file it writes."""
+def start_collector(procs: Processes, db: Path, state: Path, *, nice: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+    """``liveobs collect --port 0`` (``nice``: at that lower priority); its URL comes from the discovery file it writes."""
     discovery = db.with_name(db.name + ".collector.json")
     log = state / "collector.log"
-    proc = procs.start("collector", [_bin("liveobs"), "--db", str(db), "collect", "--port", "0"], log)
+    niced = ["nice", "-n", str(nice)] if nice else []
+    proc = procs.start("collector", [*niced, tool("liveobs"), "--db", str(db), "collect", "--port", "0"], log)
     found: dict[str, object] = {}
 
     def ready() -> bool:
@@ -156,185 +163,34 @@ def new_session_keys() -> str:
 def unit_environment(collector_url: str) -> dict[str, dict[str, str]]:
     """What each unit's file sets beside its port and name: where telemetry goes, how often metrics export.
 
-    Metrics export as deltas, so counts over exports add up. The UI unit serves the
-    traffic: its metrics export every 100 ms (a release lives seconds here, so CPU
-    and memory get many samples). The API unit is quiet: every second, so its
-    process is measured over whole seconds (its CPU clock ticks in 10 ms) without
-    filling the CPU samples with idle ones.
+    Metrics export as deltas, so counts over exports add up. A process's CPU clock
+    ticks in 10 ms: over 100 ms a unit at a fifth of a core reads 0, 1, 2 or 3 ticks,
+    and one window in seven reads zero, noise that the CPU regression's power rule
+    (the spread of log CPU) charges as hundreds of extra samples. The UI unit serves
+    the traffic: its metrics export every 300 ms, where a busy window holds several
+    ticks. The API unit serves no traffic in the demo: every 5 s, so its idle windows
+    are few. (Not less often: a unit that never exports before it stops is measured
+    only over the moment between its two exports at shutdown, which reads as cores
+    busy flushing.)
     """
     common = {"KUKULKAN_OTLP_ENDPOINT": collector_url, "KUKULKAN_ENVIRONMENT": "production",
               "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
-    return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
-            "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "100"}}
+    return {"kukulkan-api": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "5000"},
+            "kukulkan-ui": {**common, "OTEL_METRIC_EXPORT_INTERVAL": "300"}}
 
 
 def start_deployed(procs: Processes, collector_url: str, state: Path,
                    version: str | None = None) -> tuple[Deployment, str]:
-    """Kukulkan laid out under ``state`` and its units started at ``version`` (default: the newest).
+    """Kukulkan laid out under ``state`` and its units started at ``version`` (default: the source tree's, 1.4.0).
 
     The units stop with ``procs``; ``Deployment.stop()`` stops them sooner (flushing their telemetry).
     Returns the deployment and the UI unit's URL.
     """
-    laid = prepare(state / "deploy", state / "build")
+    prepare(state / "deploy", state / "build")
     deployment = Deployment(state / "deploy", unit_environment(collector_url), new_session_keys())
     procs.on_stop(deployment.stop)
-    deployment.start(version or laid[-1].version)
+    deployment.start(version or TREE)
     return deployment, deployment.url("kukulkan-ui")
-
-
-def liveobs(db: Path, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    # Longer than a read through the collector may take (READ_TIMEOUT_S: it commits its backlog first).
-    return subprocess.run([_bin("liveobs"), "--db", str(db), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, check=False)
-
-
-def gate_lines(db: Path, manifest: Path) -> list[str]:
-    """One line per gate (its status, exit code and count of checks per status), then why each check failed.
-
-    One ``liveobs check all`` run judges every check; each gate's status and exit code
-    are those ``liveobs check <gate>`` gives, by the same rule (:class:`GateReport`).
-    """
-    from dataclasses import fields
-
-    from liveobs.correlator.gates import CheckResult, GateReport
-
-    budgets = manifest.parent / "demo-budgets.toml"  # a release life compressed into seconds
-    result = liveobs(db, "check", "all", "--manifest", str(manifest), "--budgets", str(budgets), "--format", "json")
-    try:
-        doc = json.loads(result.stdout)
-        known = {f.name for f in fields(CheckResult)}  # the JSON also carries each check's bounds and unit
-        doc["checks"] = [{k: v for k, v in c.items() if k in known} for c in doc["checks"]]
-        report = GateReport.from_dict(doc)
-    except (ValueError, KeyError, TypeError):
-        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return [f"  gates could not run (exit {result.returncode}): {reason}"]
-    lines = []
-    for gate in GATES:
-        results = tuple(r for r in report.results if r.gate == gate)
-        judged = GateReport(report.subject, results)
-        counts: dict[str, int] = {}
-        for r in results:
-            counts[r.status.value] = counts.get(r.status.value, 0) + 1
-        detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        open_checks = [r.id.split(".", 1)[-1] for r in results if r.status.value in ("fail", "unknown")]
-        shown = f"; not pass: {', '.join(open_checks)}" if open_checks else ""
-        lines.append(f"  {gate:<14} {judged.status.value:<8} exit {int(judged.exit_code)}  ({detail}{shown})")
-        lines += [f"      {r.id}: {r.reason}" for r in results if r.status.value == "fail"]
-    return lines
-
-
-def probe_line(db: Path, base_url: str, environment: str) -> str:
-    """Probe the running release (page, asset, readiness, socket guards, body limit) into the store.
-
-    The burst step is skipped: Kukulkan limits sign-in, uploads and live events, not
-    page views, and the scripted session's password guessing shows the limit acting.
-    """
-    result = liveobs(db, "probe", base_url + "/signin", "--ws-path", "/live", "--service", "kukulkan",
-                     "--environment", environment, "--burst", "0", "--json")
-    if result.returncode != 0:
-        return f"liveobs probe     failed: {result.stderr.strip()}"
-    steps = json.loads(result.stdout).get("steps", [])
-    return "liveobs probe    " + "; ".join(f"{step['step']} {step['summary']}" for step in steps)
-
-
-def drive_credentials() -> dict[str, str]:
-    """The scenario's credentials, as an operator supplies them: the demo accounts' passwords."""
-    return {f"KUKULKAN_DRIVE_{name.upper()}_PASSWORD": password for name, password, _ in DEMO_ACCOUNTS}
-
-
-def drive(db: Path, base_url: str, scenario: Path, *, browser: bool = False,
-          sessions: int | None = None) -> dict[str, Any]:
-    """``liveobs drive`` with one of Kukulkan's scenarios: evidence a quiet window lacks, recorded as driven."""
-    argv = [_bin("liveobs"), "--db", str(db), "drive", base_url, "--scenario", str(scenario),
-            "--service", SERVICE, "--environment", ENVIRONMENT, "--json", *(["--browser"] if browser else []),
-            *(["--sessions", str(sessions)] if sessions is not None else [])]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO, check=False,
-                            env={**os.environ, **drive_credentials()})
-    if result.returncode not in (0, 1):
-        raise DemoError(f"liveobs drive failed (exit {result.returncode}): {result.stderr.strip()}")
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def load_slice(base_url: str, sessions: int) -> dict[str, Any]:
-    """One slice of the load-only scenario, driven from this process (no start-up gap between slices).
-
-    The evidence is the app's own telemetry (the driver marks its traffic as driven);
-    the outside observations ``liveobs drive`` records are the full drive's.
-    """
-    from liveobs.cli._driver import load_scenario, run_driver
-
-    scenario = load_scenario(LOAD_SCENARIO, {**os.environ, **drive_credentials()})
-    load = dataclasses.replace(scenario.load, sessions=sessions, reconnects=min(scenario.load.reconnects, sessions))
-    report = run_driver(base_url, dataclasses.replace(scenario, load=load))
-    if report.unexpected:
-        raise DemoError(f"the load slice saw what a correct app does not do: {'; '.join(report.unexpected)}")
-    data: dict[str, Any] = report.to_dict()
-    return data
-
-
-def load_line(data: dict[str, Any]) -> str:
-    return (f"{data['sessions']} sessions, {data['connects']} live connects ({data['reconnects']} reconnect), "
-            f"{data['page_loads']} page loads, {data['actions']} live actions")
-
-
-def drive_lines(data: dict[str, Any]) -> list[str]:
-    """What a full drive did: its load, uploads, attempts, socket checks, guesses and browser pass."""
-    uploads = data["uploads"]
-    clean = [u for u in uploads if not u["canary"]]
-    canary = next((u for u in uploads if u["canary"]), None)
-    denied = sum(a["outcome"] == "denied" for a in data["attempts"])
-    sockets = {s["attempt"]: s["status"] for s in data["sockets"]}
-    lines = [
-        "liveobs drive    " + load_line(data),
-        f"                 uploads {len(clean)} clean → {'/'.join(sorted({str(u['status']) for u in clean}))}"
-        + (f", EICAR canary → {canary['status']}" if canary else "")
-        + f"; {denied} of {len(data['attempts'])} scope and capability attempts denied"
-        + (f"; signed-in socket: foreign origin → {sockets.get('ws_origin')}, foreign host → "
-           f"{sockets.get('ws_host')}" if sockets else "")
-        + (f"; {data['rate_limit']['limited']} of {data['rate_limit']['count']} guesses → 429"
-           if data["rate_limit"] else ""),
-    ]
-    if data["browser"]:
-        timing = data["browser"]["timing_ms"]
-        lines.append(f"                 headless Chromium: {data['browser']['loads']} page loads, first byte "
-                     f"p50 {timing['ttfb']['p50']:g} ms, load p50 {timing['load']['p50']:g} ms")
-    lines += [f"                 UNEXPECTED: {line}" for line in data["unexpected"]]
-    return lines
-
-
-def release_lines(db: Path, *args: str, timeout: float = 180.0) -> list[str]:
-    """``liveobs release ...`` (record, dry-run, rollback), its output indented; says so when it is missing."""
-    shown = "$ liveobs release " + " ".join(args)
-    result = liveobs(db, "release", *args, timeout=timeout)
-    if result.returncode == 2 and "No such command" in result.stderr:
-        return [shown, "  (this liveobs has no `release` command: the step is skipped)"]
-    out = (result.stdout.rstrip() or result.stderr.rstrip()).splitlines()
-    lines = [shown, *("  " + line for line in out)]
-    if result.returncode != 0:
-        lines.append(f"  exit {result.returncode}")
-    return lines
-
-
-def changed_lines(db: Path, release: str) -> list[str]:
-    """``liveobs check changed``: the surface ``release`` changed against its rollback target, the gates it selects."""
-    args = ("check", "changed", "--service", SERVICE, "--release", release, "--manifest", str(MANIFEST_PATH),
-            "--budgets", str(EXAMPLE / "demo-budgets.toml"))
-    result = liveobs(db, *args)
-    out = (result.stdout.rstrip() or result.stderr.rstrip()).splitlines()
-    return [f"$ liveobs check changed --service {SERVICE} --release {release}", *("  " + line for line in out),
-            f"  exit {result.returncode}"]
-
-
-def releases_line(laid: list[LaidOut], root: Path) -> str:
-    parts = [f"{r.version} {r.wheel.name} sha256:{r.digest[:12]}… "
-             f"({'built' if r.seconds > 0.5 else 'cached'})" for r in laid]
-    return f"releases         {_shown(root)}: " + "; ".join(parts)
-
-
-def units_line(deployment: Deployment, version: str, pids: dict[str, int], verb: str) -> str:
-    units = ", ".join(f"{name} pid {pid} {deployment.url(name)}" for name, pid in pids.items())
-    return f"{verb:<16} current → releases/{version}; {units}: /readyz and /live/readiness.json answer {version}"
 
 
 def _clean_store(db: Path) -> None:
@@ -342,8 +198,66 @@ def _clean_store(db: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _shown(path: Path) -> Path:
-    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+def _manifest(path: Path) -> tuple[str, str]:
+    """The release a manifest ships and its rollback target."""
+    with path.open("rb") as fh:
+        release = tomllib.load(fh)["release"]
+    return str(release["current"]), str(release["rollback"])
+
+
+class Run:
+    """One demo run: its store, its deployment, where it prints, and how many slices each release had."""
+
+    def __init__(self, state: Path, deployment: Deployment, out: IO[str], refreshes: int, weaken: str) -> None:
+        self.db = state / "liveobs.duckdb"
+        self.where = str(shown(state / "deploy"))  # the commands run in the repository: the root as shown
+        self.deployment = deployment
+        self.ui = deployment.url("kukulkan-ui")
+        self.out = out
+        self.refreshes = refreshes
+        self.weaken = {"KUKULKAN_WEAKEN": weaken} if weaken else {}
+        self.slices: dict[str, int] = {}
+
+    def say(self, *lines: str) -> None:
+        for line in lines or ("",):
+            print(line, file=self.out, flush=True)
+
+    def release(self, *args: str) -> None:
+        self.say(*release_lines(self.db, *args))
+
+    def env(self, version: str, rollback_target: str) -> dict[str, str]:
+        return {} if version == rollback_target else self.weaken
+
+    def slice(self, version: str, rollback_target: str, *, switch: bool = True) -> None:
+        """One load slice of ``version``; with ``switch``, ``current`` re-pointed and the units restarted first."""
+        if switch and self.deployment.current != version:
+            self.deployment.switch(version, self.env(version, rollback_target))
+            asyncio.run(warm_up(self.ui))
+            how = "  (current re-pointed, units restarted)"
+        else:
+            how = ""
+        n = self.slices[version] = self.slices.get(version, 0) + 1
+        self.say(f"driven slice     {version} {n}: " + load_line(load_slice(self.ui, SLICE_SESSIONS)) + how)
+
+    def deploy(self, version: str, rollback_target: str) -> None:
+        """Deploy ``version`` (re-point ``current``, restart the units) and probe it."""
+        pids = self.deployment.switch(version, self.env(version, rollback_target))
+        self.say(units_line(self.deployment, version, pids, "deployed"))
+        asyncio.run(warm_up(self.ui))
+        if self.weaken:
+            self.say(f"kukulkan {version:<7} deliberately weakened: KUKULKAN_WEAKEN={self.weaken['KUKULKAN_WEAKEN']}")
+        self.say(probe_line(self.db, self.ui, ENVIRONMENT))
+
+    def exercise(self, version: str, role: str, *, browser: bool) -> SessionReport:
+        """The scripted user on the running ``version``, then the full drive (uploads, attempts, foreign handshakes)."""
+        report = asyncio.run(run_session(self.ui, refreshes=self.refreshes))
+        ok = sum(o.ok for o in report.outcomes)
+        self.say(f"kukulkan {version:<7} {self.ui}  {role}: {len(report.outcomes)} live events ({ok} ok), uploads "
+                 + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
+        self.say("refused          " + ", ".join(
+            f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
+        self.say(*drive_lines(drive(self.db, self.ui, DRIVE_SCENARIO, browser=browser, sessions=DRIVE_SESSIONS)))
+        return report
 
 
 def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", out: IO[str] = sys.stdout) -> int:
@@ -352,59 +266,53 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
     db = state / "liveobs.duckdb"
     root = state / "deploy"
     _clean_store(db)
-
-    def say(*lines: str) -> None:
-        for line in lines or ("",):
-            print(line, file=out, flush=True)
+    faulty, target = _manifest(MANIFEST_PATH)
+    fix, fix_target = _manifest(FIX_MANIFEST_PATH)
+    if fix_target != target:
+        raise DemoError(f"the fix {fix} rolls back to {fix_target}, not to {target}")
 
     laid = prepare(root, state / "build")
-    where = str(_shown(root))  # the commands run in the repository: the deploy root as the reader knows it
-    baseline_version, new_version = laid[0].version, laid[-1].version
-    say(releases_line(laid, root))
+    print(releases_line(laid, root), file=out, flush=True)
     with processes() as procs:
-        collector, collector_url = start_collector(procs, db, state)
-        say(f"liveobs collect  {collector_url}  store {_shown(db)}")
+        # The collector stands in for another machine: on this one it yields the CPU to the app it measures, whose
+        # live events take a fraction of a millisecond (a telemetry commit preempting one shows up as its latency).
+        collector, collector_url = start_collector(procs, db, state, nice=COLLECTOR_NICE)
+        print(f"liveobs collect  {collector_url}  store {shown(db)}", file=out, flush=True)
         deployment = Deployment(root, unit_environment(collector_url), new_session_keys())
+        demo = Run(state, deployment, out, refreshes, weaken)
+        say, ui = demo.say, demo.ui
         try:
-            ui = deployment.url("kukulkan-ui")
-            deployment.point(baseline_version)
-            for version in (baseline_version, new_version):
-                say(*release_lines(db, "record", where, "--version", version))
-            say(units_line(deployment, baseline_version, deployment.start(baseline_version), "units started"))
+            deployment.point(target)
+            for version in (target, faulty):
+                demo.release("record", demo.where, "--version", version)
+            # The dry run comes first: once the units of the rollback target start, they serve without a pause.
+            demo.release("dry-run", demo.where, "--version", faulty)
+            say(units_line(deployment, target, deployment.start(target), "units started"))
             asyncio.run(warm_up(ui))
             baseline = asyncio.run(run_baseline(ui, refreshes=refreshes))
-            say(f"kukulkan {baseline_version:<7} {ui}  the rollback target: {len(baseline.outcomes)} live events "
+            say(f"kukulkan {target:<7} {ui}  the rollback target: {len(baseline.outcomes)} live events "
                 f"({sum(o.ok for o in baseline.outcomes)} ok)")
-            say(f"driven slice     {baseline_version} 1: " + load_line(load_slice(ui, SLICE_SESSIONS)))
-            say(*release_lines(db, "dry-run", where, "--version", new_version))
-            extra = {"KUKULKAN_WEAKEN": weaken} if weaken else {}
-            say(units_line(deployment, new_version, deployment.switch(new_version, extra), "deployed"))
-            asyncio.run(warm_up(ui))
-            if weaken:
-                say(f"kukulkan {new_version:<7} deliberately weakened: KUKULKAN_WEAKEN={weaken}")
-            say(probe_line(db, ui, ENVIRONMENT))
-            report = asyncio.run(run_session(ui, refreshes=refreshes))
-            ok = sum(o.ok for o in report.outcomes)
-            say(f"kukulkan {new_version:<7} {ui}  the new release: {len(report.outcomes)} live events "
-                f"({ok} ok), uploads " + ", ".join(f"{name} → {status}" for name, status in report.uploads.items()))
-            say("refused          " + ", ".join(
-                f"{what} → {'/'.join(str(c) for c in sorted(set(codes)))}" for what, codes in report.refused.items()))
-            say(*drive_lines(drive(db, ui, DRIVE_SCENARIO, browser=CHROMIUM.exists(), sessions=8)))
-            say(f"driven slice     {new_version} 1: " + load_line(load_slice(ui, SLICE_SESSIONS)))
-            # More slices, alternating: both releases measured under the same machine load. Each switch
-            # re-points `current` and restarts the same units.
-            for n in range(2, SLICES + 1):
-                for version, env in ((baseline_version, {}), (new_version, extra)):
-                    deployment.switch(version, env)
-                    asyncio.run(warm_up(ui))
-                    say(f"driven slice     {version} {n}: " + load_line(load_slice(ui, SLICE_SESSIONS))
-                        + "  (current re-pointed, units restarted)")
-            failure = report.failure
+            demo.deploy(faulty, target)
+            failure = demo.exercise(faulty, "the new release", browser=False).failure
             say(f"failing click    {failure.name}: the page shows "
                 f"\"Something went wrong — reference {failure.event_id}\"")
-            # The rollback: the link back to 1.3.2, the same units restarted (they flush their telemetry first).
-            say(*release_lines(db, "rollback", where))
-            say(units_line(deployment, baseline_version, deployment.switch(baseline_version, {}), "rolled back"))
+            # The rollback: the link back to the target, the same units restarted (they flush their telemetry
+            # first); production traffic goes on.
+            demo.release("rollback", demo.where)
+            say(units_line(deployment, target, deployment.switch(target, {}), "rolled back"))
+            asyncio.run(warm_up(ui))
+            demo.slice(target, target, switch=False)
+            # The fix: recorded, dry-run, deployed; load alternating with the rollback target, ending on the fix, each
+            # slice after a restart and a warm-up visit; then the scripted user and the full drive, whose browser and
+            # burst of telemetry then slow no slice of one release only.
+            say(f"the fix          {fix}: sort_by_due puts cards without a due date last; it rolls back to "
+                f"{fix_target}, not to the rolled-back {faulty}")
+            demo.release("record", demo.where, "--version", fix)
+            demo.release("dry-run", demo.where, "--version", fix)
+            demo.deploy(fix, target)
+            for version in (fix, target, fix, target, fix):
+                demo.slice(version, target)
+            demo.exercise(fix, "the fix", browser=CHROMIUM.exists())
         finally:
             deployment.stop()  # a graceful stop flushes the units' last spans, logs and metrics
         say()
@@ -413,24 +321,28 @@ def run(state: Path = DEFAULT_STATE, *, refreshes: int = 30, weaken: str = "", o
         say(trace.stdout.rstrip() or trace.stderr.rstrip())
         say()
         say(f"in a browser     {collector_url}/incidents  (while the collector runs; afterwards: "
-            f"liveobs --db {_shown(db)} ui)")
+            f"liveobs --db {shown(db)} ui)")
         say()
         # The runbook: after an incident that touches security (the failing click's trace carries scope
         # decisions), the security gate runs before a redeploy; the deploy gate reads its recorded run.
-        security = liveobs(db, "check", "security", "--manifest", str(MANIFEST_PATH), "--budgets",
-                           str(EXAMPLE / "demo-budgets.toml"), "--format", "json")
-        say(f"$ liveobs check security   (first: the failing click's trace carries security decisions) → "
-            f"exit {security.returncode}")
+        security = liveobs(db, "check", "security", "--manifest", str(MANIFEST_PATH), "--budgets", str(BUDGETS),
+                           "--format", "json")
+        say(f"$ liveobs check security   (release {faulty}; first: the failing click's trace carries security "
+            f"decisions) → exit {security.returncode}")
         say()
-        say(*changed_lines(db, new_version))
+        say(f"$ liveobs check <gate>   (release {faulty}, rolled back; --manifest {shown(MANIFEST_PATH)})")
+        say(*gate_lines(db, MANIFEST_PATH, ("observability", "security", "deploy")))
+        say(f"  performance    not judged: {faulty} was rolled back before it carried the load slices its rollback "
+            f"target did, and a few scripted clicks are no like-for-like comparison")
         say()
-        say(f"$ liveobs check <gate>   (release {new_version})")
-        for line in gate_lines(db, MANIFEST_PATH):
-            say(line)
+        say(*changed_lines(db, fix, FIX_MANIFEST_PATH))
+        say()
+        say(f"$ liveobs check <gate>   (release {fix}, the fix; --manifest {shown(FIX_MANIFEST_PATH)})")
+        say(*gate_lines(db, FIX_MANIFEST_PATH))
         procs.stop(collector)
     say()
     say(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped; "
-        f"the evidence stays in {_shown(db)}")
+        f"the evidence stays in {shown(db)}")
     return 0 if trace.returncode == 0 else 1
 
 
@@ -439,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where the store and logs go")
     parser.add_argument("--refreshes", type=int, default=30, help="ordinary events for the latency figures")
     parser.add_argument("--weaken", default="", metavar="csp,sockets,scanner",
-                        help="serve the new release with these guards weakened, to see the gates catch it")
+                        help="serve the new releases with these guards weakened, to see the gates catch it")
     args = parser.parse_args(argv)
     try:
         return run(args.state, refreshes=args.refreshes, weaken=args.weaken)

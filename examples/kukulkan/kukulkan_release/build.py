@@ -1,8 +1,9 @@
 """Build Kukulkan's release artifacts from source: a wheel per version.
 
-1.4.0 is the example's source tree as it is; 1.3.2 is that tree with
-``releases/1.3.2.patch`` applied (the reviewed difference between the two
-releases). Each wheel is built by ``pip wheel`` from a clean copy of its source,
+1.4.0 is the example's source tree as it is; every other release is that tree
+with its patch applied (the reviewed difference between the releases):
+``releases/1.3.2.patch`` takes 1.4.0's new features out, ``releases/1.4.1.patch``
+is the fix of 1.4.0's ``sort_by_due``. Each wheel is built by ``pip wheel`` from a clean copy of its source,
 never from the checkout in place, and is cached under the build directory by the
 digest of its source, so a repeat build with unchanged sources is instant.
 """
@@ -13,6 +14,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -21,9 +23,10 @@ EXAMPLE: Final = Path(__file__).resolve().parents[1]
 SOURCE_FILES: Final = ("pyproject.toml", "surface.toml", "CHANGELOG.md")
 SOURCE_DIRS: Final = ("kukulkan", "docs")
 # The demo's own modules live beside the app but are no part of a release (pyproject.toml excludes them).
-NOT_RELEASED: Final = frozenset({"kukulkan/demo.py", "kukulkan/scenario.py", "kukulkan/client.py"})
+NOT_RELEASED: Final = frozenset({"kukulkan/demo.py", "kukulkan/demo_steps.py", "kukulkan/scenario.py",
+                                 "kukulkan/client.py"})
 PATCHES: Final = EXAMPLE / "releases"
-NEWEST: Final = "1.4.0"
+TREE: Final = "1.4.0"  # the release the source tree itself declares
 
 
 class BuildError(RuntimeError):
@@ -37,11 +40,24 @@ class Built:
     wheel: Path
     source_digest: str  # sha256 of the sources and the patch it was built from
 
+    def declared_rollback(self) -> str | None:
+        """The rollback target the release's source names (``[tool.kukulkan.release] rollback``), if any."""
+        with (self.source / "pyproject.toml").open("rb") as fh:
+            declared: object = tomllib.load(fh).get("tool", {}).get("kukulkan", {}).get("release", {}).get("rollback")
+        if declared is None:
+            return None
+        if not isinstance(declared, str) or not declared or declared == self.version:
+            raise BuildError(f"release {self.version} names rollback target {declared!r}: not another release")
+        return declared
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
 
 def versions() -> tuple[str, ...]:
     """Every version that can be built: the tree's own and one per patch, oldest first."""
-    older = sorted(p.stem for p in PATCHES.glob("*.patch"))
-    return (*older, NEWEST)
+    return tuple(sorted({TREE, *(p.stem for p in PATCHES.glob("*.patch"))}, key=_key))
 
 
 def _files(root: Path) -> list[Path]:

@@ -48,13 +48,17 @@ class LaidOut:
 
 
 def prepare(root: Path, work: Path) -> list[LaidOut]:
-    """Every release built and laid out under ``root``, oldest first; each rolls back to the one before."""
+    """Every release built and laid out under ``root``, oldest first.
+
+    Each rolls back to the one before it unless its source names another target (a
+    fix of a release that was rolled back returns to the release before that one).
+    """
     out = []
     previous: str | None = None
     for version in versions():
         started = time.monotonic()
         built: Built = build(version, work)
-        directory = lay_out(root, built, previous)
+        directory = lay_out(root, built, built.declared_rollback() or previous)
         wheel = directory / "artifacts" / built.wheel.name
         out.append(LaidOut(version, directory, wheel, sha256_file(wheel), time.monotonic() - started))
         previous = version

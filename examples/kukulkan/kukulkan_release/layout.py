@@ -126,7 +126,8 @@ def lay_out(root: Path, built: Built, rollback: str | None) -> Path:
     releases = root / "releases"
     target = releases / built.version
     stamp = target / ".source-digest"
-    if stamp.exists() and stamp.read_text().strip() == built.source_digest:
+    written = f"{built.source_digest} rollback {rollback}"  # the manifest also names the rollback target
+    if stamp.exists() and stamp.read_text().strip() == written:
         return target
     releases.mkdir(parents=True, exist_ok=True)
     staging = releases / f".{built.version}.partial"
@@ -146,7 +147,7 @@ def lay_out(root: Path, built: Built, rollback: str | None) -> Path:
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    stamp.write_text(built.source_digest + "\n")
+    stamp.write_text(written + "\n")
     return target
 
 
