@@ -97,8 +97,13 @@ def test_demo_rolls_back_the_failing_release_and_ships_a_fix_whose_four_gates_pa
     # The load in slices alternating between the fix and its rollback target; the driver's full scenario
     # (uploads, the EICAR canary, attempts, foreign handshakes) against each new release.
     slices = re.findall(r"^driven slice +(\S+) (\d): 60 sessions, (\d+) live connects", out, re.MULTILINE)
-    assert [(v, n) for v, n, _ in slices] == [("1.3.2", "1"), ("1.4.1", "1"), ("1.3.2", "2"), ("1.4.1", "2"),
-                                              ("1.3.2", "3"), ("1.4.1", "3")], out
+    assert [(v, n) for v, n, _ in slices][:6] == [("1.3.2", "1"), ("1.4.1", "1"), ("1.3.2", "2"), ("1.4.1", "2"),
+                                                  ("1.3.2", "3"), ("1.4.1", "3")], out
+    # While a performance check of the fix is unknown (too few samples), one more slice of each release, at most twice.
+    rounds = re.findall(r"^more evidence +(.+) unknown on 1\.4\.1's evidence so far", out, re.MULTILINE)
+    assert len(rounds) <= 2, out
+    assert [(v, n) for v, n, _ in slices][6:] == [
+        (version, str(4 + k)) for k in range(len(rounds)) for version in ("1.3.2", "1.4.1")], out
     assert out.count("EICAR canary → 422; 5 of 5 scope and capability attempts denied; signed-in socket: "
                      "foreign origin → 403, foreign host → 403") == 2, out
     assert "UNEXPECTED" not in out

@@ -84,6 +84,18 @@ def gate_lines(db: Path, manifest: Path, gates: Sequence[str] = GATES) -> list[s
     return lines
 
 
+def undecided_checks(db: Path, manifest: Path, gate: str = "performance") -> list[str]:
+    """The checks of ``gate`` that are unknown on the evidence so far (for regression checks: short of samples)."""
+    result = liveobs(db, "check", f"{gate}.*", "--manifest", str(manifest), "--budgets", str(BUDGETS),
+                     "--format", "json")
+    try:
+        checks = json.loads(result.stdout)["checks"]
+        return [str(c["id"]).split(".", 1)[-1] for c in checks if c["status"] == "unknown"]
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DemoError(f"liveobs check {gate} could not run (exit {result.returncode}): {reason}") from exc
+
+
 def probe_line(db: Path, base_url: str, environment: str) -> str:
     """Probe the running release (page, asset, readiness, socket guards, body limit) into the store.
 
