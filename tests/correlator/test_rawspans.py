@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from google.protobuf.message import DecodeError
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
@@ -58,6 +58,7 @@ def test_common_string_attributes_take_the_fast_path() -> None:
     assert string_pair(b"\x0a\x01\xff\x12\x00") is None  # invalid UTF-8: left to the runtime, which refuses it
 
 
+@settings(deadline=None)  # the first example warms Arrow's compute kernels: seconds on a loaded machine
 @given(ids=st.lists(st.binary(min_size=8, max_size=8), max_size=20), parents=st.lists(st.sampled_from([b"", b"\x01" * 8, bytes(range(8))]), max_size=20))
 def test_ids_are_hexed_as_one_column_exactly_as_one_by_one(ids, parents) -> None:
     assert hex_ids(ids, 8).to_pylist() == [i.hex() for i in ids]
@@ -89,3 +90,19 @@ def test_a_new_value_under_a_known_key_is_interned_as_a_first_decode_would(key, 
         assert got == expected
         if got is not MalformedBody:
             assert warm.key_codes[warm[raw]] == warm.key_numbers[warm.pair_keys[warm[raw]]]
+
+
+def test_hex_ids_under_a_known_key_pass_as_the_scrubber_would_pass_them() -> None:
+    from liveobs.correlator._rawspans import AttributeInterner
+    from liveobs.correlator._scrub import IngestScrubber
+    from liveobs.redaction import CachedScrubber, Scrubber
+
+    values = ["0" * 32, "5f0c6b2e-9d41-4c1e-8a6b-0123456789ab", "a" * 128, "a" * 129, "ABCDEF0123", "",
+              "ghp_" + "a" * 36, "0123456789abcdef" * 4 + "-"]
+    for scrubber in (IngestScrubber(), IngestScrubber(Scrubber(extra_value_patterns=[("zeros", r"\b0{32}\b")]))):
+        warm = AttributeInterner(scrubber)
+        warm[KeyValue(key="liveobs.event.id", value={"string_value": "b" * 32}).SerializeToString()]
+        reference = CachedScrubber(scrubber.scrubber, fast_paths=False)
+        for value in values:
+            raw = KeyValue(key="liveobs.event.id", value={"string_value": value}).SerializeToString()
+            assert warm.pair_values[warm[raw]] == reference.value("liveobs.event.id", value)
