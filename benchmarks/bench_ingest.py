@@ -169,9 +169,34 @@ def send_all(url: str, bodies_file: str, senders: int) -> None:
                       "cpu": time.process_time() - cpu, "latencies": sorted(x for xs in latencies for x in xs)}))
 
 
+def _family(pid: int) -> list[int]:
+    """The process and its children (the collector's conversion process)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
+
+
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the process and its live children."""
+    total = 0
+    for member in _family(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """Peak resident memory of the process and its live children, summed."""
+    total = 0
+    for member in _family(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except FileNotFoundError:
+            continue
+        total += int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return total
 
 
 def _flush(url: str) -> float:
@@ -198,8 +223,7 @@ def run(senders: int, bodies_file: Path, folder: Path) -> dict[str, float]:
         load = json.loads(sent.stdout)
         flushed = _flush(url)
         collector_cpu = _cpu_seconds(process.pid) - collector_cpu
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        peak = _peak_rss_kib(process.pid)
     finally:
         process.terminate()
         process.communicate(timeout=300)
