@@ -7,9 +7,12 @@ drops a request already received (see _dedup), appends the rest to the spool
 with one fdatasync and answers them 200: acknowledgement latency is a parse and
 an fsync, not a conversion. Once spooled, a request's body is no longer held
 in memory: the converter reads it back from the spool (from the page cache, as
-a rule) and builds its Arrow batch, and the committer inserts what was
+a rule) and builds its Arrow batch (with ``convert_process``, trace batches are
+sent to a child process instead and a fourth thread takes its answers in order,
+see _spoolconvert), and the committer inserts what was
 converted once it holds ``commit_rows`` rows or ``commit_bytes`` bytes, or
-after ``max_delay``, or when a reader asks for a flush, recording the spool
+after ``max_delay``, or when a reader asks for a flush (once all it waits for is
+converted), recording the spool
 position in the same transaction. At DuckDB's row
 group size (122,880 rows) an insert is written straight to the database file
 instead of twice (write-ahead log, then checkpoint), which is what makes large
