@@ -41,7 +41,7 @@ MAX_HEADS: Final = 4096
 # shared scrubber's own fast path, see liveobs.redaction): checked here on the wire bytes, where deleting
 # those bytes is a third of the cost of the scrubber's call (ids are the attributes seen once).
 _HEX_BYTES: Final = HEX_ID_CHARS.encode()
-_MAX_HEX_ID: Final = 128
+MAX_HEX_ID: Final = 128
 
 
 def _message_classes() -> dict[str, type[Message]]:
@@ -204,7 +204,7 @@ class AttributeInterner(dict[bytes, int]):
                     number = len(self.pair_keys)
                     if secret and text:
                         value = self.scrubber.key_marker
-                    elif self._hex_passes and size - end <= _MAX_HEX_ID and not data.translate(None, _HEX_BYTES):
+                    elif self._hex_passes and size - end <= MAX_HEX_ID and not data.translate(None, _HEX_BYTES):
                         value = text
                     else:
                         value = self.scrubber.text(text)

@@ -17,16 +17,19 @@ values of at most 128 lower-case hex digits and dashes under the built-in rules
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from liveobs.correlator._rawspans import MAX_HEX_ID
 from liveobs.correlator._scrub import IngestScrubber
+from liveobs.redaction import HEX_ID_CHARS
 
 _MAX_SHORT: Final = 0x7F
 # The shared scrubber's hex fast path (liveobs.redaction: HEX_ID_CHARS, at most 128 characters).
-_HEX_ONLY: Final = r"\A[0-9a-f-]{0,128}\z"
+_HEX_ONLY: Final = rf"\A[{re.escape(HEX_ID_CHARS)}]{{0,{MAX_HEX_ID}}}\z"
 _KEY_TAG: Final = pa.scalar(b"\x0a", pa.binary())
 _VALUE_TAG: Final = pa.scalar(b"\x12", pa.binary())
 _STRING_TAG: Final = pa.scalar(b"\x0a", pa.binary())
