@@ -144,8 +144,8 @@ def string_pair(raw: bytes) -> tuple[str, str] | None:
 class AttributeInterner(dict[bytes, int]):
     """Raw ``KeyValue`` bytes → the number of their (key, scrubbed value) pair, decoding each distinct one once.
 
-    Used as ``map(interner.__getitem__, span.attributes)``: a hit is a dict lookup
-    in C; a miss (``__missing__``) decodes, scrubs and numbers the pair. Pairs
+    Read with ``interner.get`` (a dict lookup in C; a miss is decoded with its batch as a column, see
+    ``_wirepairs``), or indexed: a miss (``__missing__``) then decodes, scrubs and numbers the pair. Pairs
     are numbered across requests; :meth:`start_request` starts afresh between
     requests once ``limit`` pairs or ``byte_limit`` bytes are held. An attribute
     longer than :data:`MAX_REMEMBERED_ATTRIBUTE` is numbered for its own request

@@ -45,9 +45,10 @@ def spans_tables(
     could never be found again); all-zero ids are stored empty, as the exporter does.
 
     This loop is the collector's hottest Python: it reads each protobuf field
-    once and appends it to a plain list through bound ``append`` methods; each
-    attribute is one dict lookup of its raw bytes in ``interner`` (which keeps
-    its pairs across requests). Clamping, zero ids, enum names, durations and
+    once and appends it to a plain list through bound ``append`` methods, and
+    keeps each span's attributes as their raw bytes. After it, each attribute is
+    one dict lookup in ``interner`` (which keeps its pairs across requests), and
+    those it lacks are decoded together as columns (see ``_maps.wire_map_array``). Clamping, zero ids, enum names, durations and
     error rows are computed afterwards over whole columns with Arrow compute,
     once for all the requests: each compute call costs the same for 1,000 rows
     as for 8,000, and releases the GIL, which another thread may then hold. Each
