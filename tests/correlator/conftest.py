@@ -3,7 +3,7 @@
 ``collector`` starts a real ``liveobs collect`` subprocess on a free port of
 127.0.0.1 over a fresh store in ``tmp_path`` and yields a :class:`RunningCollector`
 (``url``, ``db``, ``process``, ``token``, ``stop()``, ``kill()``,
-``peak_rss_kib()``). ``collector_factory`` starts more, or restarts one on the
+``peak_rss_kib()``, ``conversion_peak_rss_kib()``). ``collector_factory`` starts more, or restarts one on the
 same store: ``collector_factory(db=path, token="t", extra_args=[...])``.
 ``module_collector`` is one collector shared by a test module (for property
 tests, which cannot use function-scoped fixtures). Every
@@ -63,10 +63,22 @@ class RunningCollector:
 
     def peak_rss_kib(self) -> int:
         """The process's peak resident set size (VmHWM), in KiB."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"VmHWM:\s+(\d+)", status)
-        assert match is not None
-        return int(match.group(1))
+        return _peak_kib(self.process.pid)
+
+    def conversion_peak_rss_kib(self) -> int:
+        """The peak resident set size of the collector's child processes (its conversion process), summed, in KiB."""
+        pid = self.process.pid
+        children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+        assert children, "the collector runs no conversion process"
+        return sum(_peak_kib(child) for child in children)
+
+
+def _peak_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+)", status)
+    assert match is not None
+    return int(match.group(1))
 
 
 def start_collector(

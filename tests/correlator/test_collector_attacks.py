@@ -22,8 +22,10 @@ from liveobs.correlator._decompress import MAX_GZIP_MEMBERS, decode_body, gunzip
 from liveobs.correlator._otlp import BodyTooLarge, MalformedBody
 
 HEALTH_DEADLINE_S = 1.0
-# The memory bound during the gzip and slow-client attacks: 300 MiB of peak RSS for the whole collector.
+# The memory bound during the gzip and slow-client attacks: 300 MiB of peak RSS for the collector's process,
+# and 300 MiB for its conversion process (spool mode), which these attacks must not grow either.
 PEAK_RSS_BOUND_KIB = 300 * 1024
+CONVERSION_RSS_BOUND_KIB = 300 * 1024
 SLOW_CLIENTS = 1030
 
 
@@ -119,6 +121,7 @@ def test_gzip_member_bombs_neither_stall_the_collector_nor_block_good_data(colle
     attacker.join(timeout=60)
     # Measured peak: 209 MiB (the collector alone idles at about 175 MiB).
     assert collector.peak_rss_kib() < PEAK_RSS_BOUND_KIB
+    assert collector.conversion_peak_rss_kib() < CONVERSION_RSS_BOUND_KIB
     assert [status for status, _ in answers] == [400, 400, 413]
     assert max(seconds for _, seconds in answers) < 5.0, answers
     assert max(health) < HEALTH_DEADLINE_S, health
@@ -177,6 +180,7 @@ def test_a_thousand_slow_clients_do_not_make_good_requests_fail(
         shed = sum(_closed_by_peer(sock) for sock in held)
     # Measured peak: 192 MiB with 1,030 slow clients.
     assert running.peak_rss_kib() < PEAK_RSS_BOUND_KIB
+    assert running.conversion_peak_rss_kib() < CONVERSION_RSS_BOUND_KIB
     assert len(markers) >= 5
     assert markers == [200] * len(markers)
     assert max(health) < HEALTH_DEADLINE_S, health
@@ -224,8 +228,8 @@ def test_a_drip_fed_header_is_closed_on_time(collector_factory: Callable[..., ob
 # --- memory: caches bounded in bytes --------------------------------------------------------------------
 
 
-def _distinct_values_request(seed: int, values: int, size: int, *, long_keys: bool = False) -> bytes:
-    """One span per value, each with a distinct ``size``-character value under an id key (or, with
+def _distinct_values_request(seed: int, values: int, size: int, *, long_keys: bool = False, repeat: int = 1) -> bytes:
+    """``repeat`` spans per value, each value a distinct ``size``-character value under an id key (or, with
     ``long_keys``, under a distinct ``size``-character key)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -233,11 +237,11 @@ def _distinct_values_request(seed: int, values: int, size: int, *, long_keys: bo
 
     request = ExportTraceServiceRequest()
     spans = request.resource_spans.add().scope_spans.add()
-    for n in range(values):
+    for n in range(values * repeat):
         span = spans.spans.add(trace_id=bytes.fromhex(f"{seed:016x}{n:016x}"), span_id=bytes.fromhex(f"{seed:08x}{n:08x}"),
                                name="GET /x", start_time_unix_nano=1767225600000000000,
                                end_time_unix_nano=1767225600000100000)
-        text = f"{seed}-{n}-".ljust(size, "x")
+        text = f"{seed}-{n // repeat}-".ljust(size, "x")
         attribute = span.attributes.add(key=text if long_keys else keys.SESSION_ID)
         attribute.value.string_value = "v" if long_keys else text
     return bytes(request.SerializeToString())
@@ -281,12 +285,14 @@ def test_the_attribute_interner_holds_a_bounded_number_of_bytes() -> None:
     for seed in range(40, 80):
         spans_table(raw_trace_request(_distinct_values_request(seed, 4, 1_000_000, long_keys=True)), scrubber, interner)
         assert _interner_bytes(interner) < bound
-    # Short attributes are still remembered across requests.
-    small = _distinct_values_request(99, 50, 20)
+    # Short attributes met more than once in a request are remembered across requests; ids met once are not.
+    small = _distinct_values_request(99, 50, 20, repeat=2)
     spans_table(raw_trace_request(small), scrubber, interner)
     remembered = len(interner)
     spans_table(raw_trace_request(small), scrubber, interner)
     assert len(interner) == remembered >= 50
+    spans_table(raw_trace_request(_distinct_values_request(98, 500, 32)), scrubber, interner)
+    assert len(interner) == remembered
     assert interner.held_bytes <= DEFAULT_INTERNED_BYTES
 
 

@@ -98,6 +98,8 @@ class Collector:
     # A non-loopback host without a token is refused (InsecureBindError) unless this is set.
     insecure_no_token: bool = False
     max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES
+    # Spool mode: trace requests are converted by a child process (the second core), see _spoolconvert.
+    convert_process: bool = True
     # The bounded store (see _retention): an age and a size such as "7d" and "20GB", or "off".
     retention: str = DEFAULT_MAX_AGE
     max_size: str = DEFAULT_MAX_SIZE
@@ -181,7 +183,7 @@ class Collector:
             return Writer(con).start()
         spool = Spool(spool_dir)
         writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay,
-                             max_backlog_bytes=self.max_backlog_bytes)
+                             max_backlog_bytes=self.max_backlog_bytes, convert_process=self.convert_process)
         try:
             return writer.start()
         except BaseException:

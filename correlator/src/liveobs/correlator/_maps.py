@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from liveobs.conventions import keys
 from liveobs.correlator._columns import any_text, counting
 from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
+from liveobs.correlator._wirepairs import decode_pairs, scrub_values
 
 # The attributes the correlation index and the error occurrences need.
 CAPTURED_KEYS: Final = (
@@ -122,6 +123,91 @@ class InternedPairs(Protocol):
     pair_values: list[str]
     key_codes: list[int]
     key_numbers: dict[str, int]
+
+
+class Interner(InternedPairs, Protocol):
+    """:class:`InternedPairs` that number raw ``KeyValue`` bytes (``_rawspans.AttributeInterner``)."""
+
+    scrubber: IngestScrubber
+
+    def get(self, raw: bytes, default: None = None, /) -> int | None: ...
+
+    def __getitem__(self, raw: bytes, /) -> int: ...
+
+
+def wire_map_array(raws: list[bytes], offsets: list[int], interner: Interner) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """A map column from raw ``KeyValue`` bytes (``offsets`` delimit each row's), and its captured columns.
+
+    Attributes the interner holds are its pairs; the rest are decoded together
+    (see ``_wirepairs``), and those the canonical reader declines go through the
+    interner one by one. A pair met more than once in the batch (a session's id)
+    is interned for the batches after it; ids seen once are not remembered.
+    """
+    if not raws:
+        return interned_map_array([], offsets, interner)
+    listed: list[int | None] = list(map(interner.get, raws))
+    numbers = pa.array(listed, pa.int64())
+    if not numbers.null_count:
+        return interned_map_array(listed, offsets, interner)  # type: ignore[arg-type]
+    missed = pc.indices_nonzero(pc.is_null(numbers)).to_pylist()
+    missed_raws = [raws[i] for i in missed]
+    where, keys_found, values_found = decode_pairs(pa.array(missed_raws, pa.binary()))
+    if len(where) < len(missed):
+        decoded = set(where.to_pylist())
+        for n, at in enumerate(missed):
+            if n not in decoded:
+                listed[at] = interner[missed_raws[n]]
+        numbers = pa.array(listed, pa.int64())
+    if len(where):
+        found_raws = pa.array(missed_raws, pa.binary()).take(where)
+        counts = pc.value_counts(found_raws)
+        for raw in counts.field("values").filter(pc.greater(counts.field("counts"), 1)).to_pylist():
+            interner[raw]  # remembered for later batches
+    if not len(where):
+        return interned_map_array(listed, offsets, interner)  # type: ignore[arg-type]
+    key_numbers = interner.key_numbers
+    distinct = pc.unique(keys_found).to_pylist()
+    for key in distinct:
+        key_numbers.setdefault(key, len(key_numbers))
+    codes_found = pa.array([key_numbers[k] for k in distinct], pa.int64()).take(
+        pc.index_in(keys_found, value_set=pa.array(distinct, pa.string())))
+    values_found = scrub_values(interner.scrubber, keys_found, values_found)
+    offsets_array = pa.array(offsets, pa.int32())
+    rows = len(offsets) - 1
+    hits = pc.drop_null(numbers)
+    used = pc.unique(hits)
+    local = pc.index_in(numbers, value_set=used)
+    used_list = used.to_pylist()
+    missing = pc.is_null(numbers)
+    keys_array = pc.replace_with_mask(
+        pa.array([interner.pair_keys[n] for n in used_list], pa.string()).take(local), missing, keys_found)
+    values = pc.replace_with_mask(
+        pa.array([interner.pair_values[n] for n in used_list], pa.string()).take(local), missing, values_found)
+    codes = pc.replace_with_mask(
+        pa.array([interner.key_codes[n] for n in used_list], pa.int64()).take(local), missing, codes_found)
+    parents = pc.list_parent_indices(pa.ListArray.from_arrays(offsets_array, codes))
+    if _repeats(parents, codes, len(key_numbers)):
+        offsets_array, keys_array, values = _dedupe(offsets, keys_array.to_pylist(), values.to_pylist())
+        return pa.MapArray.from_arrays(offsets_array, keys_array, values), _capture(
+            offsets_array, keys_array, values, rows
+        )
+    captured = _captured_by_code(parents, codes, values, rows, key_numbers)
+    return pa.MapArray.from_arrays(offsets_array, keys_array, values), captured
+
+
+def _captured_by_code(
+    parents: pa.Array, codes: pa.Array, values: pa.Array, rows: int, key_numbers: dict[str, int]
+) -> dict[str, pa.Array]:
+    """As :func:`_capture_slots`, from each attribute's key code."""
+    slot_of_code = {code: slot for slot, key in enumerate(CAPTURED_KEYS) if (code := key_numbers.get(key)) is not None}
+    if not rows or not slot_of_code:
+        return dict.fromkeys(CAPTURED_KEYS, pa.nulls(rows, pa.string()))
+    slots = pa.array([slot_of_code.get(code) for code in range(len(key_numbers))], pa.int64()).take(codes)
+    wanted = pc.is_valid(slots)
+    positions = pc.add(pc.multiply(pc.filter(slots, wanted), rows), pc.cast(pc.filter(parents, wanted), pa.int64()))
+    index = pc.index_in(counting(len(CAPTURED_KEYS) * rows), value_set=positions)
+    column = pc.take(pc.filter(values, wanted), index)
+    return {key: column.slice(slot * rows, rows) for slot, key in enumerate(CAPTURED_KEYS)}
 
 
 def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:

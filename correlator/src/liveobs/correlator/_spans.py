@@ -21,7 +21,7 @@ from liveobs.correlator._columns import (
     sparse_offsets,
 )
 from liveobs.correlator._correlation import Converted, correlation_rows
-from liveobs.correlator._maps import MapColumn, enum_names, interned_map_array, scrubbed_texts
+from liveobs.correlator._maps import MapColumn, enum_names, scrubbed_texts, wire_map_array
 from liveobs.correlator._rawspans import AttributeInterner, parse_part
 from liveobs.correlator._scrub import IngestScrubber
 
@@ -45,9 +45,10 @@ def spans_tables(
     could never be found again); all-zero ids are stored empty, as the exporter does.
 
     This loop is the collector's hottest Python: it reads each protobuf field
-    once and appends it to a plain list through bound ``append`` methods; each
-    attribute is one dict lookup of its raw bytes in ``interner`` (which keeps
-    its pairs across requests). Clamping, zero ids, enum names, durations and
+    once and appends it to a plain list through bound ``append`` methods, and
+    keeps each span's attributes as their raw bytes. After it, each attribute is
+    one dict lookup in ``interner`` (which keeps its pairs across requests), and
+    those it lacks are decoded together as columns (see ``_maps.wire_map_array``). Clamping, zero ids, enum names, durations and
     error rows are computed afterwards over whole columns with Arrow compute,
     once for all the requests: each compute call costs the same for 1,000 rows
     as for 8,000, and releases the GIL, which another thread may then hold. Each
@@ -56,7 +57,6 @@ def spans_tables(
     if interner is None:
         interner = AttributeInterner(scrubber)
     interner.start_request()
-    intern = interner.__getitem__
     starts: list[int] = []
     ends: list[int] = []
     trace_ids: list[bytes] = []
@@ -74,7 +74,7 @@ def spans_tables(
     resource_maps = MapColumn(scrubber)
     scope_names: list[str] = []
     scope_versions: list[str] = []
-    attr_numbers: list[int] = []
+    attr_raws: list[bytes] = []
     attr_offsets = [0]
     statuses: dict[bytes, tuple[int, str]] = {b"": (0, "")}
     ev_rows: list[int] = []
@@ -96,7 +96,7 @@ def spans_tables(
     add_trace, add_span, add_parent = trace_ids.append, span_ids.append, parent_ids.append
     add_state, add_name, add_kind = trace_states.append, names.append, kinds.append
     add_code, add_message = status_codes.append, status_messages.append
-    add_numbers, add_offset = attr_numbers.extend, attr_offsets.append
+    add_raws, add_offset = attr_raws.extend, attr_offsets.append
     for request in requests:
         for rs in request.resource_spans:
             r_no = len(services)
@@ -130,8 +130,8 @@ def spans_tables(
                         status = statuses[raw_status] = _status(raw_status)
                     add_code(status[0])
                     add_message(status[1])
-                    add_numbers(map(intern, span.attributes))
-                    add_offset(len(attr_numbers))
+                    add_raws(span.attributes)
+                    add_offset(len(attr_raws))
                     events = span.events
                     if events:
                         row = len(starts) - 1
@@ -180,7 +180,7 @@ def spans_tables(
         names=["TraceId", "SpanId", "TraceState", "Attributes"],
     )
     timestamp, duration = _times(starts, ends)
-    span_attributes, captured = interned_map_array(attr_numbers, attr_offsets, interner)
+    span_attributes, captured = wire_map_array(attr_raws, attr_offsets, interner)
     codes = pa.array(status_codes, pa.int32())
     table = pa.table(
         {
@@ -236,11 +236,13 @@ def spans_tables(
 
 def _split(filtered: pa.Table, mask: pa.Array, starts: list[int], ends: list[int]) -> list[pa.Table]:
     """``filtered`` (the rows of ``mask``) cut into the parts that came from each row range."""
-    kept = pc.cumulative_sum(pc.cast(mask, pa.int64())).to_pylist()
+    running = pc.cumulative_sum(pc.cast(mask, pa.int64()))
+    # Rows kept before each boundary (only those are read back into Python).
+    bounds = [0, *pc.take(running, pa.array([max(end - 1, 0) for end in ends], pa.int64())).to_pylist()]
     parts = []
-    for start, end in zip(starts, ends, strict=True):
-        first = kept[start - 1] if start else 0
-        last = kept[end - 1] if end else 0
+    for n, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        first = bounds[n] if start else 0
+        last = bounds[n + 1] if end else 0
         parts.append(filtered.slice(first, last - first))
     return parts
 

@@ -7,9 +7,12 @@ drops a request already received (see _dedup), appends the rest to the spool
 with one fdatasync and answers them 200: acknowledgement latency is a parse and
 an fsync, not a conversion. Once spooled, a request's body is no longer held
 in memory: the converter reads it back from the spool (from the page cache, as
-a rule) and builds its Arrow batch, and the committer inserts what was
+a rule) and builds its Arrow batch (with ``convert_process``, trace batches are
+sent to a child process instead and a fourth thread takes its answers in order,
+see _spoolconvert), and the committer inserts what was
 converted once it holds ``commit_rows`` rows or ``commit_bytes`` bytes, or
-after ``max_delay``, or when a reader asks for a flush, recording the spool
+after ``max_delay``, or when a reader asks for a flush (once all it waits for is
+converted), recording the spool
 position in the same transaction. At DuckDB's row
 group size (122,880 rows) an insert is written straight to the database file
 instead of twice (write-ahead log, then checkpoint), which is what makes large
@@ -27,6 +30,7 @@ converter's current batch, whatever the backlog on disk.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -41,8 +45,9 @@ from liveobs.correlator._dedup import request_digest
 from liveobs.correlator._otlp import PROTOBUF, TRACES, BodyError, ConversionFailed
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Position, Spool, SpoolError, frame
+from liveobs.correlator._spoolconvert import ConvertProcess, WorkerGone
 from liveobs.correlator._validate import check_request, count_items
-from liveobs.correlator._writer import _STOP, Writer, WriteResult, _convert, _Item, as_body_error
+from liveobs.correlator._writer import _STOP, Writer, WriteResult, _batchable, _convert, _Item, as_body_error
 
 log = logging.getLogger("liveobs.correlator.spool")
 
@@ -58,6 +63,9 @@ DEFAULT_MAX_PENDING_BYTES: Final = 128 * 1024 * 1024
 # new requests get 429. A read first commits them all: at 10-20 MB/s of conversion that is up to 10 s.
 DEFAULT_MAX_BACKLOG_BYTES: Final = 128 * 1024 * 1024
 RETRY_DELAY_S: Final = 1.0
+# Batches handed to the conversion process and not yet answered, at most: one converting, one waiting
+# (its bodies already in the pipe), so the child never waits for the next.
+IN_FLIGHT: Final = 2
 # When stopping, a store that keeps failing is given up on after this many tries
 # (the records stay in the spool and are replayed on the next start).
 STOP_RETRIES: Final = 3
@@ -117,8 +125,17 @@ class SpoolWriter(Writer):
         max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
         commit_bytes: int = DEFAULT_COMMIT_BYTES,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        convert_process: bool = False,
     ) -> None:
         super().__init__(con, scrubber=scrubber)
+        # Trace batches converted by a child process (see _spoolconvert), when asked for and the scrubber is
+        # the default one (the child builds its own).
+        self._use_process = convert_process and scrubber is None
+        self._worker: ConvertProcess | None = None
+        self._worker_dead = False
+        self._retiring = False
+        self._flight: collections.deque[list[_Item]] = collections.deque()
+        self._flight_cond = threading.Condition()
         self._spool = spool
         self._commit_rows = commit_rows
         self._commit_bytes = commit_bytes
@@ -147,8 +164,18 @@ class SpoolWriter(Writer):
         if not self._started:
             self._recent.load(self._con)
             self._replay()
+            if self._use_process:
+                self._start_worker()
         super().start()
         return self
+
+    def _start_worker(self) -> None:
+        try:
+            self._worker = ConvertProcess()
+        except OSError as exc:
+            log.error("liveobs spool: cannot start the conversion process (%s); converting in this process", exc)
+            return
+        self._threads.append(threading.Thread(target=self._receive_loop, name="liveobs-convert-results", daemon=True))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Commit every request acknowledged so far; False if that took longer than ``timeout``."""
@@ -164,9 +191,16 @@ class SpoolWriter(Writer):
         if self._closed:
             return
         super().close()
+        if self._worker is not None:
+            self._worker.close()
         with self._cond:
             clean = not self._pending and not self._broken
         self._spool.close(empty=clean)
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The conversion process's id while it converts, else None."""
+        return None if self._worker is None or self._worker_dead else self._worker.pid
 
     # -- replay -----------------------------------------------------------------
 
@@ -329,18 +363,91 @@ class SpoolWriter(Writer):
                 raise ConversionFailed(f"cannot read the request back from the spool: {item.unreadable}"[:300])
             _convert(item, self._scrubber, self._interner)
         except Exception as exc:
-            failure = exc if isinstance(exc, BodyError) else ConversionFailed(
-                f"cannot convert the request: {type(exc).__name__}: {exc}"[:300])
-            log.error("liveobs spool: an acknowledged %s request of %d items cannot be converted and is dropped: %s",
-                      item.signal.name, item.accepted, failure)
-            self.stats.dropped_rows += item.accepted
-            item.converted, item.accepted = Converted(), 0
-            item.done(failure)
-            item.done = _acknowledged
+            self._not_converted(item, exc if isinstance(exc, BodyError) else ConversionFailed(
+                f"cannot convert the request: {type(exc).__name__}: {exc}"[:300]))
         return [item]
+
+    def _not_converted(self, item: _Item, failure: BodyError) -> None:
+        log.error("liveobs spool: an acknowledged %s request of %d items cannot be converted and is dropped: %s",
+                  item.signal.name, item.accepted, failure)
+        self.stats.dropped_rows += item.accepted
+        item.converted, item.accepted = Converted(), 0
+        item.done(failure)
+        item.done = _acknowledged
+
+    # -- the conversion process: the converter thread sends, the results thread receives -------
+
+    def _hand_over(self, batch: list[_Item]) -> None:
+        worker = self._worker
+        if worker is not None and _batchable(batch[0]):
+            with self._flight_cond:
+                self._flight_cond.wait_for(lambda: len(self._flight) < IN_FLIGHT or self._worker_dead)
+                sent = not self._worker_dead
+                if sent:
+                    self._flight.append(batch)
+            if sent:
+                bodies = [bytes(item.payload) for item in batch]
+                for item in batch:
+                    item.payload = b""  # read back from the spool again if the child fails
+                try:
+                    worker.send(bodies)
+                except WorkerGone:
+                    worker.kill()  # the results thread then converts what is in flight
+                return
+        with self._flight_cond:  # in spool order: after every batch in flight
+            self._flight_cond.wait_for(lambda: not self._flight)
+        super()._hand_over(batch)
+
+    def _receive_loop(self) -> None:
+        assert self._worker is not None
+        while True:
+            try:
+                results, cpu = self._worker.receive()
+                batch = self._flight[0]
+                if len(results) != len(batch):
+                    raise WorkerGone(f"{len(results)} answers for {len(batch)} requests")
+            except (WorkerGone, IndexError) as exc:
+                self._worker_failed(exc)
+                return
+            self.stats.convert_cpu_seconds += cpu
+            for item, result in zip(batch, results, strict=True):
+                if isinstance(result, BodyError):
+                    self._not_converted(item, result)
+                else:
+                    item.converted, item.accepted, item.rejected = result, result.accepted, result.rejected
+                self._converted(item)
+            with self._flight_cond:
+                self._flight.popleft()
+                self._flight_cond.notify_all()
+
+    def _worker_failed(self, exc: BaseException) -> None:
+        """The child is gone: convert what it held here, in order, and everything after it."""
+        with self._flight_cond:
+            self._worker_dead = True
+            if not self._retiring:
+                log.error("liveobs spool: the conversion process failed (%s); converting in this process", exc)
+        assert self._worker is not None
+        self._worker.kill()
+        while True:
+            with self._flight_cond:
+                if not self._flight:
+                    self._flight_cond.notify_all()
+                    return
+                batch = self._flight[0]
+            for item in batch:
+                self._load(item)
+            super()._hand_over(batch)
+            with self._flight_cond:
+                self._flight.popleft()
+                self._flight_cond.notify_all()
 
     def _converted(self, item: Any) -> None:
         if item is _STOP:
+            with self._flight_cond:
+                self._flight_cond.wait_for(lambda: not self._flight)
+                self._retiring = True
+            if self._worker is not None:
+                self._worker.finish()  # the child exits, and so does the results thread
             with self._cond:
                 self._stopping = True
                 self._cond.notify_all()
@@ -369,8 +476,12 @@ class SpoolWriter(Writer):
         if not self._pending:
             return None
         if (self._pending_rows >= self._commit_rows or self._pending_bytes >= self._commit_bytes or self._stopping
-                or self._flush_target > self._committed):
+                or self._pending[-1].seq >= self._flush_target > self._committed):
             return 0.0
+        if self._flush_target > self._committed:
+            # A flush commits once everything it waits for is converted (or a row group is): one commit
+            # of the backlog costs less per row than one per batch the converter hands over.
+            return None
         # Below a row group a commit costs about twice as much per row (log, then checkpoint), so
         # under load (half a row group already waiting) the delay is doubled, and it counts from
         # the end of the last commit, which took about as long as the delay.

@@ -273,8 +273,7 @@ class Writer:
             item = self._convert_source.get() if held is None else held
             held = None
             if item is _STOP:
-                self._converted(_STOP)
-                return
+                break
             self._load(item)
             self._digest(item)
             batch = [item]
@@ -294,13 +293,18 @@ class Writer:
                     self._digest(nxt)
                     batch.append(nxt)
                     size += len(nxt.payload)
-            started = time.perf_counter()
-            cpu = time.thread_time()
-            converted = self._convert_batch(batch) if len(batch) > 1 else self._convert_one(item)
-            self.stats.convert_seconds += time.perf_counter() - started
-            self.stats.convert_cpu_seconds += time.thread_time() - cpu
-            for done in converted:
-                self._converted(done)
+            self._hand_over(batch)
+        self._converted(_STOP)
+
+    def _hand_over(self, batch: list[_Item]) -> None:
+        """Convert a batch (in spool order) and hand each request to the committer."""
+        started = time.perf_counter()
+        cpu = time.thread_time()
+        converted = self._convert_batch(batch) if len(batch) > 1 else self._convert_one(batch[0])
+        self.stats.convert_seconds += time.perf_counter() - started
+        self.stats.convert_cpu_seconds += time.thread_time() - cpu
+        for done in converted:
+            self._converted(done)
 
     def _load(self, item: _Item) -> None:
         """Make the request's body available to the converter (here it is always held)."""

@@ -1,0 +1,278 @@
+"""Trace conversion in a child process, so that the collector's second core converts spans.
+
+Conversion is Python and holds the GIL: in the collector's own process it shares
+one core with the HTTP server, the spool's parse check and the committer's calls
+into DuckDB, and every answer waits for its time slices. Here the converter
+thread hands each batch of spooled trace bodies to a child process over a pipe
+and gets back, per request, its Arrow tables as IPC streams (or why it failed);
+the collector then only reads them and commits.
+
+Wire format, both ways: frames of an 8-byte little-endian length and the payload.
+A request frame is the count of bodies, their lengths and the bodies. A reply
+frame is a 4-byte header length, a JSON header (per request: the batches it has
+in each stream, its rejected count, or its failure; the streams' names and byte
+lengths; the child's CPU seconds) and one IPC stream per table name, each
+holding the requests' batches in request order.
+
+The child exits when its pipe closes (the collector stopped or died). A child
+that fails or dies is logged once; what it held is converted in the
+collector's own process, and so is everything after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, Final
+
+import pyarrow as pa
+
+from liveobs.correlator._correlation import Converted
+from liveobs.correlator._otlp import BodyError, ConversionFailed, MalformedBody
+from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
+from liveobs.correlator._scrub import IngestScrubber
+from liveobs.correlator._spans import spans_table, spans_tables
+
+_LENGTH: Final = struct.Struct("<Q")
+_HEADER: Final = struct.Struct("<I")
+# Pseudo table names for a request's error candidates (never store tables).
+_SPAN_ERRORS: Final = "#span_errors"
+_LOG_ERRORS: Final = "#log_errors"
+# How long a closing collector waits for the child to exit on its own before killing it.
+EXIT_TIMEOUT_S: Final = 5.0
+# A frame larger than this is refused (a broken peer): a batch of bodies is at most a few MiB.
+MAX_FRAME_BYTES: Final = 1 << 31
+
+
+class WorkerGone(RuntimeError):
+    """The child process died, closed its pipe or answered something unreadable."""
+
+
+def _write_frame(out: io.BufferedIOBase, parts: Iterable[bytes | memoryview | pa.Buffer]) -> None:
+    views = [memoryview(p).cast("B") for p in parts]
+    out.write(_LENGTH.pack(sum(v.nbytes for v in views)))
+    for view in views:
+        out.write(view)
+    out.flush()
+
+
+def _read_exact(source: io.BufferedIOBase, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = source.readinto(view[got:])
+        if not n:
+            raise WorkerGone("the pipe closed")
+        got += n
+    return buffer
+
+
+def _read_frame(source: io.BufferedIOBase) -> bytearray:
+    (size,) = _LENGTH.unpack(_read_exact(source, _LENGTH.size))
+    if size > MAX_FRAME_BYTES:
+        raise WorkerGone(f"a frame of {size} bytes")
+    return _read_exact(source, size)
+
+
+# -- the collector's side ----------------------------------------------------------------
+
+
+class ConvertProcess:
+    """The child process and the two pipes to it; :meth:`send` and :meth:`receive` may run in two threads."""
+
+    def __init__(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        # The child imports the same code as this process, wherever that came from.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._out = os.fdopen(to_child_w, "wb")
+        self._in = os.fdopen(from_child_r, "rb")
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def send(self, bodies: list[bytes]) -> None:
+        """Ask for one batch of trace request bodies to be converted (answered in order by :meth:`receive`)."""
+        head = struct.pack(f"<I{len(bodies)}Q", len(bodies), *map(len, bodies))
+        try:
+            _write_frame(self._out, [head, *bodies])
+        except (OSError, ValueError) as exc:
+            raise WorkerGone(f"cannot write to the conversion process: {exc}") from None
+
+    def receive(self) -> tuple[list[Converted | BodyError], float]:
+        """The next batch's results (a :class:`Converted` or the failure, per body) and the child's CPU seconds."""
+        try:
+            frame = _read_frame(self._in)
+            return decode_reply(frame)
+        except (OSError, ValueError, KeyError, IndexError, pa.ArrowException) as exc:
+            raise WorkerGone(f"cannot read the conversion process's answer: {exc}") from None
+
+    def finish(self) -> None:
+        """No more batches: close the pipe to the child, which answers what it holds and exits."""
+        with contextlib.suppress(OSError):
+            self._out.close()
+
+    def kill(self) -> None:
+        """Stop the child now (it failed); a thread reading its answers then sees the pipe close."""
+        if self._process.poll() is None:
+            self._process.kill()
+
+    def close(self) -> None:
+        """Close the pipes (the child then exits), and kill the child if it does not."""
+        for stream in (self._out, self._in):
+            with contextlib.suppress(OSError):
+                stream.close()
+        try:
+            self._process.wait(EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def decode_reply(frame: bytearray) -> tuple[list[Converted | BodyError], float]:
+    """A reply frame read back: per body its tables (zero-copy views of ``frame``) or its failure."""
+    (head_size,) = _HEADER.unpack_from(frame)
+    header = json.loads(bytes(frame[_HEADER.size:_HEADER.size + head_size]))
+    data = pa.py_buffer(frame)
+    offset = _HEADER.size + head_size
+    batches: dict[str, list[pa.RecordBatch]] = {}
+    schemas: dict[str, pa.Schema] = {}
+    for name, size in header["streams"]:
+        with pa.ipc.open_stream(data.slice(offset, size)) as reader:
+            schemas[name] = reader.schema
+            batches[name] = list(reader)
+        offset += size
+    cursor = dict.fromkeys(batches, 0)
+
+    def take(name: str, count: int) -> pa.Table:
+        start = cursor[name]
+        cursor[name] = start + count
+        return pa.Table.from_batches(batches[name][start:start + count], schemas[name])
+
+    results: list[Converted | BodyError] = []
+    for entry in header["items"]:
+        failure = entry.get("failure")
+        if failure is not None:
+            kind, message = failure
+            results.append(MalformedBody(message) if kind == "body" else ConversionFailed(message))
+            continue
+        out = Converted(rejected=entry["rejected"])
+        for name, count in entry["tables"]:
+            table = take(name, count)
+            if name == _SPAN_ERRORS:
+                out.span_error_candidates = table
+            elif name == _LOG_ERRORS:
+                out.log_error_candidates = table
+            else:
+                out.tables[name] = table
+        results.append(out)
+    return results, float(header["cpu"])
+
+
+# -- the child's side ---------------------------------------------------------------------
+
+
+def convert_bodies(bodies: list[bytes], scrubber: IngestScrubber, interner: AttributeInterner) -> list[Converted | BodyError]:
+    """Trace request bodies converted in one pass; if that fails, each alone (so only a bad one fails)."""
+    with contextlib.suppress(Exception):  # the pass per body below names the failure
+        return list(spans_tables([raw_trace_request(b) for b in bodies], scrubber, interner))
+    results: list[Converted | BodyError] = []
+    for body in bodies:
+        try:
+            results.append(spans_table(raw_trace_request(body), scrubber, interner))
+        except BodyError as exc:
+            results.append(exc)
+        except Exception as exc:  # a converter bug fails this request, not the process
+            results.append(ConversionFailed(f"cannot convert the request: {type(exc).__name__}: {exc}"[:300]))
+    return results
+
+
+def encode_reply(results: list[Converted | BodyError], cpu: float) -> list[bytes | pa.Buffer]:
+    """The parts of one reply frame (see the module's docstring)."""
+    by_name: dict[str, list[pa.RecordBatch]] = {}
+    schemas: dict[str, pa.Schema] = {}
+    items: list[dict[str, Any]] = []
+    for result in results:
+        if isinstance(result, BodyError):
+            kind = "conversion" if isinstance(result, ConversionFailed) else "body"
+            items.append({"failure": [kind, str(result)]})
+            continue
+        tables = dict(result.tables)
+        if result.span_error_candidates is not None:
+            tables[_SPAN_ERRORS] = result.span_error_candidates
+        if result.log_error_candidates is not None:
+            tables[_LOG_ERRORS] = result.log_error_candidates
+        entry = []
+        for name, table in tables.items():
+            chunks = table.to_batches()
+            schemas.setdefault(name, table.schema)
+            by_name.setdefault(name, []).extend(chunks)
+            entry.append([name, len(chunks)])
+        items.append({"rejected": result.rejected, "tables": entry})
+    streams: list[pa.Buffer] = []
+    for name, chunks in by_name.items():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, schemas[name]) as writer:
+            for chunk in chunks:
+                writer.write_batch(chunk)
+        streams.append(sink.getvalue())
+    header = json.dumps({
+        "items": items, "cpu": cpu,
+        "streams": [[name, s.size] for name, s in zip(by_name, streams, strict=True)],
+    }).encode()
+    return [_HEADER.pack(len(header)), header, *streams]
+
+
+def serve(source: io.BufferedIOBase, out: io.BufferedIOBase) -> None:
+    """Answer batches until the pipe closes."""
+    scrubber = IngestScrubber()
+    interner = AttributeInterner(scrubber)
+    while True:
+        try:
+            frame = _read_frame(source)
+        except WorkerGone:
+            return
+        (count,) = struct.unpack_from("<I", frame)
+        sizes = struct.unpack_from(f"<{count}Q", frame, 4)
+        offset = 4 + 8 * count
+        bodies = []
+        for size in sizes:
+            bodies.append(bytes(frame[offset:offset + size]))
+            offset += size
+        del frame
+        cpu = time.thread_time()
+        results = convert_bodies(bodies, scrubber, interner)
+        del bodies
+        parts = encode_reply(results, time.thread_time() - cpu)
+        try:
+            _write_frame(out, parts)
+        except OSError:
+            return
+
+
+def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C stops the collector, which closes the pipe
+    with os.fdopen(int(argv[0]), "rb") as source, os.fdopen(int(argv[1]), "wb") as out:
+        serve(source, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
