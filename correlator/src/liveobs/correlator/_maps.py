@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from liveobs.conventions import keys
 from liveobs.correlator._columns import any_text, counting
 from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
-from liveobs.correlator._wirepairs import decode_pairs, scrub_values
+from liveobs.correlator._wirepairs import decode_pairs, scrub_values, scrub_where
 
 # The attributes the correlation index and the error occurrences need.
 CAPTURED_KEYS: Final = (
@@ -268,16 +268,7 @@ def _scrubbed(scrubber: IngestScrubber, keys_array: pa.Array, values: pa.Array) 
         values = pc.if_else(blank, pa.scalar(scrubber.key_marker, pa.string()), values)
     scanned = kinds.get(KEY_SCAN)
     if scanned:
-        under_scan = pc.is_in(keys_array, pa.array(scanned, pa.string()))
-        changed = {}
-        for text in pc.unique(pc.filter(values, under_scan)).to_pylist():
-            cleaned = scrubber.text(text)
-            if cleaned != text:
-                changed[text] = cleaned
-        if changed:
-            position = pc.index_in(values, value_set=pa.array(list(changed), pa.string()))
-            replaced = pc.take(pa.array(list(changed.values()), pa.string()), position)
-            values = pc.if_else(pc.and_(under_scan, pc.is_valid(position)), replaced, values)
+        values = scrub_where(scrubber, values, pc.is_in(keys_array, pa.array(scanned, pa.string())))
     return values
 
 

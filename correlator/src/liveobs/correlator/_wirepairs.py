@@ -103,16 +103,22 @@ def scrub_values(scrubber: IngestScrubber, keys: pa.Array, values: pa.Array) -> 
         to_scan = pc.invert(plain) if scanned is None else pc.and_(scanned, pc.invert(plain))
     else:
         to_scan = pc.is_valid(values) if scanned is None else scanned
-    changed = {}
-    for text in pc.unique(values.filter(to_scan)).to_pylist():
-        cleaned = scrubber.text(text)
-        if cleaned != text:
-            changed[text] = cleaned
-    if changed:
-        position = pc.index_in(values, value_set=pa.array(list(changed), pa.string()))
-        replaced = pc.take(pa.array(list(changed.values()), pa.string()), position)
-        values = pc.if_else(pc.and_(to_scan, pc.is_valid(position)), replaced, values)
+    values = scrub_where(scrubber, values, to_scan)
     if secret:
         blank = pc.and_(pc.invert(scanned), pc.not_equal(values, ""))
         values = pc.if_else(blank, pa.scalar(scrubber.key_marker, pa.string()), values)
     return values
+
+
+def scrub_where(scrubber: IngestScrubber, values: pa.Array, mask: pa.Array) -> pa.Array:
+    """``values`` with each one under ``mask`` scrubbed as text: one scrubber call per distinct value."""
+    changed = {}
+    for text in pc.unique(values.filter(mask)).to_pylist():
+        cleaned = scrubber.text(text)
+        if cleaned != text:
+            changed[text] = cleaned
+    if not changed:
+        return values
+    position = pc.index_in(values, value_set=pa.array(list(changed), pa.string()))
+    replaced = pc.take(pa.array(list(changed.values()), pa.string()), position)
+    return pc.if_else(pc.and_(mask, pc.is_valid(position)), replaced, values)
