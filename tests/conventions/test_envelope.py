@@ -143,6 +143,29 @@ def test_the_one_reply_encoder_writes_what_parse_reply_reads_for_plain_and_escap
             assert json.loads(reply_message(parsed))["lo"] == parsed.to_wire()
 
 
+def _reply_text_spelled_out(event_id: str, trace_id: str, span_id: str, ns: int, patch_bytes: int | None) -> str:
+    patch = "" if patch_bytes is None else f',"patch_bytes":{patch_bytes:d}'
+    return (f'{{"event_id":"{event_id}","ok":true,"trace_id":"{trace_id}","span_id":"{span_id}",'
+            f'"server_time":{"%d.%06d" % divmod(ns, 1_000_000)}{patch}}}')  # noqa: UP031
+
+
+@given(st.from_regex(r"[A-Za-z0-9._:\-]{1,40}", fullmatch=True),
+       st.one_of(st.integers(min_value=-(10**20), max_value=10**20), st.integers(min_value=0, max_value=2_000_000)),
+       st.one_of(st.none(), st.booleans(), st.integers(min_value=-5, max_value=2**40)))
+def test_reply_text_equals_the_spelled_out_reply_for_every_time_and_size(
+        event_id: str, ns: int, patch_bytes: int | None) -> None:
+    import json
+
+    from liveobs.conventions import reply_text
+
+    trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    expected = _reply_text_spelled_out(event_id, trace_id, span_id, ns, patch_bytes)
+    for plain in (True, False):
+        assert reply_text(event_id, trace_id, span_id, ns, patch_bytes, plain_id=plain) == expected
+    wire = json.loads(expected)
+    assert (wire["event_id"], wire["ok"], wire.get("patch_bytes")) == (event_id, True, patch_bytes)
+
+
 valid_fields = st.fixed_dictionaries({}, optional={
     "event_id": st.sampled_from(["01J0000000000000000000000F", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "e 1", ""]),
     "event_name": st.sampled_from(["add_card", "board.move", "1add", None]),

@@ -91,6 +91,14 @@ def reply_text(
         wire = LiveReply(event_id=event_id, trace_id=trace_id, span_id=span_id,
                          server_time_ms=server_time_ns / 1e6, patch_bytes=patch_bytes).to_wire()
         return json.dumps(wire, separators=(",", ":"))
+    if patch_bytes.__class__ is int and server_time_ns.__class__ is int and server_time_ns >= 1_000_000:
+        # The common reply: the decimal digits of the nanoseconds, split before the last six, are
+        # ms_text's text; and a plain int needs no format spec (together a fifth of the cost).
+        ns = str(server_time_ns)
+        return (
+            f'{{"event_id":"{event_id}","ok":true,"trace_id":"{trace_id}",'
+            f'"span_id":"{span_id}","server_time":{ns[:-6]}.{ns[-6:]},"patch_bytes":{patch_bytes}}}'
+        )
     patch = "" if patch_bytes is None else f',"patch_bytes":{patch_bytes:d}'
     return (
         f'{{"event_id":"{event_id}","ok":true,"trace_id":"{trace_id}",'
