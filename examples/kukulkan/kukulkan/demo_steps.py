@@ -1,7 +1,7 @@
 """The steps of ``make demo`` that run liveobs (record, dry-run, probe, drive, check) and the lines they print.
 
 Every ``liveobs`` command runs as the operator would run it, from the repository,
-against the demo's store; each helper answers the lines the demo prints.
+against the demo's store; each function returns the lines the demo prints.
 """
 
 from __future__ import annotations
