@@ -139,6 +139,26 @@ def _cpu_with_a_second_process(tmp_path: Path, name: str, resource: dict[str, st
     return run_gates(con, "performance.cpu", Subject(release="1.1")).results[0].observed
 
 
+def test_a_process_measured_for_milliseconds_is_not_judged(tmp_path: Path) -> None:
+    # A unit's last export at shutdown, 4 ms after the one before, with one 10 ms tick of its CPU clock: 2.5 cores
+    # that were never used. Its first second of measurement is what makes it count.
+    def cpu(name: str, wall: timedelta) -> float | None:
+        con = connect(tmp_path / f"{name}.duckdb")
+        e = seed.Evidence()
+        seed.add_release(e, "1.1", seed.START, n=40)
+        start = seed.START + timedelta(minutes=31)
+        for at, value in ((start, 0.0), (start + wall, 0.01)):
+            e.counter("1.1", ev.METRIC_PROCESS_CPU, value, at, start - timedelta(seconds=1),
+                      resource={"process.pid": "4243"}, attributes={ev.CPU_MODE: "user"})
+        e.write(con)
+        return run_gates(con, "performance.cpu", Subject(release="1.1")).results[0].observed
+
+    shutdown, measured = cpu("shutdown", timedelta(milliseconds=4)), cpu("second", timedelta(seconds=1))
+    assert shutdown is not None and shutdown < 1.0  # the other processes of the release, not 2.5
+    assert measured is not None and measured < 1.0
+    assert cpu("half", timedelta(milliseconds=500)) == shutdown
+
+
 def test_a_dry_run_process_is_no_evidence_of_the_release(tmp_path: Path) -> None:
     served = _cpu_with_a_second_process(tmp_path, "served", {})
     dry_run = _cpu_with_a_second_process(tmp_path, "dry-run", {keys.EVIDENCE_SOURCE: keys.EVIDENCE_DRY_RUN})
