@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import liveobs.correlator as correlator
 from liveobs.cli._root import main
 from liveobs.correlator._ui_http import route
 from liveobs.correlator._urlstore import UrlStore
+from tests.waiting import readable
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_liveobs_ui_serves_a_clickhouse_store(stores: tuple[Any, str, str]) -> N
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 60)
+        ready = readable(process.stdout, 60)
         line = process.stdout.readline() if ready else ""
         found = re.fullmatch(r"liveobs ui: (http://127\.0\.0\.1:\d+)/incidents\?key=(\S+)\n", line)
         assert found is not None, line

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import readable
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_S = 30.0
@@ -101,7 +102,7 @@ def start_collector(
     deadline = time.monotonic() + START_TIMEOUT_S
     seen: list[str] = []
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.2)
+        ready = readable(process.stdout, 0.2)
         if ready:
             line = process.stdout.readline()
             if not line and process.poll() is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import select
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._spool import Spool
 from liveobs.correlator._spoolwriter import Backlogged, SpoolWriter
 from liveobs.correlator._writer import Writer, WriteResult
+from tests.waiting import readable
 
 PB = {"Content-Type": PROTOBUF}
 _RUN_COLLECTOR = """
@@ -138,7 +138,7 @@ def test_acknowledged_bytes_waiting_for_conversion_are_bounded(tmp_path: Path) -
 def _start(db: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen([sys.executable, "-c", _RUN_COLLECTOR, str(db)], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
-    assert select.select([process.stdout], [], [], 30)[0], "the collector did not start"
+    assert readable(process.stdout, 30), "the collector did not start"
     match = re.search(r"listening on (\S+)", process.stdout.readline())
     assert match is not None
     return process, match.group(1)
@@ -204,7 +204,7 @@ def test_past_the_backlog_bound_requests_get_429_with_retry_after_and_acknowledg
     answers: list[tuple[int, str | None]] = []
     try:
         assert process.stdout is not None
-        assert select.select([process.stdout], [], [], 30)[0], "the collector did not start"
+        assert readable(process.stdout, 30), "the collector did not start"
         match = re.search(r"listening on (\S+)", process.stdout.readline())
         assert match is not None
         url = match.group(1)

@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import re
-import select
 import struct
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._spool import SEGMENT_HEADER, Damage, Position, Spool, frame
 from liveobs.correlator._spoolwriter import SpoolWriter
 from liveobs.correlator._writer import WriteResult
+from tests.waiting import readable
 
 PB = {"Content-Type": PROTOBUF}
 
@@ -226,7 +226,7 @@ def test_kill_9_after_the_spool_acknowledged_and_before_the_commit_loses_nothing
     process = subprocess.Popen([sys.executable, "-c", _RUN_COLLECTOR, str(db)], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        assert select.select([process.stdout], [], [], 30)[0], "the collector did not start"
+        assert readable(process.stdout, 30), "the collector did not start"
         match = re.search(r"listening on (\S+)", process.stdout.readline())
         assert match is not None
         acked: list[str] = []

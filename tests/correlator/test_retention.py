@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from liveobs.correlator._otlp import PROTOBUF, TRACES
 from liveobs.correlator._retention import Retention, parse_duration, parse_size
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._writer import Writer
+from tests.waiting import readable
 
 PB = {"Content-Type": PROTOBUF}
 HOUR_NS = 3600 * 10**9
@@ -106,7 +106,7 @@ def test_a_store_filled_past_its_limits_while_ingesting_and_reading_stays_within
 
 def _bounded_while_ingesting_and_reading(process: subprocess.Popen[str], db: Path) -> None:
     assert process.stdout is not None
-    assert select.select([process.stdout], [], [], 30)[0], "the collector did not start"
+    assert readable(process.stdout, 30), "the collector did not start"
     match = re.search(r"listening on (\S+)", process.stdout.readline())
     assert match is not None
     url = match.group(1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from tests.cli.test_cli_hostile_text import _collector_fixtures
 from tests.cli.test_cli_stacktrace import TRACE_ID, _request
+from tests.waiting import readable
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def _first_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.2)
+        ready = readable(process.stdout, 0.2)
         if ready:
             return process.stdout.readline()
         if process.poll() is not None:
