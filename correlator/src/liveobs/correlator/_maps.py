@@ -294,15 +294,7 @@ def scrubbed_texts(scrubber: IngestScrubber, texts: list[str]) -> pa.Array:
     values = pa.array(texts, pa.string())
     if not len(values):
         return values
-    changed = {}
-    for text in pc.unique(values).to_pylist():
-        cleaned = scrubber.text(text)
-        if cleaned != text:
-            changed[text] = cleaned
-    if not changed:
-        return values
-    position = pc.index_in(values, value_set=pa.array(list(changed), pa.string()))
-    return pc.coalesce(pc.take(pa.array(list(changed.values()), pa.string()), position), values)
+    return scrub_where(scrubber, values, pc.is_valid(values))
 
 
 def enum_names(codes: list[int] | pa.Array, names: tuple[str, ...]) -> pa.Array:

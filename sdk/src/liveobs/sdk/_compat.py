@@ -469,20 +469,8 @@ def build_log_record(
     directly, skipping the constructors' current-context lookups.
     """
     if fill:
-        record = _new(LogRecord)
-        fields = {  # one dict made whole: cheaper than filling the instance's own
-            "timestamp": timestamp, "observed_timestamp": timestamp, "context": _EMPTY_CONTEXT,
-            "trace_id": span.trace_id, "span_id": span.span_id, "trace_flags": span.trace_flags,
-            "severity_text": text, "severity_number": severity, "body": body, "attributes": attributes,
-            "event_name": event_name,
-        }
-        if _record_extra:
-            fields.update(_record_extra)
-        record.__dict__ = fields
-        readable = _new(ReadableLogRecord)
-        _set(readable, "__dict__", {"log_record": record, "resource": resource, "instrumentation_scope": scope,
-                                    "limits": limits})  # a frozen dataclass: through object's own setattr
-        return readable
+        return build_log_records(True, ((timestamp, severity, text, body, attributes, event_name, span,
+                                         (resource, scope, limits)),))[0]
     made = LogRecord(timestamp=timestamp, observed_timestamp=timestamp, context=_EMPTY_CONTEXT, severity_text=text,
                      severity_number=severity, body=body, attributes=attributes, event_name=event_name)
     made.trace_id, made.span_id, made.trace_flags = span.trace_id, span.span_id, span.trace_flags
@@ -507,7 +495,7 @@ def build_log_records(fill: bool, batch: Iterable[Any]) -> list[ReadableLogRecor
                                     scope, limits))
             continue
         record = _new(LogRecord)
-        fields = {  # what build_log_record fills in
+        fields = {  # one dict made whole: cheaper than filling the instance's own
             "timestamp": timestamp, "observed_timestamp": timestamp, "context": empty,
             "trace_id": span.trace_id, "span_id": span.span_id, "trace_flags": span.trace_flags,
             "severity_text": text, "severity_number": severity, "body": body, "attributes": attributes,
@@ -518,7 +506,7 @@ def build_log_records(fill: bool, batch: Iterable[Any]) -> list[ReadableLogRecor
         record.__dict__ = fields
         readable = _new(ReadableLogRecord)
         _set(readable, "__dict__", {"log_record": record, "resource": resource, "instrumentation_scope": scope,
-                                    "limits": limits})
+                                    "limits": limits})  # a frozen dataclass: through object's own setattr
         append(readable)
     return records
 
