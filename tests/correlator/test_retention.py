@@ -22,6 +22,7 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._otlp import PROTOBUF, TRACES
 from liveobs.correlator._retention import Retention, parse_duration, parse_size
 from liveobs.correlator._samples import sample_spans_request
+from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._writer import Writer
 from tests.waiting import readable
 
@@ -79,8 +80,9 @@ def test_a_pass_deletes_by_age_keeps_error_occurrences_and_frees_blocks(tmp_path
     errors_before = con.execute("SELECT count(*) FROM liveobs_errors").fetchall()[0][0]
     assert errors_before == 150
     retention = Retention(con.cursor(), max_age=24 * 3600, max_bytes=None)
-    retention._checkpoint()
-    before = retention._measure()[1]
+    vacuumed = retention._checkpoint()
+    assert vacuumed is not None
+    before = vacuumed[1]
     deleted = retention.run_once()
     assert deleted["otel_traces"] == 150_000
     assert deleted["liveobs_correlation"] == 150_000
@@ -89,6 +91,70 @@ def test_a_pass_deletes_by_age_keeps_error_occurrences_and_frees_blocks(tmp_path
     assert retention.stats.used_bytes < before / 2  # the blocks of the deleted rows are free for new ones
     retention.close()
     con.close()
+
+
+def test_the_checkpoint_waits_for_a_read_in_progress_and_then_frees_the_deleted_rows(tmp_path: Path) -> None:
+    # Beside an open transaction DuckDB's checkpoint succeeds but keeps the deleted rows' blocks used, and
+    # the next pass, measuring the store still full, would delete newer rows: the checkpoint is taken alone.
+    con = connect(tmp_path / "r.duckdb")
+    gate = StoreGate()
+    writer = Writer(con, gate=gate).start()
+    old = time.time_ns() - 48 * HOUR_NS
+    try:
+        for i in range(150):
+            writer.write(TRACES, sample_spans_request(1000, start_ns=old + i * 10**9).SerializeToString())
+        writer.write(TRACES, sample_spans_request(1000).SerializeToString())
+    finally:
+        writer.close()
+    retention = Retention(con.cursor(), max_age=24 * 3600, max_bytes=None, gate=gate)
+    vacuumed = retention._checkpoint()
+    assert vacuumed is not None
+    reading, read_done = threading.Event(), threading.Event()
+
+    def read() -> None:
+        cursor = con.cursor()
+        with gate.shared():
+            cursor.execute("BEGIN TRANSACTION")
+            cursor.execute("SELECT count(*) FROM otel_traces").fetchall()
+            reading.set()
+            time.sleep(0.5)
+            cursor.execute("COMMIT")
+            read_done.set()
+        cursor.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert reading.wait(10)
+    assert retention.run_once()["otel_traces"] == 150_000
+    assert read_done.is_set()  # the pass's checkpoint came after the read
+    reader.join()
+    assert retention.stats.used_bytes < vacuumed[1] / 2
+    assert retention.stats.skipped_checkpoints == 0
+    retention.close()
+    con.close()
+
+
+def test_a_checkpoint_alone_holds_new_entries_back_and_gives_up_after_its_patience() -> None:
+    gate = StoreGate()
+    order: list[str] = []
+    with gate.shared(), gate.alone(0.05) as quiet:  # something is inside: not alone; the body runs anyway
+        assert not quiet
+    entered = threading.Event()
+
+    def late_read() -> None:
+        with gate.shared():
+            order.append("read")
+            entered.set()
+
+    with gate.alone(1.0) as quiet:
+        assert quiet
+        reader = threading.Thread(target=late_read)
+        reader.start()
+        assert not entered.wait(0.2)  # held back while the checkpoint is alone
+        order.append("checkpoint")
+    assert entered.wait(5)
+    reader.join()
+    assert order == ["checkpoint", "read"]
 
 
 @pytest.mark.slow
@@ -162,6 +228,7 @@ def _bounded_while_ingesting_and_reading(process: subprocess.Popen[str], db: Pat
     while health()["retention:usedBytes"] > MAX_BYTES * 0.5 and time.monotonic() < deadline:
         time.sleep(0.2)
     figures = health()
+    print(f"commits held for room: {figures['retention:heldCommits']:g}")
     assert figures["retention:deletedSpans"] >= 20_000
     assert figures["retention:usedBytes"] <= MAX_BYTES * 0.5
     # The oldest event is gone; a recent one still answers, through the CLI too.
@@ -174,10 +241,10 @@ def _bounded_while_ingesting_and_reading(process: subprocess.Popen[str], db: Pat
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert "liveobs retention: removed" in output
-    # On disk: the file stays within the limit plus what arrives during a pass (at this small scale DuckDB's
-    # row groups of 122,880 rows are a large step: see _retention).
+    # On disk: commits wait for room past the stop mark, so the file stays near the limit (at this small scale
+    # one commit, a checkpoint's rewrite and DuckDB's row groups of 122,880 rows are large steps: see _retention).
     print(f"file {db.stat().st_size:,} bytes for a limit of {MAX_BYTES:,}")
-    assert db.stat().st_size <= MAX_BYTES * 1.5
+    assert db.stat().st_size <= MAX_BYTES * 1.25
     con = duckdb.connect(str(db), read_only=True)
     try:
         oldest = con.execute('SELECT epoch_ns(min("Timestamp")) FROM otel_traces').fetchall()[0][0]

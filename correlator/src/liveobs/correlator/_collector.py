@@ -48,6 +48,7 @@ from liveobs.correlator._spoolwriter import (
     DEFAULT_MAX_DELAY_S,
     SpoolWriter,
 )
+from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._writer import Writer
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -134,15 +135,16 @@ class Collector:
             )
         con = connect(self.db, config={"memory_limit": self.memory_limit, "threads": str(self.threads)})
         con.execute("SET enable_progress_bar = false")  # a commit waiting for a checkpoint must not draw on stdout
+        gate = StoreGate()  # commits and reads enter it together, the retention pass's checkpoint alone
         try:
-            writer = self._writer(con, spool_dir)
+            writer = self._writer(con, spool_dir, gate)
         except BaseException:
             con.close()
             sys.setswitchinterval(switch_interval)
             raise
         read_con = con.cursor()
         retention = Retention(con.cursor(), max_age=parse_duration(self.retention), max_bytes=parse_size(self.max_size),
-                              interval=self.retention_interval).start()
+                              interval=self.retention_interval, gate=gate).start()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         discovery = discovery_path(self.db)
@@ -177,13 +179,13 @@ class Collector:
             remove_discovery(discovery)
             sys.setswitchinterval(switch_interval)
 
-    def _writer(self, con: Any, spool_dir: str | os.PathLike[str]) -> Writer:
+    def _writer(self, con: Any, spool_dir: str | os.PathLike[str], gate: StoreGate) -> Writer:
         """The started writer: with the spool, after replaying what the last run acknowledged."""
         if not self.spool:
-            return Writer(con).start()
+            return Writer(con, gate=gate).start()
         spool = Spool(spool_dir)
         writer = SpoolWriter(con, spool, commit_rows=self.commit_rows, max_delay=self.max_commit_delay,
-                             max_backlog_bytes=self.max_backlog_bytes, convert_process=self.convert_process)
+                             max_backlog_bytes=self.max_backlog_bytes, convert_process=self.convert_process, gate=gate)
         try:
             return writer.start()
         except BaseException:

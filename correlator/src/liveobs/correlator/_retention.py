@@ -3,10 +3,15 @@
 Two limits: an age (rows whose time is older than ``max_age`` go) and a size
 (when the store's used blocks pass :data:`HIGH_WATER` of ``max_bytes``, the oldest
 rows go, by share of the time range, to bring it to :data:`LOW_WATER`). A pass
-runs every ``interval`` seconds on its own cursor, so ingest (the writer's
-connection) and reads go on meanwhile: DuckDB's transactions let an append and a
-delete of older rows run side by side, and the checkpoint is taken in a gap
-between transactions rather than forced.
+runs every ``interval`` seconds on its own cursor, and at once when a commit
+finds the store past the high-water mark, so ingest (the writer's connection)
+and reads go on meanwhile: DuckDB's transactions let an append and a delete of
+older rows run side by side. The checkpoint that vacuums the deleted rows is
+taken alone, in a moment between commits and reads (see ``_storegate``): beside
+an open transaction it would leave their blocks used, and the next pass would
+delete again. Commits wait (acknowledgement does not: the spool answers) while
+the store is past :data:`STOP_WATER`, until a pass has made room, so ingest
+faster than the passes cannot carry the file past its limit.
 
 Space: DuckDB frees the blocks of deleted rows at a checkpoint (``VACUUM`` does
 not), once every row of a row group (122,880 rows) is deleted, and reuses them
@@ -47,6 +52,7 @@ from liveobs.correlator._rollups import (
     fold_spans,
     fold_sums,
 )
+from liveobs.correlator._storegate import StoreGate
 
 log = logging.getLogger("liveobs.correlator.retention")
 
@@ -58,8 +64,11 @@ DEFAULT_INTERVAL_S: Final = 60.0
 # used ones: a pass starts once the used blocks pass HIGH_WATER of the limit and deletes down to LOW_WATER.
 HIGH_WATER: Final = 0.5
 LOW_WATER: Final = 0.4
-# How long a pass tries to find a moment for its checkpoint.
-CHECKPOINT_PATIENCE_S: Final = 5.0
+# Past this share of the limit, commits wait for a pass to make room (at most ROOM_WAIT_S each).
+STOP_WATER: Final = 0.7
+ROOM_WAIT_S: Final = 10.0
+# How long a pass waits for the commits and reads inside the store to finish, to take its checkpoint alone.
+CHECKPOINT_PATIENCE_S: Final = 2.0
 
 # The bulk tables and their time column. Identifiers come from this fixed list, never from input.
 TRIMMED: Final = (
@@ -131,6 +140,7 @@ class RetentionStats:
     last_pass_seconds: float = 0.0
     errors: int = 0
     skipped_checkpoints: int = 0
+    held_commits: int = 0
 
     def health(self) -> list[tuple[str, float, str | None]]:
         deleted = self.deleted_rows
@@ -142,6 +152,7 @@ class RetentionStats:
             ("retention:usedBytes", self.used_bytes, "By"),
             ("retention:fileBytes", self.file_bytes, "By"),
             ("retention:lastPassTime", round(self.last_pass_seconds, 3), "s"),
+            ("retention:heldCommits", self.held_commits, None),
         ]
 
 
@@ -157,8 +168,13 @@ class Retention:
         interval: float = DEFAULT_INTERVAL_S,
         kept_samples: int = KEPT_SAMPLES,
         kept_for: float = KEPT_FOR_S,
+        gate: StoreGate | None = None,
     ) -> None:
         self._con = con
+        # The writer's commits and the reads enter it too; with a size limit, commits check for room first.
+        self._gate = gate or StoreGate()
+        if max_bytes is not None:
+            self._gate.room = self.make_room
         self.kept_samples = kept_samples
         self.kept_for = kept_for
         self.max_age = max_age
@@ -166,6 +182,9 @@ class Retention:
         self.interval = interval
         self.stats = RetentionStats()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._passed = threading.Condition()
+        self._finished_passes = 0  # failed ones included: a commit waiting for room waits for the next
         self._con.execute("SET enable_progress_bar = false")
         self._thread = threading.Thread(target=self._loop, name="liveobs-retention", daemon=True)
 
@@ -176,17 +195,54 @@ class Retention:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
+        with self._passed:
+            self._passed.notify_all()
         if self._thread.is_alive():
             self._thread.join()
+        self._gate.room = None
         self._con.close()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.run_once()
             except duckdb.Error as exc:  # a pass that fails is logged and tried again at the next interval
                 self.stats.errors += 1
                 log.error("liveobs retention: a pass failed: %s", str(exc).splitlines()[0])
+            with self._passed:
+                self._finished_passes += 1
+                self._passed.notify_all()
+
+    def make_room(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The writer's hook before a commit, on its connection: past the high-water mark, start a pass now;
+        past the stop mark, wait (at most :data:`ROOM_WAIT_S`) until passes have brought the store under it."""
+        if self.max_bytes is None or not self._thread.is_alive():
+            return
+        used = _measure(con)[1]
+        if used <= self.max_bytes * HIGH_WATER:
+            return
+        self._wake.set()
+        if used <= self.max_bytes * STOP_WATER:
+            return
+        self.stats.held_commits += 1
+        deadline = time.monotonic() + ROOM_WAIT_S
+        while used > self.max_bytes * STOP_WATER and not self._stop.is_set():
+            if not self._next_pass(deadline):
+                return  # the passes are slow: commit anyway rather than stall ingest for longer
+            used = _measure(con)[1]
+
+    def _next_pass(self, deadline: float) -> bool:
+        """Start a pass and wait until it (or a later one) has finished; False when ``deadline`` came first."""
+        with self._passed:
+            seen = self._finished_passes
+            self._wake.set()
+            return self._passed.wait_for(lambda: self._finished_passes > seen or self._stop.is_set(),
+                                         deadline - time.monotonic())
 
     def run_once(self, now_ns: int | None = None) -> dict[str, int]:
         """One pass; the rows deleted per table."""
@@ -198,11 +254,12 @@ class Retention:
             cutoff = now - int(self.max_age * 1e9)
             if self._delete_before(cutoff, deleted):
                 reasons.append(f"older than {self.max_age / 86400:g} days")
-        self._checkpoint()
-        if self.max_bytes is not None:
-            # One round per pass: the blocks of a row group are free only once all its rows are deleted, so
-            # the next pass measures what this one freed before deleting more.
-            used = self._measure()[1]
+        vacuumed = self._checkpoint()
+        if self.max_bytes is not None and vacuumed is not None:
+            # One round per pass, on a measure taken after a checkpoint alone (every deleted row vacuumed):
+            # the blocks of a row group are free only once all its rows are deleted, so the next pass
+            # measures what this one freed before deleting more.
+            used = vacuumed[1]
             if used > self.max_bytes * HIGH_WATER:
                 by_size = self._size_cutoff(used)
                 if by_size is not None and self._delete_before(by_size, deleted):
@@ -210,7 +267,7 @@ class Retention:
                     reasons.append(f"over {self.max_bytes / 1e9:g} GB")
         expire_digests(self._con)
         expire_kept(self._con, now - int(self.kept_for * 1e9))
-        self.stats.file_bytes, self.stats.used_bytes = self._measure()
+        self.stats.file_bytes, self.stats.used_bytes = _measure(self._con)
         self.stats.passes += 1
         self.stats.last_pass_seconds = time.perf_counter() - started
         for table, rows in deleted.items():
@@ -264,29 +321,28 @@ class Retention:
         # Never less than 5% of the time range, so a pass makes progress.
         return oldest + max(int((newest - oldest) * share), (newest - oldest) // 20, 1)
 
-    def _checkpoint(self) -> bool:
-        """Vacuum deleted rows so their blocks are free for new ones. A checkpoint needs a moment with no
-        transaction running: it is tried in the gaps between the writer's commits and the reads (FORCE would
-        hold both back while it runs); a pass that finds none leaves the vacuum to the next one."""
-        deadline = time.monotonic() + CHECKPOINT_PATIENCE_S
-        while True:
+    def _checkpoint(self) -> tuple[int, int] | None:
+        """Vacuum the deleted rows so their blocks are free for new ones; the store's (file, used) bytes right
+        after, or None when no moment without a commit or read open came (the next pass tries again)."""
+        with self._gate.alone(CHECKPOINT_PATIENCE_S) as quiet:
             try:
                 self._con.execute("CHECKPOINT")
-                return True
-            except duckdb.TransactionException:
-                if time.monotonic() > deadline:
-                    self.stats.skipped_checkpoints += 1
-                    return False
-                time.sleep(0.01)
+            except duckdb.TransactionException:  # a transaction of another connection to the same file
+                quiet = False
+            if quiet:
+                return _measure(self._con)
+        self.stats.skipped_checkpoints += 1
+        return None
 
-    def _measure(self) -> tuple[int, int]:
-        """(file bytes, used bytes) of the store, its write-ahead log included in both."""
-        row = next(iter(self._con.execute(DATABASE_SIZE).fetchall()), None)
-        if not row:
-            return 0, 0
-        block, total, used = int(row[0]), int(row[1]), int(row[2])
-        wal = 0
-        for (path,) in self._con.execute(DATABASE_FILE).fetchall():
-            with contextlib.suppress(OSError):
-                wal += os.stat(f"{path}.wal").st_size
-        return block * total + wal, block * used + wal
+
+def _measure(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(file bytes, used bytes) of the store, its write-ahead log included in both."""
+    row = next(iter(con.execute(DATABASE_SIZE).fetchall()), None)
+    if not row:
+        return 0, 0
+    block, total, used = int(row[0]), int(row[1]), int(row[2])
+    wal = 0
+    for (path,) in con.execute(DATABASE_FILE).fetchall():
+        with contextlib.suppress(OSError):
+            wal += os.stat(f"{path}.wal").st_size
+    return block * total + wal, block * used + wal

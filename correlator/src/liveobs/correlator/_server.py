@@ -148,7 +148,8 @@ class CollectorApp:
             return
         if method in ("GET", "HEAD") and is_page(path):  # the web view: its own key, see _ui_asgi
             if self._pages is None:
-                self._pages = CollectorPages(self.read_con, self.writer.flush, self._cursor_lock, self.token)
+                self._pages = CollectorPages(self.read_con, self.writer.flush, self._cursor_lock, self.token,
+                                             self.writer.gate)
             await self._pages(scope, send)
             return
         if not bearer_matches(_header(scope, b"authorization") or None, self.token):
@@ -329,7 +330,8 @@ class CollectorApp:
         with self._cursor_lock:  # a connection is not thread-safe, even to open cursors from
             cursor = self.read_con.cursor()
         try:
-            result = handler(cursor, params)
+            with self.writer.gate.shared():  # never beside the retention pass's checkpoint (see _storegate)
+                result = handler(cursor, params)
             return 200, json.dumps(result, default=str).encode()
         except ReadRequestError as exc:
             return 400, json.dumps({"message": str(exc)}).encode()

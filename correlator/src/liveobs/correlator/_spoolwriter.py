@@ -46,6 +46,7 @@ from liveobs.correlator._otlp import PROTOBUF, TRACES, BodyError, ConversionFail
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Position, Spool, SpoolError, frame
 from liveobs.correlator._spoolconvert import ConvertProcess, WorkerGone
+from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._validate import check_request, count_items
 from liveobs.correlator._writer import _STOP, Writer, WriteResult, _batchable, _convert, _Item, as_body_error
 
@@ -126,8 +127,9 @@ class SpoolWriter(Writer):
         commit_bytes: int = DEFAULT_COMMIT_BYTES,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         convert_process: bool = False,
+        gate: StoreGate | None = None,
     ) -> None:
-        super().__init__(con, scrubber=scrubber)
+        super().__init__(con, scrubber=scrubber, gate=gate)
         # Trace batches converted by a child process (see _spoolconvert), when asked for and the scrubber is
         # the default one (the child builds its own).
         self._use_process = convert_process and scrubber is None
@@ -549,9 +551,10 @@ class SpoolWriter(Writer):
         log.error("liveobs spool: an acknowledged %s request of %d rows cannot be stored and is dropped: %s",
                   item.signal.name, item.accepted, failure)
         try:
-            self._con.execute("BEGIN TRANSACTION")
-            mark(self._con)
-            self._con.execute("COMMIT")
+            with self.gate.shared():
+                self._con.execute("BEGIN TRANSACTION")
+                mark(self._con)
+                self._con.execute("COMMIT")
         except duckdb.Error:
             self._con.execute("ROLLBACK")
             return 0

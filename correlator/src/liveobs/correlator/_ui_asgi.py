@@ -22,6 +22,7 @@ import duckdb
 from liveobs.correlator import _ui_http as http
 from liveobs.correlator import _ui_pages as pages
 from liveobs.correlator._readapi import FLUSH_TIMEOUT_S
+from liveobs.correlator._storegate import StoreGate
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -46,8 +47,9 @@ class CollectorPages:
     """The pages of one collector: ``flush`` commits acknowledged data; ``con`` is its read connection."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, flush: Callable[[float], bool], lock: threading.Lock,
-                 token: str | None) -> None:
+                 token: str | None, gate: StoreGate) -> None:
         self.con = con
+        self.gate = gate
         self.flush = flush
         self.lock = lock
         self.key = http.ui_key(token) if token else None
@@ -73,6 +75,7 @@ class CollectorPages:
         with self.lock:  # a connection is not thread-safe, even to open cursors from
             cur = self.con.cursor()
         try:
-            return http.route(cur, path, query)
+            with self.gate.shared():  # never beside the retention pass's checkpoint (see _storegate)
+                return http.route(cur, path, query)
         finally:
             cur.close()

@@ -47,6 +47,7 @@ from liveobs.correlator._otlp import (
 from liveobs.correlator._rawspans import AttributeInterner, RawTraceRequest, raw_trace_request
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table, spans_tables
+from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._validate import check_request
 
 DEFAULT_GROUP_ROWS: Final = 200_000
@@ -186,8 +187,11 @@ class Writer:
         group_rows: int = DEFAULT_GROUP_ROWS,
         linger: float = DEFAULT_LINGER_S,
         ready_batches: int = 64,
+        gate: StoreGate | None = None,
     ) -> None:
         self._con = con
+        # Commits enter it beside the reads; the retention pass's checkpoint enters it alone (see _storegate).
+        self.gate = gate or StoreGate()
         self._scrubber = scrubber or IngestScrubber()
         self._interner = AttributeInterner(self._scrubber)
         self._group_rows = group_rows
@@ -396,6 +400,13 @@ class Writer:
         self, group: list[_Item], mark: Callable[[duckdb.DuckDBPyConnection], object] | None = None
     ) -> list[_Item] | Exception:
         """Insert the group in one transaction (``mark`` runs inside it); the requests stored, or the error."""
+        self.gate.before_commit(self._con)
+        with self.gate.shared():
+            return self._insert_group(group, mark)
+
+    def _insert_group(
+        self, group: list[_Item], mark: Callable[[duckdb.DuckDBPyConnection], object] | None
+    ) -> list[_Item] | Exception:
         con = self._con
         started = time.perf_counter()
         cpu = time.thread_time()
