@@ -88,7 +88,9 @@ def test_a_pass_deletes_by_age_keeps_error_occurrences_and_frees_blocks(tmp_path
     assert deleted["liveobs_correlation"] == 150_000
     assert con.execute("SELECT count(*) FROM otel_traces").fetchall() == [(1000,)]
     assert con.execute("SELECT count(*) FROM liveobs_errors").fetchall() == [(errors_before,)]  # incidents kept
-    assert retention.stats.used_bytes < before / 2  # the blocks of the deleted rows are free for new ones
+    # The blocks of the deleted rows are free for new ones (unvacuumed, the store would not shrink at all; about
+    # 10 of its 22 MB stay: the kept baseline samples, the index and the last 1,000 spans).
+    assert retention.stats.used_bytes < before * 0.75
     retention.close()
     con.close()
 
@@ -109,15 +111,24 @@ def test_the_checkpoint_waits_for_a_read_in_progress_and_then_frees_the_deleted_
     retention = Retention(con.cursor(), max_age=24 * 3600, max_bytes=None, gate=gate)
     vacuumed = retention._checkpoint()
     assert vacuumed is not None
-    reading, read_done = threading.Event(), threading.Event()
+    reading, deleted, read_done = threading.Event(), threading.Event(), threading.Event()
+    delete_before = retention._delete_before
 
-    def read() -> None:
+    def delete_and_tell(cutoff_ns: int, counts: dict[str, int]) -> bool:
+        found = delete_before(cutoff_ns, counts)
+        deleted.set()
+        return found
+
+    retention._delete_before = delete_and_tell  # type: ignore[method-assign]
+
+    def read() -> None:  # a read that began before the delete and is still open after it
         cursor = con.cursor()
         with gate.shared():
             cursor.execute("BEGIN TRANSACTION")
             cursor.execute("SELECT count(*) FROM otel_traces").fetchall()
             reading.set()
-            time.sleep(0.5)
+            deleted.wait(60)
+            time.sleep(0.3)
             cursor.execute("COMMIT")
             read_done.set()
         cursor.close()
@@ -126,9 +137,9 @@ def test_the_checkpoint_waits_for_a_read_in_progress_and_then_frees_the_deleted_
     reader.start()
     assert reading.wait(10)
     assert retention.run_once()["otel_traces"] == 150_000
+    assert retention.stats.used_bytes < vacuumed[1] * 0.75  # without the vacuum: no smaller at all
     assert read_done.is_set()  # the pass's checkpoint came after the read
     reader.join()
-    assert retention.stats.used_bytes < vacuumed[1] / 2
     assert retention.stats.skipped_checkpoints == 0
     retention.close()
     con.close()
