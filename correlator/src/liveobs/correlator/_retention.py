@@ -223,7 +223,7 @@ class Retention:
         past the stop mark, wait (at most :data:`ROOM_WAIT_S`) until passes have brought the store under it."""
         if self.max_bytes is None or not self._thread.is_alive():
             return
-        used = _measure(con)[1]
+        used = self._used(con)
         if used <= self.max_bytes * HIGH_WATER:
             return
         self._wake.set()
@@ -234,7 +234,13 @@ class Retention:
         while used > self.max_bytes * STOP_WATER and not self._stop.is_set():
             if not self._next_pass(deadline):
                 return  # the passes are slow: commit anyway rather than stall ingest for longer
-            used = _measure(con)[1]
+            used = self._used(con)
+
+    def _used(self, con: duckdb.DuckDBPyConnection) -> int:
+        """The store's used bytes, read through the gate: a query of its own beside the pass's checkpoint would
+        make the checkpoint fail."""
+        with self._gate.shared():
+            return _measure(con)[1]
 
     def _next_pass(self, deadline: float) -> bool:
         """Start a pass and wait until it (or a later one) has finished; False when ``deadline`` came first."""

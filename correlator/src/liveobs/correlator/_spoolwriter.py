@@ -550,14 +550,14 @@ class SpoolWriter(Writer):
         failure = as_body_error(outcome)
         log.error("liveobs spool: an acknowledged %s request of %d rows cannot be stored and is dropped: %s",
                   item.signal.name, item.accepted, failure)
-        try:
-            with self.gate.shared():
+        with self.gate.shared():
+            try:
                 self._con.execute("BEGIN TRANSACTION")
                 mark(self._con)
                 self._con.execute("COMMIT")
-        except duckdb.Error:
-            self._con.execute("ROLLBACK")
-            return 0
+            except duckdb.Error:
+                self._con.execute("ROLLBACK")
+                return 0
         self.stats.dropped_rows += item.accepted
         item.done(failure if isinstance(failure, BodyError) else StoreUnavailable(str(failure)))
         item.converted = Converted()
