@@ -80,7 +80,7 @@ def test_a_pass_deletes_by_age_keeps_error_occurrences_and_frees_blocks(tmp_path
     errors_before = con.execute("SELECT count(*) FROM liveobs_errors").fetchall()[0][0]
     assert errors_before == 150
     retention = Retention(con.cursor(), max_age=24 * 3600, max_bytes=None)
-    vacuumed = retention._checkpoint()
+    vacuumed = retention._checkpoint(alone=True)
     assert vacuumed is not None
     before = vacuumed[1]
     deleted = retention.run_once()
@@ -109,7 +109,7 @@ def test_the_checkpoint_waits_for_a_read_in_progress_and_then_frees_the_deleted_
     finally:
         writer.close()
     retention = Retention(con.cursor(), max_age=24 * 3600, max_bytes=None, gate=gate)
-    vacuumed = retention._checkpoint()
+    vacuumed = retention._checkpoint(alone=True)
     assert vacuumed is not None
     reading, deleted, read_done = threading.Event(), threading.Event(), threading.Event()
     delete_before = retention._delete_before
