@@ -243,7 +243,7 @@ class Retention:
         """The store's used bytes, read through the gate: a query of its own beside the pass's checkpoint would
         make the checkpoint fail."""
         with self._gate.shared():
-            return _measure(con)[1]
+            return _store_bytes(con)[1]
 
     def _next_pass(self, deadline: float) -> bool:
         """Start a pass and wait until it (or a later one) has finished; False when ``deadline`` came first."""
@@ -266,7 +266,7 @@ class Retention:
         # Alone only when there is something to vacuum: otherwise commits and reads need not wait.
         vacuumed = self._checkpoint(alone=bool(deleted) or self._unvacuumed)
         if self.max_bytes is not None:
-            used = vacuumed[1] if vacuumed is not None else _measure(self._con)[1]
+            used = vacuumed[1] if vacuumed is not None else self._measure()[1]
             if used > self.max_bytes * HIGH_WATER and vacuumed is None:
                 # Perhaps the write-ahead log or rows not vacuumed yet: measure after a checkpoint alone.
                 vacuumed = self._checkpoint(alone=True)
@@ -281,7 +281,7 @@ class Retention:
                     reasons.append(f"over {self.max_bytes / 1e9:g} GB")
         expire_digests(self._con)
         expire_kept(self._con, now - int(self.kept_for * 1e9))
-        self.stats.file_bytes, self.stats.used_bytes = _measure(self._con)
+        self.stats.file_bytes, self.stats.used_bytes = self._measure()
         self.stats.passes += 1
         self.stats.last_pass_seconds = time.perf_counter() - started
         for table, rows in deleted.items():
@@ -335,7 +335,11 @@ class Retention:
         # Never less than 5% of the time range, so a pass makes progress.
         return oldest + max(int((newest - oldest) * share), (newest - oldest) // 20, 1)
 
-    def _checkpoint(self, *, alone: bool) -> tuple[int, int] | None:
+    def _measure(self) -> tuple[int, int]:
+        """(file bytes, used bytes) of the store now, its write-ahead log included in both."""
+        return _store_bytes(self._con)
+
+    def _checkpoint(self, *, alone: bool = True) -> tuple[int, int] | None:
         """Write the log to the file and vacuum the deleted rows, freeing their blocks for new ones.
 
         ``alone``: in a moment with no commit or read open (see ``_storegate``), which frees every deleted row;
@@ -353,13 +357,13 @@ class Retention:
                 quiet = False
             if quiet:
                 self._unvacuumed = False
-                return _measure(self._con)
+                return self._measure()
         self._unvacuumed = True
         self.stats.skipped_checkpoints += 1
         return None
 
 
-def _measure(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def _store_bytes(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(file bytes, used bytes) of the store, its write-ahead log included in both."""
     row = next(iter(con.execute(DATABASE_SIZE).fetchall()), None)
     if not row:
