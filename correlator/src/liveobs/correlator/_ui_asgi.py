@@ -47,9 +47,9 @@ class CollectorPages:
     """The pages of one collector: ``flush`` commits acknowledged data; ``con`` is its read connection."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, flush: Callable[[float], bool], lock: threading.Lock,
-                 token: str | None, gate: StoreGate) -> None:
+                 token: str | None, gate: StoreGate | None = None) -> None:
         self.con = con
-        self.gate = gate
+        self.gate = gate or StoreGate()  # the collector's, shared with its writer and retention
         self.flush = flush
         self.lock = lock
         self.key = http.ui_key(token) if token else None
