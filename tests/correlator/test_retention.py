@@ -20,7 +20,7 @@ from liveobs.cli import main
 from liveobs.conventions import keys
 from liveobs.correlator._db import connect
 from liveobs.correlator._otlp import PROTOBUF, TRACES
-from liveobs.correlator._retention import Retention, parse_duration, parse_size
+from liveobs.correlator._retention import STOP_WATER, Retention, parse_duration, parse_size
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._writer import Writer
@@ -142,6 +142,37 @@ def test_the_checkpoint_waits_for_a_read_in_progress_and_then_frees_the_deleted_
     reader.join()
     assert retention.stats.skipped_checkpoints == 0
     retention.close()
+    con.close()
+
+
+def test_a_commit_past_the_stop_mark_waits_for_a_pass_to_make_room(tmp_path: Path) -> None:
+    con = connect(tmp_path / "r.duckdb")
+    writer = Writer(con).start()
+    start = time.time_ns() - HOUR_NS
+    try:
+        for i in range(150):
+            writer.write(TRACES, sample_spans_request(1000, start_ns=start + i * 10**9).SerializeToString())
+    finally:
+        writer.close()
+    gate = StoreGate()
+    probe = Retention(con.cursor(), max_age=None, max_bytes=None)
+    used = probe._checkpoint()
+    assert used is not None
+    probe.close()
+    # A limit the store passes the stop mark of; passes only when woken (the interval is an hour).
+    retention = Retention(con.cursor(), max_age=None, max_bytes=int(used[1] / (STOP_WATER + 0.05)),
+                          interval=3600, gate=gate).start()
+    try:
+        assert retention.stats.passes == 0
+        gate.before_commit(con)  # what the writer calls before each commit
+        assert retention.stats.held_commits == 1
+        assert retention.stats.passes >= 1
+        assert retention.stats.deleted_rows.get("otel_traces", 0) > 0
+        assert retention.stats.used_bytes <= retention.max_bytes * STOP_WATER  # type: ignore[operator]
+        gate.before_commit(con)  # under the stop mark now: no wait
+        assert retention.stats.held_commits == 1
+    finally:
+        retention.close()
     con.close()
 
 
