@@ -176,6 +176,25 @@ def test_a_commit_past_the_stop_mark_waits_for_a_pass_to_make_room(tmp_path: Pat
     con.close()
 
 
+def test_a_failing_size_check_before_a_commit_does_not_stop_the_commit(tmp_path: Path) -> None:
+    con = connect(tmp_path / "r.duckdb")
+    gate = StoreGate()
+
+    def broken(_: duckdb.DuckDBPyConnection) -> None:
+        raise duckdb.IOException("cannot read the database size")
+
+    gate.room = broken
+    writer = Writer(con, gate=gate).start()
+    try:
+        for _ in range(2):
+            assert writer.write(TRACES, sample_spans_request(10).SerializeToString(), timeout=30).accepted == 10
+    finally:
+        writer.close()
+    assert gate.room_errors == 2
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchall() == [(20,)]
+    con.close()
+
+
 def test_a_checkpoint_alone_holds_new_entries_back_and_gives_up_after_its_patience() -> None:
     gate = StoreGate()
     order: list[str] = []

@@ -18,11 +18,14 @@ limit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import duckdb
+
+log = logging.getLogger("liveobs.correlator.retention")
 
 
 class StoreGate:
@@ -35,6 +38,7 @@ class StoreGate:
         self._alone = False
         # Called by the writer's commit thread, with its connection, before each commit (outside the gate).
         self.room: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+        self.room_errors = 0
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
@@ -81,7 +85,14 @@ class StoreGate:
                     self._cond.notify_all()
 
     def before_commit(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The writer's hook before a commit (may wait, see :attr:`room`)."""
+        """The writer's hook before a commit (may wait, see :attr:`room`); never raises: the commit goes on."""
         room = self.room
-        if room is not None:
+        if room is None:
+            return
+        try:
             room(con)
+        except Exception as exc:  # the size check failed: commit anyway (retention still runs its passes)
+            self.room_errors += 1
+            if self.room_errors == 1:
+                log.warning("liveobs retention: checking the store's size before a commit failed (%s: %s);"
+                            " committing anyway", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
