@@ -29,14 +29,7 @@ def _runtime(raw: bytes) -> tuple[str, str] | None:
 
 @given(key=st.text(max_size=140), value=VALUES, cut=st.integers(0, 300), flip=st.tuples(st.integers(0, 300), st.integers(0, 255)))
 def test_the_fast_reader_agrees_with_the_runtime_or_declines(key, value, cut, flip) -> None:
-    kv = KeyValue(key=key)
-    if value is not None:
-        kind, inner = value
-        if kind == "empty":
-            kv.value.SetInParent()
-        else:
-            setattr(kv.value, kind, inner)
-    raw = kv.SerializeToString()
+    raw = _key_value(key, value)
     for candidate in (raw, raw[:cut], raw + b"\x00", _flipped(raw, *flip)):
         pair = string_pair(candidate)
         if pair is not None:
