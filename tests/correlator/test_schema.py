@@ -86,9 +86,16 @@ def test_each_older_store_migrates_to_latest_keeping_its_rows(tmp_path: Path) ->
             old.execute(migration.sql)
             old.execute("INSERT INTO liveobs_migrations (Version, Name) VALUES (?, ?)", [migration.version, migration.name])
         old.execute("INSERT INTO otel_logs (Timestamp, Body) VALUES (TIMESTAMP_NS '2026-01-01', 'kept')")
+        old.execute("INSERT INTO otel_traces_trace_id_ts VALUES ('ab', TIMESTAMP_NS '2026-01-01', TIMESTAMP_NS '2026-01-02')")
         old.close()
         con = connect(path)
         assert applied_versions(con) == [m.version for m in MIGRATIONS]
         assert con.execute("SELECT Body FROM otel_logs").fetchall() == [("kept",)]
         assert "liveobs_ingest_ledger" in _tables(con)
+        # The trace bounds keep their rows, and take a second row per trace with an index instead of a key.
+        con.execute("INSERT INTO otel_traces_trace_id_ts VALUES ('ab', TIMESTAMP_NS '2025-12-31', TIMESTAMP_NS '2026-01-01')")
+        assert con.execute('SELECT min("Start")::VARCHAR, max("End")::VARCHAR FROM otel_traces_trace_id_ts'
+                           " WHERE TraceId = 'ab'").fetchone() == ("2025-12-31 00:00:00", "2026-01-02 00:00:00")
+        assert con.execute("SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'otel_traces_trace_id_ts'"
+                           ).fetchone() == (1,)
         con.close()

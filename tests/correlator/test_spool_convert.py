@@ -30,7 +30,9 @@ from liveobs.correlator._writer import WriteResult
 _TABLES = {
     "otel_traces": "SELECT * FROM otel_traces ORDER BY SpanId",
     "liveobs_correlation": "SELECT * FROM liveobs_correlation ORDER BY SpanId",
-    "otel_traces_trace_id_ts": "SELECT * FROM otel_traces_trace_id_ts ORDER BY TraceId",
+    # A row per trace per insert (inserts follow the timing), merged when read.
+    "otel_traces_trace_id_ts": 'SELECT TraceId, min("Start"), max("End") FROM otel_traces_trace_id_ts'
+                               " GROUP BY TraceId ORDER BY TraceId",
     "liveobs_errors": "SELECT * FROM liveobs_errors ORDER BY SpanId",
 }
 

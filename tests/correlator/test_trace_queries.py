@@ -242,8 +242,7 @@ def add_span(
     )
     if index_bounds:
         con.execute(
-            "INSERT INTO otel_traces_trace_id_ts VALUES (?, make_timestamp_ns(?), make_timestamp_ns(?)) "
-            "ON CONFLICT (TraceId) DO NOTHING",
+            "INSERT INTO otel_traces_trace_id_ts VALUES (?, make_timestamp_ns(?), make_timestamp_ns(?))",
             [trace_id, ts, ts + duration_ns],
         )
 

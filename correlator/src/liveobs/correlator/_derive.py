@@ -1,6 +1,6 @@
 """What the writer derives from each batch in SQL, in the batch's own transaction.
 
-``otel_traces_trace_id_ts`` is merged by DuckDB from the registered span batch.
+``otel_traces_trace_id_ts`` gets a row per trace of the registered span batch.
 Error occurrences are rare: the converters set aside the candidate rows, which
 are read here in SQL and fingerprinted in Python. (The correlation index is
 built from ids captured during conversion, see ``_correlation``.)
@@ -42,12 +42,11 @@ KEY_PARAMS: Final[dict[str, str]] = {
 SPAN_VIEW: Final = "liveobs_batch_spans"
 LOG_VIEW: Final = "liveobs_batch_logs"
 
-# Shape: one (TraceId, Start, End) per trace in the batch, merged into the stored bounds.
+# Shape: one (TraceId, Start, End) per trace in the batch; reads merge a trace's rows (see _trace_sql).
 TRACE_BOUNDS: Final = f"""
 INSERT INTO otel_traces_trace_id_ts
 SELECT TraceId, min("Timestamp"), max(make_timestamp_ns(epoch_ns("Timestamp") + Duration::BIGINT))
 FROM {SPAN_VIEW} WHERE TraceId <> '' GROUP BY TraceId
-ON CONFLICT (TraceId) DO UPDATE SET "Start" = least("Start", excluded."Start"), "End" = greatest("End", excluded."End")
 """
 
 # Shape: spans with Error status or an exception event, with the first exception's attributes.

@@ -456,6 +456,23 @@ CREATE TABLE liveobs_secret_candidates (
 """
 
 
+# Trace bounds kept as the exporter keeps them: a row per trace per insert, merged when read (the earliest
+# Start, the latest End), found through an ART index instead of a primary key. The key's upsert cost
+# grows with the store: 1.8 µs a span at 0.4M traces and 4.3 at 9.8M, against 1.1 and 1.5 µs for an
+# insert into the index, and the lookup takes the same 0.7-0.8 ms.
+_V11_TRACE_BOUNDS_ROWS: Final = """
+CREATE TABLE liveobs_trace_bounds_v11 (
+    TraceId VARCHAR NOT NULL,
+    "Start" TIMESTAMP_NS NOT NULL,
+    "End" TIMESTAMP_NS NOT NULL
+);
+INSERT INTO liveobs_trace_bounds_v11 SELECT TraceId, "Start", "End" FROM otel_traces_trace_id_ts;
+DROP TABLE otel_traces_trace_id_ts;
+ALTER TABLE liveobs_trace_bounds_v11 RENAME TO otel_traces_trace_id_ts;
+CREATE INDEX otel_traces_trace_id_ts_trace_id ON otel_traces_trace_id_ts (TraceId);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -474,6 +491,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(8, "releases: manifests, artifacts, units, surface, docs and dry runs", _V8_RELEASES),
     Migration(9, "release facts, baseline samples and incident stacks kept past retention", _V9_KEPT_EVIDENCE),
     Migration(10, "the gates' secret scan kept per scope, with the marks it reached", _V10_SECRET_SCANS),
+    Migration(11, "trace bounds: a row per trace per insert, merged when read, with an index", _V11_TRACE_BOUNDS_ROWS),
 )
 
 _LEDGER: Final = """

@@ -192,6 +192,7 @@ class CollectorApp:
             ("http:forbidden", self.forbidden, None),
             ("http:closedSlowConnections", self.closed_connections() if self.closed_connections else 0, None),
             ("store:maxCommitRows", stats.max_commit_rows, None),
+            ("store:rowsInsertedEarly", stats.early_rows, None),
             ("store:pendingRows", stats.pending_rows, None),
             ("store:droppedRows", stats.dropped_rows, None),
             ("spool:fsyncs", stats.fsyncs, None),

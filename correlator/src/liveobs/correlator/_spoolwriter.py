@@ -9,14 +9,16 @@ an fsync, not a conversion. Once spooled, a request's body is no longer held
 in memory: the converter reads it back from the spool (from the page cache, as
 a rule) and builds its Arrow batch (with ``convert_process``, trace batches are
 sent to a child process instead and a fourth thread takes its answers in order,
-see _spoolconvert), and the committer inserts what was
-converted once it holds ``commit_rows`` rows or ``commit_bytes`` bytes, or
-after ``max_delay``, or when a reader asks for a flush (once all it waits for is
-converted), recording the spool
-position in the same transaction. At DuckDB's row
-group size (122,880 rows) an insert is written straight to the database file
-instead of twice (write-ahead log, then checkpoint), which is what makes large
-commits cheaper per row.
+see _spoolconvert), and the committer commits what was converted once it holds
+``commit_rows`` rows or ``commit_bytes`` bytes, or after ``max_delay``, or when
+a reader asks for a flush (once all it waits for is converted), recording the
+spool position in the same transaction. At DuckDB's row group size (122,880
+rows) an insert is written straight to the database file instead of twice
+(write-ahead log, then checkpoint), which is what makes large commits cheaper
+per row. Meanwhile it already inserts each ``early_rows`` converted rows into
+the open transaction (see _transaction), so that inserting overlaps with
+converting and the commit only has the rest to do; if that fails, the group is
+committed again from scratch.
 
 Bounds: converted rows waiting for their commit (``max_pending_rows``, one
 commit's worth, and ``max_pending_bytes`` of Arrow data: past either the
@@ -47,6 +49,7 @@ from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Position, Spool, SpoolError, frame
 from liveobs.correlator._spoolconvert import ConvertProcess, WorkerGone
 from liveobs.correlator._storegate import StoreGate
+from liveobs.correlator._transaction import OpenTransaction
 from liveobs.correlator._validate import check_request, count_items
 from liveobs.correlator._writer import _STOP, Writer, WriteResult, _batchable, _convert, _Item, as_body_error
 
@@ -64,6 +67,9 @@ DEFAULT_MAX_PENDING_BYTES: Final = 128 * 1024 * 1024
 # new requests get 429. A read first commits them all: at 10-20 MB/s of conversion that is up to 10 s.
 DEFAULT_MAX_BACKLOG_BYTES: Final = 128 * 1024 * 1024
 RETRY_DELAY_S: Final = 1.0
+# Converted rows inserted into the open transaction at a time, before the commit is due (fewer statements
+# per row above it, and the commit waits for less below it).
+DEFAULT_EARLY_ROWS: Final = 16_384
 # Batches handed to the conversion process and not yet answered, at most: one converting, one waiting
 # (its bodies already in the pipe), so the child never waits for the next.
 IN_FLIGHT: Final = 2
@@ -128,6 +134,7 @@ class SpoolWriter(Writer):
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         convert_process: bool = False,
         gate: StoreGate | None = None,
+        early_rows: int = DEFAULT_EARLY_ROWS,
     ) -> None:
         super().__init__(con, scrubber=scrubber, gate=gate)
         # Trace batches converted by a child process (see _spoolconvert), when asked for and the scrubber is
@@ -160,6 +167,10 @@ class SpoolWriter(Writer):
         self._stopping = False
         self._broken = False
         self._last_commit_end = 0.0
+        self._open: OpenTransaction | None = None  # holds the first _inserted requests of _pending
+        self._inserted = 0
+        self._insert_failed = False
+        self._early_rows = early_rows
         self._threads.insert(0, threading.Thread(target=self._spool_loop, name="liveobs-spool", daemon=True))
 
     def start(self) -> SpoolWriter:
@@ -491,17 +502,29 @@ class SpoolWriter(Writer):
         delay = self._max_delay * (2 if self._pending_rows >= self._commit_rows // 2 else 1)
         return max(0.0, delay - (time.monotonic() - since))
 
+    def _to_insert(self) -> list[_Item]:
+        """Converted requests to insert into the open transaction now (at least ``early_rows`` rows of them)."""
+        if self._insert_failed:
+            return []
+        waiting = self._pending[self._inserted:]
+        return waiting if sum(i.accepted for i in waiting) >= self._early_rows else []
+
     def _commit_loop(self) -> None:
         failures = 0
         while True:
             with self._cond:
-                while (wait := self._due()) != 0.0:
+                while (wait := self._due()) != 0.0 and not (now := self._to_insert()):
                     if wait is None and self._stopping:
                         return
                     self._cond.wait(wait)
+                if wait != 0.0:
+                    self._insert_early(now)
+                    continue
                 group, self._pending = self._pending, []
                 self._pending_rows = self._pending_bytes = 0
-            done = self._commit_spooled(group)
+            done = self._commit_open(group)
+            if done is None:
+                done = self._commit_spooled(group)
             rest = group[done:]
             with self._cond:
                 if done:
@@ -524,6 +547,58 @@ class SpoolWriter(Writer):
                     self._cond.notify_all()
                 return
             time.sleep(RETRY_DELAY_S)
+
+    # -- inserting before the commit is due ---------------------------------------------
+    # The requests converted so far go into an open transaction while the next ones are converted; the
+    # commit then inserts the rest and commits. Any failure rolls it back, and the group is committed on
+    # the path of _commit_spooled instead (where one bad request fails alone, and a store error is retried).
+
+    def _insert_early(self, items: list[_Item]) -> None:
+        """Insert the items into the open transaction (opened here); called holding ``_cond``, released meanwhile."""
+        self._cond.release()
+        try:
+            ok = self._insert(items)
+        finally:
+            self._cond.acquire()
+        if ok:
+            self._inserted += len(items)
+            self.stats.early_rows += sum(i.accepted for i in items)
+        else:
+            self._insert_failed = True
+
+    def _insert(self, items: list[_Item]) -> bool:
+        try:
+            if self._open is None:
+                self._open = self._begin()
+            self._open.add(items)
+            return True
+        except Exception as exc:
+            self._abandon(exc)
+            return False
+
+    def _abandon(self, exc: BaseException) -> None:
+        log.debug("liveobs spool: inserting before the commit failed (%s); committing the group again", exc)
+        if self._open is not None:
+            self._open.abandon()
+            self._open = None
+
+    def _commit_open(self, group: list[_Item]) -> int | None:
+        """Commit the group through the open transaction: how many requests are settled, None if that failed."""
+        inserted, failed = self._inserted, self._insert_failed
+        self._inserted, self._insert_failed = 0, False
+        if failed or self._open is None:
+            return None
+        try:
+            self._open.add(group[inserted:])
+            end = group[-1].position
+            fresh = self._open.commit(lambda con: con.execute(SPOOL_MARK, [end.segment, end.offset]))
+        except Exception as exc:
+            self._abandon(exc)
+            return None
+        self._open = None
+        self._acknowledge(group, fresh)
+        self._spool.release(end)
+        return len(group)
 
     def _commit_spooled(self, group: list[_Item]) -> int:
         """Commit the group with its spool position; how many requests from the front are now settled."""

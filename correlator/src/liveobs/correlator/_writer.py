@@ -11,7 +11,6 @@ survives ``kill -9``; nothing is acknowledged before that (no spool needed).
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -25,14 +24,7 @@ from google.protobuf.message import Message
 
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._datapoints import metrics_tables
-from liveobs.correlator._dedup import RecentRequests, record_digests, request_digest
-from liveobs.correlator._derive import (
-    LOG_VIEW,
-    SPAN_VIEW,
-    TRACE_BOUNDS,
-    insert_log_errors,
-    insert_span_errors,
-)
+from liveobs.correlator._dedup import RecentRequests, request_digest
 from liveobs.correlator._logrecords import logs_table
 from liveobs.correlator._otlp import (
     LOGS,
@@ -48,6 +40,7 @@ from liveobs.correlator._rawspans import AttributeInterner, RawTraceRequest, raw
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table, spans_tables
 from liveobs.correlator._storegate import StoreGate
+from liveobs.correlator._transaction import Mark, OpenTransaction
 from liveobs.correlator._validate import check_request
 
 DEFAULT_GROUP_ROWS: Final = 200_000
@@ -59,11 +52,6 @@ _STOP: Final = object()
 # calls per span; past that the columns outgrow the CPU caches and a pass gets slower per span).
 BATCH_REQUESTS: Final = 64
 BATCH_BYTES: Final = 2 * 1024 * 1024
-
-# Shape: which of the given ledger keys are already stored.
-LEDGER_SEEN: Final = "SELECT SourceKey FROM liveobs_ingest_ledger WHERE list_contains(?, SourceKey)"
-LEDGER_ADD: Final = 'INSERT INTO liveobs_ingest_ledger (SourceKey, Source, "Rows") VALUES (?, ?, ?)'
-
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -120,6 +108,8 @@ class WriterStats:
     convert_cpu_seconds: float = 0.0
     errors: int = 0
     max_commit_rows: int = 0
+    # Spool mode: rows inserted into their transaction while the commit was not yet due (see _spoolwriter).
+    early_rows: int = 0
     duplicates: int = 0
     # Spool mode only: group fsyncs, rows acknowledged but not yet committed, records replayed on start,
     # rows acknowledged that the store then refused (logged).
@@ -165,10 +155,6 @@ def as_body_error(exc: BaseException) -> BaseException:
     if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException | pa.ArrowException):
         return MalformedBody(f"the data cannot be stored: {str(exc)[:200]}")
     return exc
-
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 class Writer:
@@ -396,85 +382,23 @@ class Writer:
             return
         self._acknowledge(group, outcome)
 
-    def _transact(
-        self, group: list[_Item], mark: Callable[[duckdb.DuckDBPyConnection], object] | None = None
-    ) -> list[_Item] | Exception:
+    def _transact(self, group: list[_Item], mark: Mark | None = None) -> list[_Item] | Exception:
         """Insert the group in one transaction (``mark`` runs inside it); the requests stored, or the error."""
-        self.gate.before_commit(self._con)
-        with self.gate.shared():
-            return self._insert_group(group, mark)
-
-    def _insert_group(
-        self, group: list[_Item], mark: Callable[[duckdb.DuckDBPyConnection], object] | None
-    ) -> list[_Item] | Exception:
-        con = self._con
-        started = time.perf_counter()
-        cpu = time.thread_time()
-        views: list[str] = []
-        fresh: list[_Item] = []
-        claimed: list[_Item] = []
         try:
-            con.execute("BEGIN TRANSACTION")
-            fresh = self._claim_ledger(group)
-            fresh, claimed = self._claim_digests(fresh)
-            record_digests(con, [i.digest for i in fresh if i.digest])
-            if mark is not None:
-                mark(con)
-            by_table: dict[str, list[pa.Table]] = {}
-            span_errors: list[pa.Table] = []
-            log_errors: list[pa.Table] = []
-            for item in fresh:
-                for name, table in item.converted.tables.items():
-                    if table.num_rows:
-                        by_table.setdefault(name, []).append(table)
-                if item.converted.span_error_candidates is not None:
-                    span_errors.append(item.converted.span_error_candidates)
-                if item.converted.log_error_candidates is not None:
-                    log_errors.append(item.converted.log_error_candidates)
-            # Every insert in one script: DuckDB takes the GIL back after each
-            # call, and each take may wait for the converter's time slice.
-            script: list[str] = []
-            for name, tables in by_table.items():
-                view = SPAN_VIEW if name == "otel_traces" else f"liveobs_batch_{name}"
-                con.register(view, _concat(tables))
-                views.append(view)
-                # Identifiers come from the fixed set of store tables, never from input.
-                script.append(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-                if name == "otel_traces":
-                    script.append(TRACE_BOUNDS)
-            if not span_errors and not log_errors:
-                script.append("COMMIT")
-            if script:
-                con.execute(";\n".join(script))
-            if span_errors:
-                if SPAN_VIEW in views:  # the error candidates take the span view's name
-                    views.remove(SPAN_VIEW)
-                    con.unregister(SPAN_VIEW)
-                self._with_view(SPAN_VIEW, _concat(span_errors), insert_span_errors)
-            if log_errors:
-                self._with_view(LOG_VIEW, _concat(log_errors), insert_log_errors)
-            if span_errors or log_errors:
-                con.execute("COMMIT")
+            transaction = self._begin()
         except Exception as exc:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            for item in claimed:  # not stored: a retry must be taken
-                self._recent.forget(item.digest)
-                item.claimed = False
             self.stats.errors += 1
             return exc
-        finally:
-            for view in views:
-                with contextlib.suppress(duckdb.Error):
-                    con.unregister(view)
-        rows = sum(i.accepted for i in fresh)
-        self.stats.commits += 1
-        self.stats.requests += len(group)
-        self.stats.rows += rows
-        self.stats.max_commit_rows = max(self.stats.max_commit_rows, rows)
-        self.stats.commit_seconds += time.perf_counter() - started
-        self.stats.commit_cpu_seconds += time.thread_time() - cpu
-        return fresh
+        try:
+            transaction.add(group)
+            return transaction.commit(mark)
+        except Exception as exc:
+            transaction.abandon()
+            return exc
+
+    def _begin(self) -> OpenTransaction:
+        """A transaction open in the store gate (see _transaction)."""
+        return OpenTransaction(self._con, self.gate, self._recent, self.stats)
 
     def _acknowledge(self, group: list[_Item], fresh: list[_Item]) -> None:
         fresh_ids = {id(i) for i in fresh}
@@ -484,41 +408,3 @@ class Writer:
             else:
                 item.done(WriteResult(0, item.rejected, duplicate=True))
             item.converted = Converted()
-
-    def _claim_digests(self, group: list[_Item]) -> tuple[list[_Item], list[_Item]]:
-        """(the requests not received before, those of them claimed now)."""
-        fresh: list[_Item] = []
-        claimed: list[_Item] = []
-        for item in group:
-            if item.digest and not item.claimed:
-                if not self._recent.claim(item.digest):
-                    self.stats.duplicates += 1
-                    continue
-                item.claimed = True
-                claimed.append(item)
-            fresh.append(item)
-        return fresh, claimed
-
-    def _claim_ledger(self, group: list[_Item]) -> list[_Item]:
-        keyed = [i for i in group if i.source_key is not None]
-        if not keyed:
-            return group
-        seen = {r[0] for r in self._con.execute(LEDGER_SEEN, [[i.source_key for i in keyed]]).fetchall()}
-        fresh: list[_Item] = []
-        for item in group:
-            if item.source_key is not None:
-                if item.source_key in seen:
-                    continue
-                seen.add(item.source_key)
-                self._con.execute(LEDGER_ADD, [item.source_key, item.source, item.accepted])
-            fresh.append(item)
-        return fresh
-
-    def _with_view(self, view: str, table: pa.Table, action: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
-        con = self._con
-        con.register(view, table)
-        try:
-            action(con)
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                con.unregister(view)
