@@ -42,12 +42,8 @@ from liveobs.correlator._retention import (
 )
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
 from liveobs.correlator._spool import Spool, SpoolError, default_spool_dir, segment_numbers
-from liveobs.correlator._spoolwriter import (
-    DEFAULT_COMMIT_ROWS,
-    DEFAULT_MAX_BACKLOG_BYTES,
-    DEFAULT_MAX_DELAY_S,
-    SpoolWriter,
-)
+from liveobs.correlator._spoolcommit import DEFAULT_COMMIT_ROWS, DEFAULT_MAX_DELAY_S
+from liveobs.correlator._spoolwriter import DEFAULT_MAX_BACKLOG_BYTES, SpoolWriter
 from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._writer import Writer
 

@@ -9,16 +9,8 @@ an fsync, not a conversion. Once spooled, a request's body is no longer held
 in memory: the converter reads it back from the spool (from the page cache, as
 a rule) and builds its Arrow batch (with ``convert_process``, trace batches are
 sent to a child process instead and a fourth thread takes its answers in order,
-see _spoolconvert), and the committer commits what was converted once it holds
-``commit_rows`` rows or ``commit_bytes`` bytes, or after ``max_delay``, or when
-a reader asks for a flush (once all it waits for is converted), recording the
-spool position in the same transaction. At DuckDB's row group size (122,880
-rows) an insert is written straight to the database file instead of twice
-(write-ahead log, then checkpoint), which is what makes large commits cheaper
-per row. Meanwhile it already inserts each ``early_rows`` converted rows into
-the open transaction (see _transaction), so that inserting overlaps with
-converting and the commit only has the rest to do; if that fails, the group is
-committed again from scratch.
+see _spoolconvert), and the committer (see _spoolcommit) commits them in
+groups, with the spool position reached in the same transaction.
 
 Bounds: converted rows waiting for their commit (``max_pending_rows``, one
 commit's worth, and ``max_pending_bytes`` of Arrow data: past either the
@@ -46,55 +38,36 @@ from liveobs.correlator._correlation import Converted
 from liveobs.correlator._dedup import request_digest
 from liveobs.correlator._otlp import PROTOBUF, TRACES, BodyError, ConversionFailed
 from liveobs.correlator._scrub import IngestScrubber
-from liveobs.correlator._spool import Position, Spool, SpoolError, frame
+from liveobs.correlator._spool import Position, Spool, frame
+from liveobs.correlator._spoolcommit import (
+    DEFAULT_COMMIT_BYTES,
+    DEFAULT_COMMIT_ROWS,
+    DEFAULT_EARLY_ROWS,
+    DEFAULT_MAX_DELAY_S,
+    DEFAULT_MAX_PENDING_BYTES,
+    SpoolCommitter,
+    StoreUnavailable,
+)
 from liveobs.correlator._spoolconvert import ConvertProcess, WorkerGone
 from liveobs.correlator._storegate import StoreGate
-from liveobs.correlator._transaction import OpenTransaction
 from liveobs.correlator._validate import check_request, count_items
-from liveobs.correlator._writer import _STOP, Writer, WriteResult, _batchable, _convert, _Item, as_body_error
+from liveobs.correlator._writer import _STOP, WriteResult, _batchable, _convert, _Item
 
 log = logging.getLogger("liveobs.correlator.spool")
 
-# One DuckDB row group: from this size an insert skips the write-ahead log.
-DEFAULT_COMMIT_ROWS: Final = 122_880
-DEFAULT_MAX_DELAY_S: Final = 1.0
-# A commit is also due once the converted rows hold this many bytes of Arrow data (large values), and the
-# converter waits while this many bytes wait for their commit. A row group of spans as apps send them
-# (unique ids, 8 attributes) is about 92 MB of Arrow data, so it still commits whole.
-DEFAULT_COMMIT_BYTES: Final = 96 * 1024 * 1024
-DEFAULT_MAX_PENDING_BYTES: Final = 128 * 1024 * 1024
 # Acknowledged request bytes not yet converted (held in the spool on disk, not in memory), at most; past it
 # new requests get 429. A read first commits them all: at 10-20 MB/s of conversion that is up to 10 s.
 DEFAULT_MAX_BACKLOG_BYTES: Final = 128 * 1024 * 1024
-RETRY_DELAY_S: Final = 1.0
-# Converted rows inserted into the open transaction at a time, before the commit is due (fewer statements
-# per row above it, and the commit waits for less below it).
-DEFAULT_EARLY_ROWS: Final = 16_384
 # Batches handed to the conversion process and not yet answered, at most: one converting, one waiting
 # (its bodies already in the pipe), so the child never waits for the next.
 IN_FLIGHT: Final = 2
-# When stopping, a store that keeps failing is given up on after this many tries
-# (the records stay in the spool and are replayed on the next start).
-STOP_RETRIES: Final = 3
 
 # Shape: the one row (Segment, Offset) of the spool position the store has committed.
 SPOOL_POSITION: Final = 'SELECT Segment, "Offset" FROM liveobs_spool WHERE Id = 1'
-SPOOL_MARK: Final = 'UPDATE liveobs_spool SET Segment = ?, "Offset" = ? WHERE Id = 1'
-
-
-class StoreUnavailable(SpoolError):
-    """The spool or the store cannot take writes now (answered 503, retryable)."""
 
 
 class Backlogged(StoreUnavailable):
     """Too much acknowledged data waits for conversion (answered 429 with Retry-After)."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Errors of the store itself (disk, memory), as opposed to data it refuses."""
-    # A transaction conflict (with the retention's deletes) is tried again, too.
-    return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError
-                      | duckdb.TransactionException)
 
 
 def _arrow_bytes(converted: Converted) -> int:
@@ -110,7 +83,7 @@ def _acknowledged(result: WriteResult | BaseException) -> None:
     """The ``done`` of a request already answered when its record was fsynced."""
 
 
-class SpoolWriter(Writer):
+class SpoolWriter(SpoolCommitter):
     """A :class:`Writer` that acknowledges once a request is in the fsynced spool.
 
     :meth:`start` first replays the records after the store's committed spool
@@ -136,7 +109,11 @@ class SpoolWriter(Writer):
         gate: StoreGate | None = None,
         early_rows: int = DEFAULT_EARLY_ROWS,
     ) -> None:
-        super().__init__(con, scrubber=scrubber, gate=gate)
+        super().__init__(
+            con, spool, scrubber=scrubber, gate=gate, commit_rows=commit_rows, commit_bytes=commit_bytes,
+            max_delay=max_delay, max_pending_rows=max_pending_rows, max_pending_bytes=max_pending_bytes,
+            early_rows=early_rows,
+        )
         # Trace batches converted by a child process (see _spoolconvert), when asked for and the scrubber is
         # the default one (the child builds its own).
         self._use_process = convert_process and scrubber is None
@@ -145,32 +122,11 @@ class SpoolWriter(Writer):
         self._retiring = False
         self._flight: collections.deque[list[_Item]] = collections.deque()
         self._flight_cond = threading.Condition()
-        self._spool = spool
-        self._commit_rows = commit_rows
-        self._commit_bytes = commit_bytes
-        self._max_delay = max_delay
-        # One commit's worth: the converter fills the next group while the committer inserts this one.
-        self._max_pending = max_pending_rows or commit_rows
-        self._max_pending_bytes = max(max_pending_bytes, commit_bytes)
         self._max_backlog = max_backlog_bytes
         self._to_convert: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._convert_source = self._to_convert
-        self._cond = threading.Condition()
-        self._pending: list[_Item] = []  # converted, not yet committed, in spool order
-        self._pending_rows = 0
-        self._pending_bytes = 0
         self._backlog = 0  # acknowledged bytes not yet converted
-        self._backlog_rows = 0
         self._appended = 0
-        self._committed = 0
-        self._flush_target = 0
-        self._stopping = False
-        self._broken = False
-        self._last_commit_end = 0.0
-        self._open: OpenTransaction | None = None  # holds the first _inserted requests of _pending
-        self._inserted = 0
-        self._insert_failed = False
-        self._early_rows = early_rows
         self._threads.insert(0, threading.Thread(target=self._spool_loop, name="liveobs-spool", daemon=True))
 
     def start(self) -> SpoolWriter:
@@ -481,159 +437,3 @@ class SpoolWriter(Writer):
                 self._flush_target = max(self._flush_target, item.seq)
             self.stats.pending_rows = self._pending_rows + self._backlog_rows
             self._cond.notify_all()
-
-    # -- committer -----------------------------------------------------------------
-
-    def _due(self) -> float | None:
-        """0 when the pending requests should be committed now, else how long to wait (None: no limit)."""
-        if not self._pending:
-            return None
-        if (self._pending_rows >= self._commit_rows or self._pending_bytes >= self._commit_bytes or self._stopping
-                or self._pending[-1].seq >= self._flush_target > self._committed):
-            return 0.0
-        if self._flush_target > self._committed:
-            # A flush commits once everything it waits for is converted (or a row group is): one commit
-            # of the backlog costs less per row than one per batch the converter hands over.
-            return None
-        # Below a row group a commit costs about twice as much per row (log, then checkpoint), so
-        # under load (half a row group already waiting) the delay is doubled, and it counts from
-        # the end of the last commit, which took about as long as the delay.
-        since = max(self._pending[0].spooled_at, self._last_commit_end)
-        delay = self._max_delay * (2 if self._pending_rows >= self._commit_rows // 2 else 1)
-        return max(0.0, delay - (time.monotonic() - since))
-
-    def _to_insert(self) -> list[_Item]:
-        """Converted requests to insert into the open transaction now (at least ``early_rows`` rows of them)."""
-        if self._insert_failed:
-            return []
-        waiting = self._pending[self._inserted:]
-        return waiting if sum(i.accepted for i in waiting) >= self._early_rows else []
-
-    def _commit_loop(self) -> None:
-        failures = 0
-        while True:
-            with self._cond:
-                while (wait := self._due()) != 0.0 and not (now := self._to_insert()):
-                    if wait is None and self._stopping:
-                        return
-                    self._cond.wait(wait)
-                if wait != 0.0:
-                    self._insert_early(now)
-                    continue
-                group, self._pending = self._pending, []
-                self._pending_rows = self._pending_bytes = 0
-            done = self._commit_open(group)
-            if done is None:
-                done = self._commit_spooled(group)
-            rest = group[done:]
-            with self._cond:
-                if done:
-                    self._committed = group[done - 1].seq
-                self._pending[:0] = rest
-                self._pending_rows += sum(i.accepted for i in rest)
-                self._pending_bytes += sum(i.nbytes for i in rest)
-                self._last_commit_end = time.monotonic()
-                self.stats.pending_rows = self._pending_rows + self._backlog_rows
-                self._cond.notify_all()
-            if not rest:
-                failures = 0
-                continue
-            failures += 1
-            if self._stopping and failures >= STOP_RETRIES:
-                log.error("liveobs spool: giving up on the store at shutdown; %d requests stay in the spool for"
-                          " the next start", len(self._pending))
-                with self._cond:
-                    self._broken = True
-                    self._cond.notify_all()
-                return
-            time.sleep(RETRY_DELAY_S)
-
-    # -- inserting before the commit is due ---------------------------------------------
-    # The requests converted so far go into an open transaction while the next ones are converted; the
-    # commit then inserts the rest and commits. Any failure rolls it back, and the group is committed on
-    # the path of _commit_spooled instead (where one bad request fails alone, and a store error is retried).
-
-    def _insert_early(self, items: list[_Item]) -> None:
-        """Insert the items into the open transaction (opened here); called holding ``_cond``, released meanwhile."""
-        self._cond.release()
-        try:
-            ok = self._insert(items)
-        finally:
-            self._cond.acquire()
-        if ok:
-            self._inserted += len(items)
-            self.stats.early_rows += sum(i.accepted for i in items)
-        else:
-            self._insert_failed = True
-
-    def _insert(self, items: list[_Item]) -> bool:
-        try:
-            if self._open is None:
-                self._open = self._begin()
-            self._open.add(items)
-            return True
-        except Exception as exc:
-            self._abandon(exc)
-            return False
-
-    def _abandon(self, exc: BaseException) -> None:
-        log.debug("liveobs spool: inserting before the commit failed (%s); committing the group again", exc)
-        if self._open is not None:
-            self._open.abandon()
-            self._open = None
-
-    def _commit_open(self, group: list[_Item]) -> int | None:
-        """Commit the group through the open transaction: how many requests are settled, None if that failed."""
-        inserted, failed = self._inserted, self._insert_failed
-        self._inserted, self._insert_failed = 0, False
-        if failed or self._open is None:
-            return None
-        try:
-            self._open.add(group[inserted:])
-            end = group[-1].position
-            fresh = self._open.commit(lambda con: con.execute(SPOOL_MARK, [end.segment, end.offset]))
-        except Exception as exc:
-            self._abandon(exc)
-            return None
-        self._open = None
-        self._acknowledge(group, fresh)
-        self._spool.release(end)
-        return len(group)
-
-    def _commit_spooled(self, group: list[_Item]) -> int:
-        """Commit the group with its spool position; how many requests from the front are now settled."""
-        end = group[-1].position
-
-        def mark(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(SPOOL_MARK, [end.segment, end.offset])
-
-        outcome = self._transact(group, mark)
-        if not isinstance(outcome, Exception):
-            self._acknowledge(group, outcome)
-            self._spool.release(end)
-            return len(group)
-        if _retryable(outcome):
-            log.error("liveobs spool: the store cannot commit (%s); retrying, the spool keeps the data", outcome)
-            return 0
-        if len(group) > 1:
-            for n, item in enumerate(group):
-                if not self._commit_spooled([item]):
-                    return n
-            return len(group)
-        # The store refuses this request's data: it was acknowledged, so say so loudly, and move past it.
-        item = group[0]
-        failure = as_body_error(outcome)
-        log.error("liveobs spool: an acknowledged %s request of %d rows cannot be stored and is dropped: %s",
-                  item.signal.name, item.accepted, failure)
-        with self.gate.shared():
-            try:
-                self._con.execute("BEGIN TRANSACTION")
-                mark(self._con)
-                self._con.execute("COMMIT")
-            except duckdb.Error:
-                self._con.execute("ROLLBACK")
-                return 0
-        self.stats.dropped_rows += item.accepted
-        item.done(failure if isinstance(failure, BodyError) else StoreUnavailable(str(failure)))
-        item.converted = Converted()
-        return 1
