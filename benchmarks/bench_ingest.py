@@ -214,8 +214,9 @@ def _flush(url: str) -> float:
     return time.perf_counter() - started
 
 
-def run(senders: int, bodies_file: Path, folder: Path) -> dict[str, float]:
-    db = folder / f"e2e-{senders}.duckdb"
+def run(senders: int, bodies_file: Path, folder: Path, number: int) -> dict[str, float]:
+    # A store of its own per run: the same bodies sent again to a store would be dropped as retries.
+    db = folder / f"e2e-{number}-{senders}.duckdb"
     process, url = _start_collector(db)
     try:
         collector_cpu = _cpu_seconds(process.pid)
@@ -232,7 +233,7 @@ def run(senders: int, bodies_file: Path, folder: Path) -> dict[str, float]:
         process.communicate(timeout=300)
     latencies = load["latencies"]
     elapsed = load["elapsed"]
-    size = sum(p.stat().st_size for p in folder.glob(f"e2e-{senders}.duckdb*"))
+    size = sum(p.stat().st_size for p in folder.glob(f"{db.name}*"))
     return {
         "acked": load["acked"] / elapsed,
         "queryable": load["acked"] / (elapsed + flushed),
@@ -304,8 +305,8 @@ def main() -> None:
         bodies_file.write_bytes(b"".join(len(b).to_bytes(4, "little") + b for b in bodies))
         print("senders  acked spans/s  until queryable  ack p50 / p95 / max ms  429s  collector CPU s  peak RSS MiB"
               "  store B/span")
-        for senders in SENDER_COUNTS:
-            r = run(senders, bodies_file, folder)
+        for number, senders in enumerate(SENDER_COUNTS):
+            r = run(senders, bodies_file, folder, number)
             target = TARGETS.get(senders)
             verdict = "" if target is None else f"  (target {target:,}: {'met' if r['acked'] >= target else 'NOT met'})"
             print(f"{senders:>7}  {r['acked']:>13,.0f}  {r['queryable']:>15,.0f}  {r['p50']:>7.1f} / {r['p95']:>6.1f} /"
