@@ -108,7 +108,7 @@ class WriterStats:
     convert_cpu_seconds: float = 0.0
     errors: int = 0
     max_commit_rows: int = 0
-    # Spool mode: rows inserted into their transaction while the commit was not yet due (see _spoolwriter).
+    # Spool mode: rows inserted into their transaction while the commit was not yet due (see _spoolcommit).
     early_rows: int = 0
     duplicates: int = 0
     # Spool mode only: group fsyncs, rows acknowledged but not yet committed, records replayed on start,
