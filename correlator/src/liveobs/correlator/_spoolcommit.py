@@ -27,7 +27,7 @@ from liveobs.correlator._otlp import BodyError
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Spool, SpoolError
 from liveobs.correlator._storegate import StoreGate
-from liveobs.correlator._transaction import OpenTransaction
+from liveobs.correlator._transaction import Mark, OpenTransaction
 from liveobs.correlator._writer import Writer, _Item, as_body_error
 
 log = logging.getLogger("liveobs.correlator.spool")
@@ -61,6 +61,12 @@ def _retryable(exc: BaseException) -> bool:
     # A transaction conflict (with the retention's deletes) is tried again, too.
     return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.OutOfMemoryException | MemoryError
                       | duckdb.TransactionException)
+
+
+def _mark(group: list[_Item]) -> Mark:
+    """What records, in the group's transaction, that the spool is committed up to the group's end."""
+    end = group[-1].position
+    return lambda con: con.execute(SPOOL_MARK, [end.segment, end.offset])
 
 
 class SpoolCommitter(Writer):
@@ -177,27 +183,20 @@ class SpoolCommitter(Writer):
         """Insert the items into the open transaction (opened here); called holding ``_cond``, released meanwhile."""
         self._cond.release()
         try:
-            ok = self._insert(items)
-        finally:
-            self._cond.acquire()
-        if ok:
-            self._inserted += len(items)
-            self.stats.early_rows += sum(i.accepted for i in items)
-        else:
-            self._insert_failed = True
-
-    def _insert(self, items: list[_Item]) -> bool:
-        try:
             if self._open is None:
                 self._open = self._begin()
             self._open.add(items)
-            return True
         except Exception as exc:
             self._abandon(exc)
-            return False
+            self._insert_failed = True
+            return
+        finally:
+            self._cond.acquire()
+        self._inserted += len(items)
+        self.stats.early_rows += sum(i.accepted for i in items)
 
     def _abandon(self, exc: BaseException) -> None:
-        log.debug("liveobs spool: inserting before the commit failed (%s); committing the group again", exc)
+        log.debug("liveobs spool: the open transaction failed (%s); committing the group again", exc)
         if self._open is not None:
             self._open.abandon()
             self._open = None
@@ -210,28 +209,25 @@ class SpoolCommitter(Writer):
             return None
         try:
             self._open.add(group[inserted:])
-            end = group[-1].position
-            fresh = self._open.commit(lambda con: con.execute(SPOOL_MARK, [end.segment, end.offset]))
+            fresh = self._open.commit(_mark(group))
         except Exception as exc:
             self._abandon(exc)
             return None
         self._open = None
+        return self._stored(group, fresh)
+
+    def _stored(self, group: list[_Item], fresh: list[_Item]) -> int:
+        """The group is committed: answer its requests and free the spool up to its end."""
         self._acknowledge(group, fresh)
-        self._spool.release(end)
+        self._spool.release(group[-1].position)
         return len(group)
 
     def _commit_spooled(self, group: list[_Item]) -> int:
         """Commit the group with its spool position; how many requests from the front are now settled."""
-        end = group[-1].position
-
-        def mark(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(SPOOL_MARK, [end.segment, end.offset])
-
+        mark = _mark(group)
         outcome = self._transact(group, mark)
         if not isinstance(outcome, Exception):
-            self._acknowledge(group, outcome)
-            self._spool.release(end)
-            return len(group)
+            return self._stored(group, outcome)
         if _retryable(outcome):
             log.error("liveobs spool: the store cannot commit (%s); retrying, the spool keeps the data", outcome)
             return 0
