@@ -66,26 +66,32 @@ class LiveIds:
         *,
         vetted_by: object = None,
     ) -> None:
-        set_ = object.__setattr__
-        set_(self, "event_id", event_id)
-        set_(self, "session_id", session_id)
-        set_(self, "request_id", request_id)
-        set_(self, "route_id", route_id)
-        set_(self, "connection_id", connection_id)
-        set_(self, "vetted_by", vetted_by)
-        set_(self, "event", None)
+        # One is made per live event: the slots are written through their descriptors (the class refuses
+        # assignment), and the usual ids, all set, are one dict display.
+        _set_event_id(self, event_id)
+        _set_session_id(self, session_id)
+        _set_request_id(self, request_id)
+        _set_route_id(self, route_id)
+        _set_connection_id(self, connection_id)
+        _set_vetted_by(self, vetted_by)
+        set_event(self, None)
+        if event_id is not None and session_id is not None and request_id is not None and route_id is not None \
+                and connection_id is not None:
+            _set_attributes(self, {_EVENT_ID: event_id, _SESSION_ID: session_id, _REQUEST_ID: request_id,
+                                   _ROUTE_ID: route_id, _CONNECTION_ID: connection_id})
+            return
         attributes = {}  # in _FIELDS order
         if event_id is not None:
-            attributes[keys.EVENT_ID] = event_id
+            attributes[_EVENT_ID] = event_id
         if session_id is not None:
-            attributes[keys.SESSION_ID] = session_id
+            attributes[_SESSION_ID] = session_id
         if request_id is not None:
-            attributes[keys.REQUEST_ID] = request_id
+            attributes[_REQUEST_ID] = request_id
         if route_id is not None:
-            attributes[keys.ROUTE_ID] = route_id
+            attributes[_ROUTE_ID] = route_id
         if connection_id is not None:
-            attributes[keys.CONNECTION_ID] = connection_id
-        set_(self, "attributes", attributes)
+            attributes[_CONNECTION_ID] = connection_id
+        _set_attributes(self, attributes)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("LiveIds is immutable; use replace()")
@@ -96,7 +102,7 @@ class LiveIds:
         current.update(changes)
         copy = LiveIds(**current)
         if copy.event_id == self.event_id:  # still the same live event
-            object.__setattr__(copy, "event", self.event)
+            set_event(copy, self.event)
         return copy
 
     def __eq__(self, other: object) -> bool:
@@ -109,6 +115,21 @@ class LiveIds:
         inner = ", ".join(f"{field}={getattr(self, field)!r}" for field, _ in _FIELDS if getattr(self, field))
         return f"LiveIds({inner})"
 
+
+_EVENT_ID, _SESSION_ID, _REQUEST_ID, _ROUTE_ID, _CONNECTION_ID = (key for _, key in _FIELDS)
+
+
+def _slot_setter(name: str) -> Callable[[LiveIds, Any], None]:
+    """The setter of ``LiveIds``'s slot ``name`` (what ``object.__setattr__`` finds after a look-up in the class)."""
+    setter: Callable[[LiveIds, Any], None] = LiveIds.__dict__[name].__set__
+    return setter
+
+
+_set_event_id, _set_session_id, _set_request_id, _set_route_id, _set_connection_id = (
+    _slot_setter(field) for field, _ in _FIELDS)
+_set_vetted_by, _set_attributes = _slot_setter("vetted_by"), _slot_setter("attributes")
+# ``set_event(ids, recorder)``: the live event in flight under ``ids`` (its EventRecorder sets and clears it).
+set_event: Final = _slot_setter("event")
 
 EMPTY_IDS: Final = LiveIds()
 _CURRENT: Final[contextvars.ContextVar[LiveIds]] = contextvars.ContextVar("liveobs_ids", default=EMPTY_IDS)

@@ -34,7 +34,7 @@ from liveobs.conventions import (
 )
 from liveobs.sdk._compat import SPAN_KEY as _SPAN_KEY
 from liveobs.sdk._configure import Telemetry, current_telemetry
-from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids
+from liveobs.sdk._context import _CURRENT, LiveIds, detach_quietly, reset_ids, set_event
 from liveobs.sdk._faults import fault
 from liveobs.sdk._join import mark_failure
 from liveobs.sdk._span import LeanSpan, hex_ids, link, start_span
@@ -186,7 +186,7 @@ class EventRecorder:
         var = self.telemetry.context_var
         self._otel_token = var.set(current) if var is not None else otel_context.attach(current)
         # The context carries the ids, and the ids lead to their event (no registry to bound or forget).
-        object.__setattr__(self.ids, "event", self)
+        set_event(self.ids, self)
         return self
 
     def reply(self, patch_bytes: int | None = None, compressed_bytes: int | None = None) -> dict[str, Any]:
@@ -252,7 +252,7 @@ class EventRecorder:
             (end - self.started_ns) / 1e6, _dimensions(self.name, self.ids.route_id, self.error_class),
             self.span.get_span_context(), at=end,
         )
-        object.__setattr__(self.ids, "event", None)
+        set_event(self.ids, None)
         otel_token, ids_token = self._otel_token, self._ids_token
         self._ids_token = None
         # The common case first (tokens made in this context), as detach_quietly and reset_ids try it.
