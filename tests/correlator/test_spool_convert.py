@@ -1,5 +1,5 @@
-"""Trace conversion in a child process: the same rows as in the collector's own process, nothing lost when
-the child dies, no process left behind."""
+"""Trace and log conversion in a child process: the same rows as in the collector's own process, nothing
+lost when the child dies, no process left behind; small requests converted many at a time."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from liveobs.conventions import keys
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._db import connect
-from liveobs.correlator._otlp import PROTOBUF, TRACES, ConversionFailed, MalformedBody
+from liveobs.correlator._logrecords import logs_table, logs_tables
+from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES, ConversionFailed, MalformedBody
 from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import IngestScrubber
@@ -24,7 +26,7 @@ from liveobs.correlator._spans import spans_table
 from liveobs.correlator._spool import Spool
 from liveobs.correlator._spoolconvert import decode_reply, encode_reply
 from liveobs.correlator._spoolwriter import SpoolWriter
-from liveobs.correlator._writer import WriteResult
+from liveobs.correlator._writer import Writer, WriteResult
 
 # Every column of the tables a span batch writes, in a fixed order.
 _TABLES = {
@@ -186,3 +188,102 @@ def test_decode_reply_reads_zero_row_tables() -> None:
     assert back[0].tables["otel_traces"].schema == empty.tables["otel_traces"].schema
     assert isinstance(back[0].tables["otel_traces"], pa.Table)
     assert back[0].accepted == 0
+
+
+def _log_request(n: int, *, records: int = 1) -> ExportLogsServiceRequest:
+    """``records`` log records of one live event; every third an error, every seventh with a malformed trace id."""
+    request = ExportLogsServiceRequest()
+    rl = request.resource_logs.add()
+    attr = rl.resource.attributes.add()
+    attr.key, attr.value.string_value = keys.SERVICE_NAME, "shop"
+    sl = rl.scope_logs.add()
+    sl.scope.name = "liveobs.sdk"
+    for i in range(records):
+        record = sl.log_records.add()
+        record.time_unix_nano = time.time_ns()
+        record.body.string_value = f"live event {n}.{i} handled"
+        record.trace_id, record.span_id = os.urandom(16), os.urandom(8)
+        for key, value in ((keys.EVENT_ID, f"{n:08x}{i:08x}"), (keys.SESSION_ID, "s1")):
+            a = record.attributes.add()
+            a.key, a.value.string_value = key, value
+        if (n + i) % 3 == 0:
+            a = record.attributes.add()
+            a.key, a.value.string_value = keys.ERROR_TYPE, "KeyError"
+        if (n + i) % 7 == 0:
+            record.trace_id = b"\x01\x02"
+    return request
+
+
+def test_log_requests_converted_together_are_each_what_it_is_alone() -> None:
+    scrubber = IngestScrubber()
+    requests = [_log_request(n, records=r) for n, r in ((1, 3), (2, 0), (3, 1), (4, 5), (5, 0), (6, 2))]
+    requests.insert(2, ExportLogsServiceRequest())
+    together = logs_tables(requests, scrubber)
+    assert len(together) == len(requests)
+    assert sum(c.rejected for c in together) > 0
+    assert sum(c.log_error_candidates is not None for c in together) > 1
+    for request, got in zip(requests, together, strict=True):
+        alone = logs_table(request, scrubber)
+        assert (got.accepted, got.rejected) == (alone.accepted, alone.rejected)
+        assert set(got.tables) == set(alone.tables)
+        for name, table in alone.tables.items():
+            assert got.tables[name].to_pylist() == table.to_pylist(), name
+        expected = alone.log_error_candidates
+        assert (None if got.log_error_candidates is None else got.log_error_candidates.to_pylist()) == (
+            None if expected is None else expected.to_pylist())
+
+
+def _small_requests(count: int) -> list[tuple[object, bytes]]:
+    """One span or one log record per request, interleaved, as simple processors export them."""
+    out: list[tuple[object, bytes]] = []
+    for n in range(count):
+        spans = sample_spans_request(1)
+        if n % 4 == 0:
+            spans.resource_spans[0].scope_spans[0].spans[0].status.code = 2
+        out.append((TRACES, spans.SerializeToString()))
+        out.append((LOGS, _log_request(n).SerializeToString()))
+    return out
+
+
+@pytest.mark.parametrize("convert_process", [False, True], ids=["here", "child"])
+def test_small_trace_and_log_requests_are_converted_many_at_a_time(tmp_path: Path, convert_process: bool) -> None:
+    """A pass costs about the same for one span as for thousands: requests that wait are converted together,
+    and each still gets its own answer and rows."""
+    requests = _small_requests(150)
+    con = connect(tmp_path / "small.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), convert_process=convert_process).start()
+    answers: list[WriteResult | BaseException] = [WriteResult(-1, -1)] * len(requests)
+    try:
+        for n, (signal_, body) in enumerate(requests):
+            writer.submit(signal_, body, lambda result, n=n: answers.__setitem__(n, result))  # type: ignore[misc]
+    finally:
+        writer.close()  # converts and commits everything submitted
+    batches = writer.stats.convert_batches
+    logs_rejected = sum(1 for n in range(150) if n % 7 == 0)
+    assert answers[0::2] == [WriteResult(1, 0)] * 150
+    assert [a.rejected for a in answers[1::2] if isinstance(a, WriteResult)] == [
+        int(n % 7 == 0) for n in range(150)]
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM otel_traces), (SELECT count(*) FROM otel_logs),"
+        " (SELECT count(*) FROM liveobs_errors WHERE Source = 'span'),"
+        " (SELECT count(*) FROM liveobs_correlation WHERE Signal = 'log')").fetchone()
+    con.close()
+    assert counts == (150, 150 - logs_rejected, len(range(0, 150, 4)), 150 - logs_rejected)
+    assert batches <= len(requests) // 10, f"{batches} conversion passes for {len(requests)} requests"
+
+
+def test_the_plain_writer_converts_waiting_trace_and_log_requests_together(tmp_path: Path) -> None:
+    requests = _small_requests(60)
+    con = connect(tmp_path / "plain.duckdb")
+    writer = Writer(con).start()
+    answers: list[WriteResult | BaseException] = []
+    try:
+        for signal_, body in requests:
+            writer.submit(signal_, body, answers.append)  # type: ignore[arg-type]
+    finally:
+        writer.close()
+    batches = writer.stats.convert_batches
+    assert len(answers) == len(requests)
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (60,)
+    con.close()
+    assert batches < len(requests) // 2

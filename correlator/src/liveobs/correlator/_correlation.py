@@ -33,18 +33,6 @@ class Converted:
         return sum(t.num_rows for name, t in self.tables.items() if name != "liveobs_correlation")
 
 
-def correlation_table(
-    signal: str,
-    base: pa.Table,
-    service_versions: pa.Array,
-    captured: dict[str, pa.Array],
-    event_names: pa.Array | None = None,
-) -> pa.Table | None:
-    """``liveobs_correlation`` rows for ``base`` (spans or logs), or None when no row has an id."""
-    rows = correlation_rows(signal, base, service_versions, captured, event_names)
-    return None if rows is None else rows[0]
-
-
 def correlation_rows(
     signal: str,
     base: pa.Table,
@@ -52,7 +40,8 @@ def correlation_rows(
     captured: dict[str, pa.Array],
     event_names: pa.Array | None = None,
 ) -> tuple[pa.Table, pa.Array] | None:
-    """As :func:`correlation_table`, with the mask of the rows of ``base`` kept."""
+    """``liveobs_correlation`` rows for ``base`` (spans or logs) and the mask of the rows of ``base`` kept,
+    or None when no row has an id."""
     columns = captured
     mask = pc.is_valid(columns[keys.EVENT_ID])
     for key in _ID_KEYS[1:]:
@@ -88,3 +77,16 @@ def log_error_mask(captured: dict[str, pa.Array], event_names: pa.Array) -> pa.A
     mask = pc.or_(mask, pc.equal(event_names, keys.BROWSER_ERROR_EVENT))
     attr_names = pc.fill_null(captured[keys.EVENT_NAME], "")
     return pc.or_(mask, pc.equal(attr_names, keys.BROWSER_ERROR_EVENT))
+
+
+def split_rows(filtered: pa.Table, mask: pa.Array, starts: list[int], ends: list[int]) -> list[pa.Table]:
+    """``filtered`` (the rows of ``mask``) cut into the parts that came from each row range."""
+    running = pc.cumulative_sum(pc.cast(mask, pa.int64()))
+    # Rows kept before each boundary (only those are read back into Python).
+    bounds = [0, *pc.take(running, pa.array([max(end - 1, 0) for end in ends], pa.int64())).to_pylist()]
+    parts = []
+    for n, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        first = bounds[n] if start else 0
+        last = bounds[n + 1] if end else 0
+        parts.append(filtered.slice(first, last - first))
+    return parts

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from liveobs.conventions import keys
 from liveobs.correlator._columns import TS_TYPE, any_text, attributes_dict, clamp_ns, repeat
-from liveobs.correlator._correlation import Converted, correlation_table, log_error_mask
+from liveobs.correlator._correlation import Converted, correlation_rows, log_error_mask, split_rows
 from liveobs.correlator._maps import MapColumn
 from liveobs.correlator._scrub import IngestScrubber
 
@@ -19,6 +21,16 @@ def logs_table(request: Any, scrubber: IngestScrubber) -> Converted:
     A record with a trace or span id of the wrong length is rejected; ids are
     optional on logs, so absent ones are stored empty. The time is the event time,
     else the observed time (the OTLP rule for records without one).
+    """
+    return logs_tables([request], scrubber)[0]
+
+
+def logs_tables(requests: Sequence[Any], scrubber: IngestScrubber) -> list[Converted]:
+    """Several ``ExportLogsServiceRequest``s converted together, then split back into one :class:`Converted` each.
+
+    A pass costs about the same for one record as for a few thousand (the Arrow
+    calls), so requests of a few records each, as a simple log processor sends
+    them, are converted many at a time. Each request's rows are zero-copy slices.
     """
     ts: list[int] = []
     trace_ids: list[str] = []
@@ -41,37 +53,42 @@ def logs_table(request: Any, scrubber: IngestScrubber) -> Converted:
     attrs = MapColumn(scrubber, capture=True)
     rejected = 0
     text = scrubber.text
-
-    for r_no, rl in enumerate(request.resource_logs):
-        resource = attributes_dict(rl.resource.attributes)
-        services.append(resource.get(keys.SERVICE_NAME, ""))
-        versions.append(resource.get(keys.SERVICE_VERSION))
-        resource_maps.add_dict(resource)
-        resource_urls.append(rl.schema_url)
-        for sl in rl.scope_logs:
-            s_no = len(scope_names)
-            scope_names.append(sl.scope.name)
-            scope_versions.append(sl.scope.version)
-            scope_urls.append(sl.schema_url)
-            scope_maps.add(sl.scope.attributes)
-            for record in sl.log_records:
-                tid = record.trace_id
-                sid = record.span_id
-                if (tid and len(tid) != 16) or (sid and len(sid) != 8):
-                    rejected += 1
-                    continue
-                trace_ids.append(tid.hex() if tid.count(0) != 16 else "")
-                span_ids.append(sid.hex() if sid.count(0) != 8 else "")
-                ts.append(clamp_ns(record.time_unix_nano or record.observed_time_unix_nano))
-                flags.append(record.flags & 0xFF)
-                sev_text.append(record.severity_text)
-                sev_num.append(record.severity_number if 0 <= record.severity_number <= 255 else 0)
-                body = record.body
-                bodies.append(text(body.string_value if body.WhichOneof("value") == "string_value" else any_text(body)))
-                event_names.append(record.event_name)
-                attrs.add(record.attributes)
-                resource_index.append(r_no)
-                scope_index.append(s_no)
+    request_ends: list[int] = []  # per request: the rows before its end, and the records rejected so far
+    request_rejected: list[int] = []
+    for request in requests:
+        for rl in request.resource_logs:
+            r_no = len(services)
+            resource = attributes_dict(rl.resource.attributes)
+            services.append(resource.get(keys.SERVICE_NAME, ""))
+            versions.append(resource.get(keys.SERVICE_VERSION))
+            resource_maps.add_dict(resource)
+            resource_urls.append(rl.schema_url)
+            for sl in rl.scope_logs:
+                s_no = len(scope_names)
+                scope_names.append(sl.scope.name)
+                scope_versions.append(sl.scope.version)
+                scope_urls.append(sl.schema_url)
+                scope_maps.add(sl.scope.attributes)
+                for record in sl.log_records:
+                    tid = record.trace_id
+                    sid = record.span_id
+                    if (tid and len(tid) != 16) or (sid and len(sid) != 8):
+                        rejected += 1
+                        continue
+                    trace_ids.append(tid.hex() if tid.count(0) != 16 else "")
+                    span_ids.append(sid.hex() if sid.count(0) != 8 else "")
+                    ts.append(clamp_ns(record.time_unix_nano or record.observed_time_unix_nano))
+                    flags.append(record.flags & 0xFF)
+                    sev_text.append(record.severity_text)
+                    sev_num.append(record.severity_number if 0 <= record.severity_number <= 255 else 0)
+                    body = record.body
+                    bodies.append(text(body.string_value if body.WhichOneof("value") == "string_value" else any_text(body)))
+                    event_names.append(record.event_name)
+                    attrs.add(record.attributes)
+                    resource_index.append(r_no)
+                    scope_index.append(s_no)
+        request_ends.append(len(ts))
+        request_rejected.append(rejected)
 
     table = pa.table(
         {
@@ -93,16 +110,29 @@ def logs_table(request: Any, scrubber: IngestScrubber) -> Converted:
             "EventName": pa.array(event_names, pa.string()),
         }
     )
-    out = Converted({"otel_logs": table}, rejected)
     captured = attrs.captured()
     names = table.column("EventName").combine_chunks()
-    correlation = correlation_table(
-        "log", table, repeat(pa.array(versions, pa.string()), resource_index), captured, names
-    )
-    if correlation is not None:
-        out.tables["liveobs_correlation"] = correlation
+    correlation = correlation_rows("log", table, repeat(pa.array(versions, pa.string()), resource_index), captured, names)
+    errors = None
     if table.num_rows:
-        candidates = table.filter(log_error_mask(captured, names))
-        if candidates.num_rows:
-            out.log_error_candidates = candidates
-    return out
+        failed = log_error_mask(captured, names)
+        if pc.any(failed).as_py():
+            errors = (table.filter(failed), failed)
+    if len(requests) == 1:
+        out = Converted({"otel_logs": table}, rejected, log_error_candidates=None if errors is None else errors[0])
+        if correlation is not None:
+            out.tables["liveobs_correlation"] = correlation[0]
+        return [out]
+    starts_at = [0, *request_ends[:-1]]
+    rejected_before = [0, *request_rejected[:-1]]
+    correlation_parts = split_rows(*correlation, starts_at, request_ends) if correlation is not None else None
+    error_parts = split_rows(*errors, starts_at, request_ends) if errors is not None else None
+    outs = []
+    for n, (start, end) in enumerate(zip(starts_at, request_ends, strict=True)):
+        out = Converted({"otel_logs": table.slice(start, end - start)}, request_rejected[n] - rejected_before[n])
+        if correlation_parts is not None and correlation_parts[n].num_rows:
+            out.tables["liveobs_correlation"] = correlation_parts[n]
+        if error_parts is not None and error_parts[n].num_rows:
+            out.log_error_candidates = error_parts[n]
+        outs.append(out)
+    return outs

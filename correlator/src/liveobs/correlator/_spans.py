@@ -20,7 +20,7 @@ from liveobs.correlator._columns import (
     repeat,
     sparse_offsets,
 )
-from liveobs.correlator._correlation import Converted, correlation_rows
+from liveobs.correlator._correlation import Converted, correlation_rows, split_rows
 from liveobs.correlator._maps import MapColumn, enum_names, scrubbed_texts, wire_map_array
 from liveobs.correlator._rawspans import AttributeInterner, parse_part
 from liveobs.correlator._scrub import IngestScrubber
@@ -222,8 +222,8 @@ def spans_tables(
     outs = []
     starts_at = [0, *request_ends[:-1]]
     rejected_before = [0, *request_rejected[:-1]]
-    correlation_parts = _split(*correlation, starts_at, request_ends) if correlation is not None else None
-    error_parts = _split(errors, failed, starts_at, request_ends) if errors is not None else None
+    correlation_parts = split_rows(*correlation, starts_at, request_ends) if correlation is not None else None
+    error_parts = split_rows(errors, failed, starts_at, request_ends) if errors is not None else None
     for n, (start, end) in enumerate(zip(starts_at, request_ends, strict=True)):
         out = Converted({"otel_traces": table.slice(start, end - start)}, request_rejected[n] - rejected_before[n])
         if correlation_parts is not None and correlation_parts[n].num_rows:
@@ -232,19 +232,6 @@ def spans_tables(
             out.span_error_candidates = error_parts[n]
         outs.append(out)
     return outs
-
-
-def _split(filtered: pa.Table, mask: pa.Array, starts: list[int], ends: list[int]) -> list[pa.Table]:
-    """``filtered`` (the rows of ``mask``) cut into the parts that came from each row range."""
-    running = pc.cumulative_sum(pc.cast(mask, pa.int64()))
-    # Rows kept before each boundary (only those are read back into Python).
-    bounds = [0, *pc.take(running, pa.array([max(end - 1, 0) for end in ends], pa.int64())).to_pylist()]
-    parts = []
-    for n, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        first = bounds[n] if start else 0
-        last = bounds[n + 1] if end else 0
-        parts.append(filtered.slice(first, last - first))
-    return parts
 
 
 def _status(raw: bytes) -> tuple[int, str]:

@@ -108,6 +108,7 @@ class SpoolCommitter(Writer):
         self._last_commit_end = 0.0
         self._open: OpenTransaction | None = None  # holds the first _inserted requests of _pending
         self._inserted = 0
+        self._inserted_rows = 0
         self._insert_failed = False
 
     def _due(self) -> float | None:
@@ -130,10 +131,10 @@ class SpoolCommitter(Writer):
 
     def _to_insert(self) -> list[_Item]:
         """Converted requests to insert into the open transaction now (at least ``early_rows`` rows of them)."""
-        if self._insert_failed:
+        # Counted, not summed: thousands of small requests may wait, and this runs on every one converted.
+        if self._insert_failed or self._pending_rows - self._inserted_rows < self._early_rows:
             return []
-        waiting = self._pending[self._inserted:]
-        return waiting if sum(i.accepted for i in waiting) >= self._early_rows else []
+        return self._pending[self._inserted:]
 
     def _commit_loop(self) -> None:
         failures = 0
@@ -192,8 +193,10 @@ class SpoolCommitter(Writer):
             return
         finally:
             self._cond.acquire()
+        rows = sum(i.accepted for i in items)
         self._inserted += len(items)
-        self.stats.early_rows += sum(i.accepted for i in items)
+        self._inserted_rows += rows
+        self.stats.early_rows += rows
 
     def _abandon(self, exc: BaseException) -> None:
         log.debug("liveobs spool: the open transaction failed (%s); committing the group again", exc)
@@ -204,7 +207,7 @@ class SpoolCommitter(Writer):
     def _commit_open(self, group: list[_Item]) -> int | None:
         """Commit the group through the open transaction: how many requests are settled, None if that failed."""
         inserted, failed = self._inserted, self._insert_failed
-        self._inserted, self._insert_failed = 0, False
+        self._inserted, self._inserted_rows, self._insert_failed = 0, 0, False
         if failed or self._open is None:
             return None
         try:

@@ -1,14 +1,15 @@
-"""Trace conversion in a child process, so that the collector's second core converts spans.
+"""Trace and log conversion in a child process, so that the collector's second core converts them.
 
 Conversion is Python and holds the GIL: in the collector's own process it shares
 one core with the HTTP server, the spool's parse check and the committer's calls
 into DuckDB, and every answer waits for its time slices. Here the converter
-thread hands each batch of spooled trace bodies to a child process over a pipe
+thread hands each batch of spooled trace and log bodies (see _convertbatch) to a child process over a pipe
 and gets back, per request, its Arrow tables as IPC streams (or why it failed);
 the collector then only reads them and commits.
 
 Wire format, both ways: frames of an 8-byte little-endian length and the payload.
-A request frame is the count of bodies, their lengths and the bodies. A reply
+A request frame is the count of bodies, their lengths, their signals (one byte each: the index
+in ``_convertbatch.BATCHED``) and the bodies. A reply
 frame is a 4-byte header length, a JSON header (per request: the batches it has
 in each stream, its rejected count, or its failure; the streams' names and byte
 lengths; the child's CPU seconds) and one IPC stream per table name, each
@@ -35,11 +36,11 @@ from typing import Any, Final
 
 import pyarrow as pa
 
+from liveobs.correlator._convertbatch import BATCHED, convert_batch
 from liveobs.correlator._correlation import Converted
-from liveobs.correlator._otlp import BodyError, ConversionFailed, MalformedBody
-from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
+from liveobs.correlator._otlp import BodyError, ConversionFailed, MalformedBody, Signal
+from liveobs.correlator._rawspans import AttributeInterner
 from liveobs.correlator._scrub import IngestScrubber
-from liveobs.correlator._spans import spans_table, spans_tables
 
 _LENGTH: Final = struct.Struct("<Q")
 _HEADER: Final = struct.Struct("<I")
@@ -109,11 +110,13 @@ class ConvertProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def send(self, bodies: list[bytes]) -> None:
-        """Ask for one batch of trace request bodies to be converted (answered in order by :meth:`receive`)."""
-        head = struct.pack(f"<I{len(bodies)}Q", len(bodies), *map(len, bodies))
+    def send(self, requests: list[tuple[Signal, bytes]]) -> None:
+        """Ask for one batch of request bodies to be converted (answered in order by :meth:`receive`)."""
+        count = len(requests)
+        head = struct.pack(f"<I{count}Q{count}B", count, *(len(body) for _, body in requests),
+                           *(BATCHED.index(signal) for signal, _ in requests))
         try:
-            _write_frame(self._out, [head, *bodies])
+            _write_frame(self._out, [head, *(body for _, body in requests)])
         except (OSError, ValueError) as exc:
             raise WorkerGone(f"cannot write to the conversion process: {exc}") from None
 
@@ -190,21 +193,6 @@ def decode_reply(frame: bytearray) -> tuple[list[Converted | BodyError], float]:
 # -- the child's side ---------------------------------------------------------------------
 
 
-def convert_bodies(bodies: list[bytes], scrubber: IngestScrubber, interner: AttributeInterner) -> list[Converted | BodyError]:
-    """Trace request bodies converted in one pass; if that fails, each alone (so only a bad one fails)."""
-    with contextlib.suppress(Exception):  # the pass per body below names the failure
-        return list(spans_tables([raw_trace_request(b) for b in bodies], scrubber, interner))
-    results: list[Converted | BodyError] = []
-    for body in bodies:
-        try:
-            results.append(spans_table(raw_trace_request(body), scrubber, interner))
-        except BodyError as exc:
-            results.append(exc)
-        except Exception as exc:  # a converter bug fails this request, not the process
-            results.append(ConversionFailed(f"cannot convert the request: {type(exc).__name__}: {exc}"[:300]))
-    return results
-
-
 def encode_reply(results: list[Converted | BodyError], cpu: float) -> list[bytes | pa.Buffer]:
     """The parts of one reply frame (see the module's docstring)."""
     by_name: dict[str, list[pa.RecordBatch]] = {}
@@ -252,15 +240,16 @@ def serve(source: io.BufferedIOBase, out: io.BufferedIOBase) -> None:
             return
         (count,) = struct.unpack_from("<I", frame)
         sizes = struct.unpack_from(f"<{count}Q", frame, 4)
-        offset = 4 + 8 * count
-        bodies = []
-        for size in sizes:
-            bodies.append(bytes(frame[offset:offset + size]))
+        signals = struct.unpack_from(f"<{count}B", frame, 4 + 8 * count)
+        offset = 4 + 9 * count
+        requests = []
+        for size, code in zip(sizes, signals, strict=True):
+            requests.append((BATCHED[code], bytes(frame[offset:offset + size])))
             offset += size
         del frame
         cpu = time.thread_time()
-        results = convert_bodies(bodies, scrubber, interner)
-        del bodies
+        results = convert_batch(requests, scrubber, interner)
+        del requests
         parts = encode_reply(results, time.thread_time() - cpu)
         try:
             _write_frame(out, parts)

@@ -346,6 +346,13 @@ class SpoolWriter(SpoolCommitter):
 
     # -- the conversion process: the converter thread sends, the results thread receives -------
 
+    def _await_converter(self) -> None:
+        """Wait for room among the batches in flight, so that requests arriving meanwhile join the next one
+        (sent at once, each small request would cost the child a pass of its own)."""
+        if self._worker is not None:
+            with self._flight_cond:
+                self._flight_cond.wait_for(lambda: len(self._flight) < IN_FLIGHT or self._worker_dead)
+
     def _hand_over(self, batch: list[_Item]) -> None:
         worker = self._worker
         if worker is not None and _batchable(batch[0]):
@@ -355,11 +362,11 @@ class SpoolWriter(SpoolCommitter):
                 if sent:
                     self._flight.append(batch)
             if sent:
-                bodies = [bytes(item.payload) for item in batch]
+                requests = [(item.signal, bytes(item.payload)) for item in batch]
                 for item in batch:
                     item.payload = b""  # read back from the spool again if the child fails
                 try:
-                    worker.send(bodies)
+                    worker.send(requests)
                 except WorkerGone:
                     worker.kill()  # the results thread then converts what is in flight
                 return
@@ -379,6 +386,7 @@ class SpoolWriter(SpoolCommitter):
                 self._worker_failed(exc)
                 return
             self.stats.convert_cpu_seconds += cpu
+            self.stats.convert_batches += 1
             for item, result in zip(batch, results, strict=True):
                 if isinstance(result, BodyError):
                     self._not_converted(item, result)

@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 from google.protobuf.message import Message
 
+from liveobs.correlator._convertbatch import batchable, convert_batch
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._datapoints import metrics_tables
 from liveobs.correlator._dedup import RecentRequests, request_digest
@@ -38,7 +39,7 @@ from liveobs.correlator._otlp import (
 )
 from liveobs.correlator._rawspans import AttributeInterner, RawTraceRequest, raw_trace_request
 from liveobs.correlator._scrub import IngestScrubber
-from liveobs.correlator._spans import spans_table, spans_tables
+from liveobs.correlator._spans import spans_table
 from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._transaction import Mark, OpenTransaction
 from liveobs.correlator._validate import check_request
@@ -48,7 +49,7 @@ DEFAULT_GROUP_ROWS: Final = 200_000
 # (each one syncs the write-ahead log) for a few milliseconds of latency.
 DEFAULT_LINGER_S: Final = 0.02
 _STOP: Final = object()
-# Trace requests converted in one pass, at most: about 4,000 spans of a typical SDK's export (fewer Arrow
+# Requests converted in one batch, at most: about 4,000 spans of a typical SDK's export (fewer Arrow
 # calls per span; past that the columns outgrow the CPU caches and a pass gets slower per span).
 BATCH_REQUESTS: Final = 64
 BATCH_BYTES: Final = 2 * 1024 * 1024
@@ -106,6 +107,8 @@ class WriterStats:
     # CPU seconds of the threads themselves (the wall times above include waiting for the GIL).
     commit_cpu_seconds: float = 0.0
     convert_cpu_seconds: float = 0.0
+    # Conversion passes: requests that wait are converted together (see _convertbatch).
+    convert_batches: int = 0
     errors: int = 0
     max_commit_rows: int = 0
     # Spool mode: rows inserted into their transaction while the commit was not yet due (see _spoolcommit).
@@ -126,7 +129,7 @@ class WriterStats:
 
 
 def _batchable(item: Any) -> bool:
-    return (item.signal is TRACES and item.media == PROTOBUF and isinstance(item.payload, bytes | bytearray)
+    return (batchable(item.signal, item.media) and isinstance(item.payload, bytes | bytearray)
             and item.unreadable is None)
 
 
@@ -268,7 +271,9 @@ class Writer:
             self._digest(item)
             batch = [item]
             if _batchable(item):
-                # Trace requests already waiting are converted together (see spans_tables).
+                # Requests already waiting are converted together (see _convertbatch), and so are those that
+                # arrive until the converter can take them.
+                self._await_converter()
                 size = len(item.payload)
                 while len(batch) < BATCH_REQUESTS:
                     try:
@@ -286,6 +291,9 @@ class Writer:
             self._hand_over(batch)
         self._converted(_STOP)
 
+    def _await_converter(self) -> None:
+        """Return once a batch can be converted now (here at once: this thread converts it)."""
+
     def _hand_over(self, batch: list[_Item]) -> None:
         """Convert a batch (in spool order) and hand each request to the committer."""
         started = time.perf_counter()
@@ -293,6 +301,7 @@ class Writer:
         converted = self._convert_batch(batch) if len(batch) > 1 else self._convert_one(batch[0])
         self.stats.convert_seconds += time.perf_counter() - started
         self.stats.convert_cpu_seconds += time.thread_time() - cpu
+        self.stats.convert_batches += 1
         for done in converted:
             self._converted(done)
 
@@ -324,22 +333,19 @@ class Writer:
         return [item]
 
     def _convert_batch(self, batch: list[_Item]) -> list[_Item]:
-        """Several protobuf trace requests converted in one pass; if that fails, each alone (so only the bad one fails)."""
-        requests = []
-        for item in batch:
-            try:
-                requests.append(raw_trace_request(bytes(item.payload)))
-            except BodyError:
-                return [done for one in batch for done in self._convert_one(one)]
-        try:
-            parts = spans_tables(requests, self._scrubber, self._interner)
-        except Exception:
-            return [done for one in batch for done in self._convert_one(one)]
-        for item, converted in zip(batch, parts, strict=True):
+        """Protobuf trace and log requests converted together (see _convertbatch); one that fails is
+        converted again alone, where its error is answered (or its valid part kept)."""
+        results = convert_batch([(i.signal, bytes(i.payload)) for i in batch], self._scrubber, self._interner)
+        done: list[_Item] = []
+        for item, converted in zip(batch, results, strict=True):
+            if isinstance(converted, BodyError):
+                done.extend(self._convert_one(item))
+                continue
             item.converted = converted
             item.accepted = converted.accepted
             item.rejected = converted.rejected
-        return batch
+            done.append(item)
+        return done
 
     def _converted(self, item: Any) -> None:
         """Hand a converted request (or the stop mark) to the committer."""
