@@ -79,7 +79,40 @@ def log_error_mask(captured: dict[str, pa.Array], event_names: pa.Array) -> pa.A
     return pc.or_(mask, pc.equal(attr_names, keys.BROWSER_ERROR_EVENT))
 
 
-def split_rows(filtered: pa.Table, mask: pa.Array, starts: list[int], ends: list[int]) -> list[pa.Table]:
+def per_request(
+    name: str,
+    table: pa.Table,
+    ends: list[int],
+    rejected: list[int],
+    correlation: tuple[pa.Table, pa.Array] | None,
+    errors: tuple[pa.Table, pa.Array] | None,
+) -> list[tuple[Converted, pa.Table | None]]:
+    """Rows of several requests converted together, cut back into a :class:`Converted` per request (its rows
+    of ``name``, rejected count and correlation rows) and its error candidates (None when it has none).
+
+    ``ends`` and ``rejected`` hold, per request, the rows and the rejected items counted up to its end;
+    ``correlation`` and ``errors`` are filtered tables with the masks they were filtered by.
+    """
+    if len(ends) == 1:
+        out = Converted({name: table}, rejected[0])
+        if correlation is not None:
+            out.tables["liveobs_correlation"] = correlation[0]
+        return [(out, None if errors is None else errors[0])]
+    starts = [0, *ends[:-1]]
+    rejected_before = [0, *rejected[:-1]]
+    correlation_parts = _split_rows(*correlation, starts, ends) if correlation is not None else None
+    error_parts = _split_rows(*errors, starts, ends) if errors is not None else None
+    outs: list[tuple[Converted, pa.Table | None]] = []
+    for n, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        out = Converted({name: table.slice(start, end - start)}, rejected[n] - rejected_before[n])
+        if correlation_parts is not None and correlation_parts[n].num_rows:
+            out.tables["liveobs_correlation"] = correlation_parts[n]
+        candidates = error_parts[n] if error_parts is not None and error_parts[n].num_rows else None
+        outs.append((out, candidates))
+    return outs
+
+
+def _split_rows(filtered: pa.Table, mask: pa.Array, starts: list[int], ends: list[int]) -> list[pa.Table]:
     """``filtered`` (the rows of ``mask``) cut into the parts that came from each row range."""
     running = pc.cumulative_sum(pc.cast(mask, pa.int64()))
     # Rows kept before each boundary (only those are read back into Python).

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from liveobs.conventions import keys
 from liveobs.correlator._columns import TS_TYPE, any_text, attributes_dict, clamp_ns, repeat
-from liveobs.correlator._correlation import Converted, correlation_rows, log_error_mask, split_rows
+from liveobs.correlator._correlation import Converted, correlation_rows, log_error_mask, per_request
 from liveobs.correlator._maps import MapColumn
 from liveobs.correlator._scrub import IngestScrubber
 
@@ -118,21 +118,8 @@ def logs_tables(requests: Sequence[Any], scrubber: IngestScrubber) -> list[Conve
         failed = log_error_mask(captured, names)
         if pc.any(failed).as_py():
             errors = (table.filter(failed), failed)
-    if len(requests) == 1:
-        out = Converted({"otel_logs": table}, rejected, log_error_candidates=None if errors is None else errors[0])
-        if correlation is not None:
-            out.tables["liveobs_correlation"] = correlation[0]
-        return [out]
-    starts_at = [0, *request_ends[:-1]]
-    rejected_before = [0, *request_rejected[:-1]]
-    correlation_parts = split_rows(*correlation, starts_at, request_ends) if correlation is not None else None
-    error_parts = split_rows(*errors, starts_at, request_ends) if errors is not None else None
     outs = []
-    for n, (start, end) in enumerate(zip(starts_at, request_ends, strict=True)):
-        out = Converted({"otel_logs": table.slice(start, end - start)}, request_rejected[n] - rejected_before[n])
-        if correlation_parts is not None and correlation_parts[n].num_rows:
-            out.tables["liveobs_correlation"] = correlation_parts[n]
-        if error_parts is not None and error_parts[n].num_rows:
-            out.log_error_candidates = error_parts[n]
+    for out, candidates in per_request("otel_logs", table, request_ends, request_rejected, correlation, errors):
+        out.log_error_candidates = candidates
         outs.append(out)
     return outs

@@ -20,7 +20,7 @@ from liveobs.correlator._columns import (
     repeat,
     sparse_offsets,
 )
-from liveobs.correlator._correlation import Converted, correlation_rows, split_rows
+from liveobs.correlator._correlation import Converted, correlation_rows, per_request
 from liveobs.correlator._maps import MapColumn, enum_names, scrubbed_texts, wire_map_array
 from liveobs.correlator._rawspans import AttributeInterner, parse_part
 from liveobs.correlator._scrub import IngestScrubber
@@ -213,23 +213,10 @@ def spans_tables(
     failed = pc.equal(codes, 2)
     if exception_rows:
         failed = pc.or_(failed, pc.is_in(pa.array(range(rows), pa.int32()), pa.array(exception_rows, pa.int32())))
-    errors = table.filter(failed) if pc.any(failed).as_py() else None
-    if len(requests) == 1:
-        out = Converted({"otel_traces": table}, rejected, errors)
-        if correlation is not None:
-            out.tables["liveobs_correlation"] = correlation[0]
-        return [out]
+    errors = (table.filter(failed), failed) if pc.any(failed).as_py() else None
     outs = []
-    starts_at = [0, *request_ends[:-1]]
-    rejected_before = [0, *request_rejected[:-1]]
-    correlation_parts = split_rows(*correlation, starts_at, request_ends) if correlation is not None else None
-    error_parts = split_rows(errors, failed, starts_at, request_ends) if errors is not None else None
-    for n, (start, end) in enumerate(zip(starts_at, request_ends, strict=True)):
-        out = Converted({"otel_traces": table.slice(start, end - start)}, request_rejected[n] - rejected_before[n])
-        if correlation_parts is not None and correlation_parts[n].num_rows:
-            out.tables["liveobs_correlation"] = correlation_parts[n]
-        if error_parts is not None and error_parts[n].num_rows:
-            out.span_error_candidates = error_parts[n]
+    for out, candidates in per_request("otel_traces", table, request_ends, request_rejected, correlation, errors):
+        out.span_error_candidates = candidates
         outs.append(out)
     return outs
 
