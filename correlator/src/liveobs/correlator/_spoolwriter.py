@@ -346,13 +346,6 @@ class SpoolWriter(SpoolCommitter):
 
     # -- the conversion process: the converter thread sends, the results thread receives -------
 
-    def _await_converter(self) -> None:
-        """Wait for room among the batches in flight, so that requests arriving meanwhile join the next one
-        (sent at once, each small request would cost the child a pass of its own)."""
-        if self._worker is not None:
-            with self._flight_cond:
-                self._flight_cond.wait_for(lambda: len(self._flight) < IN_FLIGHT or self._worker_dead)
-
     def _hand_over(self, batch: list[_Item]) -> None:
         worker = self._worker
         if worker is not None and _batchable(batch[0]):

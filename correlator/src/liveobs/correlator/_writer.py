@@ -271,9 +271,7 @@ class Writer:
             self._digest(item)
             batch = [item]
             if _batchable(item):
-                # Requests already waiting are converted together (see _convertbatch), and so are those that
-                # arrive until the converter can take them.
-                self._await_converter()
+                # Requests already waiting are converted together (see _convertbatch).
                 size = len(item.payload)
                 while len(batch) < BATCH_REQUESTS:
                     try:
@@ -290,9 +288,6 @@ class Writer:
                     size += len(nxt.payload)
             self._hand_over(batch)
         self._converted(_STOP)
-
-    def _await_converter(self) -> None:
-        """Return once a batch can be converted now (here at once: this thread converts it)."""
 
     def _hand_over(self, batch: list[_Item]) -> None:
         """Convert a batch (in spool order) and hand each request to the committer."""
