@@ -3,13 +3,13 @@
 Conversion is Python and holds the GIL: in the collector's own process it shares
 one core with the HTTP server, the spool's parse check and the committer's calls
 into DuckDB, and every answer waits for its time slices. Here the converter
-thread hands each batch of spooled trace and log bodies (see _convertbatch) to a child process over a pipe
-and gets back, per request, its Arrow tables as IPC streams (or why it failed);
-the collector then only reads them and commits.
+thread hands each batch of spooled trace and log bodies (see _convertbatch) to a
+child process over a pipe and gets back, per request, its Arrow tables as IPC
+streams (or why it failed); the collector then only reads them and commits.
 
 Wire format, both ways: frames of an 8-byte little-endian length and the payload.
-A request frame is the count of bodies, their lengths, their signals (one byte each: the index
-in ``_convertbatch.BATCHED``) and the bodies. A reply
+A request frame is the count of bodies, their lengths, their signals (a byte
+each: the index in ``_convertbatch.BATCHED``) and the bodies. A reply
 frame is a 4-byte header length, a JSON header (per request: the batches it has
 in each stream, its rejected count, or its failure; the streams' names and byte
 lengths; the child's CPU seconds) and one IPC stream per table name, each
