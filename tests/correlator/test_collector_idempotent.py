@@ -19,7 +19,7 @@ from liveobs.correlator._db import connect
 from liveobs.correlator._otlp import PROTOBUF, TRACES
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._spool import Spool
-from liveobs.correlator._spoolwriter import Backlogged, SpoolWriter
+from liveobs.correlator._spoolwriter import MIN_BACKLOG_COST, Backlogged, SpoolWriter
 from liveobs.correlator._writer import Writer, WriteResult
 from tests.waiting import readable
 
@@ -234,3 +234,36 @@ def test_past_the_backlog_bound_requests_get_429_with_retry_after_and_acknowledg
     assert all(retry == "1" for retry in refused)
     assert {status for status, _ in answers} <= {200, 429}
     assert sorted(_stored(db)) == sorted(acked)
+
+
+def test_small_requests_count_their_share_of_a_conversion_pass_against_the_backlog(tmp_path: Path) -> None:
+    """One-span requests are a few hundred bytes each, but each costs a share of a conversion pass: the
+    backlog counts each as at least MIN_BACKLOG_COST, so a flood of them is refused long before its bytes
+    alone would reach the bound."""
+    con = connect(tmp_path / "m.duckdb")
+    bodies = [_spans(1)[0] for _ in range(100)]
+    assert len(bodies[0]) < MIN_BACKLOG_COST // 4
+    bound = 8 * MIN_BACKLOG_COST
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), max_backlog_bytes=bound, max_delay=3600)
+    results: list[object] = []
+    finished = threading.Event()
+
+    def done(outcome: object) -> None:
+        results.append(outcome)
+        if len(results) == len(bodies):
+            finished.set()
+
+    for body in bodies:  # queued before the writer starts: they reach the spool thread together
+        writer.submit(TRACES, body, done)
+    writer.start()
+    try:
+        assert finished.wait(60)
+        acked = [r for r in results if isinstance(r, WriteResult)]
+        assert len([r for r in results if isinstance(r, Backlogged)]) == len(bodies) - len(acked)
+        assert len(acked) == bound // MIN_BACKLOG_COST
+        assert writer.flush(timeout=60)
+        assert writer.stats.backlog_bytes == 0
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (len(acked),)
+    con.close()

@@ -16,8 +16,8 @@ Bounds: converted rows waiting for their commit (``max_pending_rows``, one
 commit's worth, and ``max_pending_bytes`` of Arrow data: past either the
 converter waits), and acknowledged bytes waiting for conversion
 (``max_backlog_bytes``, 128 MiB by default, on disk in the spool rather than in
-memory): a request that would pass it is answered 429 with Retry-After instead
-of being acknowledged. So the writer holds at most about ``max_pending_bytes``
+memory; a request counts at least ``MIN_BACKLOG_COST``): a request that would
+pass it is answered 429 with Retry-After instead of being acknowledged. So the writer holds at most about ``max_pending_bytes``
 of converted rows, one group being committed (at most as much again) and the
 converter's current batch, whatever the backlog on disk.
 """
@@ -58,9 +58,19 @@ log = logging.getLogger("liveobs.correlator.spool")
 # Acknowledged request bytes not yet converted (held in the spool on disk, not in memory), at most; past it
 # new requests get 429. A read first commits them all: at 10-20 MB/s of conversion that is up to 10 s.
 DEFAULT_MAX_BACKLOG_BYTES: Final = 128 * 1024 * 1024
+# What a request counts against that bound, at least. A small request costs its share of a conversion pass
+# (about 4 ms for spans, 1.6 ms for log records, shared by a batch of up to 64 requests): about as much as
+# converting 4 KiB of spans. Counted by bytes alone, 128 MiB of one-span requests would hold a read for
+# minutes; counted so, at most 32,768 requests wait, a few seconds of conversion.
+MIN_BACKLOG_COST: Final = 4096
 # Batches handed to the conversion process and not yet answered, at most: one converting, one waiting
 # (its bodies already in the pipe), so the child never waits for the next.
 IN_FLIGHT: Final = 2
+
+
+def _backlog_cost(size: int) -> int:
+    """What a spooled body of ``size`` bytes counts against ``max_backlog_bytes`` until it is converted."""
+    return max(size, MIN_BACKLOG_COST)
 
 # Shape: the one row (Segment, Offset) of the spool position the store has committed.
 SPOOL_POSITION: Final = 'SELECT Segment, "Offset" FROM liveobs_spool WHERE Id = 1'
@@ -233,8 +243,8 @@ class SpoolWriter(SpoolCommitter):
     def _admit(self, item: _Item) -> bytes | None:
         """The bytes to spool for one request, or None when it was answered here (refused or a duplicate)."""
         payload = item.payload
-        if self._backlog and self._backlog + len(payload if isinstance(payload, bytes | bytearray) else b"") \
-                > self._max_backlog:
+        size = len(payload) if isinstance(payload, bytes | bytearray) else 0
+        if self._backlog and self._backlog + _backlog_cost(size) > self._max_backlog:
             item.done(Backlogged("the collector is converting what it acknowledged; retry later"))
             return None  # refused before any work on it
         if isinstance(payload, Message):  # a parsed request (file ingest): nothing to check
@@ -269,11 +279,11 @@ class SpoolWriter(SpoolCommitter):
             if body is None:
                 continue
             with self._cond:
-                if self._backlog and self._backlog + len(body) > self._max_backlog:
+                if self._backlog and self._backlog + _backlog_cost(len(body)) > self._max_backlog:
                     refused = True
                 else:
                     refused = False
-                    self._backlog += len(body)
+                    self._backlog += _backlog_cost(len(body))
                     self.stats.backlog_bytes = self._backlog
             if refused:
                 self._recent.forget(item.digest)
@@ -289,7 +299,7 @@ class SpoolWriter(SpoolCommitter):
             positions = self._spool.append(records)
         except OSError as exc:
             with self._cond:
-                self._backlog -= sum(i.size for i in kept)
+                self._backlog -= sum(_backlog_cost(i.size) for i in kept)
                 self.stats.backlog_bytes = self._backlog
                 self._cond.notify_all()
             failure = StoreUnavailable(f"cannot write the spool: {exc.strerror or exc}")
@@ -428,7 +438,7 @@ class SpoolWriter(SpoolCommitter):
         with self._cond:
             self._cond.wait_for(lambda: (self._pending_rows < self._max_pending
                                          and self._pending_bytes < self._max_pending_bytes) or self._broken)
-            self._backlog -= item.size
+            self._backlog -= _backlog_cost(item.size)
             self._backlog_rows -= item.acked_rows
             self.stats.backlog_bytes = self._backlog
             self._pending.append(item)
