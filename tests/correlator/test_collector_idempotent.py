@@ -21,6 +21,7 @@ from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._spool import Spool
 from liveobs.correlator._spoolwriter import MIN_BACKLOG_COST, Backlogged, SpoolWriter
 from liveobs.correlator._writer import Writer, WriteResult
+from tests.correlator.answers import answers
 from tests.waiting import readable
 
 PB = {"Content-Type": PROTOBUF}
@@ -101,17 +102,7 @@ def test_acknowledged_bytes_waiting_for_conversion_are_bounded(tmp_path: Path) -
     bodies = [_spans(200)[0] for _ in range(30)]
     bound = 3 * len(bodies[0])
     writer = SpoolWriter(con, Spool(tmp_path / "spool"), max_backlog_bytes=bound, max_delay=3600)
-    results: list[object] = []
-    finished = threading.Event()
-
-    def done(outcome: object) -> None:
-        results.append(outcome)
-        if len(results) == len(bodies):
-            finished.set()
-
     peak = [0]
-    for body in bodies:  # queued before the writer starts: they reach the spool thread together
-        writer.submit(TRACES, body, done)
     original = writer._converted
 
     def watched(item: object) -> None:
@@ -119,9 +110,8 @@ def test_acknowledged_bytes_waiting_for_conversion_are_bounded(tmp_path: Path) -
         original(item)
 
     writer._converted = watched  # type: ignore[method-assign]
-    writer.start()
-    try:
-        assert finished.wait(60)
+    try:  # queued before the writer starts: they reach the spool thread together
+        results = answers(writer, TRACES, bodies, start=writer.start)
         refused = [r for r in results if isinstance(r, Backlogged)]
         acked = [r for r in results if isinstance(r, WriteResult)]
         assert refused
@@ -245,19 +235,8 @@ def test_small_requests_count_their_share_of_a_conversion_pass_against_the_backl
     assert len(bodies[0]) < MIN_BACKLOG_COST // 4
     bound = 8 * MIN_BACKLOG_COST
     writer = SpoolWriter(con, Spool(tmp_path / "spool"), max_backlog_bytes=bound, max_delay=3600)
-    results: list[object] = []
-    finished = threading.Event()
-
-    def done(outcome: object) -> None:
-        results.append(outcome)
-        if len(results) == len(bodies):
-            finished.set()
-
-    for body in bodies:  # queued before the writer starts: they reach the spool thread together
-        writer.submit(TRACES, body, done)
-    writer.start()
-    try:
-        assert finished.wait(60)
+    try:  # queued before the writer starts: they reach the spool thread together
+        results = answers(writer, TRACES, bodies, start=writer.start)
         acked = [r for r in results if isinstance(r, WriteResult)]
         assert len([r for r in results if isinstance(r, Backlogged)]) == len(bodies) - len(acked)
         assert len(acked) == bound // MIN_BACKLOG_COST

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -15,6 +14,7 @@ from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table, spans_tables
 from liveobs.correlator._writer import Writer, WriteResult
+from tests.correlator.answers import answers
 
 
 def _request(n: int, *, errors: bool = False, ids: bool = True, bad_ids: int = 0) -> ExportTraceServiceRequest:
@@ -68,19 +68,8 @@ def test_a_request_that_fails_inside_a_batch_loses_only_its_bad_span(tmp_path: P
     bad.resource_spans[0].scope_spans[0].spans[1].events.append(b"\xff\xff")  # parses as a request, not as an event
     payloads = [sample_spans_request(50).SerializeToString() for _ in range(6)]
     payloads.insert(3, bad.SerializeToString())
-    results: list[object] = []
-    finished = threading.Event()
-
-    def done(outcome: object) -> None:
-        results.append(outcome)
-        if len(results) == len(payloads):
-            finished.set()
-
-    for payload in payloads:  # queued before the writer starts: the converter finds them waiting together
-        writer.submit(TRACES, payload, done)
-    writer.start()
-    try:
-        assert finished.wait(60)
+    try:  # queued before the writer starts: the converter finds them waiting together
+        results = answers(writer, TRACES, payloads, start=writer.start)
     finally:
         writer.close()
     # The bad request keeps its two good spans and rejects the third; the others are not affected.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import duckdb
@@ -19,6 +18,7 @@ from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spans import spans_table
 from liveobs.correlator._trace_sql import TRACE_BOUNDS
 from liveobs.correlator._writer import Writer, WriteResult
+from tests.correlator.answers import answers
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 
@@ -153,18 +153,8 @@ def test_a_source_key_is_stored_once(store) -> None:
 
 def test_a_malformed_body_fails_alone_and_the_group_commits(store) -> None:
     con, writer = store
-    results: list[object] = []
-    finished = threading.Event()
-
-    def done(outcome: object) -> None:
-        results.append(outcome)
-        if len(results) == 21:
-            finished.set()
-
-    for i in range(21):
-        payload = b"\x0a\xff" if i == 10 else sample_spans_request(100).SerializeToString()
-        writer.submit(TRACES, payload, done)
-    assert finished.wait(60)
+    payloads = [b"\x0a\xff" if i == 10 else sample_spans_request(100).SerializeToString() for i in range(21)]
+    results = answers(writer, TRACES, payloads)
     assert sum(isinstance(r, MalformedBody) for r in results) == 1
     assert sum(isinstance(r, WriteResult) and r.accepted == 100 for r in results) == 20
     assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (2000,)
