@@ -8,10 +8,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from liveobs.conventions import keys
-from liveobs.correlator._columns import TS_TYPE, any_text, attributes_dict, clamp_ns, repeat
+from liveobs.correlator._columns import TS_TYPE, any_text, clamp_ns, repeat
 from liveobs.correlator._correlation import Converted, correlation_rows, log_error_mask, per_request
-from liveobs.correlator._maps import MapColumn
+from liveobs.correlator._maps import MapColumn, Resources
 from liveobs.correlator._scrub import IngestScrubber
 
 
@@ -42,10 +41,8 @@ def logs_tables(requests: Sequence[Any], scrubber: IngestScrubber) -> list[Conve
     event_names: list[str] = []
     resource_index: list[int] = []
     scope_index: list[int] = []
-    services: list[str] = []
-    versions: list[str | None] = []
+    resources = Resources(scrubber)
     resource_urls: list[str] = []
-    resource_maps = MapColumn(scrubber)
     scope_urls: list[str] = []
     scope_names: list[str] = []
     scope_versions: list[str] = []
@@ -57,11 +54,7 @@ def logs_tables(requests: Sequence[Any], scrubber: IngestScrubber) -> list[Conve
     request_rejected: list[int] = []
     for request in requests:
         for rl in request.resource_logs:
-            r_no = len(services)
-            resource = attributes_dict(rl.resource.attributes)
-            services.append(resource.get(keys.SERVICE_NAME, ""))
-            versions.append(resource.get(keys.SERVICE_VERSION))
-            resource_maps.add_dict(resource)
+            r_no = resources.add(rl.resource.attributes)
             resource_urls.append(rl.schema_url)
             for sl in rl.scope_logs:
                 s_no = len(scope_names)
@@ -98,10 +91,10 @@ def logs_tables(requests: Sequence[Any], scrubber: IngestScrubber) -> list[Conve
             "TraceFlags": pa.array(flags, pa.uint8()),
             "SeverityText": pa.array(sev_text, pa.string()),
             "SeverityNumber": pa.array(sev_num, pa.uint8()),
-            "ServiceName": repeat(pa.array(services, pa.string()), resource_index),
+            "ServiceName": repeat(pa.array(resources.services, pa.string()), resource_index),
             "Body": pa.array(bodies, pa.string()),
             "ResourceSchemaUrl": repeat(pa.array(resource_urls, pa.string()), resource_index),
-            "ResourceAttributes": repeat(resource_maps.array(), resource_index),
+            "ResourceAttributes": repeat(resources.maps.array(), resource_index),
             "ScopeSchemaUrl": repeat(pa.array(scope_urls, pa.string()), scope_index),
             "ScopeName": repeat(pa.array(scope_names, pa.string()), scope_index),
             "ScopeVersion": repeat(pa.array(scope_versions, pa.string()), scope_index),
@@ -112,7 +105,8 @@ def logs_tables(requests: Sequence[Any], scrubber: IngestScrubber) -> list[Conve
     )
     captured = attrs.captured()
     names = table.column("EventName").combine_chunks()
-    correlation = correlation_rows("log", table, repeat(pa.array(versions, pa.string()), resource_index), captured, names)
+    versions = repeat(pa.array(resources.versions, pa.string()), resource_index)
+    correlation = correlation_rows("log", table, versions, captured, names)
     errors = None
     if table.num_rows:
         failed = log_error_mask(captured, names)

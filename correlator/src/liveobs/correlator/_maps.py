@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from liveobs.conventions import keys
-from liveobs.correlator._columns import any_text, counting
+from liveobs.correlator._columns import any_text, attributes_dict, counting
 from liveobs.correlator._scrub import KEY_SCAN, IngestScrubber
 from liveobs.correlator._wirepairs import decode_pairs, scrub_values, scrub_where
 
@@ -83,6 +83,25 @@ class MapColumn:
     def captured(self) -> dict[str, pa.Array]:
         """Per captured key, its value in each row (null where absent); after :meth:`array`."""
         return self._captured
+
+
+class Resources:
+    """The resources of a conversion pass: each one's service name and version, and its attributes as a map."""
+
+    __slots__ = ("maps", "services", "versions")
+
+    def __init__(self, scrubber: IngestScrubber) -> None:
+        self.services: list[str] = []
+        self.versions: list[str | None] = []
+        self.maps = MapColumn(scrubber)
+
+    def add(self, attributes: Any) -> int:
+        """Append a resource from its repeated ``KeyValue`` field; its index (rows point at it)."""
+        resource = attributes_dict(attributes)
+        self.services.append(resource.get(keys.SERVICE_NAME, ""))
+        self.versions.append(resource.get(keys.SERVICE_VERSION))
+        self.maps.add_dict(resource)
+        return len(self.services) - 1
 
 
 def interned_map_array(numbers: list[int], offsets: list[int], pairs: InternedPairs) -> tuple[pa.Array, dict[str, pa.Array]]:

@@ -13,7 +13,6 @@ from liveobs.conventions import keys
 from liveobs.correlator._columns import (
     MAX_NS,
     TS_TYPE,
-    attributes_dict,
     clamp_ns,
     hex_ids,
     list_of,
@@ -21,7 +20,7 @@ from liveobs.correlator._columns import (
     sparse_offsets,
 )
 from liveobs.correlator._correlation import Converted, correlation_rows, per_request
-from liveobs.correlator._maps import MapColumn, enum_names, scrubbed_texts, wire_map_array
+from liveobs.correlator._maps import MapColumn, Resources, enum_names, scrubbed_texts, wire_map_array
 from liveobs.correlator._rawspans import AttributeInterner, parse_part
 from liveobs.correlator._scrub import IngestScrubber
 
@@ -69,9 +68,7 @@ def spans_tables(
     status_messages: list[str] = []
     resource_index: list[int] = []
     scope_index: list[int] = []
-    services: list[str] = []
-    versions: list[str | None] = []
-    resource_maps = MapColumn(scrubber)
+    resources = Resources(scrubber)
     scope_names: list[str] = []
     scope_versions: list[str] = []
     attr_raws: list[bytes] = []
@@ -99,11 +96,7 @@ def spans_tables(
     add_raws, add_offset = attr_raws.extend, attr_offsets.append
     for request in requests:
         for rs in request.resource_spans:
-            r_no = len(services)
-            resource = attributes_dict(rs.resource.attributes)
-            services.append(resource.get(keys.SERVICE_NAME, ""))
-            versions.append(resource.get(keys.SERVICE_VERSION))
-            resource_maps.add_dict(resource)
+            r_no = resources.add(rs.resource.attributes)
             for ss in rs.scope_spans:
                 s_no = len(scope_names)
                 scope_names.append(ss.scope.name)
@@ -191,11 +184,11 @@ def spans_tables(
             "TraceState": pa.array(trace_states, pa.string()),
             "SpanName": scrubbed_texts(scrubber, names),
             "SpanKind": enum_names(kinds, SPAN_KINDS),
-            "ServiceName": repeat(pa.array(services, pa.string()), resource_index),
+            "ServiceName": repeat(pa.array(resources.services, pa.string()), resource_index),
             # One map per resource, each row pointing at its own: DuckDB checks a map's keys as it reads
             # it from Arrow (about 1 µs per row for three keys), so here once per resource.
             "ResourceAttributes": pa.DictionaryArray.from_arrays(
-                pa.array(resource_index, pa.int32()), resource_maps.array()
+                pa.array(resource_index, pa.int32()), resources.maps.array()
             ),
             "ScopeName": repeat(pa.array(scope_names, pa.string()), scope_index),
             "ScopeVersion": repeat(pa.array(scope_versions, pa.string()), scope_index),
@@ -208,7 +201,7 @@ def spans_tables(
         }
     )
     correlation = correlation_rows(
-        "span", table, repeat(pa.array(versions, pa.string()), resource_index), captured
+        "span", table, repeat(pa.array(resources.versions, pa.string()), resource_index), captured
     )
     failed = pc.equal(codes, 2)
     if exception_rows:
