@@ -14,7 +14,8 @@ Rules, in ASGI terms:
 * The reply is the first ``websocket.send`` after that message, except a
   message whose own ``lo`` names another event id (a push). A JSON-object
   reply gets the ``lo`` reply object added; the patch is measured raw and
-  deflated as permessage-deflate would (window 12 bits, context takeover).
+  (a connection's first replies, then a sample) deflated as permessage-deflate
+  would (:mod:`liveobs.sdk._deflate`).
 * An exception escaping the app while an event is pending becomes an
   ``exception`` span event (with ``error.type`` and fingerprint) and an error
   reply with the class and code only, then close code 1011. A close the app
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -54,6 +54,7 @@ from liveobs.sdk import _lifecycle
 from liveobs.sdk._asgi import Message, Scope, header, route_template
 from liveobs.sdk._configure import Telemetry
 from liveobs.sdk._context import LiveIds, detach_quietly, reset_ids, set_ids
+from liveobs.sdk._deflate import ReplyDeflate
 from liveobs.sdk._faults import fault
 from liveobs.sdk._live import EventRecorder, _span_name, connection_link_to, record_failure
 from liveobs.sdk._reply import OPAQUE, PUSH, classify, inject
@@ -123,7 +124,7 @@ class Connection:
         self.adopted_client_connection = client_id is not None
         self.driven = header(scope, _EVIDENCE_HEADER) == keys.EVIDENCE_DRIVEN
         self.span: Span = trace.INVALID_SPAN
-        self._deflate: Any = None
+        self._deflate = ReplyDeflate()
         self._link: Link | None = None
         self._vetted: tuple[tuple[str | None, ...], bool] = ((), False)
         self._names_clean: dict[str | None, bool] = {}
@@ -340,6 +341,13 @@ class Connection:
                 await self._send(message)  # a websocket.send: nothing for _raw_send to look at
                 self._finish_pending()
                 return
+        elif kind == "websocket.send":  # outside a live event: later replies may still refer back to it
+            try:
+                text = message.get("text")
+                self._deflate.sent(text.encode("utf-8", "surrogatepass") if text is not None
+                                   else message.get("bytes") or b"")
+            except Exception as exc:
+                fault("websocket send", exc)
         elif kind == "websocket.accept":
             self.accepted = True
             self.span.add_event("websocket.connect")
@@ -360,31 +368,24 @@ class Connection:
             self.held_close = None
         await self._send(message)
 
-    def _compressed_size(self, raw: bytes) -> int:
-        if self._deflate is None:
-            self._deflate = zlib.compressobj(-1, zlib.DEFLATED, -12, 5)
-        head = self._deflate.compress(raw)
-        tail = self._deflate.flush(zlib.Z_SYNC_FLUSH)  # ends with the 4 bytes the frame leaves out
-        size = len(head) + len(tail)
-        ends = tail if len(tail) >= 4 else head + tail
-        return size - 4 if ends.endswith(b"\x00\x00\xff\xff") else size
-
     def _as_reply(self, pending: EventRecorder, message: Message) -> Message:
         text = message.get("text")
         if text is None:
             data = message.get("bytes") or b""
-            pending.reply_sizes(len(data), self._compressed_size(data))
+            pending.reply_sizes(len(data), self._deflate.size(data))
             return message
         raw = text.encode("utf-8", "surrogatepass")
         kind, own = classify(raw, pending.event_id)
         if kind is PUSH:
+            self._deflate.sent(raw)
             return message  # a push for another event, not this reply
         if own is not None:  # the app wrote the reply object itself
+            self._deflate.sent(raw)
             if own.get("ok") is False:
                 pending.note_error_reply(own)
             pending.replied = True
             return message
-        compressed = self._compressed_size(raw)
+        compressed = self._deflate.size(raw)
         if kind is OPAQUE:  # not a JSON object liveobs may add to: measured, sent as it is
             pending.reply_sizes(len(raw), compressed)
             return message

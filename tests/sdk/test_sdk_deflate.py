@@ -1,0 +1,151 @@
+"""A reply's deflated size: the bytes websockets' own permessage-deflate puts in the frame, for a sample of replies."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tracemalloc
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame, Opcode
+from websockets.sync.client import connect
+
+from liveobs.conventions import keys
+from liveobs.sdk._deflate import MEASURED_EVERY, MEASURED_FIRST, WINDOW, ReplyDeflate, deflated_size
+
+
+class Wire:
+    """What a websockets server sends with its defaults (and uvicorn's): 12-bit window, memLevel 5, context kept."""
+
+    def __init__(self) -> None:
+        self._extension = PerMessageDeflate(False, False, 12, 12, {"memLevel": 5})
+
+    def size(self, data: bytes, opcode: Opcode = Opcode.TEXT) -> int:
+        return len(self._extension.encode(Frame(opcode, data)).data)
+
+
+def _messages(seed: int, n: int) -> list[bytes]:
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    for _ in range(n):
+        kind = rng.random()
+        if kind < 0.25:
+            out.append(rng.randbytes(rng.randint(0, 400)))
+        elif kind < 0.6:
+            cards = "".join(f"<li id='card-{rng.randint(0, 99)}'>{rng.choice(['Ship', 'Fix', 'Plan'])} it</li>"
+                            for _ in range(rng.randint(1, 60)))
+            out.append(json.dumps({"patch": cards}).encode())
+        elif kind < 0.8:
+            out.append(b"a" * rng.randint(1, 3 * WINDOW))
+        else:
+            out.append(bytes(rng.choice(b"abcdefgh<>/ ") for _ in range(rng.randint(WINDOW - 100, 3 * WINDOW))))
+    return out
+
+
+def test_every_size_equals_the_frame_websockets_sends_after_the_same_messages() -> None:
+    for seed in range(6):
+        wire, sent = Wire(), bytearray()
+        for raw in _messages(seed, 60):
+            assert deflated_size(raw, sent) == wire.size(raw), (seed, len(raw))
+            sent += raw
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=600), st.text(max_size=300).map(str.encode),
+                          st.integers(1, 9000).map(lambda n: b"<li>card</li>" * (n // 13 + 1))), max_size=25))
+def test_any_sequence_of_messages_is_measured_as_websockets_compresses_it(messages: list[bytes]) -> None:
+    wire, sent = Wire(), bytearray()
+    for raw in messages:
+        assert deflated_size(raw, sent) == wire.size(raw, Opcode.BINARY)
+        sent += raw
+
+
+def test_a_connection_measures_its_first_replies_then_every_eighth_and_counts_what_else_it_sent() -> None:
+    wire, deflate = Wire(), ReplyDeflate()
+    messages = _messages(7, 80)
+    measured: list[int] = []
+    replies = 0
+    for i, raw in enumerate(messages):
+        expected = wire.size(raw)
+        if i % 3 == 2:  # a push between replies: not measured, but later replies may refer back to it
+            deflate.sent(raw)
+            continue
+        size = deflate.size(raw)
+        if size is not None:
+            assert size == expected
+            measured.append(replies)
+        replies += 1
+    assert measured == [n for n in range(replies) if n < MEASURED_FIRST or (n + 1) % MEASURED_EVERY == 0]
+    assert measured[:MEASURED_FIRST + 2] == [0, 1, 2, 3, 4, 5, 6, 7, 15, 23]
+
+
+def test_a_reply_that_repeats_what_was_just_sent_is_measured_small() -> None:
+    patch = os.urandom(1500)  # incompressible alone
+    deflate = ReplyDeflate()
+    deflate.sent(patch)
+    assert deflate.size(patch) is not None
+    assert deflate.size(patch) < 30  # every byte refers back to the message before
+
+
+def test_a_connection_holds_a_bounded_window_whatever_it_sent() -> None:
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        deflate = ReplyDeflate()
+        deflate.size(os.urandom(1 << 20))
+        for _ in range(200):
+            deflate.sent(os.urandom(700))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 3 * WINDOW + 1024, held
+
+
+def test_event_spans_carry_the_sampled_sizes_of_the_app_s_own_messages(
+        configured: Any, serve: Any, envelope: Any) -> None:
+    """Each event's reply, then a push: the replies measured carry the size websockets gives after both."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    import liveobs.sdk
+
+    def reply(n: int) -> str:
+        return json.dumps({"patch": "".join(f"<li>card {i}</li>" for i in range(n % 7, 40)), "n": n})
+
+    def push(n: int) -> str:
+        return json.dumps({"stream": f"<p>{n} cards moved</p>" * 5})
+
+    async def live(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            n = json.loads(text)["n"]
+            await websocket.send_text(reply(n))
+            await websocket.send_text(push(n))
+
+    events = 20
+    app = liveobs.sdk.LiveObsMiddleware(Starlette(routes=[WebSocketRoute("/live", live)]),
+                                        telemetry=configured.telemetry)
+    server = serve(app)
+    ids = [f"018f3b2a-7c4d-7e5f-8a9b-0c1d2e3f{n:04x}" for n in range(events)]
+    with connect(f"{server.ws}/live") as ws:
+        for n, event_id in enumerate(ids):
+            message = json.loads(envelope("add_card", event_id, n + 1))
+            ws.send(json.dumps({**message, "n": n}))
+            assert json.loads(ws.recv())["n"] == n
+            ws.recv()
+    spans = {s["attributes"][keys.EVENT_ID]: s["attributes"] for s in configured.receiver.spans_named("live.event", events)}
+    wire = Wire()
+    for n, event_id in enumerate(ids):
+        attributes, sent = spans[event_id], reply(n).encode()
+        expected = wire.size(sent)
+        wire.size(push(n).encode())
+        assert attributes[keys.PATCH_BYTES] == len(sent)
+        if n < MEASURED_FIRST or (n + 1) % MEASURED_EVERY == 0:
+            assert attributes[keys.PATCH_COMPRESSED_BYTES] == expected, n
+        else:
+            assert keys.PATCH_COMPRESSED_BYTES not in attributes, n
