@@ -6,22 +6,22 @@ uvicorn's default WebSocket protocol (``websockets-sansio``) uses too: level
 each message may refer back to the 4096 bytes sent before it. The ASGI app
 never sees the frames, so the size is measured here.
 
-A connection keeps the last 4096 bytes the app sent on it (replies and other
-messages alike), not a compressor: a measured reply is deflated by a fresh
-compressor primed with them as its dictionary, which gives the very bytes the
-connection's own compressor would (the tests check this against
-``websockets``). A connection's first
-:data:`MEASURED_FIRST` replies are measured, then every
+A connection's first :data:`MEASURED_FIRST` replies are measured, then every
 :data:`MEASURED_EVERY`-th (the 16th, the 24th, ...). Deflating a reply costs
 about a tenth of a live event's telemetry, and the compression ratio the gates
-judge is a distribution, which a sample estimates as well. A busy socket holds
-at most 8 KiB and a message for this, instead of a compressor's 38 KiB.
+judge is a distribution, which a sample estimates as well. While it measures
+every reply, a connection keeps one compressor; after that it keeps only the
+last 4096 bytes the app sent on it (replies and other messages alike), at
+most 8 KiB and a message instead of a compressor's 38 KiB, and a measured
+reply is deflated by a fresh compressor primed with them as its dictionary.
+Either way the size is the very one the socket's own compressor gives (the
+tests check it against ``websockets``).
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import Final
+from typing import Any, Final
 
 WINDOW: Final = 4096  # 2 ** 12: the server's window
 MEASURED_FIRST: Final = 8
@@ -34,9 +34,11 @@ _SYNC_TAIL: Final = b"\x00\x00\xff\xff"  # ends a flushed message; the frame lea
 class ReplyDeflate:
     """The deflated sizes of one connection's replies (a sample of them, see the module)."""
 
-    __slots__ = ("_recent", "_replies")
+    __slots__ = ("_compressor", "_recent", "_replies")
 
     def __init__(self) -> None:
+        # While every reply is measured: a compressor that has seen all the connection sent, else None.
+        self._compressor: Any = None
         self._recent = bytearray()  # the bytes sent last: at least WINDOW of them, at most 2 * WINDOW + a message
         self._replies = 0
 
@@ -44,12 +46,25 @@ class ReplyDeflate:
         """The frame payload's size for the reply ``raw``; ``None`` when this reply is not measured."""
         n = self._replies
         self._replies = n + 1
-        size = deflated_size(raw, self._recent) if n < MEASURED_FIRST or (n + 1) % MEASURED_EVERY == 0 else None
-        self.sent(raw)
+        if n < MEASURED_FIRST:  # one compressor, kept from reply to reply while nothing else is sent
+            compressor = self._compressor
+            if compressor is None:
+                compressor = _primed(self._recent)
+            size: int | None = _size(compressor, raw)
+            self._compressor = compressor if n + 1 < MEASURED_FIRST else None
+        elif (n + 1) % MEASURED_EVERY == 0:
+            size = _size(_primed(self._recent), raw)
+        else:
+            size = None
+        self._remember(raw)
         return size
 
     def sent(self, raw: bytes) -> None:
-        """Note a message sent on the socket (a reply or any other): the next ones may refer back to it."""
+        """Note a message other than a reply: the next replies may refer back to it."""
+        self._compressor = None  # it has not seen this message: the next reply primes a fresh one
+        self._remember(raw)
+
+    def _remember(self, raw: bytes) -> None:
         recent = self._recent
         recent += raw
         if len(recent) > 2 * WINDOW:
@@ -58,11 +73,17 @@ class ReplyDeflate:
 
 def deflated_size(raw: bytes, sent_before: bytes | bytearray = b"") -> int:
     """The size of ``raw`` deflated as one permessage-deflate message after ``sent_before`` on the same socket."""
-    if sent_before:
-        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -12, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY,
-                                      sent_before[-WINDOW:])
-    else:
-        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -12, _MEM_LEVEL)
+    return _size(_primed(sent_before), raw)
+
+
+def _primed(sent_before: bytes | bytearray) -> Any:
+    """A compressor in the state the socket's own is in after sending ``sent_before``."""
+    if not sent_before:
+        return zlib.compressobj(_LEVEL, zlib.DEFLATED, -12, _MEM_LEVEL)
+    return zlib.compressobj(_LEVEL, zlib.DEFLATED, -12, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, sent_before[-WINDOW:])
+
+
+def _size(compressor: Any, raw: bytes) -> int:
     head = compressor.compress(raw)
     tail = compressor.flush(zlib.Z_SYNC_FLUSH)
     size = len(head) + len(tail)
