@@ -44,7 +44,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 import liveobs.sdk
 from liveobs.conventions import mint_event_id
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))  # fewer leave the medians (and the ratios) noisy
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "400"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "400"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))

@@ -7,7 +7,7 @@ each message may refer back to the 4096 bytes sent before it. The ASGI app
 never sees the frames, so the size is measured here.
 
 A connection's first :data:`MEASURED_FIRST` replies are measured, then every
-:data:`MEASURED_EVERY`-th (the 16th, the 24th, ...). Deflating a reply costs
+:data:`MEASURED_EVERY`-th (the 16th, the 32nd, ...). Deflating a reply costs
 about a tenth of a live event's telemetry, and the compression ratio the gates
 judge is a distribution, which a sample estimates as well. While it measures
 every reply, a connection keeps one compressor; after that it keeps only the
@@ -25,7 +25,7 @@ from typing import Any, Final
 
 WINDOW: Final = 4096  # 2 ** 12: the server's window
 MEASURED_FIRST: Final = 8
-MEASURED_EVERY: Final = 8
+MEASURED_EVERY: Final = 16
 _LEVEL: Final = -1  # zlib's default, 6
 _MEM_LEVEL: Final = 5
 _SYNC_TAIL: Final = b"\x00\x00\xff\xff"  # ends a flushed message; the frame leaves it out
