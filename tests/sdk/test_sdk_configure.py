@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import httpx
@@ -186,6 +187,42 @@ def test_a_full_batch_queue_counts_what_it_drops() -> None:
         exported = len(processor.span_exporter.exporter.get_finished_spans())  # type: ignore[attr-defined]
         assert exported + drops.counts()["spans"] == 50
     finally:
+        liveobs.sdk.shutdown()
+
+
+class _Held(SpanExporter):
+    """Exports nothing until released: the batch worker is held up as behind a slow collector."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.count = 0
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.release.wait(30)
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+@pytest.mark.parametrize(("variable", "dropped"), [(None, False), ("1000", True)])
+def test_the_span_queue_holds_a_burst_while_the_export_worker_is_held_up(
+        monkeypatch: pytest.MonkeyPatch, variable: str | None, dropped: bool) -> None:
+    """8192 spans wait by default (OpenTelemetry's 2048 would drop most of this burst); the standard variable wins."""
+    if variable is None:
+        monkeypatch.delenv("OTEL_BSP_MAX_QUEUE_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", variable)
+    held = _Held()
+    telemetry = liveobs.sdk.configure("burst", span_exporter=held, set_global=False, log_file=io.StringIO())
+    try:
+        for i in range(6000):
+            telemetry.tracer.start_span(f"push {i}").end()
+        held.release.set()
+        telemetry.tracer_provider.force_flush()
+        drops = telemetry.drops.counts()["spans"]
+        assert held.count + drops == 6000
+        assert (drops > 0) is dropped, drops
+    finally:
+        held.release.set()
         liveobs.sdk.shutdown()
 
 

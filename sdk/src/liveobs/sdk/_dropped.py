@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,11 @@ from liveobs.sdk._logbridge import PendingLogRecord, materialize_all
 
 SPANS: Final = "spans"
 LOGS: Final = "logs"
+# The batch queues' length unless OTEL_BSP_MAX_QUEUE_SIZE / OTEL_BLRP_MAX_QUEUE_SIZE (or the caller) set it.
+# A live app ends spans in bursts (a push to every open page, a reconnect storm) and its export worker
+# waits for the GIL behind the event loop: OpenTelemetry's 2048 lost spans now and then at 10k live
+# events a second in one process (bench_sdk.py); 8192 hold about a second of them.
+QUEUE_SIZE: Final = 8192
 _log = logging.getLogger("liveobs.sdk")
 
 
@@ -125,11 +131,18 @@ def _count_drops(processor: Any, counter: DropCounter, signal: str) -> Callable[
     return full if full is not None else _never_full
 
 
+def _queue_size(variable: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with :data:`QUEUE_SIZE` as the queue's length when neither they nor ``variable`` set one."""
+    if kwargs.get("max_queue_size") is not None or os.environ.get(variable, "").strip():
+        return kwargs
+    return {**kwargs, "max_queue_size": QUEUE_SIZE}
+
+
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """A :class:`BatchSpanProcessor` that counts the spans its full queue drops."""
 
     def __init__(self, exporter: SpanExporter, counter: DropCounter, **kwargs: Any) -> None:
-        super().__init__(CountingSpanExporter(exporter, counter), **kwargs)
+        super().__init__(CountingSpanExporter(exporter, counter), **_queue_size("OTEL_BSP_MAX_QUEUE_SIZE", kwargs))
         self._drops = counter
         self._full = _count_drops(self, counter, SPANS)
         self._queue_span = _compat.fast_queue(self, _CountingQueue, _appendleft)
@@ -155,7 +168,7 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
     """A :class:`BatchLogRecordProcessor` that counts the records its full queue drops."""
 
     def __init__(self, exporter: LogRecordExporter, counter: DropCounter, **kwargs: Any) -> None:
-        super().__init__(CountingLogExporter(exporter, counter), **kwargs)
+        super().__init__(CountingLogExporter(exporter, counter), **_queue_size("OTEL_BLRP_MAX_QUEUE_SIZE", kwargs))
         self._drops = counter
         self._full = _count_drops(self, counter, LOGS)
 
