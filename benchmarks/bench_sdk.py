@@ -20,7 +20,8 @@ the figures are medians of CPU time (process_time: all threads) per message.
   (b)       opentelemetry-instrumentation-asgi on the app + the same log line
 
 The concurrent figure runs 50 connections interleaved on one event loop.
-Exported spans and log records are counted: nothing may go missing.
+Exported spans and log records are counted: liveobs may lose none (the run fails if it does);
+the baselines keep the OpenTelemetry default queue of 2048 and report what it drops.
 """
 
 from __future__ import annotations
@@ -358,13 +359,14 @@ def main() -> int:
     for name, us in request.items():
         print(f"  {name:<26} {us:8.1f}   over bare {us - request['bare']:8.1f}")
     print(f"  liveobs / asgi-correlation-id + log = {request['liveobs'] / request['asgi-correlation-id + log']:.2f}")
-    print("exported by each variant over the whole run (nothing may be missing)")
+    print("exported by each variant over the whole run (liveobs may miss nothing; a baseline's own full queue"
+          " drops are its own)")
     live, hand, otel = ws["liveobs"], ws["(a) hand-written"], ws["(b) otel-asgi"]
     missing = _exported("liveobs", live, live.events + live.connections + live.requests, live.events + live.requests)
-    missing += _exported("(a) hand-written", hand, hand.events)
+    _exported("(a) hand-written", hand, hand.events)
     # otel-asgi: a send and a receive span per message; connect, accept, close and the server span
     # per connection; the server span and two send spans per request
-    missing += _exported("(b) otel-asgi", otel, 2 * otel.events + 4 * otel.connections + 3 * otel.requests)
+    _exported("(b) otel-asgi", otel, 2 * otel.events + 4 * otel.connections + 3 * otel.requests)
     liveobs.sdk.shutdown()
     return 1 if missing else 0
 
