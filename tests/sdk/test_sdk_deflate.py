@@ -15,7 +15,15 @@ from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 from liveobs.conventions import keys
-from liveobs.sdk._deflate import MEASURED_EVERY, MEASURED_FIRST, WINDOW, ReplyDeflate, deflated_size
+from liveobs.sdk._deflate import (
+    MEASURED_EVERY,
+    MEASURED_FIRST,
+    SPARE_PER_SECOND,
+    WINDOW,
+    Allowance,
+    ReplyDeflate,
+    deflated_size,
+)
 
 
 class Wire:
@@ -64,8 +72,8 @@ def test_any_sequence_of_messages_is_measured_as_websockets_compresses_it(messag
         sent += raw
 
 
-def test_a_connection_measures_its_first_replies_then_every_sixteenth_and_counts_what_else_it_sent() -> None:
-    wire, deflate = Wire(), ReplyDeflate()
+def test_a_busy_connection_measures_its_first_replies_then_every_sixteenth_and_counts_what_else_it_sent() -> None:
+    wire, deflate = Wire(), ReplyDeflate(spare=lambda: False)  # the process has measured its spare replies
     messages = _messages(7, 80)
     measured: list[int] = []
     replies = 0
@@ -81,6 +89,36 @@ def test_a_connection_measures_its_first_replies_then_every_sixteenth_and_counts
         replies += 1
     assert measured == [n for n in range(replies) if n < MEASURED_FIRST or (n + 1) % MEASURED_EVERY == 0]
     assert measured[:MEASURED_FIRST + 2] == [0, 1, 2, 3, 4, 5, 6, 7, 15, 31]
+
+
+def test_replies_past_the_sample_are_measured_while_the_process_has_spare_ones() -> None:
+    wire, allowance = Wire(), iter([True] * 10 + [False] * 10 + [True] * 40)
+    deflate = ReplyDeflate(spare=lambda: next(allowance))
+    sizes = []
+    for i, raw in enumerate(_messages(13, 80)):
+        expected = wire.size(raw)
+        if i % 4 == 3:
+            deflate.sent(raw)
+            continue
+        size = deflate.size(raw)
+        assert size is None or size == expected
+        sizes.append(size)
+    measured = [n for n, size in enumerate(sizes) if size is not None]
+    # the first 8; past them the sample (the 16th, 32nd, 48th) and each reply the allowance lets through
+    sampled = [n for n in range(MEASURED_FIRST, 60) if (n + 1) % MEASURED_EVERY == 0]
+    asked = [n for n in range(MEASURED_FIRST, 60) if n not in sampled]
+    spare = asked[:10] + asked[20:]
+    assert measured == sorted([*range(MEASURED_FIRST), *sampled, *spare])
+
+
+def test_the_allowance_gives_its_rate_a_second_and_no_more() -> None:
+    now = [100.0]
+    allowance = Allowance(SPARE_PER_SECOND, clock=lambda: now[0])
+    assert sum(allowance.take() for _ in range(200)) == SPARE_PER_SECOND
+    now[0] += 0.5
+    assert sum(allowance.take() for _ in range(200)) == SPARE_PER_SECOND // 2
+    now[0] += 60  # an idle minute leaves at most one second's worth
+    assert sum(allowance.take() for _ in range(200)) == SPARE_PER_SECOND
 
 
 def test_a_push_among_the_first_replies_is_in_the_next_reply_s_window() -> None:
@@ -117,7 +155,7 @@ def test_a_connection_holds_a_bounded_window_whatever_it_sent() -> None:
 
 def test_event_spans_carry_the_sampled_sizes_of_the_app_s_own_messages(
         configured: Any, serve: Any, envelope: Any) -> None:
-    """Each event's reply, then a push: the replies measured carry the size websockets gives after both."""
+    """Each event's reply, then a push: a few events a second, so every reply carries the size websockets gives."""
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket
@@ -155,7 +193,4 @@ def test_event_spans_carry_the_sampled_sizes_of_the_app_s_own_messages(
         expected = wire.size(sent)
         wire.size(push(n).encode())
         assert attributes[keys.PATCH_BYTES] == len(sent)
-        if n < MEASURED_FIRST or (n + 1) % MEASURED_EVERY == 0:
-            assert attributes[keys.PATCH_COMPRESSED_BYTES] == expected, n
-        else:
-            assert keys.PATCH_COMPRESSED_BYTES not in attributes, n
+        assert attributes[keys.PATCH_COMPRESSED_BYTES] == expected, n
