@@ -8,6 +8,7 @@ import random
 import tracemalloc
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.extensions.permessage_deflate import PerMessageDeflate
@@ -15,6 +16,7 @@ from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 from liveobs.conventions import keys
+from liveobs.sdk import _deflate
 from liveobs.sdk._deflate import (
     MEASURED_EVERY,
     MEASURED_FIRST,
@@ -154,8 +156,9 @@ def test_a_connection_holds_a_bounded_window_whatever_it_sent() -> None:
 
 
 def test_event_spans_carry_the_sampled_sizes_of_the_app_s_own_messages(
-        configured: Any, serve: Any, envelope: Any) -> None:
+        configured: Any, serve: Any, envelope: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each event's reply, then a push: a few events a second, so every reply carries the size websockets gives."""
+    monkeypatch.setattr(_deflate, "_SPARE", Allowance(SPARE_PER_SECOND))  # none spent by the tests before
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket

@@ -61,7 +61,7 @@ class Allowance:
 
 
 # The replies past every connection's sample that the process measures anyway.
-_SPARE: Final = Allowance(SPARE_PER_SECOND)
+_SPARE = Allowance(SPARE_PER_SECOND)
 
 
 class ReplyDeflate:
@@ -69,8 +69,8 @@ class ReplyDeflate:
 
     __slots__ = ("_compressor", "_recent", "_replies", "_spare")
 
-    def __init__(self, spare: Callable[[], bool] = _SPARE.take) -> None:
-        self._spare = spare  # whether a reply past the sample is measured all the same
+    def __init__(self, spare: Callable[[], bool] | None = None) -> None:
+        self._spare = spare or _SPARE.take  # whether a reply past the sample is measured all the same
         # While every reply is measured: a compressor that has seen all the connection sent, else None.
         self._compressor: Any = None
         self._recent = bytearray()  # the bytes sent last: at least WINDOW of them, at most 2 * WINDOW + a message
