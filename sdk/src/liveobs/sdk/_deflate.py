@@ -12,11 +12,11 @@ the process has measured fewer than :data:`SPARE_PER_SECOND` of those others
 in the last second: an app with a few events a second has every reply
 measured, a busy one a sample. Deflating a reply costs about a tenth of a live
 event's telemetry, and the compression ratio the gates judge is a
-distribution, which a sample estimates as well. While it measures
-every reply, a connection keeps one compressor; after that it keeps only the
-last 4096 bytes the app sent on it (replies and other messages alike), at
-most 8 KiB and a message instead of a compressor's 38 KiB, and a measured
-reply is deflated by a fresh compressor primed with them as its dictionary.
+distribution, which a sample estimates as well. For its first replies a
+connection keeps one compressor; after that it keeps only the last 4096 bytes
+the app sent on it (replies and other messages alike), at most 8 KiB and a
+message instead of a compressor's 38 KiB, and a measured reply is deflated by
+a fresh compressor primed with them as its dictionary.
 Either way the size is the very one the socket's own compressor gives (the
 tests check it against ``websockets``).
 """
