@@ -170,7 +170,8 @@ def wire_map_array(raws: list[bytes], offsets: list[int], interner: Interner) ->
         return interned_map_array(listed, offsets, interner)  # type: ignore[arg-type]
     missed = pc.indices_nonzero(pc.is_null(numbers)).to_pylist()
     missed_raws = [raws[i] for i in missed]
-    where, keys_found, values_found = decode_pairs(pa.array(missed_raws, pa.binary()))
+    missed_array = pa.array(missed_raws, pa.binary())
+    where, keys_found, values_found = decode_pairs(missed_array)
     if len(where) < len(missed):
         decoded = set(where.to_pylist())
         for n, at in enumerate(missed):
@@ -178,7 +179,7 @@ def wire_map_array(raws: list[bytes], offsets: list[int], interner: Interner) ->
                 listed[at] = interner[missed_raws[n]]
         numbers = pa.array(listed, pa.int64())
     if len(where):
-        found_raws = pa.array(missed_raws, pa.binary()).take(where)
+        found_raws = missed_array.take(where)
         counts = pc.value_counts(found_raws)
         for raw in counts.field("values").filter(pc.greater(counts.field("counts"), 1)).to_pylist():
             interner[raw]  # remembered for later batches
