@@ -74,38 +74,37 @@ def test_any_sequence_of_messages_is_measured_as_websockets_compresses_it(messag
         sent += raw
 
 
-def test_a_busy_connection_measures_its_first_replies_then_every_sixteenth_and_counts_what_else_it_sent() -> None:
-    wire, deflate = Wire(), ReplyDeflate(spare=lambda: False)  # the process has measured its spare replies
-    messages = _messages(7, 80)
-    measured: list[int] = []
-    replies = 0
+def _replay(deflate: ReplyDeflate, messages: list[bytes], push: Any) -> list[int | None]:
+    """Send ``messages`` (those where ``push(i)`` as other messages, the rest as replies): each reply's size,
+    checked against the frame websockets sends whenever it is measured."""
+    wire, sizes = Wire(), []
     for i, raw in enumerate(messages):
         expected = wire.size(raw)
-        if i > 12 and i % 3 == 2:  # a push between replies: not measured, but later replies may refer back to it
+        if push(i):  # not measured, but later replies may refer back to it
             deflate.sent(raw)
             continue
         size = deflate.size(raw)
-        if size is not None:
-            assert size == expected
-            measured.append(replies)
-        replies += 1
+        assert size is None or size == expected, i
+        sizes.append(size)
+    return sizes
+
+
+def _measured(sizes: list[int | None]) -> list[int]:
+    return [n for n, size in enumerate(sizes) if size is not None]
+
+
+def test_a_busy_connection_measures_its_first_replies_then_every_sixteenth_and_counts_what_else_it_sent() -> None:
+    deflate = ReplyDeflate(spare=lambda: False)  # the process has measured its spare replies
+    measured = _measured(_replay(deflate, _messages(7, 80), lambda i: i > 12 and i % 3 == 2))
+    replies = 80 - sum(1 for i in range(80) if i > 12 and i % 3 == 2)
     assert measured == [n for n in range(replies) if n < MEASURED_FIRST or (n + 1) % MEASURED_EVERY == 0]
     assert measured[:MEASURED_FIRST + 2] == [0, 1, 2, 3, 4, 5, 6, 7, 15, 31]
 
 
 def test_replies_past_the_sample_are_measured_while_the_process_has_spare_ones() -> None:
-    wire, allowance = Wire(), iter([True] * 10 + [False] * 10 + [True] * 40)
+    allowance = iter([True] * 10 + [False] * 10 + [True] * 40)
     deflate = ReplyDeflate(spare=lambda: next(allowance))
-    sizes = []
-    for i, raw in enumerate(_messages(13, 80)):
-        expected = wire.size(raw)
-        if i % 4 == 3:
-            deflate.sent(raw)
-            continue
-        size = deflate.size(raw)
-        assert size is None or size == expected
-        sizes.append(size)
-    measured = [n for n, size in enumerate(sizes) if size is not None]
+    measured = _measured(_replay(deflate, _messages(13, 80), lambda i: i % 4 == 3))
     # the first 8; past them the sample (the 16th, 32nd, 48th) and each reply the allowance lets through
     sampled = [n for n in range(MEASURED_FIRST, 60) if (n + 1) % MEASURED_EVERY == 0]
     asked = [n for n in range(MEASURED_FIRST, 60) if n not in sampled]
@@ -124,21 +123,17 @@ def test_the_allowance_gives_its_rate_a_second_and_no_more() -> None:
 
 
 def test_a_push_among_the_first_replies_is_in_the_next_reply_s_window() -> None:
-    wire, deflate = Wire(), ReplyDeflate()
-    for i, raw in enumerate(_messages(11, 3 + MEASURED_FIRST)):
-        expected = wire.size(raw)
-        if i in (2, 3, 6):
-            deflate.sent(raw)
-        else:
-            assert deflate.size(raw) == expected, i
+    sizes = _replay(ReplyDeflate(), _messages(11, 3 + MEASURED_FIRST), lambda i: i in (2, 3, 6))
+    assert None not in sizes
 
 
 def test_a_reply_that_repeats_what_was_just_sent_is_measured_small() -> None:
     patch = os.urandom(1500)  # incompressible alone
     deflate = ReplyDeflate()
     deflate.sent(patch)
-    assert deflate.size(patch) is not None
-    assert deflate.size(patch) < 30  # every byte refers back to the message before
+    size = deflate.size(patch)
+    assert size is not None
+    assert size < 30  # every byte refers back to the message before
 
 
 def test_a_connection_holds_a_bounded_window_whatever_it_sent() -> None:

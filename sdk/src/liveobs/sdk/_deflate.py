@@ -87,7 +87,7 @@ class ReplyDeflate:
             size: int | None = _size(compressor, raw)
             self._compressor = compressor if n + 1 < MEASURED_FIRST else None
         elif (n + 1) % MEASURED_EVERY == 0 or self._spare():
-            size = _size(_primed(self._recent), raw)
+            size = deflated_size(raw, self._recent)
         else:
             size = None
         self._remember(raw)
