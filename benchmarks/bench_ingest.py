@@ -254,7 +254,7 @@ def floors(bodies: list[bytes], folder: Path) -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     from liveobs.correlator._db import connect
-    from liveobs.correlator._derive import SPAN_VIEW, TRACE_BOUNDS
+    from liveobs.correlator._derive import SPAN_VIEW, trace_bounds
     from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
     from liveobs.correlator._scrub import IngestScrubber
     from liveobs.correlator._spans import spans_tables
@@ -281,7 +281,7 @@ def floors(bodies: list[bytes], folder: Path) -> None:
             view = SPAN_VIEW if name == "otel_traces" else "batch"
             con.register(view, pa.concat_tables([c.tables[name] for c in converted[i:i + 100]]))
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-        con.execute(TRACE_BOUNDS)
+        con.execute(trace_bounds(SPAN_VIEW))
         con.unregister(SPAN_VIEW)
         con.unregister("batch")
         con.execute("COMMIT")

@@ -152,13 +152,15 @@ def test_store_spool_and_discovery_files_are_owner_only(collector_factory, tmp_p
     for n in range(3):
         response = httpx.post(f"{running.url}/v1/traces", json=otlp_json_spans([f"abcd{n:012x}"]), headers=running.headers)
         assert response.status_code == 200
-    files = [db, discovery_path(db), *Path(f"{db}.spool").iterdir()]
+    spooled = list(Path(f"{db}.spool").rglob("*"))
+    files = [db, discovery_path(db), *(path for path in spooled if path.is_file())]
     wal = Path(f"{db}.wal")
     if wal.exists():
         files.append(wal)
     modes = {path.name: oct(_mode(path)) for path in files}
     assert set(modes.values()) == {"0o600"}, modes
-    assert oct(_mode(Path(f"{db}.spool"))) == "0o700"
+    folders = [Path(f"{db}.spool"), *(path for path in spooled if path.is_dir())]
+    assert {oct(_mode(path)) for path in folders} == {"0o700"}
     assert oct(_mode(db.parent)) == "0o700"
     assert running.stop() == 0
     assert oct(_mode(db)) == "0o600"

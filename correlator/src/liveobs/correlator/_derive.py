@@ -42,11 +42,13 @@ KEY_PARAMS: Final[dict[str, str]] = {
 SPAN_VIEW: Final = "liveobs_batch_spans"
 LOG_VIEW: Final = "liveobs_batch_logs"
 
-# Shape: one (TraceId, Start, End) per trace in the batch; reads merge a trace's rows (see _trace_sql).
-TRACE_BOUNDS: Final = f"""
+def trace_bounds(view: str) -> str:
+    """The statement that adds one (TraceId, Start, End) per trace of the spans in ``view`` (a fixed name);
+    reads merge a trace's rows (see _trace_sql)."""
+    return f"""
 INSERT INTO otel_traces_trace_id_ts
 SELECT TraceId, min("Timestamp"), max(make_timestamp_ns(epoch_ns("Timestamp") + Duration::BIGINT))
-FROM {SPAN_VIEW} WHERE TraceId <> '' GROUP BY TraceId
+FROM {view} WHERE TraceId <> '' GROUP BY TraceId
 """
 
 # Shape: spans with Error status or an exception event, with the first exception's attributes.

@@ -11,9 +11,14 @@ Wire format, both ways: frames of an 8-byte little-endian length and the payload
 A request frame is the count of bodies, their lengths, their signals (a byte
 each: the index in ``_convertbatch.BATCHED``) and the bodies. A reply
 frame is a 4-byte header length, a JSON header (per request: the batches it has
-in each stream, its rejected count, or its failure; the streams' names and byte
-lengths; the child's CPU seconds) and one IPC stream per table name, each
-holding the requests' batches in request order.
+in each stream and the rows it has in each staged file, its rejected count, or
+its failure; the streams' names and byte lengths; the staged files' names; the
+child's CPU seconds) and one IPC stream per table name, each holding the
+requests' batches in request order.
+
+Given a staging folder, the child writes the rows of the tables of
+``_staged.STAGED_TABLES`` there, one Parquet file per batch (see ``_staged``),
+instead of sending them; if it cannot, it sends them.
 
 The child exits when its pipe closes (the collector stopped or died). A child
 that fails or dies is logged once; what it held is converted in the
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import signal
@@ -32,6 +38,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
@@ -41,6 +48,7 @@ from liveobs.correlator._correlation import Converted
 from liveobs.correlator._otlp import BodyError, ConversionFailed, MalformedBody, Signal
 from liveobs.correlator._rawspans import AttributeInterner
 from liveobs.correlator._scrub import IngestScrubber
+from liveobs.correlator._staged import STAGED_TABLES, SUFFIX, StagedFile, StagedRows, write_staged
 
 _LENGTH: Final = struct.Struct("<Q")
 _HEADER: Final = struct.Struct("<I")
@@ -90,14 +98,16 @@ def _read_frame(source: io.BufferedIOBase) -> bytearray:
 class ConvertProcess:
     """The child process and the two pipes to it; :meth:`send` and :meth:`receive` may run in two threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, staging: Path | None = None) -> None:
+        self._staging = staging
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         # The child imports the same code as this process, wherever that came from.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(to_child_r), str(from_child_w)],
+                [sys.executable, "-m", __name__, str(to_child_r), str(from_child_w),
+                 *([str(staging)] if staging is not None else [])],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
             )
         finally:
@@ -124,7 +134,7 @@ class ConvertProcess:
         """The next batch's results (a :class:`Converted` or the failure, per body) and the child's CPU seconds."""
         try:
             frame = _read_frame(self._in)
-            return decode_reply(frame)
+            return decode_reply(frame, self._staging)
         except (OSError, ValueError, KeyError, IndexError, pa.ArrowException) as exc:
             raise WorkerGone(f"cannot read the conversion process's answer: {exc}") from None
 
@@ -150,8 +160,9 @@ class ConvertProcess:
             self._process.wait()
 
 
-def decode_reply(frame: bytearray) -> tuple[list[Converted | BodyError], float]:
-    """A reply frame read back: per body its tables (zero-copy views of ``frame``) or its failure."""
+def decode_reply(frame: bytearray, staging: Path | None = None) -> tuple[list[Converted | BodyError], float]:
+    """A reply frame read back: per body its tables (zero-copy views of ``frame``, or its rows of a file in
+    ``staging``) or its failure."""
     (head_size,) = _HEADER.unpack_from(frame)
     header = json.loads(bytes(frame[_HEADER.size:_HEADER.size + head_size]))
     data = pa.py_buffer(frame)
@@ -164,6 +175,11 @@ def decode_reply(frame: bytearray) -> tuple[list[Converted | BodyError], float]:
             batches[name] = list(reader)
         offset += size
     cursor = dict.fromkeys(batches, 0)
+    files: dict[str, StagedFile] = {}
+    for name, (file_name, parts, size) in header.get("files", {}).items():
+        if staging is None or name not in STAGED_TABLES:
+            raise ValueError(f"a staged file for {name!r} that was not asked for")
+        files[name] = StagedFile(staging / Path(file_name).name, parts, size)
 
     def take(name: str, count: int) -> pa.Table:
         start = cursor[name]
@@ -186,6 +202,8 @@ def decode_reply(frame: bytearray) -> tuple[list[Converted | BodyError], float]:
                 out.log_error_candidates = table
             else:
                 out.tables[name] = table
+        for name, part, rows in entry.get("staged", ()):
+            out.tables[name] = StagedRows(files[name], part, rows)
         results.append(out)
     return results, float(header["cpu"])
 
@@ -193,12 +211,44 @@ def decode_reply(frame: bytearray) -> tuple[list[Converted | BodyError], float]:
 # -- the child's side ---------------------------------------------------------------------
 
 
-def encode_reply(results: list[Converted | BodyError], cpu: float) -> list[bytes | pa.Buffer]:
+Staged = tuple[dict[str, tuple[str, int, int]], list[list[tuple[str, int, int]]]]
+
+
+def _stage(results: list[Converted | BodyError], staging: Path, number: int) -> Staged:
+    """Write the staged tables' rows of this batch (``number``): per table, its file's name, parts and size;
+    per request, its (table, part, rows) in those files.
+
+    The requests' tables are taken out of ``results``; a file that cannot be written leaves them there (sent).
+    """
+    files: dict[str, tuple[str, int, int]] = {}
+    staged: list[list[tuple[str, int, int]]] = [[] for _ in results]
+    for name in STAGED_TABLES:
+        parts = [r.tables.get(name) if isinstance(r, Converted) else None for r in results]
+        held = sum(1 for t in parts if t is not None and t.num_rows)
+        if not held:
+            continue
+        file_name = f"{os.getpid()}-{number}-{name}{SUFFIX}"
+        try:
+            size = write_staged(staging / file_name, parts)
+        except (OSError, pa.ArrowException) as exc:
+            print(f"liveobs conversion: cannot stage {name} rows ({exc}); sending them", file=sys.stderr)
+            continue
+        files[name] = (file_name, held, size)
+        for part, (result, table) in enumerate(zip(results, parts, strict=True)):
+            if isinstance(result, Converted) and table is not None:
+                del result.tables[name]
+                if table.num_rows:
+                    staged[part].append((name, part, table.num_rows))
+    return files, staged
+
+
+def encode_reply(results: list[Converted | BodyError], cpu: float, staged: Staged | None = None) -> list[bytes | pa.Buffer]:
     """The parts of one reply frame (see the module's docstring)."""
     by_name: dict[str, list[pa.RecordBatch]] = {}
     schemas: dict[str, pa.Schema] = {}
     items: list[dict[str, Any]] = []
-    for result in results:
+    files, parts = staged or ({}, [[] for _ in results])
+    for result, rows in zip(results, parts, strict=True):
         if isinstance(result, BodyError):
             kind = "conversion" if isinstance(result, ConversionFailed) else "body"
             items.append({"failure": [kind, str(result)]})
@@ -214,7 +264,7 @@ def encode_reply(results: list[Converted | BodyError], cpu: float) -> list[bytes
             schemas.setdefault(name, table.schema)
             by_name.setdefault(name, []).extend(chunks)
             entry.append([name, len(chunks)])
-        items.append({"rejected": result.rejected, "tables": entry})
+        items.append({"rejected": result.rejected, "tables": entry, "staged": rows})
     streams: list[pa.Buffer] = []
     for name, chunks in by_name.items():
         sink = pa.BufferOutputStream()
@@ -223,17 +273,17 @@ def encode_reply(results: list[Converted | BodyError], cpu: float) -> list[bytes
                 writer.write_batch(chunk)
         streams.append(sink.getvalue())
     header = json.dumps({
-        "items": items, "cpu": cpu,
+        "items": items, "cpu": cpu, "files": files,
         "streams": [[name, s.size] for name, s in zip(by_name, streams, strict=True)],
     }).encode()
     return [_HEADER.pack(len(header)), header, *streams]
 
 
-def serve(source: io.BufferedIOBase, out: io.BufferedIOBase) -> None:
+def serve(source: io.BufferedIOBase, out: io.BufferedIOBase, staging: Path | None = None) -> None:
     """Answer batches until the pipe closes."""
     scrubber = IngestScrubber()
     interner = AttributeInterner(scrubber)
-    while True:
+    for number in itertools.count():
         try:
             frame = _read_frame(source)
         except WorkerGone:
@@ -250,7 +300,8 @@ def serve(source: io.BufferedIOBase, out: io.BufferedIOBase) -> None:
         cpu = time.thread_time()
         results = convert_batch(requests, scrubber, interner)
         del requests
-        parts = encode_reply(results, time.thread_time() - cpu)
+        staged = _stage(results, staging, number) if staging is not None else None
+        parts = encode_reply(results, time.thread_time() - cpu, staged)
         try:
             _write_frame(out, parts)
         except OSError:
@@ -260,7 +311,7 @@ def serve(source: io.BufferedIOBase, out: io.BufferedIOBase) -> None:
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C stops the collector, which closes the pipe
     with os.fdopen(int(argv[0]), "rb") as source, os.fdopen(int(argv[1]), "wb") as out:
-        serve(source, out)
+        serve(source, out, Path(argv[2]) if len(argv) > 2 else None)
 
 
 if __name__ == "__main__":

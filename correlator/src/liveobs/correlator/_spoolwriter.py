@@ -49,6 +49,7 @@ from liveobs.correlator._spoolcommit import (
     StoreUnavailable,
 )
 from liveobs.correlator._spoolconvert import ConvertProcess, WorkerGone
+from liveobs.correlator._staged import StagedRows, prepare_folder, remove_folder
 from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._validate import check_request, count_items
 from liveobs.correlator._writer import _STOP, WriteResult, _batchable, _convert, _Item
@@ -66,6 +67,8 @@ MIN_BACKLOG_COST: Final = 4096
 # Batches handed to the conversion process and not yet answered, at most: one converting, one waiting
 # (its bodies already in the pipe), so the child never waits for the next.
 IN_FLIGHT: Final = 2
+# The conversion process's staged files, inside the spool's folder.
+STAGING_FOLDER: Final = "staged"
 
 
 def _backlog_cost(size: int) -> int:
@@ -127,6 +130,8 @@ class SpoolWriter(SpoolCommitter):
         # Trace batches converted by a child process (see _spoolconvert), when asked for and the scrubber is
         # the default one (the child builds its own).
         self._use_process = convert_process and scrubber is None
+        # Where the child writes converted spans for the committer to read (see _staged).
+        self._staging = spool.directory / STAGING_FOLDER
         self._worker: ConvertProcess | None = None
         self._worker_dead = False
         self._retiring = False
@@ -150,7 +155,8 @@ class SpoolWriter(SpoolCommitter):
 
     def _start_worker(self) -> None:
         try:
-            self._worker = ConvertProcess()
+            prepare_folder(self._staging)
+            self._worker = ConvertProcess(self._staging)
         except OSError as exc:
             log.error("liveobs spool: cannot start the conversion process (%s); converting in this process", exc)
             return
@@ -172,6 +178,7 @@ class SpoolWriter(SpoolCommitter):
         super().close()
         if self._worker is not None:
             self._worker.close()
+            remove_folder(self._staging)
         with self._cond:
             clean = not self._pending and not self._broken
         self._spool.close(empty=clean)
@@ -378,27 +385,37 @@ class SpoolWriter(SpoolCommitter):
         super()._hand_over(batch)
 
     def _receive_loop(self) -> None:
+        while self._receive():
+            pass
+
+    def _receive(self) -> bool:
+        """Take in the next batch's results; False once the child is gone (what it held is then converted here).
+
+        Its own frame: nothing of a batch stays referenced while the next is awaited (a staged file is
+        deleted once its requests are committed and let go).
+        """
         assert self._worker is not None
-        while True:
-            try:
-                results, cpu = self._worker.receive()
-                batch = self._flight[0]
-                if len(results) != len(batch):
-                    raise WorkerGone(f"{len(results)} answers for {len(batch)} requests")
-            except (WorkerGone, IndexError) as exc:
-                self._worker_failed(exc)
-                return
-            self.stats.convert_cpu_seconds += cpu
-            self.stats.convert_batches += 1
-            for item, result in zip(batch, results, strict=True):
-                if isinstance(result, BodyError):
-                    self._not_converted(item, result)
-                else:
-                    item.converted, item.accepted, item.rejected = result, result.accepted, result.rejected
-                self._converted(item)
-            with self._flight_cond:
-                self._flight.popleft()
-                self._flight_cond.notify_all()
+        try:
+            results, cpu = self._worker.receive()
+            batch = self._flight[0]
+            if len(results) != len(batch):
+                raise WorkerGone(f"{len(results)} answers for {len(batch)} requests")
+        except (WorkerGone, IndexError) as exc:
+            self._worker_failed(exc)
+            return False
+        self.stats.convert_cpu_seconds += cpu
+        self.stats.convert_batches += 1
+        for item, result in zip(batch, results, strict=True):
+            if isinstance(result, BodyError):
+                self._not_converted(item, result)
+            else:
+                item.converted, item.accepted, item.rejected = result, result.accepted, result.rejected
+                self.stats.staged_rows += sum(t.num_rows for t in result.tables.values() if isinstance(t, StagedRows))
+            self._converted(item)
+        with self._flight_cond:
+            self._flight.popleft()
+            self._flight_cond.notify_all()
+        return True
 
     def _worker_failed(self, exc: BaseException) -> None:
         """The child is gone: convert what it held here, in order, and everything after it."""

@@ -25,10 +25,11 @@ from liveobs.correlator._dedup import RecentRequests, record_digests
 from liveobs.correlator._derive import (
     LOG_VIEW,
     SPAN_VIEW,
-    TRACE_BOUNDS,
     insert_log_errors,
     insert_span_errors,
+    trace_bounds,
 )
+from liveobs.correlator._staged import StagedRows, staged_select
 from liveobs.correlator._storegate import StoreGate
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ Mark = Callable[[duckdb.DuckDBPyConnection], object]
 # Shape: which of the given ledger keys are already stored.
 LEDGER_SEEN: Final = "SELECT SourceKey FROM liveobs_ingest_ledger WHERE list_contains(?, SourceKey)"
 LEDGER_ADD: Final = 'INSERT INTO liveobs_ingest_ledger (SourceKey, Source, "Rows") VALUES (?, ?, ?)'
+
+
+def _inserts(name: str, view: str) -> list[str]:
+    """The statements that store the rows of ``view`` in table ``name`` (spans: with their trace bounds)."""
+    insert = f"INSERT INTO {name} BY NAME SELECT * FROM {view}"
+    return [insert, trace_bounds(view)] if name == "otel_traces" else [insert]
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -77,7 +84,7 @@ class OpenTransaction:
         try:
             fresh = self._claim_digests(self._claim_ledger(group))
             record_digests(con, [i.digest for i in fresh if i.digest])
-            by_table: dict[str, list[pa.Table]] = {}
+            by_table: dict[str, list[pa.Table | StagedRows]] = {}
             span_errors: list[pa.Table] = []
             log_errors: list[pa.Table] = []
             for item in fresh:
@@ -91,13 +98,19 @@ class OpenTransaction:
             # Every insert in one script: DuckDB takes the GIL back after each call.
             script: list[str] = []
             for name, tables in by_table.items():
-                view = SPAN_VIEW if name == "otel_traces" else f"liveobs_batch_{name}"
-                con.register(view, _concat(tables))
-                views.append(view)
                 # Identifiers come from the fixed set of store tables, never from input.
-                script.append(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-                if name == "otel_traces":
-                    script.append(TRACE_BOUNDS)
+                staged = [t for t in tables if isinstance(t, StagedRows)]
+                if staged:  # rows in files the conversion process wrote (see _staged)
+                    view = f"liveobs_staged_{name}"
+                    script.append(f"CREATE OR REPLACE TEMP VIEW {view} AS {staged_select(staged)}")
+                    script.extend(_inserts(name, view))
+                    script.append(f"DROP VIEW {view}")
+                in_memory = [t for t in tables if not isinstance(t, StagedRows)]
+                if in_memory:
+                    view = SPAN_VIEW if name == "otel_traces" else f"liveobs_batch_{name}"
+                    con.register(view, _concat(in_memory))
+                    views.append(view)
+                    script.extend(_inserts(name, view))
             if script:
                 con.execute(";\n".join(script))
             if span_errors:

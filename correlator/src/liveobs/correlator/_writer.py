@@ -113,6 +113,8 @@ class WriterStats:
     max_commit_rows: int = 0
     # Spool mode: rows inserted into their transaction while the commit was not yet due (see _spoolcommit).
     early_rows: int = 0
+    # Spool mode: rows the conversion process handed over in staged files (see _staged).
+    staged_rows: int = 0
     duplicates: int = 0
     # Spool mode only: group fsyncs, rows acknowledged but not yet committed, records replayed on start,
     # rows acknowledged that the store then refused (logged).

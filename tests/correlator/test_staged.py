@@ -1,0 +1,153 @@
+"""Spans handed from the conversion process to the committer as Parquet files: stored exactly as the same
+rows from Arrow, only the requests asked for, each file deleted once its rows are stored, and sent as
+Arrow when a file cannot be written."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from liveobs.correlator._correlation import Converted
+from liveobs.correlator._db import connect
+from liveobs.correlator._dedup import RecentRequests
+from liveobs.correlator._otlp import PROTOBUF, TRACES
+from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
+from liveobs.correlator._samples import sample_spans_request
+from liveobs.correlator._scrub import IngestScrubber
+from liveobs.correlator._spans import spans_tables
+from liveobs.correlator._spool import Spool
+from liveobs.correlator._spoolconvert import _stage, decode_reply, encode_reply
+from liveobs.correlator._spoolwriter import STAGING_FOLDER, SpoolWriter
+from liveobs.correlator._staged import StagedFile, StagedRows, staged_select, write_staged
+from liveobs.correlator._storegate import StoreGate
+from liveobs.correlator._transaction import OpenTransaction
+from liveobs.correlator._writer import WriterStats, WriteResult, _Item
+
+from .test_spool_convert import _TABLES, _varied_request
+
+
+def _converted(count: int) -> list[Converted]:
+    """``count`` varied requests (events, links, errors, repeated keys, a secret) converted in one pass."""
+    scrubber = IngestScrubber()
+    return spans_tables([raw_trace_request(_varied_request(seed)) for seed in range(count)],
+                        scrubber, AttributeInterner(scrubber))
+
+
+def _item(converted: Converted) -> _Item:
+    item = _Item(TRACES, b"", PROTOBUF, lambda result: None)
+    item.converted, item.accepted = converted, converted.accepted
+    return item
+
+
+def _store(path: Path, converted: list[Converted]) -> dict[str, list[tuple]]:
+    """Every table a span batch writes, after one transaction of these requests."""
+    con = connect(path)
+    transaction = OpenTransaction(con, StoreGate(), RecentRequests(), WriterStats())
+    transaction.add([_item(c) for c in converted])
+    transaction.commit()
+    rows = {table: con.execute(sql).fetchall() for table, sql in _TABLES.items()}
+    con.close()
+    return rows
+
+
+def _staged(folder: Path, converted: list[Converted]) -> list[Converted]:
+    """The same requests with their spans in one staged file, as the collector reads them back."""
+    tables = [c.tables["otel_traces"] for c in converted]
+    size = write_staged(folder / "batch.parquet", tables)
+    file = StagedFile(folder / "batch.parquet", len(tables), size)
+    out = []
+    for part, c in enumerate(converted):
+        staged = Converted(dict(c.tables), c.rejected, c.span_error_candidates)
+        staged.tables["otel_traces"] = StagedRows(file, part, tables[part].num_rows)
+        out.append(staged)
+    return out
+
+
+def test_staged_spans_are_stored_exactly_as_the_same_spans_from_arrow(tmp_path: Path) -> None:
+    converted = _converted(4)
+    from_arrow = _store(tmp_path / "arrow.duckdb", converted)
+    from_files = _store(tmp_path / "staged.duckdb", _staged(tmp_path, converted))
+    assert len(from_arrow["otel_traces"]) == 4 * 39
+    assert len(from_arrow["liveobs_errors"]) > 4
+    assert from_files == from_arrow
+
+
+def test_only_the_requests_asked_for_are_read_from_a_staged_file(tmp_path: Path) -> None:
+    converted = _converted(3)
+    staged = _staged(tmp_path, converted)
+    chosen = [converted[0], converted[2]]
+    assert _store(tmp_path / "some.duckdb", [staged[0], staged[2]]) == _store(tmp_path / "arrow.duckdb", chosen)
+    rows = [c.tables["otel_traces"] for c in staged]
+    assert all(isinstance(r, StagedRows) for r in rows)
+    assert "WHERE _liveobs_part IN (0, 2)" in staged_select([rows[0], rows[2]])  # type: ignore[list-item]
+    assert "WHERE" not in staged_select(rows)  # type: ignore[arg-type]
+
+
+def test_a_staged_file_is_deleted_once_no_request_holds_rows_of_it(tmp_path: Path) -> None:
+    staged = _staged(tmp_path, _converted(2))
+    path = tmp_path / "batch.parquet"
+    assert path.exists()
+    del staged[0]
+    gc.collect()
+    assert path.exists()
+    staged.clear()
+    gc.collect()
+    assert not path.exists()
+
+
+def test_a_staged_file_name_is_quoted_for_sql(tmp_path: Path) -> None:
+    folder = tmp_path / "it's here"
+    folder.mkdir()
+    converted = _converted(1)
+    assert _store(tmp_path / "q.duckdb", _staged(folder, converted)) == _store(tmp_path / "a.duckdb", converted)
+
+
+def test_rows_that_cannot_be_staged_are_sent_as_arrow(tmp_path: Path) -> None:
+    converted = _converted(2)
+    expected = [c.tables["otel_traces"] for c in converted]
+    staged = _stage(list(converted), tmp_path / "missing", 0)  # type: ignore[arg-type]
+    assert staged == ({}, [[], []])
+    back, _ = decode_reply(bytearray(b"".join(bytes(memoryview(p)) for p in encode_reply(
+        list(converted), 0.0, staged))), tmp_path / "missing")  # type: ignore[arg-type]
+    for got, table in zip(back, expected, strict=True):
+        assert isinstance(got, Converted)
+        assert isinstance(got.tables["otel_traces"], pa.Table)
+        assert got.tables["otel_traces"].equals(table)
+
+
+def test_a_reply_names_only_files_in_the_staging_folder(tmp_path: Path) -> None:
+    converted = _converted(2)
+    staged = _stage(list(converted), tmp_path, 7)  # type: ignore[arg-type]
+    files, parts = staged
+    assert parts == [[("otel_traces", 0, 39)], [("otel_traces", 1, 39)]]
+    frame = bytearray(b"".join(bytes(memoryview(p)) for p in encode_reply(list(converted), 0.0, staged)))  # type: ignore[arg-type]
+    back, _ = decode_reply(frame, tmp_path)
+    rows = [c.tables["otel_traces"] for c in back if isinstance(c, Converted)]
+    assert all(isinstance(r, StagedRows) and r.file.path.parent == tmp_path for r in rows)
+    assert [r.num_rows for r in rows] == [39, 39]  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="not asked for"):
+        decode_reply(frame)  # no staging folder: a reply naming files is refused
+
+
+def test_the_collector_stages_spans_and_leaves_no_file_behind(tmp_path: Path) -> None:
+    con = connect(tmp_path / "s.duckdb")
+    spool = Spool(tmp_path / "spool")
+    writer = SpoolWriter(con, spool, convert_process=True).start()
+    folder = tmp_path / "spool" / STAGING_FOLDER
+    try:
+        assert writer.worker_pid is not None
+        assert folder.is_dir()
+        results = [writer.write(TRACES, sample_spans_request(300).SerializeToString()) for _ in range(12)]
+        assert results == [WriteResult(300, 0)] * 12
+        assert writer.flush(timeout=60)
+        assert writer.stats.staged_rows == 12 * 300
+        gc.collect()
+        assert list(folder.iterdir()) == []
+    finally:
+        writer.close()
+    assert not folder.exists()
+    assert con.execute("SELECT count(*), count(DISTINCT SpanId) FROM otel_traces").fetchone() == (3600, 3600)
+    con.close()
