@@ -194,17 +194,17 @@ def wire_map_array(raws: list[bytes], offsets: list[int], interner: Interner) ->
     values_found = scrub_values(interner.scrubber, keys_found, values_found)
     offsets_array = pa.array(offsets, pa.int32())
     rows = len(offsets) - 1
-    hits = pc.drop_null(numbers)
-    used = pc.unique(hits)
-    local = pc.index_in(numbers, value_set=used)
+    used = pc.unique(pc.drop_null(numbers))
     used_list = used.to_pylist()
-    missing = pc.is_null(numbers)
-    keys_array = pc.replace_with_mask(
-        pa.array([interner.pair_keys[n] for n in used_list], pa.string()).take(local), missing, keys_found)
-    values = pc.replace_with_mask(
-        pa.array([interner.pair_values[n] for n in used_list], pa.string()).take(local), missing, values_found)
-    codes = pc.replace_with_mask(
-        pa.array([interner.key_codes[n] for n in used_list], pa.int64()).take(local), missing, codes_found)
+    # Each attribute's place in this pass's pairs: the interned pairs it uses, then the decoded ones in order.
+    place = pc.replace_with_mask(pc.index_in(numbers, value_set=used), pc.is_null(numbers),
+                                 pc.cast(pc.add(counting(len(where)), len(used_list)), pa.int32()))
+    keys_array = pa.concat_arrays([pa.array([interner.pair_keys[n] for n in used_list], pa.string()),
+                                   keys_found]).take(place)
+    values = pa.concat_arrays([pa.array([interner.pair_values[n] for n in used_list], pa.string()),
+                               values_found]).take(place)
+    codes = pa.concat_arrays([pa.array([interner.key_codes[n] for n in used_list], pa.int64()),
+                              codes_found]).take(place)
     parents = pc.list_parent_indices(pa.ListArray.from_arrays(offsets_array, codes))
     if _repeats(parents, codes, len(key_numbers)):
         offsets_array, keys_array, values = _dedupe(offsets, keys_array.to_pylist(), values.to_pylist())
@@ -223,11 +223,7 @@ def _captured_by_code(
     if not rows or not slot_of_code:
         return dict.fromkeys(CAPTURED_KEYS, pa.nulls(rows, pa.string()))
     slots = pa.array([slot_of_code.get(code) for code in range(len(key_numbers))], pa.int64()).take(codes)
-    wanted = pc.is_valid(slots)
-    positions = pc.add(pc.multiply(pc.filter(slots, wanted), rows), pc.cast(pc.filter(parents, wanted), pa.int64()))
-    index = pc.index_in(counting(len(CAPTURED_KEYS) * rows), value_set=positions)
-    column = pc.take(pc.filter(values, wanted), index)
-    return {key: column.slice(slot * rows, rows) for slot, key in enumerate(CAPTURED_KEYS)}
+    return _scatter_slots(slots, parents, values, rows)
 
 
 def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:
@@ -241,17 +237,23 @@ def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:
 def _capture_slots(
     parents: pa.Array, local: pa.Array, used_codes: list[int], values: pa.Array, rows: int, key_numbers: dict[str, int]
 ) -> dict[str, pa.Array]:
-    """The captured columns in one pass: each captured attribute goes to position ``slot * rows + row`` of one
-    array (keys are unique within a map, so positions are too), whose slices are the columns."""
+    """The captured columns, from the slot (place in :data:`CAPTURED_KEYS`) of each used pair's key."""
     slot_of_code = {code: slot for slot, key in enumerate(CAPTURED_KEYS) if (code := key_numbers.get(key)) is not None}
     used_slots = [slot_of_code.get(code) for code in used_codes]
     if not rows or all(slot is None for slot in used_slots):
         return dict.fromkeys(CAPTURED_KEYS, pa.nulls(rows, pa.string()))
-    slots = pa.array(used_slots, pa.int64()).take(local)
+    return _scatter_slots(pa.array(used_slots, pa.int64()).take(local), parents, values, rows)
+
+
+def _scatter_slots(slots: pa.Array, parents: pa.Array, values: pa.Array, rows: int) -> dict[str, pa.Array]:
+    """The captured columns in one pass: each attribute with a slot goes to position ``slot * rows + row``
+    of one array (keys are unique within a map, so positions are too), whose slices are the columns. Only
+    integers are filtered; the values are taken once."""
     wanted = pc.is_valid(slots)
     positions = pc.add(pc.multiply(pc.filter(slots, wanted), rows), pc.cast(pc.filter(parents, wanted), pa.int64()))
-    index = pc.index_in(counting(len(CAPTURED_KEYS) * rows), value_set=positions)
-    column = pc.take(pc.filter(values, wanted), index)
+    attribute = pc.filter(counting(len(slots)), wanted)
+    index = pc.take(attribute, pc.index_in(counting(len(CAPTURED_KEYS) * rows), value_set=positions))
+    column = pc.take(values, index)
     return {key: column.slice(slot * rows, rows) for slot, key in enumerate(CAPTURED_KEYS)}
 
 
