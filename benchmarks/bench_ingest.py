@@ -17,8 +17,10 @@ told to retry (429), and the collector's CPU seconds and peak RSS.
 Then the floors on this machine, as a rate and as CPU microseconds per span
 (which a machine loaded by other work disturbs less): protobuf parse alone,
 conversion to Arrow alone (five requests a pass, as the collector batches them),
-DuckDB insert and commit alone (one thread, as the collector runs it). The
-collector's CPU seconds and peak RSS include its conversion process.
+DuckDB insert and commit alone (one thread, as the collector runs it), from
+Arrow and, where the collector hands spans over as Parquet files (``_staged``),
+the writing of those files and the insert from them. The collector's CPU
+seconds and peak RSS include its conversion process.
 
 Before/after: the load generator does not import the code under test, so the
 same script measures another checkout's collector: ``PYTHONPATH`` set to that
@@ -290,7 +292,46 @@ def floors(bodies: list[bytes], folder: Path) -> None:
     con.close()
     print(f"floor: protobuf parse only:                    {parse:>9,.0f} spans/s  {parse_cpu:5.1f} CPU us/span")
     print(f"floor: parse + conversion to Arrow (redaction): {convert:>9,.0f} spans/s  {convert_cpu:5.1f} CPU us/span")
-    print(f"floor: DuckDB insert and commit only:           {insert:>9,.0f} rows/s   {insert_cpu:5.1f} CPU us/span")
+    print(f"floor: DuckDB insert and commit (from Arrow):   {insert:>9,.0f} rows/s   {insert_cpu:5.1f} CPU us/span")
+    staged_floors(converted, folder)
+
+
+def staged_floors(converted: list, folder: Path) -> None:
+    """Where the collector hands spans over as files (see ``_staged``): writing them, and inserting from them."""
+    try:
+        from liveobs.correlator._staged import StagedFile, StagedRows, staged_select, write_staged
+    except ImportError:  # a checkout from before staged files
+        return
+    import pyarrow as pa
+
+    from liveobs.correlator._db import connect
+    from liveobs.correlator._derive import trace_bounds
+
+    spans = sum(c.tables["otel_traces"].num_rows for c in converted)
+    rows: list[list] = []
+    started, cpu = time.perf_counter(), time.process_time()
+    for n in range(0, len(converted), 5):  # a file per conversion pass
+        batch = converted[n:n + 5]
+        path = folder / f"staged-{n}.parquet"
+        file = StagedFile(path, len(batch), write_staged(path, [c.tables["otel_traces"] for c in batch]))
+        rows.append([StagedRows(file, part, c.tables["otel_traces"].num_rows) for part, c in enumerate(batch)])
+    write = spans / (time.perf_counter() - started)
+    write_cpu = (time.process_time() - cpu) / spans * 1e6
+    con = connect(folder / "insert-staged.duckdb", config={"threads": "1"})
+    started, cpu = time.perf_counter(), time.process_time()
+    for i in range(0, len(rows), 20):
+        con.execute("BEGIN TRANSACTION")
+        con.register("batch", pa.concat_tables([c.tables["liveobs_correlation"] for c in converted[i * 5:i * 5 + 100]]))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {staged_select([r for g in rows[i:i + 20] for r in g])}")
+        con.execute(f"INSERT INTO otel_traces BY NAME SELECT * FROM staged; {trace_bounds('staged')};"
+                    " INSERT INTO liveobs_correlation BY NAME SELECT * FROM batch; DROP VIEW staged")
+        con.unregister("batch")
+        con.execute("COMMIT")
+    insert = spans / (time.perf_counter() - started)
+    insert_cpu = (time.process_time() - cpu) / spans * 1e6
+    con.close()
+    print(f"floor: staged file written (conversion process): {write:>9,.0f} spans/s  {write_cpu:5.1f} CPU us/span")
+    print(f"floor: DuckDB insert and commit (staged files): {insert:>9,.0f} rows/s   {insert_cpu:5.1f} CPU us/span")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import httpx
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -40,6 +41,10 @@ def test_spans_land_with_attributes_resource_ids_and_derived_rows(collector) -> 
                 child.set_status(Status(StatusCode.ERROR, "lookup failed"))
             ids["child"] = format(child.get_span_context().span_id, "016x")
     provider.shutdown()
+    assert httpx.post(f"{collector.url}/api/v1/flush", headers=collector.headers).json()["committed"]
+    # The conversion process handed the spans over in a staged file (see _staged).
+    checks = httpx.get(f"{collector.url}/healthz").json()["checks"]
+    assert checks["ingest:stagedRows"][0]["observedValue"] == 2
     assert collector.stop() == 0
 
     con = duckdb.connect(str(collector.db), read_only=True)

@@ -5,6 +5,8 @@ Arrow when a file cannot be written."""
 from __future__ import annotations
 
 import gc
+import logging
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +15,8 @@ import pytest
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._db import connect
 from liveobs.correlator._dedup import RecentRequests
-from liveobs.correlator._otlp import PROTOBUF, TRACES
+from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES
+from liveobs.correlator._logrecords import logs_tables
 from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import IngestScrubber
@@ -26,7 +29,7 @@ from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._transaction import OpenTransaction
 from liveobs.correlator._writer import WriterStats, WriteResult, _Item
 
-from .test_spool_convert import _TABLES, _varied_request
+from .test_spool_convert import _TABLES, _log_request, _varied_request
 
 
 def _converted(count: int) -> list[Converted]:
@@ -42,26 +45,33 @@ def _item(converted: Converted) -> _Item:
     return item
 
 
-def _store(path: Path, converted: list[Converted]) -> dict[str, list[tuple]]:
-    """Every table a span batch writes, after one transaction of these requests."""
+_LOG_TABLES = {
+    "otel_logs": "SELECT * FROM otel_logs ORDER BY SpanId, Body",
+    "liveobs_correlation": "SELECT * FROM liveobs_correlation ORDER BY SpanId, EventId",
+    "liveobs_errors": "SELECT * FROM liveobs_errors ORDER BY SpanId, EventId",
+}
+
+
+def _store(path: Path, converted: list[Converted], tables: dict[str, str] = _TABLES) -> dict[str, list[tuple]]:
+    """Every table a batch writes, after one transaction of these requests."""
     con = connect(path)
     transaction = OpenTransaction(con, StoreGate(), RecentRequests(), WriterStats())
     transaction.add([_item(c) for c in converted])
     transaction.commit()
-    rows = {table: con.execute(sql).fetchall() for table, sql in _TABLES.items()}
+    rows = {table: con.execute(sql).fetchall() for table, sql in tables.items()}
     con.close()
     return rows
 
 
-def _staged(folder: Path, converted: list[Converted]) -> list[Converted]:
-    """The same requests with their spans in one staged file, as the collector reads them back."""
-    tables = [c.tables["otel_traces"] for c in converted]
+def _staged(folder: Path, converted: list[Converted], name: str = "otel_traces") -> list[Converted]:
+    """The same requests with their rows of ``name`` in one staged file, as the collector reads them back."""
+    tables = [c.tables[name] for c in converted]
     size = write_staged(folder / "batch.parquet", tables)
     file = StagedFile(folder / "batch.parquet", len(tables), size)
     out = []
     for part, c in enumerate(converted):
-        staged = Converted(dict(c.tables), c.rejected, c.span_error_candidates)
-        staged.tables["otel_traces"] = StagedRows(file, part, tables[part].num_rows)
+        staged = Converted(dict(c.tables), c.rejected, c.span_error_candidates, c.log_error_candidates)
+        staged.tables[name] = StagedRows(file, part, tables[part].num_rows)
         out.append(staged)
     return out
 
@@ -72,6 +82,15 @@ def test_staged_spans_are_stored_exactly_as_the_same_spans_from_arrow(tmp_path: 
     from_files = _store(tmp_path / "staged.duckdb", _staged(tmp_path, converted))
     assert len(from_arrow["otel_traces"]) == 4 * 39
     assert len(from_arrow["liveobs_errors"]) > 4
+    assert from_files == from_arrow
+
+
+def test_staged_log_records_are_stored_exactly_as_the_same_records_from_arrow(tmp_path: Path) -> None:
+    converted = logs_tables([_log_request(n, records=30) for n in range(3)], IngestScrubber())
+    from_arrow = _store(tmp_path / "arrow.duckdb", converted, _LOG_TABLES)
+    from_files = _store(tmp_path / "staged.duckdb", _staged(tmp_path, converted, "otel_logs"), _LOG_TABLES)
+    assert len(from_arrow["otel_logs"]) == sum(c.accepted for c in converted) > 60
+    assert from_arrow["liveobs_errors"]
     assert from_files == from_arrow
 
 
@@ -142,12 +161,45 @@ def test_the_collector_stages_spans_and_leaves_no_file_behind(tmp_path: Path) ->
         assert folder.is_dir()
         results = [writer.write(TRACES, sample_spans_request(300).SerializeToString()) for _ in range(12)]
         assert results == [WriteResult(300, 0)] * 12
+        logged = writer.write(LOGS, _log_request(1, records=70).SerializeToString()).accepted
+        assert logged == 60
         assert writer.flush(timeout=60)
-        assert writer.stats.staged_rows == 12 * 300
+        assert writer.stats.staged_rows == 12 * 300 + logged
         gc.collect()
         assert list(folder.iterdir()) == []
     finally:
         writer.close()
     assert not folder.exists()
     assert con.execute("SELECT count(*), count(DISTINCT SpanId) FROM otel_traces").fetchone() == (3600, 3600)
+    assert con.execute("SELECT count(*) FROM otel_logs").fetchone() == (logged,)
+    con.close()
+
+
+def test_a_request_whose_staged_file_is_gone_is_converted_again_from_the_spool(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    con = connect(tmp_path / "g.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), convert_process=True, max_delay=60).start()
+    folder = tmp_path / "spool" / STAGING_FOLDER
+    requests = [sample_spans_request(50) for _ in range(4)]
+    try:
+        for request in requests:
+            assert writer.write(TRACES, request.SerializeToString()) == WriteResult(50, 0)
+        deadline = time.monotonic() + 30
+        while writer.stats.staged_rows < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.stats.staged_rows == 200
+        removed = list(folder.iterdir())
+        assert removed
+        for path in removed:
+            path.unlink()
+        with caplog.at_level(logging.ERROR, logger="liveobs.correlator.spool"):
+            assert writer.flush(timeout=60)
+        assert "the staged rows of 4 requests are gone" in caplog.text
+    finally:
+        writer.close()
+    expected = {s.span_id.hex() for r in requests for s in r.resource_spans[0].scope_spans[0].spans}
+    assert {s for (s,) in con.execute("SELECT SpanId FROM otel_traces").fetchall()} == expected
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (200,)
+    assert writer.stats.dropped_rows == 0
     con.close()

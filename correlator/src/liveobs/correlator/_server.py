@@ -188,6 +188,7 @@ class CollectorApp:
             ("store:commitCpuTime", round(stats.commit_cpu_seconds, 3), "s"),
             ("ingest:convertCpuTime", round(stats.convert_cpu_seconds, 3), "s"),
             ("ingest:convertBatches", stats.convert_batches, None),
+            ("ingest:stagedRows", stats.staged_rows, None),
             ("ingest:buffered", self.budget.used, "By"),
             ("ingest:refused", self.refused, None),
             ("http:forbidden", self.forbidden, None),

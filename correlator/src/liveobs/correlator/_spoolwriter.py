@@ -37,6 +37,7 @@ from google.protobuf.message import Message
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._dedup import request_digest
 from liveobs.correlator._otlp import PROTOBUF, TRACES, BodyError, ConversionFailed
+from liveobs.correlator._rawspans import AttributeInterner
 from liveobs.correlator._scrub import IngestScrubber
 from liveobs.correlator._spool import Position, Spool, frame
 from liveobs.correlator._spoolcommit import (
@@ -342,16 +343,34 @@ class SpoolWriter(SpoolCommitter):
         except OSError as exc:
             item.unreadable = exc
 
-    def _convert_one(self, item: _Item) -> list[_Item]:
-        """Converted; a request acknowledged and then failing conversion is logged, counted and passed over."""
+    def _convert_one(self, item: _Item, scrubber: IngestScrubber | None = None) -> list[_Item]:
+        """Converted (with a scrubber of its own, if given); a request acknowledged and then failing conversion
+        is logged, counted and passed over."""
         try:
             if item.unreadable is not None:
                 raise ConversionFailed(f"cannot read the request back from the spool: {item.unreadable}"[:300])
-            _convert(item, self._scrubber, self._interner)
+            if scrubber is None:
+                _convert(item, self._scrubber, self._interner)
+            else:
+                _convert(item, scrubber, AttributeInterner(scrubber))
         except Exception as exc:
             self._not_converted(item, exc if isinstance(exc, BodyError) else ConversionFailed(
                 f"cannot convert the request: {type(exc).__name__}: {exc}"[:300]))
         return [item]
+
+    def _commit_spooled(self, group: list[_Item]) -> int:
+        # Reached when the open transaction failed: requests whose staged file went missing (deleted
+        # behind the collector's back) are converted again here, from their spooled bodies.
+        gone = [item for item in group if any(isinstance(t, StagedRows) and not t.readable()
+                                               for t in item.converted.tables.values())]
+        if gone:
+            log.error("liveobs spool: the staged rows of %d requests are gone; converting them again", len(gone))
+            scrubber = IngestScrubber()  # the converter thread's own are not shared; staged rows used the default
+            for item in gone:
+                self._load(item)
+                self._convert_one(item, scrubber)
+                item.payload = b""
+        return super()._commit_spooled(group)
 
     def _not_converted(self, item: _Item, failure: BodyError) -> None:
         log.error("liveobs spool: an acknowledged %s request of %d items cannot be converted and is dropped: %s",

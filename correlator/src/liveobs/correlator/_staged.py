@@ -5,10 +5,11 @@ set per row: for spans as apps send them (eight attributes) that check was about
 3 µs of the 8 µs it took to insert a span, in the collector's one committing
 thread. Read from Parquet, the same rows skip it (the maps here are already
 unique by key, see ``_maps``) and cost about 5 µs, while writing the file costs
-the conversion process about 1.5 µs on the other core.
+the conversion process about 1.5 µs on the other core. Log records carry three
+maps a row.
 
-So the conversion process (see ``_spoolconvert``) writes each batch's ``otel_traces``
-rows to one uncompressed file in the staging folder, with the column
+So the conversion process (see ``_spoolconvert``) writes each batch's span and
+log rows to one uncompressed file per table in the staging folder, with the column
 :data:`PART` holding each row's request (its index in the batch), and the
 reply names the file. Each request then holds :class:`StagedRows`, and the
 transaction inserts them through a view over ``read_parquet`` (see
@@ -18,7 +19,8 @@ requests are inserted (a retried request alone, a duplicate left out).
 A file is deleted once no request holds rows of it any more (committed, or
 dropped): its :class:`StagedFile` is then collected. The staging folder is
 emptied when the collector starts and removed when it stops; the spool, not
-these files, is what survives a crash.
+these files, is what survives a crash. A request whose file went missing is
+converted again from the spool (see ``_spoolwriter``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # The tables handed over as files (the others are small, or have no maps to check).
-STAGED_TABLES: Final = frozenset({"otel_traces"})
+STAGED_TABLES: Final = frozenset({"otel_traces", "otel_logs"})
 # Each row's request: its index in the conversion batch.
 PART: Final = "_liveobs_part"
 SUFFIX: Final = ".parquet"
@@ -67,6 +69,9 @@ class StagedRows:
     file: StagedFile
     part: int
     num_rows: int
+
+    def readable(self) -> bool:
+        return os.access(self.file.path, os.R_OK)
 
     @property
     def nbytes(self) -> int:
