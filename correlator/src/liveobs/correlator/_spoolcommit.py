@@ -92,8 +92,11 @@ class SpoolCommitter(Writer):
         self._commit_rows = commit_rows
         self._commit_bytes = commit_bytes
         self._max_delay = max_delay
-        # One commit's worth: the converter fills the next group while the committer inserts this one.
-        self._max_pending = max_pending_rows or commit_rows
+        # Two commits' worth: the converter fills the next group while the committer inserts and commits this
+        # one. With one, the conversion process stopped whenever a group was due during an early insert
+        # (its rows reached the bound before the commit took them): on the ingest bench (2 senders, ten
+        # alternating runs on a loaded machine) the last span was queryable at 34k spans/s, 39k with two.
+        self._max_pending = max_pending_rows or 2 * commit_rows
         self._max_pending_bytes = max(max_pending_bytes, commit_bytes)
         self._early_rows = early_rows
         self._cond = threading.Condition()
