@@ -15,8 +15,8 @@ import pytest
 from liveobs.correlator._correlation import Converted
 from liveobs.correlator._db import connect
 from liveobs.correlator._dedup import RecentRequests
-from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES
 from liveobs.correlator._logrecords import logs_tables
+from liveobs.correlator._otlp import LOGS, PROTOBUF, TRACES, BodyError
 from liveobs.correlator._rawspans import AttributeInterner, raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import IngestScrubber
@@ -27,7 +27,7 @@ from liveobs.correlator._spoolwriter import STAGING_FOLDER, SpoolWriter
 from liveobs.correlator._staged import StagedFile, StagedRows, staged_select, write_staged
 from liveobs.correlator._storegate import StoreGate
 from liveobs.correlator._transaction import OpenTransaction
-from liveobs.correlator._writer import WriterStats, WriteResult, _Item
+from liveobs.correlator._writer import WriteResult, WriterStats, _Item
 
 from .test_spool_convert import _TABLES, _log_request, _varied_request
 
@@ -101,8 +101,9 @@ def test_only_the_requests_asked_for_are_read_from_a_staged_file(tmp_path: Path)
     assert _store(tmp_path / "some.duckdb", [staged[0], staged[2]]) == _store(tmp_path / "arrow.duckdb", chosen)
     rows = [c.tables["otel_traces"] for c in staged]
     assert all(isinstance(r, StagedRows) for r in rows)
-    assert "WHERE _liveobs_part IN (0, 2)" in staged_select([rows[0], rows[2]])  # type: ignore[list-item]
-    assert "WHERE" not in staged_select(rows)  # type: ignore[arg-type]
+    staged_rows = [r for r in rows if isinstance(r, StagedRows)]
+    assert "WHERE _liveobs_part IN (0, 2)" in staged_select([staged_rows[0], staged_rows[2]])
+    assert "WHERE" not in staged_select(staged_rows)
 
 
 def test_a_staged_file_is_deleted_once_no_request_holds_rows_of_it(tmp_path: Path) -> None:
@@ -125,12 +126,12 @@ def test_a_staged_file_name_is_quoted_for_sql(tmp_path: Path) -> None:
 
 
 def test_rows_that_cannot_be_staged_are_sent_as_arrow(tmp_path: Path) -> None:
-    converted = _converted(2)
-    expected = [c.tables["otel_traces"] for c in converted]
-    staged = _stage(list(converted), tmp_path / "missing", 0)  # type: ignore[arg-type]
+    results: list[Converted | BodyError] = list(_converted(2))
+    expected = [r.tables["otel_traces"] for r in results if isinstance(r, Converted)]
+    staged = _stage(results, tmp_path / "missing", 0)
     assert staged == ({}, [[], []])
-    back, _ = decode_reply(bytearray(b"".join(bytes(memoryview(p)) for p in encode_reply(
-        list(converted), 0.0, staged))), tmp_path / "missing")  # type: ignore[arg-type]
+    frame = bytearray(b"".join(bytes(memoryview(p)) for p in encode_reply(results, 0.0, staged)))
+    back, _ = decode_reply(frame, tmp_path / "missing")
     for got, table in zip(back, expected, strict=True):
         assert isinstance(got, Converted)
         assert isinstance(got.tables["otel_traces"], pa.Table)
@@ -138,15 +139,19 @@ def test_rows_that_cannot_be_staged_are_sent_as_arrow(tmp_path: Path) -> None:
 
 
 def test_a_reply_names_only_files_in_the_staging_folder(tmp_path: Path) -> None:
-    converted = _converted(2)
-    staged = _stage(list(converted), tmp_path, 7)  # type: ignore[arg-type]
+    results: list[Converted | BodyError] = list(_converted(2))
+    staged = _stage(results, tmp_path, 7)
     files, parts = staged
+    assert list(files) == ["otel_traces"]
+    name, held, size = files["otel_traces"]
+    assert (tmp_path / name).stat().st_size == size
+    assert held == 2
     assert parts == [[("otel_traces", 0, 39)], [("otel_traces", 1, 39)]]
-    frame = bytearray(b"".join(bytes(memoryview(p)) for p in encode_reply(list(converted), 0.0, staged)))  # type: ignore[arg-type]
+    frame = bytearray(b"".join(bytes(memoryview(p)) for p in encode_reply(results, 0.0, staged)))
     back, _ = decode_reply(frame, tmp_path)
     rows = [c.tables["otel_traces"] for c in back if isinstance(c, Converted)]
-    assert all(isinstance(r, StagedRows) and r.file.path.parent == tmp_path for r in rows)
-    assert [r.num_rows for r in rows] == [39, 39]  # type: ignore[union-attr]
+    assert all(isinstance(r, StagedRows) and r.file.path == tmp_path / name for r in rows)
+    assert [r.num_rows for r in rows] == [39, 39]
     with pytest.raises(ValueError, match="not asked for"):
         decode_reply(frame)  # no staging folder: a reply naming files is refused
 
