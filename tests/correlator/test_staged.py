@@ -208,3 +208,23 @@ def test_a_request_whose_staged_file_is_gone_is_converted_again_from_the_spool(
     assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (200,)
     assert writer.stats.dropped_rows == 0
     con.close()
+
+
+def test_a_staging_folder_that_cannot_be_made_leaves_rows_coming_back_as_arrow(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / STAGING_FOLDER).write_text("a file where the folder goes")
+    con = connect(tmp_path / "f.duckdb")
+    with caplog.at_level(logging.WARNING, logger="liveobs.correlator.spool"):
+        writer = SpoolWriter(con, Spool(tmp_path / "spool"), convert_process=True).start()
+    try:
+        assert "converted rows come back as Arrow data" in caplog.text
+        assert writer.worker_pid is not None
+        assert writer.write(TRACES, sample_spans_request(40).SerializeToString()) == WriteResult(40, 0)
+        assert writer.flush(timeout=60)
+        assert writer.stats.staged_rows == 0
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (40,)
+    con.close()

@@ -29,6 +29,7 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any, Final
 
 import duckdb
@@ -131,8 +132,8 @@ class SpoolWriter(SpoolCommitter):
         # Trace batches converted by a child process (see _spoolconvert), when asked for and the scrubber is
         # the default one (the child builds its own).
         self._use_process = convert_process and scrubber is None
-        # Where the child writes converted spans for the committer to read (see _staged).
-        self._staging = spool.directory / STAGING_FOLDER
+        # Where the child writes converted spans and log records for the committer to read (see _staged).
+        self._staging: Path | None = None
         self._worker: ConvertProcess | None = None
         self._worker_dead = False
         self._retiring = False
@@ -155,8 +156,13 @@ class SpoolWriter(SpoolCommitter):
         return self
 
     def _start_worker(self) -> None:
+        staging = self._spool.directory / STAGING_FOLDER
         try:
-            prepare_folder(self._staging)
+            prepare_folder(staging)
+            self._staging = staging
+        except OSError as exc:
+            log.warning("liveobs spool: cannot prepare %s (%s); converted rows come back as Arrow data", staging, exc)
+        try:
             self._worker = ConvertProcess(self._staging)
         except OSError as exc:
             log.error("liveobs spool: cannot start the conversion process (%s); converting in this process", exc)
@@ -179,7 +185,8 @@ class SpoolWriter(SpoolCommitter):
         super().close()
         if self._worker is not None:
             self._worker.close()
-            remove_folder(self._staging)
+            if self._staging is not None:
+                remove_folder(self._staging)
         with self._cond:
             clean = not self._pending and not self._broken
         self._spool.close(empty=clean)
