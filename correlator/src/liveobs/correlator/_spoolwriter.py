@@ -7,14 +7,15 @@ drops a request already received (see _dedup), appends the rest to the spool
 with one fdatasync and answers them 200: acknowledgement latency is a parse and
 an fsync, not a conversion. Once spooled, a request's body is no longer held
 in memory: the converter reads it back from the spool (from the page cache, as
-a rule) and builds its Arrow batch (with ``convert_process``, trace batches are
-sent to a child process instead and a fourth thread takes its answers in order,
-see _spoolconvert), and the committer (see _spoolcommit) commits them in
+a rule) and builds its Arrow batch (with ``convert_process``, trace and log
+batches are sent to a child process instead, which hands span and log rows back
+in staged Parquet files, see _staged, and a fourth thread takes its answers in
+order, see _spoolconvert), and the committer (see _spoolcommit) commits them in
 groups, with the spool position reached in the same transaction.
 
-Bounds: converted rows waiting for their commit (``max_pending_rows``, one
-commit's worth, and ``max_pending_bytes`` of Arrow data: past either the
-converter waits), and acknowledged bytes waiting for conversion
+Bounds: converted rows waiting for their commit (``max_pending_rows``, two
+commits' worth, and ``max_pending_bytes`` of Arrow data and staged files: past
+either the converter waits), and acknowledged bytes waiting for conversion
 (``max_backlog_bytes``, 128 MiB by default, on disk in the spool rather than in
 memory; a request counts at least ``MIN_BACKLOG_COST``): a request that would
 pass it is answered 429 with Retry-After instead of being acknowledged. So the writer holds at most about ``max_pending_bytes``
