@@ -44,13 +44,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 SPANS_PER_REQUEST = 1_000
 REQUESTS = int(os.environ.get("BENCH_INGEST_REQUESTS", "320"))
 SENDER_COUNTS = [int(n) for n in os.environ.get("BENCH_INGEST_SENDERS", "1,2,4,16").split(",")]
 COLLECT_ARGS = os.environ.get("BENCH_INGEST_COLLECT_ARGS", "").split()
 TARGETS = {16: 100_000, 2: 60_000}
+T = TypeVar("T")
 
 
 def realistic_request(count: int, seed: int) -> bytes:
@@ -250,6 +253,13 @@ def run(senders: int, bodies_file: Path, folder: Path, number: int) -> dict[str,
     }
 
 
+def _measured(spans: int, work: Callable[[], T]) -> tuple[float, float, T]:
+    """(spans/s, CPU microseconds per span, result) of running ``work`` once."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return spans / (time.perf_counter() - started), (time.process_time() - cpu) / spans * 1e6, result
+
+
 def floors(bodies: list[bytes], folder: Path) -> None:
     """Parse, convert and insert alone, with the code under test."""
     import pyarrow as pa
@@ -262,33 +272,28 @@ def floors(bodies: list[bytes], folder: Path) -> None:
     from liveobs.correlator._spans import spans_tables
 
     spans = len(bodies) * SPANS_PER_REQUEST
-    started, cpu = time.perf_counter(), time.process_time()
-    for body in bodies:
-        ExportTraceServiceRequest().ParseFromString(body)
-    parse = spans / (time.perf_counter() - started)
-    parse_cpu = (time.process_time() - cpu) / spans * 1e6
+    parse, parse_cpu, _ = _measured(spans, lambda: [ExportTraceServiceRequest.FromString(b) for b in bodies])
     scrubber = IngestScrubber()
     interner = AttributeInterner(scrubber)
-    started, cpu = time.perf_counter(), time.process_time()
     # As the collector converts: the requests that wait together (here five) in one pass.
-    converted = [c for i in range(0, len(bodies), 5)
-                 for c in spans_tables([raw_trace_request(b) for b in bodies[i:i + 5]], scrubber, interner)]
-    convert = spans / (time.perf_counter() - started)
-    convert_cpu = (time.process_time() - cpu) / spans * 1e6
+    convert, convert_cpu, converted = _measured(spans, lambda: [
+        c for i in range(0, len(bodies), 5)
+        for c in spans_tables([raw_trace_request(b) for b in bodies[i:i + 5]], scrubber, interner)])
     con = connect(folder / "insert-only.duckdb", config={"threads": "1"})
-    started, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(converted), 100):
-        con.execute("BEGIN TRANSACTION")
-        for name in ("otel_traces", "liveobs_correlation"):
-            view = SPAN_VIEW if name == "otel_traces" else "batch"
-            con.register(view, pa.concat_tables([c.tables[name] for c in converted[i:i + 100]]))
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-        con.execute(trace_bounds(SPAN_VIEW))
-        con.unregister(SPAN_VIEW)
-        con.unregister("batch")
-        con.execute("COMMIT")
-    insert = spans / (time.perf_counter() - started)
-    insert_cpu = (time.process_time() - cpu) / spans * 1e6
+
+    def insert_arrow() -> None:
+        for i in range(0, len(converted), 100):
+            con.execute("BEGIN TRANSACTION")
+            for name in ("otel_traces", "liveobs_correlation"):
+                view = SPAN_VIEW if name == "otel_traces" else "batch"
+                con.register(view, pa.concat_tables([c.tables[name] for c in converted[i:i + 100]]))
+                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+            con.execute(trace_bounds(SPAN_VIEW))
+            con.unregister(SPAN_VIEW)
+            con.unregister("batch")
+            con.execute("COMMIT")
+
+    insert, insert_cpu, _ = _measured(spans, insert_arrow)
     con.close()
     print(f"floor: protobuf parse only:                    {parse:>9,.0f} spans/s  {parse_cpu:5.1f} CPU us/span")
     print(f"floor: parse + conversion to Arrow (redaction): {convert:>9,.0f} spans/s  {convert_cpu:5.1f} CPU us/span")
@@ -308,29 +313,33 @@ def staged_floors(converted: list, folder: Path) -> None:
     from liveobs.correlator._derive import trace_bounds
 
     spans = sum(c.tables["otel_traces"].num_rows for c in converted)
-    rows: list[list] = []
-    started, cpu = time.perf_counter(), time.process_time()
-    for n in range(0, len(converted), 5):  # a file per conversion pass
-        batch = converted[n:n + 5]
-        path = folder / f"staged-{n}.parquet"
-        file = StagedFile(path, len(batch), write_staged(path, [c.tables["otel_traces"] for c in batch]))
-        rows.append([StagedRows(file, part, c.tables["otel_traces"].num_rows) for part, c in enumerate(batch)])
-    write = spans / (time.perf_counter() - started)
-    write_cpu = (time.process_time() - cpu) / spans * 1e6
+
+    def write() -> list[list]:
+        rows = []
+        for n in range(0, len(converted), 5):  # a file per conversion pass
+            batch = converted[n:n + 5]
+            path = folder / f"staged-{n}.parquet"
+            file = StagedFile(path, len(batch), write_staged(path, [c.tables["otel_traces"] for c in batch]))
+            rows.append([StagedRows(file, part, c.tables["otel_traces"].num_rows) for part, c in enumerate(batch)])
+        return rows
+
+    written, write_cpu, rows = _measured(spans, write)
     con = connect(folder / "insert-staged.duckdb", config={"threads": "1"})
-    started, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(rows), 20):
-        con.execute("BEGIN TRANSACTION")
-        con.register("batch", pa.concat_tables([c.tables["liveobs_correlation"] for c in converted[i * 5:i * 5 + 100]]))
-        con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {staged_select([r for g in rows[i:i + 20] for r in g])}")
-        con.execute(f"INSERT INTO otel_traces BY NAME SELECT * FROM staged; {trace_bounds('staged')};"
-                    " INSERT INTO liveobs_correlation BY NAME SELECT * FROM batch; DROP VIEW staged")
-        con.unregister("batch")
-        con.execute("COMMIT")
-    insert = spans / (time.perf_counter() - started)
-    insert_cpu = (time.process_time() - cpu) / spans * 1e6
+
+    def insert_staged() -> None:
+        for i in range(0, len(rows), 20):
+            con.execute("BEGIN TRANSACTION")
+            con.register("batch", pa.concat_tables([c.tables["liveobs_correlation"]
+                                                    for c in converted[i * 5:i * 5 + 100]]))
+            con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {staged_select([r for g in rows[i:i + 20] for r in g])}")
+            con.execute(f"INSERT INTO otel_traces BY NAME SELECT * FROM staged; {trace_bounds('staged')};"
+                        " INSERT INTO liveobs_correlation BY NAME SELECT * FROM batch; DROP VIEW staged")
+            con.unregister("batch")
+            con.execute("COMMIT")
+
+    insert, insert_cpu, _ = _measured(spans, insert_staged)
     con.close()
-    print(f"floor: staged file written (conversion process): {write:>9,.0f} spans/s  {write_cpu:5.1f} CPU us/span")
+    print(f"floor: staged file written (conversion process): {written:>9,.0f} spans/s  {write_cpu:5.1f} CPU us/span")
     print(f"floor: DuckDB insert and commit (staged files): {insert:>9,.0f} rows/s   {insert_cpu:5.1f} CPU us/span")
 
 
