@@ -215,6 +215,8 @@ def decode_reply(frame: bytearray, staging: Path | None = None) -> tuple[list[Co
 
 
 Staged = tuple[dict[str, tuple[str, int, int]], list[list[tuple[str, int, int]]]]
+# The tables this process could not stage at some point (see _stage).
+_unstaged: set[str] = set()
 
 
 def _stage(results: list[Converted | BodyError], staging: Path, number: int) -> Staged:
@@ -234,7 +236,9 @@ def _stage(results: list[Converted | BodyError], staging: Path, number: int) -> 
         try:
             size = write_staged(staging / file_name, parts)
         except (OSError, pa.ArrowException) as exc:
-            print(f"liveobs conversion: cannot stage {name} rows ({exc}); sending them", file=sys.stderr)
+            if name not in _unstaged:  # said once per table: a full disk would repeat it every batch
+                print(f"liveobs conversion: cannot stage {name} rows ({exc}); sending them instead", file=sys.stderr)
+                _unstaged.add(name)
             continue
         files[name] = (file_name, held, size)
         for part, (result, table) in enumerate(zip(results, parts, strict=True)):
