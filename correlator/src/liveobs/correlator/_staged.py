@@ -1,4 +1,4 @@
-"""Converted spans handed to the committer as a Parquet file instead of Arrow data.
+"""Converted spans and log records handed to the committer as a Parquet file instead of Arrow data.
 
 DuckDB checks every map it reads from Arrow for NULL and repeated keys, a hash
 set per row: for spans as apps send them (eight attributes) that check was about
