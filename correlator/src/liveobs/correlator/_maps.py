@@ -219,11 +219,16 @@ def _captured_by_code(
     parents: pa.Array, codes: pa.Array, values: pa.Array, rows: int, key_numbers: dict[str, int]
 ) -> dict[str, pa.Array]:
     """As :func:`_capture_slots`, from each attribute's key code."""
-    slot_of_code = {code: slot for slot, key in enumerate(CAPTURED_KEYS) if (code := key_numbers.get(key)) is not None}
+    slot_of_code = _slots_by_code(key_numbers)
     if not rows or not slot_of_code:
         return dict.fromkeys(CAPTURED_KEYS, pa.nulls(rows, pa.string()))
     slots = pa.array([slot_of_code.get(code) for code in range(len(key_numbers))], pa.int64()).take(codes)
     return _scatter_slots(slots, parents, values, rows)
+
+
+def _slots_by_code(key_numbers: dict[str, int]) -> dict[int, int]:
+    """Key code -> its slot (place in :data:`CAPTURED_KEYS`), for the captured keys the interner has numbered."""
+    return {code: slot for slot, key in enumerate(CAPTURED_KEYS) if (code := key_numbers.get(key)) is not None}
 
 
 def _repeats(parents: pa.Array, codes: pa.Array, distinct_keys: int) -> bool:
@@ -238,7 +243,7 @@ def _capture_slots(
     parents: pa.Array, local: pa.Array, used_codes: list[int], values: pa.Array, rows: int, key_numbers: dict[str, int]
 ) -> dict[str, pa.Array]:
     """The captured columns, from the slot (place in :data:`CAPTURED_KEYS`) of each used pair's key."""
-    slot_of_code = {code: slot for slot, key in enumerate(CAPTURED_KEYS) if (code := key_numbers.get(key)) is not None}
+    slot_of_code = _slots_by_code(key_numbers)
     used_slots = [slot_of_code.get(code) for code in used_codes]
     if not rows or all(slot is None for slot in used_slots):
         return dict.fromkeys(CAPTURED_KEYS, pa.nulls(rows, pa.string()))
