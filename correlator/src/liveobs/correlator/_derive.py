@@ -42,6 +42,7 @@ KEY_PARAMS: Final[dict[str, str]] = {
 SPAN_VIEW: Final = "liveobs_batch_spans"
 LOG_VIEW: Final = "liveobs_batch_logs"
 
+
 def trace_bounds(view: str) -> str:
     """The statement that adds one (TraceId, Start, End) per trace of the spans in ``view`` (a fixed name);
     reads merge a trace's rows (see _trace_sql)."""
@@ -50,6 +51,7 @@ INSERT INTO otel_traces_trace_id_ts
 SELECT TraceId, min("Timestamp"), max(make_timestamp_ns(epoch_ns("Timestamp") + Duration::BIGINT))
 FROM {view} WHERE TraceId <> '' GROUP BY TraceId
 """
+
 
 # Shape: spans with Error status or an exception event, with the first exception's attributes.
 SPAN_ERROR_CANDIDATES: Final = f"""
