@@ -287,3 +287,23 @@ def test_the_plain_writer_converts_waiting_trace_and_log_requests_together(tmp_p
     assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (60,)
     con.close()
     assert batches < len(requests) // 2
+
+
+def test_the_conversion_process_converts_without_loading_pandas(tmp_path: Path) -> None:
+    # pandas is installed here (the ClickHouse extra brings it); pyarrow would import it on its first use.
+    pytest.importorskip("pandas")
+    con = connect(tmp_path / "p.duckdb")
+    writer = SpoolWriter(con, Spool(tmp_path / "spool"), convert_process=True).start()
+    try:
+        pid = writer.worker_pid
+        assert pid is not None
+        assert writer.write(TRACES, sample_spans_request(50).SerializeToString(), media=PROTOBUF).accepted == 50
+        assert writer.flush(timeout=30)
+        assert writer.worker_pid == pid  # converted there, not in this process after a failure
+        mapped = Path(f"/proc/{pid}/maps").read_text()
+    finally:
+        writer.close()
+    assert con.execute("SELECT count(*) FROM otel_traces").fetchone() == (50,)
+    con.close()
+    assert "/pyarrow/" in mapped
+    assert "/pandas/" not in mapped

@@ -56,6 +56,8 @@ _HEADER: Final = struct.Struct("<I")
 # Pseudo table names for a request's error candidates (never store tables).
 _SPAN_ERRORS: Final = "#span_errors"
 _LOG_ERRORS: Final = "#log_errors"
+# The child's entry point, which keeps pandas out of it (see there).
+CHILD_MODULE: Final = "liveobs.correlator._convertchild"
 # How long a closing collector waits for the child to exit on its own before killing it.
 EXIT_TIMEOUT_S: Final = 5.0
 # A frame larger than this is refused (a broken peer): a batch of bodies is at most a few MiB.
@@ -109,7 +111,7 @@ class ConvertProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(to_child_r), str(from_child_w),
+                [sys.executable, "-m", CHILD_MODULE, str(to_child_r), str(from_child_w),
                  *([str(staging)] if staging is not None else [])],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
             )
@@ -326,6 +328,3 @@ def main(argv: list[str]) -> None:
     with os.fdopen(int(argv[0]), "rb") as source, os.fdopen(int(argv[1]), "wb") as out:
         serve(source, out, Path(argv[2]) if len(argv) > 2 else None)
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
