@@ -12,8 +12,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
-from liveobs.correlator._otlp import LOGS, METRICS, PROTOBUF, TRACES, MalformedBody, response_body
+from liveobs.correlator._logrecords import logs_table
+from liveobs.correlator._otlp import LOGS, METRICS, PROTOBUF, TRACES, MalformedBody, parse_request, response_body
+from liveobs.correlator._rawspans import raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
+from liveobs.correlator._scrub import IngestScrubber
+from liveobs.correlator._spans import spans_table
 from liveobs.correlator._validate import check_request
 
 MARK = "BADUTF8MARK"
@@ -70,6 +74,33 @@ def test_spans_with_malformed_ids_are_counted_with_the_unreadable_ones() -> None
     assert (checked.items, checked.rejected) == (4, 2)
     assert "1 spans could not be read" in checked.reason
     assert "1 spans had malformed trace or span ids" in checked.reason
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("trace_id", b"\x01" * 3), ("trace_id", b""), ("span_id", b"\x02" * 9), ("span_id", b""),
+    ("parent_span_id", b"\x03" * 3), ("parent_span_id", b""), ("parent_span_id", b"\x00" * 8),
+])
+def test_the_answer_counts_the_spans_the_converter_stores(field: str, value: bytes) -> None:
+    request = sample_spans_request(5)
+    setattr(request.resource_spans[0].scope_spans[0].spans[2], field, value)
+    body = request.SerializeToString()
+    checked = check_request(TRACES, body, PROTOBUF)
+    converted = spans_table(raw_trace_request(body), IngestScrubber())
+    assert (checked.items, checked.rejected) == (converted.accepted, converted.rejected)
+    assert converted.accepted + converted.rejected == 5
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("trace_id", b"\x01" * 3), ("trace_id", b""), ("span_id", b"\x02" * 9), ("span_id", b""),
+])
+def test_the_answer_counts_the_log_records_the_converter_stores(field: str, value: bytes) -> None:
+    request = _logs(["one", "two", "three"])
+    setattr(request.resource_logs[0].scope_logs[0].log_records[1], field, value)
+    body = request.SerializeToString()
+    checked = check_request(LOGS, body, PROTOBUF)
+    converted = logs_table(parse_request(LOGS, body, PROTOBUF), IngestScrubber())
+    assert (checked.items, checked.rejected) == (converted.accepted, converted.rejected)
+    assert converted.accepted + converted.rejected == 3
 
 
 @pytest.mark.parametrize("body", [b"\x0a\x05\x0a\x03", b"\x0b" * 4, _break_utf8(_logs([MARK]).SerializeToString())])

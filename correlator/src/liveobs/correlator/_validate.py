@@ -91,7 +91,8 @@ def count_items(signal: Signal, message: Any) -> tuple[int, int]:
         for rs in message.resource_spans:
             for ss in rs.scope_spans:
                 for span in ss.spans:
-                    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+                    parent = span.parent_span_id
+                    if len(span.trace_id) != 16 or len(span.span_id) != 8 or (parent and len(parent) != 8):
                         bad += 1
                     else:
                         good += 1
