@@ -327,4 +327,3 @@ def main(argv: list[str]) -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 20)
     with os.fdopen(int(argv[0]), "rb") as source, os.fdopen(int(argv[1]), "wb") as out:
         serve(source, out, Path(argv[2]) if len(argv) > 2 else None)
-
