@@ -13,7 +13,15 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from liveobs.correlator._logrecords import logs_table
-from liveobs.correlator._otlp import LOGS, METRICS, PROTOBUF, TRACES, MalformedBody, parse_request, response_body
+from liveobs.correlator._otlp import (
+    LOGS,
+    METRICS,
+    PROTOBUF,
+    TRACES,
+    MalformedBody,
+    parse_request,
+    response_body,
+)
 from liveobs.correlator._rawspans import raw_trace_request
 from liveobs.correlator._samples import sample_spans_request
 from liveobs.correlator._scrub import IngestScrubber
