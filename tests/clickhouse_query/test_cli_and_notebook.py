@@ -105,8 +105,10 @@ def test_the_notebook_api_opens_a_clickhouse_url(stores: tuple[Any, str, str]) -
 def test_liveobs_ui_serves_a_clickhouse_store(stores: tuple[Any, str, str]) -> None:
     made, _, chdb = stores
     env = {k: v for k, v in os.environ.items() if k not in ("LIVEOBS_TOKEN", "LIVEOBS_TOKEN_FILE")}
+    # Started ignoring SIGINT, as a script's background job is: Ctrl-C still stops it.
     process = subprocess.Popen([sys.executable, "-m", "liveobs.cli", "--db", chdb, "ui"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         assert process.stdout is not None
         ready = readable(process.stdout, 60)

@@ -72,6 +72,30 @@ def test_ui_serves_the_store_until_interrupted(store: Path) -> None:
     assert not Path(f"{store}.ui.json").exists()
 
 
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job of a script
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ui_stops_on_a_signal_and_removes_its_discovery_file_even_started_ignoring_sigint(
+    store: Path, sig: signal.Signals
+) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "liveobs.cli", "--db", str(store), "ui"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                               preexec_fn=_ignoring_sigint)
+    try:
+        assert _first_line(process).startswith("liveobs ui: http://127.0.0.1:")
+        assert Path(f"{store}.ui.json").exists()
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert not Path(f"{store}.ui.json").exists()
+
+
 def test_ui_refuses_a_store_a_collector_holds(tmp_path: Path) -> None:
     running: Any = _collector_fixtures().start_collector(tmp_path / "held.duckdb")
     try:
