@@ -144,6 +144,7 @@ class Collector:
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         discovery = discovery_path(self.db)
+        previous: dict[signal.Signals, Any] = {}  # the host's signal handlers, given back when the collector stops
         try:
             sock.bind((self.host, self.port))
             # Listen before announcing: a client may connect as soon as the URL is printed.
@@ -161,7 +162,7 @@ class Collector:
             if threading.current_thread() is threading.main_thread():
                 # A signal between the announcement and uvicorn's own handlers still drains.
                 for sig in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, self._on_early_signal)
+                    previous[sig] = signal.signal(sig, self._on_early_signal)
             if on_ready is not None:
                 on_ready(url)
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -174,6 +175,9 @@ class Collector:
             sock.close()
             remove_discovery(discovery)
             sys.setswitchinterval(switch_interval)
+            for sig, handler in previous.items():
+                if handler is not None:  # None: a handler not set from Python, which cannot be set back
+                    signal.signal(sig, handler)
 
     def _writer(self, con: Any, spool_dir: str | os.PathLike[str], gate: StoreGate) -> Writer:
         """The started writer: with the spool, after replaying what the last run acknowledged."""
