@@ -10,8 +10,6 @@ codes: 2 no store or a bad option, 3 the store is held by a running collector.
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -56,23 +54,20 @@ def ui(obj: CliContext, host: str, port: int, open_browser: bool) -> None:
 
 
 def _run(server: UIServer, open_browser: bool, close: Callable[[], None]) -> None:
-    # Both stop the server the same way: the process may have been started with SIGINT ignored (a shell's
-    # background job), and SIGTERM would otherwise end it without removing the discovery file. Set before
-    # the URL is printed, so that a signal sent once it is stops the server.
-    main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    from liveobs.correlator._signals import stop_signals
+
+    # Both stop the server the same way (SIGTERM would otherwise end it without removing the discovery
+    # file); set before the URL is printed, so that a signal sent once it is stops the server.
     try:
-        click.echo(f"liveobs ui: {server.start_url}")
-        click.echo("read-only; Ctrl-C stops it", err=True)
-        if open_browser:
-            click.launch(server.start_url)
-        server.serve_forever()
+        with stop_signals(_interrupt):
+            click.echo(f"liveobs ui: {server.start_url}")
+            click.echo("read-only; Ctrl-C stops it", err=True)
+            if open_browser:
+                click.launch(server.start_url)
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        for sig, handler in previous.items():
-            if handler is not None:  # None: a handler not set from Python, which cannot be set back
-                signal.signal(sig, handler)
         server.close()
         close()
 

@@ -18,10 +18,8 @@ import contextlib
 import ctypes
 import importlib
 import os
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -41,6 +39,7 @@ from liveobs.correlator._retention import (
     parse_size,
 )
 from liveobs.correlator._server import DEFAULT_MAX_BUFFERED_BYTES, CollectorApp
+from liveobs.correlator._signals import stop_signals
 from liveobs.correlator._spool import Spool, SpoolError, default_spool_dir, segment_numbers
 from liveobs.correlator._spoolcommit import DEFAULT_COMMIT_ROWS, DEFAULT_MAX_DELAY_S
 from liveobs.correlator._spoolwriter import DEFAULT_MAX_BACKLOG_BYTES, SpoolWriter
@@ -144,7 +143,7 @@ class Collector:
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         discovery = discovery_path(self.db)
-        previous: dict[signal.Signals, Any] = {}  # the host's signal handlers, given back when the collector stops
+        signals = contextlib.ExitStack()  # the host's signal handlers are given back when the collector stops
         try:
             sock.bind((self.host, self.port))
             # Listen before announcing: a client may connect as soon as the URL is printed.
@@ -159,10 +158,8 @@ class Collector:
             )
             app.health_sources.append(retention.stats.health)
             write_discovery(discovery, {"url": url, "pid": os.getpid(), "db": os.path.abspath(self.db)})
-            if threading.current_thread() is threading.main_thread():
-                # A signal between the announcement and uvicorn's own handlers still drains.
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    previous[sig] = signal.signal(sig, self._on_early_signal)
+            # A signal between the announcement and uvicorn's own handlers still drains.
+            signals.enter_context(stop_signals(self._on_early_signal))
             if on_ready is not None:
                 on_ready(url)
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -175,9 +172,7 @@ class Collector:
             sock.close()
             remove_discovery(discovery)
             sys.setswitchinterval(switch_interval)
-            for sig, handler in previous.items():
-                if handler is not None:  # None: a handler not set from Python, which cannot be set back
-                    signal.signal(sig, handler)
+            signals.close()
 
     def _writer(self, con: Any, spool_dir: str | os.PathLike[str], gate: StoreGate) -> Writer:
         """The started writer: with the spool, after replaying what the last run acknowledged."""
@@ -208,15 +203,8 @@ async def _serve(
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            if threading.current_thread() is not threading.main_thread():
+            with stop_signals(self._on_signal):
                 yield
-                return
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
 
         def _on_signal(self, sig: int, frame: Any) -> None:
             self.stop()
